@@ -1,0 +1,267 @@
+"""Checkpoints: dictionaries of numpy arrays stored as ``.npz`` archives.
+
+Two guarantees matter more than anything else here:
+
+* A checkpoint can never run code. Archives are read with ``allow_pickle=False``, so an
+  object array (which numpy would unpickle) is refused instead of executed.
+* A checkpoint on disk is always complete. Writes go to a temporary file in the same
+  directory, are flushed to disk with ``fsync`` and then renamed over the target with
+  ``os.replace`` (atomic on POSIX and Windows), so a crash mid-write leaves the previous
+  checkpoint intact and no partial file behind.
+
+The low-level pair is :func:`save` / :func:`load`. On top of it,
+:func:`save_training_state` / :func:`load_training_state` put a model's ``state_dict()``,
+an optimizer's ``state_dict()`` and a small JSON metadata record into one file under the
+namespaces ``model/``, ``optim/`` and ``meta/``.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+__all__ = [
+    "save",
+    "load",
+    "save_training_state",
+    "load_training_state",
+    "read_metadata",
+    "split_namespaces",
+    "check_state_dict",
+    "MODEL_PREFIX",
+    "OPTIM_PREFIX",
+    "METADATA_KEY",
+]
+
+MODEL_PREFIX = "model/"
+OPTIM_PREFIX = "optim/"
+# Metadata is a JSON string stored as a 0-d unicode array: a plain numpy dtype, so it
+# loads with allow_pickle=False like everything else.
+METADATA_KEY = "meta/json"
+
+_ZIP_SIGNATURE = b"PK\x03\x04"
+_EMPTY_ZIP_SIGNATURE = b"PK\x05\x06"
+
+
+def _as_plain_array(key, value, path):
+    if not isinstance(key, str) or not key:
+        raise TypeError(
+            f"checkpoint.save({path!r}): keys must be non-empty strings, got {key!r}"
+        )
+    # Tensors (or anything else exposing .numpy()) are accepted so callers need not
+    # unwrap parameters themselves.
+    if not isinstance(value, np.ndarray) and hasattr(value, "numpy"):
+        value = value.numpy()
+    array = np.asarray(value)
+    if array.dtype.hasobject:
+        raise TypeError(
+            f"checkpoint.save({path!r}): entry {key!r} has dtype object; only plain numeric, "
+            "bool or string arrays can be stored (object arrays would need pickle)"
+        )
+    return array
+
+
+def save(path, arrays):
+    """Atomically write ``arrays`` (dict of name -> array-like) to ``path`` as ``.npz``.
+
+    Keys may contain ``/`` (used for namespacing). Values are converted with
+    ``np.asarray``; Python scalars become 0-d arrays. Object arrays are refused with
+    ``TypeError``. The file appears under ``path`` only once it is complete: on any error
+    the temporary file is removed and an existing ``path`` is left untouched.
+    """
+    path = os.fspath(path)
+    if not isinstance(arrays, dict):
+        raise TypeError(
+            f"checkpoint.save({path!r}): expected a dict of name -> array, "
+            f"got {type(arrays).__name__}"
+        )
+    plain = {key: _as_plain_array(key, value, path) for key, value in arrays.items()}
+
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(
+        dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            # Written member by member (what np.savez does internally) because np.savez
+            # reserves some keyword names ("file", "allow_pickle") that could be keys.
+            with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+                for key, array in plain.items():
+                    with archive.open(key + ".npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, array, allow_pickle=False)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory):
+    # Makes the rename itself durable. Not possible on every platform (Windows cannot
+    # open directories), and the data is already safe, so failure here is ignored.
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def load(path):
+    """Read a checkpoint written by :func:`save`; returns ``dict[str, np.ndarray]``.
+
+    Raises ``FileNotFoundError`` if ``path`` does not exist and ``ValueError`` naming the
+    file if it is not an ``.npz`` archive, is truncated or corrupt, or holds object
+    arrays (which are never unpickled).
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    with open(path, "rb") as stream:
+        signature = stream.read(4)
+    if signature not in (_ZIP_SIGNATURE, _EMPTY_ZIP_SIGNATURE):
+        raise ValueError(
+            f"checkpoint {path!r} is not an .npz archive (starts with {signature!r}, "
+            f"expected {_ZIP_SIGNATURE!r}); the file is corrupt or of another format"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except ValueError as error:
+        if "allow_pickle" in str(error) or "pickle" in str(error).lower():
+            raise ValueError(
+                f"checkpoint {path!r} contains object arrays; refusing to load them because "
+                "unpickling can run arbitrary code"
+            ) from error
+        raise ValueError(f"checkpoint {path!r} is corrupt: {error}") from error
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, RuntimeError) as error:
+        # Truncated archives surface as BadZipFile/EOFError, damaged members as
+        # BadZipFile (CRC) or OSError, depending on where the damage is.
+        raise ValueError(
+            f"checkpoint {path!r} is corrupt or truncated ({type(error).__name__}: {error})"
+        ) from error
+
+
+def split_namespaces(arrays):
+    """Group ``{"model/w": .., "optim/m": ..}`` into ``{"model": {"w": ..}, "optim": {..}}``.
+
+    Keys without a ``/`` go to the ``""`` namespace.
+    """
+    groups = {}
+    for key, value in arrays.items():
+        namespace, separator, rest = key.partition("/")
+        if not separator:
+            namespace, rest = "", key
+        groups.setdefault(namespace, {})[rest] = value
+    return groups
+
+
+def _shape_of(value):
+    return tuple(np.shape(value.numpy() if hasattr(value, "numpy") else value))
+
+
+def check_state_dict(expected, found, what, path=None, check_shapes=True):
+    """Raise ``ValueError`` unless ``found`` has exactly ``expected``'s keys and shapes.
+
+    ``what`` names the state ("model", "optimizer") and ``path`` the checkpoint, so the
+    message says where the mismatch came from. All problems are reported at once.
+    """
+    where = f" in checkpoint {os.fspath(path)!r}" if path is not None else ""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    mismatched = []
+    if check_shapes:
+        for key in sorted(set(expected) & set(found)):
+            want, got = _shape_of(expected[key]), _shape_of(found[key])
+            if want != got:
+                mismatched.append(f"{key}: checkpoint has {got}, {what} expects {want}")
+    problems = []
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    if mismatched:
+        problems.append("shape mismatches [" + "; ".join(mismatched) + "]")
+    if problems:
+        raise ValueError(f"{what} state{where} does not match: " + ", ".join(problems))
+
+
+def _to_python_scalars(state):
+    # Optimizer states hold Python scalars (step counts, learning rates) next to
+    # arrays; .npz turns them into 0-d arrays, so give them back their Python type.
+    return {key: value.item() if value.ndim == 0 else value for key, value in state.items()}
+
+
+def save_training_state(path, model, optimizer=None, metadata=None):
+    """Atomically save ``model.state_dict()``, ``optimizer.state_dict()`` and metadata.
+
+    ``metadata`` is any JSON-serialisable dict (epoch, model name, hyperparameters...).
+    Keys are stored as ``model/<name>``, ``optim/<name>`` and ``meta/json``.
+    """
+    arrays = {MODEL_PREFIX + key: value for key, value in model.state_dict().items()}
+    if optimizer is not None:
+        arrays.update({OPTIM_PREFIX + key: value for key, value in optimizer.state_dict().items()})
+    if metadata is not None:
+        try:
+            text = json.dumps(metadata, sort_keys=True)
+        except TypeError as error:
+            raise TypeError(
+                f"save_training_state({os.fspath(path)!r}): metadata must be JSON-serialisable: {error}"
+            ) from error
+        arrays[METADATA_KEY] = np.array(text)
+    save(path, arrays)
+
+
+def _metadata_from(arrays):
+    if METADATA_KEY not in arrays:
+        return {}
+    return json.loads(str(arrays[METADATA_KEY][()]))
+
+
+def read_metadata(path):
+    """Return the metadata dict stored by :func:`save_training_state` (``{}`` if none)."""
+    return _metadata_from(load(path))
+
+
+def load_training_state(path, model, optimizer=None):
+    """Restore ``model`` (and ``optimizer`` if given) from ``path``; returns the metadata.
+
+    The model's keys and shapes must match the checkpoint exactly; a mismatch raises
+    ``ValueError`` listing every missing key, unexpected key and shape difference before
+    the model is touched. Asking for an optimizer that the checkpoint does not hold is an
+    error too. Optimizer keys are not compared with the fresh optimizer's, because
+    optimizers create their per-parameter state lazily on the first step.
+    """
+    arrays = load(path)
+    groups = split_namespaces(arrays)
+    unknown = sorted(set(groups) - {"model", "optim", "meta"})
+    if unknown:
+        raise ValueError(
+            f"checkpoint {os.fspath(path)!r}: unexpected key namespaces {unknown}; "
+            "expected only 'model/', 'optim/' and 'meta/' (was it written by save_training_state?)"
+        )
+    if "model" not in groups:
+        raise ValueError(f"checkpoint {os.fspath(path)!r} holds no model state ('model/...' keys)")
+    model_state = groups["model"]
+    check_state_dict(model.state_dict(), model_state, "model", path)
+    if optimizer is not None:
+        if "optim" not in groups:
+            raise ValueError(
+                f"checkpoint {os.fspath(path)!r} holds no optimizer state ('optim/...' keys)"
+            )
+    model.load_state_dict(model_state)
+    if optimizer is not None:
+        optimizer.load_state_dict(_to_python_scalars(groups["optim"]))
+    return _metadata_from(arrays)
