@@ -198,12 +198,6 @@ def check_state_dict(expected, found, what, path=None, check_shapes=True):
         raise ValueError(f"{what} state{where} does not match: " + ", ".join(problems))
 
 
-def _to_python_scalars(state):
-    # Optimizer states hold Python scalars (step counts, learning rates) next to
-    # arrays; .npz turns them into 0-d arrays, so give them back their Python type.
-    return {key: value.item() if value.ndim == 0 else value for key, value in state.items()}
-
-
 def save_training_state(path, model, optimizer=None, metadata=None):
     """Atomically save ``model.state_dict()``, ``optimizer.state_dict()`` and metadata.
 
@@ -263,5 +257,5 @@ def load_training_state(path, model, optimizer=None):
             )
     model.load_state_dict(model_state)
     if optimizer is not None:
-        optimizer.load_state_dict(_to_python_scalars(groups["optim"]))
+        optimizer.load_state_dict(groups["optim"])
     return _metadata_from(arrays)
