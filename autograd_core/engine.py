@@ -1,0 +1,121 @@
+"""The engine: reverse-mode backward over the recorded graph. It knows no op.
+
+Nodes are the Contexts of Function calls. ``backward`` orders them by an iterative
+depth-first search (no recursion, so graphs 100,000 ops deep are fine), then walks
+them in reverse topological order, calling each Function's backward once with the
+summed gradients of its outputs and passing the results on to its inputs.
+"""
+import numpy as np
+
+from .grad_mode import no_grad
+
+
+def _topological_order(root):
+    """Nodes reachable from root, each after every node that consumes its outputs."""
+    order, visited, stack = [], set(), [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for value in node.inputs:
+            parent = getattr(value, "_ctx", None)
+            if parent is not None and id(parent) not in visited:
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def _accumulate(store, key, grad):
+    previous = store.get(key)
+    # never add in place: a backward may hand the same array to several inputs
+    store[key] = grad if previous is None else previous + grad
+
+
+def _run_hooks(hooks, grad, dtype):
+    from .tensor import Tensor
+    for hook in hooks:
+        result = hook(Tensor(grad))
+        if result is not None:
+            grad = np.asarray(result.data if isinstance(result, Tensor) else result, dtype=dtype)
+    return grad
+
+
+def _deliver_to_leaf(leaf, grad):
+    from .tensor import Tensor
+    if leaf._hooks:
+        grad = _run_hooks(leaf._hooks, grad, leaf.data.dtype)
+    if leaf.grad is None:
+        # a private copy, so that later in-place accumulation cannot alias another gradient
+        leaf.grad = Tensor(np.array(grad, dtype=leaf.data.dtype, copy=True))
+    else:
+        leaf.grad.data = leaf.grad.data + grad
+
+
+def backward(tensor, grad, retain_graph=False):
+    """Accumulate d(tensor)/d(leaf) * grad into ``.grad`` of every leaf that requires grad."""
+    root = tensor._ctx
+    if root is None:
+        _deliver_to_leaf(tensor, grad)
+        return
+    pending = {(id(root), tensor._index): grad}
+    with no_grad():
+        for node in _topological_order(root):
+            if node.freed:
+                raise RuntimeError(
+                    "backward: trying to backward through part of the graph a second time "
+                    "(%s's saved values were freed); pass retain_graph=True to the first backward"
+                    % node.function.__name__)
+            grads = []
+            for index in range(node.num_outputs):
+                g = pending.pop((id(node), index), None)
+                if g is not None and node.output_hooks and node.output_hooks.get(index):
+                    g = _run_hooks(node.output_hooks[index], g, g.dtype)
+                if g is not None and node.retained_outputs and index in node.retained_outputs:
+                    _deliver_to_leaf_retained(node.retained_outputs[index], g)
+                grads.append(g)
+            if all(g is None for g in grads):
+                continue  # nothing flows through this node (e.g. an unused output)
+            if node.num_outputs > 1:
+                grads = [g if g is not None else _zeros_for(node, i) for i, g in enumerate(grads)]
+            input_grads = node.function.backward(node, *grads)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            if len(input_grads) != len(node.inputs):
+                raise RuntimeError("%s.backward returned %d gradients, expected %d (one per forward input)"
+                                   % (node.function.__name__, len(input_grads), len(node.inputs)))
+            for value, needs, g in zip(node.inputs, node.needs_input_grad, input_grads):
+                if not needs or g is None:
+                    continue
+                g = np.asarray(g)
+                if g.shape != value.data.shape:
+                    raise RuntimeError("%s.backward returned a gradient of shape %s for an input of shape %s"
+                                       % (node.function.__name__, g.shape, value.data.shape))
+                if g.dtype != value.data.dtype:
+                    g = g.astype(value.data.dtype)
+                if value._ctx is None:
+                    _deliver_to_leaf(value, g)
+                else:
+                    _accumulate(pending, (id(value._ctx), value._index), g)
+            if not retain_graph:
+                node.release()
+
+
+def _deliver_to_leaf_retained(ref, grad):
+    tensor = ref()
+    if tensor is not None:
+        from .tensor import Tensor
+        tensor.grad = Tensor(np.array(grad, copy=True)) if tensor.grad is None \
+            else Tensor(tensor.grad.data + grad)
+
+
+def _zeros_for(node, index):
+    shapes = getattr(node, "output_meta", None)
+    if shapes is None:
+        raise RuntimeError("%s: an output without gradient needs output_meta" % node.function.__name__)
+    shape, dtype = shapes[index]
+    return np.zeros(shape, dtype=dtype)

@@ -1,0 +1,65 @@
+"""Grad mode: whether ops record the graph. One of the three pieces of global state."""
+import contextlib
+import functools
+import threading
+
+_local = threading.local()
+
+
+def is_grad_enabled():
+    """True when ops record the graph for backward (the default)."""
+    return getattr(_local, "enabled", True)
+
+
+def _set(enabled):
+    _local.enabled = bool(enabled)
+
+
+class _GradModeContext:
+    """Base for no_grad/enable_grad/set_grad_enabled: a context manager and a decorator."""
+
+    _enabled = True
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        _set(self._enabled)
+        return self
+
+    def __exit__(self, *exc):
+        _set(self._previous)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            previous = is_grad_enabled()
+            _set(self._enabled)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _set(previous)
+        return wrapper
+
+
+class no_grad(_GradModeContext):
+    """Disable graph recording: `with no_grad(): ...`, `@no_grad()` or `@no_grad`."""
+    _enabled = False
+
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        return self(fn) if callable(fn) else self
+
+    def __init__(self, fn=None):
+        pass
+
+
+class enable_grad(_GradModeContext):
+    """Enable graph recording inside a no_grad region."""
+    _enabled = True
+
+
+class set_grad_enabled(_GradModeContext):
+    """`with set_grad_enabled(flag): ...` turns recording on or off."""
+
+    def __init__(self, mode):
+        self._enabled = bool(mode)

@@ -1,0 +1,82 @@
+"""gradcheck: compare backward's gradients with central finite differences in float64."""
+import numpy as np
+
+from .grad_mode import enable_grad, no_grad
+from .tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """Raised when an analytic gradient disagrees with the numeric one."""
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
+    """Check the gradients of ``fn`` at ``inputs`` against central differences.
+
+    fn(*inputs) returns a Tensor (or a tuple of Tensors) of any shape. Each float input
+    Tensor with requires_grad=True is checked: it is copied to float64, and the
+    gradient of sum(output * v), for a fixed random v, computed by backward is compared
+    with (f(x + eps) - f(x - eps)) / (2 eps) element by element. An element passes when
+    |analytic - numeric| <= atol + rtol * |numeric|.
+
+    Returns True, or raises GradcheckError naming the input, the element index, and
+    the analytic and numeric values of the worst mismatch.
+    """
+    if isinstance(inputs, Tensor) or not isinstance(inputs, (tuple, list)):
+        inputs = (inputs,)
+    inputs = tuple(Tensor(np.array(x.data, dtype=np.float64), requires_grad=True)
+                   if isinstance(x, Tensor) and x.requires_grad else x for x in inputs)
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad; pass float Tensors with requires_grad=True")
+
+    rng = np.random.default_rng(seed)
+    weights = []
+
+    def with_weights(outputs):
+        """The outputs as a tuple, drawing a fixed random weight v for each on first sight."""
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        while len(weights) < len(outputs):
+            o = outputs[len(weights)]
+            weights.append(rng.uniform(0.5, 1.5, size=o.shape) * rng.choice([-1.0, 1.0], size=o.shape))
+        return outputs
+
+    with enable_grad():
+        outputs = with_weights(fn(*inputs))
+        float_outputs = [(o, v) for o, v in zip(outputs, weights) if o.requires_grad]
+        if not float_outputs:
+            raise ValueError("gradcheck: fn's output does not depend on any input that requires grad")
+        for o, v in float_outputs:
+            o.backward(v.astype(o.dtype), retain_graph=True)
+    analytic = [inputs[i].grad.data.copy() if inputs[i].grad is not None else np.zeros_like(inputs[i].data)
+                for i in checked]
+
+    def evaluate():
+        with no_grad():
+            outs = fn(*inputs)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        return sum(float(np.sum(o.data.astype(np.float64) * v)) for o, v in zip(outs, weights)
+                   if isinstance(o, Tensor) and o.dtype.kind == "f")
+
+    worst = None
+    for position, i in enumerate(checked):
+        data = inputs[i].data
+        flat = data.reshape(-1)  # a view: perturbing it perturbs the input
+        for j in range(flat.size):
+            original = flat[j]
+            flat[j] = original + eps
+            plus = evaluate()
+            flat[j] = original - eps
+            minus = evaluate()
+            flat[j] = original
+            numeric = (plus - minus) / (2 * eps)
+            value = analytic[position].reshape(-1)[j]
+            error = abs(value - numeric) - (atol + rtol * abs(numeric))
+            if error > 0 and (worst is None or error > worst[0]):
+                worst = (error, i, np.unravel_index(j, data.shape), value, numeric)
+    if worst is not None:
+        _, i, index, value, numeric = worst
+        raise GradcheckError(
+            "gradcheck: input %d, element %s: analytic gradient %.8g, numeric %.8g "
+            "(difference %.3g exceeds atol=%g + rtol=%g * |numeric|)"
+            % (i, tuple(int(k) for k in index), value, numeric, abs(value - numeric), atol, rtol))
+    return True

@@ -1,0 +1,1 @@
+"""Differentiable ops: each is one Function subclass plus a functional wrapper."""

@@ -1,0 +1,188 @@
+"""Reductions (sum, mean, max, min, var, std) and the softmax family."""
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+from ._util import check_float, normalize_axis
+
+
+def _expand_back(grad, shape, axes, keepdims):
+    """Reshape a reduced gradient so that it broadcasts against the input shape."""
+    if not keepdims:
+        grad = np.expand_dims(grad, axes) if axes else grad
+    return grad
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdims):
+        ctx.shape, ctx.axes, ctx.keepdims = a.shape, axes, keepdims
+        return np.sum(a, axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = _expand_back(grad, ctx.shape, ctx.axes, ctx.keepdims)
+        return np.broadcast_to(grad, ctx.shape), None, None
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdims):
+        ctx.shape, ctx.axes, ctx.keepdims = a.shape, axes, keepdims
+        ctx.count = int(np.prod([a.shape[i] for i in axes])) if axes else 1
+        return np.mean(a, axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = _expand_back(grad, ctx.shape, ctx.axes, ctx.keepdims)
+        return np.broadcast_to(grad / ctx.count, ctx.shape), None, None
+
+
+class _Extreme(Function):
+    """max/min over axes; the gradient is split evenly among tied extremes."""
+
+    reducer = None
+
+    @classmethod
+    def forward(cls, ctx, a, axes, keepdims):
+        if a.size == 0:
+            raise ValueError("%s: got an empty tensor of shape %s, expected at least one element"
+                             % (cls.__name__.lower(), a.shape))
+        kept = cls.reducer(a, axis=axes, keepdims=True)
+        mask = a == kept
+        ctx.save_for_backward(mask)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        return kept if keepdims else np.squeeze(kept, axis=axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        grad = _expand_back(grad, mask.shape, ctx.axes, ctx.keepdims)
+        share = mask / mask.sum(axis=ctx.axes, keepdims=True)
+        return (grad * share).astype(grad.dtype, copy=False), None, None
+
+
+class Max(_Extreme):
+    reducer = staticmethod(np.max)
+
+
+class Min(_Extreme):
+    reducer = staticmethod(np.min)
+
+
+class Var(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdims, correction):
+        count = int(np.prod([a.shape[i] for i in axes])) if axes else 1
+        if count - correction <= 0:
+            raise ValueError("var: %d elements per reduction with correction=%s leaves no degrees of freedom"
+                             % (count, correction))
+        centered = a - a.mean(axis=axes, keepdims=True)
+        ctx.save_for_backward(centered)
+        ctx.axes, ctx.keepdims, ctx.divisor = axes, keepdims, count - correction
+        return (np.sum(centered * centered, axis=axes, keepdims=keepdims) / ctx.divisor).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (centered,) = ctx.saved_tensors
+        grad = _expand_back(grad, centered.shape, ctx.axes, ctx.keepdims)
+        return (grad * centered * (2.0 / ctx.divisor)).astype(centered.dtype, copy=False), None, None, None
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, a, axis):
+        shifted = np.exp(a - a.max(axis=axis, keepdims=True))
+        out = shifted / shifted.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return out * (grad - np.sum(grad * out, axis=ctx.axis, keepdims=True)), None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, a, axis):
+        shifted = a - a.max(axis=axis, keepdims=True)
+        out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad - np.exp(out) * np.sum(grad, axis=ctx.axis, keepdims=True), None
+
+
+# ---- functional forms ---------------------------------------------------------------
+def _axes(op, x, axis, dim):
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("%s: got both axis and dim; pass one" % op)
+        axis = dim
+    return normalize_axis(op, axis, x.ndim)
+
+
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Sum over axis (None: all; int or tuple). ``dim``/``keepdim`` are PyTorch spellings."""
+    return Sum.apply(x, _axes("sum", x, axis, dim), bool(keepdims or keepdim))
+
+
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Mean over axis (None: all; int or tuple)."""
+    check_float("mean", x.data)
+    return Mean.apply(x, _axes("mean", x, axis, dim), bool(keepdims or keepdim))
+
+
+def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Maximum over axis; ties share the gradient evenly."""
+    return Max.apply(x, _axes("max", x, axis, dim), bool(keepdims or keepdim))
+
+
+def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Minimum over axis; ties share the gradient evenly."""
+    return Min.apply(x, _axes("min", x, axis, dim), bool(keepdims or keepdim))
+
+
+def var(x, axis=None, keepdims=False, correction=1, *, dim=None, keepdim=None):
+    """Variance over axis with PyTorch's default Bessel correction (correction=1);
+    correction=0 gives numpy's default (population) variance."""
+    check_float("var", x.data)
+    return Var.apply(x, _axes("var", x, axis, dim), bool(keepdims or keepdim), correction)
+
+
+def std(x, axis=None, keepdims=False, correction=1, *, dim=None, keepdim=None):
+    """Standard deviation: sqrt(var(...)) with the same arguments."""
+    return var(x, axis, keepdims, correction, dim=dim, keepdim=keepdim).sqrt()
+
+
+def _single_axis(op, x, axis):
+    (axis,) = normalize_axis(op, axis, x.ndim) if x.ndim else (0,)
+    return axis
+
+
+def softmax(x, axis=-1, *, dim=None):
+    """exp(x) / sum(exp(x)) along axis, computed stably."""
+    check_float("softmax", x.data)
+    return Softmax.apply(x, _single_axis("softmax", x, dim if dim is not None else axis))
+
+
+def log_softmax(x, axis=-1, *, dim=None):
+    """log(softmax(x)) along axis, computed stably."""
+    check_float("log_softmax", x.data)
+    return LogSoftmax.apply(x, _single_axis("log_softmax", x, dim if dim is not None else axis))
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Index of the maximum (flat index when axis is None); not differentiable."""
+    return Tensor(np.argmax(x.data, axis=axis, keepdims=keepdims))
+
+
+def argmin(x, axis=None, keepdims=False):
+    """Index of the minimum (flat index when axis is None); not differentiable."""
+    return Tensor(np.argmin(x.data, axis=axis, keepdims=keepdims))

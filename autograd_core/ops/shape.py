@@ -1,0 +1,286 @@
+"""Shape ops: reshape, transpose, broadcast, indexing, concatenation, splitting, padding."""
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+from ._util import normalize_axis
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise ValueError("reshape: cannot reshape a tensor of shape %s (%d elements) into %s"
+                             % (a.shape, a.size, tuple(shape))) from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.shape), None
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, a, axes):
+        ctx.inverse = tuple(np.argsort(axes))
+        return np.transpose(a, axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.transpose(grad, ctx.inverse), None
+
+
+class BroadcastTo(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        try:
+            return np.broadcast_to(a, shape)
+        except ValueError:
+            raise ValueError("expand: cannot broadcast a tensor of shape %s to %s" % (a.shape, tuple(shape))) from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        from ._util import unbroadcast
+        return unbroadcast(grad, ctx.shape), None
+
+
+class GetItem(Function):
+    """x[index] for basic and integer-array indexing; repeated indices accumulate."""
+
+    @staticmethod
+    def forward(ctx, a, index):
+        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
+        try:
+            return a[index]
+        except IndexError as error:
+            raise IndexError("getitem: %s (tensor of shape %s)" % (error, a.shape)) from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        full = np.zeros(ctx.shape, dtype=ctx.dtype)
+        np.add.at(full, ctx.index, grad)
+        return full, None
+
+
+class Concat(Function):
+    @staticmethod
+    def forward(ctx, axis, *arrays):
+        ctx.axis = axis
+        ctx.sizes = [a.shape[axis] for a in arrays]
+        return np.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        edges = np.cumsum(ctx.sizes)[:-1]
+        return (None,) + tuple(np.split(grad, edges, axis=ctx.axis))
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, axis, *arrays):
+        ctx.axis = axis
+        return np.stack(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (None,) + tuple(np.moveaxis(grad, ctx.axis, 0))
+
+
+class Split(Function):
+    """One input, several outputs: the pieces between the given edges along axis."""
+
+    @staticmethod
+    def forward(ctx, a, edges, axis):
+        ctx.shape, ctx.dtype, ctx.edges, ctx.axis = a.shape, a.dtype, edges, axis
+        return tuple(np.split(a, edges, axis=axis))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return np.concatenate(grads, axis=ctx.axis), None, None
+
+
+class Pad(Function):
+    @staticmethod
+    def forward(ctx, a, pad_width, value):
+        ctx.slices = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, a.shape))
+        return np.pad(a, pad_width, mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[ctx.slices], None, None
+
+
+# ---- functional forms ---------------------------------------------------------------
+def _shape_args(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(x, *shape):
+    """The same elements in a new shape (one dimension may be -1)."""
+    return Reshape.apply(x, tuple(int(s) for s in _shape_args(shape)))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dimensions start_dim..end_dim into one."""
+    if x.ndim == 0:
+        return reshape(x, 1)
+    start, end = normalize_axis("flatten", start_dim, x.ndim)[0], normalize_axis("flatten", end_dim, x.ndim)[0]
+    if start > end:
+        raise ValueError("flatten: start_dim %s comes after end_dim %s" % (start_dim, end_dim))
+    return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+
+def permute(x, *axes):
+    """Reorder dimensions: output dimension i is input dimension axes[i]."""
+    axes = _shape_args(axes)
+    if sorted(normalize_axis("permute", a, x.ndim)[0] for a in axes) != list(range(x.ndim)) or len(axes) != x.ndim:
+        raise ValueError("permute: got axes %s, expected a permutation of %d dimensions" % (axes, x.ndim))
+    return Permute.apply(x, tuple(a % x.ndim for a in axes))
+
+
+def transpose(x, dim0=None, dim1=None):
+    """Reverse all dimensions (no arguments, like numpy's .T) or swap dim0 and dim1."""
+    if dim0 is None and dim1 is None:
+        return Permute.apply(x, tuple(range(x.ndim - 1, -1, -1)))
+    if dim0 is None or dim1 is None:
+        raise ValueError("transpose: pass both dim0 and dim1, or neither")
+    axes = list(range(x.ndim))
+    (a,), (b,) = normalize_axis("transpose", dim0, x.ndim), normalize_axis("transpose", dim1, x.ndim)
+    axes[a], axes[b] = axes[b], axes[a]
+    return Permute.apply(x, tuple(axes))
+
+
+def broadcast_to(x, *shape):
+    """Broadcast to shape (numpy's rules); the gradient is summed back."""
+    return BroadcastTo.apply(x, _shape_args(shape))
+
+
+def expand(x, *shape):
+    """PyTorch's expand: like broadcast_to, where -1 keeps a dimension's size."""
+    shape = _shape_args(shape)
+    offset = len(shape) - x.ndim
+    if offset < 0:
+        raise ValueError("expand: cannot expand a tensor of shape %s to fewer dimensions %s" % (x.shape, shape))
+    shape = tuple(x.shape[i - offset] if s == -1 and i >= offset else s for i, s in enumerate(shape))
+    return BroadcastTo.apply(x, shape)
+
+
+def squeeze(x, axis=None):
+    """Remove size-1 dimensions (all, or those in axis)."""
+    if axis is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1))
+    axes = normalize_axis("squeeze", axis, x.ndim)
+    for a in axes:
+        if x.shape[a] != 1:
+            raise ValueError("squeeze: dimension %d has size %d, expected 1" % (a, x.shape[a]))
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def unsqueeze(x, axis):
+    """Insert a size-1 dimension at axis (negative counts from the new end)."""
+    if not -(x.ndim + 1) <= axis <= x.ndim:
+        raise ValueError("unsqueeze: axis %s is out of range for a result with %d dimensions" % (axis, x.ndim + 1))
+    axis = axis % (x.ndim + 1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def _index_arg(index):
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def getitem(x, index):
+    return GetItem.apply(x, _index_arg(index))
+
+
+def _check_same(op, tensors, axis, except_axis):
+    if not tensors:
+        raise ValueError("%s: got no tensors, expected at least one" % op)
+    first = tensors[0]
+    for t in tensors[1:]:
+        if t.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape))
+                                       if not (except_axis and i == axis)):
+            raise ValueError("%s: shapes %s and %s differ outside axis %s"
+                             % (op, first.shape, t.shape, axis if except_axis else "(none)"))
+
+
+def concat(tensors, axis=0):
+    """Join tensors along an existing axis."""
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors or tensors[0].ndim == 0:
+        raise ValueError("concat: got %s, expected one or more tensors with at least one dimension"
+                         % ("no tensors" if not tensors else "a zero-dimensional tensor"))
+    (axis,) = normalize_axis("concat", axis, tensors[0].ndim)
+    _check_same("concat", tensors, axis, True)
+    return Concat.apply(axis, *tensors)
+
+
+def stack(tensors, axis=0):
+    """Join equal-shaped tensors along a new axis."""
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    _check_same("stack", tensors, None, False)
+    ndim = tensors[0].ndim + 1
+    if not -ndim <= axis < ndim:
+        raise ValueError("stack: axis %s is out of range for a result with %d dimensions" % (axis, ndim))
+    return Stack.apply(axis % ndim, *tensors)
+
+
+def split(x, split_size_or_sections, axis=0):
+    """PyTorch's split: pieces of split_size along axis (the last may be smaller), or
+    pieces of the listed sizes (which must add up to the axis length)."""
+    (axis,) = normalize_axis("split", axis, x.ndim)
+    length = x.shape[axis]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ValueError("split: got split_size %d, expected a positive int" % size)
+        sizes = [size] * (length // size) + ([length % size] if length % size else [])
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != length or any(s < 0 for s in sizes):
+            raise ValueError("split: sections %s do not add up to the axis length %d" % (sizes, length))
+    if len(sizes) <= 1:
+        return (x,) if sizes else ()
+    edges = tuple(int(e) for e in np.cumsum(sizes)[:-1])
+    return Split.apply(x, edges, axis)
+
+
+def chunk(x, chunks, axis=0):
+    """Split into `chunks` nearly equal pieces (PyTorch's rule: ceil-sized pieces)."""
+    if chunks <= 0:
+        raise ValueError("chunk: got chunks=%s, expected a positive int" % chunks)
+    (axis,) = normalize_axis("chunk", axis, x.ndim)
+    size = max(-(-x.shape[axis] // chunks), 1)
+    return split(x, size, axis)
+
+
+def pad(x, pad_width, value=0.0):
+    """Constant padding; pad_width is numpy's ((before, after), ...) per dimension, or
+    one (before, after) pair / one int for every dimension."""
+    width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2)) if x.ndim else np.zeros((0, 2), int)
+    if (width < 0).any():
+        raise ValueError("pad: got negative padding %s" % (pad_width,))
+    return Pad.apply(x, tuple((int(a), int(b)) for a, b in width), value)
+
+
+def one_hot(labels, num_classes=None, dtype=np.float32):
+    """[..] integer labels -> [.., num_classes] one-hot rows (not differentiable)."""
+    data = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    if data.dtype.kind not in "iu":
+        raise TypeError("one_hot: got labels of dtype %s, expected integers" % data.dtype)
+    if num_classes is None:
+        num_classes = int(data.max()) + 1 if data.size else 0
+    if data.size and (data.min() < 0 or data.max() >= num_classes):
+        raise ValueError("one_hot: labels must lie in [0, %d), got min %d and max %d"
+                         % (num_classes, data.min(), data.max()))
+    return Tensor(np.eye(num_classes, dtype=dtype)[data])
