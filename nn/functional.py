@@ -1,0 +1,135 @@
+"""Stateless forms of the layers and losses: ``functional.linear(x, weight, bias)`` etc.
+
+The layers in ``layers.py`` hold parameters and call these. Everything differentiable is
+an autograd_core op or, where the engine has none (dropout), a Function defined here.
+"""
+import numpy as np
+
+import autograd_core
+from autograd_core import Function, Tensor
+
+from . import init
+from .losses import binary_cross_entropy_with_logits, cross_entropy, gaussian_kl, mse_loss
+
+__all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "dropout", "relu", "sigmoid", "tanh",
+           "elu", "leaky_relu", "softmax", "log_softmax", "flatten",
+           "cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "gaussian_kl"]
+
+
+def _check_tensor(op, name, value):
+    if not isinstance(value, Tensor):
+        raise TypeError("%s: %s must be a Tensor, got %s" % (op, name, type(value).__name__))
+
+
+def linear(x, weight, bias=None):
+    """y = x @ weight.T + bias.
+
+    x: [..., in_features]; weight: [out_features, in_features]; bias: [out_features] or
+    None. Returns [..., out_features].
+    """
+    _check_tensor("linear", "x", x)
+    if weight.ndim != 2:
+        raise ValueError("linear: weight must be [out_features, in_features], got shape %s"
+                         % (weight.shape,))
+    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError("linear: input of shape %s does not end in in_features=%d (weight shape %s)"
+                         % (x.shape, weight.shape[1], weight.shape))
+    y = autograd_core.matmul(x, autograd_core.transpose(weight))
+    return y if bias is None else y + bias
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D convolution (cross-correlation) of NHWC images.
+
+    x: [N, H, W, in_channels]; weight: [kh, kw, in_channels, out_channels];
+    bias: [out_channels] or None; padding: 'same', 'valid' or an int/pair.
+    Returns [N, out_h, out_w, out_channels].
+    """
+    return autograd_core.conv2d(x, weight, bias, stride=stride, padding=padding)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Max over kernel_size windows of NHWC x [N, H, W, C]; stride defaults to kernel_size."""
+    return autograd_core.max_pool2d(x, kernel_size, stride=stride, padding=padding)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """Mean over kernel_size windows of NHWC x [N, H, W, C]; stride defaults to kernel_size."""
+    return autograd_core.avg_pool2d(x, kernel_size, stride=stride, padding=padding)
+
+
+class _Dropout(Function):
+    """x * mask, where mask holds 0 or 1 / (1 - p); the same mask scales the gradient."""
+
+    @staticmethod
+    def forward(ctx, x, mask):
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (mask,) = ctx.saved_tensors
+        return grad_output * mask, None
+
+
+def dropout(x, p=0.5, training=True, generator=None):
+    """Inverted dropout: zero each element with probability p and scale the survivors by
+    1 / (1 - p), so evaluation (training=False, the identity) needs no rescaling.
+
+    ``generator``: a numpy Generator; by default the one ``nn.init.manual_seed`` seeds.
+    """
+    _check_tensor("dropout", "x", x)
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ValueError("dropout: p must be a probability in [0, 1], got %r" % (p,))
+    if not training or p == 0.0:
+        return x
+    if x.dtype.kind != "f":
+        raise TypeError("dropout: x must be a float tensor, got dtype %s" % x.dtype)
+    if p == 1.0:
+        mask = np.zeros(x.shape, dtype=x.dtype)
+    else:
+        rng = init.get_generator() if generator is None else generator
+        keep = rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64) >= p
+        mask = keep.astype(x.dtype)
+        mask *= x.dtype.type(1.0 / (1.0 - p))
+    return _Dropout.apply(x, mask)
+
+
+def relu(x):
+    """max(x, 0), elementwise."""
+    return autograd_core.relu(x)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), elementwise."""
+    return autograd_core.sigmoid(x)
+
+
+def tanh(x):
+    """tanh(x), elementwise."""
+    return autograd_core.tanh(x)
+
+
+def elu(x, alpha=1.0):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    return autograd_core.elu(x, alpha)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x for x > 0, negative_slope * x otherwise."""
+    return autograd_core.leaky_relu(x, negative_slope)
+
+
+def softmax(x, dim=-1):
+    """exp(x) / sum(exp(x)) along ``dim``."""
+    return autograd_core.softmax(x, dim=dim)
+
+
+def log_softmax(x, dim=-1):
+    """x - logsumexp(x) along ``dim`` (stable)."""
+    return autograd_core.log_softmax(x, dim=dim)
+
+
+def flatten(x, start_dim=1, end_dim=-1):
+    """Merge dimensions start_dim..end_dim (default: all but the batch dimension)."""
+    return autograd_core.flatten(x, start_dim, end_dim)
