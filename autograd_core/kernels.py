@@ -141,3 +141,413 @@ def gemm(a, b, trans_a=False, trans_b=False):
         _lib.ag_dgemm(int(trans_a), int(trans_b), m, n, k, 1.0, _ptr(a, "double *"), a.shape[1],
                       _ptr(b, "double *"), b.shape[1], 0.0, _ptr(c, "double *"), n)
     return c
+
+
+# ---- conv2d, pooling, fused recurrent cells ----------------------------------------
+# Images are NHWC [batch, height, width, channels]; conv weights [kh, kw, c_in, c_out].
+# Stride is an int or (stride_h, stride_w). Padding is 'valid', 'same' (TensorFlow's rule:
+# out = ceil(in / stride), the odd pixel of the total padding goes after), an int, a pair
+# (pad_h, pad_w), or ((top, bottom), (left, right)).
+
+# Every index the C kernels compute stays below this, so int64 arithmetic never overflows.
+_SIZE_LIMIT = 2 ** 62
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _pair(value, op, name, minimum):
+    """(a, b) from an int or a pair of ints, each >= minimum."""
+    pair = (value, value) if _is_int(value) else value
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(_is_int(v) for v in pair)):
+        raise TypeError("%s: got %s=%r, expected an int or a pair of ints" % (op, name, value))
+    if any(v < minimum for v in pair) or any(v >= _SIZE_LIMIT for v in pair):
+        raise ValueError("%s: got %s=%r, expected values >= %d" % (op, name, value, minimum))
+    return int(pair[0]), int(pair[1])
+
+
+def conv_output_size(input_size, kernel_size, stride, pad_before=0, pad_after=0):
+    """Output length of a window of kernel_size sliding by stride over input_size cells
+    padded by pad_before + pad_after: (input + pads - kernel) // stride + 1. Can be
+    <= 0 when the kernel is larger than the padded input; callers reject that."""
+    return (input_size + pad_before + pad_after - kernel_size) // stride + 1
+
+
+def resolve_padding(padding, input_hw, kernel_hw, stride_hw, op="conv2d"):
+    """((top, bottom), (left, right)) for any accepted padding form.
+
+    'same' follows TensorFlow: out = ceil(in / stride), total = max((out - 1) * stride +
+    kernel - in, 0), before = total // 2, after = total - before."""
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return (0, 0), (0, 0)
+        if mode == "same":
+            pads = []
+            for size, kernel, stride in zip(input_hw, kernel_hw, stride_hw):
+                out = -(-size // stride)
+                total = max((out - 1) * stride + kernel - size, 0)
+                pads.append((total // 2, total - total // 2))
+            return tuple(pads)
+        raise ValueError("%s: got padding=%r, expected 'same', 'valid', an int, (pad_h, pad_w) "
+                         "or ((top, bottom), (left, right))" % (op, padding))
+    if (isinstance(padding, (tuple, list)) and len(padding) == 2
+            and all(isinstance(p, (tuple, list)) for p in padding)):
+        top_bottom = _pair(padding[0], op, "padding[0]", 0)
+        left_right = _pair(padding[1], op, "padding[1]", 0)
+        return top_bottom, left_right
+    pad_h, pad_w = _pair(padding, op, "padding", 0)
+    return (pad_h, pad_h), (pad_w, pad_w)
+
+
+def _check_size(op, what, *factors):
+    size = 1
+    for f in factors:
+        size *= int(f)
+    if size >= _SIZE_LIMIT:
+        raise ValueError("%s: %s would have %d elements, expected fewer than 2**62" % (op, what, size))
+    return size
+
+
+def _shape4(op, name, shape):
+    if not (isinstance(shape, (tuple, list)) and len(shape) == 4 and all(_is_int(s) for s in shape)
+            and all(s >= 0 for s in shape)):
+        raise ValueError("%s: got %s=%r, expected a 4-tuple of non-negative ints" % (op, name, shape))
+    return tuple(int(s) for s in shape)
+
+
+def _as_array(op, name, value, ndim):
+    if not isinstance(value, np.ndarray):
+        raise TypeError("%s: got %s of type %s, expected a numpy array" % (op, name, type(value).__name__))
+    if value.ndim != ndim:
+        raise ValueError("%s: got %s with shape %s, expected %d dimensions" % (op, name, value.shape, ndim))
+    return value
+
+
+def _conv_geometry(op, x_shape, w_shape, stride, padding):
+    """Validated geometry dict for ag_conv2d_geometry, plus the resolved stride/padding."""
+    n, height, width, in_channels = x_shape
+    kernel_h, kernel_w, w_in, out_channels = w_shape
+    if in_channels != w_in:
+        raise ValueError("%s: input has %d channels (shape %s) but weight expects %d (shape %s, "
+                         "[kh, kw, c_in, c_out])" % (op, in_channels, x_shape, w_in, w_shape))
+    if kernel_h < 1 or kernel_w < 1 or in_channels < 1 or out_channels < 1:
+        raise ValueError("%s: got weight shape %s, expected [kh, kw, c_in, c_out] all >= 1" % (op, w_shape))
+    stride = _pair(stride, op, "stride", 1)
+    pads = resolve_padding(padding, (height, width), (kernel_h, kernel_w), stride, op)
+    out_h = conv_output_size(height, kernel_h, stride[0], *pads[0])
+    out_w = conv_output_size(width, kernel_w, stride[1], *pads[1])
+    if out_h < 1 or out_w < 1:
+        raise ValueError("%s: input %dx%d with kernel %dx%d, stride %s, padding %s gives output "
+                         "%dx%d, expected at least 1x1" % (op, height, width, kernel_h, kernel_w,
+                                                           stride, pads, out_h, out_w))
+    _check_size(op, "the padded input", n, height + sum(pads[0]) + stride[0],
+                width + sum(pads[1]) + stride[1], in_channels)
+    _check_size(op, "the output", n, out_h, out_w, max(out_channels, kernel_h * kernel_w * in_channels))
+    geometry = dict(batch=n, height=height, width=width, in_channels=in_channels,
+                    kernel_h=kernel_h, kernel_w=kernel_w, out_channels=out_channels,
+                    stride_h=stride[0], stride_w=stride[1], pad_top=pads[0][0],
+                    pad_left=pads[1][0], out_height=out_h, out_width=out_w)
+    return geometry, stride, pads
+
+
+def _conv_call(op, function, geometry, dtype, *arrays):
+    ctype = "float *" if dtype == np.float32 else "double *"
+    status = function(_ffi.new("ag_conv2d_geometry *", geometry), *[_ptr(a, ctype) for a in arrays])
+    if status != 0:
+        raise MemoryError("%s: could not allocate the im2col workspace" % op)
+
+
+def conv2d_forward(x, w, stride=1, padding="valid"):
+    """2-D convolution (cross-correlation): x [n, h, w, c_in], w [kh, kw, c_in, c_out]
+    -> y [n, out_h, out_w, c_out]."""
+    op = "conv2d_forward"
+    x = _as_array(op, "x", x, 4)
+    w = _as_array(op, "w", w, 4)
+    dtype = _check_float(op, x=x, w=w)
+    geometry, stride, pads = _conv_geometry(op, x.shape, w.shape, stride, padding)
+    if not _use_c():
+        return np.ascontiguousarray(reference.conv2d_forward(x, w, stride, pads))
+    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    y = np.empty((geometry["batch"], geometry["out_height"], geometry["out_width"],
+                  geometry["out_channels"]), dtype=dtype)
+    suffix = "f32" if dtype == np.float32 else "f64"
+    _conv_call(op, getattr(_lib, "ag_conv2d_forward_" + suffix), geometry, dtype, x, w, y)
+    return y
+
+
+def conv2d_backward_input(grad_y, w, x_shape, stride=1, padding="valid"):
+    """Gradient of conv2d w.r.t. its input: grad_y [n, out_h, out_w, c_out],
+    w [kh, kw, c_in, c_out] -> grad_x [x_shape] = [n, h, w, c_in]."""
+    op = "conv2d_backward_input"
+    grad_y = _as_array(op, "grad_y", grad_y, 4)
+    w = _as_array(op, "w", w, 4)
+    dtype = _check_float(op, grad_y=grad_y, w=w)
+    x_shape = _shape4(op, "x_shape", x_shape)
+    geometry, stride, pads = _conv_geometry(op, x_shape, w.shape, stride, padding)
+    expected = (x_shape[0], geometry["out_height"], geometry["out_width"], w.shape[3])
+    if grad_y.shape != expected:
+        raise ValueError("%s: got grad_y shape %s, expected %s for x_shape %s and weight %s"
+                         % (op, grad_y.shape, expected, x_shape, w.shape))
+    if not _use_c():
+        return np.ascontiguousarray(reference.conv2d_backward_input(grad_y, w, x_shape, stride, pads))
+    grad_y, w = np.ascontiguousarray(grad_y), np.ascontiguousarray(w)
+    grad_x = np.empty(x_shape, dtype=dtype)
+    suffix = "f32" if dtype == np.float32 else "f64"
+    _conv_call(op, getattr(_lib, "ag_conv2d_backward_input_" + suffix), geometry, dtype,
+               grad_y, w, grad_x)
+    return grad_x
+
+
+def conv2d_backward_weight(x, grad_y, w_shape, stride=1, padding="valid"):
+    """Gradient of conv2d w.r.t. its weight: x [n, h, w, c_in], grad_y
+    [n, out_h, out_w, c_out] -> grad_w [w_shape] = [kh, kw, c_in, c_out]."""
+    op = "conv2d_backward_weight"
+    x = _as_array(op, "x", x, 4)
+    grad_y = _as_array(op, "grad_y", grad_y, 4)
+    dtype = _check_float(op, x=x, grad_y=grad_y)
+    w_shape = _shape4(op, "w_shape", w_shape)
+    geometry, stride, pads = _conv_geometry(op, x.shape, w_shape, stride, padding)
+    expected = (x.shape[0], geometry["out_height"], geometry["out_width"], w_shape[3])
+    if grad_y.shape != expected:
+        raise ValueError("%s: got grad_y shape %s, expected %s for x shape %s and w_shape %s"
+                         % (op, grad_y.shape, expected, x.shape, w_shape))
+    if not _use_c():
+        return np.ascontiguousarray(reference.conv2d_backward_weight(x, grad_y, w_shape, stride, pads))
+    x, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(grad_y)
+    grad_w = np.empty(w_shape, dtype=dtype)
+    suffix = "f32" if dtype == np.float32 else "f64"
+    _conv_call(op, getattr(_lib, "ag_conv2d_backward_weight_" + suffix), geometry, dtype,
+               x, grad_y, grad_w)
+    return grad_w
+
+
+def _pool_geometry(op, x_shape, kernel_size, stride, padding):
+    """Validated geometry dict for ag_pool2d_geometry, plus kernel/stride/padding resolved.
+    stride None means kernel_size. Padding on a side must be smaller than the kernel so
+    that every window holds at least one real cell."""
+    n, height, width, channels = x_shape
+    kernel = _pair(kernel_size, op, "kernel_size", 1)
+    stride = kernel if stride is None else _pair(stride, op, "stride", 1)
+    if height < 1 or width < 1 or channels < 1:
+        raise ValueError("%s: got input shape %s, expected [n, h, w, c] with h, w, c >= 1" % (op, x_shape))
+    pads = resolve_padding(padding, (height, width), kernel, stride, op)
+    for (before, after), k in zip(pads, kernel):
+        if before >= k or after >= k:
+            raise ValueError("%s: got padding %s with kernel_size %s, expected each pad smaller "
+                             "than the kernel (a window of only padding has no value)"
+                             % (op, pads, kernel))
+    out_h = conv_output_size(height, kernel[0], stride[0], *pads[0])
+    out_w = conv_output_size(width, kernel[1], stride[1], *pads[1])
+    if out_h < 1 or out_w < 1:
+        raise ValueError("%s: input %dx%d with kernel %s, stride %s, padding %s gives output "
+                         "%dx%d, expected at least 1x1" % (op, height, width, kernel, stride,
+                                                           pads, out_h, out_w))
+    _check_size(op, "the output", n, out_h, out_w, channels, kernel[0] * kernel[1])
+    geometry = dict(batch=n, height=height, width=width, channels=channels,
+                    kernel_h=kernel[0], kernel_w=kernel[1], stride_h=stride[0], stride_w=stride[1],
+                    pad_top=pads[0][0], pad_left=pads[1][0], out_height=out_h, out_width=out_w)
+    return geometry, kernel, stride, pads
+
+
+def _pool_args(geometry, dtype, *arrays):
+    ctype = "float *" if dtype == np.float32 else "double *"
+    return [_ffi.new("ag_pool2d_geometry *", geometry)] + [
+        _ptr(a, "int64_t *" if a.dtype == np.int64 else ctype) for a in arrays]
+
+
+def _pool_out_shape(geometry):
+    return (geometry["batch"], geometry["out_height"], geometry["out_width"], geometry["channels"])
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    """2-D max pooling: x [n, h, w, c] -> (y [n, out_h, out_w, c], argmax int64 of y's
+    shape holding the flat index into x of each maximum; ties go to the first maximum
+    in row-major window order, padded cells never win)."""
+    op = "max_pool2d_forward"
+    x = _as_array(op, "x", x, 4)
+    dtype = _check_float(op, x=x)
+    geometry, kernel, stride, pads = _pool_geometry(op, x.shape, kernel_size, stride, padding)
+    if not _use_c():
+        return reference.max_pool2d_forward(x, kernel, stride, pads)
+    x = np.ascontiguousarray(x)
+    y = np.empty(_pool_out_shape(geometry), dtype=dtype)
+    argmax = np.empty(y.shape, dtype=np.int64)
+    getattr(_lib, "ag_max_pool2d_forward_" + ("f32" if dtype == np.float32 else "f64"))(
+        *_pool_args(geometry, dtype, x, y, argmax))
+    return y, argmax
+
+
+def max_pool2d_backward(grad_y, argmax, x_shape):
+    """Gradient of max pooling: grad_y [n, out_h, out_w, c] added into grad_x [x_shape]
+    at the cells argmax (from max_pool2d_forward) names, accumulating where windows
+    overlap."""
+    op = "max_pool2d_backward"
+    grad_y = _as_array(op, "grad_y", grad_y, 4)
+    argmax = _as_array(op, "argmax", argmax, 4)
+    dtype = _check_float(op, grad_y=grad_y)
+    x_shape = _shape4(op, "x_shape", x_shape)
+    if argmax.dtype != np.int64:
+        raise TypeError("%s: got argmax dtype %s, expected int64" % (op, argmax.dtype))
+    if argmax.shape != grad_y.shape:
+        raise ValueError("%s: got argmax shape %s and grad_y shape %s, expected equal shapes"
+                         % (op, argmax.shape, grad_y.shape))
+    if grad_y.shape[0] != x_shape[0] or grad_y.shape[3] != x_shape[3]:
+        raise ValueError("%s: got grad_y shape %s and x_shape %s, expected the same batch and "
+                         "channels" % (op, grad_y.shape, x_shape))
+    bad_index = ValueError("%s: argmax holds an index outside its own image of x_shape %s; "
+                           "expected the argmax returned by max_pool2d_forward" % (op, x_shape))
+    if not _use_c():
+        if argmax.size:
+            image = x_shape[1] * x_shape[2] * x_shape[3]
+            local = argmax.reshape(x_shape[0], -1) - (np.arange(x_shape[0]) * image)[:, None]
+            if local.min() < 0 or local.max() >= image:
+                raise bad_index
+        return reference.max_pool2d_backward(grad_y, argmax, x_shape)
+    grad_y, argmax = np.ascontiguousarray(grad_y), np.ascontiguousarray(argmax)
+    grad_x = np.empty(x_shape, dtype=dtype)
+    geometry = dict(batch=x_shape[0], height=x_shape[1], width=x_shape[2], channels=x_shape[3],
+                    out_height=grad_y.shape[1], out_width=grad_y.shape[2])
+    status = getattr(_lib, "ag_max_pool2d_backward_" + ("f32" if dtype == np.float32 else "f64"))(
+        *_pool_args(geometry, dtype, grad_y, argmax, grad_x))
+    if status != 0:
+        raise bad_index
+    return grad_x
+
+
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """2-D average pooling: x [n, h, w, c] -> y [n, out_h, out_w, c]. Padded cells add
+    zero; count_include_pad (PyTorch's default, True) also counts them in the divisor."""
+    op = "avg_pool2d_forward"
+    x = _as_array(op, "x", x, 4)
+    dtype = _check_float(op, x=x)
+    geometry, kernel, stride, pads = _pool_geometry(op, x.shape, kernel_size, stride, padding)
+    if not _use_c():
+        return np.ascontiguousarray(
+            reference.avg_pool2d_forward(x, kernel, stride, pads, bool(count_include_pad)))
+    x = np.ascontiguousarray(x)
+    y = np.empty(_pool_out_shape(geometry), dtype=dtype)
+    getattr(_lib, "ag_avg_pool2d_forward_" + ("f32" if dtype == np.float32 else "f64"))(
+        *_pool_args(geometry, dtype, x, y), int(bool(count_include_pad)))
+    return y
+
+
+def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Gradient of average pooling: grad_y [n, out_h, out_w, c] -> grad_x [x_shape]."""
+    op = "avg_pool2d_backward"
+    grad_y = _as_array(op, "grad_y", grad_y, 4)
+    dtype = _check_float(op, grad_y=grad_y)
+    x_shape = _shape4(op, "x_shape", x_shape)
+    geometry, kernel, stride, pads = _pool_geometry(op, x_shape, kernel_size, stride, padding)
+    if grad_y.shape != _pool_out_shape(geometry):
+        raise ValueError("%s: got grad_y shape %s, expected %s for x_shape %s"
+                         % (op, grad_y.shape, _pool_out_shape(geometry), x_shape))
+    if not _use_c():
+        return np.ascontiguousarray(reference.avg_pool2d_backward(
+            grad_y, x_shape, kernel, stride, pads, bool(count_include_pad)))
+    grad_y = np.ascontiguousarray(grad_y)
+    grad_x = np.empty(x_shape, dtype=dtype)
+    getattr(_lib, "ag_avg_pool2d_backward_" + ("f32" if dtype == np.float32 else "f64"))(
+        *_pool_args(geometry, dtype, grad_y, grad_x), int(bool(count_include_pad)))
+    return grad_x
+
+
+def _cell_arrays(op, expected, **arrays):
+    """Check that each named array is 2-D with the expected shape and one float dtype;
+    returns the dtype and C-contiguous copies in the given order."""
+    for name, a in arrays.items():
+        _as_array(op, name, a, 2)
+        if a.shape != expected[name]:
+            raise ValueError("%s: got %s shape %s, expected %s" % (op, name, a.shape, expected[name]))
+    dtype = _check_float(op, **arrays)
+    return dtype, [np.ascontiguousarray(a) for a in arrays.values()]
+
+
+def _hidden_from(op, name, array, gates):
+    _as_array(op, name, array, 2)
+    if array.shape[1] % gates != 0:
+        raise ValueError("%s: got %s shape %s, expected [batch, %d * hidden]" % (op, name, array.shape, gates))
+    return array.shape[0], array.shape[1] // gates
+
+
+def _cell_call(name, dtype, arrays, batch, hidden):
+    ctype = "float *" if dtype == np.float32 else "double *"
+    getattr(_lib, name + ("_f32" if dtype == np.float32 else "_f64"))(
+        *[_ffi.NULL if a is None else _ptr(a, ctype) for a in arrays], batch, hidden)
+
+
+def lstm_cell_forward(gates, c_prev):
+    """Fused LSTM cell (PyTorch gate order i, f, g, o). gates [b, 4h] are the
+    pre-activations x W_ih^T + b_ih + h W_hh^T + b_hh, c_prev [b, h].
+    Returns h [b, h], c [b, h], saved [b, 5h] (i, f, g, o activated, tanh(c))."""
+    op = "lstm_cell_forward"
+    batch, hidden = _hidden_from(op, "gates", gates, 4)
+    dtype, (gates, c_prev) = _cell_arrays(op, {"gates": (batch, 4 * hidden), "c_prev": (batch, hidden)},
+                                          gates=gates, c_prev=c_prev)
+    if not _use_c():
+        return reference.lstm_cell_forward(gates, c_prev)
+    h = np.empty((batch, hidden), dtype=dtype)
+    c = np.empty((batch, hidden), dtype=dtype)
+    saved = np.empty((batch, 5 * hidden), dtype=dtype)
+    _cell_call("ag_lstm_cell_forward", dtype, [gates, c_prev, h, c, saved], batch, hidden)
+    return h, c, saved
+
+
+def lstm_cell_backward(saved, c_prev, grad_h, grad_c=None):
+    """Backward of lstm_cell_forward. saved [b, 5h], c_prev, grad_h, grad_c [b, h]
+    (grad_c None means zeros). Returns grad_gates [b, 4h] (w.r.t. the pre-activations)
+    and grad_c_prev [b, h]."""
+    op = "lstm_cell_backward"
+    batch, hidden = _hidden_from(op, "saved", saved, 5)
+    arrays = dict(saved=saved, c_prev=c_prev, grad_h=grad_h)
+    if grad_c is not None:
+        arrays["grad_c"] = grad_c
+    expected = {"saved": (batch, 5 * hidden), "c_prev": (batch, hidden), "grad_h": (batch, hidden),
+                "grad_c": (batch, hidden)}
+    dtype, checked = _cell_arrays(op, expected, **arrays)
+    saved, c_prev, grad_h = checked[:3]
+    grad_c = checked[3] if grad_c is not None else None
+    if not _use_c():
+        return reference.lstm_cell_backward(saved, c_prev, grad_h, grad_c)
+    grad_gates = np.empty((batch, 4 * hidden), dtype=dtype)
+    grad_c_prev = np.empty((batch, hidden), dtype=dtype)
+    _cell_call("ag_lstm_cell_backward", dtype, [saved, c_prev, grad_h, grad_c, grad_gates, grad_c_prev],
+               batch, hidden)
+    return grad_gates, grad_c_prev
+
+
+def gru_cell_forward(gi, gh, h_prev):
+    """Fused GRU cell (PyTorch gate order r, z, n; reset applied after the hidden matmul).
+    gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh are [b, 3h], h_prev [b, h].
+    Returns h [b, h] and saved [b, 4h] (r, z, n, gh_n)."""
+    op = "gru_cell_forward"
+    batch, hidden = _hidden_from(op, "gi", gi, 3)
+    dtype, (gi, gh, h_prev) = _cell_arrays(
+        op, {"gi": (batch, 3 * hidden), "gh": (batch, 3 * hidden), "h_prev": (batch, hidden)},
+        gi=gi, gh=gh, h_prev=h_prev)
+    if not _use_c():
+        return reference.gru_cell_forward(gi, gh, h_prev)
+    h = np.empty((batch, hidden), dtype=dtype)
+    saved = np.empty((batch, 4 * hidden), dtype=dtype)
+    _cell_call("ag_gru_cell_forward", dtype, [gi, gh, h_prev, h, saved], batch, hidden)
+    return h, saved
+
+
+def gru_cell_backward(saved, h_prev, grad_h):
+    """Backward of gru_cell_forward. saved [b, 4h], h_prev and grad_h [b, h].
+    Returns grad_gi [b, 3h], grad_gh [b, 3h] and grad_h_prev [b, h]; grad_h_prev is only
+    the direct path through z * h_prev (the path through gh is the caller's matmul)."""
+    op = "gru_cell_backward"
+    batch, hidden = _hidden_from(op, "saved", saved, 4)
+    dtype, (saved, h_prev, grad_h) = _cell_arrays(
+        op, {"saved": (batch, 4 * hidden), "h_prev": (batch, hidden), "grad_h": (batch, hidden)},
+        saved=saved, h_prev=h_prev, grad_h=grad_h)
+    if not _use_c():
+        return reference.gru_cell_backward(saved, h_prev, grad_h)
+    grad_gi = np.empty((batch, 3 * hidden), dtype=dtype)
+    grad_gh = np.empty((batch, 3 * hidden), dtype=dtype)
+    grad_h_prev = np.empty((batch, hidden), dtype=dtype)
+    _cell_call("ag_gru_cell_backward", dtype, [saved, h_prev, grad_h, grad_gi, grad_gh, grad_h_prev],
+               batch, hidden)
+    return grad_gi, grad_gh, grad_h_prev

@@ -39,6 +39,63 @@ void ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
               double alpha, const double *a, int64_t lda, const double *b, int64_t ldb,
               double beta, double *c, int64_t ldc);
 
+/* ---- conv2d, pooling, fused recurrent cells (conv2d.c, pool.c, rnn_cells.c) ---- */
+/* Geometry of a 2-D convolution over NHWC x [batch, height, width, in_channels] with
+ * weights [kernel_h, kernel_w, in_channels, out_channels] and output
+ * [batch, out_height, out_width, out_channels]. pad_top / pad_left are the zero rows /
+ * columns before the image; the padding after it is implied by out_height / out_width. */
+typedef struct {
+    int64_t batch, height, width, in_channels;
+    int64_t kernel_h, kernel_w, out_channels;
+    int64_t stride_h, stride_w, pad_top, pad_left;
+    int64_t out_height, out_width;
+} ag_conv2d_geometry;
+/* Return 0, or -1 when the im2col workspace could not be allocated. grad_x / grad_w
+ * are overwritten, not accumulated into. */
+int ag_conv2d_forward_f32(const ag_conv2d_geometry *g, const float *x, const float *w, float *y);
+int ag_conv2d_forward_f64(const ag_conv2d_geometry *g, const double *x, const double *w, double *y);
+int ag_conv2d_backward_input_f32(const ag_conv2d_geometry *g, const float *grad_y, const float *w, float *grad_x);
+int ag_conv2d_backward_input_f64(const ag_conv2d_geometry *g, const double *grad_y, const double *w, double *grad_x);
+int ag_conv2d_backward_weight_f32(const ag_conv2d_geometry *g, const float *x, const float *grad_y, float *grad_w);
+int ag_conv2d_backward_weight_f64(const ag_conv2d_geometry *g, const double *x, const double *grad_y, double *grad_w);
+
+/* Geometry of 2-D pooling over NHWC [batch, height, width, channels]; every window
+ * must hold at least one real (unpadded) cell. */
+typedef struct {
+    int64_t batch, height, width, channels;
+    int64_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
+    int64_t out_height, out_width;
+} ag_pool2d_geometry;
+/* argmax[i] = flat index into x of the maximum that y[i] took (first maximum in
+ * row-major window order). The backward returns -1 (and skips the entry) when an argmax
+ * points outside its own image, else 0. */
+void ag_max_pool2d_forward_f32(const ag_pool2d_geometry *g, const float *x, float *y, int64_t *argmax);
+void ag_max_pool2d_forward_f64(const ag_pool2d_geometry *g, const double *x, double *y, int64_t *argmax);
+int ag_max_pool2d_backward_f32(const ag_pool2d_geometry *g, const float *grad_y, const int64_t *argmax, float *grad_x);
+int ag_max_pool2d_backward_f64(const ag_pool2d_geometry *g, const double *grad_y, const int64_t *argmax, double *grad_x);
+void ag_avg_pool2d_forward_f32(const ag_pool2d_geometry *g, const float *x, float *y, int count_include_pad);
+void ag_avg_pool2d_forward_f64(const ag_pool2d_geometry *g, const double *x, double *y, int count_include_pad);
+void ag_avg_pool2d_backward_f32(const ag_pool2d_geometry *g, const float *grad_y, float *grad_x, int count_include_pad);
+void ag_avg_pool2d_backward_f64(const ag_pool2d_geometry *g, const double *grad_y, double *grad_x, int count_include_pad);
+
+/* Fused LSTM cell (PyTorch gate order i, f, g, o). gates [batch, 4*hidden] are the
+ * pre-activations x W_ih^T + b_ih + h W_hh^T + b_hh; c_prev, h, c are [batch, hidden];
+ * saved [batch, 5*hidden] receives i, f, g, o (activated) and tanh(c). The backward
+ * writes grad_gates [batch, 4*hidden] (w.r.t. the pre-activations) and grad_c_prev;
+ * grad_c may be NULL, meaning zeros. */
+void ag_lstm_cell_forward_f32(const float *gates, const float *c_prev, float *h, float *c, float *saved, int64_t batch, int64_t hidden);
+void ag_lstm_cell_forward_f64(const double *gates, const double *c_prev, double *h, double *c, double *saved, int64_t batch, int64_t hidden);
+void ag_lstm_cell_backward_f32(const float *saved, const float *c_prev, const float *grad_h, const float *grad_c, float *grad_gates, float *grad_c_prev, int64_t batch, int64_t hidden);
+void ag_lstm_cell_backward_f64(const double *saved, const double *c_prev, const double *grad_h, const double *grad_c, double *grad_gates, double *grad_c_prev, int64_t batch, int64_t hidden);
+/* Fused GRU cell (PyTorch gate order r, z, n; reset applied after the hidden matmul).
+ * gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh are [batch, 3*hidden]; saved
+ * [batch, 4*hidden] receives r, z, n and gh_n. grad_h_prev is only the direct path
+ * through z * h_prev; the path through gh is the caller's matmul with W_hh. */
+void ag_gru_cell_forward_f32(const float *gi, const float *gh, const float *h_prev, float *h, float *saved, int64_t batch, int64_t hidden);
+void ag_gru_cell_forward_f64(const double *gi, const double *gh, const double *h_prev, double *h, double *saved, int64_t batch, int64_t hidden);
+void ag_gru_cell_backward_f32(const float *saved, const float *h_prev, const float *grad_h, float *grad_gi, float *grad_gh, float *grad_h_prev, int64_t batch, int64_t hidden);
+void ag_gru_cell_backward_f64(const double *saved, const double *h_prev, const double *grad_h, double *grad_gi, double *grad_gh, double *grad_h_prev, int64_t batch, int64_t hidden);
+
 /* CFFI-END */
 
 #endif

@@ -1,0 +1,128 @@
+/* rnn_cells.c: the elementwise part of one LSTM or GRU step, fused.
+ *
+ * The matmuls (x W_ih^T, h W_hh^T) stay in the GEMM; what is left is a dozen
+ * elementwise ops per hidden unit which, done one numpy op at a time, would each make
+ * a full pass over memory. Fusing them makes one pass, and the forward saves exactly
+ * the activations the backward needs so nothing is recomputed.
+ *
+ * Gate order follows PyTorch: LSTM i, f, g, o; GRU r, z, n with the reset gate applied
+ * after the hidden matmul (n = tanh(gi_n + r * gh_n)).
+ */
+#include <math.h>
+#include <stddef.h>
+#include "kernels.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Each element costs a few exp/tanh, so threads pay off earlier than for copies. */
+static int cell_threads(int64_t elements) {
+    return elements >= 8192 ? ag_get_num_threads() : 1;
+}
+
+/* 1 / (1 + e^-v): for very negative v, e^-v overflows to inf and the result is a clean
+ * 0, never NaN. */
+#define DEFINE_CELLS(SUFFIX, T, EXP, TANH)                                               \
+                                                                                        \
+static T sigmoid_##SUFFIX(T v) { return (T)1 / ((T)1 + EXP(-v)); }                      \
+                                                                                        \
+void ag_lstm_cell_forward_##SUFFIX(const T *gates, const T *c_prev, T *h, T *c,        \
+                                   T *saved, int64_t batch, int64_t hidden) {           \
+    int64_t b;                                                                          \
+    _Pragma("omp parallel for schedule(static) num_threads(cell_threads(batch * hidden))") \
+    for (b = 0; b < batch; b++) {                                                       \
+        const T *gate = gates + b * 4 * hidden;                                         \
+        T *s = saved + b * 5 * hidden;                                                  \
+        const T *cp = c_prev + b * hidden;                                              \
+        T *hb = h + b * hidden, *cb = c + b * hidden;                                   \
+        int64_t j;                                                                      \
+        for (j = 0; j < hidden; j++) {                                                  \
+            const T i = sigmoid_##SUFFIX(gate[j]);                                      \
+            const T f = sigmoid_##SUFFIX(gate[hidden + j]);                             \
+            const T g = TANH(gate[2 * hidden + j]);                                     \
+            const T o = sigmoid_##SUFFIX(gate[3 * hidden + j]);                         \
+            const T cn = f * cp[j] + i * g;                                             \
+            const T tc = TANH(cn);                                                      \
+            cb[j] = cn;                                                                 \
+            hb[j] = o * tc;                                                             \
+            s[j] = i; s[hidden + j] = f; s[2 * hidden + j] = g;                         \
+            s[3 * hidden + j] = o; s[4 * hidden + j] = tc;                              \
+        }                                                                               \
+    }                                                                                   \
+}                                                                                       \
+                                                                                        \
+void ag_lstm_cell_backward_##SUFFIX(const T *saved, const T *c_prev, const T *grad_h,   \
+                                    const T *grad_c, T *grad_gates, T *grad_c_prev,     \
+                                    int64_t batch, int64_t hidden) {                    \
+    int64_t b;                                                                          \
+    _Pragma("omp parallel for schedule(static) num_threads(cell_threads(batch * hidden))") \
+    for (b = 0; b < batch; b++) {                                                       \
+        const T *s = saved + b * 5 * hidden;                                            \
+        const T *cp = c_prev + b * hidden;                                              \
+        const T *gh = grad_h + b * hidden;                                              \
+        const T *gc = grad_c != NULL ? grad_c + b * hidden : NULL;                      \
+        T *gg = grad_gates + b * 4 * hidden;                                            \
+        T *gcp = grad_c_prev + b * hidden;                                              \
+        int64_t j;                                                                      \
+        for (j = 0; j < hidden; j++) {                                                  \
+            const T i = s[j], f = s[hidden + j], g = s[2 * hidden + j];                 \
+            const T o = s[3 * hidden + j], tc = s[4 * hidden + j];                      \
+            /* c feeds both the next step (grad_c) and h = o * tanh(c) */               \
+            const T dc = (gc != NULL ? gc[j] : (T)0) + gh[j] * o * ((T)1 - tc * tc);    \
+            gg[j] = dc * g * i * ((T)1 - i);                                            \
+            gg[hidden + j] = dc * cp[j] * f * ((T)1 - f);                               \
+            gg[2 * hidden + j] = dc * i * ((T)1 - g * g);                               \
+            gg[3 * hidden + j] = gh[j] * tc * o * ((T)1 - o);                           \
+            gcp[j] = dc * f;                                                            \
+        }                                                                               \
+    }                                                                                   \
+}                                                                                       \
+                                                                                        \
+void ag_gru_cell_forward_##SUFFIX(const T *gi, const T *gh, const T *h_prev, T *h,     \
+                                  T *saved, int64_t batch, int64_t hidden) {            \
+    int64_t b;                                                                          \
+    _Pragma("omp parallel for schedule(static) num_threads(cell_threads(batch * hidden))") \
+    for (b = 0; b < batch; b++) {                                                       \
+        const T *xi = gi + b * 3 * hidden, *hh = gh + b * 3 * hidden;                   \
+        const T *hp = h_prev + b * hidden;                                              \
+        T *hb = h + b * hidden, *s = saved + b * 4 * hidden;                            \
+        int64_t j;                                                                      \
+        for (j = 0; j < hidden; j++) {                                                  \
+            const T r = sigmoid_##SUFFIX(xi[j] + hh[j]);                                \
+            const T z = sigmoid_##SUFFIX(xi[hidden + j] + hh[hidden + j]);              \
+            const T ghn = hh[2 * hidden + j];                                           \
+            const T n = TANH(xi[2 * hidden + j] + r * ghn);                             \
+            hb[j] = ((T)1 - z) * n + z * hp[j];                                         \
+            s[j] = r; s[hidden + j] = z; s[2 * hidden + j] = n; s[3 * hidden + j] = ghn;\
+        }                                                                               \
+    }                                                                                   \
+}                                                                                       \
+                                                                                        \
+void ag_gru_cell_backward_##SUFFIX(const T *saved, const T *h_prev, const T *grad_h,    \
+                                   T *grad_gi, T *grad_gh, T *grad_h_prev,              \
+                                   int64_t batch, int64_t hidden) {                     \
+    int64_t b;                                                                          \
+    _Pragma("omp parallel for schedule(static) num_threads(cell_threads(batch * hidden))") \
+    for (b = 0; b < batch; b++) {                                                       \
+        const T *s = saved + b * 4 * hidden;                                            \
+        const T *hp = h_prev + b * hidden, *gy = grad_h + b * hidden;                   \
+        T *gi = grad_gi + b * 3 * hidden, *gh = grad_gh + b * 3 * hidden;               \
+        T *ghp = grad_h_prev + b * hidden;                                              \
+        int64_t j;                                                                      \
+        for (j = 0; j < hidden; j++) {                                                  \
+            const T r = s[j], z = s[hidden + j], n = s[2 * hidden + j];                 \
+            const T ghn = s[3 * hidden + j];                                            \
+            const T dn = gy[j] * ((T)1 - z) * ((T)1 - n * n);                           \
+            const T dz = gy[j] * (hp[j] - n) * z * ((T)1 - z);                          \
+            const T dr = dn * ghn * r * ((T)1 - r);                                     \
+            gi[j] = dr; gi[hidden + j] = dz; gi[2 * hidden + j] = dn;                   \
+            gh[j] = dr; gh[hidden + j] = dz; gh[2 * hidden + j] = dn * r;               \
+            /* only the direct path h' = ... + z * h; the path through gh is the caller's \
+             * matmul with W_hh */                                                      \
+            ghp[j] = gy[j] * z;                                                         \
+        }                                                                               \
+    }                                                                                   \
+}
+
+DEFINE_CELLS(f32, float, expf, tanhf)
+DEFINE_CELLS(f64, double, exp, tanh)
