@@ -34,15 +34,23 @@ def linear(x, weight, bias=None):
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ValueError("linear: input of shape %s does not end in in_features=%d (weight shape %s)"
                          % (x.shape, weight.shape[1], weight.shape))
-    y = autograd_core.matmul(x, autograd_core.transpose(weight))
+    if x.ndim == 2:
+        y = autograd_core.matmul(x, autograd_core.transpose(weight))
+    else:
+        # one [rows, in] @ [in, out] GEMM rather than a batched matmul that would
+        # broadcast (copy) the weight once per leading index
+        rows = autograd_core.reshape(x, (-1, x.shape[-1]))
+        y = autograd_core.matmul(rows, autograd_core.transpose(weight))
+        y = autograd_core.reshape(y, x.shape[:-1] + (weight.shape[0],))
     return y if bias is None else y + bias
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
+def conv2d(x, weight, bias=None, stride=1, padding="valid"):
     """2-D convolution (cross-correlation) of NHWC images.
 
     x: [N, H, W, in_channels]; weight: [kh, kw, in_channels, out_channels];
-    bias: [out_channels] or None; padding: 'same', 'valid' or an int/pair.
+    bias: [out_channels] or None; padding: 'valid' (default, as autograd_core.conv2d),
+    'same' (output = ceil(input / stride)) or an int/pair.
     Returns [N, out_h, out_w, out_channels].
     """
     return autograd_core.conv2d(x, weight, bias, stride=stride, padding=padding)
@@ -53,9 +61,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     return autograd_core.max_pool2d(x, kernel_size, stride=stride, padding=padding)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    """Mean over kernel_size windows of NHWC x [N, H, W, C]; stride defaults to kernel_size."""
-    return autograd_core.avg_pool2d(x, kernel_size, stride=stride, padding=padding)
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Mean over kernel_size windows of NHWC x [N, H, W, C]; stride defaults to kernel_size.
+    Padded cells add zero to the sum and, with count_include_pad, count in the divisor."""
+    return autograd_core.avg_pool2d(x, kernel_size, stride=stride, padding=padding,
+                                    count_include_pad=count_include_pad)
 
 
 class _Dropout(Function):

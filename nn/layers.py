@@ -151,35 +151,54 @@ class _Pool2d(Module):
         name = type(self).__name__
         self.kernel_size = _pair(name, "kernel_size", kernel_size)
         self.stride = self.kernel_size if stride is None else _pair(name, "stride", stride)
-        if isinstance(padding, (tuple, list)):
+        if isinstance(padding, str):
+            valid = padding in ("valid", "same")
+        elif isinstance(padding, (tuple, list)):
             padding = tuple(padding)
             valid = len(padding) == 2 and all(isinstance(p, int) and not isinstance(p, bool) and p >= 0
                                               for p in padding)
         else:
             valid = isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0
         if not valid:
-            raise ValueError("%s: padding must be a non-negative int or pair, got %r" % (name, padding))
+            raise ValueError("%s: padding must be a non-negative int or pair, 'valid' or 'same', got %r"
+                             % (name, padding))
         self.padding = padding
 
-    def forward(self, x):
+    def _check_input(self, x):
         if x.ndim != 4:
             raise ValueError("%s: expected NHWC input [N, H, W, C], got shape %s"
                              % (type(self).__name__, tuple(x.shape)))
-        return type(self)._function(x, self.kernel_size, stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
-        return "kernel_size=%s, stride=%s, padding=%s" % (self.kernel_size, self.stride, self.padding)
+        return "kernel_size=%s, stride=%s, padding=%r" % (self.kernel_size, self.stride, self.padding)
 
 
 class MaxPool2d(_Pool2d):
-    """Max over kernel_size windows of NHWC input; stride defaults to kernel_size.
-    Padded cells never win."""
-    _function = staticmethod(F.max_pool2d)
+    """Max over kernel_size windows of NHWC input [N, H, W, C]; stride defaults to
+    kernel_size. Padded cells never win."""
+
+    def forward(self, x):
+        self._check_input(x)
+        return F.max_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)
 
 
 class AvgPool2d(_Pool2d):
-    """Mean over kernel_size windows of NHWC input; stride defaults to kernel_size."""
-    _function = staticmethod(F.avg_pool2d)
+    """Mean over kernel_size windows of NHWC input [N, H, W, C]; stride defaults to
+    kernel_size. Padded cells add zero; ``count_include_pad`` (True, as in PyTorch) also
+    counts them in the divisor."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):
+        super().__init__(kernel_size, stride, padding)
+        self.count_include_pad = bool(count_include_pad)
+
+    def forward(self, x):
+        self._check_input(x)
+        return F.avg_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding,
+                            count_include_pad=self.count_include_pad)
+
+    def extra_repr(self):
+        text = super().extra_repr()
+        return text if self.count_include_pad else text + ", count_include_pad=False"
 
 
 class Flatten(Module):

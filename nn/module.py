@@ -27,8 +27,8 @@ class Parameter(Tensor):
         if isinstance(data, Tensor):
             data = data.data
         if dtype is None:
-            array = np.asarray(data)
-            dtype = array.dtype if array.dtype.kind == "f" else np.float32
+            keeps_dtype = isinstance(data, np.ndarray) and data.dtype.kind == "f"
+            dtype = data.dtype if keeps_dtype else np.float32
         super().__init__(np.asarray(data, dtype=dtype), requires_grad=requires_grad)
 
     def __repr__(self):

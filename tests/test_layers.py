@@ -1,0 +1,355 @@
+"""Layers and nn.init: outputs against numpy, gradients by gradcheck (float64, small sizes),
+initialisation statistics, Dropout's masks, and the errors for bad inputs."""
+import math
+
+import numpy as np
+import pytest
+
+import autograd_core as ag
+import nn
+from nn import functional as F
+
+RNG = np.random.default_rng(1234)
+
+
+def leaf(*shape, low=-1.0, high=1.0, dtype=np.float64, away_from_zero=False):
+    values = RNG.uniform(low, high, size=shape)
+    if away_from_zero:  # keep activations' kinks out of finite differences' reach
+        values = np.sign(values) * (0.1 + np.abs(values))
+    return ag.Tensor(values.astype(dtype), requires_grad=True)
+
+
+# ---- numpy references --------------------------------------------------------------------
+def conv2d_reference(x, w, b, stride, pad):
+    """Direct loops over output pixels: x NHWC, w [kh, kw, in, out], pad ((t, b), (l, r))."""
+    (top, bottom), (left, right) = pad
+    x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    kh, kw = w.shape[:2]
+    out_h = (x.shape[1] - kh) // stride[0] + 1
+    out_w = (x.shape[2] - kw) // stride[1] + 1
+    y = np.zeros((x.shape[0], out_h, out_w, w.shape[3]))
+    for i in range(out_h):
+        for j in range(out_w):
+            window = x[:, i * stride[0]:i * stride[0] + kh, j * stride[1]:j * stride[1] + kw, :]
+            y[:, i, j, :] = np.einsum("nhwc,hwco->no", window, w)
+    return y if b is None else y + b
+
+
+def pool_reference(x, k, stride, reduce):
+    out_h = (x.shape[1] - k) // stride + 1
+    out_w = (x.shape[2] - k) // stride + 1
+    y = np.zeros((x.shape[0], out_h, out_w, x.shape[3]))
+    for i in range(out_h):
+        for j in range(out_w):
+            y[:, i, j, :] = reduce(x[:, i * stride:i * stride + k, j * stride:j * stride + k, :], axis=(1, 2))
+    return y
+
+
+# ---- Linear ---------------------------------------------------------------------------------
+def test_linear_matches_numpy_float32_and_batched_shapes():
+    layer = nn.Linear(5, 3)
+    assert layer.weight.shape == (3, 5) and layer.bias.shape == (3,)
+    assert layer.weight.dtype == np.float32
+    x = ag.randn(4, 5)
+    expected = x.data @ layer.weight.data.T + layer.bias.data
+    y = layer(x)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.data, expected, rtol=1e-5, atol=1e-6)
+    x3 = ag.randn(2, 4, 5)
+    np.testing.assert_allclose(layer(x3).data, x3.data @ layer.weight.data.T + layer.bias.data,
+                               rtol=1e-5, atol=1e-6)
+    no_bias = nn.Linear(5, 3, bias=False)
+    assert no_bias.bias is None and len(list(no_bias.parameters())) == 1
+    np.testing.assert_allclose(no_bias(x).data, x.data @ no_bias.weight.data.T, rtol=1e-5, atol=1e-6)
+
+
+def test_linear_gradcheck():
+    x, w, b = leaf(3, 4), leaf(2, 4), leaf(2)
+    assert ag.gradcheck(F.linear, (x, w, b))
+    assert ag.gradcheck(lambda x, w: F.linear(x, w), (leaf(2, 3, 4), w))
+
+
+def test_linear_module_gradients_reach_parameters():
+    layer = nn.Linear(4, 2, dtype=np.float64)
+    x = leaf(3, 4)
+    layer(x).sum().backward()
+    np.testing.assert_allclose(layer.weight.grad.data, np.tile(x.data.sum(axis=0), (2, 1)))
+    np.testing.assert_allclose(layer.bias.grad.data, [3.0, 3.0])
+    np.testing.assert_allclose(x.grad.data, np.tile(layer.weight.data.sum(axis=0), (3, 1)))
+
+
+def test_linear_default_init_bounds():
+    nn.manual_seed(0)
+    layer = nn.Linear(400, 300)
+    bound = 1 / math.sqrt(400)
+    assert np.abs(layer.weight.data).max() <= bound
+    assert np.abs(layer.bias.data).max() <= bound
+    # U(-b, b) has std b / sqrt(3); 120,000 samples pin it within 1%
+    assert abs(layer.weight.data.std() - bound / math.sqrt(3)) < 0.01 * bound / math.sqrt(3)
+
+
+def test_linear_errors_name_layer_and_shapes():
+    layer = nn.Linear(4, 2)
+    with pytest.raises(ValueError, match=r"Linear\(in_features=4, out_features=2\).*\[\.\.\., 4\].*\(3, 5\)"):
+        layer(ag.randn(3, 5))
+    with pytest.raises(TypeError, match="float64.*float32"):
+        layer(ag.Tensor(np.zeros((3, 4))))
+    with pytest.raises(ValueError, match="in_features must be a positive int"):
+        nn.Linear(0, 2)
+
+
+# ---- Conv2d ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("kernel, stride, padding, expected_pad", [
+    (3, 1, "same", ((1, 1), (1, 1))),
+    (3, 1, "valid", ((0, 0), (0, 0))),
+    (3, 2, 1, ((1, 1), (1, 1))),
+    ((2, 3), 1, "valid", ((0, 0), (0, 0))),
+    (2, 2, "same", ((0, 0), (0, 0))),       # 6 / 2 = 3 outputs need no padding
+    (3, 2, "same", ((0, 1), (0, 1))),       # TensorFlow's rule: the odd pad goes after
+])
+def test_conv2d_matches_numpy(kernel, stride, padding, expected_pad):
+    layer = nn.Conv2d(2, 3, kernel, stride=stride, padding=padding)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    assert layer.weight.shape == (kh, kw, 2, 3) and layer.bias.shape == (3,)
+    x = ag.randn(2, 6, 6, 2)
+    y = layer(x)
+    expected = conv2d_reference(x.data.astype(np.float64), layer.weight.data, layer.bias.data,
+                                (stride, stride), expected_pad)
+    assert y.shape == expected.shape and y.dtype == np.float32
+    np.testing.assert_allclose(y.data, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_conv2d_same_keeps_size_and_default_is_same():
+    layer = nn.Conv2d(1, 4, 5)
+    assert layer.padding == "same"
+    assert layer(ag.randn(1, 7, 9, 1)).shape == (1, 7, 9, 4)
+
+
+def test_conv2d_gradcheck():
+    x, w, b = leaf(2, 4, 4, 2), leaf(3, 3, 2, 3), leaf(3)
+    assert ag.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=1, padding="same"), (x, w, b))
+    assert ag.gradcheck(lambda x, w: F.conv2d(x, w, None, stride=2, padding=1), (x, w))
+
+
+def test_conv2d_module_float64_gradients():
+    layer = nn.Conv2d(2, 2, 3, padding="valid", dtype=np.float64)
+    x = leaf(1, 4, 4, 2)
+    layer(x).sum().backward()
+    # d(sum y)/d bias = number of output pixels
+    np.testing.assert_allclose(layer.bias.grad.data, [4.0, 4.0])
+    assert layer.weight.grad.shape == (3, 3, 2, 2)
+
+
+def test_conv2d_default_init_uses_nhwc_fan_in():
+    nn.manual_seed(1)
+    layer = nn.Conv2d(16, 32, 3)
+    bound = 1 / math.sqrt(3 * 3 * 16)
+    assert np.abs(layer.weight.data).max() <= bound
+    assert np.abs(layer.weight.data).max() > 0.95 * bound
+    assert np.abs(layer.bias.data).max() <= bound
+
+
+def test_conv2d_errors():
+    layer = nn.Conv2d(3, 8, 3)
+    with pytest.raises(ValueError, match=r"Conv2d\(3, 8.*\[N, H, W, 3\].*\(2, 3, 8, 8\).*NCHW"):
+        layer(ag.randn(2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"\[N, H, W, 3\].*\(8, 8, 3\)"):
+        layer(ag.randn(8, 8, 3))
+    with pytest.raises(ValueError, match="padding"):
+        nn.Conv2d(3, 8, 3, padding="full")
+    with pytest.raises(ValueError, match="kernel_size"):
+        nn.Conv2d(3, 8, (3, 3, 3))
+
+
+# ---- pooling ----------------------------------------------------------------------------------
+def test_max_pool_matches_numpy_and_gradchecks():
+    x = ag.randn(2, 6, 6, 3)
+    np.testing.assert_allclose(nn.MaxPool2d(2)(x).data, pool_reference(x.data, 2, 2, np.max), rtol=1e-6)
+    np.testing.assert_allclose(nn.MaxPool2d(3, stride=1)(x).data, pool_reference(x.data, 3, 1, np.max),
+                               rtol=1e-6)
+    assert nn.MaxPool2d(3, stride=2, padding=1)(x).shape == (2, 3, 3, 3)
+    # distinct values keep every window's maximum unique under finite differences
+    values = RNG.permutation(2 * 4 * 4 * 2).reshape(2, 4, 4, 2) / 10.0
+    assert ag.gradcheck(lambda x: F.max_pool2d(x, 2), ag.Tensor(values, requires_grad=True))
+
+
+def test_avg_pool_matches_numpy_and_gradchecks():
+    x = ag.randn(2, 6, 6, 3)
+    np.testing.assert_allclose(nn.AvgPool2d(2)(x).data, pool_reference(x.data, 2, 2, np.mean),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(nn.AvgPool2d(3, stride=3)(x).data, pool_reference(x.data, 3, 3, np.mean),
+                               rtol=1e-5, atol=1e-6)
+    # padding: with count_include_pad the corner window [pad, x00; x10, x11]-style divides by 4
+    padded = nn.AvgPool2d(2, stride=2, padding=1)(x)
+    np.testing.assert_allclose(padded.data[:, 0, 0, :], x.data[:, 0, 0, :] / 4, rtol=1e-5)
+    exclusive = nn.AvgPool2d(2, stride=2, padding=1, count_include_pad=False)(x)
+    np.testing.assert_allclose(exclusive.data[:, 0, 0, :], x.data[:, 0, 0, :], rtol=1e-5)
+    assert ag.gradcheck(lambda x: F.avg_pool2d(x, 2, stride=1), leaf(1, 3, 3, 2))
+
+
+def test_pool_errors():
+    with pytest.raises(ValueError, match=r"MaxPool2d.*\[N, H, W, C\].*\(4, 4\)"):
+        nn.MaxPool2d(2)(ag.randn(4, 4))
+    with pytest.raises(ValueError, match="AvgPool2d: padding"):
+        nn.AvgPool2d(2, padding=-1)
+
+
+# ---- Flatten, Dropout, activations --------------------------------------------------------
+def test_flatten():
+    x = leaf(2, 3, 4, 5)
+    y = nn.Flatten()(x)
+    assert y.shape == (2, 60)
+    np.testing.assert_array_equal(y.data, x.data.reshape(2, 60))
+    assert nn.Flatten(1, 2)(x).shape == (2, 12, 5)
+    assert ag.gradcheck(lambda x: nn.Flatten()(x), leaf(2, 2, 3))
+
+
+def test_dropout_training_masks_and_scales():
+    nn.manual_seed(7)
+    layer = nn.Dropout(0.25)
+    x = ag.ones(200, 100, requires_grad=True)
+    y = layer(x)
+    values = np.unique(y.data)
+    np.testing.assert_allclose(values, [0.0, 1 / 0.75], rtol=1e-6)
+    dropped = np.mean(y.data == 0)
+    assert abs(dropped - 0.25) < 0.01          # 20,000 draws: the std of the rate is 0.003
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, y.data)  # the gradient goes through the same mask
+    assert y.dtype == np.float32
+
+
+def test_dropout_is_seedable_and_off_in_eval():
+    x = ag.randn(10, 10)
+    nn.manual_seed(3)
+    first = nn.Dropout(0.5)(x).data
+    nn.manual_seed(3)
+    second = nn.Dropout(0.5)(x).data
+    np.testing.assert_array_equal(first, second)
+    own = nn.Dropout(0.5, generator=np.random.default_rng(5))(x).data
+    again = F.dropout(x, 0.5, True, np.random.default_rng(5)).data
+    np.testing.assert_array_equal(own, again)
+    layer = nn.Dropout(0.5).eval()
+    assert layer(x) is x
+    assert F.dropout(x, 0.0) is x
+    np.testing.assert_array_equal(F.dropout(x, 1.0).data, np.zeros((10, 10)))
+    with pytest.raises(ValueError, match="Dropout: p must be a probability"):
+        nn.Dropout(1.5)
+
+
+def test_dropout_gradcheck_with_fixed_mask():
+    x = leaf(3, 4)
+    assert ag.gradcheck(lambda x: F.dropout(x, 0.5, True, np.random.default_rng(0)), x)
+
+
+ACTIVATIONS = [
+    (nn.ReLU(), lambda x: np.maximum(x, 0)),
+    (nn.Sigmoid(), lambda x: 1 / (1 + np.exp(-x))),
+    (nn.Tanh(), np.tanh),
+    (nn.ELU(), lambda x: np.where(x > 0, x, np.exp(x) - 1)),
+    (nn.ELU(alpha=0.5), lambda x: np.where(x > 0, x, 0.5 * (np.exp(x) - 1))),
+    (nn.LeakyReLU(), lambda x: np.where(x > 0, x, 0.01 * x)),
+    (nn.LeakyReLU(0.2), lambda x: np.where(x > 0, x, 0.2 * x)),
+    (nn.Softmax(), lambda x: np.exp(x) / np.exp(x).sum(-1, keepdims=True)),
+    (nn.Softmax(dim=0), lambda x: np.exp(x) / np.exp(x).sum(0, keepdims=True)),
+    (nn.LogSoftmax(), lambda x: x - np.log(np.exp(x).sum(-1, keepdims=True))),
+]
+
+
+@pytest.mark.parametrize("layer, reference", ACTIVATIONS, ids=[repr(a[0]) for a in ACTIVATIONS])
+def test_activation_matches_numpy_and_gradchecks(layer, reference):
+    x = leaf(3, 5, low=-3, high=3, away_from_zero=True)
+    np.testing.assert_allclose(layer(x).data, reference(x.data), rtol=1e-10, atol=1e-12)
+    x32 = ag.Tensor(x.data.astype(np.float32))
+    assert layer(x32).dtype == np.float32
+    assert ag.gradcheck(layer, x)
+
+
+def test_activation_reprs():
+    assert repr(nn.ELU(0.5)) == "ELU(alpha=0.5)"
+    assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
+    assert repr(nn.Softmax()) == "Softmax(dim=-1)"
+    assert repr(nn.Dropout(0.3)) == "Dropout(p=0.3)"
+    assert repr(nn.MaxPool2d(2)) == "MaxPool2d(kernel_size=(2, 2), stride=(2, 2), padding=0)"
+
+
+def test_small_cnn_end_to_end_gradcheck():
+    """A conv -> pool -> flatten -> linear stack, parameters included, in float64."""
+    conv_w, conv_b = leaf(3, 3, 1, 2), leaf(2)
+    lin_w, lin_b = leaf(3, 8), leaf(3)
+
+    def net(x, conv_w, conv_b, lin_w, lin_b):
+        h = F.tanh(F.conv2d(x, conv_w, conv_b, padding="same"))
+        h = F.flatten(F.avg_pool2d(h, 2))
+        return F.linear(h, lin_w, lin_b)
+
+    assert ag.gradcheck(net, (leaf(2, 4, 4, 1), conv_w, conv_b, lin_w, lin_b))
+
+
+# ---- nn.init ------------------------------------------------------------------------------
+def test_fans_for_linear_and_nhwc_conv():
+    assert nn.init.compute_fans((30, 20)) == (20, 30)
+    assert nn.init.compute_fans((3, 5, 4, 8)) == (3 * 5 * 4, 3 * 5 * 8)
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        nn.init.compute_fans((5,))
+
+
+@pytest.mark.parametrize("shape", [(200, 300), (5, 5, 16, 32)])
+def test_init_statistics(shape):
+    fan_in, fan_out = nn.init.compute_fans(shape)
+    w = nn.Parameter(np.empty(shape, dtype=np.float32))
+    generator = np.random.default_rng(0)
+    tolerance = 0.03  # 60,000 / 12,800 samples: std estimates within ~1%
+
+    nn.init.kaiming_uniform_(w, nonlinearity="relu", generator=generator)
+    bound = math.sqrt(2) * math.sqrt(3 / fan_in)
+    assert np.abs(w.data).max() <= bound
+    assert abs(w.data.std() / (bound / math.sqrt(3)) - 1) < tolerance
+
+    nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu", generator=generator)
+    assert abs(w.data.std() / (math.sqrt(2) / math.sqrt(fan_out)) - 1) < tolerance
+
+    nn.init.xavier_uniform_(w, generator=generator)
+    bound = math.sqrt(6 / (fan_in + fan_out))
+    assert np.abs(w.data).max() <= bound
+    assert abs(w.data.std() / (bound / math.sqrt(3)) - 1) < tolerance
+
+    nn.init.xavier_normal_(w, gain=2.0, generator=generator)
+    assert abs(w.data.std() / (2 * math.sqrt(2 / (fan_in + fan_out))) - 1) < tolerance
+
+    nn.init.normal_(w, mean=3.0, std=0.5, generator=generator)
+    assert abs(w.data.mean() - 3.0) < 0.02 and abs(w.data.std() - 0.5) < 0.02
+    assert w.dtype == np.float32
+
+
+def test_init_is_in_place_and_seedable():
+    w = nn.Parameter(np.empty((4, 3), dtype=np.float64))
+    array = w.data
+    assert nn.init.zeros_(w) is w and w.data is array and np.all(array == 0)
+    nn.init.ones_(w)
+    assert np.all(array == 1)
+    nn.init.constant_(w, 2.5)
+    assert np.all(array == 2.5) and array.dtype == np.float64
+    nn.init.uniform_(w, -2, -1)
+    assert np.all((array >= -2) & (array < -1))
+    nn.manual_seed(11)
+    first = nn.init.kaiming_uniform_(np.empty((4, 3))).copy()
+    nn.manual_seed(11)
+    np.testing.assert_array_equal(nn.init.kaiming_uniform_(np.empty((4, 3))), first)
+    nn.manual_seed(5)
+    a = nn.Linear(3, 3).weight.data.copy()
+    nn.manual_seed(5)
+    np.testing.assert_array_equal(nn.Linear(3, 3).weight.data, a)
+
+
+def test_gain_and_init_errors():
+    assert nn.init.calculate_gain("relu") == pytest.approx(math.sqrt(2))
+    assert nn.init.calculate_gain("tanh") == pytest.approx(5 / 3)
+    assert nn.init.calculate_gain("leaky_relu", math.sqrt(5)) == pytest.approx(math.sqrt(1 / 3))
+    with pytest.raises(ValueError, match="unsupported nonlinearity 'swish'"):
+        nn.init.calculate_gain("swish")
+    with pytest.raises(ValueError, match="mode must be"):
+        nn.init.kaiming_normal_(np.empty((2, 2)), mode="fan_avg")
+    with pytest.raises(TypeError, match="floating-point"):
+        nn.init.zeros_(np.empty((2, 2), dtype=np.int64))
+    with pytest.raises(TypeError, match="expected a Tensor"):
+        nn.init.zeros_([1.0, 2.0])
