@@ -63,6 +63,9 @@ def backward(tensor, grad, retain_graph=False):
         _deliver_to_leaf(tensor, grad)
         return
     pending = {(id(root), tensor._index): grad}
+    # a leaf's gradient is summed over all its consumers first, so that its hooks see
+    # the total once (as for non-leaves), not one partial sum per consumer
+    leaf_grads = {}
     with no_grad():
         for node in _topological_order(root):
             if node.freed:
@@ -98,11 +101,14 @@ def backward(tensor, grad, retain_graph=False):
                 if g.dtype != value.data.dtype:
                     g = g.astype(value.data.dtype)
                 if value._ctx is None:
-                    _deliver_to_leaf(value, g)
+                    entry = leaf_grads.get(id(value))
+                    leaf_grads[id(value)] = (value, g if entry is None else entry[1] + g)
                 else:
                     _accumulate(pending, (id(value._ctx), value._index), g)
             if not retain_graph:
                 node.release()
+        for leaf, g in leaf_grads.values():
+            _deliver_to_leaf(leaf, g)
 
 
 def _deliver_to_leaf_retained(ref, grad):
