@@ -5,6 +5,7 @@ import numpy as np
 
 from .tensor import Tensor
 from .ops import elementwise as E, linalg as L, reduce as R, shape as S
+from .ops._util import broadcast_shape
 
 
 def _r(fn):
@@ -14,7 +15,10 @@ def _r(fn):
 
 def _compare(ufunc):
     def method(self, other):
-        return Tensor(ufunc(self.data, other.data if isinstance(other, Tensor) else other))
+        other = other.data if isinstance(other, Tensor) else other
+        # numpy's own message would not say which op failed
+        broadcast_shape(ufunc.__name__, self.data.shape, np.shape(other))
+        return Tensor(ufunc(self.data, other))
     return method
 
 
