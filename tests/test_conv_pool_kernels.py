@@ -1,0 +1,401 @@
+"""conv2d and pooling kernels: C against the numpy reference, the lecture's worked
+examples, tie-breaking, and argument validation."""
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from autograd_core import kernels
+
+needs_c = pytest.mark.skipif(not kernels.extension_available(), reason="C extension not built")
+
+CI = settings(derandomize=True, deadline=None, max_examples=25)
+
+
+def _simd_levels():
+    """SIMD levels to exercise: every level the CPU has, once the bridge can force one."""
+    if not kernels.extension_available() or not hasattr(kernels, "set_simd_level"):
+        return [None]
+    return list(range(int(kernels._lib.ag_cpu_simd_level()) + 1))
+
+
+@contextlib.contextmanager
+def _configured(simd_level, threads):
+    """Run the body with the C backend, the given thread count and (if given) SIMD level."""
+    previous_threads = kernels.get_num_threads()
+    kernels.set_num_threads(threads)
+    try:
+        with kernels.backend("c"):
+            if simd_level is None:
+                yield
+            elif hasattr(kernels, "simd_level"):
+                with kernels.simd_level(simd_level):
+                    yield
+            else:
+                kernels.set_simd_level(simd_level)
+                try:
+                    yield
+                finally:
+                    kernels.set_simd_level(int(kernels._lib.ag_cpu_simd_level()))
+    finally:
+        kernels.set_num_threads(previous_threads)
+
+
+CONFIGURATIONS = [pytest.param(level, threads, id="simd%s-threads%d" % (level, threads))
+                  for level in _simd_levels() for threads in (1, 2)]
+
+
+def _tolerance(dtype, terms):
+    """Absolute tolerance for sums of `terms` products of O(1) numbers."""
+    eps = np.finfo(dtype).eps
+    return 8 * eps * max(terms, 1) ** 0.5 * 4
+
+
+def _assert_close(actual, expected, dtype, terms):
+    assert actual.shape == expected.shape
+    assert actual.dtype == expected.dtype == dtype
+    np.testing.assert_allclose(actual, expected, rtol=_tolerance(dtype, terms),
+                               atol=_tolerance(dtype, terms))
+
+
+paddings = st.one_of(
+    st.sampled_from(["same", "valid", "SAME"]),
+    st.integers(0, 2),
+    st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)),
+              st.tuples(st.integers(0, 2), st.integers(0, 2))),
+)
+
+
+@st.composite
+def conv_cases(draw):
+    n = draw(st.integers(1, 3))
+    height, width = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    in_channels, out_channels = draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    kernel_h, kernel_w = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = draw(st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3))))
+    padding = draw(paddings)
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    return (n, height, width, in_channels), (kernel_h, kernel_w, in_channels, out_channels), stride, padding, dtype
+
+
+def _output_ok(x_shape, kernel_hw, stride, padding):
+    stride = (stride, stride) if isinstance(stride, int) else stride
+    pads = kernels.resolve_padding(padding, x_shape[1:3], kernel_hw, stride)
+    return all(kernels.conv_output_size(size, k, s, *p) >= 1
+               for size, k, s, p in zip(x_shape[1:3], kernel_hw, stride, pads))
+
+
+@needs_c
+@pytest.mark.parametrize("simd_level, threads", CONFIGURATIONS)
+@CI
+@given(case=conv_cases(), seed=st.integers(0, 2 ** 16))
+def test_conv2d_matches_reference(simd_level, threads, case, seed):
+    x_shape, w_shape, stride, padding, dtype = case
+    assume(_output_ok(x_shape, w_shape[:2], stride, padding))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    with kernels.backend("numpy"):
+        y_ref = kernels.conv2d_forward(x, w, stride, padding)
+        grad_y = rng.standard_normal(y_ref.shape).astype(dtype)
+        grad_x_ref = kernels.conv2d_backward_input(grad_y, w, x_shape, stride, padding)
+        grad_w_ref = kernels.conv2d_backward_weight(x, grad_y, w_shape, stride, padding)
+    with _configured(simd_level, threads):
+        y = kernels.conv2d_forward(x, w, stride, padding)
+        grad_x = kernels.conv2d_backward_input(grad_y, w, x_shape, stride, padding)
+        grad_w = kernels.conv2d_backward_weight(x, grad_y, w_shape, stride, padding)
+    k = w_shape[0] * w_shape[1] * w_shape[2]
+    _assert_close(y, y_ref, dtype, k)
+    _assert_close(grad_x, grad_x_ref, dtype, w_shape[0] * w_shape[1] * w_shape[3])
+    _assert_close(grad_w, grad_w_ref, dtype, y_ref.shape[0] * y_ref.shape[1] * y_ref.shape[2])
+
+
+@needs_c
+@pytest.mark.parametrize("simd_level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("stride, padding", [(1, "same"), (2, "same"), ((2, 1), ((2, 1), (0, 3)))])
+def test_conv2d_across_workspace_tiles(simd_level, threads, stride, padding):
+    # K = 5*5*48 = 1200 gives tiles of 873 output pixels: boundaries fall inside an image,
+    # which exercises the tile bookkeeping of im2col and col2im.
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 13, 13, 48)).astype(np.float32)
+    w = (rng.standard_normal((5, 5, 48, 6)) * 0.1).astype(np.float32)
+    with kernels.backend("numpy"):
+        y_ref = kernels.conv2d_forward(x, w, stride, padding)
+        grad_y = rng.standard_normal(y_ref.shape).astype(np.float32)
+        grad_x_ref = kernels.conv2d_backward_input(grad_y, w, x.shape, stride, padding)
+        grad_w_ref = kernels.conv2d_backward_weight(x, grad_y, w.shape, stride, padding)
+    with _configured(simd_level, threads):
+        y = kernels.conv2d_forward(x, w, stride, padding)
+        grad_x = kernels.conv2d_backward_input(grad_y, w, x.shape, stride, padding)
+        grad_w = kernels.conv2d_backward_weight(x, grad_y, w.shape, stride, padding)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(grad_x, grad_x_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(grad_w, grad_w_ref, rtol=1e-4, atol=2e-3)
+
+
+@needs_c
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_pointwise_path(dtype):
+    # 1x1 / stride 1 / no padding skips im2col: x itself is the col matrix.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 5, 4)).astype(dtype)
+    w = rng.standard_normal((1, 1, 4, 3)).astype(dtype)
+    grad_y = rng.standard_normal((2, 3, 5, 3)).astype(dtype)
+    with kernels.backend("c"):
+        y = kernels.conv2d_forward(x, w, 1, "same")
+        grad_x = kernels.conv2d_backward_input(grad_y, w, x.shape, 1, 0)
+        grad_w = kernels.conv2d_backward_weight(x, grad_y, w.shape, 1, "valid")
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, np.einsum("nhwc,cd->nhwd", x, w[0, 0]), rtol=tol, atol=tol)
+    np.testing.assert_allclose(grad_x, np.einsum("nhwd,cd->nhwc", grad_y, w[0, 0]), rtol=tol, atol=tol)
+    np.testing.assert_allclose(grad_w[0, 0], np.einsum("nhwc,nhwd->cd", x, grad_y), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("backend", ["c", "numpy"])
+def test_lecture_1d_convolution_same_padding(backend):
+    """Worked example (a): moving average of 3 with 'same' padding, as a 1xW image."""
+    if backend == "c" and not kernels.extension_available():
+        pytest.skip("C extension not built")
+    x = np.array([10, 50, 60, 10, 20, 30, 40], dtype=np.float64).reshape(1, 1, 7, 1)
+    h = np.full((1, 3, 1, 1), 1.0 / 3.0)
+    with kernels.backend(backend):
+        y = kernels.conv2d_forward(x, h, 1, "same")
+    np.testing.assert_allclose(y.ravel(), [20, 40, 40, 30, 20, 30, 70.0 / 3.0], rtol=1e-12)
+    np.testing.assert_allclose(y.ravel()[-1], 23.333, atol=1e-3)
+
+
+@pytest.mark.parametrize("backend", ["c", "numpy"])
+def test_lecture_weight_gradient_is_correlation_of_input_with_output_gradient(backend):
+    """Worked example (b): 3x3 input, 2x2 filter, no padding, stride 1:
+    dE/dW[a, b] = sum_ij X[i + a, j + b] * dE/dH[i, j]."""
+    if backend == "c" and not kernels.extension_available():
+        pytest.skip("C extension not built")
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])
+    grad_h = np.array([[0.5, -1.0], [2.0, 0.25]])
+    expected = np.zeros((2, 2))
+    for a in range(2):
+        for b in range(2):
+            for i in range(2):
+                for j in range(2):
+                    expected[a, b] += x[i + a, j + b] * grad_h[i, j]
+    with kernels.backend(backend):
+        grad_w = kernels.conv2d_backward_weight(x.reshape(1, 3, 3, 1), grad_h.reshape(1, 2, 2, 1),
+                                                (2, 2, 1, 1), 1, "valid")
+    np.testing.assert_allclose(grad_w.reshape(2, 2), expected, rtol=1e-12)
+    # and the numbers by hand: [[1*.5+2*-1+4*2+5*.25, ...]]
+    assert expected[0, 0] == pytest.approx(0.5 - 2.0 + 8.0 + 1.25)
+
+
+def test_same_padding_follows_tensorflow():
+    # odd total padding: the extra cell goes after (bottom/right)
+    assert kernels.resolve_padding("same", (5, 5), (2, 2), (1, 1)) == ((0, 1), (0, 1))
+    # height 7, k=3, s=2: out=4, total=max(3*2+3-7, 0)=2; width 6: out=3, total=1
+    assert kernels.resolve_padding("same", (7, 6), (3, 3), (2, 2)) == ((1, 1), (0, 1))
+    # kernel smaller than stride: no padding at all
+    assert kernels.resolve_padding("same", (5, 5), (1, 1), (2, 2)) == ((0, 0), (0, 0))
+    assert kernels.resolve_padding(2, (5, 5), (3, 3), (1, 1)) == ((2, 2), (2, 2))
+    assert kernels.resolve_padding((1, 0), (5, 5), (3, 3), (1, 1)) == ((1, 1), (0, 0))
+    assert kernels.conv_output_size(7, 3, 2, 1, 1) == 4
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 5, 5, 2))
+    w = rng.standard_normal((2, 2, 2, 3))
+    for backend in ["numpy"] + (["c"] if kernels.extension_available() else []):
+        with kernels.backend(backend):
+            same = kernels.conv2d_forward(x, w, 1, "same")
+            explicit = kernels.conv2d_forward(x, w, 1, ((0, 1), (0, 1)))
+        assert same.shape == (1, 5, 5, 3)
+        np.testing.assert_array_equal(same, explicit)
+
+
+# ---- pooling --------------------------------------------------------------------------
+
+@st.composite
+def pool_cases(draw):
+    n = draw(st.integers(1, 3))
+    height, width = draw(st.integers(1, 8)), draw(st.integers(1, 8))
+    channels = draw(st.integers(1, 5))
+    kernel = draw(st.tuples(st.integers(1, 4), st.integers(1, 4)))
+    stride = draw(st.one_of(st.none(), st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3))))
+    pads = draw(st.tuples(st.tuples(st.integers(0, kernel[0] - 1), st.integers(0, kernel[0] - 1)),
+                          st.tuples(st.integers(0, kernel[1] - 1), st.integers(0, kernel[1] - 1))))
+    padding = draw(st.sampled_from([pads, "same", "valid", (pads[0][0], pads[1][0])]))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    return (n, height, width, channels), kernel, stride, padding, dtype
+
+
+def _pool_output_ok(x_shape, kernel, stride, padding):
+    stride = kernel if stride is None else ((stride, stride) if isinstance(stride, int) else stride)
+    pads = kernels.resolve_padding(padding, x_shape[1:3], kernel, stride)
+    return all(kernels.conv_output_size(size, k, s, *p) >= 1
+               for size, k, s, p in zip(x_shape[1:3], kernel, stride, pads))
+
+
+@needs_c
+@pytest.mark.parametrize("threads", [1, 2])
+@CI
+@given(case=pool_cases(), seed=st.integers(0, 2 ** 16), ties=st.booleans())
+def test_max_pool_matches_reference(threads, case, seed, ties):
+    x_shape, kernel, stride, padding, dtype = case
+    assume(_pool_output_ok(x_shape, kernel, stride, padding))
+    rng = np.random.default_rng(seed)
+    # small integers make ties common, which is where the argmax rule matters
+    x = (rng.integers(-2, 3, x_shape) if ties else rng.standard_normal(x_shape)).astype(dtype)
+    with kernels.backend("numpy"):
+        y_ref, argmax_ref = kernels.max_pool2d_forward(x, kernel, stride, padding)
+        grad_y = rng.standard_normal(y_ref.shape).astype(dtype)
+        grad_x_ref = kernels.max_pool2d_backward(grad_y, argmax_ref, x_shape)
+    with _configured(None, threads):
+        y, argmax = kernels.max_pool2d_forward(x, kernel, stride, padding)
+        grad_x = kernels.max_pool2d_backward(grad_y, argmax, x_shape)
+    np.testing.assert_array_equal(y, y_ref)
+    assert argmax.dtype == np.int64
+    np.testing.assert_array_equal(argmax, argmax_ref)
+    np.testing.assert_array_equal(x.ravel()[argmax], y)
+    np.testing.assert_allclose(grad_x, grad_x_ref, rtol=1e-6, atol=1e-6)
+
+
+@needs_c
+@pytest.mark.parametrize("threads", [1, 2])
+@CI
+@given(case=pool_cases(), seed=st.integers(0, 2 ** 16), count_include_pad=st.booleans())
+def test_avg_pool_matches_reference(threads, case, seed, count_include_pad):
+    x_shape, kernel, stride, padding, dtype = case
+    assume(_pool_output_ok(x_shape, kernel, stride, padding))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    args = (kernel, stride, padding, count_include_pad)
+    with kernels.backend("numpy"):
+        y_ref = kernels.avg_pool2d_forward(x, *args)
+        grad_y = rng.standard_normal(y_ref.shape).astype(dtype)
+        grad_x_ref = kernels.avg_pool2d_backward(grad_y, x_shape, *args)
+    with _configured(None, threads):
+        y = kernels.avg_pool2d_forward(x, *args)
+        grad_x = kernels.avg_pool2d_backward(grad_y, x_shape, *args)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, y_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(grad_x, grad_x_ref, rtol=tol, atol=tol)
+
+
+BACKENDS = ["numpy"] + (["c"] if kernels.extension_available() else [])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_max_pool_ties_go_to_first_maximum_in_row_major_order(backend):
+    # one 3x3 window, 2 channels: channel 0 has its maximum 5 at (0, 2) and (1, 0);
+    # channel 1 is all equal, so the very first cell wins
+    x = np.zeros((1, 3, 3, 2))
+    x[0, 0, 2, 0] = x[0, 1, 0, 0] = 5.0
+    x[0, 2, 2, 0] = 4.0
+    with kernels.backend(backend):
+        y, argmax = kernels.max_pool2d_forward(x, 3, 3, 0)
+        grad_x = kernels.max_pool2d_backward(np.ones_like(y), argmax, x.shape)
+    assert y.ravel().tolist() == [5.0, 0.0]
+    assert argmax.ravel().tolist() == [(0 * 3 + 2) * 2 + 0, 1]
+    assert grad_x[0, 0, 2, 0] == 1.0 and grad_x[0, 1, 0, 0] == 0.0
+    assert grad_x[0, 0, 0, 1] == 1.0 and grad_x.sum() == 2.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_max_pool_padding_never_wins_and_overlaps_accumulate(backend):
+    # every real cell is -inf: padded cells (also "-inf") must still lose
+    x = np.full((1, 2, 2, 1), -np.inf, dtype=np.float32)
+    with kernels.backend(backend):
+        y, argmax = kernels.max_pool2d_forward(x, 2, 1, 1)
+    assert y.shape == (1, 3, 3, 1) and np.all(y == -np.inf)
+    assert argmax.min() >= 0 and argmax.max() < 4
+    # the top-left output's window holds only (0, 0) as a real cell
+    assert argmax[0, 0, 0, 0] == 0 and argmax[0, 2, 2, 0] == 3
+    # overlapping 2x2/1 windows whose maximum is the centre: its gradient sums 4 times
+    x = np.zeros((1, 3, 3, 1))
+    x[0, 1, 1, 0] = 1.0
+    with kernels.backend(backend):
+        y, argmax = kernels.max_pool2d_forward(x, 2, 1, 0)
+        grad_x = kernels.max_pool2d_backward(np.full_like(y, 0.5), argmax, x.shape)
+    assert np.all(argmax == 4)
+    assert grad_x[0, 1, 1, 0] == 2.0 and grad_x.sum() == 2.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_max_pool_propagates_nan(backend):
+    x = np.array([1.0, np.nan, 3.0, np.nan]).reshape(1, 1, 4, 1)
+    with kernels.backend(backend):
+        y, argmax = kernels.max_pool2d_forward(x, (1, 4), 1, 0)
+    assert np.isnan(y.ravel()[0]) and argmax.ravel()[0] == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_avg_pool_count_include_pad(backend):
+    x = np.ones((1, 2, 2, 1))
+    with kernels.backend(backend):
+        with_pad = kernels.avg_pool2d_forward(x, 2, 1, 1, count_include_pad=True)
+        without = kernels.avg_pool2d_forward(x, 2, 1, 1, count_include_pad=False)
+        grad = kernels.avg_pool2d_backward(np.ones((1, 3, 3, 1)), x.shape, 2, 1, 1, count_include_pad=True)
+    # corner windows hold one real cell out of four
+    assert with_pad[0, 0, 0, 0] == 0.25 and with_pad[0, 1, 1, 0] == 1.0
+    assert np.all(without == 1.0)
+    # each input cell sits in 4 windows, each passing on 1/4
+    np.testing.assert_allclose(grad, np.ones((1, 2, 2, 1)))
+
+
+# ---- validation -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conv2d_validates_arguments(backend):
+    x = np.zeros((2, 5, 5, 3), dtype=np.float32)
+    w = np.zeros((3, 3, 3, 4), dtype=np.float32)
+    with kernels.backend(backend):
+        with pytest.raises(ValueError, match="conv2d_forward.*3 channels.*expects 2"):
+            kernels.conv2d_forward(x, np.zeros((3, 3, 2, 4), np.float32))
+        with pytest.raises(ValueError, match="conv2d_forward.*4 dimensions"):
+            kernels.conv2d_forward(x[0], w)
+        with pytest.raises(TypeError, match="conv2d_forward.*float32 or all float64"):
+            kernels.conv2d_forward(x, w.astype(np.float64))
+        with pytest.raises(TypeError, match="conv2d_forward.*float32 or all float64"):
+            kernels.conv2d_forward(x.astype(np.int32), w.astype(np.int32))
+        with pytest.raises(ValueError, match="stride"):
+            kernels.conv2d_forward(x, w, 0)
+        with pytest.raises(ValueError, match="padding"):
+            kernels.conv2d_forward(x, w, 1, -1)
+        with pytest.raises(ValueError, match="padding"):
+            kernels.conv2d_forward(x, w, 1, "full")
+        with pytest.raises(ValueError, match="at least 1x1"):
+            kernels.conv2d_forward(x, np.zeros((7, 3, 3, 4), np.float32))
+        with pytest.raises(ValueError, match="weight shape"):
+            kernels.conv2d_forward(x, np.zeros((0, 3, 3, 4), np.float32))
+        with pytest.raises(ValueError, match="2\\*\\*62"):
+            kernels.conv2d_forward(x, w, 1, 2 ** 40)
+        with pytest.raises(ValueError, match="conv2d_backward_input.*grad_y shape"):
+            kernels.conv2d_backward_input(np.zeros((2, 4, 4, 4), np.float32), w, x.shape, 1, "valid")
+        with pytest.raises(ValueError, match="conv2d_backward_weight.*grad_y shape"):
+            kernels.conv2d_backward_weight(x, np.zeros((2, 3, 3, 5), np.float32), w.shape, 1, "valid")
+        with pytest.raises(ValueError, match="x_shape"):
+            kernels.conv2d_backward_input(np.zeros((2, 3, 3, 4), np.float32), w, (2, 5, 5), 1, "valid")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pool_validates_arguments(backend):
+    x = np.zeros((2, 4, 4, 3), dtype=np.float32)
+    with kernels.backend(backend):
+        with pytest.raises(ValueError, match="max_pool2d_forward.*smaller than the kernel"):
+            kernels.max_pool2d_forward(x, 2, 2, 2)
+        with pytest.raises(ValueError, match="kernel_size"):
+            kernels.max_pool2d_forward(x, 0)
+        with pytest.raises(TypeError, match="kernel_size"):
+            kernels.avg_pool2d_forward(x, 2.5)
+        with pytest.raises(ValueError, match="at least 1x1"):
+            kernels.avg_pool2d_forward(x, 5)
+        y, argmax = kernels.max_pool2d_forward(x, 2)
+        with pytest.raises(TypeError, match="max_pool2d_backward.*int64"):
+            kernels.max_pool2d_backward(y, argmax.astype(np.int32), x.shape)
+        with pytest.raises(ValueError, match="max_pool2d_backward.*equal shapes"):
+            kernels.max_pool2d_backward(y, argmax[:, :1], x.shape)
+        for bad in (-1, x.size, 48):  # 48: inside x but in the other image
+            wrong = argmax.copy()
+            wrong[0, 0, 0, 0] = bad
+            with pytest.raises(ValueError, match="outside its own image"):
+                kernels.max_pool2d_backward(y, wrong, x.shape)
+        with pytest.raises(ValueError, match="avg_pool2d_backward.*grad_y shape"):
+            kernels.avg_pool2d_backward(np.zeros((2, 3, 3, 3), np.float32), x.shape, 2)

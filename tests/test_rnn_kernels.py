@@ -1,0 +1,158 @@
+"""Fused LSTM / GRU cell kernels: C against the numpy reference, and the backward
+kernels against central finite differences of the forward (float64)."""
+import numpy as np
+import pytest
+
+from autograd_core import kernels
+
+BACKENDS = ["numpy"] + (["c"] if kernels.extension_available() else [])
+needs_c = pytest.mark.skipif(not kernels.extension_available(), reason="C extension not built")
+
+
+def _with_threads(threads, fn):
+    previous = kernels.get_num_threads()
+    kernels.set_num_threads(threads)
+    try:
+        with kernels.backend("c"):
+            return fn()
+    finally:
+        kernels.set_num_threads(previous)
+
+
+# batch * hidden = 8320 crosses the kernels' threading threshold; the small shape does not
+SHAPES = [(1, 1), (3, 5), (64, 130)]
+
+
+@needs_c
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch, hidden", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_cell_matches_reference(threads, batch, hidden, dtype):
+    rng = np.random.default_rng(batch * 1000 + hidden)
+    gates = (rng.standard_normal((batch, 4 * hidden)) * 2).astype(dtype)
+    c_prev = rng.standard_normal((batch, hidden)).astype(dtype)
+    grad_h = rng.standard_normal((batch, hidden)).astype(dtype)
+    grad_c = rng.standard_normal((batch, hidden)).astype(dtype)
+    with kernels.backend("numpy"):
+        expected = kernels.lstm_cell_forward(gates, c_prev)
+        expected_back = kernels.lstm_cell_backward(expected[2], c_prev, grad_h, grad_c)
+        expected_no_grad_c = kernels.lstm_cell_backward(expected[2], c_prev, grad_h)
+    got = _with_threads(threads, lambda: kernels.lstm_cell_forward(gates, c_prev))
+    got_back = _with_threads(threads, lambda: kernels.lstm_cell_backward(got[2], c_prev, grad_h, grad_c))
+    got_no_grad_c = _with_threads(threads, lambda: kernels.lstm_cell_backward(got[2], c_prev, grad_h, None))
+    tol = 2e-6 if dtype == np.float32 else 1e-14
+    for a, b in zip(got + got_back + got_no_grad_c, expected + expected_back + expected_no_grad_c):
+        assert a.dtype == b.dtype == dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    # grad_c=None means zeros
+    zero_back = _with_threads(threads, lambda: kernels.lstm_cell_backward(
+        got[2], c_prev, grad_h, np.zeros_like(grad_h)))
+    for a, b in zip(got_no_grad_c, zero_back):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_c
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch, hidden", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gru_cell_matches_reference(threads, batch, hidden, dtype):
+    rng = np.random.default_rng(batch * 1000 + hidden + 1)
+    gi = (rng.standard_normal((batch, 3 * hidden)) * 2).astype(dtype)
+    gh = (rng.standard_normal((batch, 3 * hidden)) * 2).astype(dtype)
+    h_prev = rng.standard_normal((batch, hidden)).astype(dtype)
+    grad_h = rng.standard_normal((batch, hidden)).astype(dtype)
+    with kernels.backend("numpy"):
+        expected = kernels.gru_cell_forward(gi, gh, h_prev)
+        expected_back = kernels.gru_cell_backward(expected[1], h_prev, grad_h)
+    got = _with_threads(threads, lambda: kernels.gru_cell_forward(gi, gh, h_prev))
+    got_back = _with_threads(threads, lambda: kernels.gru_cell_backward(got[1], h_prev, grad_h))
+    tol = 2e-6 if dtype == np.float32 else 1e-14
+    for a, b in zip(got + got_back, expected + expected_back):
+        assert a.dtype == b.dtype == dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def _numeric_gradient(loss, array, eps=1e-6):
+    grad = np.zeros_like(array)
+    for index in np.ndindex(array.shape):
+        original = array[index]
+        array[index] = original + eps
+        plus = loss()
+        array[index] = original - eps
+        minus = loss()
+        array[index] = original
+        grad[index] = (plus - minus) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lstm_backward_equals_finite_differences(backend):
+    rng = np.random.default_rng(11)
+    batch, hidden = 3, 4
+    gates = rng.standard_normal((batch, 4 * hidden))
+    c_prev = rng.standard_normal((batch, hidden))
+    weight_h = rng.standard_normal((batch, hidden))
+    weight_c = rng.standard_normal((batch, hidden))
+    with kernels.backend(backend):
+        def loss():
+            h, c, _ = kernels.lstm_cell_forward(gates, c_prev)
+            return float(np.sum(h * weight_h) + np.sum(c * weight_c))
+
+        _, _, saved = kernels.lstm_cell_forward(gates, c_prev)
+        grad_gates, grad_c_prev = kernels.lstm_cell_backward(saved, c_prev, weight_h, weight_c)
+        np.testing.assert_allclose(grad_gates, _numeric_gradient(loss, gates), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(grad_c_prev, _numeric_gradient(loss, c_prev), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gru_backward_equals_finite_differences(backend):
+    rng = np.random.default_rng(12)
+    batch, hidden = 3, 4
+    gi = rng.standard_normal((batch, 3 * hidden))
+    gh = rng.standard_normal((batch, 3 * hidden))
+    h_prev = rng.standard_normal((batch, hidden))
+    weight = rng.standard_normal((batch, hidden))
+    with kernels.backend(backend):
+        def loss():
+            h, _ = kernels.gru_cell_forward(gi, gh, h_prev)
+            return float(np.sum(h * weight))
+
+        _, saved = kernels.gru_cell_forward(gi, gh, h_prev)
+        grad_gi, grad_gh, grad_h_prev = kernels.gru_cell_backward(saved, h_prev, weight)
+        # with gh held fixed, h_prev reaches h only through z * h_prev: the kernel's direct path
+        np.testing.assert_allclose(grad_gi, _numeric_gradient(loss, gi), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(grad_gh, _numeric_gradient(loss, gh), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(grad_h_prev, _numeric_gradient(loss, h_prev), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cells_saturate_without_nan(backend):
+    gates = np.array([[-1000.0, 1000.0, -1000.0, 1000.0]], dtype=np.float32)
+    with kernels.backend(backend):
+        h, c, saved = kernels.lstm_cell_forward(gates, np.ones((1, 1), np.float32))
+        grad_gates, _ = kernels.lstm_cell_backward(saved, np.ones((1, 1), np.float32),
+                                                   np.ones((1, 1), np.float32))
+        h_gru, saved_gru = kernels.gru_cell_forward(np.full((1, 3), -1000.0), np.full((1, 3), 1000.0),
+                                                    np.ones((1, 1)))
+    assert np.all(np.isfinite(saved)) and np.all(np.isfinite(grad_gates))
+    # i = 0, f = 1, g = -1, o = 1: c = c_prev = 1, h = tanh(1)
+    np.testing.assert_allclose(c, [[1.0]])
+    np.testing.assert_allclose(h, [[np.tanh(1.0)]], rtol=1e-6)
+    assert np.all(np.isfinite(h_gru)) and np.all(np.isfinite(saved_gru))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cells_validate_arguments(backend):
+    with kernels.backend(backend):
+        with pytest.raises(ValueError, match="lstm_cell_forward.*4 \\* hidden"):
+            kernels.lstm_cell_forward(np.zeros((2, 6)), np.zeros((2, 1)))
+        with pytest.raises(ValueError, match="lstm_cell_forward.*c_prev shape"):
+            kernels.lstm_cell_forward(np.zeros((2, 8)), np.zeros((2, 3)))
+        with pytest.raises(TypeError, match="lstm_cell_forward.*float32 or all float64"):
+            kernels.lstm_cell_forward(np.zeros((2, 8)), np.zeros((2, 2), np.float32))
+        with pytest.raises(ValueError, match="lstm_cell_backward.*grad_c shape"):
+            kernels.lstm_cell_backward(np.zeros((2, 10)), np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((1, 2)))
+        with pytest.raises(ValueError, match="gru_cell_forward.*gh shape"):
+            kernels.gru_cell_forward(np.zeros((2, 6)), np.zeros((2, 3)), np.zeros((2, 2)))
+        with pytest.raises(ValueError, match="gru_cell_backward.*2 dimensions"):
+            kernels.gru_cell_backward(np.zeros((2, 8)), np.zeros(2), np.zeros((2, 2)))
