@@ -1,0 +1,250 @@
+"""Fused recurrent steps: one graph node per time step of an RNN, LSTM or GRU layer.
+
+Each step op takes the input projection of one step (computed for all steps at once by
+the caller, in one GEMM), the previous state and the hidden-to-hidden weight, and does
+the recurrent matmul and the gate math in one Function. Backpropagation through time
+is then the generic engine walking T of these nodes in reverse; nothing here knows
+about sequences.
+
+Gate layouts follow PyTorch, so weights copy between the two:
+
+* LSTM, gates i, f, g, o (input, forget, candidate, output) stacked in ``weight_hh``
+  ``[4*hidden, hidden]``; ``x_gates = x W_ih^T + b_ih + b_hh``::
+
+      gates = x_gates + h_prev W_hh^T
+      i, f, o = sigmoid(gates_i), sigmoid(gates_f), sigmoid(gates_o)
+      g = tanh(gates_g)                      # the candidate c~
+      c = f * c_prev + i * g
+      h = o * tanh(c)
+
+* GRU, gates r, z, n (reset, update, new); ``x_gates = x W_ih^T + b_ih`` and the
+  hidden bias stays inside because the reset gate scales the hidden part of n::
+
+      gh = h_prev W_hh^T + b_hh
+      r = sigmoid(x_r + gh_r);  z = sigmoid(x_z + gh_z)
+      n = tanh(x_n + r * gh_n)
+      h = (1 - z) * n + z * h_prev
+
+* Elman RNN: ``h = tanh(x_gates + h_prev W_hh^T)`` (or relu), ``x_gates = x W_ih^T + b_ih + b_hh``.
+
+``mask`` (optional, a numpy array ``[batch, 1]`` of 0/1 in the state's dtype) marks
+which sequences are still running: where it is 0 the step returns the previous state
+unchanged and passes the incoming gradient straight back to it, so steps past a
+sequence's end neither change its state nor receive gradient from the loss.
+"""
+import numpy as np
+
+from .. import kernels
+from ..function import Function
+from ..tensor import Tensor
+
+__all__ = ["LSTMStep", "GRUStep", "RNNStep", "Unbind", "lstm_step", "gru_step", "rnn_step", "unbind"]
+
+
+def _blend(mask, new, old):
+    """new where mask is 1, old where it is 0 (mask [b, 1] broadcasts over features)."""
+    if mask is None:
+        return new
+    return old + mask * (new - old)
+
+
+def _split_grad(mask, grad):
+    """The part of grad that reaches the cell, and the part that skips it (masked rows)."""
+    if mask is None:
+        return grad, None
+    return grad * mask, grad * (1 - mask)
+
+
+class LSTMStep(Function):
+    """One LSTM step: (x_gates [b, 4h], h_prev [b, h], c_prev [b, h], weight_hh [4h, h],
+    mask [b, 1] or None) -> (h [b, h], c [b, h]). Gate order i, f, g, o."""
+
+    @staticmethod
+    def forward(ctx, x_gates, h_prev, c_prev, weight_hh, mask):
+        gates = kernels.gemm(h_prev, weight_hh, trans_b=True)
+        gates += x_gates
+        h, c, saved = kernels.lstm_cell_forward(gates, c_prev)
+        ctx.save_for_backward(h_prev, c_prev, weight_hh, saved, mask)
+        return _blend(mask, h, h_prev), _blend(mask, c, c_prev)
+
+    @staticmethod
+    def backward(ctx, grad_h, grad_c):
+        h_prev, c_prev, weight_hh, saved, mask = ctx.saved_tensors
+        grad_h_cell, skip_h = _split_grad(mask, grad_h)
+        grad_c_cell, skip_c = _split_grad(mask, grad_c)
+        grad_gates, grad_c_prev = kernels.lstm_cell_backward(saved, c_prev, grad_h_cell, grad_c_cell)
+        needs = ctx.needs_input_grad
+        grad_h_prev = grad_weight = None
+        if needs[1]:
+            grad_h_prev = kernels.gemm(grad_gates, weight_hh)
+            if skip_h is not None:
+                grad_h_prev += skip_h
+        if skip_c is not None:
+            grad_c_prev += skip_c
+        if needs[3]:
+            grad_weight = kernels.gemm(grad_gates, h_prev, trans_a=True)
+        return (grad_gates if needs[0] else None, grad_h_prev,
+                grad_c_prev if needs[2] else None, grad_weight, None)
+
+
+class GRUStep(Function):
+    """One GRU step: (x_gates [b, 3h] = x W_ih^T + b_ih, h_prev [b, h], weight_hh [3h, h],
+    bias_hh [3h] or None, mask [b, 1] or None) -> h [b, h]. Gate order r, z, n."""
+
+    @staticmethod
+    def forward(ctx, x_gates, h_prev, weight_hh, bias_hh, mask):
+        hidden_gates = kernels.gemm(h_prev, weight_hh, trans_b=True)
+        if bias_hh is not None:
+            hidden_gates += bias_hh
+        h, saved = kernels.gru_cell_forward(x_gates, hidden_gates, h_prev)
+        ctx.save_for_backward(h_prev, weight_hh, saved, mask)
+        ctx.has_bias = bias_hh is not None
+        return _blend(mask, h, h_prev)
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        h_prev, weight_hh, saved, mask = ctx.saved_tensors
+        grad_h_cell, skip_h = _split_grad(mask, grad_h)
+        grad_x, grad_hidden, grad_h_direct = kernels.gru_cell_backward(saved, h_prev, grad_h_cell)
+        needs = ctx.needs_input_grad
+        grad_h_prev = grad_weight = grad_bias = None
+        if needs[1]:
+            grad_h_prev = grad_h_direct + kernels.gemm(grad_hidden, weight_hh)
+            if skip_h is not None:
+                grad_h_prev += skip_h
+        if needs[2]:
+            grad_weight = kernels.gemm(grad_hidden, h_prev, trans_a=True)
+        if ctx.has_bias and needs[3]:
+            grad_bias = grad_hidden.sum(axis=0)
+        return grad_x if needs[0] else None, grad_h_prev, grad_weight, grad_bias, None
+
+
+class RNNStep(Function):
+    """One Elman RNN step: (x_gates [b, h] = x W_ih^T + b_ih + b_hh, h_prev [b, h],
+    weight_hh [h, h], nonlinearity 'tanh' or 'relu', mask [b, 1] or None) -> h [b, h]."""
+
+    @staticmethod
+    def forward(ctx, x_gates, h_prev, weight_hh, nonlinearity, mask):
+        pre = kernels.gemm(h_prev, weight_hh, trans_b=True)
+        pre += x_gates
+        if nonlinearity == "tanh":
+            h = np.tanh(pre, out=pre)
+        else:
+            h = np.maximum(pre, 0, out=pre)
+        ctx.save_for_backward(h_prev, weight_hh, h, mask)
+        ctx.nonlinearity = nonlinearity
+        return _blend(mask, h, h_prev)
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        h_prev, weight_hh, h, mask = ctx.saved_tensors
+        grad_h_cell, skip_h = _split_grad(mask, grad_h)
+        if ctx.nonlinearity == "tanh":
+            grad_pre = grad_h_cell * (1 - h * h)
+        else:
+            grad_pre = grad_h_cell * (h > 0)
+        needs = ctx.needs_input_grad
+        grad_h_prev = grad_weight = None
+        if needs[1]:
+            grad_h_prev = kernels.gemm(grad_pre, weight_hh)
+            if skip_h is not None:
+                grad_h_prev += skip_h
+        if needs[2]:
+            grad_weight = kernels.gemm(grad_pre, h_prev, trans_a=True)
+        return grad_pre if needs[0] else None, grad_h_prev, grad_weight, None, None
+
+
+class Unbind(Function):
+    """x [..., n, ...] -> n views along axis (each without that axis); one graph node, so
+    slicing a sequence into its steps costs one backward stack, not n scatters."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        ctx.axis = axis
+        return tuple(np.moveaxis(x, axis, 0))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return np.stack(grads, axis=ctx.axis), None
+
+
+# ---- functional forms with argument checks ------------------------------------------
+def _check_tensor(op, name, value, ndim):
+    if not isinstance(value, Tensor):
+        raise TypeError("%s: %s must be a Tensor, got %s" % (op, name, type(value).__name__))
+    if value.ndim != ndim:
+        raise ValueError("%s: got %s of shape %s, expected %d dimensions" % (op, name, value.shape, ndim))
+    if value.dtype.kind != "f":
+        raise TypeError("%s: got %s of dtype %s, expected float32 or float64" % (op, name, value.dtype))
+
+
+def _check_step(op, gates, x_gates, h_prev, weight_hh, mask, extra=()):
+    _check_tensor(op, "x_gates", x_gates, 2)
+    _check_tensor(op, "h_prev", h_prev, 2)
+    _check_tensor(op, "weight_hh", weight_hh, 2)
+    batch, hidden = h_prev.shape
+    expected = {"x_gates": (x_gates, (batch, gates * hidden)),
+                "weight_hh": (weight_hh, (gates * hidden, hidden))}
+    expected.update(extra)
+    for name, (value, shape) in expected.items():
+        if value.shape != shape:
+            raise ValueError("%s: got %s of shape %s, expected %s (h_prev is %s, %d gates)"
+                             % (op, name, value.shape, shape, h_prev.shape, gates))
+        if value.dtype != h_prev.dtype:
+            raise TypeError("%s: got %s of dtype %s and h_prev of dtype %s, expected one dtype"
+                            % (op, name, value.dtype, h_prev.dtype))
+    if mask is None:
+        return None
+    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if mask.shape not in ((batch,), (batch, 1)):
+        raise ValueError("%s: got mask of shape %s, expected [%d] or [%d, 1]" % (op, mask.shape, batch, batch))
+    return mask.reshape(batch, 1).astype(h_prev.dtype, copy=False)
+
+
+def lstm_step(x_gates, h_prev, c_prev, weight_hh, mask=None):
+    """One fused LSTM step (see the module docstring for the equations).
+
+    x_gates [b, 4h] = x W_ih^T + b_ih + b_hh; h_prev, c_prev [b, h]; weight_hh [4h, h];
+    mask [b] or [b, 1] of 0/1 (0: keep the previous state). Returns (h, c), each [b, h].
+    """
+    mask = _check_step("lstm_step", 4, x_gates, h_prev, weight_hh, mask)
+    _check_tensor("lstm_step", "c_prev", c_prev, 2)
+    if c_prev.shape != h_prev.shape or c_prev.dtype != h_prev.dtype:
+        raise ValueError("lstm_step: got c_prev %s %s, expected h_prev's shape and dtype %s %s"
+                         % (c_prev.shape, c_prev.dtype, h_prev.shape, h_prev.dtype))
+    return LSTMStep.apply(x_gates, h_prev, c_prev, weight_hh, mask)
+
+
+def gru_step(x_gates, h_prev, weight_hh, bias_hh=None, mask=None):
+    """One fused GRU step (see the module docstring for the equations).
+
+    x_gates [b, 3h] = x W_ih^T + b_ih; h_prev [b, h]; weight_hh [3h, h]; bias_hh [3h]
+    or None; mask [b] or [b, 1] of 0/1. Returns h [b, h].
+    """
+    extra = {}
+    if bias_hh is not None:
+        _check_tensor("gru_step", "bias_hh", bias_hh, 1)
+        extra["bias_hh"] = (bias_hh, (weight_hh.shape[0],))
+    mask = _check_step("gru_step", 3, x_gates, h_prev, weight_hh, mask, extra)
+    return GRUStep.apply(x_gates, h_prev, weight_hh, bias_hh, mask)
+
+
+def rnn_step(x_gates, h_prev, weight_hh, nonlinearity="tanh", mask=None):
+    """One Elman RNN step: h = act(x_gates + h_prev W_hh^T), act tanh or relu.
+
+    x_gates [b, h] = x W_ih^T + b_ih + b_hh; h_prev [b, h]; weight_hh [h, h]; mask [b]
+    or [b, 1] of 0/1. Returns h [b, h].
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError("rnn_step: got nonlinearity=%r, expected 'tanh' or 'relu'" % (nonlinearity,))
+    mask = _check_step("rnn_step", 1, x_gates, h_prev, weight_hh, mask)
+    return RNNStep.apply(x_gates, h_prev, weight_hh, nonlinearity, mask)
+
+
+def unbind(x, axis=0):
+    """The slices of x along axis, as a tuple of Tensors (one graph node for all)."""
+    if not isinstance(x, Tensor):
+        raise TypeError("unbind: x must be a Tensor, got %s" % type(x).__name__)
+    if x.ndim == 0 or not -x.ndim <= axis < x.ndim:
+        raise ValueError("unbind: axis %s is out of range for a tensor of shape %s" % (axis, x.shape))
+    return Unbind.apply(x, axis % x.ndim)

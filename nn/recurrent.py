@@ -1,0 +1,476 @@
+"""Recurrent layers: RNNCell, LSTMCell, GRUCell, the multi-layer RNN, LSTM and GRU over
+batch-first sequences, and Embedding.
+
+Parameters have PyTorch's names, shapes and gate order, so a state dict copies between
+``nn.LSTM`` here and ``torch.nn.LSTM`` (and likewise for RNN and GRU):
+
+=========================  =================================  ================================
+name                       shape                              holds
+=========================  =================================  ================================
+``weight_ih_l{k}``         ``[gates * hidden, input]``        input-to-hidden, gates stacked
+``weight_hh_l{k}``         ``[gates * hidden, hidden]``       hidden-to-hidden
+``bias_ih_l{k}``           ``[gates * hidden]``
+``bias_hh_l{k}``           ``[gates * hidden]``
+=========================  =================================  ================================
+
+Layer 0's input size is ``input_size``; layer k > 0 reads layer k-1's outputs (``hidden``).
+The cells use the same names without the ``_l{k}`` suffix.
+
+Equations (x the step's input, h and c the previous state, W and b as above, rows of
+each gate's block taken in the order given):
+
+* RNN (1 gate): ``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or relu).
+* LSTM (4 gates, order i, f, g, o: input, forget, candidate c~, output)::
+
+      i = sigmoid(x W_ii^T + b_ii + h W_hi^T + b_hi)
+      f = sigmoid(x W_if^T + b_if + h W_hf^T + b_hf)
+      g = tanh   (x W_ig^T + b_ig + h W_hg^T + b_hg)      # the candidate c~
+      o = sigmoid(x W_io^T + b_io + h W_ho^T + b_ho)
+      c' = f * c + i * g                                  # forget some, add some
+      h' = o * tanh(c')
+
+* GRU (3 gates, order r, z, n: reset, update, new; the reset gate multiplies the
+  hidden matmul *including its bias*, as in PyTorch)::
+
+      r = sigmoid(x W_ir^T + b_ir + h W_hr^T + b_hr)
+      z = sigmoid(x W_iz^T + b_iz + h W_hz^T + b_hz)
+      n = tanh   (x W_in^T + b_in + r * (h W_hn^T + b_hn))
+      h' = (1 - z) * n + z * h
+
+How it runs: the input projection of a layer for all T steps is one GEMM
+(``[batch*time, input] @ W_ih^T``); each step then does only ``h W_hh^T`` and the gate
+math, fused into one graph node (``autograd_core.ops.recurrent``). Backpropagation
+through time is the ordinary engine walking those nodes backwards. For truncated BPTT,
+pass the returned state back in after ``detach()`` (see :func:`detach_state`).
+"""
+import math
+
+import numpy as np
+
+import autograd_core
+from autograd_core import Function, Tensor
+from autograd_core.ops.recurrent import gru_step, lstm_step, rnn_step, unbind
+
+from . import functional as F
+from . import init
+from .module import Module, Parameter
+
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "Embedding", "detach_state"]
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _positive_int(layer, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError("%s: %s must be a positive int, got %r" % (layer, name, value))
+    return int(value)
+
+
+def _as_tensor(layer, name, value):
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return Tensor(value)
+    raise TypeError("%s: %s must be a Tensor, got %s" % (layer, name, type(value).__name__))
+
+
+def _project(x2d, weight_ih, bias):
+    """x2d [n, in] @ weight_ih^T (+ bias): the input part of every gate in one GEMM."""
+    projected = autograd_core.matmul(x2d, autograd_core.transpose(weight_ih))
+    return projected if bias is None else projected + bias
+
+
+def detach_state(state):
+    """The state with every tensor detached from the graph (h, or a tuple such as (h, c)).
+
+    Truncated BPTT: run a chunk, backward, then feed ``detach_state(state)`` into the next
+    chunk, so that the next backward stops at the chunk boundary."""
+    if state is None:
+        return None
+    if isinstance(state, (tuple, list)):
+        return type(state)(detach_state(s) for s in state)
+    return state.detach()
+
+
+def _lengths_masks(layer, lengths, batch, steps, dtype):
+    """Per-step masks [batch, 1] (None where every sequence is still running) and the
+    [batch, time, 1] mask of valid outputs, from the sequence lengths."""
+    lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    if lengths.shape != (batch,) or lengths.dtype.kind not in "iu":
+        raise ValueError("%s: lengths must be [batch] = [%d] ints, got %s of dtype %s"
+                         % (layer, batch, lengths.shape, lengths.dtype))
+    if batch and (lengths.min() < 0 or lengths.max() > steps):
+        raise ValueError("%s: lengths must lie in [0, %d] (the time steps), got min %d, max %d"
+                         % (layer, steps, lengths.min(), lengths.max()))
+    valid = (np.arange(steps)[None, :] < lengths[:, None]).astype(dtype)  # [batch, time]
+    masks = [None if valid[:, t].all() else valid[:, t:t + 1] for t in range(steps)]
+    return masks, valid[:, :, None]
+
+
+class _CellBase(Module):
+    """Parameters and checks shared by the single-step cells."""
+
+    _mode = None
+
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32):
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = _positive_int(name, "input_size", input_size)
+        self.hidden_size = _positive_int(name, "hidden_size", hidden_size)
+        gates = _GATES[self._mode] * self.hidden_size
+        self.weight_ih = Parameter(np.empty((gates, self.input_size), dtype=dtype))
+        self.weight_hh = Parameter(np.empty((gates, self.hidden_size), dtype=dtype))
+        if bias:
+            self.bias_ih = Parameter(np.empty(gates, dtype=dtype))
+            self.bias_hh = Parameter(np.empty(gates, dtype=dtype))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's initialisation: every weight and bias uniform in +-1/sqrt(hidden)."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for param in self.parameters():
+            init.uniform_(param, -bound, bound)
+
+    def _check(self, input, hx):
+        name = type(self).__name__
+        input = _as_tensor(name, "input", input)
+        if input.ndim != 2 or input.shape[1] != self.input_size:
+            raise ValueError("%s: expected input [batch, %d], got shape %s"
+                             % (name, self.input_size, input.shape))
+        if input.dtype != self.weight_ih.dtype:
+            raise TypeError("%s: got input of dtype %s, parameters are %s"
+                            % (name, input.dtype, self.weight_ih.dtype))
+        expected = (input.shape[0], self.hidden_size)
+        states = () if hx is None else (hx if isinstance(hx, (tuple, list)) else (hx,))
+        for state in states:
+            if not isinstance(state, Tensor) or state.shape != expected or state.dtype != input.dtype:
+                raise ValueError("%s: expected state of shape %s and dtype %s, got %s" % (
+                    name, expected, input.dtype,
+                    (state.shape, state.dtype) if isinstance(state, Tensor) else type(state).__name__))
+        return input
+
+    def _zeros(self, input):
+        return Tensor(np.zeros((input.shape[0], self.hidden_size), dtype=input.dtype))
+
+    def extra_repr(self):
+        return "%d, %d%s" % (self.input_size, self.hidden_size, "" if self.bias_ih is not None else ", bias=False")
+
+
+class RNNCell(_CellBase):
+    """One step of an Elman RNN: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu).
+
+    forward(input [batch, input_size], hx [batch, hidden] or None (zeros)) -> h' [batch, hidden].
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=np.float32):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError("RNNCell: nonlinearity must be 'tanh' or 'relu', got %r" % (nonlinearity,))
+        self._mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        super().__init__(input_size, hidden_size, bias, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input, hx=None):
+        input = self._check(input, hx)
+        bias = None if self.bias_ih is None else self.bias_ih + self.bias_hh
+        h = self._zeros(input) if hx is None else hx
+        return rnn_step(_project(input, self.weight_ih, bias), h, self.weight_hh, self.nonlinearity)
+
+    def extra_repr(self):
+        return super().extra_repr() + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
+
+
+class LSTMCell(_CellBase):
+    """One LSTM step (gates i, f, g, o; c' = f*c + i*g, h' = o*tanh(c'); see the module
+    docstring). forward(input [batch, input_size], hx (h, c) each [batch, hidden] or None)
+    -> (h', c')."""
+
+    _mode = "LSTM"
+
+    def forward(self, input, hx=None):
+        input = self._check(input, hx)
+        if hx is None:
+            hx = (self._zeros(input), self._zeros(input))
+        bias = None if self.bias_ih is None else self.bias_ih + self.bias_hh
+        return lstm_step(_project(input, self.weight_ih, bias), hx[0], hx[1], self.weight_hh)
+
+
+class GRUCell(_CellBase):
+    """One GRU step (gates r, z, n, reset applied after the hidden matmul; see the module
+    docstring). forward(input [batch, input_size], hx [batch, hidden] or None) -> h'."""
+
+    _mode = "GRU"
+
+    def forward(self, input, hx=None):
+        input = self._check(input, hx)
+        h = self._zeros(input) if hx is None else hx
+        return gru_step(_project(input, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh)
+
+
+class _RNNBase(Module):
+    """A stack of ``num_layers`` recurrent layers over batch-first sequences."""
+
+    _mode = None
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True,
+                 dropout=0.0, dtype=np.float32):
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = _positive_int(name, "input_size", input_size)
+        self.hidden_size = _positive_int(name, "hidden_size", hidden_size)
+        self.num_layers = _positive_int(name, "num_layers", num_layers)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError("%s: dropout must be a probability in [0, 1), got %r" % (name, dropout))
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        gates = _GATES[self._mode] * self.hidden_size
+        for layer in range(self.num_layers):
+            width = self.input_size if layer == 0 else self.hidden_size
+            setattr(self, "weight_ih_l%d" % layer, Parameter(np.empty((gates, width), dtype=dtype)))
+            setattr(self, "weight_hh_l%d" % layer, Parameter(np.empty((gates, self.hidden_size), dtype=dtype)))
+            if self.bias:
+                setattr(self, "bias_ih_l%d" % layer, Parameter(np.empty(gates, dtype=dtype)))
+                setattr(self, "bias_hh_l%d" % layer, Parameter(np.empty(gates, dtype=dtype)))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's initialisation: every weight and bias uniform in +-1/sqrt(hidden)."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for param in self.parameters():
+            init.uniform_(param, -bound, bound)
+
+    def _layer_params(self, layer):
+        weight_ih = getattr(self, "weight_ih_l%d" % layer)
+        weight_hh = getattr(self, "weight_hh_l%d" % layer)
+        if not self.bias:
+            return weight_ih, weight_hh, None, None
+        return weight_ih, weight_hh, getattr(self, "bias_ih_l%d" % layer), getattr(self, "bias_hh_l%d" % layer)
+
+    def _check_input(self, input):
+        name = type(self).__name__
+        input = _as_tensor(name, "input", input)
+        if input.ndim != 3 or input.shape[2] != self.input_size:
+            raise ValueError("%s: expected input [batch, time, %d]%s, got shape %s" % (
+                name, self.input_size, "" if self.batch_first else " (time first: batch_first=False)",
+                input.shape))
+        if input.dtype != self.weight_ih_l0.dtype:
+            raise TypeError("%s: got input of dtype %s, parameters are %s"
+                            % (name, input.dtype, self.weight_ih_l0.dtype))
+        return input if self.batch_first else autograd_core.transpose(input, 0, 1)
+
+    def _initial(self, hx, batch, dtype, what):
+        """Per-layer initial states [batch, hidden] from hx [num_layers, batch, hidden]."""
+        expected = (self.num_layers, batch, self.hidden_size)
+        if hx is None:
+            zeros = Tensor(np.zeros((batch, self.hidden_size), dtype=dtype))
+            return [zeros] * self.num_layers
+        if not isinstance(hx, Tensor) or hx.shape != expected or hx.dtype != dtype:
+            raise ValueError("%s: expected initial %s of shape %s and dtype %s, got %s" % (
+                type(self).__name__, what, expected, dtype,
+                (hx.shape, hx.dtype) if isinstance(hx, Tensor) else type(hx).__name__))
+        return list(unbind(hx, 0))
+
+    def forward(self, input, hx=None, lengths=None):
+        """Run the stack over a sequence.
+
+        input: [batch, time, input_size] (``[time, batch, ...]`` when batch_first=False).
+        hx: the initial state, ``[num_layers, batch, hidden]`` (for LSTM a tuple (h0, c0)
+        of those), or None for zeros.
+        lengths: optional ints [batch]; step t of sequence b runs only when t < lengths[b].
+        Past its end a sequence's state stays as it was and its outputs are zero, so
+        padding neither changes the final state nor reaches a loss.
+
+        Returns (outputs [batch, time, hidden] from the last layer, state): state is h_n
+        [num_layers, batch, hidden], or (h_n, c_n) for LSTM, each layer's state after its
+        sequence's last step.
+        """
+        input = self._check_input(input)
+        batch, steps = input.shape[0], input.shape[1]
+        masks, valid = ([None] * steps, None) if lengths is None else \
+            _lengths_masks(type(self).__name__, lengths, batch, steps, input.dtype)
+        states = self._initial_states(hx, batch, input.dtype)
+        layer_input = input
+        finals = []
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout and self.training:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+            weight_ih, weight_hh, bias_ih, bias_hh = self._layer_params(layer)
+            width = layer_input.shape[2]
+            flat = layer_input.reshape(batch * steps, width)
+            projected = self._project_layer(flat, weight_ih, bias_ih, bias_hh)
+            step_inputs = unbind(projected.reshape(batch, steps, projected.shape[1]), 1)
+            outputs, final = self._run_layer(step_inputs, states[layer], weight_hh, bias_hh, masks)
+            finals.append(final)
+            layer_input = autograd_core.stack(outputs, axis=1)
+        outputs = layer_input if valid is None else layer_input * Tensor(valid)
+        if not self.batch_first:
+            outputs = autograd_core.transpose(outputs, 0, 1)
+        return outputs, self._final_state(finals)
+
+    # The three modes differ only in these hooks.
+    def _initial_states(self, hx, batch, dtype):
+        return self._initial(hx, batch, dtype, "h")
+
+    def _project_layer(self, flat, weight_ih, bias_ih, bias_hh):
+        return _project(flat, weight_ih, None if bias_ih is None else bias_ih + bias_hh)
+
+    def _final_state(self, finals):
+        return autograd_core.stack(finals, axis=0)
+
+    def extra_repr(self):
+        text = "%d, %d" % (self.input_size, self.hidden_size)
+        if self.num_layers != 1:
+            text += ", num_layers=%d" % self.num_layers
+        if not self.bias:
+            text += ", bias=False"
+        if not self.batch_first:
+            text += ", batch_first=False"
+        if self.dropout:
+            text += ", dropout=%g" % self.dropout
+        return text
+
+
+class RNN(_RNNBase):
+    """Multi-layer Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu).
+
+    ``RNN(input_size, hidden_size, num_layers=1, nonlinearity='tanh', bias=True,
+    batch_first=True, dropout=0.0)``; ``forward(input [batch, time, input_size], hx
+    [num_layers, batch, hidden] or None, lengths=None) -> (outputs [batch, time, hidden],
+    h_n [num_layers, batch, hidden])``. See :meth:`_RNNBase.forward`.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=True, dropout=0.0, dtype=np.float32):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError("RNN: nonlinearity must be 'tanh' or 'relu', got %r" % (nonlinearity,))
+        self._mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, dtype)
+        self.nonlinearity = nonlinearity
+
+    def _run_layer(self, step_inputs, h, weight_hh, bias_hh, masks):
+        outputs = []
+        for x_gates, mask in zip(step_inputs, masks):
+            h = rnn_step(x_gates, h, weight_hh, self.nonlinearity, mask)
+            outputs.append(h)
+        return outputs, h
+
+    def extra_repr(self):
+        return super().extra_repr() + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
+
+
+class LSTM(_RNNBase):
+    """Multi-layer LSTM (gates i, f, g, o; c_t = f*c_{t-1} + i*g, h_t = o*tanh(c_t); see
+    the module docstring).
+
+    ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=True,
+    dropout=0.0)``; ``forward(input [batch, time, input_size], hx (h0, c0) each
+    [num_layers, batch, hidden] or None, lengths=None) -> (outputs [batch, time, hidden],
+    (h_n, c_n))``. See :meth:`_RNNBase.forward`.
+    """
+
+    _mode = "LSTM"
+
+    def _initial_states(self, hx, batch, dtype):
+        if hx is None:
+            h0 = c0 = None
+        elif isinstance(hx, (tuple, list)) and len(hx) == 2:
+            h0, c0 = hx
+        else:
+            raise ValueError("LSTM: expected the initial state as a tuple (h0, c0), got %s" % type(hx).__name__)
+        return list(zip(self._initial(h0, batch, dtype, "h"), self._initial(c0, batch, dtype, "c")))
+
+    def _run_layer(self, step_inputs, state, weight_hh, bias_hh, masks):
+        h, c = state
+        outputs = []
+        for x_gates, mask in zip(step_inputs, masks):
+            h, c = lstm_step(x_gates, h, c, weight_hh, mask)
+            outputs.append(h)
+        return outputs, (h, c)
+
+    def _final_state(self, finals):
+        return (autograd_core.stack([h for h, _ in finals], axis=0),
+                autograd_core.stack([c for _, c in finals], axis=0))
+
+
+class GRU(_RNNBase):
+    """Multi-layer GRU (gates r, z, n; reset applied after the hidden matmul; see the
+    module docstring).
+
+    ``GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=True,
+    dropout=0.0)``; ``forward(input [batch, time, input_size], hx [num_layers, batch,
+    hidden] or None, lengths=None) -> (outputs [batch, time, hidden], h_n [num_layers,
+    batch, hidden])``. See :meth:`_RNNBase.forward`.
+    """
+
+    _mode = "GRU"
+
+    def _project_layer(self, flat, weight_ih, bias_ih, bias_hh):
+        return _project(flat, weight_ih, bias_ih)  # b_hh stays in the step: r scales it
+
+    def _run_layer(self, step_inputs, h, weight_hh, bias_hh, masks):
+        outputs = []
+        for x_gates, mask in zip(step_inputs, masks):
+            h = gru_step(x_gates, h, weight_hh, bias_hh, mask)
+            outputs.append(h)
+        return outputs, h
+
+
+class _EmbeddingLookup(Function):
+    """weight[indices]; backward adds each row's gradient into the rows it came from."""
+
+    @staticmethod
+    def forward(ctx, weight, indices, padding_idx):
+        ctx.indices, ctx.num_embeddings, ctx.padding_idx = indices, weight.shape[0], padding_idx
+        return weight[indices]
+
+    @staticmethod
+    def backward(ctx, grad):
+        dim = grad.shape[-1]
+        flat = ctx.indices.reshape(-1)
+        grad_weight = np.zeros((ctx.num_embeddings, dim), dtype=grad.dtype)
+        np.add.at(grad_weight, flat, grad.reshape(-1, dim))
+        if ctx.padding_idx is not None:
+            grad_weight[ctx.padding_idx] = 0
+        return grad_weight, None, None
+
+
+class Embedding(Module):
+    """A lookup table: integer indices [...] -> rows of weight, [..., embedding_dim].
+
+    weight [num_embeddings, embedding_dim] starts standard normal (PyTorch's default);
+    ``padding_idx``'s row starts at zero and never receives gradient.
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32):
+        super().__init__()
+        self.num_embeddings = _positive_int("Embedding", "num_embeddings", num_embeddings)
+        self.embedding_dim = _positive_int("Embedding", "embedding_dim", embedding_dim)
+        if padding_idx is not None:
+            if not isinstance(padding_idx, (int, np.integer)) or not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError("Embedding: padding_idx must be an int in [-%d, %d), got %r"
+                                 % (num_embeddings, num_embeddings, padding_idx))
+            padding_idx = int(padding_idx) % num_embeddings
+        self.padding_idx = padding_idx
+        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    def forward(self, indices):
+        indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+        if indices.dtype.kind not in "iu":
+            raise TypeError("Embedding: indices must be integers, got dtype %s" % indices.dtype)
+        if indices.size and (indices.min() < 0 or indices.max() >= self.num_embeddings):
+            raise ValueError("Embedding: indices must lie in [0, %d), got min %d, max %d"
+                             % (self.num_embeddings, indices.min(), indices.max()))
+        return _EmbeddingLookup.apply(self.weight, indices, self.padding_idx)
+
+    def extra_repr(self):
+        text = "%d, %d" % (self.num_embeddings, self.embedding_dim)
+        return text if self.padding_idx is None else text + ", padding_idx=%d" % self.padding_idx
