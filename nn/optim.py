@@ -403,7 +403,12 @@ class StepLR:
                 "gamma": np.array(self.gamma), "base_lrs": np.array(self.base_lrs)}
 
     def load_state_dict(self, state_dict):
+        base_lrs = [float(lr) for lr in np.asarray(state_dict["base_lrs"]).ravel()]
+        groups = len(self.optimizer.param_groups)
+        if len(base_lrs) != groups:
+            raise ValueError("StepLR.load_state_dict: the checkpoint has %d learning rates for an "
+                             "optimizer with %d group(s)" % (len(base_lrs), groups))
         self.last_epoch = int(state_dict["last_epoch"])
         self.step_size = int(state_dict["step_size"])
         self.gamma = float(state_dict["gamma"])
-        self.base_lrs = [float(lr) for lr in np.asarray(state_dict["base_lrs"]).ravel()]
+        self.base_lrs = base_lrs
