@@ -55,11 +55,12 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
+        # undo forward's squeezes in reverse order: b's column axis went last, so it comes back first
         g = grad
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)
         if b.ndim == 1:
             g = np.expand_dims(g, -1)
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_a = _sum_to(_matmul(g, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
