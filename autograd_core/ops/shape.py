@@ -106,6 +106,8 @@ class Pad(Function):
     @staticmethod
     def forward(ctx, a, pad_width, value):
         ctx.slices = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, a.shape))
+        if not pad_width:  # a 0-d tensor has nothing to pad, and np.pad rejects an empty width
+            return a.copy()
         return np.pad(a, pad_width, mode="constant", constant_values=value)
 
     @staticmethod
