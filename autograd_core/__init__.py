@@ -19,6 +19,8 @@ from .ops.reduce import argmax, argmin, log_softmax, max, mean, min, softmax, st
 from .ops.shape import (broadcast_to, chunk, concat, expand, flatten, getitem, one_hot, pad, permute, reshape,
                         split, squeeze, stack, transpose, unsqueeze)
 from .ops.linalg import matmul
+from .ops.conv import conv2d
+from .ops.pool import avg_pool2d, max_pool2d
 from . import _methods  # noqa: F401  (attaches the Tensor methods and operators)
 
 float32 = "float32"
