@@ -5,9 +5,14 @@ sizes) and then runs either the C kernel or the numpy reference in ``reference.p
 according to the backend in force. C therefore never sees an argument that would
 make it read or write out of bounds.
 
-Global state (and nothing else): the backend ('c' or 'numpy') and the thread count.
-Environment variables set the initial values:
+Global state (and nothing else): the backend ('c' or 'numpy'), the thread count and,
+for tests, the SIMD path. Environment variables set the initial values:
   AUTOGRAD_CORE_BACKEND=c|numpy, AUTOGRAD_CORE_NUM_THREADS=n.
+
+Threads: cffi's API mode releases the GIL around every C call (documented since cffi
+0.3, "C function calls are done with the GIL released"; the generated wrapper brackets
+each call with Py_BEGIN_ALLOW_THREADS / Py_END_ALLOW_THREADS), so kernels called from
+several Python threads run concurrently. The C kernels keep no shared scratch state.
 """
 import contextlib
 import os
@@ -77,9 +82,13 @@ def backend(name):
         _state["backend"] = previous
 
 
+def _is_integer(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def set_num_threads(n):
     """Number of threads the C kernels use (n >= 1)."""
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+    if not _is_integer(n) or n < 1:
         raise ValueError("set_num_threads: got %r, expected an int >= 1" % (n,))
     if _lib is not None:
         _lib.ag_set_num_threads(int(n))
@@ -91,7 +100,54 @@ def get_num_threads():
 
 
 if os.environ.get("AUTOGRAD_CORE_NUM_THREADS"):
-    set_num_threads(int(os.environ["AUTOGRAD_CORE_NUM_THREADS"]))
+    try:
+        _env_threads = int(os.environ["AUTOGRAD_CORE_NUM_THREADS"])
+    except ValueError:
+        raise ValueError("AUTOGRAD_CORE_NUM_THREADS: got %r, expected an int >= 1"
+                         % os.environ["AUTOGRAD_CORE_NUM_THREADS"]) from None
+    set_num_threads(_env_threads)
+
+
+# SIMD paths of the C kernels; the best one the CPU supports is used unless a test forces
+# a lower one to exercise it.
+SIMD_LEVELS = {0: "portable C", 1: "AVX2+FMA", 2: "AVX-512F"}
+
+
+def cpu_simd_level():
+    """Best SIMD level this CPU supports: 0 portable C, 1 AVX2+FMA, 2 AVX-512F
+    (0 without the extension)."""
+    return int(_lib.ag_cpu_simd_level()) if _lib is not None else 0
+
+
+def get_simd_level():
+    """SIMD level the C kernels use now (see cpu_simd_level)."""
+    return int(_lib.ag_get_simd_level()) if _lib is not None else 0
+
+
+def set_simd_level(level):
+    """Force the C kernels onto SIMD level 0, 1 or 2, or None for the CPU's best.
+    Raises ValueError for a level this CPU cannot run. Returns the level in use."""
+    if level is None:
+        level = -1
+    elif not _is_integer(level) or level not in SIMD_LEVELS:
+        raise ValueError("set_simd_level: got %r, expected None or one of %s" % (level, sorted(SIMD_LEVELS)))
+    elif level > cpu_simd_level():
+        raise ValueError("set_simd_level: got %d (%s), but this CPU supports at most %d (%s)"
+                         % (level, SIMD_LEVELS[level], cpu_simd_level(), SIMD_LEVELS[cpu_simd_level()]))
+    if _lib is None:
+        return 0
+    return int(_lib.ag_set_simd_level(int(level)))
+
+
+@contextlib.contextmanager
+def simd_level(level):
+    """Context manager that runs its body on the given SIMD level (see set_simd_level);
+    afterwards the CPU's best level is in force again."""
+    set_simd_level(level)
+    try:
+        yield
+    finally:
+        set_simd_level(None)
 
 
 def _use_c():
@@ -114,32 +170,141 @@ def _ptr(array, ctype):
     return _ffi.cast(ctype, array.ctypes.data)
 
 
-def gemm(a, b, trans_a=False, trans_b=False):
-    """op(a) @ op(b) for 2-D float arrays: a is [m, k] (or [k, m] when trans_a), b is
-    [k, n] (or [n, k] when trans_b). Returns a new C-contiguous [m, n] array."""
-    if a.ndim != 2 or b.ndim != 2:
-        raise ValueError("gemm: got shapes %s and %s, expected 2-D arrays" % (a.shape, b.shape))
-    dtype = _check_float("gemm", a=a, b=b)
-    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
-    k2, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+# ---- GEMM ----------------------------------------------------------------------------
+# The C GEMM reads an operand as row-major with a leading dimension (row stride), or as
+# the transpose of one. Most views numpy hands us fit one of the two without a copy:
+# a C-ordered array or a row slice of one (ld = row stride), and a Fortran-ordered array
+# or a `.T` / swapaxes view (the transpose of a row-major array: flip the trans flag).
+
+_INT64_LIMIT = 2 ** 62  # every offset C computes stays below this
+
+
+def _check_array(op, name, value, ndim):
+    if not isinstance(value, np.ndarray):
+        raise TypeError("%s: got %s for %s, expected a numpy.ndarray" % (op, type(value).__name__, name))
+    if value.ndim != ndim:
+        raise ValueError("%s: got %s with shape %s, expected a %d-D array" % (op, name, value.shape, ndim))
+
+
+def _check_flag(op, name, value):
+    if not isinstance(value, (bool, np.bool_)) and value not in (0, 1):
+        raise TypeError("%s: got %s=%r, expected a bool" % (op, name, value))
+    return bool(value)
+
+
+def _strided_layout(array, rows, cols, row_stride, col_stride):
+    """(flip, ld) when element [i, j] of a rows x cols matrix at byte strides
+    (row_stride, col_stride) is at (i*ld + j) elements from its start (flip False) or at
+    (j*ld + i) (flip True: C reads it as the transpose); None when neither holds."""
+    item = array.itemsize
+    if not array.flags.aligned or row_stride % item or col_stride % item:
+        return None
+    s0, s1 = row_stride // item, col_stride // item
+    if (s1 == 1 or cols <= 1) and (rows <= 1 or s0 >= max(cols, 1)):
+        return False, s0 if rows > 1 else max(cols, 1)
+    if (s0 == 1 or rows <= 1) and (cols <= 1 or s1 >= max(rows, 1)):
+        return True, s1 if cols > 1 else max(rows, 1)
+    return None
+
+
+def _matrix_layout(matrix, trans):
+    """How C reads the 2-D `matrix` (op(X) = X^T when trans): (array, trans, ld), with
+    `matrix` itself when its strides fit, else a C-contiguous copy."""
+    layout = _strided_layout(matrix, matrix.shape[0], matrix.shape[1], *matrix.strides)
+    if layout is None:
+        matrix = np.ascontiguousarray(matrix)
+        return matrix, trans, max(matrix.shape[1], 1)
+    flip, ld = layout
+    return matrix, trans != flip, ld
+
+
+def _gemm_shapes(op, a_shape, b_shape, trans_a, trans_b):
+    m, k = (a_shape[1], a_shape[0]) if trans_a else a_shape
+    k2, n = (b_shape[1], b_shape[0]) if trans_b else b_shape
     if k != k2:
-        raise ValueError("gemm: inner dimensions differ: op(a) is %s, op(b) is %s" % ((m, k), (k2, n)))
+        raise ValueError("%s: inner dimensions differ: op(a) is %s, op(b) is %s (a %s, b %s, "
+                         "trans_a=%s, trans_b=%s)" % (op, (m, k), (k2, n), a_shape, b_shape, trans_a, trans_b))
+    for size in (m, n, k):
+        if size >= _INT64_LIMIT:
+            raise ValueError("%s: size %d does not fit the kernels' int64 arithmetic" % (op, size))
+    return m, n, k
+
+
+def gemm(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) for 2-D float arrays of one dtype (float32 or float64).
+
+    a is [m, k] ([k, m] when trans_a), b is [k, n] ([n, k] when trans_b); returns a new
+    C-contiguous [m, n] array. Transposed and row-strided views are read in place."""
+    _check_array("gemm", "a", a, 2)
+    _check_array("gemm", "b", b, 2)
+    trans_a = _check_flag("gemm", "trans_a", trans_a)
+    trans_b = _check_flag("gemm", "trans_b", trans_b)
+    dtype = _check_float("gemm", a=a, b=b)
+    m, n, k = _gemm_shapes("gemm", a.shape, b.shape, trans_a, trans_b)
     if not _use_c():
-        return np.ascontiguousarray(reference.gemm(a, b, trans_a, trans_b))
-    a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b)
+        return np.ascontiguousarray(reference.gemm(a, b, trans_a, trans_b), dtype=dtype)
     c = np.empty((m, n), dtype=dtype)
     if m == 0 or n == 0:
         return c
     if k == 0:
         c.fill(0)
         return c
+    a, ta, lda = _matrix_layout(a, trans_a)
+    b, tb, ldb = _matrix_layout(b, trans_b)
     if dtype == np.float32:
-        _lib.ag_sgemm(int(trans_a), int(trans_b), m, n, k, 1.0, _ptr(a, "float *"), a.shape[1],
-                      _ptr(b, "float *"), b.shape[1], 0.0, _ptr(c, "float *"), n)
+        _lib.ag_sgemm(ta, tb, m, n, k, 1.0, _ptr(a, "float *"), lda, _ptr(b, "float *"), ldb,
+                      0.0, _ptr(c, "float *"), n)
     else:
-        _lib.ag_dgemm(int(trans_a), int(trans_b), m, n, k, 1.0, _ptr(a, "double *"), a.shape[1],
-                      _ptr(b, "double *"), b.shape[1], 0.0, _ptr(c, "double *"), n)
+        _lib.ag_dgemm(ta, tb, m, n, k, 1.0, _ptr(a, "double *"), lda, _ptr(b, "double *"), ldb,
+                      0.0, _ptr(c, "double *"), n)
+    return c
+
+
+def _batch_layout(stack, trans):
+    """_matrix_layout for a [batch, rows, cols] stack: (array, trans, ld, batch_stride)
+    in elements. The matrices share one layout, so one (trans, ld) serves all; a stride-0
+    batch axis (np.broadcast_to) is read in place too. Otherwise: a C-contiguous copy."""
+    batch, rows, cols = stack.shape
+    batch_stride = stack.strides[0] if batch > 1 else 0
+    layout = _strided_layout(stack, rows, cols, stack.strides[1], stack.strides[2])
+    if layout is None or batch_stride < 0 or batch_stride % stack.itemsize:
+        stack = np.ascontiguousarray(stack)
+        return stack, trans, max(cols, 1), rows * cols
+    flip, ld = layout
+    return stack, trans != flip, ld, batch_stride // stack.itemsize
+
+
+def batched_gemm(a, b, trans_a=False, trans_b=False):
+    """op(a[i]) @ op(b[i]) for every i of two 3-D float arrays of one dtype.
+
+    a is [batch, m, k] ([batch, k, m] when trans_a), b is [batch, k, n] ([batch, n, k]
+    when trans_b); returns a new C-contiguous [batch, m, n] array. One C call runs the
+    whole batch (small products in parallel across it)."""
+    _check_array("batched_gemm", "a", a, 3)
+    _check_array("batched_gemm", "b", b, 3)
+    trans_a = _check_flag("batched_gemm", "trans_a", trans_a)
+    trans_b = _check_flag("batched_gemm", "trans_b", trans_b)
+    dtype = _check_float("batched_gemm", a=a, b=b)
+    if a.shape[0] != b.shape[0]:
+        raise ValueError("batched_gemm: batch sizes differ: a is %s, b is %s" % (a.shape, b.shape))
+    batch = a.shape[0]
+    m, n, k = _gemm_shapes("batched_gemm", a.shape[1:], b.shape[1:], trans_a, trans_b)
+    if not _use_c():
+        return np.ascontiguousarray(reference.batched_gemm(a, b, trans_a, trans_b), dtype=dtype)
+    c = np.empty((batch, m, n), dtype=dtype)
+    if batch == 0 or m == 0 or n == 0:
+        return c
+    if k == 0:
+        c.fill(0)
+        return c
+    a, ta, lda, stride_a = _batch_layout(a, trans_a)
+    b, tb, ldb, stride_b = _batch_layout(b, trans_b)
+    if dtype == np.float32:
+        _lib.ag_sgemm_batched(ta, tb, batch, m, n, k, 1.0, _ptr(a, "float *"), stride_a, lda,
+                              _ptr(b, "float *"), stride_b, ldb, 0.0, _ptr(c, "float *"), m * n, n)
+    else:
+        _lib.ag_dgemm_batched(ta, tb, batch, m, n, k, 1.0, _ptr(a, "double *"), stride_a, lda,
+                              _ptr(b, "double *"), stride_b, ldb, 0.0, _ptr(c, "double *"), m * n, n)
     return c
 
 
@@ -338,6 +503,9 @@ def _pool_geometry(op, x_shape, kernel_size, stride, padding):
             raise ValueError("%s: got padding %s with kernel_size %s, expected each pad smaller "
                              "than the kernel (a window of only padding has no value)"
                              % (op, pads, kernel))
+    if kernel[0] * kernel[1] >= 2 ** 31:
+        raise ValueError("%s: got kernel_size %s, expected a window of fewer than 2**31 cells"
+                         % (op, kernel))
     out_h = conv_output_size(height, kernel[0], stride[0], *pads[0])
     out_w = conv_output_size(width, kernel[1], stride[1], *pads[1])
     if out_h < 1 or out_w < 1:
@@ -374,8 +542,10 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     x = np.ascontiguousarray(x)
     y = np.empty(_pool_out_shape(geometry), dtype=dtype)
     argmax = np.empty(y.shape, dtype=np.int64)
-    getattr(_lib, "ag_max_pool2d_forward_" + ("f32" if dtype == np.float32 else "f64"))(
+    status = getattr(_lib, "ag_max_pool2d_forward_" + ("f32" if dtype == np.float32 else "f64"))(
         *_pool_args(geometry, dtype, x, y, argmax))
+    if status != 0:
+        raise MemoryError("%s: could not allocate the window offset table" % op)
     return y, argmax
 
 

@@ -27,7 +27,8 @@ int ag_has_openmp(void);
 /* SIMD levels: 0 = portable C, 1 = AVX2+FMA, 2 = AVX-512F. */
 int ag_cpu_simd_level(void);           /* best level this CPU supports */
 int ag_get_simd_level(void);           /* level in use */
-int ag_set_simd_level(int level);      /* force a level (clamped to the CPU's); returns the level in use */
+int ag_set_simd_level(int level);      /* force a level (clamped to the CPU's; -1 = the CPU's best);
+                                          returns the level in use */
 
 /* ---- GEMM: C = alpha * op(A) * op(B) + beta * C, row-major ------------------ */
 /* op(A) is m x k, op(B) is k x n, C is m x n. trans_x != 0 means op(X) = X^T.
@@ -38,6 +39,16 @@ void ag_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
 void ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
               double alpha, const double *a, int64_t lda, const double *b, int64_t ldb,
               double beta, double *c, int64_t ldc);
+/* The same for a batch of independent products: matrix i of A starts at a + i*stride_a
+ * (likewise B and C). Small products run in parallel across the batch. */
+void ag_sgemm_batched(int trans_a, int trans_b, int64_t batch, int64_t m, int64_t n, int64_t k,
+                      float alpha, const float *a, int64_t stride_a, int64_t lda,
+                      const float *b, int64_t stride_b, int64_t ldb,
+                      float beta, float *c, int64_t stride_c, int64_t ldc);
+void ag_dgemm_batched(int trans_a, int trans_b, int64_t batch, int64_t m, int64_t n, int64_t k,
+                      double alpha, const double *a, int64_t stride_a, int64_t lda,
+                      const double *b, int64_t stride_b, int64_t ldb,
+                      double beta, double *c, int64_t stride_c, int64_t ldc);
 
 /* ---- conv2d, pooling, fused recurrent cells (conv2d.c, pool.c, rnn_cells.c) ---- */
 /* Geometry of a 2-D convolution over NHWC x [batch, height, width, in_channels] with
@@ -67,10 +78,11 @@ typedef struct {
     int64_t out_height, out_width;
 } ag_pool2d_geometry;
 /* argmax[i] = flat index into x of the maximum that y[i] took (first maximum in
- * row-major window order). The backward returns -1 (and skips the entry) when an argmax
- * points outside its own image, else 0. */
-void ag_max_pool2d_forward_f32(const ag_pool2d_geometry *g, const float *x, float *y, int64_t *argmax);
-void ag_max_pool2d_forward_f64(const ag_pool2d_geometry *g, const double *x, double *y, int64_t *argmax);
+ * row-major window order); kernel_h * kernel_w must be below 2**31. The forward returns
+ * -1 when a small workspace could not be allocated, else 0. The backward returns -1
+ * (and skips the entry) when an argmax points outside its own image, else 0. */
+int ag_max_pool2d_forward_f32(const ag_pool2d_geometry *g, const float *x, float *y, int64_t *argmax);
+int ag_max_pool2d_forward_f64(const ag_pool2d_geometry *g, const double *x, double *y, int64_t *argmax);
 int ag_max_pool2d_backward_f32(const ag_pool2d_geometry *g, const float *grad_y, const int64_t *argmax, float *grad_x);
 int ag_max_pool2d_backward_f64(const ag_pool2d_geometry *g, const double *grad_y, const int64_t *argmax, double *grad_x);
 void ag_avg_pool2d_forward_f32(const ag_pool2d_geometry *g, const float *x, float *y, int count_include_pad);

@@ -13,25 +13,36 @@
  * overlap while different images never share input cells.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "kernels.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
+/* Channels per block of the max-pool forward's local accumulators. */
+#define POOL_BLOCK 64
+
 /* Below this many elements of work a parallel region costs more than it saves. */
 static int pool_threads(int64_t work) {
     return work >= 32768 ? ag_get_num_threads() : 1;
 }
 
-#define DEFINE_POOL(SUFFIX, T)                                                          \
+#define DEFINE_POOL(SUFFIX, T, IDX)                                                        \
                                                                                         \
-void ag_max_pool2d_forward_##SUFFIX(const ag_pool2d_geometry *g, const T *x, T *y,      \
-                                    int64_t *argmax) {                                  \
-    const int64_t c_n = g->channels, h = g->height, w = g->width;                       \
+int ag_max_pool2d_forward_##SUFFIX(const ag_pool2d_geometry *g, const T *x, T *y,       \
+                                   int64_t *argmax) {                                   \
+    const int64_t c_n = g->channels, h = g->height, w = g->width, kw_n = g->kernel_w;   \
     const int64_t rows = g->batch * g->out_height;                                      \
-    int64_t t;                                                                          \
-    _Pragma("omp parallel for schedule(static) num_threads(pool_threads(rows * g->out_width * c_n * g->kernel_h * g->kernel_w))") \
+    const int64_t cells = g->kernel_h * kw_n;                                           \
+    int64_t t, cell;                                                                    \
+    /* offset[kh * kw_n + kw]: where window cell (kh, kw) sits relative to the window's \
+     * origin, so the argmax is stored as an origin plus a cell number. */              \
+    int64_t *offset = (int64_t *)malloc((size_t)cells * sizeof(int64_t));               \
+    if (offset == NULL) return -1;                                                      \
+    for (cell = 0; cell < cells; cell++)                                                \
+        offset[cell] = ((cell / kw_n) * w + cell % kw_n) * c_n;                         \
+    _Pragma("omp parallel for schedule(static) num_threads(pool_threads(rows * g->out_width * c_n * cells))") \
     for (t = 0; t < rows; t++) {                                                        \
         const int64_t n = t / g->out_height, oh = t % g->out_height;                    \
         const int64_t ih0 = oh * g->stride_h - g->pad_top;                              \
@@ -41,30 +52,45 @@ void ag_max_pool2d_forward_##SUFFIX(const ag_pool2d_geometry *g, const T *x, T *
         for (ow = 0; ow < g->out_width; ow++) {                                         \
             const int64_t iw0 = ow * g->stride_w - g->pad_left;                         \
             const int64_t kw_lo = iw0 < 0 ? -iw0 : 0;                                   \
-            const int64_t kw_hi = w - iw0 < g->kernel_w ? w - iw0 : g->kernel_w;        \
+            const int64_t kw_hi = w - iw0 < kw_n ? w - iw0 : kw_n;                      \
+            /* may be negative with padding; origin + offset of a real cell never is */ \
+            const int64_t origin = ((n * h + ih0) * w + iw0) * c_n;                     \
             const int64_t out = ((n * g->out_height + oh) * g->out_width + ow) * c_n;   \
-            T *best = y + out;                                                          \
-            int64_t *where = argmax + out;                                              \
-            int64_t kh, kw, c, first = 1;                                               \
-            /* Row-major window order with a strict '>' keeps the first maximum; a NaN  \
-             * replaces a number (NaN propagates, as in PyTorch) but not an earlier NaN. */\
-            for (kh = kh_lo; kh < kh_hi; kh++) {                                        \
-                for (kw = kw_lo; kw < kw_hi; kw++) {                                    \
-                    const int64_t base = ((n * h + ih0 + kh) * w + iw0 + kw) * c_n;     \
-                    const T *src = x + base;                                            \
-                    if (first) {                                                        \
-                        for (c = 0; c < c_n; c++) { best[c] = src[c]; where[c] = base + c; } \
-                        first = 0;                                                      \
-                        continue;                                                       \
+            int64_t c0;                                                                 \
+            /* A block of channels at a time in local arrays: they cannot alias x, and the \
+             * cell number has the width of T, so the compare-select below vectorises into \
+             * branch-free blends (a branch per element mispredicts half the time on real \
+             * data). Row-major window order with a strict '>' keeps the first maximum; a \
+             * NaN replaces a number (NaN propagates, as in PyTorch) but not an earlier NaN. */ \
+            for (c0 = 0; c0 < c_n; c0 += POOL_BLOCK) {                                  \
+                const int64_t lanes = c_n - c0 < POOL_BLOCK ? c_n - c0 : POOL_BLOCK;    \
+                const int64_t first = kh_lo * kw_n + kw_lo;                             \
+                const T *start = x + origin + offset[first] + c0;                       \
+                T best[POOL_BLOCK];                                                     \
+                IDX where[POOL_BLOCK];                                                  \
+                int64_t kh, kw, c;                                                      \
+                for (c = 0; c < lanes; c++) { best[c] = start[c]; where[c] = (IDX)first; } \
+                for (kh = kh_lo; kh < kh_hi; kh++) {                                    \
+                    for (kw = kh == kh_lo ? kw_lo + 1 : kw_lo; kw < kw_hi; kw++) {      \
+                        const IDX pos = (IDX)(kh * kw_n + kw);                          \
+                        const T *src = x + origin + offset[pos] + c0;                   \
+                        for (c = 0; c < lanes; c++) {                                   \
+                            const T v = src[c], b = best[c];                            \
+                            const int take = (v > b) | ((v != v) & (b == b));           \
+                            best[c] = take ? v : b;                                     \
+                            where[c] = take ? pos : where[c];                           \
+                        }                                                               \
                     }                                                                   \
-                    for (c = 0; c < c_n; c++) {                                         \
-                        const T v = src[c], b = best[c];                                \
-                        if (v > b || (v != v && b == b)) { best[c] = v; where[c] = base + c; } \
-                    }                                                                   \
+                }                                                                       \
+                for (c = 0; c < lanes; c++) {                                           \
+                    y[out + c0 + c] = best[c];                                          \
+                    argmax[out + c0 + c] = origin + offset[where[c]] + c0 + c;          \
                 }                                                                       \
             }                                                                           \
         }                                                                               \
     }                                                                                   \
+    free(offset);                                                                       \
+    return 0;                                                                           \
 }                                                                                       \
                                                                                         \
 int ag_max_pool2d_backward_##SUFFIX(const ag_pool2d_geometry *g, const T *grad_y,      \
@@ -157,5 +183,5 @@ void ag_avg_pool2d_backward_##SUFFIX(const ag_pool2d_geometry *g, const T *grad_
     }                                                                                   \
 }
 
-DEFINE_POOL(f32, float)
-DEFINE_POOL(f64, double)
+DEFINE_POOL(f32, float, int32_t)
+DEFINE_POOL(f64, double, int64_t)
