@@ -388,12 +388,18 @@ def clip(x, min=None, max=None):
     return Clip.apply(_tensor_arg("clip", x), min, max)
 
 
+def _operand(op, x):
+    # a Python number stays a number: wrapped in a Tensor it would be an int64/float32 array
+    # and numpy would promote float32 with it (maximum(2, x) gave float64)
+    return x if isinstance(x, (int, float)) else _tensor_arg(op, x)
+
+
 def maximum(a, b):
-    return Maximum.apply(_tensor_arg("maximum", a), b)
+    return Maximum.apply(_operand("maximum", a), b)
 
 
 def minimum(a, b):
-    return Minimum.apply(_tensor_arg("minimum", a), b)
+    return Minimum.apply(_operand("minimum", a), b)
 
 
 def where(condition, a, b):
