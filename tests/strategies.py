@@ -79,6 +79,27 @@ def reduction_cases(draw, min_dims=0, elements=None, distinct=False):
     return array, axis, draw(st.booleans())
 
 
+@st.composite
+def matmul_cases(draw):
+    """(a, b) float64 arrays for a @ b: 1-D, 2-D, 1-D with N-D, and batched with broadcasting."""
+    m, k, n = (draw(st.integers(1, 3)) for _ in range(3))
+    kind = draw(st.sampled_from(["1d@1d", "2d@2d", "1d@nd", "nd@1d", "batched"]))
+    if kind == "1d@1d":
+        shape_a, shape_b = (k,), (k,)
+    elif kind == "2d@2d":
+        shape_a, shape_b = (m, k), (k, n)
+    elif kind == "1d@nd":
+        batch = draw(shapes(0, 2))
+        shape_a, shape_b = (k,), batch + (k, n)
+    elif kind == "nd@1d":
+        batch = draw(shapes(0, 2))
+        shape_a, shape_b = batch + (m, k), (k,)
+    else:
+        batch_a, batch_b = draw(broadcastable_shapes(2, min_dims=0, max_dims=2))
+        shape_a, shape_b = batch_a + (m, k), batch_b + (k, n)
+    return draw(arrays(shape_a)), draw(arrays(shape_b))
+
+
 def leaf(array, requires_grad=True):
     """A float64 leaf tensor (a copy of array)."""
     return ag.tensor(np.array(array, dtype=np.float64), dtype=np.float64, requires_grad=requires_grad)

@@ -9,8 +9,8 @@ from hypothesis.extra import numpy as hnp
 import autograd_core as ag
 from autograd_core import gradcheck
 
-from strategies import (arrays, axis_args, broadcastable_shapes, distinct_arrays, leaf, leaves, nonzero,
-                        off_grid, positive, reduction_cases, shapes, smooth, values_on_grid)
+from strategies import (arrays, axis_args, broadcastable_shapes, leaf, leaves, matmul_cases, nonzero, off_grid,
+                        positive, reduction_cases, shapes, smooth, values_on_grid)
 
 
 def check(fn, *arrays_):
@@ -152,26 +152,6 @@ def test_unary_large_inputs_stay_finite():
 
 
 # -- matmul ----------------------------------------------------------------------------------------
-@st.composite
-def matmul_cases(draw):
-    m, k, n = (draw(st.integers(1, 3)) for _ in range(3))
-    kind = draw(st.sampled_from(["1d@1d", "2d@2d", "1d@nd", "nd@1d", "batched"]))
-    if kind == "1d@1d":
-        shape_a, shape_b = (k,), (k,)
-    elif kind == "2d@2d":
-        shape_a, shape_b = (m, k), (k, n)
-    elif kind == "1d@nd":
-        batch = draw(shapes(0, 2))
-        shape_a, shape_b = (k,), batch + (k, n)
-    elif kind == "nd@1d":
-        batch = draw(shapes(0, 2))
-        shape_a, shape_b = batch + (m, k), (k,)
-    else:
-        batch_a, batch_b = draw(broadcastable_shapes(2, min_dims=0, max_dims=2))
-        shape_a, shape_b = batch_a + (m, k), batch_b + (k, n)
-    return draw(arrays(shape_a)), draw(arrays(shape_b))
-
-
 @given(matmul_cases())
 def test_matmul(case):
     check(lambda a, b: a @ b, *case)
