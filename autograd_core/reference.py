@@ -206,3 +206,10 @@ def gru_cell_backward(saved, h_prev, grad_h):
     grad_gh = np.concatenate([grad_r, grad_z, grad_n * r], axis=1)
     return (grad_gi.astype(saved.dtype), grad_gh.astype(saved.dtype),
             (grad_h * z).astype(saved.dtype))
+
+
+def batched_gemm(a, b, trans_a=False, trans_b=False):
+    """op(a[i]) @ op(b[i]) for 3-D arrays [batch, m, k] x [batch, k, n]; returns a new array."""
+    op_a = np.swapaxes(a, 1, 2) if trans_a else a
+    op_b = np.swapaxes(b, 1, 2) if trans_b else b
+    return np.matmul(op_a, op_b)

@@ -1,49 +1,126 @@
-/* gemm.c: row-major GEMM. This first version is a plain, correct triple loop; the
- * kernels issue replaces it with a cache-blocked, SIMD micro-kernel implementation. */
+/* gemm.c: row-major GEMM, C = alpha * op(A) * op(B) + beta * C, for float and double.
+ *
+ * The portable loops -- blocking for the caches, packing, threading -- live in
+ * gemm_driver.h and are the same for every CPU. Only the micro-kernel and its block
+ * sizes depend on the SIMD level, chosen at run time (see ag_*gemm_select below). */
+#include <stdlib.h>
+#include <stdint.h>
 #include "kernels.h"
+#include "gemm_internal.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-static int g_threads = 0;
-
-void ag_set_num_threads(int n) { g_threads = n > 0 ? n : 0; }
-
-int ag_get_num_threads(void) {
+/* m*n*k below which a call stays on one thread (~64^3 multiply-adds). */
+#define AG_GEMM_PARALLEL_MIN_WORK (64.0 * 64.0 * 64.0)
+/* OpenMP directives that vanish, warning-free, in a build without OpenMP. */
 #ifdef _OPENMP
-    return g_threads > 0 ? g_threads : omp_get_max_threads();
+#define AG_OMP(directive) _Pragma(directive)
 #else
-    return 1;
+#define AG_OMP(directive)
 #endif
-}
-
-int ag_has_openmp(void) {
-#ifdef _OPENMP
-    return 1;
+/* B micro-panels packed per step of the parallel packing loop (8 x 32 floats = 1 KiB
+ * of each row of B read contiguously). */
+#define AG_PACK_B_GROUP 8
+/* Keeps the packing loops out of the big threaded function, whose register pressure
+ * otherwise spills their loop counters to the stack. */
+#if defined(__GNUC__)
+#define AG_NOINLINE __attribute__((noinline))
+#define AG_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
-    return 0;
+#define AG_ALWAYS_INLINE inline
+#define AG_NOINLINE
 #endif
+
+/* ---- portable micro-kernels ------------------------------------------------------- */
+/* Plain C over fixed-size arrays: the compiler keeps the tile in registers and
+ * vectorizes the j loop with whatever baseline SIMD the target has. */
+#define AG_DEFINE_PORTABLE_KERNEL(NAME, T, MR, NR)                                      \
+static void NAME(int64_t kc, const T *a, const T *b, T *c, int64_t ldc, T alpha, T beta, \
+                 int m_tile, int n_tile) {                                              \
+    T acc[MR][NR] = {{0}};                                                              \
+    for (int64_t p = 0; p < kc; p++) {                                                  \
+        for (int i = 0; i < MR; i++)                                                    \
+            for (int j = 0; j < NR; j++)                                                \
+                acc[i][j] += a[i] * b[j];                                               \
+        a += MR;                                                                        \
+        b += NR;                                                                        \
+    }                                                                                   \
+    for (int i = 0; i < m_tile; i++)                                                    \
+        for (int j = 0; j < n_tile; j++) {                                              \
+            T value = alpha * acc[i][j];                                                \
+            c[i * ldc + j] = beta == 0 ? value : value + beta * c[i * ldc + j];         \
+        }                                                                               \
 }
 
-int ag_cpu_simd_level(void) { return 0; }
-int ag_get_simd_level(void) { return 0; }
-int ag_set_simd_level(int level) { (void)level; return 0; }
+AG_DEFINE_PORTABLE_KERNEL(ag_sgemm_kernel_c_4x16, float, 4, 16)
+AG_DEFINE_PORTABLE_KERNEL(ag_dgemm_kernel_c_4x8, double, 4, 8)
 
-#define DEFINE_NAIVE_GEMM(NAME, T)                                                     \
-void NAME(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, T alpha,         \
-          const T *a, int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc) {\
-    for (int64_t i = 0; i < m; i++) {                                                  \
-        for (int64_t j = 0; j < n; j++) {                                              \
-            T acc = 0;                                                                 \
-            for (int64_t p = 0; p < k; p++) {                                          \
-                T av = trans_a ? a[p * lda + i] : a[i * lda + p];                      \
-                T bv = trans_b ? b[j * ldb + p] : b[p * ldb + j];                      \
-                acc += av * bv;                                                        \
-            }                                                                          \
-            c[i * ldc + j] = alpha * acc + (beta == 0 ? (T)0 : beta * c[i * ldc + j]); \
-        }                                                                              \
-    }                                                                                  \
+/* ---- per-level configuration ------------------------------------------------------- */
+/* Block sizes were tuned on a 2-core Xeon (48 KiB L1d, 2 MiB L2 per core) and follow
+ * the usual rules: kc*nr*sizeof(T) about half of L1, mc*kc*sizeof(T) well inside L2,
+ * nc large (the B panel only needs to fit the shared L3). */
+void ag_sgemm_select(int level, ag_sgemm_config *config) {
+#ifdef AG_HAVE_X86_KERNELS
+    if (level >= 2) {
+        ag_sgemm_config avx512 = {12, 32, 256, 192, 4096, ag_sgemm_kernel_avx512_12x32};
+        *config = avx512;
+        return;
+    }
+    if (level == 1) {
+        ag_sgemm_config avx2 = {6, 16, 256, 144, 4096, ag_sgemm_kernel_avx2_6x16};
+        *config = avx2;
+        return;
+    }
+#endif
+    (void)level;
+    ag_sgemm_config portable = {4, 16, 256, 128, 4096, ag_sgemm_kernel_c_4x16};
+    *config = portable;
 }
 
-DEFINE_NAIVE_GEMM(ag_sgemm, float)
-DEFINE_NAIVE_GEMM(ag_dgemm, double)
+void ag_dgemm_select(int level, ag_dgemm_config *config) {
+#ifdef AG_HAVE_X86_KERNELS
+    if (level >= 2) {
+        ag_dgemm_config avx512 = {12, 16, 256, 96, 4096, ag_dgemm_kernel_avx512_12x16};
+        *config = avx512;
+        return;
+    }
+    if (level == 1) {
+        ag_dgemm_config avx2 = {6, 8, 256, 96, 4096, ag_dgemm_kernel_avx2_6x8};
+        *config = avx2;
+        return;
+    }
+#endif
+    (void)level;
+    ag_dgemm_config portable = {4, 8, 256, 96, 4096, ag_dgemm_kernel_c_4x8};
+    *config = portable;
+}
+
+/* ---- the two entry points ------------------------------------------------------------ */
+#define T float
+#define AG_NAME(x) ag_s##x
+#define AG_GEMM ag_sgemm
+#define AG_GEMM_BATCHED ag_sgemm_batched
+#define AG_CONFIG ag_sgemm_config
+#define AG_SELECT ag_sgemm_select
+#include "gemm_driver.h"
+#undef T
+#undef AG_NAME
+#undef AG_GEMM
+#undef AG_GEMM_BATCHED
+#undef AG_CONFIG
+#undef AG_SELECT
+
+#define T double
+#define AG_NAME(x) ag_d##x
+#define AG_GEMM ag_dgemm
+#define AG_GEMM_BATCHED ag_dgemm_batched
+#define AG_CONFIG ag_dgemm_config
+#define AG_SELECT ag_dgemm_select
+#include "gemm_driver.h"
+#undef T
+#undef AG_NAME
+#undef AG_GEMM
+#undef AG_GEMM_BATCHED
+#undef AG_CONFIG
+#undef AG_SELECT

@@ -1,0 +1,293 @@
+/* gemm_driver.h: the blocked GEMM driver, written once and included by gemm.c for each
+ * element type with these macros defined:
+ *   T                element type (float / double)
+ *   AG_NAME(x)       name mangling for the static helpers (ag_s##x / ag_d##x)
+ *   AG_GEMM          name of the public entry point (ag_sgemm / ag_dgemm)
+ *   AG_GEMM_BATCHED  its batched twin (ag_sgemm_batched / ag_dgemm_batched)
+ *   AG_CONFIG        ag_sgemm_config / ag_dgemm_config
+ *   AG_SELECT        ag_sgemm_select / ag_dgemm_select
+ *
+ * Structure (BLIS's five loops around a micro-kernel, for row-major C):
+ *   for jc over n in steps of nc:                  B panel, shared by all threads (L3)
+ *     for pc over k in steps of kc:
+ *       pack op(B)[pc:pc+kc, jc:jc+nc] into kc x nr micro-panels     (threads split it)
+ *       for each (block of mc rows, share of the B panel) -- split across threads:
+ *         pack op(A)[ic:ic+mc, pc:pc+kc] into mr x kc micro-panels   (per thread, L2)
+ *         for jr over the share in steps of nr:      the kc x nr B micro-panel stays in L1
+ *           for ir over the block in steps of mr:    streams A micro-panels from L2
+ *             micro-kernel: C[ir:ir+mr, jr:jr+nr] = alpha*A~B~ + beta'*C
+ * beta' is the caller's beta for the first kc block and 1 afterwards, so C accumulates
+ * across k blocks without an extra pass. Packing zero-pads the last micro-panels to full
+ * mr/nr, which lets every micro-kernel call compute a full tile; the kernel stores only
+ * the part of the tile inside C. Transposes and leading dimensions are absorbed by the
+ * packing routines, so the kernels see one layout only. */
+
+typedef struct {
+    int trans_a, trans_b;
+    int64_t m, n, k, lda, ldb, ldc;
+    T alpha, beta;
+    const T *a, *b;
+    T *c;
+    AG_CONFIG config;
+    int64_t mc, nc, kc;     /* block sizes balanced for this problem */
+    T *b_pack;              /* nc_padded x kc, shared */
+    T *a_pack;              /* threads x (mc x kc), one slice per thread */
+    int64_t a_pack_stride;  /* elements between thread slices */
+} AG_NAME(gemm_context);
+
+static AG_ALWAYS_INLINE void AG_NAME(pack_a_full)(T *panel, const T *src, int64_t lda,
+                                                  int64_t kc, const int mr) {
+    for (int64_t p = 0; p < kc; p++)
+        for (int i = 0; i < mr; i++)
+            panel[p * mr + i] = src[i * lda + p];
+}
+
+/* Packs rows i0..i0+mc of op(A), columns p0..p0+kc, into mr x kc micro-panels:
+ * micro-panel r holds dst[r*mr*kc + p*mr + i] = op(A)[i0 + r*mr + i][p0 + p]. */
+static AG_NOINLINE void AG_NAME(pack_a)(T *dst, const AG_NAME(gemm_context) *ctx, int64_t i0, int64_t mc,
+                            int64_t p0, int64_t kc) {
+    const int mr = ctx->config.mr;
+    const int64_t lda = ctx->lda;
+    for (int64_t ir = 0; ir < mc; ir += mr) {
+        const int rows = (int)(mc - ir < mr ? mc - ir : mr);
+        T *panel = dst + ir * kc;
+        if (!ctx->trans_a && rows == mr && (mr == 12 || mr == 6 || mr == 4)) {
+            /* The common full micro-panel: a compile-time mr lets the compiler unroll
+             * the gather of one column of mr rows into straight-line code. */
+            const T *src = ctx->a + (i0 + ir) * lda + p0;
+            if (mr == 12)
+                AG_NAME(pack_a_full)(panel, src, lda, kc, 12);
+            else if (mr == 6)
+                AG_NAME(pack_a_full)(panel, src, lda, kc, 6);
+            else
+                AG_NAME(pack_a_full)(panel, src, lda, kc, 4);
+        } else if (!ctx->trans_a) {  /* op(A)[i][p] = a[i*lda + p]: read each row contiguously */
+            for (int i = 0; i < rows; i++) {
+                const T *src = ctx->a + (i0 + ir + i) * lda + p0;
+                for (int64_t p = 0; p < kc; p++)
+                    panel[p * mr + i] = src[p];
+            }
+        } else {              /* op(A)[i][p] = a[p*lda + i]: mr contiguous values per p */
+            for (int64_t p = 0; p < kc; p++) {
+                const T *src = ctx->a + (p0 + p) * lda + i0 + ir;
+                for (int i = 0; i < rows; i++)
+                    panel[p * mr + i] = src[i];
+            }
+        }
+        for (int i = rows; i < mr; i++)
+            for (int64_t p = 0; p < kc; p++)
+                panel[p * mr + i] = 0;
+    }
+}
+
+/* Packs micro-panels jp_begin..jp_end of the B panel (columns j0..j0+nc of op(B), rows
+ * p0..p0+kc): micro-panel jp holds dst[jp*nr*kc + p*nr + j] = op(B)[p0+p][j0 + jp*nr + j],
+ * zero beyond column nc. Several micro-panels at once so that, without a transpose,
+ * each row of b is read as one long contiguous run instead of nr-wide pieces a row
+ * stride apart (which would miss the TLB on every row). */
+static AG_NOINLINE void AG_NAME(pack_b)(T *dst, const AG_NAME(gemm_context) *ctx,
+                                        int64_t jp_begin, int64_t jp_end,
+                                        int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
+    const int nr = ctx->config.nr;
+    const int64_t ldb = ctx->ldb;
+    if (!ctx->trans_b) {      /* op(B)[p][j] = b[p*ldb + j] */
+        for (int64_t p = 0; p < kc; p++) {
+            const T *src = ctx->b + (p0 + p) * ldb + j0;
+            for (int64_t jp = jp_begin; jp < jp_end; jp++) {
+                const int64_t jstart = jp * nr;
+                const int cols = (int)(nc - jstart < nr ? nc - jstart : nr);
+                T *row = dst + jp * nr * kc + p * nr;
+                for (int j = 0; j < cols; j++)
+                    row[j] = src[jstart + j];
+                for (int j = cols; j < nr; j++)
+                    row[j] = 0;
+            }
+        }
+    } else {                  /* op(B)[p][j] = b[j*ldb + p]: read each row of b contiguously */
+        for (int64_t jp = jp_begin; jp < jp_end; jp++) {
+            const int64_t jstart = jp * nr;
+            const int cols = (int)(nc - jstart < nr ? nc - jstart : nr);
+            T *panel = dst + jp * nr * kc;
+            for (int j = 0; j < cols; j++) {
+                const T *src = ctx->b + (j0 + jstart + j) * ldb + p0;
+                for (int64_t p = 0; p < kc; p++)
+                    panel[p * nr + j] = src[p];
+            }
+            for (int j = cols; j < nr; j++)
+                for (int64_t p = 0; p < kc; p++)
+                    panel[p * nr + j] = 0;
+        }
+    }
+}
+
+/* Run by every thread of the team (or alone). The two worksharing loops end with the
+ * implicit barrier that keeps the shared B panel consistent: packed before anyone
+ * reads it, and read by everyone before it is overwritten. */
+static void AG_NAME(gemm_body)(const AG_NAME(gemm_context) *ctx, int thread_id, int team_size) {
+    const int mr = ctx->config.mr, nr = ctx->config.nr;
+    const int64_t m = ctx->m, n = ctx->n, k = ctx->k;
+    T *a_pack = ctx->a_pack + thread_id * ctx->a_pack_stride;
+    const int64_t m_blocks = (m + ctx->mc - 1) / ctx->mc;
+
+    for (int64_t jc = 0; jc < n; jc += ctx->nc) {
+        const int64_t nc = n - jc < ctx->nc ? n - jc : ctx->nc;
+        const int64_t panels = (nc + nr - 1) / nr;
+        /* When the row blocks do not divide evenly among the threads (few rows, or a
+         * team smaller than asked for), also split the B panel's columns so no thread
+         * idles; a thread then packs some A blocks twice, which costs mc*kc against
+         * mc*kc*nc/threads of arithmetic. */
+        int64_t splits = m_blocks % team_size == 0 ? 1 : team_size;
+        if (splits > panels)
+            splits = panels;
+        const int64_t units = m_blocks * splits;
+
+        for (int64_t pc = 0; pc < k; pc += ctx->kc) {
+            const int64_t kc = k - pc < ctx->kc ? k - pc : ctx->kc;
+            const T beta = pc == 0 ? ctx->beta : (T)1;
+
+            AG_OMP("omp for schedule(static)")
+            for (int64_t group = 0; group < panels; group += AG_PACK_B_GROUP) {
+                const int64_t end = group + AG_PACK_B_GROUP < panels ? group + AG_PACK_B_GROUP : panels;
+                AG_NAME(pack_b)(ctx->b_pack, ctx, group, end, jc, nc, pc, kc);
+            }
+
+            /* Dynamic: the cores are often shared with other processes, and a thread
+             * that gets preempted should not hold up the barrier with a fixed share. */
+            int64_t packed_block = -1;  /* A block now in this thread's a_pack */
+            AG_OMP("omp for schedule(dynamic, 1)")
+            for (int64_t unit = 0; unit < units; unit++) {
+                const int64_t block = unit / splits, share = unit % splits;
+                const int64_t i0 = block * ctx->mc;
+                const int64_t mc = m - i0 < ctx->mc ? m - i0 : ctx->mc;
+                if (block != packed_block) {
+                    AG_NAME(pack_a)(a_pack, ctx, i0, mc, pc, kc);
+                    packed_block = block;
+                }
+                const int64_t jp_begin = share * panels / splits;
+                const int64_t jp_end = (share + 1) * panels / splits;
+                for (int64_t jp = jp_begin; jp < jp_end; jp++) {
+                    const int64_t j = jp * nr;
+                    const int n_tile = (int)(nc - j < nr ? nc - j : nr);
+                    const T *b_panel = ctx->b_pack + jp * nr * kc;
+                    T *c_column = ctx->c + i0 * ctx->ldc + jc + j;
+                    for (int64_t ir = 0; ir < mc; ir += mr) {
+                        const int m_tile = (int)(mc - ir < mr ? mc - ir : mr);
+                        ctx->config.kernel(kc, a_pack + ir * kc, b_panel, c_column + ir * ctx->ldc,
+                                           ctx->ldc, ctx->alpha, beta, m_tile, n_tile);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The plain triple loop: used only when the packing buffers cannot be allocated. */
+static void AG_NAME(gemm_unblocked)(const AG_NAME(gemm_context) *ctx) {
+    for (int64_t i = 0; i < ctx->m; i++)
+        for (int64_t j = 0; j < ctx->n; j++) {
+            T acc = 0;
+            for (int64_t p = 0; p < ctx->k; p++) {
+                T av = ctx->trans_a ? ctx->a[p * ctx->lda + i] : ctx->a[i * ctx->lda + p];
+                T bv = ctx->trans_b ? ctx->b[j * ctx->ldb + p] : ctx->b[p * ctx->ldb + j];
+                acc += av * bv;
+            }
+            T *cij = ctx->c + i * ctx->ldc + j;
+            *cij = ctx->alpha * acc + (ctx->beta == 0 ? (T)0 : ctx->beta * *cij);
+        }
+}
+
+/* Splits `total` into the fewest blocks of at most `limit`, of near-equal size rounded
+ * up to `multiple`: avoids a last block of a few rows/columns doing a full pass. */
+static int64_t AG_NAME(balanced_block)(int64_t total, int64_t limit, int64_t multiple) {
+    int64_t blocks = (total + limit - 1) / limit;
+    int64_t size = (total + blocks - 1) / blocks;
+    return (size + multiple - 1) / multiple * multiple;
+}
+
+void AG_GEMM(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+             T alpha, const T *a, int64_t lda, const T *b, int64_t ldb,
+             T beta, T *c, int64_t ldc) {
+    if (m <= 0 || n <= 0)
+        return;
+    if (k <= 0 || alpha == 0) {  /* C = beta*C; never read C when beta == 0 */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++)
+                c[i * ldc + j] = beta == 0 ? (T)0 : beta * c[i * ldc + j];
+        return;
+    }
+    AG_NAME(gemm_context) ctx;
+    ctx.trans_a = trans_a;
+    ctx.trans_b = trans_b;
+    ctx.m = m; ctx.n = n; ctx.k = k;
+    ctx.lda = lda; ctx.ldb = ldb; ctx.ldc = ldc;
+    ctx.alpha = alpha; ctx.beta = beta;
+    ctx.a = a; ctx.b = b; ctx.c = c;
+    AG_SELECT(ag_get_simd_level(), &ctx.config);
+    int threads = ag_get_num_threads();
+    /* A parallel region costs a few microseconds: not worth it below ~0.5 MFLOP. */
+    if ((double)m * (double)n * (double)k < AG_GEMM_PARALLEL_MIN_WORK)
+        threads = 1;
+    if (threads < 1)
+        threads = 1;
+
+    /* Row blocks: near-equal, and a multiple of the thread count when there are
+     * several, so the static split of blocks over threads is even (e.g. 11 blocks on 2
+     * threads would leave one thread idle for 1/12 of the time). */
+    int64_t m_blocks = (m + ctx.config.mc - 1) / ctx.config.mc;
+    if (threads > 1 && m_blocks > 1)
+        m_blocks = (m_blocks + threads - 1) / threads * threads;
+    ctx.mc = AG_NAME(balanced_block)(m, (m + m_blocks - 1) / m_blocks, ctx.config.mr);
+    ctx.nc = AG_NAME(balanced_block)(n, ctx.config.nc, ctx.config.nr);
+    ctx.kc = AG_NAME(balanced_block)(k, ctx.config.kc, 1);
+
+    /* One allocation for every buffer, each slice aligned to a cache line. */
+    const int64_t align = 64 / (int64_t)sizeof(T);
+    const int64_t b_size = (ctx.nc + ctx.config.nr - 1) / ctx.config.nr * ctx.config.nr * ctx.kc;
+    ctx.a_pack_stride = (ctx.mc * ctx.kc + align - 1) / align * align;
+    const int64_t b_stride = (b_size + align - 1) / align * align;
+    void *memory = malloc((size_t)(b_stride + threads * ctx.a_pack_stride) * sizeof(T) + 64);
+    if (memory == NULL) {
+        AG_NAME(gemm_unblocked)(&ctx);
+        return;
+    }
+    T *base = (T *)(((uintptr_t)memory + 63) & ~(uintptr_t)63);
+    ctx.b_pack = base;
+    ctx.a_pack = base + b_stride;
+
+    /* Always open a region (inactive when threads == 1): it binds the orphaned
+     * `omp for`s in gemm_body to this call's own team even when the caller is itself
+     * inside a parallel region. */
+    AG_OMP("omp parallel num_threads(threads) if (threads > 1)")
+    {
+#ifdef _OPENMP
+        AG_NAME(gemm_body)(&ctx, omp_get_thread_num(), omp_get_num_threads());
+#else
+        AG_NAME(gemm_body)(&ctx, 0, 1);
+#endif
+    }
+    free(memory);
+}
+
+void AG_GEMM_BATCHED(int trans_a, int trans_b, int64_t batch, int64_t m, int64_t n, int64_t k,
+                     T alpha, const T *a, int64_t stride_a, int64_t lda,
+                     const T *b, int64_t stride_b, int64_t ldb,
+                     T beta, T *c, int64_t stride_c, int64_t ldc) {
+    if (batch <= 0)
+        return;
+    int threads = ag_get_num_threads();
+    /* A product big enough to thread on its own is threaded inside AG_GEMM; smaller
+     * ones run one per thread instead (each call's own region is then nested and
+     * inactive, so it stays on its thread). */
+    if (threads > 1 && batch > 1 && (double)m * (double)n * (double)k < AG_GEMM_PARALLEL_MIN_WORK) {
+        if (threads > batch)
+            threads = (int)batch;
+        AG_OMP("omp parallel for num_threads(threads) schedule(static)")
+        for (int64_t i = 0; i < batch; i++)
+            AG_GEMM(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb,
+                    beta, c + i * stride_c, ldc);
+    } else {
+        for (int64_t i = 0; i < batch; i++)
+            AG_GEMM(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb,
+                    beta, c + i * stride_c, ldc);
+    }
+}

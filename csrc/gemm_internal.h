@@ -1,0 +1,43 @@
+/* gemm_internal.h: what the GEMM driver (gemm.c) and the micro-kernels (gemm_*.c) share.
+ * Not part of the public C API (that is kernels.h).
+ *
+ * A micro-kernel computes one MR x NR tile of C from packed panels:
+ *     acc[i][j] = sum_p a[p*MR + i] * b[p*NR + j]        (p < kc)
+ *     C[i][j]   = alpha * acc[i][j] + beta * C[i][j]      (i < m_tile, j < n_tile)
+ * where C[i][j] is c[i*ldc + j]. The packed panels are zero-padded to full MR/NR, so the
+ * kernel always computes a full tile and only its store looks at m_tile/n_tile. When
+ * beta == 0, C is not read (BLAS convention: NaN/garbage in C must not leak through). */
+#ifndef AUTOGRAD_CORE_GEMM_INTERNAL_H
+#define AUTOGRAD_CORE_GEMM_INTERNAL_H
+#include <stdint.h>
+
+typedef void (*ag_skernel_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                              float alpha, float beta, int m_tile, int n_tile);
+typedef void (*ag_dkernel_fn)(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+                              double alpha, double beta, int m_tile, int n_tile);
+
+/* Register tile (mr x nr) and cache blocks for one SIMD path:
+ *   kc: depth of a packed panel; a kc x nr micro-panel of B should stay in L1,
+ *   mc: rows of A packed per thread; the mc x kc block of A should stay in L2,
+ *   nc: columns of B packed and shared by all threads (L3). */
+typedef struct { int mr, nr; int64_t kc, mc, nc; ag_skernel_fn kernel; } ag_sgemm_config;
+typedef struct { int mr, nr; int64_t kc, mc, nc; ag_dkernel_fn kernel; } ag_dgemm_config;
+
+/* Filled with the path for `level` (0 portable, 1 AVX2+FMA, 2 AVX-512F); the caller has
+ * already clamped level to what the CPU supports. */
+void ag_sgemm_select(int level, ag_sgemm_config *config);
+void ag_dgemm_select(int level, ag_dgemm_config *config);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define AG_HAVE_X86_KERNELS 1
+void ag_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                               float alpha, float beta, int m_tile, int n_tile);
+void ag_dgemm_kernel_avx2_6x8(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+                              double alpha, double beta, int m_tile, int n_tile);
+void ag_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                                  float alpha, float beta, int m_tile, int n_tile);
+void ag_dgemm_kernel_avx512_12x16(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+                                  double alpha, double beta, int m_tile, int n_tile);
+#endif
+
+#endif

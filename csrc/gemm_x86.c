@@ -1,0 +1,154 @@
+/* gemm_x86.c: AVX2+FMA and AVX-512F GEMM micro-kernels (see gemm_internal.h for the
+ * contract).
+ *
+ * Each function carries its own target attribute instead of the build using -mavx2 or
+ * -march=native: the rest of the extension stays baseline x86-64, and gemm.c only calls
+ * these after ag_cpu_simd_level() has confirmed the CPU runs them.
+ *
+ * Every kernel has the same shape: C is row-major, so a row of the tile is two vectors
+ * along n, loaded from the packed B micro-panel; each of the MR rows gets one broadcast
+ * of a packed A value per step of k. That is 2*MR independent FMA chains, enough to hide
+ * the FMA latency (4 cycles, 2 ports) with registers to spare:
+ *   AVX-512 (32 zmm): 12 rows x 2 = 24 accumulators + 2 B vectors + 1 broadcast.
+ *   AVX2    (16 ymm):  6 rows x 2 = 12 accumulators + 2 B vectors + 1 broadcast. */
+#include "gemm_internal.h"
+
+#ifdef AG_HAVE_X86_KERNELS
+#include <immintrin.h>
+
+#define AG_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define AG_ROWS12(X) AG_ROWS6(X) X(6) X(7) X(8) X(9) X(10) X(11)
+
+/* Building blocks; VT/ZERO/LOADU/... are defined just before each instantiation. */
+#define AG_DECLARE(i) VT c##i##_0 = ZERO(), c##i##_1 = ZERO();
+/* Pull the C tile toward L1 while the k loop runs; only rows and columns that exist. */
+#define AG_PREFETCH(i) if (i < m_tile) { _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0); \
+                                        if (n_tile == 2 * VL)                                    \
+                                            _mm_prefetch((const char *)(c + i * ldc + 2 * VL - 1), _MM_HINT_T0); }
+#define AG_FMA(i) { VT ai = SET1(a[i]); c##i##_0 = FMADD(ai, b0, c##i##_0); c##i##_1 = FMADD(ai, b1, c##i##_1); }
+#define AG_STORE_BETA0(i) STOREU(c + i * ldc, MUL(va, c##i##_0)); \
+                          STOREU(c + i * ldc + VL, MUL(va, c##i##_1));
+#define AG_STORE_BETA(i) STOREU(c + i * ldc, FMADD(va, c##i##_0, MUL(vb, LOADU(c + i * ldc)))); \
+                         STOREU(c + i * ldc + VL, FMADD(va, c##i##_1, MUL(vb, LOADU(c + i * ldc + VL))));
+#define AG_SPILL(i) STOREU(tile + i * 2 * VL, c##i##_0); STOREU(tile + i * 2 * VL + VL, c##i##_1);
+
+/* The whole kernel body for element type T with MR rows listed by ROWS. */
+#define AG_KERNEL_BODY(T, MR, ROWS)                                                    \
+    ROWS(AG_DECLARE)                                                                   \
+    ROWS(AG_PREFETCH)                                                                  \
+    _Pragma("GCC unroll 4")                                                            \
+    for (int64_t p = 0; p < kc; p++) {                                                 \
+        VT b0 = LOADU(b), b1 = LOADU(b + VL);                                          \
+        ROWS(AG_FMA)                                                                   \
+        a += MR;                                                                       \
+        b += 2 * VL;                                                                   \
+    }                                                                                  \
+    if (m_tile == MR && n_tile == 2 * VL) {                                            \
+        VT va = SET1(alpha);                                                           \
+        if (beta == 0) {                                                               \
+            ROWS(AG_STORE_BETA0)                                                       \
+        } else {                                                                       \
+            VT vb = SET1(beta);                                                        \
+            ROWS(AG_STORE_BETA)                                                        \
+        }                                                                              \
+    } else { /* edge tile: spill, then touch only the m_tile x n_tile that exist */    \
+        T tile[MR * 2 * VL];                                                           \
+        ROWS(AG_SPILL)                                                                 \
+        for (int i = 0; i < m_tile; i++)                                               \
+            for (int j = 0; j < n_tile; j++) {                                         \
+                T value = alpha * tile[i * 2 * VL + j];                                \
+                c[i * ldc + j] = beta == 0 ? value : value + beta * c[i * ldc + j];    \
+            }                                                                          \
+    }
+
+/* ---- AVX2 + FMA ------------------------------------------------------------------ */
+#define VL 8
+#define VT __m256
+#define ZERO _mm256_setzero_ps
+#define SET1 _mm256_set1_ps
+#define LOADU _mm256_loadu_ps
+#define STOREU _mm256_storeu_ps
+#define FMADD _mm256_fmadd_ps
+#define MUL _mm256_mul_ps
+__attribute__((target("avx2,fma")))
+void ag_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                               float alpha, float beta, int m_tile, int n_tile) {
+    AG_KERNEL_BODY(float, 6, AG_ROWS6)
+}
+#undef VL
+#undef VT
+#undef ZERO
+#undef SET1
+#undef LOADU
+#undef STOREU
+#undef FMADD
+#undef MUL
+
+#define VL 4
+#define VT __m256d
+#define ZERO _mm256_setzero_pd
+#define SET1 _mm256_set1_pd
+#define LOADU _mm256_loadu_pd
+#define STOREU _mm256_storeu_pd
+#define FMADD _mm256_fmadd_pd
+#define MUL _mm256_mul_pd
+__attribute__((target("avx2,fma")))
+void ag_dgemm_kernel_avx2_6x8(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+                              double alpha, double beta, int m_tile, int n_tile) {
+    AG_KERNEL_BODY(double, 6, AG_ROWS6)
+}
+#undef VL
+#undef VT
+#undef ZERO
+#undef SET1
+#undef LOADU
+#undef STOREU
+#undef FMADD
+#undef MUL
+
+/* ---- AVX-512F -------------------------------------------------------------------- */
+#define VL 16
+#define VT __m512
+#define ZERO _mm512_setzero_ps
+#define SET1 _mm512_set1_ps
+#define LOADU _mm512_loadu_ps
+#define STOREU _mm512_storeu_ps
+#define FMADD _mm512_fmadd_ps
+#define MUL _mm512_mul_ps
+__attribute__((target("avx512f")))
+void ag_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                                  float alpha, float beta, int m_tile, int n_tile) {
+    AG_KERNEL_BODY(float, 12, AG_ROWS12)
+}
+#undef VL
+#undef VT
+#undef ZERO
+#undef SET1
+#undef LOADU
+#undef STOREU
+#undef FMADD
+#undef MUL
+
+#define VL 8
+#define VT __m512d
+#define ZERO _mm512_setzero_pd
+#define SET1 _mm512_set1_pd
+#define LOADU _mm512_loadu_pd
+#define STOREU _mm512_storeu_pd
+#define FMADD _mm512_fmadd_pd
+#define MUL _mm512_mul_pd
+__attribute__((target("avx512f")))
+void ag_dgemm_kernel_avx512_12x16(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+                                  double alpha, double beta, int m_tile, int n_tile) {
+    AG_KERNEL_BODY(double, 12, AG_ROWS12)
+}
+#undef VL
+#undef VT
+#undef ZERO
+#undef SET1
+#undef LOADU
+#undef STOREU
+#undef FMADD
+#undef MUL
+
+#endif /* AG_HAVE_X86_KERNELS */

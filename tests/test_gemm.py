@@ -1,0 +1,239 @@
+"""The C GEMM against a float64 numpy reference, on every SIMD path this CPU has, with
+1 and 2 threads: sizes around the register tiles and cache blocks, transposes, leading
+dimensions (sub-views), alpha/beta (through a direct lib call), float32 and float64.
+The bridge-level tests cover views read in place, copies, and batched_gemm."""
+import contextlib
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from autograd_core import kernels
+
+pytestmark = pytest.mark.skipif(not kernels.extension_available(), reason="C extension not built")
+
+LEVELS = list(range(kernels.cpu_simd_level() + 1))
+CONFIGURATIONS = [pytest.param(level, threads, id="%s-threads%d" % (kernels.SIMD_LEVELS[level], threads))
+                  for level in LEVELS for threads in (1, 2)]
+DTYPES = (np.float32, np.float64)
+
+# Sizes that land on and around the register tiles (mr 4/6/12, nr 8/16/32), the row
+# block mc (96..192), the depth block kc (256) and the column block nc (4096).
+EDGE_SIZES = [1, 2, 3, 5, 7, 11, 12, 13, 17, 31, 32, 33, 47, 95, 97, 191, 193, 255, 257]
+
+
+@contextlib.contextmanager
+def configured(level, threads):
+    """Runs the body on the C backend with this SIMD level and thread count, then
+    restores the defaults."""
+    previous = kernels.get_num_threads()
+    kernels.set_num_threads(threads)
+    try:
+        with kernels.backend("c"), kernels.simd_level(level):
+            assert kernels.get_simd_level() == level
+            yield
+    finally:
+        kernels.set_num_threads(previous)
+
+
+def _pointer(array):
+    ctype = "float *" if array.dtype == np.float32 else "double *"
+    return kernels._ffi.cast(ctype, array.ctypes.data)
+
+
+def _embedded(rng, rows, cols, pad, dtype, fill=None):
+    """A rows x cols view into a buffer with `pad` extra columns (ld = cols + pad) and one
+    extra row, so reads or writes past the view would show in (or come from) the margin."""
+    ld = max(cols + pad, 1)
+    buffer = rng.standard_normal((rows + 1, ld)).astype(dtype) if fill is None \
+        else np.full((rows + 1, ld), fill, dtype=dtype)
+    return buffer, buffer[:rows, :cols], ld
+
+
+def _lib_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    function = kernels._lib.ag_sgemm if c.dtype == np.float32 else kernels._lib.ag_dgemm
+    function(int(trans_a), int(trans_b), m, n, k, alpha, _pointer(a), lda, _pointer(b), ldb,
+             beta, _pointer(c), ldc)
+
+
+def _assert_close(result, op_a, op_b, alpha=1.0, beta=0.0, c0=None):
+    """|result - exact| within a rounding bound that grows with k, element by element."""
+    a64, b64 = op_a.astype(np.float64), op_b.astype(np.float64)
+    expected = alpha * (a64 @ b64)
+    magnitude = abs(alpha) * (np.abs(a64) @ np.abs(b64))
+    if c0 is not None and beta != 0:
+        expected += beta * c0.astype(np.float64)
+        magnitude += abs(beta) * np.abs(c0.astype(np.float64))
+    k = op_a.shape[1]
+    eps = np.finfo(result.dtype).eps
+    bound = 4 * eps * (k + 2) * magnitude + np.finfo(result.dtype).tiny
+    error = np.abs(result.astype(np.float64) - expected)
+    assert np.all(error <= bound), "max error %g, at bound %g" % (error.max(), bound.flat[np.argmax(error - bound)])
+
+
+def _run_case(rng, dtype, m, n, k, trans_a, trans_b, pad_a, pad_b, pad_c, alpha, beta):
+    """One direct ag_?gemm call on embedded views; checks C and that no margin changed."""
+    a_rows, a_cols = (k, m) if trans_a else (m, k)
+    b_rows, b_cols = (n, k) if trans_b else (k, n)
+    a_buffer, a, lda = _embedded(rng, a_rows, a_cols, pad_a, dtype)
+    b_buffer, b, ldb = _embedded(rng, b_rows, b_cols, pad_b, dtype)
+    if beta == 0:  # C must not be read: NaN would leak into the result
+        c_buffer, c, ldc = _embedded(rng, m, n, pad_c, dtype, fill=np.nan)
+        c_buffer[:m, n:] = 7.0
+        c_buffer[m:] = 7.0
+    else:
+        c_buffer, c, ldc = _embedded(rng, m, n, pad_c, dtype)
+    c0 = c.copy()
+    margin = c_buffer.copy()
+    margin[:m, :n] = 0
+    _lib_gemm(trans_a, trans_b, m, n, k, alpha, a_buffer, lda, b_buffer, ldb, beta, c_buffer, ldc)
+    op_a = a.T if trans_a else a
+    op_b = b.T if trans_b else b
+    _assert_close(c, op_a, op_b, alpha, beta, c0)
+    after = c_buffer.copy()
+    after[:m, :n] = 0
+    np.testing.assert_array_equal(after, margin)  # nothing written outside C
+
+
+sizes = st.one_of(st.integers(1, 40), st.sampled_from(EDGE_SIZES))
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@given(data=st.data(), m=sizes, n=sizes, k=sizes, trans_a=st.booleans(), trans_b=st.booleans(),
+       dtype=st.sampled_from(DTYPES), pads=st.tuples(*[st.sampled_from([0, 1, 3, 16])] * 3),
+       alpha=st.sampled_from([1.0, -0.5, 2.0]), beta=st.sampled_from([0.0, 1.0, -1.5]))
+def test_gemm_matches_reference(level, threads, data, m, n, k, trans_a, trans_b, dtype, pads, alpha, beta):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1), label="seed"))
+    with configured(level, threads):
+        _run_case(rng, dtype, m, n, k, trans_a, trans_b, *pads, alpha, beta)
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, n, k", [
+    (1, 1, 1), (1, 33, 1), (33, 1, 1), (1, 1, 600),   # vectors and a long dot product
+    (385, 70, 600),                                      # several row and depth blocks
+    (3, 4100, 5),                                        # more columns than one B panel
+    (200, 64, 257),                                      # one past a depth block
+])
+def test_gemm_across_blocks(level, threads, dtype, m, n, k):
+    rng = np.random.default_rng(m * 7919 + n * 31 + k)
+    with configured(level, threads):
+        for trans_a, trans_b in ((False, False), (True, True)):
+            _run_case(rng, dtype, m, n, k, trans_a, trans_b, 3, 1, 2, 1.5, -1.0)
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_degenerate_sizes(level, threads, dtype):
+    with configured(level, threads):
+        _check_degenerate_sizes(dtype)
+
+
+def _check_degenerate_sizes(dtype):
+    rng = np.random.default_rng(1)
+    # k == 0: C = beta * C (and zero, not NaN, when beta == 0)
+    _run_case(rng, dtype, 5, 6, 0, False, False, 1, 1, 1, 1.0, 2.0)
+    _run_case(rng, dtype, 5, 6, 0, True, False, 1, 1, 1, 1.0, 0.0)
+    # alpha == 0: the product is skipped, C still scaled
+    _run_case(rng, dtype, 9, 4, 3, False, True, 0, 0, 0, 0.0, -1.0)
+    # m == 0 or n == 0: nothing to touch
+    for m, n in ((0, 5), (5, 0)):
+        c = np.full((max(m, 1), max(n, 1)), 3.0, dtype=dtype)
+        a = np.ones((max(m, 1), 4), dtype=dtype)
+        b = np.ones((4, max(n, 1)), dtype=dtype)
+        _lib_gemm(False, False, m, n, 4, 1.0, a, 4, b, max(n, 1), 0.0, c, max(n, 1))
+        assert np.all(c == 3.0)
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bridge_gemm_views(level, threads, dtype):
+    """Views the bridge reads in place (transposed, row-strided, Fortran-ordered) and
+    ones it must copy (column-strided, negative strides) all give op(a) @ op(b)."""
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((70, 90)).astype(dtype)
+    other = rng.standard_normal((90, 70)).astype(dtype)
+    cases = [
+        (base[:40, :30], other[:30, :20], False, False),
+        (base[:40, :30].T, other[:30, :20], True, False),          # transposed view
+        (np.asfortranarray(base[:40, :30]), other[:30, :20], False, False),
+        (base[5:45, 10:40], other[:20, 3:33], False, True),        # row-strided views
+        (base[:40, :60:2], other[:30, :20], False, False),          # column step: copied
+        (base[::-1, :30], other[:30, :20], False, False),           # negative stride: copied
+        (base[:1, :30], other[:30, 5:6], False, False),             # a row times a column
+    ]
+    for a, b, trans_a, trans_b in cases:
+        with configured(level, threads):
+            result = kernels.gemm(a, b, trans_a=trans_a, trans_b=trans_b)
+        assert result.shape == ((a.T if trans_a else a).shape[0], (b.T if trans_b else b).shape[1])
+        assert result.flags.c_contiguous and result.dtype == dtype
+        _assert_close(result, a.T if trans_a else a, b.T if trans_b else b)
+
+
+def test_views_are_not_copied():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((6, 8)).astype(np.float32)
+    fortran = np.asfortranarray(a)
+    array, trans, ld = kernels._matrix_layout(fortran, False)
+    assert array is fortran and trans is True and ld == 6
+    rows = np.zeros((10, 20), dtype=np.float32)[2:8, 4:12]
+    array, trans, ld = kernels._matrix_layout(rows, True)
+    assert array is rows and trans is True and ld == 20
+    strided = a[:, ::2]
+    array, trans, ld = kernels._matrix_layout(strided, False)
+    assert array is not strided and array.flags.c_contiguous and ld == 4
+    stack = np.broadcast_to(a, (5, 6, 8))
+    array, trans, ld, stride = kernels._batch_layout(stack, False)
+    assert array is stack and stride == 0 and ld == 8 and trans is False
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch, m, n, k", [(1, 3, 4, 5), (9, 7, 5, 3), (4, 70, 80, 90), (3, 1, 1, 1)])
+def test_batched_gemm(level, threads, dtype, batch, m, n, k):
+    rng = np.random.default_rng(batch + m + n + k)
+    a = rng.standard_normal((batch, m, k)).astype(dtype)
+    b = rng.standard_normal((batch, k, n)).astype(dtype)
+    shared_b = np.broadcast_to(b[0], b.shape)   # stride-0 batch axis, as matmul broadcasting makes
+    cases = [(a, b, False, False), (np.swapaxes(a, 1, 2), b, True, False),
+             (a, np.swapaxes(b, 1, 2).copy(), False, True), (a, shared_b, False, False),
+             (np.asfortranarray(a), b[:, :, :], False, False)]
+    for x, y, trans_a, trans_b in cases:
+        with configured(level, threads):
+            result = kernels.batched_gemm(x, y, trans_a=trans_a, trans_b=trans_b)
+        assert result.shape == (batch, m, n) and result.flags.c_contiguous
+        for i in range(batch):
+            _assert_close(result[i], x[i].T if trans_a else x[i], y[i].T if trans_b else y[i])
+
+
+def test_batched_gemm_empty():
+    with kernels.backend("c"):
+        a = np.zeros((0, 3, 4), dtype=np.float32)
+        assert kernels.batched_gemm(a, np.zeros((0, 4, 5), dtype=np.float32)).shape == (0, 3, 5)
+        zero_k = kernels.batched_gemm(np.ones((2, 3, 0)), np.ones((2, 0, 5)))
+        assert zero_k.shape == (2, 3, 5) and np.all(zero_k == 0)
+
+
+def test_concurrent_calls_from_python_threads():
+    """The GIL is released around C calls and the kernels share no scratch state, so
+    simultaneous calls from several Python threads must each get their own right answer."""
+    rng = np.random.default_rng(4)
+    operands = [(rng.standard_normal((150, 130)).astype(np.float32),
+                 rng.standard_normal((130, 170)).astype(np.float32)) for _ in range(4)]
+    results = [None] * len(operands)
+
+    def work(index):
+        a, b = operands[index]
+        for _ in range(3):
+            results[index] = kernels.gemm(a, b)
+
+    with kernels.backend("c"):
+        workers = [threading.Thread(target=work, args=(i,)) for i in range(len(operands))]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    for (a, b), result in zip(operands, results):
+        _assert_close(result, a, b)
