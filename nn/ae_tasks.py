@@ -1,0 +1,328 @@
+"""The autoencoders on the command line: tasks, registered models and their pictures.
+
+Registers the tasks ``reconstruction`` and ``variational`` and the models
+
+* ``ae``: StackedAutoencoder 784-300-150-300-784, ELU, tied weights;
+* ``dae``: DenoisingAutoencoder of the same shape, Gaussian noise of level 0.2;
+* ``vae``: VariationalAutoencoder 784-512-20, ELU;
+* ``vae-2d``: VariationalAutoencoder 784-512-2, whose codes can be drawn in the plane,
+
+so that ``autograd-core train vae`` trains them. Reported test metrics are in nats per
+image: ``loss`` is the sigmoid cross-entropy of the reconstruction summed over the 784
+pixels (for ``vae``: the negative ELBO, also reported as ``neg_elbo``, with its parts
+``reconstruction`` and ``kl``), ``mse`` the mean squared error per pixel of the
+reconstructed image.
+
+Pictures (PNG, need matplotlib; without it one notice says they were skipped), written
+by :func:`write_pictures` into the run directory:
+
+* ``reconstructions.png``: one test image of each class above its reconstruction (for
+  ``dae`` the noisy input in between);
+* ``samples.png`` (VAE): images decoded from codes drawn from the prior N(0, I);
+* ``latent_scatter.png`` (VAE with a 2-D latent): the test images' posterior means,
+  coloured by class.
+
+The command line writes them after training when its tasks carry a ``pictures`` hook;
+for any checkpoint they can be (re)drawn with::
+
+    python -m nn.ae_tasks --checkpoint runs/vae/checkpoint.npz [--out DIR]
+"""
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+import autograd_core
+
+from . import checkpoint, data
+from .autoencoders import DenoisingAutoencoder, StackedAutoencoder, VariationalAutoencoder, reconstruction_loss
+from .models import Task, get_model_spec, get_task, register_model, register_task
+
+__all__ = ["AutoencoderTask", "evaluate_reconstruction", "evaluate_variational", "write_pictures",
+           "build_ae", "build_dae", "build_vae", "build_vae_2d", "main"]
+
+IMAGE_SHAPE = (28, 28, 1)
+IMAGE_PIXELS = 28 * 28
+# Evaluation draws its own noise (VAE codes, DAE corruption) from this seed, so that test
+# metrics are reproducible and evaluating never disturbs the training's random stream.
+EVALUATION_SEED = 1234
+SKIPPED_NOTICE = ("matplotlib is not installed: skipped the autoencoder pictures "
+                  "(pip install 'autograd-core[plot]')")
+
+
+@dataclass(frozen=True)
+class AutoencoderTask(Task):
+    """A Task plus ``pictures(model, images, labels, directory) -> [paths written]``."""
+
+    pictures: object = None
+
+
+# ---------------------------------------------------------------------------------------
+# Losses and metrics
+
+
+def _autoencoder_loss(model, images, labels):
+    # labels are ignored: the images are their own targets
+    return model.loss(images)
+
+
+def _squared_error_sum(reconstruction, images):
+    difference = reconstruction.data.astype(np.float64) - images.astype(np.float64)
+    return float(np.sum(difference * difference))
+
+
+def evaluate_reconstruction(model, loader):
+    """Test metrics of a (denoising) stacked autoencoder over a loader of (images, labels):
+    ``loss`` (BCE nats per image), ``mse`` (per pixel); for a DenoisingAutoencoder also
+    ``denoising_loss``, the BCE of reconstructing clean images from corrupted ones."""
+    denoising = isinstance(model, DenoisingAutoencoder)
+    rng = np.random.default_rng(EVALUATION_SEED)
+    saved_generator = getattr(model, "generator", None)
+    totals = {"loss": 0.0, "mse": 0.0, "denoising_loss": 0.0}
+    count = 0
+    try:
+        if denoising:
+            model.generator = rng
+        for images, _ in loader:
+            x = autograd_core.from_numpy(np.ascontiguousarray(images))
+            output = model(x)
+            n = len(images)
+            totals["loss"] += float(reconstruction_loss(output, images, model.reconstruction).data) * n
+            reconstruction = output.sigmoid() if model.reconstruction == "bce" else output
+            totals["mse"] += _squared_error_sum(reconstruction, images)
+            if denoising:
+                noisy_output = StackedAutoencoder.forward(model, model.corrupt(x))
+                totals["denoising_loss"] += float(
+                    reconstruction_loss(noisy_output, images, model.reconstruction).data) * n
+            count += n
+    finally:
+        if denoising:
+            model.generator = saved_generator
+    if count == 0:
+        raise ValueError("reconstruction evaluation: the loader yielded no examples")
+    metrics = {"loss": totals["loss"] / count, "mse": totals["mse"] / (count * model.input_size)}
+    if denoising:
+        metrics["denoising_loss"] = totals["denoising_loss"] / count
+    return metrics
+
+
+def evaluate_variational(model, loader):
+    """Test metrics of a VAE: ``neg_elbo`` (= ``loss``), its parts ``reconstruction`` and
+    ``kl`` (nats per image; one sample of z per image, drawn from a fixed seed) and
+    ``mse`` (per pixel) of the images decoded from the posterior means."""
+    rng = np.random.default_rng(EVALUATION_SEED)
+    totals = {"reconstruction": 0.0, "kl": 0.0, "mse": 0.0}
+    count = 0
+    for images, _ in loader:
+        x = autograd_core.from_numpy(np.ascontiguousarray(images))
+        n = len(images)
+        noise = rng.standard_normal((n, model.latent_size))
+        reconstruction, kl = model.loss_terms(x, noise)
+        totals["reconstruction"] += float(reconstruction.data) * n
+        totals["kl"] += float(kl.data) * n
+        totals["mse"] += _squared_error_sum(model.reconstruct(x), images)
+        count += n
+    if count == 0:
+        raise ValueError("variational evaluation: the loader yielded no examples")
+    reconstruction, kl = totals["reconstruction"] / count, totals["kl"] / count
+    return {"neg_elbo": reconstruction + kl, "loss": reconstruction + kl, "reconstruction": reconstruction,
+            "kl": kl, "mse": totals["mse"] / (count * model.input_size)}
+
+
+# ---------------------------------------------------------------------------------------
+# Pictures
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only: never needs a display
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def _one_per_class(labels, classes=10):
+    """Index of the first example of each class present (in class order)."""
+    return [int(np.flatnonzero(labels == c)[0]) for c in range(classes) if np.any(labels == c)]
+
+
+def _mosaic(rows, pad=2):
+    """rows: list of [n, 28, 28(, 1)] arrays -> one grey image, rows stacked, padded."""
+    height, width = rows[0].shape[1:3]
+    n = rows[0].shape[0]
+    canvas = np.ones((len(rows) * (height + pad) + pad, n * (width + pad) + pad), dtype=np.float32)
+    for r, row in enumerate(rows):
+        row = np.asarray(row).reshape(n, height, width)
+        for c in range(n):
+            top, left = pad + r * (height + pad), pad + c * (width + pad)
+            canvas[top:top + height, left:left + width] = row[c]
+    return canvas
+
+
+def _save_grid(plt, path, rows, row_names, title):
+    canvas = _mosaic(rows)
+    figure, axis = plt.subplots(figsize=(1.0 + 0.55 * rows[0].shape[0], 0.4 + 0.6 * len(rows)))
+    axis.imshow(canvas, cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest")
+    height = rows[0].shape[1] + 2
+    axis.set_yticks([2 + height * r + (height - 2) / 2 for r in range(len(rows))])
+    axis.set_yticklabels(row_names)
+    axis.tick_params(length=0)
+    axis.set_xticks([])
+    axis.set_title(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def write_pictures(model, images, labels, directory, name=None):
+    """Draw the pictures of ``model`` (see the module docstring) from test ``images``
+    [N, 28, 28, 1] and ``labels`` [N] into ``directory``. Returns the paths written; an
+    empty list (and one printed notice) when matplotlib is not installed."""
+    plt = _pyplot()
+    if plt is None:
+        print(SKIPPED_NOTICE)
+        return []
+    os.makedirs(directory, exist_ok=True)
+    name = name or type(model).__name__
+    was_training = model.training
+    model.eval()
+    paths = []
+    rng = np.random.default_rng(EVALUATION_SEED)
+    try:
+        with autograd_core.no_grad():
+            chosen = _one_per_class(labels)
+            inputs = np.ascontiguousarray(images[chosen])
+            x = autograd_core.from_numpy(inputs)
+            rows, row_names = [inputs], ["input"]
+            if isinstance(model, DenoisingAutoencoder):
+                saved_generator, model.generator = model.generator, rng
+                try:
+                    noisy = model.corrupt(x)
+                finally:
+                    model.generator = saved_generator
+                rows.append(np.clip(noisy.data, 0.0, 1.0))
+                row_names.append("noisy (%s %.2g)" % (model.noise, model.noise_level))
+                rows.append(model.reconstruct(noisy).data)
+            else:
+                rows.append(model.reconstruct(x).data)
+            row_names.append("reconstruction")
+            paths.append(_save_grid(plt, os.path.join(directory, "reconstructions.png"), rows, row_names,
+                                    "%s: test images and their reconstructions" % name))
+            if isinstance(model, VariationalAutoencoder):
+                samples = model.sample(64, generator=rng).data.reshape(8, 8, 28, 28)
+                paths.append(_save_grid(plt, os.path.join(directory, "samples.png"), list(samples),
+                                        [""] * 8, "%s: samples decoded from z ~ N(0, I)" % name))
+                if model.latent_size == 2:
+                    paths.append(_latent_scatter(plt, model, images, labels, directory, name))
+    finally:
+        model.train(was_training)
+    return paths
+
+
+def _latent_scatter(plt, model, images, labels, directory, name, batch_size=1000):
+    codes = []
+    for start in range(0, len(images), batch_size):
+        mu, _ = model.encode(autograd_core.from_numpy(np.ascontiguousarray(images[start:start + batch_size])))
+        codes.append(mu.data)
+    codes = np.concatenate(codes)
+    figure, axis = plt.subplots(figsize=(7, 6))
+    for c, class_name in enumerate(data.FASHION_MNIST_CLASSES):
+        chosen = labels == c
+        axis.scatter(codes[chosen, 0], codes[chosen, 1], s=2, alpha=0.6, color=plt.cm.tab10(c), label=class_name)
+    axis.set_xlabel("z[0] (posterior mean)")
+    axis.set_ylabel("z[1] (posterior mean)")
+    axis.set_title("%s: test images' codes by class" % name, fontsize=10)
+    axis.legend(markerscale=5, fontsize=8, loc="best")
+    figure.tight_layout()
+    path = os.path.join(directory, "latent_scatter.png")
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# Registration
+
+
+def build_ae():
+    """784-300-150-300-784, ELU, tied weights (the lecture's stacked autoencoder)."""
+    return StackedAutoencoder((784, 300, 150, 300, 784), tie_weights=True)
+
+
+def build_dae():
+    """784-300-150-300-784, ELU, Gaussian noise of standard deviation 0.2 in training."""
+    return DenoisingAutoencoder((784, 300, 150, 300, 784), noise="gaussian", noise_level=0.2)
+
+
+def build_vae():
+    """784-512-20 encoder, 20-512-784 decoder, ELU."""
+    return VariationalAutoencoder(784, (512,), 20, image_shape=IMAGE_SHAPE)
+
+
+def build_vae_2d():
+    """784-512-2: a two-dimensional latent space, drawn as a scatter of the test codes."""
+    return VariationalAutoencoder(784, (512,), 2, image_shape=IMAGE_SHAPE)
+
+
+reconstruction_task = register_task(AutoencoderTask(
+    "reconstruction", _autoencoder_loss, evaluate_reconstruction, metric="loss", higher_is_better=False,
+    pictures=write_pictures))
+variational_task = register_task(AutoencoderTask(
+    "variational", _autoencoder_loss, evaluate_variational, metric="neg_elbo", higher_is_better=False,
+    pictures=write_pictures))
+
+_TRAINING = {"epochs": 10, "batch_size": 128, "lr": 0.001, "optimizer": "adam"}
+register_model("ae", build_ae, task="reconstruction", defaults=_TRAINING,
+               description="stacked autoencoder 784-300-150-300-784, ELU, tied weights")
+register_model("dae", build_dae, task="reconstruction", defaults=_TRAINING,
+               description="denoising autoencoder 784-300-150-300-784, Gaussian noise 0.2")
+register_model("vae", build_vae, task="variational", defaults=_TRAINING,
+               description="variational autoencoder 784-512-20, ELU")
+register_model("vae-2d", build_vae_2d, task="variational", defaults=_TRAINING,
+               description="variational autoencoder 784-512-2 (latent scatter)")
+
+
+# ---------------------------------------------------------------------------------------
+# Command line: evaluate a checkpoint and draw its pictures
+
+
+def main(argv=None):
+    """``python -m nn.ae_tasks --checkpoint PATH [--out DIR]``: test metrics and pictures
+    of an autoencoder checkpoint written by ``autograd-core train``."""
+    parser = argparse.ArgumentParser(prog="python -m nn.ae_tasks",
+                                     description="Evaluate an autoencoder checkpoint and draw its pictures.")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint.npz written by autograd-core train")
+    parser.add_argument("--out", help="directory for the pictures (default: the checkpoint's directory)")
+    parser.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX files")
+    parser.add_argument("--limit-test", type=int, metavar="N", help="use the first N test images only")
+    args = parser.parse_args(argv)
+    metadata = checkpoint.read_metadata(args.checkpoint)
+    spec = get_model_spec(metadata.get("model", ""))
+    task = get_task(spec.task)
+    if getattr(task, "pictures", None) is None:
+        print("python -m nn.ae_tasks: %s is a %s model, not an autoencoder" % (spec.name, spec.task),
+              file=sys.stderr)
+        return 1
+    model = spec.build()
+    checkpoint.load_training_state(args.checkpoint, model)
+    images, labels = data.load_fashion_mnist("test", data_dir=args.data_dir, limit=args.limit_test)
+    model.eval()
+    with autograd_core.no_grad():
+        metrics = task.evaluate(model, data.DataLoader(images, labels, batch_size=500))
+    print("%s (epoch %s) on %d test images: %s" % (
+        spec.name, metadata.get("epoch", "?"), len(labels),
+        ", ".join("%s %.4f" % item for item in metrics.items())))
+    for path in task.pictures(model, images, labels, args.out or os.path.dirname(os.path.abspath(args.checkpoint)),
+                              spec.name):
+        print("wrote " + path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
