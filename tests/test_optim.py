@@ -307,3 +307,33 @@ def test_matches_pytorch_when_available():
             theirs_optimizer.step()
         np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-10, atol=1e-12,
                                    err_msg=ours_class.__name__)
+
+
+@pytest.mark.parametrize("make", [
+    lambda params: optim.SGD(params, lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01),
+    lambda params: optim.Adam(params, lr=0.01, weight_decay=0.01),
+    lambda params: optim.RMSprop(params, lr=0.01, momentum=0.9, centered=True, weight_decay=0.01),
+], ids=["SGD", "Adam", "RMSprop"])
+def test_chunked_and_strided_parameters_match_small_ones(make):
+    """step() updates large parameters chunk by chunk and strided ones whole: both must
+    give exactly the updates that a small parameter gets, element by element."""
+    size = 2 * optim._CHUNK + 7
+    generator = np.random.default_rng(0)
+    start = generator.standard_normal(size)
+    gradients = [generator.standard_normal(size) for _ in range(3)]
+    large = parameter(start)
+    strided = nn.Parameter(np.zeros((2, size))[0, ::1].reshape(1, size)[:, ::-1])  # a reversed view
+    strided.data[...] = start[None, :]
+    assert not strided.data.flags.c_contiguous
+    picks = [0, 1, optim._CHUNK - 1, optim._CHUNK, size - 1]
+    smalls = [parameter([start[i]]) for i in picks]
+    optimizers = [make([large]), make([strided])] + [make([s]) for s in smalls]
+    for gradient in gradients:
+        set_grad(large, gradient)
+        set_grad(strided, gradient[None, :])
+        for small, i in zip(smalls, picks):
+            set_grad(small, [gradient[i]])
+        for optimizer in optimizers:
+            optimizer.step()
+    np.testing.assert_array_equal(large.data[picks], [s.data[0] for s in smalls])
+    np.testing.assert_array_equal(strided.data[0], large.data)
