@@ -71,6 +71,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             numeric = (plus - minus) / (2 * eps)
             value = analytic[position].reshape(-1)[j]
             error = abs(value - numeric) - (atol + rtol * abs(numeric))
+            if np.isnan(error):  # a NaN would compare False below and pass silently
+                error = np.inf
             if error > 0 and (worst is None or error > worst[0]):
                 worst = (error, i, np.unravel_index(j, data.shape), value, numeric)
     if worst is not None:
