@@ -207,6 +207,31 @@ class Module:
             param.requires_grad_(requires_grad)
         return self
 
+    def to(self, dtype):
+        """Convert every floating parameter and buffer to ``dtype`` (e.g. np.float64 for
+        gradcheck) in place on the Parameter objects; gradients are dropped. Returns self.
+        Optimizers created before keep working (they hold the Parameters, not arrays)."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError("%s.to: expected a float dtype, got %s" % (type(self).__name__, dtype))
+        for param in self.parameters():
+            if param.data.dtype != dtype:
+                param.data = param.data.astype(dtype)
+                param.grad = None
+        for module in self.modules():
+            for name, buffer in list(module._buffers.items()):
+                if buffer is not None and buffer.dtype.kind == "f" and buffer.dtype != dtype:
+                    module.register_buffer(name, buffer.astype(dtype))
+        return self
+
+    def double(self):
+        """``to(np.float64)``."""
+        return self.to(np.float64)
+
+    def float(self):
+        """``to(np.float32)``."""
+        return self.to(np.float32)
+
     def zero_grad(self, set_to_none=True):
         """Clear every parameter's gradient: drop it (default) or zero it in place."""
         for param in self.parameters():

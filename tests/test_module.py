@@ -268,3 +268,28 @@ def test_deepcopy_and_pickle_copy_parameters():
 def test_forward_must_be_defined():
     with pytest.raises(NotImplementedError, match="Module must define forward"):
         nn.Module()(1)
+
+
+def test_to_double_enables_gradcheck_of_a_whole_model():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    weight = model[0].weight
+    optimizer = nn.optim.SGD(model.parameters(), lr=0.1)
+    assert model.double() is model
+    assert all(p.dtype == np.float64 for p in model.parameters()) and model[0].weight is weight
+    x = ag.Tensor(np.random.default_rng(0).standard_normal((2, 3)), requires_grad=True)
+    assert ag.gradcheck(model, x)
+    # the gradient of each parameter, checked against central differences by hand
+    model(x).sum().backward()
+    analytic = weight.grad.data[1, 2]
+    original = weight.data[1, 2]
+    values = []
+    for shift in (1e-6, -1e-6):
+        weight.data[1, 2] = original + shift
+        values.append(model(x).sum().item())
+    weight.data[1, 2] = original
+    assert analytic == pytest.approx((values[0] - values[1]) / 2e-6, rel=1e-6)
+    optimizer.step()  # the optimizer still updates the converted parameters
+    assert weight.data[1, 2] != original
+    assert model.float()[0].weight.dtype == np.float32
+    with pytest.raises(TypeError, match="expected a float dtype"):
+        model.to(np.int32)
