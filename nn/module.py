@@ -280,7 +280,7 @@ class Module:
         """Copy arrays from ``state_dict`` into the parameters and buffers, in place.
 
         With ``strict`` (default), keys missing from ``state_dict`` or not belonging to
-        this module raise a KeyError naming them; otherwise they are returned as
+        this module raise a ValueError naming them; otherwise they are returned as
         ``IncompatibleKeys(missing_keys, unexpected_keys)``. A shape mismatch always
         raises a ValueError naming the key and both shapes. Nothing is changed when an
         error is raised. Values are cast to each parameter's dtype.
@@ -295,7 +295,7 @@ class Module:
                 parts.append("missing keys %s" % missing)
             if unexpected:
                 parts.append("unexpected keys %s" % unexpected)
-            raise KeyError("%s.load_state_dict: %s" % (owner, "; ".join(parts)))
+            raise ValueError("%s.load_state_dict: %s" % (owner, "; ".join(parts)))
         arrays = {}
         for name, (module, attribute, current) in targets.items():
             if name not in state_dict:

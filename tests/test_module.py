@@ -152,7 +152,7 @@ def test_load_state_dict_errors_name_the_keys():
     del state["first.bias"]
     state["extra.weight"] = np.zeros(3, dtype=np.float32)
     before = block.first.weight.data.copy()
-    with pytest.raises(KeyError) as info:
+    with pytest.raises(ValueError) as info:
         block.load_state_dict(state)
     message = str(info.value)
     assert "missing keys ['first.bias']" in message and "unexpected keys ['extra.weight']" in message
