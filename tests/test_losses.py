@@ -2,6 +2,8 @@
 logits, reductions, module forms and input errors."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import autograd_core as ag
 import nn
@@ -208,3 +210,24 @@ def test_training_a_linear_classifier_reduces_cross_entropy():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+@given(rows=st.integers(1, 6), classes=st.integers(1, 5), scale=st.sampled_from([1e-3, 1.0, 30.0]),
+       seed=st.integers(0, 2 ** 16))
+def test_cross_entropy_properties(rows, classes, scale, seed):
+    """Over shapes and logit scales: labels and one-hot agree, the loss is non-negative,
+    shifting a row's logits changes nothing, and the gradient is (softmax - one_hot) / N."""
+    generator = np.random.default_rng(seed)
+    logits = ag.Tensor(generator.standard_normal((rows, classes)) * scale, requires_grad=True)
+    labels = generator.integers(0, classes, size=rows)
+    one_hot = np.eye(classes)[labels]
+    loss = F.cross_entropy(logits, labels, reduction="none")
+    np.testing.assert_allclose(loss.data, F.cross_entropy(logits, one_hot, reduction="none").data,
+                               rtol=1e-12, atol=1e-12)
+    assert np.all(loss.data >= 0)
+    shifted = ag.Tensor(logits.data + generator.standard_normal((rows, 1)) * 100)
+    np.testing.assert_allclose(F.cross_entropy(shifted, labels, reduction="none").data, loss.data,
+                               rtol=1e-9, atol=1e-9)
+    F.cross_entropy(logits, labels).backward()
+    softmax = np.exp(log_softmax_reference(logits.data))
+    np.testing.assert_allclose(logits.grad.data, (softmax - one_hot) / rows, rtol=1e-10, atol=1e-14)
