@@ -125,7 +125,9 @@ def _axes(op, x, axis, dim):
         if axis is not None:
             raise TypeError("%s: got both axis and dim; pass one" % op)
         axis = dim
-    return normalize_axis(op, axis, x.ndim)
+    axes = normalize_axis(op, axis, x.ndim)
+    # a 0-d tensor accepts axis 0 or -1 (as in PyTorch), but numpy has no axis to reduce there
+    return axes if x.ndim else ()
 
 
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
