@@ -180,11 +180,16 @@ def log_softmax(x, axis=-1, *, dim=None):
     return LogSoftmax.apply(x, _single_axis("log_softmax", x, dim if dim is not None else axis))
 
 
+def _arg_axis(op, x, axis):
+    # checked here so that a bad axis names the op (numpy's AxisError does not)
+    return None if axis is None else _single_axis(op, x, axis)
+
+
 def argmax(x, axis=None, keepdims=False):
     """Index of the maximum (flat index when axis is None); not differentiable."""
-    return Tensor(np.argmax(x.data, axis=axis, keepdims=keepdims))
+    return Tensor(np.argmax(x.data, axis=_arg_axis("argmax", x, axis), keepdims=keepdims))
 
 
 def argmin(x, axis=None, keepdims=False):
     """Index of the minimum (flat index when axis is None); not differentiable."""
-    return Tensor(np.argmin(x.data, axis=axis, keepdims=keepdims))
+    return Tensor(np.argmin(x.data, axis=_arg_axis("argmin", x, axis), keepdims=keepdims))
