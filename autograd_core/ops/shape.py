@@ -269,7 +269,11 @@ def chunk(x, chunks, axis=0):
 def pad(x, pad_width, value=0.0):
     """Constant padding; pad_width is numpy's ((before, after), ...) per dimension, or
     one (before, after) pair / one int for every dimension."""
-    width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2)) if x.ndim else np.zeros((0, 2), int)
+    try:
+        width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2)) if x.ndim else np.zeros((0, 2), int)
+    except ValueError:
+        raise ValueError("pad: got pad_width %s for a tensor of shape %s, expected one (before, after) pair "
+                         "per dimension, one pair, or one int" % (pad_width, x.shape)) from None
     if (width < 0).any():
         raise ValueError("pad: got negative padding %s" % (pad_width,))
     return Pad.apply(x, tuple((int(a), int(b)) for a, b in width), value)
