@@ -372,7 +372,9 @@ def relu(x):
 
 def leaky_relu(x, negative_slope=0.01):
     """x where x > 0, negative_slope * x elsewhere."""
-    return LeakyRelu.apply(_tensor_arg("leaky_relu", x), negative_slope)
+    x = _tensor_arg("leaky_relu", x)
+    check_float("leaky_relu", x.data)  # an integer input would silently come back as float64
+    return LeakyRelu.apply(x, negative_slope)
 
 
 def elu(x, alpha=1.0):
