@@ -41,9 +41,8 @@ class _GradModeContext:
         return wrapper
 
 
-class no_grad(_GradModeContext):
-    """Disable graph recording: `with no_grad(): ...`, `@no_grad()` or `@no_grad`."""
-    _enabled = False
+class _BareDecorator(_GradModeContext):
+    """Also usable as a decorator without parentheses: `@no_grad` as well as `@no_grad()`."""
 
     def __new__(cls, fn=None):
         self = super().__new__(cls)
@@ -53,8 +52,14 @@ class no_grad(_GradModeContext):
         pass
 
 
-class enable_grad(_GradModeContext):
-    """Enable graph recording inside a no_grad region."""
+class no_grad(_BareDecorator):
+    """Disable graph recording: `with no_grad(): ...`, `@no_grad()` or `@no_grad`."""
+    _enabled = False
+
+
+class enable_grad(_BareDecorator):
+    """Enable graph recording inside a no_grad region: `with enable_grad(): ...`,
+    `@enable_grad()` or `@enable_grad`."""
     _enabled = True
 
 
