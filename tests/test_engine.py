@@ -191,7 +191,12 @@ def test_enable_grad_inside_no_grad():
     def recorded(t):
         return t * 2
 
+    @ag.enable_grad
+    def recorded_bare(t):
+        return t * 2
+
     with ag.no_grad():
+        assert recorded_bare(x).requires_grad
         with ag.enable_grad():
             assert ag.is_grad_enabled()
             inside = x * 2
