@@ -1,0 +1,410 @@
+"""Recurrent ops and layers: gradchecks of the fused steps and cells, multi-layer and
+masked-length behaviour, truncated BPTT, Embedding, and PyTorch parity when torch is here."""
+import numpy as np
+import pytest
+
+import autograd_core as ag
+import nn
+from autograd_core import gradcheck, kernels
+from autograd_core.ops.recurrent import gru_step, lstm_step, rnn_step, unbind
+from nn.recurrent import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell, detach_state
+
+F64 = np.float64
+
+
+def _t(rng, *shape, grad=True, scale=1.0):
+    return ag.Tensor(rng.standard_normal(shape) * scale, dtype=F64, requires_grad=grad)
+
+
+@pytest.fixture(params=["c", "numpy"])
+def backend(request):
+    if request.param == "c" and not kernels.extension_available():
+        pytest.skip("C extension not built")
+    with kernels.backend(request.param):
+        yield request.param
+
+
+# ---- fused step ops -----------------------------------------------------------------
+@pytest.mark.parametrize("masked", [False, True])
+def test_lstm_step_gradcheck(backend, masked):
+    rng = np.random.default_rng(0)
+    batch, hidden = 3, 4
+    mask = np.array([1.0, 0.0, 1.0]) if masked else None
+    inputs = (_t(rng, batch, 4 * hidden), _t(rng, batch, hidden), _t(rng, batch, hidden),
+              _t(rng, 4 * hidden, hidden, scale=0.5))
+    assert gradcheck(lambda x, h, c, w: lstm_step(x, h, c, w, mask), inputs)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_gru_step_gradcheck(backend, masked):
+    rng = np.random.default_rng(1)
+    batch, hidden = 3, 4
+    mask = np.array([[0.0], [1.0], [1.0]]) if masked else None
+    inputs = (_t(rng, batch, 3 * hidden), _t(rng, batch, hidden), _t(rng, 3 * hidden, hidden, scale=0.5),
+              _t(rng, 3 * hidden))
+    assert gradcheck(lambda x, h, w, b: gru_step(x, h, w, b, mask), inputs)
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_step_gradcheck(nonlinearity):
+    rng = np.random.default_rng(2)
+    mask = np.array([1.0, 0.0, 1.0, 1.0])
+    inputs = (_t(rng, 4, 3), _t(rng, 4, 3), _t(rng, 3, 3, scale=0.5))
+    assert gradcheck(lambda x, h, w: rnn_step(x, h, w, nonlinearity), inputs)
+    assert gradcheck(lambda x, h, w: rnn_step(x, h, w, nonlinearity, mask), inputs)
+
+
+def test_steps_without_bias_or_grad_on_state():
+    rng = np.random.default_rng(3)
+    x, w = _t(rng, 2, 9), _t(rng, 9, 3)
+    h = ag.Tensor(np.zeros((2, 3)), dtype=F64)  # a constant initial state needs no gradient
+    assert gradcheck(lambda x, w: gru_step(x, h, w, None), (x, w))
+    out = gru_step(x, h, w)
+    out.sum().backward()
+    assert h.grad is None and w.grad is not None
+
+
+def test_masked_step_keeps_state_and_blocks_gradient():
+    rng = np.random.default_rng(4)
+    x, h, c, w = _t(rng, 2, 8), _t(rng, 2, 2), _t(rng, 2, 2), _t(rng, 8, 2)
+    h1, c1 = lstm_step(x, h, c, w, mask=np.array([1, 0]))
+    np.testing.assert_array_equal(h1.data[1], h.data[1])
+    np.testing.assert_array_equal(c1.data[1], c.data[1])
+    assert not np.allclose(h1.data[0], h.data[0])
+    (h1.sum() + c1.sum()).backward()
+    np.testing.assert_array_equal(x.grad.data[1], 0.0)  # the finished row's step got nothing
+    np.testing.assert_array_equal(h.grad.data[1], 1.0)  # its state's gradient passed straight back
+    np.testing.assert_array_equal(c.grad.data[1], 1.0)
+
+
+def test_unbind_gradcheck_and_one_node():
+    rng = np.random.default_rng(5)
+    x = _t(rng, 2, 3, 4)
+    parts = unbind(x, 1)
+    assert len(parts) == 3 and all(p.shape == (2, 4) for p in parts)
+    assert len({id(p._ctx) for p in parts}) == 1
+    # an unused slice gets a zero gradient
+    assert gradcheck(lambda x: unbind(x, 1)[0] * unbind(x, 1)[2], (x,))
+
+
+def test_step_argument_errors():
+    rng = np.random.default_rng(6)
+    h, c = _t(rng, 2, 3), _t(rng, 2, 3)
+    with pytest.raises(ValueError, match="lstm_step: got x_gates of shape"):
+        lstm_step(_t(rng, 2, 11), h, c, _t(rng, 12, 3))
+    with pytest.raises(ValueError, match="gru_step: got mask of shape"):
+        gru_step(_t(rng, 2, 9), h, _t(rng, 9, 3), mask=np.ones(3))
+    with pytest.raises(TypeError, match="rnn_step: got x_gates of dtype float32"):
+        rnn_step(ag.Tensor(np.ones((2, 3), dtype=np.float32)), h, _t(rng, 3, 3))
+    with pytest.raises(ValueError, match="nonlinearity"):
+        rnn_step(_t(rng, 2, 3), h, _t(rng, 3, 3), "sigmoid")
+
+
+# ---- cells ------------------------------------------------------------------------
+@pytest.mark.parametrize("cell_type", [RNNCell, LSTMCell, GRUCell])
+def test_cell_gradcheck_all_inputs_and_parameters(cell_type):
+    nn.init.manual_seed(0)
+    cell = cell_type(3, 2, dtype=F64)
+    rng = np.random.default_rng(7)
+    x, h = _t(rng, 2, 3), _t(rng, 2, 2)
+    params = list(cell.parameters())
+    names = [n for n, _ in cell.named_parameters()]
+    assert names == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+
+    def run(x, h, *weights):
+        for name, value in zip(names, weights):
+            object.__setattr__(cell, name, value)  # plain tensors: gradcheck perturbs them
+        if cell_type is LSTMCell:
+            h1, c1 = cell(x, (h, h * 0.5))
+            return h1 * c1
+        return cell(x, h)
+
+    assert gradcheck(run, (x, h, *[ag.Tensor(p.data, requires_grad=True) for p in params]))
+
+
+def test_relu_cell_and_zero_state_default():
+    nn.init.manual_seed(1)
+    cell = RNNCell(3, 4, nonlinearity="relu", dtype=F64)
+    x = ag.Tensor(np.random.default_rng(8).standard_normal((5, 3)))
+    h = cell(x)
+    expected = np.maximum(x.data @ cell.weight_ih.data.T + cell.bias_ih.data + cell.bias_hh.data, 0)
+    np.testing.assert_allclose(h.data, expected, rtol=1e-12)
+
+
+def test_cell_equals_one_step_of_the_layer():
+    nn.init.manual_seed(2)
+    layer = LSTM(3, 4, dtype=F64)
+    cell = LSTMCell(3, 4, dtype=F64)
+    cell.load_state_dict({k[:-3]: v for k, v in layer.state_dict().items()})
+    x = np.random.default_rng(9).standard_normal((2, 3, 3))
+    outputs, (h_n, c_n) = layer(ag.tensor(x))
+    h = c = None
+    for t in range(3):
+        h, c = cell(ag.tensor(x[:, t]), None if h is None else (h, c))
+        np.testing.assert_allclose(outputs.data[:, t], h.data, rtol=1e-12)
+    np.testing.assert_allclose(c_n.data[0], c.data, rtol=1e-12)
+
+
+def test_cell_rejects_bad_shapes():
+    cell = GRUCell(3, 2)
+    with pytest.raises(ValueError, match=r"GRUCell: expected input \[batch, 3\]"):
+        cell(ag.zeros(4, 5))
+    with pytest.raises(ValueError, match="GRUCell: expected state of shape"):
+        cell(ag.zeros(4, 3), ag.zeros(4, 3))
+
+
+# ---- the lecture's manual RNN ---------------------------------------------------------
+def test_lecture_two_step_rnn_equals_nn_rnn():
+    """h0 = tanh(X0 Wx + b), h1 = tanh(h0 Wh + X1 Wx + b), with the lecture's shapes:
+    Wx [inputs, neurons], Wh [neurons, neurons], b [1, neurons]."""
+    rng = np.random.default_rng(10)
+    n_inputs, n_neurons = 3, 5
+    X0_batch = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 0, 1]], dtype=np.float32)
+    X1_batch = np.array([[9, 8, 7], [0, 0, 0], [6, 5, 4], [3, 2, 1]], dtype=np.float32)
+    Wx = rng.standard_normal((n_inputs, n_neurons)).astype(np.float32) * 0.3
+    Wh = rng.standard_normal((n_neurons, n_neurons)).astype(np.float32) * 0.3
+    b = np.zeros((1, n_neurons), dtype=np.float32) + 0.1
+    Y0 = np.tanh(X0_batch @ Wx + b)
+    Y1 = np.tanh(Y0 @ Wh + X1_batch @ Wx + b)
+
+    rnn = RNN(n_inputs, n_neurons)
+    rnn.load_state_dict({"weight_ih_l0": Wx.T, "weight_hh_l0": Wh.T,
+                         "bias_ih_l0": b[0], "bias_hh_l0": np.zeros(n_neurons, dtype=np.float32)})
+    outputs, h_n = rnn(ag.tensor(np.stack([X0_batch, X1_batch], axis=1)))
+    np.testing.assert_allclose(outputs.data[:, 0], Y0, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outputs.data[:, 1], Y1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h_n.data[0], Y1, rtol=1e-5, atol=1e-6)
+
+
+# ---- multi-layer networks ---------------------------------------------------------------
+@pytest.mark.parametrize("layer_type", [RNN, LSTM, GRU])
+def test_layer_gradcheck_two_layers_with_lengths_and_initial_state(layer_type):
+    nn.init.manual_seed(3)
+    layer = layer_type(2, 3, num_layers=2, dtype=F64)
+    rng = np.random.default_rng(11)
+    x = _t(rng, 3, 4, 2)
+    h0 = _t(rng, 2, 3, 3, scale=0.5)
+    lengths = np.array([4, 2, 0])
+
+    def run(x, h0, weight_hh_l1):
+        object.__setattr__(layer, "weight_hh_l1", weight_hh_l1)
+        state = (h0, h0 * 0.5) if layer_type is LSTM else h0
+        outputs, final = layer(x, state, lengths=lengths)
+        final = final[0] * final[1] if layer_type is LSTM else final
+        return outputs.sum(axis=1) * final[1]
+
+    assert gradcheck(run, (x, h0, ag.Tensor(layer.weight_hh_l1.data, requires_grad=True)))
+
+
+@pytest.mark.parametrize("layer_type", [RNN, LSTM, GRU])
+def test_stack_equals_layers_in_sequence(layer_type):
+    nn.init.manual_seed(4)
+    deep = layer_type(3, 4, num_layers=3, dtype=F64)
+    state = deep.state_dict()
+    x = ag.tensor(np.random.default_rng(12).standard_normal((2, 5, 3)))
+    outputs, final = deep(x)
+    hs = final[0] if layer_type is LSTM else final
+    assert outputs.shape == (2, 5, 4) and hs.shape == (3, 2, 4)
+    current = x
+    for k in range(3):
+        single = layer_type(3 if k == 0 else 4, 4, dtype=F64)
+        single.load_state_dict({name.replace("_l%d" % k, "_l0"): value for name, value in state.items()
+                                if name.endswith("_l%d" % k)})
+        current, single_final = single(current)
+        single_h = single_final[0] if layer_type is LSTM else single_final
+        np.testing.assert_allclose(hs.data[k], single_h.data[0], rtol=1e-12)
+    np.testing.assert_allclose(outputs.data, current.data, rtol=1e-12)
+
+
+@pytest.mark.parametrize("layer_type", [RNN, LSTM, GRU])
+def test_lengths_match_running_each_sequence_alone(layer_type):
+    nn.init.manual_seed(5)
+    layer = layer_type(2, 3, num_layers=2, dtype=F64)
+    rng = np.random.default_rng(13)
+    x = ag.Tensor(rng.standard_normal((3, 5, 2)), requires_grad=True)
+    lengths = [5, 3, 1]
+    outputs, final = layer(x, lengths=lengths)
+    h_n = final[0] if layer_type is LSTM else final
+    for b, length in enumerate(lengths):
+        alone, alone_final = layer(ag.tensor(x.data[b:b + 1, :length]))
+        alone_h = alone_final[0] if layer_type is LSTM else alone_final
+        np.testing.assert_allclose(outputs.data[b, :length], alone.data[0], rtol=1e-12)
+        np.testing.assert_array_equal(outputs.data[b, length:], 0.0)
+        np.testing.assert_allclose(h_n.data[:, b], alone_h.data[:, 0], rtol=1e-12)
+    # padding never reaches the loss: no gradient flows into the padded inputs
+    (outputs.sum() + h_n.sum()).backward()
+    for b, length in enumerate(lengths):
+        np.testing.assert_array_equal(x.grad.data[b, length:], 0.0)
+        assert np.abs(x.grad.data[b, :length]).min() > 0
+
+
+def test_lengths_errors():
+    layer = GRU(2, 3)
+    x = ag.zeros(2, 4, 2)
+    with pytest.raises(ValueError, match=r"lengths must lie in \[0, 4\]"):
+        layer(x, lengths=[5, 1])
+    with pytest.raises(ValueError, match="lengths must be"):
+        layer(x, lengths=[1.5, 2.0])
+
+
+def test_initial_state_shape_checked_and_gradients_reach_it():
+    nn.init.manual_seed(6)
+    layer = LSTM(2, 3, num_layers=2)
+    x = ag.randn(4, 5, 2)
+    with pytest.raises(ValueError, match=r"LSTM: expected initial h of shape \(2, 4, 3\)"):
+        layer(x, (ag.zeros(1, 4, 3), ag.zeros(2, 4, 3)))
+    with pytest.raises(ValueError, match="tuple"):
+        layer(x, ag.zeros(2, 4, 3))
+    h0 = ag.zeros(2, 4, 3, requires_grad=True)
+    c0 = ag.zeros(2, 4, 3, requires_grad=True)
+    outputs, (h_n, c_n) = layer(x, (h0, c0))
+    assert outputs.dtype == np.float32 and h_n.dtype == np.float32
+    outputs[:, -1].sum().backward()
+    assert h0.grad.shape == (2, 4, 3) and np.abs(c0.grad.data).sum() > 0
+
+
+def test_batch_first_false_and_input_checks():
+    nn.init.manual_seed(7)
+    layer = GRU(2, 3, dtype=F64)
+    time_first = GRU(2, 3, batch_first=False, dtype=F64)
+    time_first.load_state_dict(layer.state_dict())
+    x = np.random.default_rng(14).standard_normal((4, 6, 2))
+    outputs, h_n = layer(ag.tensor(x))
+    outputs_tf, h_n_tf = time_first(ag.tensor(x.transpose(1, 0, 2)))
+    np.testing.assert_allclose(outputs_tf.data.transpose(1, 0, 2), outputs.data, rtol=1e-12)
+    np.testing.assert_allclose(h_n_tf.data, h_n.data, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"GRU: expected input \[batch, time, 2\]"):
+        layer(ag.zeros(4, 6, 3, dtype=F64))
+    with pytest.raises(TypeError, match="GRU: got input of dtype float32"):
+        layer(ag.zeros(4, 6, 2))
+
+
+def test_dropout_between_layers_only_in_training():
+    nn.init.manual_seed(8)
+    layer = LSTM(2, 8, num_layers=2, dropout=0.5)
+    x = ag.randn(3, 4, 2)
+    layer.eval()
+    first, _ = layer(x)
+    second, _ = layer(x)
+    np.testing.assert_array_equal(first.data, second.data)
+    layer.train()
+    third, _ = layer(x)
+    assert not np.allclose(third.data, first.data)
+    with pytest.raises(ValueError, match="dropout"):
+        LSTM(2, 3, dropout=1.0)
+
+
+def test_parameter_names_shapes_and_initialisation():
+    nn.init.manual_seed(9)
+    layer = GRU(5, 7, num_layers=2, bias=True)
+    shapes = {name: p.shape for name, p in layer.named_parameters()}
+    assert shapes == {"weight_ih_l0": (21, 5), "weight_hh_l0": (21, 7), "bias_ih_l0": (21,),
+                      "bias_hh_l0": (21,), "weight_ih_l1": (21, 7), "weight_hh_l1": (21, 7),
+                      "bias_ih_l1": (21,), "bias_hh_l1": (21,)}
+    bound = 1 / np.sqrt(7)
+    assert all(np.abs(p.data).max() <= bound for p in layer.parameters())
+    no_bias = LSTM(3, 2, bias=False)
+    assert [n for n, _ in no_bias.named_parameters()] == ["weight_ih_l0", "weight_hh_l0"]
+    out, _ = no_bias(ag.randn(2, 3, 3))
+    assert out.shape == (2, 3, 2)
+
+
+# ---- truncated BPTT and clipping ------------------------------------------------------
+def test_truncated_bptt_detaches_between_chunks():
+    nn.init.manual_seed(10)
+    layer = LSTM(2, 3)
+    rng = np.random.default_rng(15)
+    first = ag.Tensor(rng.standard_normal((2, 4, 2)).astype(np.float32), requires_grad=True)
+    second = ag.Tensor(rng.standard_normal((2, 4, 2)).astype(np.float32), requires_grad=True)
+    _, state = layer(first)
+    state = detach_state(state)
+    assert all(s.requires_grad is False for s in state)
+    outputs, _ = layer(second, state)
+    outputs.sum().backward()
+    assert first.grad is None and second.grad is not None
+    # without detaching, the gradient does reach the first chunk
+    _, state = layer(first)
+    outputs, _ = layer(second, state)
+    outputs.sum().backward()
+    assert first.grad is not None and np.abs(first.grad.data).sum() > 0
+
+
+def test_gradient_clipping_bounds_the_norm():
+    nn.init.manual_seed(11)
+    layer = RNN(3, 16, nonlinearity="relu")
+    outputs, _ = layer(ag.randn(8, 30, 3) * 10.0)
+    (outputs * outputs).sum().backward()
+    before = nn.optim.clip_grad_norm_(layer.parameters(), max_norm=1.0)
+    after = np.sqrt(sum(float((p.grad.data.astype(np.float64) ** 2).sum()) for p in layer.parameters()))
+    assert before > 1.0 and after == pytest.approx(1.0, rel=1e-4)
+
+
+def test_lstm_learns_to_remember_the_first_input():
+    """A tiny training run: the answer is the sign of step 0, read at the last step."""
+    nn.init.manual_seed(12)
+    rng = np.random.default_rng(16)
+    model = LSTM(1, 8)
+    head = nn.Linear(8, 2)
+    optimizer = nn.optim.Adam(list(model.parameters()) + list(head.parameters()), lr=0.03)
+    x = rng.standard_normal((64, 6, 1)).astype(np.float32)
+    labels = (x[:, 0, 0] > 0).astype(np.int64)
+    for _ in range(60):
+        outputs, _ = model(ag.from_numpy(x))
+        loss = nn.functional.cross_entropy(head(outputs[:, -1]), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    accuracy = (head(model(ag.from_numpy(x))[0][:, -1]).data.argmax(1) == labels).mean()
+    assert accuracy >= 0.9
+
+
+# ---- Embedding --------------------------------------------------------------------------
+def test_embedding_lookup_gradient_and_padding():
+    nn.init.manual_seed(13)
+    embedding = Embedding(5, 3, padding_idx=0, dtype=F64)
+    np.testing.assert_array_equal(embedding.weight.data[0], 0.0)
+    indices = np.array([[1, 2, 1], [0, 4, 1]])
+    out = embedding(indices)
+    assert out.shape == (2, 3, 3)
+    np.testing.assert_array_equal(out.data[0, 1], embedding.weight.data[2])
+    out.sum().backward()
+    np.testing.assert_array_equal(embedding.weight.grad.data[:, 0], [0, 3, 1, 0, 1])  # padding row: none
+    weight = ag.Tensor(embedding.weight.data.copy(), requires_grad=True)
+    object.__setattr__(embedding, "weight", weight)
+    assert gradcheck(lambda w: (object.__setattr__(embedding, "weight", w), embedding(indices))[1] ** 2, (weight,))
+    with pytest.raises(ValueError, match=r"Embedding: indices must lie in \[0, 5\)"):
+        embedding(np.array([5]))
+    with pytest.raises(TypeError, match="integers"):
+        embedding(np.array([1.0]))
+
+
+# ---- PyTorch parity -------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_state_dict_copies_to_and_from_pytorch(name):
+    torch = pytest.importorskip("torch")
+    nn.init.manual_seed(14)
+    ours = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}[name](4, 5, num_layers=2, dtype=F64)
+    theirs = getattr(torch.nn, name)(4, 5, num_layers=2, batch_first=True).double()
+    theirs.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ours.state_dict().items()})
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal((3, 6, 4))
+    lengths = [6, 4, 2]
+    out, final = ours(ag.Tensor(x, requires_grad=True), lengths=lengths)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.from_numpy(x), lengths, batch_first=True)
+    t_out, t_final = theirs(packed)
+    t_out, _ = torch.nn.utils.rnn.pad_packed_sequence(t_out, batch_first=True, total_length=6)
+    np.testing.assert_allclose(out.data, t_out.detach().numpy(), rtol=1e-10, atol=1e-12)
+    finals = final if name == "LSTM" else (final,)
+    t_finals = t_final if name == "LSTM" else (t_final,)
+    for mine, reference in zip(finals, t_finals):
+        np.testing.assert_allclose(mine.data, reference.detach().numpy(), rtol=1e-10, atol=1e-12)
+    (out.sum() + finals[0].sum()).backward()
+    (t_out.sum() + t_finals[0].sum()).backward()
+    torch_grads = dict(theirs.named_parameters())
+    for param_name, param in ours.named_parameters():
+        np.testing.assert_allclose(param.grad.data, torch_grads[param_name].grad.numpy(),
+                                   rtol=1e-9, atol=1e-12, err_msg=param_name)
+    # and back: PyTorch's state dict loads into ours unchanged
+    copy = type(ours)(4, 5, num_layers=2, dtype=F64)
+    copy.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    np.testing.assert_array_equal(copy(ag.tensor(x))[0].data, ours(ag.tensor(x))[0].data)
