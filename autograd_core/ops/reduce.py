@@ -154,13 +154,23 @@ def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
 def var(x, axis=None, keepdims=False, correction=1, *, dim=None, keepdim=None):
     """Variance over axis with PyTorch's default Bessel correction (correction=1);
     correction=0 gives numpy's default (population) variance."""
-    check_float("var", x.data)
-    return Var.apply(x, _axes("var", x, axis, dim), bool(keepdims or keepdim), correction)
+    return _variance("var", x, axis, keepdims, correction, dim, keepdim)
 
 
 def std(x, axis=None, keepdims=False, correction=1, *, dim=None, keepdim=None):
     """Standard deviation: sqrt(var(...)) with the same arguments."""
-    return var(x, axis, keepdims, correction, dim=dim, keepdim=keepdim).sqrt()
+    return _variance("std", x, axis, keepdims, correction, dim, keepdim).sqrt()
+
+
+def _variance(op, x, axis, keepdims, correction, dim, keepdim):
+    # checked here rather than in Var.forward so that std's errors say "std"
+    check_float(op, x.data)
+    axes = _axes(op, x, axis, dim)
+    count = int(np.prod([x.shape[i] for i in axes])) if axes else 1
+    if count - correction <= 0:
+        raise ValueError("%s: %d elements per reduction with correction=%s leaves no degrees of freedom"
+                         % (op, count, correction))
+    return Var.apply(x, axes, bool(keepdims or keepdim), correction)
 
 
 def _single_axis(op, x, axis):
