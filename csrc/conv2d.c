@@ -9,14 +9,20 @@
  * (kh, kw, c_in) order -- exactly the memory order of W, so W needs no repacking.
  *
  * Why tiles: the full im2col matrix of a batch can be huge (K times the output size),
- * so we only ever materialise about TILE_ELEMENTS of it; the tile is still tall enough
- * for the GEMM to run at full speed.
+ * so each thread only ever materialises about TILE_ELEMENTS of it; a tile is still tall
+ * enough for the GEMM to run at full speed.
  *
- * Threads: im2col and col2im run in OpenMP loops; the GEMM is called outside any
- * parallel region because it threads itself (nesting would oversubscribe the cores).
+ * Threads: when there is enough work, each thread takes whole tiles (im2col, GEMM,
+ * col2im) in one parallel region, and the GEMM, called from inside it, stays on its
+ * thread (OpenMP does not activate nested regions by default). One region per call
+ * instead of several per tile matters on a busy machine, where every barrier waits for
+ * the slowest, possibly descheduled, thread. Small problems, and backward-input tiles
+ * smaller than an image, run tiles one after another with im2col / col2im split over
+ * threads and the GEMM threading itself.
  *
- * col2im is written as a gather (each input pixel sums the col entries that read it)
- * rather than a scatter, so any split of input pixels between threads is race-free.
+ * col2im adds each col row back onto its receptive field; receptive fields of one
+ * image overlap, so threads of the backward input take whole images and their writes
+ * never meet.
  *
  * 1x1 convolutions with stride 1 and no padding skip im2col: x already is the col matrix.
  */
@@ -27,9 +33,11 @@
 #include <omp.h>
 #endif
 
-/* Elements of the col buffer per tile (4 MiB of float32): measured on the seed CNN's
- * layers, larger tiles gain nothing and smaller ones starve the GEMM. */
+/* Elements of one col buffer (4 MiB of float32, per thread): it stays in the L2/L3
+ * cache between im2col and the GEMM, and the tile is still hundreds of rows tall. */
 #define TILE_ELEMENTS ((int64_t)1 << 20)
+/* Multiply-adds below which one thread does the whole convolution. */
+#define PARALLEL_MIN_WORK ((double)(1 << 20))
 
 static int64_t tile_rows(const ag_conv2d_geometry *g) {
     int64_t k = g->kernel_h * g->kernel_w * g->in_channels;
@@ -44,25 +52,74 @@ static int is_pointwise(const ag_conv2d_geometry *g) {
            g->out_height == g->height && g->out_width == g->width;
 }
 
-/* Worth forking threads for this many elements of copying? Below it the fork costs more. */
+/* Threads for a copy-like loop over `work` elements: below this a fork costs more. */
 static int threads_for(int64_t work) {
     return work >= 32768 ? ag_get_num_threads() : 1;
 }
 
-#define DEFINE_CONV2D(SUFFIX, T, GEMM)                                                   \
+/* [begin, end): this thread's even share of count items inside a parallel region. */
+static void thread_range(int64_t count, int64_t *begin, int64_t *end) {
+#ifdef _OPENMP
+    const int64_t me = omp_get_thread_num(), threads = omp_get_num_threads();
+#else
+    const int64_t me = 0, threads = 1;
+#endif
+    *begin = count * me / threads;
+    *end = count * (me + 1) / threads;
+}
+
+static int thread_index(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* How the output pixels are cut into tiles. threads > 1 means "one parallel region,
+ * threads take whole tiles"; then step is a multiple of `unit` output pixels and the
+ * number of tiles a multiple of the thread count where possible, so that the static
+ * split is even. */
+typedef struct {
+    int64_t step, tiles;
+    int threads;
+} tile_plan;
+
+static tile_plan plan_tiles(const ag_conv2d_geometry *g, int64_t total, int64_t unit) {
+    const int64_t max_rows = tile_rows(g);
+    const int threads = ag_get_num_threads();
+    const double work = (double)total * (double)(g->kernel_h * g->kernel_w * g->in_channels) *
+                        (double)g->out_channels;
+    tile_plan plan;
+    plan.threads = 1;
+    plan.step = max_rows < total ? max_rows : total;
+    plan.tiles = (total + plan.step - 1) / plan.step;
+    if (threads > 1 && work >= PARALLEL_MIN_WORK && unit <= max_rows) {
+        const int64_t units = total / unit, per_tile = max_rows / unit;
+        int64_t tiles = (units + per_tile - 1) / per_tile;
+        tiles = (tiles + threads - 1) / threads * threads;
+        if (tiles > units) tiles = units;
+        if (tiles >= 2) {
+            const int64_t units_per_tile = (units + tiles - 1) / tiles;
+            plan.step = units_per_tile * unit;
+            plan.tiles = (units + units_per_tile - 1) / units_per_tile;
+            plan.threads = threads < plan.tiles ? threads : (int)plan.tiles;
+        }
+    }
+    return plan;
+}
+
+#define DEFINE_CONV2D(SUFFIX, T, GEMM)                                                  \
                                                                                         \
 /* col[r, :] = receptive field of output pixel p0 + r, zeros where it hangs over the    \
- * padding. Each (pixel, kh) pair is one contiguous run of kw * c_in elements in both x  \
+ * padding. Each (pixel, kh) pair is one contiguous run of kw * c_in elements in both x \
  * and col, so it is copied as a run and only the border columns are clipped. */        \
-static void im2col_##SUFFIX(const ag_conv2d_geometry *g, const T *x, T *col,            \
-                            int64_t p0, int64_t rows) {                                 \
+static void im2col_rows_##SUFFIX(const ag_conv2d_geometry *g, const T *x, T *col,       \
+                                 int64_t p0, int64_t r_begin, int64_t r_end) {          \
     const int64_t kh_n = g->kernel_h, kw_n = g->kernel_w, cin = g->in_channels;         \
     const int64_t k = kh_n * kw_n * cin, run = kw_n * cin;                              \
     const int64_t plane = g->out_height * g->out_width;                                 \
-    int64_t r;                                                                          \
-    (void)plane;                                                                        \
-    _Pragma("omp parallel for schedule(static) num_threads(threads_for(rows * k))")     \
-    for (r = 0; r < rows; r++) {                                                        \
+    for (int64_t r = r_begin; r < r_end; r++) {                                         \
         const int64_t p = p0 + r;                                                       \
         const int64_t n = p / plane, rest = p % plane;                                  \
         const int64_t oh = rest / g->out_width, ow = rest % g->out_width;               \
@@ -72,10 +129,9 @@ static void im2col_##SUFFIX(const ag_conv2d_geometry *g, const T *x, T *col,    
         int64_t kw_lo = iw0 < 0 ? -iw0 : 0;                                             \
         int64_t kw_hi = g->width - iw0 < kw_n ? g->width - iw0 : kw_n;                  \
         T *dst_row = col + r * k;                                                       \
-        int64_t kh;                                                                     \
         if (kw_lo > kw_n) kw_lo = kw_n;                                                 \
         if (kw_hi < kw_lo) kw_hi = kw_lo;                                               \
-        for (kh = 0; kh < kh_n; kh++) {                                                 \
+        for (int64_t kh = 0; kh < kh_n; kh++) {                                         \
             const int64_t ih = ih0 + kh;                                                \
             T *dst = dst_row + kh * run;                                                \
             if (ih < 0 || ih >= g->height || kw_hi == kw_lo) {                          \
@@ -83,114 +139,171 @@ static void im2col_##SUFFIX(const ag_conv2d_geometry *g, const T *x, T *col,    
                 continue;                                                               \
             }                                                                           \
             if (kw_lo > 0) memset(dst, 0, (size_t)(kw_lo * cin) * sizeof(T));           \
-            memcpy(dst + kw_lo * cin,                                                   \
-                   x + ((n * g->height + ih) * g->width + iw0 + kw_lo) * cin,           \
+            memcpy(dst + kw_lo * cin, x + ((n * g->height + ih) * g->width + iw0 + kw_lo) * cin, \
                    (size_t)((kw_hi - kw_lo) * cin) * sizeof(T));                        \
             if (kw_hi < kw_n)                                                           \
-                memset(dst + kw_hi * cin, 0, (size_t)((kw_n - kw_hi) * cin) * sizeof(T));\
+                memset(dst + kw_hi * cin, 0, (size_t)((kw_n - kw_hi) * cin) * sizeof(T)); \
         }                                                                               \
     }                                                                                   \
 }                                                                                       \
                                                                                         \
-/* gx[n, ih, iw, :] += sum of gcol entries that im2col copied from (n, ih, iw), over     \
- * the output pixels p0 .. p0 + rows - 1 only (tiles are processed one after another,   \
- * so accumulation across tiles is race-free). */                                        \
+/* The whole tile, split over threads when called outside a parallel region. */         \
+static void im2col_##SUFFIX(const ag_conv2d_geometry *g, const T *x, T *col,            \
+                            int64_t p0, int64_t rows) {                                 \
+    const int64_t k = g->kernel_h * g->kernel_w * g->in_channels;                       \
+    const int threads = threads_for(rows * k);                                          \
+    if (threads <= 1) {                                                                 \
+        im2col_rows_##SUFFIX(g, x, col, p0, 0, rows);                                   \
+        return;                                                                         \
+    }                                                                                   \
+    _Pragma("omp parallel num_threads(threads)")                                        \
+    {                                                                                   \
+        int64_t r_begin, r_end;                                                         \
+        thread_range(rows, &r_begin, &r_end);                                           \
+        im2col_rows_##SUFFIX(g, x, col, p0, r_begin, r_end);                            \
+    }                                                                                   \
+}                                                                                       \
+                                                                                        \
+/* Adjoint of im2col: gx += each col row spread back over its receptive field, for the  \
+ * tile rows r_begin .. r_end - 1. Each (pixel, kh) pair adds one contiguous run. Rows of \
+ * one image may overlap in gx, so one thread must own all rows of an image it writes. */ \
+static void col2im_rows_##SUFFIX(const ag_conv2d_geometry *g, const T *gcol, T *gx,     \
+                                 int64_t p0, int64_t r_begin, int64_t r_end) {          \
+    const int64_t kh_n = g->kernel_h, kw_n = g->kernel_w, cin = g->in_channels;         \
+    const int64_t k = kh_n * kw_n * cin, run = kw_n * cin;                              \
+    const int64_t plane = g->out_height * g->out_width;                                 \
+    for (int64_t r = r_begin; r < r_end; r++) {                                         \
+        const int64_t p = p0 + r;                                                       \
+        const int64_t n = p / plane, rest = p % plane;                                  \
+        const int64_t oh = rest / g->out_width, ow = rest % g->out_width;               \
+        const int64_t ih0 = oh * g->stride_h - g->pad_top;                              \
+        const int64_t iw0 = ow * g->stride_w - g->pad_left;                             \
+        int64_t kw_lo = iw0 < 0 ? -iw0 : 0;                                             \
+        int64_t kw_hi = g->width - iw0 < kw_n ? g->width - iw0 : kw_n;                  \
+        if (kw_lo > kw_n) kw_lo = kw_n;                                                 \
+        if (kw_hi <= kw_lo) continue;                                                   \
+        for (int64_t kh = 0; kh < kh_n; kh++) {                                         \
+            const int64_t ih = ih0 + kh;                                                \
+            if (ih < 0 || ih >= g->height) continue;                                    \
+            T *dst = gx + ((n * g->height + ih) * g->width + iw0 + kw_lo) * cin;        \
+            const T *src = gcol + r * k + kh * run + kw_lo * cin;                       \
+            const int64_t length = (kw_hi - kw_lo) * cin;                               \
+            for (int64_t i = 0; i < length; i++) dst[i] += src[i];                      \
+        }                                                                               \
+    }                                                                                   \
+}                                                                                       \
+                                                                                        \
+/* The whole tile; threads, when called outside a parallel region, take whole images. */ \
 static void col2im_##SUFFIX(const ag_conv2d_geometry *g, const T *gcol, T *gx,          \
                             int64_t p0, int64_t rows) {                                 \
-    const int64_t kh_n = g->kernel_h, kw_n = g->kernel_w, cin = g->in_channels;         \
-    const int64_t sh = g->stride_h, sw = g->stride_w;                                   \
-    const int64_t k = kh_n * kw_n * cin;                                                \
     const int64_t plane = g->out_height * g->out_width;                                 \
-    const int64_t p1 = p0 + rows;                                                       \
-    const int64_t n_first = p0 / plane, n_last = (p1 - 1) / plane;                      \
-    const int64_t count = (n_last - n_first + 1) * g->height;                           \
-    int64_t t;                                                                          \
-    _Pragma("omp parallel for schedule(static) num_threads(threads_for(rows * k))")     \
-    for (t = 0; t < count; t++) {                                                       \
-        const int64_t n = n_first + t / g->height, ih = t % g->height;                  \
-        /* output rows oh whose window covers ih: oh*sh - pad_top <= ih < that + kh_n */ \
-        const int64_t num = ih + g->pad_top;                                            \
-        int64_t oh_lo = num - kh_n + 1 <= 0 ? 0 : (num - kh_n + 1 + sh - 1) / sh;        \
-        int64_t oh_hi = num / sh; /* inclusive; num >= 0 always */                      \
-        int64_t iw, oh;                                                                 \
-        if (oh_hi >= g->out_height) oh_hi = g->out_height - 1;                          \
-        if (oh_lo > oh_hi) continue;                                                    \
-        /* skip rows that belong to no output pixel of this tile */                     \
-        if ((n * plane + (oh_hi + 1) * g->out_width) <= p0) continue;                    \
-        if ((n * plane + oh_lo * g->out_width) >= p1) continue;                         \
-        for (iw = 0; iw < g->width; iw++) {                                             \
-            const int64_t numw = iw + g->pad_left;                                      \
-            int64_t ow_lo = numw - kw_n + 1 <= 0 ? 0 : (numw - kw_n + 1 + sw - 1) / sw;  \
-            int64_t ow_hi = numw / sw;                                                  \
-            T *dst = gx + ((n * g->height + ih) * g->width + iw) * cin;                 \
-            if (ow_hi >= g->out_width) ow_hi = g->out_width - 1;                        \
-            if (ow_lo > ow_hi) continue;                                                \
-            for (oh = oh_lo; oh <= oh_hi; oh++) {                                       \
-                const int64_t kh = num - oh * sh;                                       \
-                int64_t ow;                                                             \
-                for (ow = ow_lo; ow <= ow_hi; ow++) {                                   \
-                    const int64_t p = n * plane + oh * g->out_width + ow;               \
-                    const int64_t kw = numw - ow * sw;                                  \
-                    const T *src;                                                       \
-                    int64_t c;                                                          \
-                    if (p < p0 || p >= p1) continue;                                    \
-                    src = gcol + (p - p0) * k + (kh * kw_n + kw) * cin;                 \
-                    for (c = 0; c < cin; c++) dst[c] += src[c];                         \
-                }                                                                       \
-            }                                                                           \
-        }                                                                               \
+    const int64_t n_first = p0 / plane, images = (p0 + rows - 1) / plane - n_first + 1; \
+    int threads = threads_for(rows * g->kernel_h * g->kernel_w * g->in_channels);       \
+    if (threads > images) threads = (int)images;                                        \
+    if (threads <= 1) {                                                                 \
+        col2im_rows_##SUFFIX(g, gcol, gx, p0, 0, rows);                                 \
+        return;                                                                         \
+    }                                                                                   \
+    _Pragma("omp parallel num_threads(threads)")                                        \
+    {                                                                                   \
+        int64_t i_begin, i_end, r_begin, r_end;                                         \
+        thread_range(images, &i_begin, &i_end);                                         \
+        r_begin = (n_first + i_begin) * plane - p0;                                     \
+        r_end = (n_first + i_end) * plane - p0;                                         \
+        if (r_begin < 0) r_begin = 0;                                                   \
+        if (r_end > rows) r_end = rows;                                                 \
+        col2im_rows_##SUFFIX(g, gcol, gx, p0, r_begin, r_end);                          \
     }                                                                                   \
 }                                                                                       \
                                                                                         \
-int ag_conv2d_forward_##SUFFIX(const ag_conv2d_geometry *g, const T *x, const T *w,     \
-                               T *y) {                                                  \
+int ag_conv2d_forward_##SUFFIX(const ag_conv2d_geometry *g, const T *x, const T *w, T *y) { \
     const int64_t k = g->kernel_h * g->kernel_w * g->in_channels;                       \
     const int64_t cout = g->out_channels;                                               \
     const int64_t total = g->batch * g->out_height * g->out_width;                      \
-    int64_t step = tile_rows(g), p0;                                                    \
-    T *col;                                                                             \
-    if (total == 0 || cout == 0) return 0;                                              \
+    tile_plan plan;                                                                     \
+    int failed = 0;                                                                     \
+    if (total == 0) return 0;                                                           \
     if (is_pointwise(g)) {                                                              \
         GEMM(0, 0, total, cout, k, (T)1, x, k, w, cout, (T)0, y, cout);                 \
         return 0;                                                                       \
     }                                                                                   \
-    if (step > total) step = total;                                                     \
-    col = (T *)malloc((size_t)(step * k) * sizeof(T));                                  \
-    if (col == NULL) return -1;                                                         \
-    for (p0 = 0; p0 < total; p0 += step) {                                              \
-        const int64_t rows = total - p0 < step ? total - p0 : step;                     \
-        im2col_##SUFFIX(g, x, col, p0, rows);                                           \
-        GEMM(0, 0, rows, cout, k, (T)1, col, k, w, cout, (T)0, y + p0 * cout, cout);    \
+    plan = plan_tiles(g, total, 1);                                                     \
+    if (plan.threads <= 1) {                                                            \
+        T *col = (T *)malloc((size_t)(plan.step * k) * sizeof(T));                      \
+        if (col == NULL) return -1;                                                     \
+        for (int64_t p0 = 0; p0 < total; p0 += plan.step) {                             \
+            const int64_t rows = total - p0 < plan.step ? total - p0 : plan.step;       \
+            im2col_##SUFFIX(g, x, col, p0, rows);                                       \
+            GEMM(0, 0, rows, cout, k, (T)1, col, k, w, cout, (T)0, y + p0 * cout, cout); \
+        }                                                                               \
+        free(col);                                                                      \
+        return 0;                                                                       \
     }                                                                                   \
-    free(col);                                                                          \
-    return 0;                                                                           \
+    _Pragma("omp parallel num_threads(plan.threads) reduction(|:failed)")               \
+    {                                                                                   \
+        T *col = (T *)malloc((size_t)(plan.step * k) * sizeof(T));                      \
+        failed = col == NULL;                                                           \
+        _Pragma("omp for schedule(static)")                                             \
+        for (int64_t tile = 0; tile < plan.tiles; tile++) {                             \
+            const int64_t p0 = tile * plan.step;                                        \
+            const int64_t rows = total - p0 < plan.step ? total - p0 : plan.step;       \
+            if (col == NULL || rows <= 0) continue;                                     \
+            im2col_rows_##SUFFIX(g, x, col, p0, 0, rows);                               \
+            GEMM(0, 0, rows, cout, k, (T)1, col, k, w, cout, (T)0, y + p0 * cout, cout); \
+        }                                                                               \
+        free(col);                                                                      \
+    }                                                                                   \
+    return failed ? -1 : 0;                                                             \
 }                                                                                       \
                                                                                         \
 int ag_conv2d_backward_input_##SUFFIX(const ag_conv2d_geometry *g, const T *grad_y,     \
                                       const T *w, T *grad_x) {                          \
     const int64_t k = g->kernel_h * g->kernel_w * g->in_channels;                       \
     const int64_t cout = g->out_channels;                                               \
-    const int64_t total = g->batch * g->out_height * g->out_width;                      \
-    const int64_t x_size = g->batch * g->height * g->width * g->in_channels;            \
-    int64_t step = tile_rows(g), p0;                                                    \
-    T *gcol;                                                                            \
-    if (is_pointwise(g) && total > 0) {                                                 \
-        if (cout == 0) { memset(grad_x, 0, (size_t)x_size * sizeof(T)); return 0; }     \
+    const int64_t plane = g->out_height * g->out_width;                                 \
+    const int64_t total = g->batch * plane;                                             \
+    const int64_t image = g->height * g->width * g->in_channels;                        \
+    tile_plan plan;                                                                     \
+    int failed = 0;                                                                     \
+    if (total > 0 && is_pointwise(g)) {                                                 \
         GEMM(0, 1, total, k, cout, (T)1, grad_y, cout, w, cout, (T)0, grad_x, k);       \
         return 0;                                                                       \
     }                                                                                   \
-    memset(grad_x, 0, (size_t)x_size * sizeof(T));                                      \
-    if (total == 0 || cout == 0) return 0;                                              \
-    if (step > total) step = total;                                                     \
-    gcol = (T *)malloc((size_t)(step * k) * sizeof(T));                                 \
-    if (gcol == NULL) return -1;                                                        \
-    for (p0 = 0; p0 < total; p0 += step) {                                              \
-        const int64_t rows = total - p0 < step ? total - p0 : step;                     \
-        GEMM(0, 1, rows, k, cout, (T)1, grad_y + p0 * cout, cout, w, cout, (T)0, gcol, k);\
-        col2im_##SUFFIX(g, gcol, grad_x, p0, rows);                                     \
+    if (total == 0) {                                                                   \
+        memset(grad_x, 0, (size_t)(g->batch * image) * sizeof(T));                      \
+        return 0;                                                                       \
     }                                                                                   \
-    free(gcol);                                                                         \
-    return 0;                                                                           \
+    /* Threads take whole images, so their col2im never write the same input cells. */  \
+    plan = plan_tiles(g, total, plane);                                                 \
+    if (plan.threads <= 1) {                                                            \
+        T *gcol = (T *)malloc((size_t)(plan.step * k) * sizeof(T));                     \
+        if (gcol == NULL) return -1;                                                    \
+        memset(grad_x, 0, (size_t)(g->batch * image) * sizeof(T));                      \
+        for (int64_t p0 = 0; p0 < total; p0 += plan.step) {                             \
+            const int64_t rows = total - p0 < plan.step ? total - p0 : plan.step;       \
+            GEMM(0, 1, rows, k, cout, (T)1, grad_y + p0 * cout, cout, w, cout, (T)0, gcol, k); \
+            col2im_##SUFFIX(g, gcol, grad_x, p0, rows);                                 \
+        }                                                                               \
+        free(gcol);                                                                     \
+        return 0;                                                                       \
+    }                                                                                   \
+    _Pragma("omp parallel num_threads(plan.threads) reduction(|:failed)")               \
+    {                                                                                   \
+        T *gcol = (T *)malloc((size_t)(plan.step * k) * sizeof(T));                     \
+        failed = gcol == NULL;                                                          \
+        _Pragma("omp for schedule(static)")                                             \
+        for (int64_t tile = 0; tile < plan.tiles; tile++) {                             \
+            const int64_t p0 = tile * plan.step;                                        \
+            const int64_t rows = total - p0 < plan.step ? total - p0 : plan.step;       \
+            if (rows <= 0) continue;                                                    \
+            memset(grad_x + p0 / plane * image, 0, (size_t)(rows / plane * image) * sizeof(T)); \
+            if (gcol == NULL) continue;                                                 \
+            GEMM(0, 1, rows, k, cout, (T)1, grad_y + p0 * cout, cout, w, cout, (T)0, gcol, k); \
+            col2im_rows_##SUFFIX(g, gcol, grad_x, p0, 0, rows);                         \
+        }                                                                               \
+        free(gcol);                                                                     \
+    }                                                                                   \
+    return failed ? -1 : 0;                                                             \
 }                                                                                       \
                                                                                         \
 int ag_conv2d_backward_weight_##SUFFIX(const ag_conv2d_geometry *g, const T *x,         \
@@ -198,26 +311,68 @@ int ag_conv2d_backward_weight_##SUFFIX(const ag_conv2d_geometry *g, const T *x, 
     const int64_t k = g->kernel_h * g->kernel_w * g->in_channels;                       \
     const int64_t cout = g->out_channels;                                               \
     const int64_t total = g->batch * g->out_height * g->out_width;                      \
-    int64_t step = tile_rows(g), p0;                                                    \
-    T *col;                                                                             \
-    if (k == 0 || cout == 0) return 0;                                                  \
-    if (total == 0) { memset(grad_w, 0, (size_t)(k * cout) * sizeof(T)); return 0; }    \
+    const int64_t size = k * cout;                                                      \
+    tile_plan plan;                                                                     \
+    T *partials;                                                                        \
+    int failed = 0;                                                                     \
+    if (total == 0) {                                                                   \
+        memset(grad_w, 0, (size_t)size * sizeof(T));                                    \
+        return 0;                                                                       \
+    }                                                                                   \
     if (is_pointwise(g)) {                                                              \
         GEMM(1, 0, k, cout, total, (T)1, x, k, grad_y, cout, (T)0, grad_w, cout);       \
         return 0;                                                                       \
     }                                                                                   \
-    if (step > total) step = total;                                                     \
-    col = (T *)malloc((size_t)(step * k) * sizeof(T));                                  \
-    if (col == NULL) return -1;                                                         \
-    for (p0 = 0; p0 < total; p0 += step) {                                              \
-        const int64_t rows = total - p0 < step ? total - p0 : step;                     \
-        im2col_##SUFFIX(g, x, col, p0, rows);                                           \
-        GEMM(1, 0, k, cout, rows, (T)1, col, k, grad_y + p0 * cout, cout,               \
-             p0 == 0 ? (T)0 : (T)1, grad_w, cout);                                      \
+    plan = plan_tiles(g, total, 1);                                                     \
+    if (plan.threads <= 1) {                                                            \
+        T *col = (T *)malloc((size_t)(plan.step * k) * sizeof(T));                      \
+        if (col == NULL) return -1;                                                     \
+        for (int64_t p0 = 0; p0 < total; p0 += plan.step) {                             \
+            const int64_t rows = total - p0 < plan.step ? total - p0 : plan.step;       \
+            im2col_##SUFFIX(g, x, col, p0, rows);                                       \
+            GEMM(1, 0, k, cout, rows, (T)1, col, k, grad_y + p0 * cout, cout,           \
+                 p0 == 0 ? (T)0 : (T)1, grad_w, cout);                                  \
+        }                                                                               \
+        free(col);                                                                      \
+        return 0;                                                                       \
     }                                                                                   \
-    free(col);                                                                          \
-    return 0;                                                                           \
-}
+    /* Each thread sums its tiles into its own partial (thread 0's is grad_w itself);   \
+     * the partials are then added in thread order, so the result does not depend on    \
+     * timing. */                                                                       \
+    partials = (T *)malloc((size_t)((plan.threads - 1) * size) * sizeof(T));            \
+    if (partials == NULL) return -1;                                                    \
+    _Pragma("omp parallel num_threads(plan.threads) reduction(|:failed)")               \
+    {                                                                                   \
+        const int me = thread_index();                                            \
+        T *mine = me == 0 ? grad_w : partials + (me - 1) * size;                        \
+        T *col = (T *)malloc((size_t)(plan.step * k) * sizeof(T));                      \
+        int started = 0;                                                                \
+        failed = col == NULL;                                                           \
+        _Pragma("omp for schedule(static)")                                             \
+        for (int64_t tile = 0; tile < plan.tiles; tile++) {                             \
+            const int64_t p0 = tile * plan.step;                                        \
+            const int64_t rows = total - p0 < plan.step ? total - p0 : plan.step;       \
+            if (col == NULL || rows <= 0) continue;                                     \
+            im2col_rows_##SUFFIX(g, x, col, p0, 0, rows);                               \
+            GEMM(1, 0, k, cout, rows, (T)1, col, k, grad_y + p0 * cout, cout,           \
+                 started ? (T)1 : (T)0, mine, cout);                                    \
+            started = 1;                                                                \
+        }                                                                               \
+        if (!started) memset(mine, 0, (size_t)size * sizeof(T));                        \
+        free(col);                                                                      \
+        _Pragma("omp barrier")                                                          \
+        {                                                                               \
+            int64_t begin, end;                                                         \
+            thread_range(size, &begin, &end);                                           \
+            for (int t = 1; t < plan.threads; t++) {                                    \
+                const T *part = partials + (t - 1) * size;                              \
+                for (int64_t e = begin; e < end; e++) grad_w[e] += part[e];             \
+            }                                                                           \
+        }                                                                               \
+    }                                                                                   \
+    free(partials);                                                                     \
+    return failed ? -1 : 0;                                                             \
+}                                                                                       \
 
 DEFINE_CONV2D(f32, float, ag_sgemm)
 DEFINE_CONV2D(f64, double, ag_dgemm)
