@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs the C-kernel tests against a build with AddressSanitizer + UndefinedBehaviorSanitizer
+# (AUTOGRAD_CORE_SANITIZE=1, see csrc/build_kernels.py). Exits non-zero on any report.
+#
+# The sanitized extension is built in a throwaway copy of the working tree, so the normal
+# editable build in this checkout is left alone. Usage:
+#   bash .ci/sanitize.sh [extra pytest args or test files]
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+python="${PYTHON:-python}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/autograd_core_sanitize.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+# Tracked and not-ignored files only: no build outputs (the normal _kernels*.so) come along.
+(cd "$repo" && git ls-files -z --cached --others --exclude-standard) \
+    | (cd "$repo" && xargs -0 cp --parents -t "$work" 2>/dev/null || true)
+
+cd "$work"
+echo "sanitize: building the extension with ASan+UBSan in $work"
+# cffi builds autograd_core._kernels in place; sources are taken relative to the cwd.
+AUTOGRAD_CORE_SANITIZE=1 "$python" -c '
+import sys
+sys.path.insert(0, "csrc")
+import build_kernels
+build_kernels.ffibuilder.compile(tmpdir=".", verbose=False)
+' > build.log 2>&1 || { cat build.log; echo "sanitize: build failed"; exit 1; }
+
+tests=()
+for candidate in tests/test_gemm.py tests/test_conv_pool_kernels.py tests/test_rnn_kernels.py; do
+    [ -f "$candidate" ] && tests+=("$candidate")
+done
+
+# The ASan runtime must be loaded before Python's own allocations; Python leaks by
+# design at exit, hence detect_leaks=0.
+libasan="$(${CC:-gcc} -print-file-name=libasan.so)"
+export LD_PRELOAD="$libasan"
+# Reports also go to files: pytest captures stderr, and a halting report would die with it.
+export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:exitcode=99:log_path=$work/report"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$work/report"
+export PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}"
+export AUTOGRAD_CORE_BACKEND=c
+
+# Make sure the tests really load the sanitized copy, not the checkout's build.
+"$python" -c '
+import sys, autograd_core.kernels as k
+assert k.extension_available(), "sanitized extension did not import"
+assert k.__file__.startswith(sys.argv[1]), "imported %s instead of the sanitized copy" % k.__file__
+print("sanitize: using", k._ext.__file__)
+' "$work"
+
+status=0
+"$python" -m pytest -q -p no:cacheprovider "${tests[@]}" "$@" || status=$?
+if compgen -G "$work/report*" > /dev/null; then
+    cat "$work"/report*
+    echo "sanitize: sanitizer report(s) above"
+    exit 1
+fi
+if [ "$status" -ne 0 ]; then
+    echo "sanitize: tests failed (exit status $status)"
+    exit "$status"
+fi
+echo "sanitize: clean"
