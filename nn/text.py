@@ -1,0 +1,347 @@
+"""A character-level language model: vocabulary, batching of a UTF-8 text file,
+training with truncated BPTT, evaluation in nats per character, and ``sample``.
+
+    text = load_text("tinyshakespeare.txt")
+    vocabulary = CharVocabulary(text)
+    ids = vocabulary.encode(text)
+    train_ids, validation_ids = split_ids(ids, validation_fraction=0.1)   # last 10% held out
+    model = CharLanguageModel(vocabulary.size, embedding_dim=64, hidden_size=256, num_layers=1)
+    history = train_language_model(model, train_ids, validation_ids, time_limit=900)
+    print(sample(model, vocabulary, prime="ROMEO:", length=300, temperature=0.8))
+
+Batching follows the usual stateful scheme: the training text is cut into ``batch_size``
+contiguous streams, each chunk of ``seq_len`` characters continues where the previous
+one stopped, and the LSTM state is carried across chunks but detached (truncated BPTT),
+so each backward covers ``seq_len`` steps.
+
+Command line (``python -m nn.text``)::
+
+    python -m nn.text train FILE --out lm.npz [--minutes 15] [--hidden 256] ...
+    python -m nn.text sample lm.npz [--prime TEXT] [--length 500] [--temperature 0.8]
+"""
+import argparse
+import json
+import math
+import sys
+import time
+
+import numpy as np
+
+import autograd_core
+from autograd_core import Tensor
+
+from . import checkpoint, init, optim
+from .functional import cross_entropy, dropout
+from .layers import Linear
+from .module import Module
+from .recurrent import LSTM, Embedding, detach_state
+
+__all__ = ["CharVocabulary", "load_text", "split_ids", "batch_streams", "chunks", "CharLanguageModel",
+           "evaluate_language_model", "train_language_model", "sample", "save_language_model",
+           "load_language_model", "main"]
+
+
+# ---- data ---------------------------------------------------------------------------
+def load_text(path):
+    """The whole file as a str, decoded as UTF-8 (a decoding error names the file)."""
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError("load_text: %s is not valid UTF-8 (%s)" % (path, error)) from None
+
+
+class CharVocabulary:
+    """The characters of a text, sorted, each with an integer id (0 .. size-1)."""
+
+    def __init__(self, text_or_chars):
+        chars = sorted(set(text_or_chars))
+        if not chars:
+            raise ValueError("CharVocabulary: got an empty text, expected at least one character")
+        self.chars = chars
+        self.index = {c: i for i, c in enumerate(chars)}
+
+    @property
+    def size(self):
+        return len(self.chars)
+
+    def encode(self, text):
+        """int64 ids [len(text)]; a character outside the vocabulary is a ValueError."""
+        try:
+            return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
+        except KeyError as error:
+            raise ValueError("CharVocabulary.encode: character %r is not in the vocabulary" % error.args[0]) from None
+
+    def decode(self, ids):
+        return "".join(self.chars[int(i)] for i in np.asarray(ids).reshape(-1))
+
+    def to_json(self):
+        return json.dumps(self.chars, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text):
+        return cls(json.loads(text))
+
+
+def split_ids(ids, validation_fraction=0.1):
+    """(train, validation): the validation part is the last ``validation_fraction`` of ids."""
+    if not 0 < validation_fraction < 1:
+        raise ValueError("split_ids: validation_fraction must be in (0, 1), got %r" % (validation_fraction,))
+    cut = int(round(len(ids) * (1 - validation_fraction)))
+    return ids[:cut], ids[cut:]
+
+
+def batch_streams(ids, batch_size):
+    """ids cut into batch_size contiguous streams: [batch_size, len(ids) // batch_size]."""
+    length = len(ids) // batch_size
+    if length < 2:
+        raise ValueError("batch_streams: %d ids are too few for %d streams of at least 2" % (len(ids), batch_size))
+    return np.asarray(ids[:length * batch_size]).reshape(batch_size, length)
+
+
+def chunks(streams, seq_len, offset=0):
+    """Consecutive (inputs, targets) windows of the streams, each [batch, <= seq_len];
+    targets are the inputs shifted by one character. ``offset`` skips that many first
+    characters (a random offset per epoch varies the chunk boundaries)."""
+    total = streams.shape[1] - 1
+    for start in range(offset, total, seq_len):
+        stop = min(start + seq_len, total)
+        yield streams[:, start:stop], streams[:, start + 1:stop + 1]
+
+
+# ---- model -------------------------------------------------------------------------
+class CharLanguageModel(Module):
+    """Embedding -> multi-layer LSTM -> Linear to the vocabulary.
+
+    forward(ids int [batch, time], state=None) -> (logits [batch, time, vocab], state),
+    where state is the LSTM's (h, c), each [num_layers, batch, hidden].
+    """
+
+    def __init__(self, vocab_size, embedding_dim=64, hidden_size=256, num_layers=1, dropout=0.0):
+        super().__init__()
+        self.vocab_size, self.embedding_dim = int(vocab_size), int(embedding_dim)
+        self.hidden_size, self.num_layers, self.dropout = int(hidden_size), int(num_layers), float(dropout)
+        self.embedding = Embedding(vocab_size, embedding_dim)
+        self.lstm = LSTM(embedding_dim, hidden_size, num_layers=num_layers, dropout=dropout)
+        self.decoder = Linear(hidden_size, vocab_size)
+
+    def config(self):
+        return dict(vocab_size=self.vocab_size, embedding_dim=self.embedding_dim,
+                    hidden_size=self.hidden_size, num_layers=self.num_layers, dropout=self.dropout)
+
+    def forward(self, ids, state=None):
+        ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+        if ids.ndim != 2:
+            raise ValueError("CharLanguageModel: expected ids [batch, time], got shape %s" % (ids.shape,))
+        outputs, state = self.lstm(self.embedding(ids), state)
+        if self.dropout and self.training:
+            outputs = dropout(outputs, self.dropout, training=True)
+        batch, steps = ids.shape
+        logits = self.decoder(outputs.reshape(batch * steps, self.hidden_size))
+        return logits.reshape(batch, steps, self.vocab_size), state
+
+
+# ---- training and evaluation ---------------------------------------------------------
+@autograd_core.no_grad()
+def evaluate_language_model(model, ids, batch_size=64, seq_len=200):
+    """Mean cross-entropy per predicted character, in nats, over ids (state carried
+    across chunks, as in training). Returns a float."""
+    was_training = model.training
+    model.eval()
+    try:
+        # a short text gets fewer streams rather than an error
+        streams = batch_streams(ids, max(1, min(batch_size, len(ids) // 2)))
+        state, total, count = None, 0.0, 0
+        for inputs, targets in chunks(streams, seq_len):
+            logits, state = model(inputs, state)
+            total += float(cross_entropy(logits.reshape(-1, model.vocab_size), targets.reshape(-1),
+                                         reduction="sum").data)
+            count += targets.size
+        return total / count
+    finally:
+        model.train(was_training)
+
+
+def train_language_model(model, train_ids, validation_ids, batch_size=64, seq_len=100, lr=3e-3,
+                         clip=5.0, time_limit=None, max_steps=None, epochs=None, eval_every=200,
+                         eval_batch_size=64, eval_seq_len=200, lr_decay=None, seed=0, log=print):
+    """Train with Adam and truncated BPTT until time_limit seconds (wall clock, evaluation
+    included), max_steps updates or epochs passes, whichever comes first.
+
+    Evaluates the validation loss (nats/char) every ``eval_every`` steps and at the end.
+    ``lr_decay`` (optional) multiplies the learning rate by that factor after each epoch.
+    Returns the history: a list of dicts with step, seconds, train_loss, validation_loss.
+    """
+    if time_limit is None and max_steps is None and epochs is None:
+        raise ValueError("train_language_model: give time_limit, max_steps or epochs, else it never ends")
+    rng = np.random.default_rng(seed)
+    optimizer = optim.Adam(model.parameters(), lr=lr)
+    streams = batch_streams(train_ids, batch_size)
+    start = time.perf_counter()
+    history, step, epoch, running = [], 0, 0, []
+
+    def record(done):
+        validation = evaluate_language_model(model, validation_ids, eval_batch_size, eval_seq_len)
+        entry = dict(step=step, epoch=epoch, seconds=round(time.perf_counter() - start, 1),
+                     train_loss=float(np.mean(running)) if running else float("nan"),
+                     validation_loss=validation)
+        history.append(entry)
+        running.clear()
+        if log:
+            log("step %6d  epoch %d  %7.1fs  train %.4f  validation %.4f nats/char%s" % (
+                step, epoch, entry["seconds"], entry["train_loss"], validation, "  (final)" if done else ""))
+
+    def out_of_time():
+        return ((time_limit is not None and time.perf_counter() - start >= time_limit)
+                or (max_steps is not None and step >= max_steps))
+
+    model.train()
+    while not out_of_time() and (epochs is None or epoch < epochs):
+        state = None
+        for inputs, targets in chunks(streams, seq_len, offset=int(rng.integers(seq_len))):
+            logits, state = model(inputs, state)
+            loss = cross_entropy(logits.reshape(-1, model.vocab_size), targets.reshape(-1))
+            optimizer.zero_grad()
+            loss.backward()
+            if clip:
+                optim.clip_grad_norm_(model.parameters(), clip)
+            optimizer.step()
+            state = detach_state(state)
+            running.append(float(loss.data))
+            step += 1
+            if eval_every and step % eval_every == 0:
+                record(False)
+            if out_of_time():
+                break
+        else:
+            epoch += 1
+            if lr_decay:
+                for group in optimizer.param_groups:
+                    group["lr"] *= lr_decay
+    record(True)
+    return history
+
+
+@autograd_core.no_grad()
+def sample(model, vocabulary, prime="", length=200, temperature=1.0, generator=None):
+    """Generate ``length`` characters after ``prime`` by drawing each next character
+    from softmax(logits / temperature). temperature -> 0 approaches greedy decoding.
+    Returns prime + the generated text."""
+    if temperature <= 0:
+        raise ValueError("sample: temperature must be > 0, got %r" % (temperature,))
+    rng = generator if generator is not None else init.get_generator()
+    was_training = model.training
+    model.eval()
+    try:
+        prime_ids = vocabulary.encode(prime) if prime else np.array([rng.integers(vocabulary.size)])
+        logits, state = model(prime_ids[None, :])
+        generated = []
+        last = logits.data[0, -1].astype(np.float64)
+        for _ in range(length):
+            scaled = last / temperature
+            probabilities = np.exp(scaled - scaled.max())
+            probabilities /= probabilities.sum()
+            next_id = int(rng.choice(vocabulary.size, p=probabilities))
+            generated.append(next_id)
+            logits, state = model(np.array([[next_id]]), state)
+            last = logits.data[0, -1].astype(np.float64)
+        text = vocabulary.decode(generated)
+        return (prime if prime else vocabulary.decode(prime_ids)) + text
+    finally:
+        model.train(was_training)
+
+
+def save_language_model(path, model, vocabulary, extra=None):
+    """Model weights, configuration and vocabulary in one checkpoint (nn.checkpoint)."""
+    metadata = dict(kind="char-lm", config=model.config(), vocabulary=vocabulary.to_json(), **(extra or {}))
+    checkpoint.save_training_state(path, model, metadata=metadata)
+
+
+def load_language_model(path):
+    """(model, vocabulary, metadata) from a checkpoint written by save_language_model."""
+    metadata = checkpoint.read_metadata(path)
+    if metadata.get("kind") != "char-lm":
+        raise ValueError("load_language_model: %s is not a character language model checkpoint" % path)
+    model = CharLanguageModel(**metadata["config"])
+    checkpoint.load_training_state(path, model)
+    return model, CharVocabulary.from_json(metadata["vocabulary"]), metadata
+
+
+# ---- command line ------------------------------------------------------------------------
+def build_parser(prog="python -m nn.text"):
+    parser = argparse.ArgumentParser(prog=prog, description="Character-level LSTM language model.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    train = commands.add_parser("train", help="train on a UTF-8 text file (last 10%% held out)")
+    add_train_arguments(train)
+    sampler = commands.add_parser("sample", help="generate text from a trained checkpoint")
+    add_sample_arguments(sampler)
+    return parser
+
+
+def add_train_arguments(parser):
+    parser.add_argument("file", help="UTF-8 text file")
+    parser.add_argument("--out", default="char_lm.npz", help="checkpoint to write (default: char_lm.npz)")
+    parser.add_argument("--minutes", type=float, default=15.0, help="training time limit (default 15)")
+    parser.add_argument("--max-steps", type=int, help="stop after this many updates")
+    parser.add_argument("--embedding", type=int, default=64)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seq-len", type=int, default=100)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr-decay", type=float, help="learning-rate factor after each epoch")
+    parser.add_argument("--clip", type=float, default=5.0, help="gradient-norm clip (0: none)")
+    parser.add_argument("--eval-every", type=int, default=200)
+    parser.add_argument("--validation-fraction", type=float, default=0.1)
+    parser.add_argument("--threads", type=int, help="threads for the C kernels")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--history", help="write the history as JSON here")
+
+
+def add_sample_arguments(parser):
+    parser.add_argument("checkpoint", help="checkpoint written by train")
+    parser.add_argument("--prime", default="", help="text to start from")
+    parser.add_argument("--length", type=int, default=500)
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run_train(args):
+    if args.threads:
+        autograd_core.set_num_threads(args.threads)
+    init.manual_seed(args.seed)
+    text = load_text(args.file)
+    vocabulary = CharVocabulary(text)
+    train_ids, validation_ids = split_ids(vocabulary.encode(text), args.validation_fraction)
+    print("%s: %d characters, vocabulary %d, train %d, validation %d" % (
+        args.file, len(text), vocabulary.size, len(train_ids), len(validation_ids)))
+    model = CharLanguageModel(vocabulary.size, args.embedding, args.hidden, args.layers, args.dropout)
+    history = train_language_model(
+        model, train_ids, validation_ids, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
+        clip=args.clip, time_limit=args.minutes * 60, max_steps=args.max_steps, eval_every=args.eval_every,
+        lr_decay=args.lr_decay, seed=args.seed)
+    save_language_model(args.out, model, vocabulary, extra=dict(history=history))
+    if args.history:
+        with open(args.history, "w") as handle:
+            json.dump(history, handle, indent=1)
+    print("best validation %.4f nats/char; checkpoint %s" % (min(h["validation_loss"] for h in history), args.out))
+    return 0
+
+
+def run_sample(args):
+    model, vocabulary, _ = load_language_model(args.checkpoint)
+    print(sample(model, vocabulary, args.prime, args.length, args.temperature,
+                 generator=np.random.default_rng(args.seed)))
+    return 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return {"train": run_train, "sample": run_sample}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
