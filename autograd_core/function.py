@@ -83,7 +83,7 @@ class Function:
         """Run forward on the arguments' arrays and, when a Tensor input needs a
         gradient and grad mode is on, record the call in the graph."""
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        raw = [a.data if isinstance(a, Tensor) else _weak_scalar(a) for a in args]
         record = any(needs) and is_grad_enabled()
         ctx = Context(cls, args if record else (), needs)
         result = cls.forward(ctx, *raw)
@@ -94,6 +94,15 @@ class Function:
             outputs = tuple(_wrap_output(cls, r, ctx if record else None, i) for i, r in enumerate(result))
             return outputs
         return _wrap_output(cls, result, ctx if record else None, 0)
+
+
+def _weak_scalar(value):
+    """A numpy scalar (np.float64(0.5), np.int64(2): what np.sqrt(2) or array.sum() return)
+    as the Python number it stands for. numpy lets a Python number adapt to an array's
+    dtype but promotes with a numpy scalar, so x * np.sqrt(2) would turn float32 into float64."""
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    return value
 
 
 def _wrap_output(cls, array, ctx, index):

@@ -393,7 +393,7 @@ def clip(x, min=None, max=None):
 def _operand(op, x):
     # a Python number stays a number: wrapped in a Tensor it would be an int64/float32 array
     # and numpy would promote float32 with it (maximum(2, x) gave float64)
-    return x if isinstance(x, (int, float)) else _tensor_arg(op, x)
+    return x if isinstance(x, (int, float, np.number, np.bool_)) else _tensor_arg(op, x)
 
 
 def maximum(a, b):
