@@ -118,6 +118,16 @@ def test_python_scalar_keeps_float32(name, scalar):
     assert SCALAR_OPS[name](ag.tensor(values, dtype=np.float64), scalar).dtype == np.float64
 
 
+@pytest.mark.parametrize("scalar", [np.float64(2.5), np.int64(2), np.sqrt(2.0)], ids=["float64", "int64", "sqrt"])
+@pytest.mark.parametrize("name", sorted(SCALAR_OPS))
+def test_numpy_scalar_keeps_float32_too(name, scalar):
+    # np.sqrt(2) or array.sum() give numpy scalars; they act like the Python numbers they hold
+    x = ag.tensor(np.array([[0.5, 1.5, 2.0]], dtype=np.float32))
+    out = SCALAR_OPS[name](x, scalar)
+    assert out.dtype == np.float32, "%s with %r gave %s" % (name, scalar, out.dtype)
+    np.testing.assert_allclose(out.numpy(), SCALAR_OPS[name](x, scalar.item()).numpy())
+
+
 REDUCTIONS = ["sum", "mean", "max", "min", "var", "std", "softmax", "log_softmax"]
 
 
