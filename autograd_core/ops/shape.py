@@ -61,8 +61,19 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, grad):
         full = np.zeros(ctx.shape, dtype=ctx.dtype)
-        np.add.at(full, ctx.index, grad)
+        if _is_basic_index(ctx.index):
+            full[ctx.index] = grad  # each element picked at most once; np.add.at is ~30x slower
+        else:
+            np.add.at(full, ctx.index, grad)  # integer arrays may repeat an index: accumulate
         return full, None
+
+
+def _is_basic_index(index):
+    """True for ints, slices, None and Ellipsis (and tuples of them): no integer or bool arrays."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(item is None or item is Ellipsis or isinstance(item, slice)
+               or (isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)))
+               for item in items)
 
 
 class Concat(Function):
