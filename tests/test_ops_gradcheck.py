@@ -309,6 +309,8 @@ def test_boolean_mask_indexing():
     mask = array > 0
     check(lambda x: x[mask], array)
     check(lambda x: x[ag.tensor(mask)] * 2, array)
+    check(lambda x: x[True], array)  # a scalar bool is an (advanced) index too
+    check(lambda x: x[1, mask[0]], array)
 
 
 @st.composite
