@@ -61,29 +61,34 @@ static inline float ag_fast_tanhf(float x) {
                                                                                         \
 static T sigmoid_##SUFFIX(T v) { return (T)1 / ((T)1 + EXP(-v)); }                      \
                                                                                         \
+/* One batch row, outside the OpenMP region: GCC's outlined parallel body would not   \
+ * get this file's optimize pragma, and restrict lets the loop be vectorized. */     \
+static void lstm_forward_row_##SUFFIX(const T *restrict gate, const T *restrict cp,    \
+                                      T *restrict hb, T *restrict cb, T *restrict s,   \
+                                      int64_t hidden) {                                \
+    int64_t j;                                                                          \
+    for (j = 0; j < hidden; j++) {                                                      \
+        const T i = sigmoid_##SUFFIX(gate[j]);                                          \
+        const T f = sigmoid_##SUFFIX(gate[hidden + j]);                                 \
+        const T g = TANH(gate[2 * hidden + j]);                                         \
+        const T o = sigmoid_##SUFFIX(gate[3 * hidden + j]);                             \
+        const T cn = f * cp[j] + i * g;                                                 \
+        const T tc = TANH(cn);                                                          \
+        cb[j] = cn;                                                                     \
+        hb[j] = o * tc;                                                                 \
+        s[j] = i; s[hidden + j] = f; s[2 * hidden + j] = g;                             \
+        s[3 * hidden + j] = o; s[4 * hidden + j] = tc;                                  \
+    }                                                                                   \
+}                                                                                       \
+                                                                                        \
 void ag_lstm_cell_forward_##SUFFIX(const T *gates, const T *c_prev, T *h, T *c,        \
                                    T *saved, int64_t batch, int64_t hidden) {           \
     int64_t b;                                                                          \
     _Pragma("omp parallel for schedule(static) num_threads(cell_threads(batch * hidden))") \
-    for (b = 0; b < batch; b++) {                                                       \
-        const T *gate = gates + b * 4 * hidden;                                         \
-        T *s = saved + b * 5 * hidden;                                                  \
-        const T *cp = c_prev + b * hidden;                                              \
-        T *hb = h + b * hidden, *cb = c + b * hidden;                                   \
-        int64_t j;                                                                      \
-        for (j = 0; j < hidden; j++) {                                                  \
-            const T i = sigmoid_##SUFFIX(gate[j]);                                      \
-            const T f = sigmoid_##SUFFIX(gate[hidden + j]);                             \
-            const T g = TANH(gate[2 * hidden + j]);                                     \
-            const T o = sigmoid_##SUFFIX(gate[3 * hidden + j]);                         \
-            const T cn = f * cp[j] + i * g;                                             \
-            const T tc = TANH(cn);                                                      \
-            cb[j] = cn;                                                                 \
-            hb[j] = o * tc;                                                             \
-            s[j] = i; s[hidden + j] = f; s[2 * hidden + j] = g;                         \
-            s[3 * hidden + j] = o; s[4 * hidden + j] = tc;                              \
-        }                                                                               \
-    }                                                                                   \
+    for (b = 0; b < batch; b++)                                                         \
+        lstm_forward_row_##SUFFIX(gates + b * 4 * hidden, c_prev + b * hidden,          \
+                                  h + b * hidden, c + b * hidden, saved + b * 5 * hidden, \
+                                  hidden);                                              \
 }                                                                                       \
                                                                                         \
 void ag_lstm_cell_backward_##SUFFIX(const T *saved, const T *c_prev, const T *grad_h,   \
@@ -113,24 +118,28 @@ void ag_lstm_cell_backward_##SUFFIX(const T *saved, const T *c_prev, const T *gr
     }                                                                                   \
 }                                                                                       \
                                                                                         \
+static void gru_forward_row_##SUFFIX(const T *restrict xi, const T *restrict hh,       \
+                                     const T *restrict hp, T *restrict hb, T *restrict s, \
+                                     int64_t hidden) {                                  \
+    int64_t j;                                                                          \
+    for (j = 0; j < hidden; j++) {                                                      \
+        const T r = sigmoid_##SUFFIX(xi[j] + hh[j]);                                    \
+        const T z = sigmoid_##SUFFIX(xi[hidden + j] + hh[hidden + j]);                  \
+        const T ghn = hh[2 * hidden + j];                                               \
+        const T n = TANH(xi[2 * hidden + j] + r * ghn);                                 \
+        hb[j] = ((T)1 - z) * n + z * hp[j];                                             \
+        s[j] = r; s[hidden + j] = z; s[2 * hidden + j] = n; s[3 * hidden + j] = ghn;    \
+    }                                                                                   \
+}                                                                                       \
+                                                                                        \
 void ag_gru_cell_forward_##SUFFIX(const T *gi, const T *gh, const T *h_prev, T *h,     \
                                   T *saved, int64_t batch, int64_t hidden) {            \
     int64_t b;                                                                          \
     _Pragma("omp parallel for schedule(static) num_threads(cell_threads(batch * hidden))") \
-    for (b = 0; b < batch; b++) {                                                       \
-        const T *xi = gi + b * 3 * hidden, *hh = gh + b * 3 * hidden;                   \
-        const T *hp = h_prev + b * hidden;                                              \
-        T *hb = h + b * hidden, *s = saved + b * 4 * hidden;                            \
-        int64_t j;                                                                      \
-        for (j = 0; j < hidden; j++) {                                                  \
-            const T r = sigmoid_##SUFFIX(xi[j] + hh[j]);                                \
-            const T z = sigmoid_##SUFFIX(xi[hidden + j] + hh[hidden + j]);              \
-            const T ghn = hh[2 * hidden + j];                                           \
-            const T n = TANH(xi[2 * hidden + j] + r * ghn);                             \
-            hb[j] = ((T)1 - z) * n + z * hp[j];                                         \
-            s[j] = r; s[hidden + j] = z; s[2 * hidden + j] = n; s[3 * hidden + j] = ghn;\
-        }                                                                               \
-    }                                                                                   \
+    for (b = 0; b < batch; b++)                                                         \
+        gru_forward_row_##SUFFIX(gi + b * 3 * hidden, gh + b * 3 * hidden,              \
+                                 h_prev + b * hidden, h + b * hidden, saved + b * 4 * hidden, \
+                                 hidden);                                               \
 }                                                                                       \
                                                                                         \
 void ag_gru_cell_backward_##SUFFIX(const T *saved, const T *h_prev, const T *grad_h,    \
