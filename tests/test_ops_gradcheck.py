@@ -3,7 +3,7 @@ hypothesis-drawn shapes (ranks 0 to 4, broadcasting, size-1 sides) and values ke
 the points where the op has no derivative."""
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, example, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograd_core as ag
@@ -24,24 +24,38 @@ def pairs(draw, first=smooth, second=smooth):
     return draw(arrays(shape_a, first)), draw(arrays(shape_b, second))
 
 
+# explicit broadcasting cases, always run on top of the drawn ones: a rank-4 shape against a
+# rank-2 one with stretched size-1 sides, and a 0-d tensor against a matrix
+RANK_4_BROADCAST = (np.linspace(-1, 1, 6).reshape(3, 1, 2, 1), np.linspace(0.5, 1.5, 6).reshape(2, 3))
+SCALAR_BROADCAST = (np.array(0.7), np.linspace(0.5, 1.5, 6).reshape(2, 3))
+
+
 # -- binary elementwise ops, broadcasting ---------------------------------------------------------
 @given(pairs())
+@example(RANK_4_BROADCAST)
+@example(SCALAR_BROADCAST)
 def test_add(pair):
     check(lambda a, b: a + b, *pair)
     check(ag.add, *pair)
 
 
 @given(pairs())
+@example(RANK_4_BROADCAST)
+@example(SCALAR_BROADCAST[::-1])
 def test_sub(pair):
     check(lambda a, b: a - b, *pair)
 
 
 @given(pairs())
+@example(RANK_4_BROADCAST)
+@example(SCALAR_BROADCAST[::-1])
 def test_mul(pair):
     check(lambda a, b: a * b, *pair)
 
 
 @given(pairs(smooth, nonzero))
+@example(RANK_4_BROADCAST)
+@example(SCALAR_BROADCAST[::-1])
 def test_div(pair):
     check(lambda a, b: a / b, *pair)
 
@@ -153,6 +167,8 @@ def test_unary_large_inputs_stay_finite():
 
 # -- matmul ----------------------------------------------------------------------------------------
 @given(matmul_cases())
+@example((np.linspace(-1, 1, 24).reshape(2, 1, 3, 4), np.linspace(-1, 1, 24).reshape(3, 4, 2)))
+@example((np.array([0.5, -1.0]), np.array([2.0, 3.0])))
 def test_matmul(case):
     check(lambda a, b: a @ b, *case)
     check(ag.matmul, *case)
