@@ -254,17 +254,20 @@ void AG_GEMM(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     ctx.b_pack = base;
     ctx.a_pack = base + b_stride;
 
-    /* Always open a region (inactive when threads == 1): it binds the orphaned
-     * `omp for`s in gemm_body to this call's own team even when the caller is itself
-     * inside a parallel region. */
-    AG_OMP("omp parallel num_threads(threads) if (threads > 1)")
-    {
 #ifdef _OPENMP
-        AG_NAME(gemm_body)(&ctx, omp_get_thread_num(), omp_get_num_threads());
-#else
+    /* One thread outside any parallel region: no region needed (the `omp for`s in
+     * gemm_body then run as a team of one). Otherwise open our own region, even when
+     * it is inactive (threads == 1 inside a caller's region): it binds those `omp for`s
+     * to this call's team instead of the caller's. */
+    if (threads == 1 && omp_get_level() == 0) {
         AG_NAME(gemm_body)(&ctx, 0, 1);
-#endif
+    } else {
+        AG_OMP("omp parallel num_threads(threads) if (threads > 1)")
+        AG_NAME(gemm_body)(&ctx, omp_get_thread_num(), omp_get_num_threads());
     }
+#else
+    AG_NAME(gemm_body)(&ctx, 0, 1);
+#endif
     free(memory);
 }
 
