@@ -56,6 +56,9 @@ class Context:
         """Drop everything only backward needed (saved values, edges to inputs)."""
         self._saved = ()
         self.freed = True
+        # without this a kept result (say losses.append(loss)) would keep every
+        # activation of its graph alive; a second backward still finds `freed` and raises
+        self.inputs = ()
         # attributes that ops stored on ctx can be large arrays: drop them too
         for name in list(vars(self)):
             if name not in _CONTEXT_FIELDS:
