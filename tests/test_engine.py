@@ -147,6 +147,21 @@ def test_saved_arrays_are_released_from_memory():
     np.testing.assert_array_equal(grad_of(x), [2.0, 2.0])
 
 
+def test_activations_are_released_while_the_result_is_kept():
+    # keeping a loss (losses.append(loss)) must not keep its graph's activations alive
+    x = leaf([1.0, 2.0])
+    hidden = x.exp()
+    watcher = weakref.ref(hidden)
+    loss = (hidden * 2).sum()
+    del hidden
+    gc.collect()
+    assert watcher() is not None  # the graph holds it until backward
+    loss.backward()
+    gc.collect()
+    assert watcher() is None
+    assert loss._ctx.freed and loss._ctx.inputs == ()
+
+
 # -- grad mode ------------------------------------------------------------------------------------
 def test_no_grad_context_manager():
     x = leaf([1.0, 2.0])
