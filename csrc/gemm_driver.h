@@ -29,7 +29,10 @@ typedef struct {
     const T *a, *b;
     T *c;
     AG_CONFIG config;
-    int64_t mc, nc, kc;     /* block sizes balanced for this problem */
+    int64_t m_blocks;       /* row blocks: block b is micro-panels [b*P/B, (b+1)*P/B) of
+                               the P = ceil(m/mr) row micro-panels, so sizes differ by
+                               at most one micro-panel */
+    int64_t mc, nc, kc;     /* largest row block; column and depth block sizes */
     T *b_pack;              /* nc_padded x kc, shared */
     T *a_pack;              /* threads x (mc x kc), one slice per thread */
     int64_t a_pack_stride;  /* elements between thread slices */
@@ -127,7 +130,8 @@ static void AG_NAME(gemm_body)(const AG_NAME(gemm_context) *ctx, int thread_id, 
     const int mr = ctx->config.mr, nr = ctx->config.nr;
     const int64_t m = ctx->m, n = ctx->n, k = ctx->k;
     T *a_pack = ctx->a_pack + thread_id * ctx->a_pack_stride;
-    const int64_t m_blocks = (m + ctx->mc - 1) / ctx->mc;
+    const int64_t m_blocks = ctx->m_blocks;
+    const int64_t m_panels = (m + mr - 1) / mr;
 
     for (int64_t jc = 0; jc < n; jc += ctx->nc) {
         const int64_t nc = n - jc < ctx->nc ? n - jc : ctx->nc;
@@ -157,8 +161,9 @@ static void AG_NAME(gemm_body)(const AG_NAME(gemm_context) *ctx, int thread_id, 
             AG_OMP("omp for schedule(dynamic, 1)")
             for (int64_t unit = 0; unit < units; unit++) {
                 const int64_t block = unit / splits, share = unit % splits;
-                const int64_t i0 = block * ctx->mc;
-                const int64_t mc = m - i0 < ctx->mc ? m - i0 : ctx->mc;
+                const int64_t i0 = block * m_panels / m_blocks * mr;
+                const int64_t i_end = (block + 1) * m_panels / m_blocks * mr;
+                const int64_t mc = (i_end < m ? i_end : m) - i0;
                 if (block != packed_block) {
                     AG_NAME(pack_a)(a_pack, ctx, i0, mc, pc, kc);
                     packed_block = block;
@@ -230,13 +235,17 @@ void AG_GEMM(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     if (threads < 1)
         threads = 1;
 
-    /* Row blocks: near-equal, and a multiple of the thread count when there are
-     * several, so the static split of blocks over threads is even (e.g. 11 blocks on 2
-     * threads would leave one thread idle for 1/12 of the time). */
+    /* Row blocks of near-equal size (within one micro-panel), and a multiple of the
+     * thread count when there are several, so the blocks split evenly over threads
+     * (e.g. 11 blocks on 2 threads would leave one idle for 1/12 of the time). */
+    const int64_t m_panels = (m + ctx.config.mr - 1) / ctx.config.mr;
     int64_t m_blocks = (m + ctx.config.mc - 1) / ctx.config.mc;
     if (threads > 1 && m_blocks > 1)
         m_blocks = (m_blocks + threads - 1) / threads * threads;
-    ctx.mc = AG_NAME(balanced_block)(m, (m + m_blocks - 1) / m_blocks, ctx.config.mr);
+    if (m_blocks > m_panels)
+        m_blocks = m_panels;
+    ctx.m_blocks = m_blocks;
+    ctx.mc = (m_panels + m_blocks - 1) / m_blocks * ctx.config.mr;
     ctx.nc = AG_NAME(balanced_block)(n, ctx.config.nc, ctx.config.nr);
     ctx.kc = AG_NAME(balanced_block)(k, ctx.config.kc, 1);
 
