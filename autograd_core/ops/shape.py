@@ -164,6 +164,8 @@ def transpose(x, dim0=None, dim1=None):
         raise ValueError("transpose: pass both dim0 and dim1, or neither")
     axes = list(range(x.ndim))
     (a,), (b,) = normalize_axis("transpose", dim0, x.ndim), normalize_axis("transpose", dim1, x.ndim)
+    if x.ndim == 0:  # transpose(0, 0) of a 0-d tensor, as in PyTorch
+        return Permute.apply(x, ())
     axes[a], axes[b] = axes[b], axes[a]
     return Permute.apply(x, tuple(axes))
 
@@ -188,6 +190,8 @@ def squeeze(x, axis=None):
     if axis is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
     axes = normalize_axis("squeeze", axis, x.ndim)
+    if x.ndim == 0:  # axis 0 / -1 of a 0-d tensor (allowed, as in PyTorch): nothing to remove
+        return reshape(x, ())
     for a in axes:
         if x.shape[a] != 1:
             raise ValueError("squeeze: dimension %d has size %d, expected 1" % (a, x.shape[a]))
@@ -248,9 +252,15 @@ def stack(tensors, axis=0):
     return Stack.apply(axis % ndim, *tensors)
 
 
+def _check_has_dimensions(op, x):
+    if x.ndim == 0:
+        raise ValueError("%s: got a 0-d tensor, expected at least one dimension to split along" % op)
+
+
 def split(x, split_size_or_sections, axis=0):
     """PyTorch's split: pieces of split_size along axis (the last may be smaller), or
     pieces of the listed sizes (which must add up to the axis length)."""
+    _check_has_dimensions("split", x)
     (axis,) = normalize_axis("split", axis, x.ndim)
     length = x.shape[axis]
     if isinstance(split_size_or_sections, (int, np.integer)):
@@ -272,6 +282,7 @@ def chunk(x, chunks, axis=0):
     """Split into `chunks` nearly equal pieces (PyTorch's rule: ceil-sized pieces)."""
     if chunks <= 0:
         raise ValueError("chunk: got chunks=%s, expected a positive int" % chunks)
+    _check_has_dimensions("chunk", x)
     (axis,) = normalize_axis("chunk", axis, x.ndim)
     size = max(-(-x.shape[axis] // chunks), 1)
     return split(x, size, axis)
