@@ -96,6 +96,10 @@ def test_split_pad_errors():
         x.chunk(0)
     with pytest.raises(ValueError, match="split: axis 2 is out of range"):
         x.split(1, axis=2)
+    with pytest.raises(ValueError, match="split: got a 0-d tensor, expected at least one dimension"):
+        shaped().split(1)
+    with pytest.raises(ValueError, match="chunk: got a 0-d tensor, expected at least one dimension"):
+        shaped().chunk(1)
     with pytest.raises(ValueError, match="pad: got negative padding"):
         x.pad(-1)
     with pytest.raises(ValueError, match=r"pad: got pad_width .* for a tensor of shape \(2, 5\)"):
