@@ -1,0 +1,257 @@
+"""Model registry: the models the ``autograd-core`` command can train, and their tasks.
+
+A *model* is a name, a builder returning a fresh :class:`nn.Module`, a *task* and
+training defaults. A *task* says how to train and judge a model on a batch of
+Fashion-MNIST ``(images [N, 28, 28, 1] float32, labels [N] int64)``: its loss, its
+evaluation metrics and which metric is the headline one. Classification is built in.
+
+Adding a model (e.g. in ``nn/recurrent.py``)::
+
+    from nn.models import register_model
+
+    def build_gru_classifier():
+        return GRUClassifier(input_size=28, hidden_size=128, classes=10)  # reads rows as time steps
+
+    register_model("gru", build_gru_classifier, task="classification",
+                   defaults={"epochs": 5, "lr": 0.001, "optimizer": "adam"},
+                   description="GRU over the 28 image rows")
+
+Adding a task (e.g. for an autoencoder that ignores the labels)::
+
+    from nn.models import Task, register_task
+
+    def reconstruction_loss(model, images, labels):
+        return nn.functional.mse_loss(model(images), images)
+
+    def evaluate_reconstruction(model, loader):       # runs in eval mode under no_grad
+        ...
+        return {"mse": mean_squared_error}
+
+    register_task(Task("reconstruction", reconstruction_loss, evaluate_reconstruction,
+                       metric="mse", higher_is_better=False))
+
+Builders take no arguments and should draw their initial weights from ``nn.init``'s
+generator, which the CLI seeds (``--seed``) before building. ``defaults`` may set any of
+:data:`DEFAULT_TRAINING`'s keys; command-line options override them. Models registered
+by modules that :mod:`nn.cli` does not import must be imported before ``main`` runs, or
+listed in :data:`PLUGIN_MODULES`.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import autograd_core
+
+from . import init
+from .functional import cross_entropy
+from .layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sigmoid
+from .module import Sequential
+
+__all__ = [
+    "Task", "ModelSpec", "DEFAULT_TRAINING", "PLUGIN_MODULES",
+    "register_task", "get_task", "register_model", "get_model_spec", "available_models",
+    "build_model", "classification_task",
+]
+
+# Training settings every model has; a model's ``defaults`` overrides some of them.
+DEFAULT_TRAINING = {"epochs": 5, "batch_size": 100, "lr": 0.003, "optimizer": "adam"}
+
+# Modules imported (if they exist) before the CLI looks a model up, so that models other
+# files register are available on the command line. Missing modules are skipped.
+PLUGIN_MODULES = ["nn.recurrent", "nn.autoencoders"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """How to train and evaluate a kind of model.
+
+    ``loss(model, images, labels) -> Tensor`` (scalar) is minimised during training, on
+    Tensors of a batch. ``evaluate(model, loader) -> dict[str, float]`` computes metrics
+    over a :class:`nn.data.DataLoader` of numpy ``(images, labels)``; the CLI calls it in
+    eval mode and under ``no_grad``. ``metric`` names the headline entry of that dict and
+    ``higher_is_better`` its direction.
+    """
+
+    name: str
+    loss: object
+    evaluate: object
+    metric: str
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: ``build()`` returns a fresh Module; ``training`` are its defaults."""
+
+    name: str
+    build: object
+    task: str
+    training: dict = field(default_factory=dict)
+    description: str = ""
+
+
+_TASKS = {}
+_MODELS = {}
+
+
+def register_task(task):
+    """Make ``task`` available by its name; re-registering a name replaces it."""
+    if not isinstance(task, Task):
+        raise TypeError(f"register_task: expected a Task, got {type(task).__name__}")
+    _TASKS[task.name] = task
+    return task
+
+
+def get_task(name):
+    if name not in _TASKS:
+        raise ValueError(f"unknown task {name!r}; registered tasks: {sorted(_TASKS)}")
+    return _TASKS[name]
+
+
+def register_model(name, build, task="classification", defaults=None, description=""):
+    """Register ``build`` (no-argument callable returning a Module) under ``name``.
+
+    ``task`` must name a registered task. ``defaults`` overrides keys of
+    :data:`DEFAULT_TRAINING` (unknown keys are an error, to catch typos). Registering an
+    existing name replaces it. Returns the :class:`ModelSpec`.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"register_model: name must be a non-empty string, got {name!r}")
+    if not callable(build):
+        raise TypeError(f"register_model({name!r}): build must be callable, got {type(build).__name__}")
+    get_task(task)
+    defaults = dict(defaults or {})
+    unknown = sorted(set(defaults) - set(DEFAULT_TRAINING))
+    if unknown:
+        raise ValueError(
+            f"register_model({name!r}): unknown default(s) {unknown}; expected some of {sorted(DEFAULT_TRAINING)}"
+        )
+    spec = ModelSpec(name, build, task, {**DEFAULT_TRAINING, **defaults}, description)
+    _MODELS[name] = spec
+    return spec
+
+
+def _import_plugins():
+    import importlib
+
+    for module_name in PLUGIN_MODULES:
+        try:
+            importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:  # the plugin exists but is broken: say so
+                raise
+
+
+def available_models():
+    """Sorted names of the registered models (plugins included)."""
+    _import_plugins()
+    return sorted(_MODELS)
+
+
+def get_model_spec(name):
+    """The :class:`ModelSpec` registered as ``name``; ValueError listing the choices if none."""
+    if name not in _MODELS:
+        _import_plugins()
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; available models: {', '.join(sorted(_MODELS))}")
+    return _MODELS[name]
+
+
+def build_model(name):
+    """A freshly initialised Module of the registered model ``name``."""
+    return get_model_spec(name).build()
+
+
+# ---------------------------------------------------------------------------------------
+# Classification
+
+
+def _classification_loss(model, images, labels):
+    return cross_entropy(model(images), labels)
+
+
+def _evaluate_classification(model, loader):
+    correct = 0
+    total_loss = 0.0
+    count = 0
+    for images, labels in loader:
+        logits = model(autograd_core.from_numpy(images))
+        total_loss += float(cross_entropy(logits, labels, reduction="sum").data)
+        correct += int(np.count_nonzero(logits.data.argmax(axis=1) == labels))
+        count += len(labels)
+    if count == 0:
+        raise ValueError("classification evaluation: the loader yielded no examples")
+    return {"accuracy": correct / count, "loss": total_loss / count}
+
+
+classification_task = register_task(
+    Task("classification", _classification_loss, _evaluate_classification, metric="accuracy")
+)
+
+
+# ---------------------------------------------------------------------------------------
+# The lecture's models (all take NHWC images [N, 28, 28, 1] and return logits [N, 10])
+
+IMAGE_PIXELS = 28 * 28
+CLASSES = 10
+MLP_SIZES = (200, 100, 60, 30)
+
+
+def _he_init(model):
+    # He initialisation suits ReLU: it keeps the activations' variance constant with depth.
+    for module in model.modules():
+        if isinstance(module, (Linear, Conv2d)):
+            init.kaiming_normal_(module.weight, nonlinearity="relu")
+            if module.bias is not None:
+                init.zeros_(module.bias)
+    return model
+
+
+def build_softmax():
+    """Softmax regression: one Linear 784 -> 10 (the softmax is in the loss)."""
+    return Sequential(Flatten(), Linear(IMAGE_PIXELS, CLASSES))
+
+
+def build_mlp():
+    """Five layers, 784-200-100-60-30-10, sigmoid between them."""
+    layers = [Flatten()]
+    width = IMAGE_PIXELS
+    for size in MLP_SIZES:
+        layers += [Linear(width, size), Sigmoid()]
+        width = size
+    layers.append(Linear(width, CLASSES))
+    return Sequential(*layers)
+
+
+def build_mlp_relu(dropout=0.25):
+    """The five-layer MLP with ReLU, He initialisation and dropout after each hidden layer."""
+    layers = [Flatten()]
+    width = IMAGE_PIXELS
+    for size in MLP_SIZES:
+        layers += [Linear(width, size), ReLU(), Dropout(dropout)]
+        width = size
+    layers.append(Linear(width, CLASSES))
+    return _he_init(Sequential(*layers))
+
+
+def build_cnn():
+    """conv 5x5x32 'same' ReLU, max-pool 2, conv 5x5x64 'same' ReLU, max-pool 2, flatten,
+    dense 1024 ReLU, dropout 0.4, dense 10."""
+    return _he_init(Sequential(
+        Conv2d(1, 32, 5, padding="same"), ReLU(), MaxPool2d(2, 2),
+        Conv2d(32, 64, 5, padding="same"), ReLU(), MaxPool2d(2, 2),
+        Flatten(),
+        Linear(7 * 7 * 64, 1024), ReLU(), Dropout(0.4),
+        Linear(1024, CLASSES),
+    ))
+
+
+register_model("softmax", build_softmax, defaults={"epochs": 10, "lr": 0.003, "optimizer": "adam"},
+               description="softmax regression 784 -> 10")
+register_model("mlp", build_mlp, defaults={"epochs": 10, "lr": 0.003, "optimizer": "adam"},
+               description="five sigmoid layers 200-100-60-30-10")
+register_model("mlp-relu", build_mlp_relu, defaults={"epochs": 10, "lr": 0.003, "optimizer": "adam"},
+               description="five ReLU layers 200-100-60-30-10, He init, dropout 0.25")
+register_model("cnn", build_cnn, defaults={"epochs": 5, "lr": 0.003, "batch_size": 100, "optimizer": "adam"},
+               description="conv32-pool-conv64-pool-dense1024-dropout0.4-dense10")
