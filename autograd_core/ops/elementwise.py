@@ -406,6 +406,14 @@ def minimum(a, b):
 
 def where(condition, a, b):
     """Elements of a where condition holds, of b elsewhere (broadcast)."""
+    if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
+        # two numbers, no tensor: numpy would make float64, but a float built from Python
+        # numbers is float32 here, as in tensor(1.0), so where(mask, 1.0, 0.0) is float32
+        condition = _data(condition)
+        if condition.dtype != bool:
+            raise TypeError("where: got a condition of dtype %s, expected bool" % condition.dtype)
+        values = np.where(condition, a, b)
+        return Tensor(values.astype(np.float32) if values.dtype == np.float64 else values)
     return Where.apply(_data(condition), a, b)
 
 
