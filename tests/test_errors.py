@@ -228,6 +228,8 @@ def test_gemm_refuses_half_precision():
 def test_other_type_errors():
     with pytest.raises(TypeError, match="where: got a condition of dtype float32, expected bool"):
         ag.where(T([1.0]), shaped(1), shaped(1))
+    with pytest.raises(TypeError, match="where: got a condition of dtype int64, expected bool"):
+        ag.where(T([1]), 1.0, 0.0)
     with pytest.raises(TypeError, match="from_numpy: got list, expected a numpy.ndarray"):
         ag.from_numpy([1.0])
     with pytest.raises(TypeError, match="abs: got str, expected a Tensor, array or number"):

@@ -81,6 +81,9 @@ def test_where_matches_numpy():
     a, b = np.arange(6, dtype=np.float32).reshape(2, 3), np.float32(-1)
     assert_matches(ag.where(condition, ag.tensor(a), ag.tensor(b)), np.where(condition, a, b), np.float32)
     assert_matches(ag.where(ag.tensor(condition), ag.tensor(a), 0.5), np.where(condition, a, 0.5), np.float32)
+    # two Python numbers: float32 like tensor(1.0), not numpy's float64
+    assert_matches(ag.where(condition, 1.0, 0.0), np.where(condition, 1.0, 0.0), np.float32)
+    assert ag.where(condition, 1, 0).dtype == np.int64
 
 
 def test_activations_with_extreme_inputs():
