@@ -165,15 +165,20 @@ def _write_json(path, value):
     os.replace(temporary, path)
 
 
-def _plot_curve(path, history, metric):
-    """Write the training curve; returns False if matplotlib is not installed."""
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, or None if matplotlib is missing."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")  # files only: never needs a display
         import matplotlib.pyplot as plt
     except ImportError:
-        return False
+        return None
+    return plt
+
+
+def _plot_curve(plt, path, history, metric):
+    """Write the training curve (train loss, test loss and test metric per epoch)."""
     epochs = [entry["epoch"] for entry in history]
     figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
     loss_axis.plot(epochs, [entry["train_loss"] for entry in history], marker="o", label="train")
@@ -188,7 +193,6 @@ def _plot_curve(path, history, metric):
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
-    return True
 
 
 def _format_metrics(metrics):
@@ -293,11 +297,19 @@ def _command_train(args):
                                    "checkpoint": "checkpoint.npz", "epochs": history})
 
     if history:
-        if _plot_curve(os.path.join(run_dir, "curve.png"), history, task.metric):
-            print(f"wrote {os.path.join(run_dir, 'curve.png')}")
+        plt = _pyplot()
+        if plt is None:
+            # One notice for every figure this run would have drawn.
+            print("matplotlib is not installed: skipped the training-curve plot"
+                  + (" and the task's pictures" if task.pictures else "")
+                  + " (pip install 'autograd-core[plot]')")
         else:
-            print("matplotlib is not installed: skipped the training-curve plot "
-                  "(pip install 'autograd-core[plot]')")
+            curve_path = os.path.join(run_dir, "curve.png")
+            _plot_curve(plt, curve_path, history, task.metric)
+            written = [curve_path]
+            if task.pictures is not None:
+                written += list(task.pictures(model, test_images, test_labels, run_dir, spec.name) or [])
+            print("wrote " + ", ".join(written))
     print(f"wrote {checkpoint_path} and {metrics_path}")
     return 0
 

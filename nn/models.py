@@ -59,7 +59,7 @@ DEFAULT_TRAINING = {"epochs": 5, "batch_size": 100, "lr": 0.003, "optimizer": "a
 
 # Modules imported (if they exist) before the CLI looks a model up, so that models other
 # files register are available on the command line. Missing modules are skipped.
-PLUGIN_MODULES = ["nn.recurrent", "nn.autoencoders"]
+PLUGIN_MODULES = ["nn.recurrent", "nn.autoencoders", "nn.ae_tasks", "nn.sequence_tasks"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,11 @@ class Task:
     over a :class:`nn.data.DataLoader` of numpy ``(images, labels)``; the CLI calls it in
     eval mode and under ``no_grad``. ``metric`` names the headline entry of that dict and
     ``higher_is_better`` its direction.
+
+    ``pictures`` (optional) is called once after training as
+    ``pictures(model, test_images, test_labels, run_directory, model_name) -> [paths]`` to
+    draw task-specific figures (reconstructions, samples...). The CLI calls it only when
+    matplotlib is installed (it prints the one "skipped" notice otherwise).
     """
 
     name: str
@@ -78,6 +83,7 @@ class Task:
     evaluate: object
     metric: str
     higher_is_better: bool = True
+    pictures: object = None
 
 
 @dataclass(frozen=True)

@@ -234,10 +234,20 @@ def test_registered_model_and_task_are_usable_from_the_cli(capsys, data_dir, tmp
                   for x, _ in loader]
         return {"mse": float(np.mean(errors))}
 
-    models.register_task(models.Task("reconstruction", loss, evaluate, metric="mse", higher_is_better=False))
+    drawn = []
+
+    def pictures(model, images, labels, directory, name):
+        drawn.append((len(images), len(labels), name))
+        path = os.path.join(directory, "pictures.txt")
+        with open(path, "w") as stream:
+            stream.write("drawn")
+        return [path]
+
+    models.register_task(models.Task("toy-reconstruction", loss, evaluate, metric="mse", higher_is_better=False,
+                                     pictures=pictures))
     models.register_model("tiny-autoencoder",
                           lambda: nn.Sequential(nn.Flatten(), nn.Linear(784, 8), nn.ReLU(), nn.Linear(8, 784)),
-                          task="reconstruction", defaults={"epochs": 2, "lr": 0.01})
+                          task="toy-reconstruction", defaults={"epochs": 2, "lr": 0.01})
     assert "tiny-autoencoder" in models.available_models()
     status, out, err = _run(capsys, "train", "tiny-autoencoder", "--data-dir", data_dir, "--out",
                             tmp_path / "ae", "--no-progress", "--batch-size", 50)
@@ -246,6 +256,16 @@ def test_registered_model_and_task_are_usable_from_the_cli(capsys, data_dir, tmp
     assert evaluated == [False, False]  # evaluation runs in eval mode
     history = json.loads((tmp_path / "ae" / "metrics.json").read_text())["epochs"]
     assert history[1]["train_loss"] < history[0]["train_loss"]
+    assert drawn == [(TEST_COUNT, TEST_COUNT, "tiny-autoencoder")]
+    assert "pictures.txt" in out and (tmp_path / "ae" / "pictures.txt").exists()
+    # without matplotlib: neither curve nor pictures, and a single notice naming both
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    status, out, err = _run(capsys, "train", "tiny-autoencoder", "--data-dir", data_dir, "--out",
+                            tmp_path / "ae2", "--no-progress", "--batch-size", 50, "--epochs", 1)
+    assert status == 0, err
+    assert len(drawn) == 1
+    notices = [line for line in out.splitlines() if "matplotlib is not installed" in line]
+    assert len(notices) == 1 and "pictures" in notices[0]
 
 
 def test_registry_rejects_mistakes():
