@@ -4,6 +4,11 @@
 Contract: ``run(quick: bool) -> list[dict]`` with keys benchmark, case, impl, seconds
 (the median of repeated time.perf_counter measurements) and an optional note.
 Run alone: ``python benchmarks/bench_lstm.py [--quick]``.
+
+Both implementations run at the same thread count (1, and 2 unless quick), and their
+repeats are interleaved so that a machine shared with other jobs slows both alike. The
+note also gives the median CPU time per step (time.process_time), which contention
+inflates less than wall time.
 """
 import statistics
 import sys
@@ -15,18 +20,7 @@ BATCH, STEPS, INPUT, HIDDEN, LAYERS = 100, 28, 28, 128, 2
 CASE = "2-layer LSTM %d->%d, %d steps, batch %d, fwd+bwd+Adam" % (INPUT, HIDDEN, STEPS, BATCH)
 
 
-def _median_seconds(step, repeats, warmup=2):
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _ours(x_array, repeats):
+def _ours(x_array):
     import autograd_core as ag
     import nn
     from nn.recurrent import LSTM
@@ -38,15 +32,16 @@ def _ours(x_array, repeats):
 
     def step():
         outputs, _ = model(x)
-        loss = (outputs[:, -1] * outputs[:, -1]).mean()
+        last = outputs[:, -1]
+        loss = (last * last).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
-    return _median_seconds(step, repeats)
+    return step
 
 
-def _torch(x_array, repeats):
+def _torch(x_array):
     import torch
 
     torch.manual_seed(0)
@@ -56,37 +51,70 @@ def _torch(x_array, repeats):
 
     def step():
         outputs, _ = model(x)
-        loss = (outputs[:, -1] * outputs[:, -1]).mean()
+        last = outputs[:, -1]
+        loss = (last * last).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
-    return _median_seconds(step, repeats), torch.get_num_threads()
+    return step
+
+
+def _set_threads(threads, have_torch):
+    import autograd_core as ag
+    ag.set_num_threads(threads)
+    if have_torch:
+        import torch
+        torch.set_num_threads(threads)
 
 
 def run(quick=False):
     """Time one training step of each implementation; returns the result rows."""
     import autograd_core as ag
 
-    repeats = 5 if quick else 30
-    x = np.random.default_rng(0).standard_normal((BATCH, STEPS, INPUT)).astype(np.float32)
-    rows = [dict(benchmark="lstm_train_step", case=CASE, impl="autograd_core", seconds=_ours(x, repeats),
-                 note="backend=%s threads=%d" % (ag.get_backend(), ag.get_num_threads()))]
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError:
-        rows.append(dict(benchmark="lstm_train_step", case=CASE, impl="pytorch", seconds=float("nan"),
-                         note="torch not installed"))
-    else:
-        seconds, threads = _torch(x, repeats)
-        rows.append(dict(benchmark="lstm_train_step", case=CASE, impl="pytorch", seconds=seconds,
-                         note="torch %s threads=%d" % (torch.__version__, threads)))
-    ours, theirs = rows[0]["seconds"], rows[1]["seconds"]
-    if theirs == theirs:  # not NaN
-        rows[0]["note"] += "; %.2fx PyTorch's time" % (ours / theirs)
+        torch = None
+    repeats = 7 if quick else 25
+    x = np.random.default_rng(0).standard_normal((BATCH, STEPS, INPUT)).astype(np.float32)
+    previous_threads = ag.get_num_threads()
+    rows = []
+    try:
+        for threads in ((1,) if quick else (1, 2)):
+            _set_threads(threads, torch is not None)
+            steps = {"autograd_core": _ours(x)}
+            if torch is not None:
+                steps["pytorch"] = _torch(x)
+            wall = {name: [] for name in steps}
+            cpu = {name: [] for name in steps}
+            for repeat in range(repeats + 2):
+                for name, step in steps.items():
+                    start_wall, start_cpu = time.perf_counter(), time.process_time()
+                    step()
+                    if repeat >= 2:  # the first two are warm-up
+                        wall[name].append(time.perf_counter() - start_wall)
+                        cpu[name].append(time.process_time() - start_cpu)
+            case = "%s, threads=%d" % (CASE, threads)
+            for name in steps:
+                note = "median CPU %.1f ms; backend=%s" % (statistics.median(cpu[name]) * 1e3, ag.get_backend()) \
+                    if name == "autograd_core" else "median CPU %.1f ms; torch %s" % (
+                        statistics.median(cpu[name]) * 1e3, torch.__version__)
+                rows.append(dict(benchmark="lstm_train_step", case=case, impl=name,
+                                 seconds=statistics.median(wall[name]), note=note))
+            if torch is not None:
+                ours, theirs = rows[-2], rows[-1]
+                ours["note"] += "; %.2fx PyTorch's wall time, %.2fx its CPU time" % (
+                    ours["seconds"] / theirs["seconds"], statistics.median(cpu["autograd_core"])
+                    / statistics.median(cpu["pytorch"]))
+            else:
+                rows.append(dict(benchmark="lstm_train_step", case=case, impl="pytorch", seconds=float("nan"),
+                                 note="torch not installed"))
+    finally:
+        ag.set_num_threads(previous_threads)
     return rows
 
 
 if __name__ == "__main__":
     for row in run(quick="--quick" in sys.argv):
-        print("%-16s %-14s %8.2f ms  %s" % (row["benchmark"], row["impl"], row["seconds"] * 1e3, row.get("note", "")))
+        print("%-52s %-14s %8.1f ms  %s" % (row["case"][-40:], row["impl"], row["seconds"] * 1e3, row.get("note", "")))

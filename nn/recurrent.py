@@ -49,7 +49,7 @@ import numpy as np
 
 import autograd_core
 from autograd_core import Function, Tensor
-from autograd_core.ops.recurrent import gru_step, lstm_step, rnn_step, unbind
+from autograd_core.ops.recurrent import gru_step, input_projection, lstm_step, rnn_step, unbind
 
 from . import functional as F
 from . import init
@@ -74,10 +74,9 @@ def _as_tensor(layer, name, value):
     raise TypeError("%s: %s must be a Tensor, got %s" % (layer, name, type(value).__name__))
 
 
-def _project(x2d, weight_ih, bias):
-    """x2d [n, in] @ weight_ih^T (+ bias): the input part of every gate in one GEMM."""
-    projected = autograd_core.matmul(x2d, autograd_core.transpose(weight_ih))
-    return projected if bias is None else projected + bias
+def _project(x2d, weight_ih, bias_ih=None, bias_hh=None):
+    """x2d [n, in] @ weight_ih^T (+ biases): the input part of every gate in one GEMM."""
+    return input_projection(x2d, weight_ih, bias_ih, bias_hh)
 
 
 def detach_state(state):
@@ -174,9 +173,9 @@ class RNNCell(_CellBase):
 
     def forward(self, input, hx=None):
         input = self._check(input, hx)
-        bias = None if self.bias_ih is None else self.bias_ih + self.bias_hh
         h = self._zeros(input) if hx is None else hx
-        return rnn_step(_project(input, self.weight_ih, bias), h, self.weight_hh, self.nonlinearity)
+        return rnn_step(_project(input, self.weight_ih, self.bias_ih, self.bias_hh), h, self.weight_hh,
+                        self.nonlinearity)
 
     def extra_repr(self):
         return super().extra_repr() + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
@@ -193,8 +192,7 @@ class LSTMCell(_CellBase):
         input = self._check(input, hx)
         if hx is None:
             hx = (self._zeros(input), self._zeros(input))
-        bias = None if self.bias_ih is None else self.bias_ih + self.bias_hh
-        return lstm_step(_project(input, self.weight_ih, bias), hx[0], hx[1], self.weight_hh)
+        return lstm_step(_project(input, self.weight_ih, self.bias_ih, self.bias_hh), hx[0], hx[1], self.weight_hh)
 
 
 class GRUCell(_CellBase):
@@ -315,7 +313,7 @@ class _RNNBase(Module):
         return self._initial(hx, batch, dtype, "h")
 
     def _project_layer(self, flat, weight_ih, bias_ih, bias_hh):
-        return _project(flat, weight_ih, None if bias_ih is None else bias_ih + bias_hh)
+        return _project(flat, weight_ih, bias_ih, bias_hh)
 
     def _final_state(self, finals):
         return autograd_core.stack(finals, axis=0)

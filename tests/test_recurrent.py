@@ -6,7 +6,7 @@ import pytest
 import autograd_core as ag
 import nn
 from autograd_core import gradcheck, kernels
-from autograd_core.ops.recurrent import gru_step, lstm_step, rnn_step, unbind
+from autograd_core.ops.recurrent import gru_step, input_projection, lstm_step, rnn_step, unbind
 from nn.recurrent import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell, detach_state
 
 F64 = np.float64
@@ -85,6 +85,16 @@ def test_unbind_gradcheck_and_one_node():
     assert len({id(p._ctx) for p in parts}) == 1
     # an unused slice gets a zero gradient
     assert gradcheck(lambda x: unbind(x, 1)[0] * unbind(x, 1)[2], (x,))
+
+
+def test_input_projection_gradcheck(backend):
+    rng = np.random.default_rng(19)
+    x, w, b1, b2 = _t(rng, 5, 3), _t(rng, 4, 3), _t(rng, 4), _t(rng, 4)
+    assert gradcheck(input_projection, (x, w, b1, b2))
+    assert gradcheck(lambda x, w: input_projection(x, w), (x, w))
+    np.testing.assert_allclose(input_projection(x, w, b1, b2).data, x.data @ w.data.T + b1.data + b2.data)
+    with pytest.raises(ValueError, match="input_projection: got bias_b"):
+        input_projection(x, w, b1, _t(rng, 3))
 
 
 def test_step_argument_errors():
@@ -408,3 +418,78 @@ def test_state_dict_copies_to_and_from_pytorch(name):
     copy = type(ours)(4, 5, num_layers=2, dtype=F64)
     copy.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
     np.testing.assert_array_equal(copy(ag.tensor(x))[0].data, ours(ag.tensor(x))[0].data)
+
+
+# ---- the lecture's sequence patterns (smoke tests; the long runs are CLI commands) ----------
+@pytest.fixture
+def one_thread():
+    # tiny GEMMs: one thread avoids OpenMP barriers on a machine shared with other jobs
+    previous = ag.get_num_threads()
+    ag.set_num_threads(1)
+    yield
+    ag.set_num_threads(previous)
+
+
+def test_time_series_data_and_naive_baseline(one_thread):
+    from nn.sequence_tasks import make_sine_series, naive_last_value_mse, run_time_series
+    series = make_sine_series(4, 10, generator=np.random.default_rng(0))
+    assert series.shape == (4, 11) and series.dtype == np.float32
+    assert naive_last_value_mse(np.array([[0.0, 1.0, 3.0]])) == pytest.approx(2.5)
+    logs = []
+    result = run_time_series(train_count=100, test_count=50, steps=20, hidden_size=16, epochs=4,
+                             batch_size=25, log=logs.append)
+    assert set(result) >= {"test_mse", "naive_last_value_mse"} and np.isfinite(result["test_mse"])
+    first, last = (float(line.split()[-1]) for line in (logs[0], logs[-1]))
+    assert last < first
+
+
+def test_digit_tasks_and_exact_sequence_accuracy(one_thread):
+    from nn.sequence_tasks import Seq2Seq, exact_sequence_accuracy, make_digit_task, run_digit_seq2seq
+    sources, targets = make_digit_task(5, 4, "reverse", np.random.default_rng(0))
+    np.testing.assert_array_equal(targets, sources[:, ::-1])
+    sources, targets = make_digit_task(5, 4, "sort", np.random.default_rng(0))
+    np.testing.assert_array_equal(targets, np.sort(sources, axis=1))
+    assert exact_sequence_accuracy([[1, 2], [3, 4], [5, 6]], [[1, 2], [3, 0], [5, 6]]) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="differ"):
+        exact_sequence_accuracy([[1, 2]], [[1, 2, 3]])
+    nn.init.manual_seed(0)
+    model = Seq2Seq(hidden_size=8, embedding_dim=4)
+    assert model(sources, targets).shape == (5, 4, 10) and model.generate(sources, 4).shape == (5, 4)
+    logs = []
+    result = run_digit_seq2seq("reverse", length=3, train_count=400, test_count=50, hidden_size=32, epochs=4,
+                               batch_size=50, lr=0.01, log=logs.append)
+    assert 0.0 <= result["exact_sequence_accuracy"] <= 1.0
+    assert float(logs[-1].split()[-1]) < float(logs[0].split()[-1])
+
+
+def test_row_classifier_registered_and_learning(one_thread):
+    from nn.models import build_model, get_model_spec
+    from nn.sequence_tasks import RowSequenceClassifier
+    assert get_model_spec("rnn-fashion").task == "classification"
+    nn.init.manual_seed(1)
+    assert build_model("lstm-fashion")(ag.zeros(3, 28, 28, 1)).shape == (3, 10)
+    model = RowSequenceClassifier("gru", hidden_size=16, rows=6, columns=5, classes=2)
+    rng = np.random.default_rng(18)
+    images = rng.standard_normal((40, 6, 5, 1)).astype(np.float32)
+    labels = (images[:, 0, 0, 0] > 0).astype(np.int64)  # answer in the first row: memory needed
+    optimizer = nn.optim.Adam(model.parameters(), lr=0.02)
+    losses = []
+    for _ in range(40):
+        loss = nn.functional.cross_entropy(model(ag.from_numpy(images)), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.data))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_cli_trains_rnn_fashion_on_a_slice(tmp_path, one_thread):
+    cli = pytest.importorskip("nn.cli")
+    from nn import data
+    try:
+        data.find_fashion_mnist(download=False)
+    except data.DatasetNotFoundError:
+        pytest.skip("Fashion-MNIST is not on this machine")
+    status = cli.main(["train", "rnn-fashion", "--epochs", "1", "--limit-train", "200", "--limit-test", "100",
+                       "--no-download", "--no-progress", "--out", str(tmp_path / "run")])
+    assert status == 0
