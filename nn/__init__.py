@@ -15,3 +15,5 @@ from .module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
 from . import checkpoint, data
 
 # Later parts append their imports below (recurrent cells, autoencoders, models, ...).
+from . import recurrent, sequence_tasks, text
+from .recurrent import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell
