@@ -103,6 +103,12 @@ def build_parser():
     evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on the test set")
     evaluate.add_argument("--checkpoint", required=True, help="checkpoint.npz written by train")
     add_common(evaluate)
+
+    # the character language model trains on a text file, not Fashion-MNIST (nn/text.py)
+    from . import text
+    text.add_train_arguments(commands.add_parser(
+        "train-lm", help="train a character-level LSTM language model on a UTF-8 text file"))
+    text.add_sample_arguments(commands.add_parser("sample", help="generate text from a train-lm checkpoint"))
     return parser
 
 
@@ -336,7 +342,9 @@ def _command_evaluate(args):
 def main(argv=None):
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     args = build_parser().parse_args(argv)
-    command = {"models": _command_models, "train": _command_train, "evaluate": _command_evaluate}[args.command]
+    from . import text
+    command = {"models": _command_models, "train": _command_train, "evaluate": _command_evaluate,
+               "train-lm": text.run_train, "sample": text.run_sample}[args.command]
     try:
         return command(args)
     except (data.DatasetNotFoundError, FileNotFoundError, ValueError, FloatingPointError) as error:

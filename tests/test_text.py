@@ -118,3 +118,15 @@ def test_command_line_train_and_sample(tmp_path, capsys):
     assert main(["sample", str(out), "--prime", "the", "--length", "12"]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("the") and len(printed.rstrip("\n")) >= 15
+
+
+def test_autograd_core_cli_has_train_lm_and_sample(tmp_path, capsys):
+    from nn import cli
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    out = tmp_path / "lm.npz"
+    assert cli.main(["train-lm", str(corpus), "--out", str(out), "--max-steps", "2", "--hidden", "8",
+                     "--embedding", "4", "--batch-size", "4", "--seq-len", "8", "--eval-every", "0"]) == 0
+    capsys.readouterr()
+    assert cli.main(["sample", str(out), "--prime", "cat", "--length", "5"]) == 0
+    assert capsys.readouterr().out.startswith("cat")
