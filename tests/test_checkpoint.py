@@ -215,3 +215,38 @@ def test_metadata_must_be_json(tmp_path):
     with pytest.raises(TypeError, match="JSON"):
         checkpoint.save_training_state(tmp_path / "x.npz", _StateHolder({"w": np.zeros(1)}),
                                        metadata={"bad": object()})
+
+
+def test_real_model_and_adam_round_trip(tmp_path):
+    import autograd_core
+    import nn
+
+    def make():
+        nn.init.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        return model, nn.optim.Adam(model.parameters(), lr=0.01)
+
+    def step(model, optimizer, seed):
+        x = autograd_core.from_numpy(np.random.default_rng(seed).standard_normal((5, 3)).astype(np.float32))
+        loss = nn.functional.cross_entropy(model(x), np.array([0, 1, 0, 1, 1]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    model, optimizer = make()
+    step(model, optimizer, 1)
+    path = tmp_path / "ckpt.npz"
+    checkpoint.save_training_state(path, model, optimizer, {"epoch": 1})
+    restored_model, restored_optimizer = make()
+    assert checkpoint.load_training_state(path, restored_model, restored_optimizer) == {"epoch": 1}
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(restored_model.state_dict()[key], value)
+    # One more identical step on both: same Adam moments and step count -> same weights.
+    step(model, optimizer, 2)
+    step(restored_model, restored_optimizer, 2)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(restored_model.state_dict()[key], value, err_msg=key)
+
+    wider = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
+    with pytest.raises(ValueError, match=r"0\.weight: checkpoint has \(4, 3\), model expects \(5, 3\)"):
+        checkpoint.load_training_state(path, wider)

@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nn import data
 from nn.data import DataLoader, read_idx, read_idx_images, read_idx_labels, write_idx
@@ -333,3 +335,24 @@ def test_dataloader_argument_errors():
         DataLoader(np.zeros(3), batch_size=0)
     with pytest.raises(ValueError, match="0-d"):
         DataLoader(np.float32(3.0))
+
+
+@given(count=st.integers(0, 60), batch_size=st.integers(1, 17), shuffle=st.booleans(),
+       drop_last=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_dataloader_batches_partition_the_examples(count, batch_size, shuffle, drop_last, seed):
+    loader = DataLoader(np.arange(count), np.arange(count) * 2, batch_size=batch_size, shuffle=shuffle,
+                        seed=seed, drop_last=drop_last)
+    batches = list(loader)
+    assert len(batches) == len(loader)
+    sizes = [len(first) for first, _ in batches]
+    assert all(size == batch_size for size in sizes[:-1])
+    if drop_last:
+        assert len(batches) == count // batch_size and all(size == batch_size for size in sizes)
+    else:
+        assert sum(sizes) == count
+    seen = np.concatenate([first for first, _ in batches]) if batches else np.array([], int)
+    assert len(set(seen.tolist())) == len(seen) == sum(sizes)  # no example twice
+    if not shuffle:
+        np.testing.assert_array_equal(seen, np.arange(sum(sizes)))
+    for first, second in batches:
+        np.testing.assert_array_equal(second, first * 2)
