@@ -14,7 +14,8 @@
 * ``curve.png``: training loss and test metric per epoch (needs matplotlib; without it one
   notice says the plot was skipped).
 
-``--resume CHECKPOINT`` continues a run from its checkpoint. Progress bars use tqdm when
+``--resume CHECKPOINT`` continues a run from its checkpoint: weights, optimizer state and
+the shuffling order of the next epoch (dropout masks are drawn afresh). Progress bars use tqdm when
 it is installed and plain lines otherwise.
 """
 
@@ -183,7 +184,7 @@ def _pyplot():
     return plt
 
 
-def _plot_curve(plt, path, history, metric):
+def _plot_curve(plt, path, history, metric, title):
     """Write the training curve (train loss, test loss and test metric per epoch)."""
     epochs = [entry["epoch"] for entry in history]
     figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -196,6 +197,7 @@ def _plot_curve(plt, path, history, metric):
     metric_axis.plot(epochs, [entry["test_" + metric] for entry in history], marker="o", color="C2")
     metric_axis.set_xlabel("epoch")
     metric_axis.set_ylabel("test " + metric)
+    figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -249,12 +251,19 @@ def _command_train(args):
     history = []
     first_epoch = 1
     if args.resume:
-        metadata = checkpoint.load_training_state(args.resume, model, optimizer)
+        metadata = checkpoint.read_metadata(args.resume)
         if metadata.get("model") != spec.name:
             raise ValueError(f"--resume {args.resume}: checkpoint is of model {metadata.get('model')!r}, "
                              f"not {spec.name!r}")
+        checkpoint.load_training_state(args.resume, model, optimizer)
+        if args.lr is not None:  # the checkpoint restored the old rate; an explicit --lr wins
+            for group in optimizer.param_groups:
+                group["lr"] = args.lr
         history = list(metadata.get("history", []))
         first_epoch = int(metadata.get("epoch", 0)) + 1
+        if first_epoch > config["epochs"]:
+            raise ValueError(f"--resume {args.resume}: the checkpoint already has {first_epoch - 1} epoch(s); "
+                             f"pass --epochs greater than that")
         # DataLoader epochs count from 0: continue with the order the next epoch would have had.
         train_loader.set_epoch(first_epoch - 1)
         print(f"resumed from {args.resume} after epoch {first_epoch - 1}")
@@ -311,7 +320,7 @@ def _command_train(args):
                   + " (pip install 'autograd-core[plot]')")
         else:
             curve_path = os.path.join(run_dir, "curve.png")
-            _plot_curve(plt, curve_path, history, task.metric)
+            _plot_curve(plt, curve_path, history, task.metric, f"{spec.name}: training curve")
             written = [curve_path]
             if task.pictures is not None:
                 written += list(task.pictures(model, test_images, test_labels, run_dir, spec.name) or [])

@@ -108,6 +108,11 @@ def test_resume_continues_exactly_where_training_stopped(capsys, data_dir, tmp_p
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-6, atol=1e-7, err_msg=key)
     history = json.loads((resumed / "metrics.json").read_text())["epochs"]
     assert [entry["epoch"] for entry in history] == [1, 2]
+    assert float(got["optim/group.0.lr"]) == 0.01
+    # an explicit --lr replaces the checkpoint's learning rate
+    assert _train(capsys, data_dir, tmp_path / "faster", "softmax", "--epochs", 2, "--lr", 0.5,
+                  "--resume", first / "checkpoint.npz")[0] == 0
+    assert float(checkpoint.load(tmp_path / "faster" / "checkpoint.npz")["optim/group.0.lr"]) == 0.5
 
 
 def test_resume_refuses_another_models_checkpoint(capsys, data_dir, tmp_path):
@@ -115,7 +120,10 @@ def test_resume_refuses_another_models_checkpoint(capsys, data_dir, tmp_path):
     status, _, err = _train(capsys, data_dir, tmp_path / "mlp", "mlp",
                             "--resume", tmp_path / "softmax" / "checkpoint.npz")
     assert status == 1
-    assert "model state in checkpoint" in err and "does not match" in err
+    assert "checkpoint is of model 'softmax', not 'mlp'" in err
+    status, _, err = _train(capsys, data_dir, tmp_path / "again", "softmax", "--epochs", 1,
+                            "--resume", tmp_path / "softmax" / "checkpoint.npz")
+    assert status == 1 and "already has 1 epoch(s)" in err
 
 
 def test_missing_matplotlib_prints_one_notice(capsys, data_dir, tmp_path, monkeypatch):
