@@ -1,7 +1,9 @@
 /* conv2d.c: 2-D convolution (cross-correlation, as in every deep-learning library) over
  * NHWC images with [kh, kw, c_in, c_out] weights.
  *
- * Method: im2col per tile of output pixels, then the GEMM (ag_sgemm / ag_dgemm).
+ * Two methods. float32 on AVX-512 with channel counts that are multiples of 16 takes a
+ * direct NHWC kernel (below, "direct NHWC convolution"); everything else takes
+ * im2col per tile of output pixels, then the GEMM (ag_sgemm / ag_dgemm):
  *   forward         y_tile [rows, c_out]  = col_tile [rows, K] @ W [K, c_out]
  *   backward weight gW     [K, c_out]    += col_tile^T @ gy_tile
  *   backward input  gcol   [rows, K]      = gy_tile @ W^T, then col2im into gx
@@ -33,9 +35,9 @@
 #include <omp.h>
 #endif
 
-/* Elements of one col buffer (4 MiB of float32, per thread): it stays in the L2/L3
+/* Elements of one col buffer (1 MiB of float32, per thread): it stays in the L2
  * cache between im2col and the GEMM, and the tile is still hundreds of rows tall. */
-#define TILE_ELEMENTS ((int64_t)1 << 20)
+#define TILE_ELEMENTS ((int64_t)1 << 18)
 /* Multiply-adds below which one thread does the whole convolution. */
 #define PARALLEL_MIN_WORK ((double)(1 << 20))
 
@@ -107,6 +109,388 @@ static tile_plan plan_tiles(const ag_conv2d_geometry *g, int64_t total, int64_t 
         }
     }
     return plan;
+}
+
+
+/* ---- direct NHWC convolution for float32 on AVX-512 ---------------------------------
+ *
+ * im2col + GEMM copies every input pixel kh*kw times into the col matrix and the GEMM
+ * then packs that matrix again; the direct kernel reads the input where it lies. An
+ * output tile of `rw` neighbouring pixels x 16*nb output channels lives in zmm
+ * registers; for every (kh, kw, c_in) it loads nb vectors of W (one row of W, contiguous
+ * in [kh, kw, c_in, c_out] order) and broadcasts one input value per pixel. The input is
+ * first copied into a zero-padded buffer so that the inner loops never test borders.
+ *
+ * Used when the CPU has AVX-512 (and the SIMD level is not forced lower) for
+ *   - the forward pass when c_out is a multiple of 16,
+ *   - the backward input when c_in is a multiple of 16 and the stride is 1: it is a
+ *     forward convolution of the zero-padded output gradient with the flipped,
+ *     channel-transposed kernel,
+ *   - the backward weight when c_out is a multiple of 16 and c_in >= 8: registers hold
+ *     a block of grad_w while the pixels of an image stream past.
+ * Everything else takes the im2col path. Measured on the seed CNN's second layer
+ * (batch 100, one thread): forward 20 -> 13-15 ms, backward input 17 -> 14 ms.
+ */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define AG_HAVE_DIRECT 1
+
+#define DIRECT_MAX_PIXELS 14
+
+typedef struct {
+    const float *x;         /* padded input [batch, padded_h, padded_w, c_in] */
+    int64_t padded_h, padded_w, cin;
+    const float *w;         /* [kh, kw, c_in, c_out] */
+    int64_t kh, kw, cout;
+    int64_t stride_h, stride_w;
+    float *y;               /* [batch, out_h, out_w, c_out] */
+    int64_t batch, out_h, out_w;
+} direct_problem;
+
+/* One tile: pixels [ow0, ow0 + RW) of output row (n, oh), channels [co0, co0 + 16*NB).
+ * NB and RW are literals in each instance, so the loops unroll fully and the
+ * accumulators live in zmm registers. */
+#define DIRECT_TILE(NB, RW)                                                              \
+__attribute__((target("avx512f")))                                                      \
+static void direct_tile_##NB##_##RW(const direct_problem *p, int64_t n, int64_t oh,     \
+                                    int64_t ow0, int64_t co0) {                         \
+    __m512 acc[NB][RW];                                                                 \
+    const int64_t cin = p->cin, cout = p->cout;                                         \
+    const int64_t pixel_step = p->stride_w * cin;                                       \
+    _Pragma("GCC unroll 16")                                                            \
+    for (int j = 0; j < NB; j++)                                                        \
+        _Pragma("GCC unroll 16")                                                        \
+        for (int r = 0; r < RW; r++) acc[j][r] = _mm512_setzero_ps();                   \
+    for (int64_t kh = 0; kh < p->kh; kh++) {                                            \
+        const float *x_row = p->x + ((n * p->padded_h + oh * p->stride_h + kh) *        \
+                                     p->padded_w + ow0 * p->stride_w) * cin;            \
+        for (int64_t kw = 0; kw < p->kw; kw++) {                                        \
+            const float *xs = x_row + kw * cin;                                         \
+            const float *ws = p->w + (kh * p->kw + kw) * cin * cout + co0;              \
+            for (int64_t c = 0; c < cin; c++) {                                         \
+                __m512 wv[NB];                                                          \
+                _Pragma("GCC unroll 16")                                                \
+                for (int j = 0; j < NB; j++)                                            \
+                    wv[j] = _mm512_loadu_ps(ws + c * cout + 16 * j);                    \
+                _Pragma("GCC unroll 16")                                                \
+                for (int r = 0; r < RW; r++) {                                          \
+                    const __m512 xv = _mm512_set1_ps(xs[r * pixel_step + c]);           \
+                    _Pragma("GCC unroll 16")                                            \
+                    for (int j = 0; j < NB; j++)                                        \
+                        acc[j][r] = _mm512_fmadd_ps(xv, wv[j], acc[j][r]);              \
+                }                                                                       \
+            }                                                                           \
+        }                                                                               \
+    }                                                                                   \
+    float *out = p->y + ((n * p->out_h + oh) * p->out_w + ow0) * cout + co0;            \
+    _Pragma("GCC unroll 16")                                                            \
+    for (int r = 0; r < RW; r++)                                                        \
+        _Pragma("GCC unroll 16")                                                        \
+        for (int j = 0; j < NB; j++) _mm512_storeu_ps(out + r * cout + 16 * j, acc[j][r]); \
+}
+
+typedef void (*direct_tile_fn)(const direct_problem *, int64_t, int64_t, int64_t, int64_t);
+
+#define DIRECT_TILES(NB) \
+    DIRECT_TILE(NB, 1) DIRECT_TILE(NB, 2) DIRECT_TILE(NB, 3) DIRECT_TILE(NB, 4) \
+    DIRECT_TILE(NB, 5) DIRECT_TILE(NB, 6)
+DIRECT_TILES(1)
+DIRECT_TILES(2)
+DIRECT_TILES(4)
+DIRECT_TILE(1, 7) DIRECT_TILE(1, 8) DIRECT_TILE(1, 9) DIRECT_TILE(1, 10) DIRECT_TILE(1, 11)
+DIRECT_TILE(1, 12)
+DIRECT_TILE(1, 13) DIRECT_TILE(1, 14)
+DIRECT_TILE(2, 7) DIRECT_TILE(2, 8) DIRECT_TILE(2, 9) DIRECT_TILE(2, 10) DIRECT_TILE(2, 11)
+DIRECT_TILE(2, 12) DIRECT_TILE(2, 13) DIRECT_TILE(2, 14)
+
+/* [nb index][pixels]: nb index 0, 1, 2 for 1, 2, 4 vectors. Register budget (32 zmm):
+ * nb * pixels accumulators + nb weight vectors + 1 broadcast, so 4 vectors go up to 6
+ * pixels and 1 or 2 vectors up to 12. */
+static const direct_tile_fn direct_tiles[3][DIRECT_MAX_PIXELS + 1] = {
+    {NULL, direct_tile_1_1, direct_tile_1_2, direct_tile_1_3, direct_tile_1_4, direct_tile_1_5,
+     direct_tile_1_6, direct_tile_1_7, direct_tile_1_8, direct_tile_1_9, direct_tile_1_10,
+     direct_tile_1_11, direct_tile_1_12, direct_tile_1_13, direct_tile_1_14},
+    {NULL, direct_tile_2_1, direct_tile_2_2, direct_tile_2_3, direct_tile_2_4, direct_tile_2_5,
+     direct_tile_2_6, direct_tile_2_7, direct_tile_2_8, direct_tile_2_9, direct_tile_2_10,
+     direct_tile_2_11, direct_tile_2_12, direct_tile_2_13, direct_tile_2_14},
+    {NULL, direct_tile_4_1, direct_tile_4_2, direct_tile_4_3, direct_tile_4_4, direct_tile_4_5,
+     direct_tile_4_6, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+static void direct_run(const direct_problem *p) {
+    /* widest channel block that divides c_out, then near-equal pixel blocks per row */
+    const int nb_index = p->cout % 64 == 0 ? 2 : (p->cout % 32 == 0 ? 1 : 0);
+    const int64_t channels = nb_index == 2 ? 64 : (nb_index == 1 ? 32 : 16);
+    const int64_t max_pixels = nb_index == 2 ? 6 : DIRECT_MAX_PIXELS;
+    const int64_t blocks = (p->out_w + max_pixels - 1) / max_pixels;
+    const int64_t rows = p->batch * p->out_h;
+    const double work = (double)rows * (double)(p->out_w * p->kh * p->kw * p->cin * p->cout);
+    const int threads = work >= PARALLEL_MIN_WORK ? ag_get_num_threads() : 1;
+    int64_t t;
+    _Pragma("omp parallel for schedule(static) num_threads(threads)")
+    for (t = 0; t < rows; t++) {
+        const int64_t n = t / p->out_h, oh = t % p->out_h;
+        for (int64_t co0 = 0; co0 < p->cout; co0 += channels) {
+            for (int64_t b = 0; b < blocks; b++) {
+                const int64_t ow0 = p->out_w * b / blocks, ow1 = p->out_w * (b + 1) / blocks;
+                direct_tiles[nb_index][ow1 - ow0](p, n, oh, ow0, co0);
+            }
+        }
+    }
+}
+
+/* Weight-gradient tile: grad_w[kh, kw, ci0 .. ci0+CI, co0 .. co0+16*NB] += the sum over
+ * the pixels of image n of x(pixel shifted by kh, kw)[ci] * grad_y(pixel)[co]. CI input
+ * channels x NB vectors of output channels stay in registers while the pixels stream. */
+#define DIRECT_WEIGHT_TILE(NB, CI)                                                       \
+__attribute__((target("avx512f")))                                                      \
+static void direct_weight_tile_##NB##_##CI(const direct_problem *p, const float *grad_y, \
+                                           float *grad_w, int64_t n, int64_t kh,        \
+                                           int64_t kw, int64_t ci0, int64_t co0) {      \
+    __m512 acc[NB][CI];                                                                 \
+    const int64_t cin = p->cin, cout = p->cout;                                         \
+    const int64_t pixel_step = p->stride_w * cin;                                       \
+    float *gw = grad_w + ((kh * p->kw + kw) * cin + ci0) * cout + co0;                  \
+    _Pragma("GCC unroll 16")                                                            \
+    for (int i = 0; i < CI; i++)                                                        \
+        _Pragma("GCC unroll 16")                                                        \
+        for (int j = 0; j < NB; j++) acc[j][i] = _mm512_loadu_ps(gw + i * cout + 16 * j); \
+    for (int64_t oh = 0; oh < p->out_h; oh++) {                                         \
+        const float *xs = p->x + ((n * p->padded_h + oh * p->stride_h + kh) * p->padded_w + \
+                                  kw) * cin + ci0;                                      \
+        const float *gs = grad_y + (n * p->out_h + oh) * p->out_w * cout + co0;         \
+        for (int64_t ow = 0; ow < p->out_w; ow++) {                                     \
+            __m512 gv[NB];                                                              \
+            _Pragma("GCC unroll 16")                                                    \
+            for (int j = 0; j < NB; j++) gv[j] = _mm512_loadu_ps(gs + ow * cout + 16 * j); \
+            _Pragma("GCC unroll 16")                                                    \
+            for (int i = 0; i < CI; i++) {                                              \
+                const __m512 xv = _mm512_set1_ps(xs[ow * pixel_step + i]);              \
+                _Pragma("GCC unroll 16")                                                \
+                for (int j = 0; j < NB; j++) acc[j][i] = _mm512_fmadd_ps(xv, gv[j], acc[j][i]); \
+            }                                                                           \
+        }                                                                               \
+    }                                                                                   \
+    _Pragma("GCC unroll 16")                                                            \
+    for (int i = 0; i < CI; i++)                                                        \
+        _Pragma("GCC unroll 16")                                                        \
+        for (int j = 0; j < NB; j++) _mm512_storeu_ps(gw + i * cout + 16 * j, acc[j][i]); \
+}
+
+typedef void (*direct_weight_tile_fn)(const direct_problem *, const float *, float *, int64_t,
+                                      int64_t, int64_t, int64_t, int64_t);
+#define DIRECT_WEIGHT_TILES_6(NB) \
+    DIRECT_WEIGHT_TILE(NB, 1) DIRECT_WEIGHT_TILE(NB, 2) DIRECT_WEIGHT_TILE(NB, 3) \
+    DIRECT_WEIGHT_TILE(NB, 4) DIRECT_WEIGHT_TILE(NB, 5) DIRECT_WEIGHT_TILE(NB, 6)
+#define DIRECT_WEIGHT_TILES_12(NB) DIRECT_WEIGHT_TILES_6(NB) \
+    DIRECT_WEIGHT_TILE(NB, 7) DIRECT_WEIGHT_TILE(NB, 8) DIRECT_WEIGHT_TILE(NB, 9) \
+    DIRECT_WEIGHT_TILE(NB, 10) DIRECT_WEIGHT_TILE(NB, 11) DIRECT_WEIGHT_TILE(NB, 12)
+DIRECT_WEIGHT_TILES_12(1)
+DIRECT_WEIGHT_TILES_12(2)
+DIRECT_WEIGHT_TILES_6(4)
+
+#define DIRECT_WEIGHT_ROW(NB) {NULL, direct_weight_tile_##NB##_1, direct_weight_tile_##NB##_2, \
+    direct_weight_tile_##NB##_3, direct_weight_tile_##NB##_4, direct_weight_tile_##NB##_5, \
+    direct_weight_tile_##NB##_6
+/* [nb index][input channels]; the same register budget as the forward tiles */
+static const direct_weight_tile_fn direct_weight_tiles[3][13] = {
+    DIRECT_WEIGHT_ROW(1), direct_weight_tile_1_7, direct_weight_tile_1_8, direct_weight_tile_1_9,
+    direct_weight_tile_1_10, direct_weight_tile_1_11, direct_weight_tile_1_12},
+    DIRECT_WEIGHT_ROW(2), direct_weight_tile_2_7, direct_weight_tile_2_8, direct_weight_tile_2_9,
+    direct_weight_tile_2_10, direct_weight_tile_2_11, direct_weight_tile_2_12},
+    DIRECT_WEIGHT_ROW(4), NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+/* dst [batch, dst_h, dst_w, c] = src [batch, src_h, src_w, c] placed at (top, left),
+ * zeros elsewhere; rows or columns of src that fall outside dst are dropped. */
+static void pad_copy_f32(const float *src, int64_t batch, int64_t src_h, int64_t src_w,
+                         int64_t c, float *dst, int64_t dst_h, int64_t dst_w,
+                         int64_t top, int64_t left) {
+    const int64_t rows = batch * dst_h;
+    const int threads = threads_for(rows * dst_w * c);
+    int64_t t;
+    _Pragma("omp parallel for schedule(static) num_threads(threads)")
+    for (t = 0; t < rows; t++) {
+        const int64_t n = t / dst_h, i = t % dst_h, si = i - top;
+        float *row = dst + t * dst_w * c;
+        int64_t j_lo = left < 0 ? 0 : left;
+        int64_t j_hi = left + src_w < dst_w ? left + src_w : dst_w;
+        if (si < 0 || si >= src_h || j_hi <= j_lo) {
+            memset(row, 0, (size_t)(dst_w * c) * sizeof(float));
+            continue;
+        }
+        memset(row, 0, (size_t)(j_lo * c) * sizeof(float));
+        memcpy(row + j_lo * c, src + ((n * src_h + si) * src_w + j_lo - left) * c,
+               (size_t)((j_hi - j_lo) * c) * sizeof(float));
+        memset(row + j_hi * c, 0, (size_t)((dst_w - j_hi) * c) * sizeof(float));
+    }
+}
+
+/* 1 when it handled the forward, 0 when not eligible, -1 when out of memory. */
+static int direct_forward_f32(const ag_conv2d_geometry *g, const float *x, const float *w,
+                              float *y) {
+    direct_problem p;
+    float *padded;
+    if (ag_get_simd_level() < 2 || g->out_channels % 16 != 0) return 0;
+    p.padded_h = (g->out_height - 1) * g->stride_h + g->kernel_h;
+    p.padded_w = (g->out_width - 1) * g->stride_w + g->kernel_w;
+    padded = (float *)malloc((size_t)(g->batch * p.padded_h * p.padded_w * g->in_channels) *
+                             sizeof(float));
+    if (padded == NULL) return -1;
+    pad_copy_f32(x, g->batch, g->height, g->width, g->in_channels, padded, p.padded_h,
+                 p.padded_w, g->pad_top, g->pad_left);
+    p.x = padded; p.cin = g->in_channels;
+    p.w = w; p.kh = g->kernel_h; p.kw = g->kernel_w; p.cout = g->out_channels;
+    p.stride_h = g->stride_h; p.stride_w = g->stride_w;
+    p.y = y; p.batch = g->batch; p.out_h = g->out_height; p.out_w = g->out_width;
+    direct_run(&p);
+    free(padded);
+    return 1;
+}
+
+/* grad_w = sum over images of the weight tiles; threads take whole images into their
+ * own partial sums (thread 0's is grad_w), added in thread order at the end so the
+ * result does not depend on timing. 1 / 0 / -1 as direct_forward_f32. */
+static int direct_backward_weight_f32(const ag_conv2d_geometry *g, const float *x,
+                                      const float *grad_y, float *grad_w) {
+    const int64_t cin = g->in_channels, cout = g->out_channels;
+    const int64_t size = g->kernel_h * g->kernel_w * cin * cout;
+    const double work = (double)(g->batch * g->out_height * g->out_width) * (double)size;
+    const int threads = work >= PARALLEL_MIN_WORK && g->batch > 1
+                        ? (ag_get_num_threads() < g->batch ? ag_get_num_threads() : (int)g->batch) : 1;
+    direct_problem p;
+    float *padded, *partials = NULL;
+    /* few input channels leave too little work per tile (im2col + GEMM does better) */
+    if (ag_get_simd_level() < 2 || cout % 16 != 0 || cin < 8) return 0;
+    p.padded_h = (g->out_height - 1) * g->stride_h + g->kernel_h;
+    p.padded_w = (g->out_width - 1) * g->stride_w + g->kernel_w;
+    padded = (float *)malloc((size_t)(g->batch * p.padded_h * p.padded_w * cin) * sizeof(float));
+    if (threads > 1)
+        partials = (float *)malloc((size_t)((threads - 1) * size) * sizeof(float));
+    if (padded == NULL || (threads > 1 && partials == NULL)) {
+        free(padded);
+        free(partials);
+        return -1;
+    }
+    pad_copy_f32(x, g->batch, g->height, g->width, cin, padded, p.padded_h, p.padded_w,
+                 g->pad_top, g->pad_left);
+    p.x = padded; p.cin = cin;
+    p.w = NULL; p.kh = g->kernel_h; p.kw = g->kernel_w; p.cout = cout;
+    p.stride_h = g->stride_h; p.stride_w = g->stride_w;
+    p.y = NULL; p.batch = g->batch; p.out_h = g->out_height; p.out_w = g->out_width;
+    {
+        const int nb_index = cout % 64 == 0 ? 2 : (cout % 32 == 0 ? 1 : 0);
+        const int64_t channels = nb_index == 2 ? 64 : (nb_index == 1 ? 32 : 16);
+        const int64_t max_ci = nb_index == 2 ? 6 : 12;
+        _Pragma("omp parallel num_threads(threads)")
+        {
+            const int me = thread_index();
+            float *mine = me == 0 ? grad_w : partials + (me - 1) * size;
+            int64_t n_begin, n_end;
+            memset(mine, 0, (size_t)size * sizeof(float));
+            thread_range(g->batch, &n_begin, &n_end);
+            for (int64_t n = n_begin; n < n_end; n++)
+                for (int64_t kh = 0; kh < p.kh; kh++)
+                    for (int64_t kw = 0; kw < p.kw; kw++)
+                        for (int64_t ci0 = 0; ci0 < cin; ci0 += max_ci) {
+                            const int64_t width = cin - ci0 < max_ci ? cin - ci0 : max_ci;
+                            for (int64_t co0 = 0; co0 < cout; co0 += channels)
+                                direct_weight_tiles[nb_index][width](&p, grad_y, mine, n, kh, kw,
+                                                                     ci0, co0);
+                        }
+            _Pragma("omp barrier")
+            {
+                int64_t begin, end;
+                thread_range(size, &begin, &end);
+                for (int t = 1; t < threads; t++) {
+                    const float *part = partials + (t - 1) * size;
+                    for (int64_t e = begin; e < end; e++) grad_w[e] += part[e];
+                }
+            }
+        }
+    }
+    free(padded);
+    free(partials);
+    return 1;
+}
+
+/* grad_x = valid stride-1 correlation of grad_y, zero-padded by (kh-1-pad_top,
+ * kw-1-pad_left) before, with W flipped in space and transposed in channels:
+ * W'[a, b, co, ci] = W[kh-1-a, kw-1-b, ci, co]. 1 / 0 / -1 as direct_forward_f32. */
+static int direct_backward_input_f32(const ag_conv2d_geometry *g, const float *grad_y,
+                                     const float *w, float *grad_x) {
+    const int64_t kh = g->kernel_h, kw = g->kernel_w, cin = g->in_channels, cout = g->out_channels;
+    const int64_t pad_bottom = (g->out_height - 1) + kh - g->height - g->pad_top;
+    const int64_t pad_right = (g->out_width - 1) + kw - g->width - g->pad_left;
+    direct_problem p;
+    float *padded, *flipped;
+    if (ag_get_simd_level() < 2 || cin % 16 != 0 || g->stride_h != 1 || g->stride_w != 1 ||
+        g->pad_top > kh - 1 || g->pad_left > kw - 1 || pad_bottom < 0 || pad_right < 0 ||
+        pad_bottom > kh - 1 || pad_right > kw - 1)
+        return 0;
+    p.padded_h = g->height + kh - 1;
+    p.padded_w = g->width + kw - 1;
+    padded = (float *)malloc((size_t)(g->batch * p.padded_h * p.padded_w * cout) * sizeof(float));
+    flipped = (float *)malloc((size_t)(kh * kw * cin * cout) * sizeof(float));
+    if (padded == NULL || flipped == NULL) {
+        free(padded);
+        free(flipped);
+        return -1;
+    }
+    for (int64_t a = 0; a < kh; a++)
+        for (int64_t b = 0; b < kw; b++)
+            for (int64_t ci = 0; ci < cin; ci++)
+                for (int64_t co = 0; co < cout; co++)
+                    flipped[((a * kw + b) * cout + co) * cin + ci] =
+                        w[(((kh - 1 - a) * kw + (kw - 1 - b)) * cin + ci) * cout + co];
+    pad_copy_f32(grad_y, g->batch, g->out_height, g->out_width, cout, padded, p.padded_h,
+                 p.padded_w, kh - 1 - g->pad_top, kw - 1 - g->pad_left);
+    p.x = padded; p.cin = cout;
+    p.w = flipped; p.kh = kh; p.kw = kw; p.cout = cin;
+    p.stride_h = 1; p.stride_w = 1;
+    p.y = grad_x; p.batch = g->batch; p.out_h = g->height; p.out_w = g->width;
+    direct_run(&p);
+    free(padded);
+    free(flipped);
+    return 1;
+}
+#else
+#define AG_HAVE_DIRECT 0
+#endif
+
+#if !AG_HAVE_DIRECT
+static int direct_forward_f32(const ag_conv2d_geometry *g, const float *x, const float *w,
+                              float *y) {
+    (void)g; (void)x; (void)w; (void)y;
+    return 0;
+}
+static int direct_backward_input_f32(const ag_conv2d_geometry *g, const float *grad_y,
+                                     const float *w, float *grad_x) {
+    (void)g; (void)grad_y; (void)w; (void)grad_x;
+    return 0;
+}
+static int direct_backward_weight_f32(const ag_conv2d_geometry *g, const float *x,
+                                      const float *grad_y, float *grad_w) {
+    (void)g; (void)x; (void)grad_y; (void)grad_w;
+    return 0;
+}
+#endif
+/* float64 always takes the im2col path: it serves gradcheck, not speed. */
+static int direct_forward_f64(const ag_conv2d_geometry *g, const double *x, const double *w,
+                              double *y) {
+    (void)g; (void)x; (void)w; (void)y;
+    return 0;
+}
+static int direct_backward_input_f64(const ag_conv2d_geometry *g, const double *grad_y,
+                                     const double *w, double *grad_x) {
+    (void)g; (void)grad_y; (void)w; (void)grad_x;
+    return 0;
+}
+
+static int direct_backward_weight_f64(const ag_conv2d_geometry *g, const double *x,
+                                      const double *grad_y, double *grad_w) {
+    (void)g; (void)x; (void)grad_y; (void)grad_w;
+    return 0;
 }
 
 #define DEFINE_CONV2D(SUFFIX, T, GEMM)                                                  \
@@ -227,6 +611,7 @@ int ag_conv2d_forward_##SUFFIX(const ag_conv2d_geometry *g, const T *x, const T 
         GEMM(0, 0, total, cout, k, (T)1, x, k, w, cout, (T)0, y, cout);                 \
         return 0;                                                                       \
     }                                                                                   \
+    if (direct_forward_##SUFFIX(g, x, w, y) > 0) return 0;                              \
     plan = plan_tiles(g, total, 1);                                                     \
     if (plan.threads <= 1) {                                                            \
         T *col = (T *)malloc((size_t)(plan.step * k) * sizeof(T));                      \
@@ -273,6 +658,7 @@ int ag_conv2d_backward_input_##SUFFIX(const ag_conv2d_geometry *g, const T *grad
         memset(grad_x, 0, (size_t)(g->batch * image) * sizeof(T));                      \
         return 0;                                                                       \
     }                                                                                   \
+    if (direct_backward_input_##SUFFIX(g, grad_y, w, grad_x) > 0) return 0;             \
     /* Threads take whole images, so their col2im never write the same input cells. */  \
     plan = plan_tiles(g, total, plane);                                                 \
     if (plan.threads <= 1) {                                                            \
@@ -323,6 +709,7 @@ int ag_conv2d_backward_weight_##SUFFIX(const ag_conv2d_geometry *g, const T *x, 
         GEMM(1, 0, k, cout, total, (T)1, x, k, grad_y, cout, (T)0, grad_w, cout);       \
         return 0;                                                                       \
     }                                                                                   \
+    if (direct_backward_weight_##SUFFIX(g, x, grad_y, grad_w) > 0) return 0;            \
     plan = plan_tiles(g, total, 1);                                                     \
     if (plan.threads <= 1) {                                                            \
         T *col = (T *)malloc((size_t)(plan.step * k) * sizeof(T));                      \

@@ -136,6 +136,44 @@ def test_conv2d_across_workspace_tiles(simd_level, threads, stride, padding):
     np.testing.assert_allclose(grad_w, grad_w_ref, rtol=1e-4, atol=2e-3)
 
 
+@st.composite
+def wide_conv_cases(draw):
+    """Channel counts that are multiples of 16: the float32 direct kernel's territory
+    (forward when c_out is, backward input when c_in is and the stride is 1)."""
+    n = draw(st.integers(1, 2))
+    height, width = draw(st.integers(1, 15)), draw(st.integers(1, 15))
+    in_channels = draw(st.sampled_from([3, 16, 32]))
+    out_channels = draw(st.sampled_from([16, 32, 48, 64, 128]))
+    kernel_h, kernel_w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    stride = draw(st.one_of(st.just(1), st.integers(1, 3), st.tuples(st.integers(1, 2), st.integers(1, 3))))
+    padding = draw(paddings)
+    return (n, height, width, in_channels), (kernel_h, kernel_w, in_channels, out_channels), stride, padding
+
+
+@needs_c
+@pytest.mark.parametrize("simd_level, threads", CONFIGURATIONS)
+@CI
+@given(case=wide_conv_cases(), seed=st.integers(0, 2 ** 16))
+def test_conv2d_wide_channels_match_reference(simd_level, threads, case, seed):
+    x_shape, w_shape, stride, padding = case
+    assume(_output_ok(x_shape, w_shape[:2], stride, padding))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    with kernels.backend("numpy"):
+        y_ref = kernels.conv2d_forward(x, w, stride, padding)
+        grad_y = rng.standard_normal(y_ref.shape).astype(np.float32)
+        grad_x_ref = kernels.conv2d_backward_input(grad_y, w, x_shape, stride, padding)
+        grad_w_ref = kernels.conv2d_backward_weight(x, grad_y, w_shape, stride, padding)
+    with _configured(simd_level, threads):
+        y = kernels.conv2d_forward(x, w, stride, padding)
+        grad_x = kernels.conv2d_backward_input(grad_y, w, x_shape, stride, padding)
+        grad_w = kernels.conv2d_backward_weight(x, grad_y, w_shape, stride, padding)
+    _assert_close(y, y_ref, np.float32, w_shape[0] * w_shape[1] * w_shape[2])
+    _assert_close(grad_x, grad_x_ref, np.float32, w_shape[0] * w_shape[1] * w_shape[3])
+    _assert_close(grad_w, grad_w_ref, np.float32, y_ref.shape[0] * y_ref.shape[1] * y_ref.shape[2])
+
+
 @needs_c
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_conv2d_pointwise_path(dtype):
