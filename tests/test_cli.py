@@ -285,3 +285,14 @@ def test_registry_rejects_mistakes():
         models.register_model("x", None)
     with pytest.raises(ValueError, match="unknown model 'x'"):
         models.get_model_spec("x")
+
+
+def test_console_script_points_at_main():
+    from importlib.metadata import entry_points
+
+    scripts = entry_points(group="console_scripts", name="autograd-core")
+    if not scripts:
+        pytest.skip("autograd-core is not installed (pip install -e .)")
+    (script,) = scripts
+    assert script.value == "nn.cli:main"
+    assert script.load() is cli.main
