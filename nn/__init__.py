@@ -12,7 +12,7 @@ from .layers import (AvgPool2d, Conv2d, Dropout, ELU, Flatten, Identity, LeakyRe
                      MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, GaussianKLLoss, MSELoss
 from .module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
-from . import checkpoint, data
+from . import checkpoint, data, models
 
 # Later parts append their imports below (recurrent cells, autoencoders, models, ...).
 from . import recurrent, sequence_tasks, text
