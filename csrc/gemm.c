@@ -13,6 +13,9 @@
 
 /* m*n*k below which a call stays on one thread (~64^3 multiply-adds). */
 #define AG_GEMM_PARALLEL_MIN_WORK (64.0 * 64.0 * 64.0)
+/* Upper bound on the packed B panel (nc columns x all of k): deep products get fewer
+ * columns per panel rather than more memory. */
+#define AG_GEMM_B_PANEL_BYTES (32.0 * 1024 * 1024)
 /* OpenMP directives that vanish, warning-free, in a build without OpenMP. */
 #ifdef _OPENMP
 #define AG_OMP(directive) _Pragma(directive)

@@ -7,11 +7,12 @@
  *   AG_CONFIG        ag_sgemm_config / ag_dgemm_config
  *   AG_SELECT        ag_sgemm_select / ag_dgemm_select
  *
- * Structure (BLIS's five loops around a micro-kernel, for row-major C):
- *   for jc over n in steps of nc:                  B panel, shared by all threads (L3)
- *     for pc over k in steps of kc:
- *       pack op(B)[pc:pc+kc, jc:jc+nc] into kc x nr micro-panels     (threads split it)
- *       for each (block of mc rows, share of the B panel) -- split across threads:
+ * Structure (BLIS's loops around a micro-kernel, for row-major C):
+ *   for jc over n in steps of nc:
+ *     pack op(B)[:, jc:jc+nc] into kc x nr micro-panels, every kc step of k   (shared;
+ *                                                   threads split the packing, 1 barrier)
+ *     for each (block of ~mc rows, share of the panel's columns) -- split across threads:
+ *       for pc over k in steps of kc:
  *         pack op(A)[ic:ic+mc, pc:pc+kc] into mr x kc micro-panels   (per thread, L2)
  *         for jr over the share in steps of nr:      the kc x nr B micro-panel stays in L1
  *           for ir over the block in steps of mr:    streams A micro-panels from L2
@@ -33,7 +34,7 @@ typedef struct {
                                the P = ceil(m/mr) row micro-panels, so sizes differ by
                                at most one micro-panel */
     int64_t mc, nc, kc;     /* largest row block; column and depth block sizes */
-    T *b_pack;              /* nc_padded x kc, shared */
+    T *b_pack;              /* nc_padded x k, shared */
     T *a_pack;              /* threads x (mc x kc), one slice per thread */
     int64_t a_pack_stride;  /* elements between thread slices */
 } AG_NAME(gemm_context);
@@ -123,9 +124,13 @@ static AG_NOINLINE void AG_NAME(pack_b)(T *dst, const AG_NAME(gemm_context) *ctx
     }
 }
 
-/* Run by every thread of the team (or alone). The two worksharing loops end with the
- * implicit barrier that keeps the shared B panel consistent: packed before anyone
- * reads it, and read by everyone before it is overwritten. */
+/* Run by every thread of the team (or alone). The B panel holds all of k, packed once
+ * per jc step behind a single barrier; after it the threads never wait for each other
+ * until the panel is done (see the depth loop). With the cores shared with other
+ * processes, a preempted thread then delays only its own work, not a barrier per kc
+ * step: on this project's shared 2-core machine that was worth ~1.5x with 2 threads,
+ * for ~3% of single-thread speed (the first row block of each kc step finds its B
+ * slice in L3 rather than freshly packed in L2). */
 static void AG_NAME(gemm_body)(const AG_NAME(gemm_context) *ctx, int thread_id, int team_size) {
     const int mr = ctx->config.mr, nr = ctx->config.nr;
     const int64_t m = ctx->m, n = ctx->n, k = ctx->k;
@@ -136,44 +141,51 @@ static void AG_NAME(gemm_body)(const AG_NAME(gemm_context) *ctx, int thread_id, 
     for (int64_t jc = 0; jc < n; jc += ctx->nc) {
         const int64_t nc = n - jc < ctx->nc ? n - jc : ctx->nc;
         const int64_t panels = (nc + nr - 1) / nr;
+        const int64_t nc_padded = panels * nr;
         /* When the row blocks do not divide evenly among the threads (few rows, or a
          * team smaller than asked for), also split the B panel's columns so no thread
-         * idles; a thread then packs some A blocks twice, which costs mc*kc against
-         * mc*kc*nc/threads of arithmetic. */
+         * idles; the A block is then packed once per share, which costs mc*k against
+         * mc*k*nc/threads of arithmetic. */
         int64_t splits = m_blocks % team_size == 0 ? 1 : team_size;
         if (splits > panels)
             splits = panels;
         const int64_t units = m_blocks * splits;
 
+        /* The kc x nc_padded slice for depth pc starts at b_pack + pc * nc_padded. */
+        AG_OMP("omp for schedule(static)")
+        for (int64_t group = 0; group < panels; group += AG_PACK_B_GROUP) {
+            const int64_t end = group + AG_PACK_B_GROUP < panels ? group + AG_PACK_B_GROUP : panels;
+            for (int64_t pc = 0; pc < k; pc += ctx->kc) {
+                const int64_t kc = k - pc < ctx->kc ? k - pc : ctx->kc;
+                AG_NAME(pack_b)(ctx->b_pack + pc * nc_padded, ctx, group, end, jc, nc, pc, kc);
+            }
+        }
+
+        /* Depth outermost, so each kc x nc slice of B is reused by all of a thread's
+         * row blocks while it is still in cache. No barrier between depth steps:
+         * schedule(static) over the same units gives every thread the same units at
+         * each step, so a C tile is only ever accumulated by one thread, in order. */
         for (int64_t pc = 0; pc < k; pc += ctx->kc) {
             const int64_t kc = k - pc < ctx->kc ? k - pc : ctx->kc;
             const T beta = pc == 0 ? ctx->beta : (T)1;
-
-            AG_OMP("omp for schedule(static)")
-            for (int64_t group = 0; group < panels; group += AG_PACK_B_GROUP) {
-                const int64_t end = group + AG_PACK_B_GROUP < panels ? group + AG_PACK_B_GROUP : panels;
-                AG_NAME(pack_b)(ctx->b_pack, ctx, group, end, jc, nc, pc, kc);
-            }
-
-            /* Dynamic: the cores are often shared with other processes, and a thread
-             * that gets preempted should not hold up the barrier with a fixed share. */
-            int64_t packed_block = -1;  /* A block now in this thread's a_pack */
-            AG_OMP("omp for schedule(dynamic, 1)")
+            const T *b_slice = ctx->b_pack + pc * nc_padded;
+            int64_t packed_block = -1;  /* the A block (at this depth) now in a_pack */
+            AG_OMP("omp for schedule(static) nowait")
             for (int64_t unit = 0; unit < units; unit++) {
                 const int64_t block = unit / splits, share = unit % splits;
                 const int64_t i0 = block * m_panels / m_blocks * mr;
                 const int64_t i_end = (block + 1) * m_panels / m_blocks * mr;
                 const int64_t mc = (i_end < m ? i_end : m) - i0;
+                const int64_t jp_begin = share * panels / splits;
+                const int64_t jp_end = (share + 1) * panels / splits;
                 if (block != packed_block) {
                     AG_NAME(pack_a)(a_pack, ctx, i0, mc, pc, kc);
                     packed_block = block;
                 }
-                const int64_t jp_begin = share * panels / splits;
-                const int64_t jp_end = (share + 1) * panels / splits;
                 for (int64_t jp = jp_begin; jp < jp_end; jp++) {
                     const int64_t j = jp * nr;
                     const int n_tile = (int)(nc - j < nr ? nc - j : nr);
-                    const T *b_panel = ctx->b_pack + jp * nr * kc;
+                    const T *b_panel = b_slice + jp * nr * kc;
                     T *c_column = ctx->c + i0 * ctx->ldc + jc + j;
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         const int m_tile = (int)(mc - ir < mr ? mc - ir : mr);
@@ -183,6 +195,8 @@ static void AG_NAME(gemm_body)(const AG_NAME(gemm_context) *ctx, int thread_id, 
                 }
             }
         }
+        /* Everyone is done with this B panel before the next jc step repacks it. */
+        AG_OMP("omp barrier")
     }
 }
 
@@ -246,12 +260,19 @@ void AG_GEMM(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
         m_blocks = m_panels;
     ctx.m_blocks = m_blocks;
     ctx.mc = (m_panels + m_blocks - 1) / m_blocks * ctx.config.mr;
-    ctx.nc = AG_NAME(balanced_block)(n, ctx.config.nc, ctx.config.nr);
     ctx.kc = AG_NAME(balanced_block)(k, ctx.config.kc, 1);
+    /* The packed B panel spans all of k; cap its columns so it stays within
+     * AG_GEMM_B_PANEL_BYTES however deep k is. */
+    int64_t nc_limit = (int64_t)(AG_GEMM_B_PANEL_BYTES / sizeof(T)) / k / ctx.config.nr * ctx.config.nr;
+    if (nc_limit > ctx.config.nc)
+        nc_limit = ctx.config.nc;
+    if (nc_limit < ctx.config.nr)
+        nc_limit = ctx.config.nr;
+    ctx.nc = AG_NAME(balanced_block)(n, nc_limit, ctx.config.nr);
 
     /* One allocation for every buffer, each slice aligned to a cache line. */
     const int64_t align = 64 / (int64_t)sizeof(T);
-    const int64_t b_size = (ctx.nc + ctx.config.nr - 1) / ctx.config.nr * ctx.config.nr * ctx.kc;
+    const int64_t b_size = (ctx.nc + ctx.config.nr - 1) / ctx.config.nr * ctx.config.nr * k;
     ctx.a_pack_stride = (ctx.mc * ctx.kc + align - 1) / align * align;
     const int64_t b_stride = (b_size + align - 1) / align * align;
     void *memory = malloc((size_t)(b_stride + threads * ctx.a_pack_stride) * sizeof(T) + 64);
