@@ -1,4 +1,6 @@
 """Helpers shared by the ops."""
+import operator
+
 import numpy as np
 
 
@@ -33,12 +35,24 @@ def normalize_axis(op, axis, ndim):
     """axis (None, int or tuple) as a sorted tuple of non-negative ints."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     result = []
     for a in axes:
+        is_int(op, "axis", a)
         if not -max(ndim, 1) <= a < max(ndim, 1):
             raise ValueError("%s: axis %s is out of range for a tensor with %d dimensions" % (op, a, ndim))
         result.append(int(a) % max(ndim, 1))
     if len(set(result)) != len(result):
         raise ValueError("%s: axis %s repeats a dimension" % (op, axis))
     return tuple(sorted(result))
+
+
+def is_int(op, name, value):
+    """value as a Python int, or a TypeError: a float or bool would otherwise be truncated
+    (axis=1.5 -> 1, reshape(2.5, 3) -> (2, 3)) and give a silently wrong result."""
+    if not isinstance(value, (bool, np.bool_)):
+        try:
+            return operator.index(value)  # ints, numpy ints, integer 0-d tensors
+        except TypeError:
+            pass
+    raise TypeError("%s: got %s=%r, expected an int" % (op, name, value))

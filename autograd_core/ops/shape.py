@@ -3,7 +3,7 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor
-from ._util import normalize_axis
+from ._util import is_int, normalize_axis
 
 
 class Reshape(Function):
@@ -135,7 +135,7 @@ def _shape_args(shape):
 
 def reshape(x, *shape):
     """The same elements in a new shape (one dimension may be -1)."""
-    return Reshape.apply(x, tuple(int(s) for s in _shape_args(shape)))
+    return Reshape.apply(x, tuple(is_int("reshape", "shape entry", s) for s in _shape_args(shape)))
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -200,6 +200,7 @@ def squeeze(x, axis=None):
 
 def unsqueeze(x, axis):
     """Insert a size-1 dimension at axis (negative counts from the new end)."""
+    axis = is_int("unsqueeze", "axis", axis)
     if not -(x.ndim + 1) <= axis <= x.ndim:
         raise ValueError("unsqueeze: axis %s is out of range for a result with %d dimensions" % (axis, x.ndim + 1))
     axis = axis % (x.ndim + 1)
@@ -247,6 +248,7 @@ def stack(tensors, axis=0):
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     _check_same("stack", tensors, None, False)
     ndim = tensors[0].ndim + 1
+    axis = is_int("stack", "axis", axis)
     if not -ndim <= axis < ndim:
         raise ValueError("stack: axis %s is out of range for a result with %d dimensions" % (axis, ndim))
     return Stack.apply(axis % ndim, *tensors)
@@ -268,10 +270,13 @@ def split(x, split_size_or_sections, axis=0):
         if size <= 0:
             raise ValueError("split: got split_size %d, expected a positive int" % size)
         sizes = [size] * (length // size) + ([length % size] if length % size else [])
-    else:
-        sizes = [int(s) for s in split_size_or_sections]
+    elif isinstance(split_size_or_sections, (tuple, list)):
+        sizes = [is_int("split", "section", s) for s in split_size_or_sections]
         if sum(sizes) != length or any(s < 0 for s in sizes):
             raise ValueError("split: sections %s do not add up to the axis length %d" % (sizes, length))
+    else:
+        raise TypeError("split: got split_size_or_sections=%r, expected an int or a list of ints"
+                        % (split_size_or_sections,))
     if len(sizes) <= 1:
         return (x,) if sizes else ()
     edges = tuple(int(e) for e in np.cumsum(sizes)[:-1])
@@ -280,6 +285,7 @@ def split(x, split_size_or_sections, axis=0):
 
 def chunk(x, chunks, axis=0):
     """Split into `chunks` nearly equal pieces (PyTorch's rule: ceil-sized pieces)."""
+    chunks = is_int("chunk", "chunks", chunks)
     if chunks <= 0:
         raise ValueError("chunk: got chunks=%s, expected a positive int" % chunks)
     _check_has_dimensions("chunk", x)
@@ -291,6 +297,8 @@ def chunk(x, chunks, axis=0):
 def pad(x, pad_width, value=0.0):
     """Constant padding; pad_width is numpy's ((before, after), ...) per dimension, or
     one (before, after) pair / one int for every dimension."""
+    if np.asarray(pad_width).dtype.kind not in "iu" and np.size(pad_width):
+        raise TypeError("pad: got pad_width %s, expected ints" % (pad_width,))
     try:
         width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2)) if x.ndim else np.zeros((0, 2), int)
     except ValueError:
