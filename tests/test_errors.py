@@ -144,6 +144,34 @@ def test_other_axis_errors():
         ag.flatten(shaped(2, 2, 2), 2, 0)
 
 
+NON_INTEGER_ARGUMENTS = {
+    "sum: got axis=1.5": lambda x: x.sum(axis=1.5), "sum: got axis=True": lambda x: x.sum(axis=True),
+    "mean: got axis=0.0": lambda x: x.mean(axis=(0.0, 1)), "softmax: got axis=0.5": lambda x: x.softmax(0.5),
+    "argmax: got axis=1.0": lambda x: x.argmax(1.0), "permute: got axis=1.0": lambda x: x.permute(1.0, 0),
+    "transpose: got axis=0.5": lambda x: x.transpose(0.5, 1), "squeeze: got axis=0.0": lambda x: x.squeeze(0.0),
+    "unsqueeze: got axis=0.5": lambda x: x.unsqueeze(0.5), "stack: got axis=0.5": lambda x: ag.stack([x], 0.5),
+    "reshape: got shape entry=2.5": lambda x: x.reshape(2.5, 3), "pad: got pad_width 1.5": lambda x: x.pad(1.5),
+    "chunk: got chunks=2.5": lambda x: x.chunk(2.5), "split: got section=1.0": lambda x: x.split([1.0, 1]),
+    "split: got split_size_or_sections=1.5": lambda x: x.split(1.5),
+}
+
+
+@pytest.mark.parametrize("message", sorted(NON_INTEGER_ARGUMENTS))
+def test_non_integer_sizes_and_axes_are_refused(message):
+    # int() would truncate them and give a silently wrong result
+    with pytest.raises(TypeError, match=re.escape(message) + ".*expected"):
+        NON_INTEGER_ARGUMENTS[message](shaped(2, 3))
+
+
+def test_integer_like_sizes_and_axes_are_accepted():
+    x = shaped(2, 3)
+    assert x.sum(axis=np.int64(1)).shape == (2,)
+    assert x.reshape(np.int64(3), T(2)).shape == (3, 2)
+    assert x.sum(axis=[0, 1]).shape == ()
+    assert [p.shape for p in x.split(np.int64(1))] == [(1, 3), (1, 3)]
+    assert x.pad(np.int64(1)).shape == (4, 5)
+
+
 def test_indexing_errors_name_the_shape():
     with pytest.raises(IndexError, match=r"getitem: index 5 is out of bounds .*\(tensor of shape \(2, 3\)\)"):
         shaped(2, 3)[5]
