@@ -11,8 +11,10 @@
 #include <omp.h>
 #endif
 
-/* m*n*k below which a call stays on one thread (~64^3 multiply-adds). */
-#define AG_GEMM_PARALLEL_MIN_WORK (64.0 * 64.0 * 64.0)
+/* m*n*k below which a call stays on one thread: 128^3 multiply-adds take ~15-30 us on
+ * one core, enough to amortise waking a sleeping OpenMP thread (a few us when idle,
+ * tens of us when the cores are busy with other processes). */
+#define AG_GEMM_PARALLEL_MIN_WORK (128.0 * 128.0 * 128.0)
 /* Upper bound on the packed B panel (nc columns x all of k): deep products get fewer
  * columns per panel rather than more memory. */
 #define AG_GEMM_B_PANEL_BYTES (32.0 * 1024 * 1024)

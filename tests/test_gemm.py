@@ -116,7 +116,7 @@ def test_gemm_matches_reference(level, threads, data, m, n, k, trans_a, trans_b,
     (385, 70, 600),                                      # several row and depth blocks
     (3, 4100, 5),                                        # more columns than one B panel
     (200, 64, 257),                                      # one past a depth block
-    (5, 1000, 300),                                      # one row block: threads split columns
+    (5, 2000, 300),                                      # one row block: threads split columns
     (20, 4100, 40),                                      # threaded, more columns than one B panel
     (777, 96, 300),                                      # row blocks of unequal micro-panel counts
 ])
