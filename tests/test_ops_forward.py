@@ -389,3 +389,39 @@ def test_zero_dimensional_tensors():
     assert s.argmax(0).item() == 0 and s[None].shape == (1,)
     (s.squeeze(0) * s.transpose(0, 0) + s.sum(0)).backward()
     assert s.grad.item() == 5.0
+
+
+# -- PyTorch's meaning, where names match (optional: torch is only a reference) -------------------
+def test_values_and_gradients_match_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    values = rng.uniform(-2, 2, size=(3, 4))
+    other = rng.uniform(0.5, 2, size=(4,))
+    expressions = {
+        "leaky_relu": lambda m, x: m.leaky_relu(x) if m is ag else torch.nn.functional.leaky_relu(x),
+        "elu": lambda m, x: m.elu(x) if m is ag else torch.nn.functional.elu(x),
+        "softplus": lambda m, x: m.softplus(x) if m is ag else torch.nn.functional.softplus(x),
+        "sigmoid": lambda m, x: x.sigmoid(), "tanh": lambda m, x: x.tanh(), "relu": lambda m, x: x.relu(),
+        "log_softmax": lambda m, x: x.log_softmax(dim=1), "softmax": lambda m, x: x.softmax(dim=0),
+        "var": lambda m, x: x.var(dim=1), "std": lambda m, x: x.std(dim=0, keepdim=True),
+        "var correction=0": lambda m, x: x.var(dim=1, correction=0),
+        "mean": lambda m, x: x.mean(dim=(0, 1)), "max": lambda m, x: x.max() * 1.0,
+        "clamp": lambda m, x: x.clamp(-0.5, 0.7), "abs": lambda m, x: x.abs(),
+        "pow": lambda m, x: x.abs() ** 1.5, "rpow": lambda m, x: 2.0 ** x, "rsub": lambda m, x: 1 - x,
+        "rdiv": lambda m, x: 1 / (x.abs() + 1), "matmul": lambda m, x: x @ m.tensor(other, dtype=m.float64),
+        "vector matmul": lambda m, x: m.tensor(other[:3], dtype=m.float64) @ x,
+        "transpose": lambda m, x: x.transpose(0, 1) * m.tensor(np.arange(3.0), dtype=m.float64),
+        "chunk": lambda m, x: x.chunk(3, 1)[1] * 2, "split": lambda m, x: x.split([1, 3], 1)[1].exp(),
+        "expand": lambda m, x: x[:, :1].expand(3, 5) * 1.0, "flatten": lambda m, x: x.flatten().exp(),
+        "unsqueeze/squeeze": lambda m, x: (x.abs() + 0.1).unsqueeze(1).squeeze(1).sqrt(),
+    }
+    for name, expression in expressions.items():
+        mine = ag.tensor(values, dtype=np.float64, requires_grad=True)
+        theirs = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+        out_mine, out_theirs = expression(ag, mine), expression(torch, theirs)
+        np.testing.assert_allclose(out_mine.numpy(), out_theirs.detach().numpy(), rtol=1e-12, atol=1e-12,
+                                   err_msg=name)
+        weights = rng.uniform(0.5, 1.5, size=out_mine.shape)
+        (out_mine * ag.tensor(weights, dtype=np.float64)).sum().backward()
+        (out_theirs * torch.tensor(weights)).sum().backward()
+        np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
