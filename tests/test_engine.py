@@ -534,3 +534,26 @@ def test_custom_function_mistakes_raise_clearly():
         ReturnsList.apply(a)
     with pytest.raises(NotImplementedError, match="forward"):
         Function.apply(a)
+
+
+# -- everything together --------------------------------------------------------------------------
+def test_a_small_network_learns_with_the_public_api():
+    rng = np.random.default_rng(0)
+    inputs = ag.tensor(rng.standard_normal((32, 4)).astype(np.float32))
+    labels = ag.tensor((inputs.numpy()[:, 0] + inputs.numpy()[:, 1] > 0).astype(np.int64))
+    w1 = ag.tensor(rng.standard_normal((4, 8)).astype(np.float32) * 0.5, requires_grad=True)
+    b1 = ag.zeros(8, requires_grad=True)
+    w2 = ag.tensor(rng.standard_normal((8, 2)).astype(np.float32) * 0.5, requires_grad=True)
+    losses = []
+    for _ in range(60):
+        logits = (inputs @ w1 + b1).relu() @ w2
+        loss = -logits.log_softmax(axis=1)[ag.arange(32), labels].mean()
+        for parameter in (w1, b1, w2):
+            parameter.zero_grad()
+        loss.backward()
+        with ag.no_grad():
+            for parameter in (w1, b1, w2):
+                parameter.data -= 0.5 * parameter.grad.data
+        losses.append(loss.item())
+    assert loss.dtype == np.float32 and w1.grad.dtype == np.float32
+    assert losses[-1] < 0.5 * losses[0]
