@@ -396,6 +396,28 @@ def test_backward_with_a_gradient_of_the_wrong_shape_raises():
         (x * 2).backward(np.ones(3))
 
 
+class StopGradient(Function):
+    """Identity forward; backward declares no gradient for its input."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None
+
+
+def test_a_none_gradient_stops_the_flow_upstream():
+    x = leaf([1.0, 2.0])
+    h = x * 2  # a non-leaf that then receives no gradient at all
+    (StopGradient.apply(h) * 3 + x).sum().backward()
+    np.testing.assert_array_equal(grad_of(x), [1.0, 1.0])  # only the direct path
+    y = leaf([1.0])
+    (StopGradient.apply(y * 2) * 3).sum().backward()
+    assert y.grad is None
+
+
 # -- users' own Functions -----------------------------------------------------------------------------
 class Cube(Function):
     @staticmethod

@@ -28,6 +28,8 @@ def test_default_dtypes():
     assert ag.tensor([1.0], dtype=ag.float64).dtype == np.float64
     assert ag.tensor([1.5], dtype="int64").dtype == np.int64
     assert ag.Tensor([1.0, 2.0]).dtype == np.float32
+    assert ag.tensor([np.uint8(1), np.uint8(2)]).dtype == np.int64  # Python lists of ints give int64
+    assert ag.tensor(np.arange(3, dtype=np.uint8)).dtype == np.uint8  # arrays keep theirs (IDX images)
 
 
 def test_requires_grad_at_construction():
@@ -101,6 +103,7 @@ def test_repr():
     assert "dtype=float64" in repr(ag.tensor([1.0], dtype=np.float64))
     assert "requires_grad=True" in repr(ag.tensor([1.0], requires_grad=True))
     assert "grad_fn=<Mul>" in repr(ag.tensor([1.0], requires_grad=True) * 2)
+    assert repr(ag.tensor(np.zeros(0, dtype=np.int64))) == "tensor([], dtype=int64)"
 
 
 def test_tensors_hash_by_identity():
