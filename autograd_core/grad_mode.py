@@ -64,7 +64,17 @@ class enable_grad(_BareDecorator):
 
 
 class set_grad_enabled(_GradModeContext):
-    """`with set_grad_enabled(flag): ...` turns recording on or off."""
+    """Turn recording on or off: as a plain call `set_grad_enabled(False)` (it stays so),
+    as `with set_grad_enabled(flag): ...` (restored on exit) or as a decorator, as in PyTorch."""
 
     def __init__(self, mode):
         self._enabled = bool(mode)
+        self._previous = is_grad_enabled()
+        _set(self._enabled)  # takes effect now, so that the plain call works
+
+    def __enter__(self):
+        return self  # already set by __init__; _previous is the mode from before
+
+    def __call__(self, fn):
+        _set(self._previous)  # as a decorator it must not change the mode at definition time
+        return super().__call__(fn)
