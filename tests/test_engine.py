@@ -227,7 +227,24 @@ def test_set_grad_enabled():
         assert not (x * 2).requires_grad
         with ag.set_grad_enabled(True):
             assert (x * 2).requires_grad
+        assert not ag.is_grad_enabled()
     assert ag.is_grad_enabled()
+
+
+def test_set_grad_enabled_as_a_plain_call_and_a_decorator():
+    try:
+        ag.set_grad_enabled(False)  # PyTorch's meaning: the mode stays off until set again
+        assert not ag.is_grad_enabled() and not (leaf([1.0]) * 2).requires_grad
+    finally:
+        ag.set_grad_enabled(True)
+    assert ag.is_grad_enabled()
+
+    @ag.set_grad_enabled(False)
+    def evaluate():
+        return ag.is_grad_enabled()
+
+    assert ag.is_grad_enabled()  # defining the function changed nothing
+    assert evaluate() is False and ag.is_grad_enabled()
 
 
 def test_grad_mode_is_per_thread():
