@@ -15,5 +15,5 @@ from .module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
 from . import checkpoint, data, models
 
 # Later parts append their imports below (recurrent cells, autoencoders, models, ...).
-from . import recurrent, sequence_tasks, text
+from . import recurrent  # nn.text and nn.sequence_tasks import on demand (python -m runs them)
 from .recurrent import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell
