@@ -10,12 +10,23 @@ def _shape(value):
     return np.shape(value)
 
 
+def _match_float(a, b):
+    """An integer or bool array meeting a float array takes the float's dtype, as in
+    PyTorch; numpy would promote float32 with int64 to float64 (x * counts, x / lengths)."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and (a.dtype.kind == "f") != (b.dtype.kind == "f"):
+        if a.dtype.kind == "f":
+            b = b.astype(a.dtype)
+        else:
+            a = a.astype(b.dtype)
+    return a, b
+
+
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.shapes = (_shape(a), _shape(b))
         broadcast_shape("add", *ctx.shapes)
-        return np.add(a, b)
+        return np.add(*_match_float(a, b))
 
     @staticmethod
     def backward(ctx, grad):
@@ -29,7 +40,7 @@ class Sub(Function):
     def forward(ctx, a, b):
         ctx.shapes = (_shape(a), _shape(b))
         broadcast_shape("sub", *ctx.shapes)
-        return np.subtract(a, b)
+        return np.subtract(*_match_float(a, b))
 
     @staticmethod
     def backward(ctx, grad):
@@ -42,6 +53,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         broadcast_shape("mul", _shape(a), _shape(b))
+        a, b = _match_float(a, b)
         ctx.save_for_backward(a, b)
         return np.multiply(a, b)
 
@@ -56,8 +68,13 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         broadcast_shape("div", _shape(a), _shape(b))
+        a, b = _match_float(a, b)
         ctx.save_for_backward(a, b)
-        return np.true_divide(a, b)
+        out = np.true_divide(a, b)
+        if not any(isinstance(v, np.ndarray) and v.dtype.kind == "f" for v in (a, b)):
+            # integers divided: a float made here is float32, the default (numpy says float64)
+            out = out.astype(np.float32)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -83,6 +100,7 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         broadcast_shape("pow", _shape(a), _shape(b))
+        a, b = _match_float(a, b)
         out = np.power(a, b)
         ctx.save_for_backward(a, b, out)
         return out
@@ -178,6 +196,7 @@ class Maximum(Function):
     @staticmethod
     def forward(ctx, a, b):
         broadcast_shape("maximum", _shape(a), _shape(b))
+        a, b = _match_float(a, b)
         ctx.save_for_backward(a, b)
         return np.maximum(a, b)
 
@@ -195,6 +214,7 @@ class Minimum(Function):
     @staticmethod
     def forward(ctx, a, b):
         broadcast_shape("minimum", _shape(a), _shape(b))
+        a, b = _match_float(a, b)
         ctx.save_for_backward(a, b)
         return np.minimum(a, b)
 
@@ -215,7 +235,7 @@ class Where(Function):
         broadcast_shape("where", condition.shape, _shape(a), _shape(b))
         ctx.save_for_backward(condition)
         ctx.shapes = (_shape(a), _shape(b))
-        return np.where(condition, a, b)
+        return np.where(condition, *_match_float(a, b))
 
     @staticmethod
     def backward(ctx, grad):
