@@ -180,6 +180,39 @@ def test_integer_tensors():
     assert labels.long() is labels and labels.float().dtype == np.float32
 
 
+INTEGER_MIXES = {
+    "mul": lambda x, i: x * i, "rmul": lambda x, i: i * x, "add": lambda x, i: x + i, "sub": lambda x, i: i - x,
+    "div": lambda x, i: x / i, "rdiv": lambda x, i: i / x, "pow": lambda x, i: x ** i, "rpow": lambda x, i: i ** x,
+    "maximum": ag.maximum, "minimum": lambda x, i: ag.minimum(i, x),
+    "where": lambda x, i: ag.where(np.array([True, False]), x, i),
+}
+
+
+@pytest.mark.parametrize("float_dtype", FLOATS)
+@pytest.mark.parametrize("integer_dtype", [np.int64, np.int32, np.bool_])
+@pytest.mark.parametrize("name", sorted(INTEGER_MIXES))
+def test_integer_tensor_meeting_a_float_one_takes_its_dtype(name, integer_dtype, float_dtype):
+    # PyTorch's rule; numpy would turn float32 with int64 into float64
+    x = ag.tensor([1.5, 2.0], dtype=float_dtype, requires_grad=True)
+    i = ag.tensor(np.array([2, 1]).astype(integer_dtype))
+    out = INTEGER_MIXES[name](x, i)
+    assert out.dtype == float_dtype
+    expected = INTEGER_MIXES[name](ag.tensor([1.5, 2.0], dtype=np.float64), ag.tensor([2.0, 1.0], dtype=np.float64))
+    if integer_dtype == np.bool_:
+        expected = INTEGER_MIXES[name](ag.tensor([1.5, 2.0], dtype=np.float64), ag.tensor([1.0, 1.0], dtype=np.float64))
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-6)
+    out.sum().backward()
+    assert x.grad.dtype == float_dtype
+
+
+def test_integer_division_gives_float32():
+    i = ag.tensor([1, 2])
+    for out in (i / 2, i / i, 2 / i, i / 2.5, ag.div(i, np.int64(4))):
+        assert out.dtype == np.float32
+    np.testing.assert_array_equal((i / 2).numpy(), [0.5, 1.0])
+    assert (i * 2).dtype == np.int64 and (i + i).dtype == np.int64 and (i - 1).dtype == np.int64
+
+
 def test_one_hot():
     labels = ag.tensor([[0, 2], [1, 1]])
     out = ag.one_hot(labels, 3)
