@@ -15,5 +15,7 @@ from .module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
 from . import checkpoint, data, models
 
 # Later parts append their imports below (recurrent cells, autoencoders, models, ...).
+from . import autoencoders
+from .autoencoders import DenoisingAutoencoder, StackedAutoencoder, TiedLinear, VariationalAutoencoder
 from . import recurrent  # nn.text and nn.sequence_tasks import on demand (python -m runs them)
 from .recurrent import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell

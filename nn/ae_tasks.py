@@ -7,11 +7,11 @@ Registers the tasks ``reconstruction`` and ``variational`` and the models
 * ``vae``: VariationalAutoencoder 784-512-20, ELU;
 * ``vae-2d``: VariationalAutoencoder 784-512-2, whose codes can be drawn in the plane,
 
-so that ``autograd-core train vae`` trains them. Reported test metrics are in nats per
-image: ``loss`` is the sigmoid cross-entropy of the reconstruction summed over the 784
-pixels (for ``vae``: the negative ELBO, also reported as ``neg_elbo``, with its parts
-``reconstruction`` and ``kl``), ``mse`` the mean squared error per pixel of the
-reconstructed image.
+so that ``autograd-core train vae`` trains them (``nn.models`` imports this module as a
+plugin). Reported test metrics are in nats per image: ``loss`` is the sigmoid
+cross-entropy of the reconstruction summed over the 784 pixels (for ``vae``: the negative
+ELBO, also reported as ``neg_elbo``, with its parts ``reconstruction`` and ``kl``),
+``mse`` the mean squared error per pixel of the reconstructed image.
 
 Pictures (PNG, need matplotlib; without it one notice says they were skipped), written
 by :func:`write_pictures` into the run directory:
@@ -22,7 +22,7 @@ by :func:`write_pictures` into the run directory:
 * ``latent_scatter.png`` (VAE with a 2-D latent): the test images' posterior means,
   coloured by class.
 
-The command line writes them after training when its tasks carry a ``pictures`` hook;
+``autograd-core train`` draws them after training (the tasks' ``pictures`` hook), and
 for any checkpoint they can be (re)drawn with::
 
     python -m nn.ae_tasks --checkpoint runs/vae/checkpoint.npz [--out DIR]
@@ -30,7 +30,6 @@ for any checkpoint they can be (re)drawn with::
 import argparse
 import os
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,7 +39,7 @@ from . import checkpoint, data
 from .autoencoders import DenoisingAutoencoder, StackedAutoencoder, VariationalAutoencoder, reconstruction_loss
 from .models import Task, get_model_spec, get_task, register_model, register_task
 
-__all__ = ["AutoencoderTask", "evaluate_reconstruction", "evaluate_variational", "write_pictures",
+__all__ = ["evaluate_reconstruction", "evaluate_variational", "write_pictures",
            "build_ae", "build_dae", "build_vae", "build_vae_2d", "main"]
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -50,13 +49,6 @@ IMAGE_PIXELS = 28 * 28
 EVALUATION_SEED = 1234
 SKIPPED_NOTICE = ("matplotlib is not installed: skipped the autoencoder pictures "
                   "(pip install 'autograd-core[plot]')")
-
-
-@dataclass(frozen=True)
-class AutoencoderTask(Task):
-    """A Task plus ``pictures(model, images, labels, directory) -> [paths written]``."""
-
-    pictures: object = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -270,10 +262,10 @@ def build_vae_2d():
     return VariationalAutoencoder(784, (512,), 2, image_shape=IMAGE_SHAPE)
 
 
-reconstruction_task = register_task(AutoencoderTask(
+reconstruction_task = register_task(Task(
     "reconstruction", _autoencoder_loss, evaluate_reconstruction, metric="loss", higher_is_better=False,
     pictures=write_pictures))
-variational_task = register_task(AutoencoderTask(
+variational_task = register_task(Task(
     "variational", _autoencoder_loss, evaluate_variational, metric="neg_elbo", higher_is_better=False,
     pictures=write_pictures))
 

@@ -360,8 +360,3 @@ class VariationalAutoencoder(Module):
     def extra_repr(self):
         return "input_size=%d, hidden_sizes=%s, latent_size=%d, activation=%r" % (
             self.input_size, self.hidden_sizes, self.latent_size, self.activation)
-
-
-# The command line's models ae, dae, vae and vae-2d (nn.models imports this module as a
-# plugin); at this point every class above exists, so the cycle back here is harmless.
-from . import ae_tasks  # noqa: E402,F401

@@ -410,3 +410,40 @@ def test_pictures_are_skipped_with_one_notice_without_matplotlib(tmp_path, monke
     output = capsys.readouterr().out
     assert output.count("\n") == 1 and "matplotlib is not installed" in output
     assert list(tmp_path.iterdir()) == []
+
+
+def write_tiny_fashion_mnist(directory, train=64, test=30):
+    """Fashion-MNIST-format IDX files of synthetic images, so the CLI runs without the data."""
+    for split, count, seed in (("train", train, 20), ("test", test, 21)):
+        images_name, labels_name = nn.data.FASHION_MNIST_FILES[split]
+        pixels = (images(count, seed=seed)[..., 0] * 255).round().astype(np.uint8)
+        nn.data.write_idx(str(directory / images_name), pixels)
+        nn.data.write_idx(str(directory / labels_name), (np.arange(count) % 10).astype(np.uint8))
+
+
+def test_cli_trains_vae_2d_and_draws_its_pictures(tmp_path, capsys):
+    """End to end: 'autograd-core train vae-2d' on tiny data writes metrics, a checkpoint
+    and (with matplotlib) the pictures; 'python -m nn.ae_tasks' redraws them."""
+    from nn import cli
+    data_dir, run_dir = tmp_path / "data", tmp_path / "run"
+    data_dir.mkdir()
+    write_tiny_fashion_mnist(data_dir)
+    status = cli.main(["train", "vae-2d", "--epochs", "1", "--batch-size", "32", "--threads", "1",
+                       "--data-dir", str(data_dir), "--no-download", "--no-progress", "--out", str(run_dir)])
+    assert status == 0
+    import json
+    with open(run_dir / "metrics.json") as stream:
+        epoch = json.load(stream)["epochs"][0]
+    assert np.isfinite(epoch["test_neg_elbo"]) and epoch["test_kl"] > 0
+    np.testing.assert_allclose(epoch["test_neg_elbo"], epoch["test_reconstruction"] + epoch["test_kl"])
+    pictures = {"reconstructions.png", "samples.png", "latent_scatter.png"}
+    has_matplotlib = ae_tasks._pyplot() is not None
+    assert pictures <= {p.name for p in run_dir.iterdir()} or not has_matplotlib
+    capsys.readouterr()
+    redraw = tmp_path / "redraw"
+    assert ae_tasks.main(["--checkpoint", str(run_dir / "checkpoint.npz"), "--data-dir", str(data_dir),
+                          "--out", str(redraw)]) == 0
+    output = capsys.readouterr().out
+    assert "vae-2d (epoch 1) on 30 test images: neg_elbo %.4f" % epoch["test_neg_elbo"] in output
+    if has_matplotlib:
+        assert {p.name for p in redraw.iterdir()} == pictures
