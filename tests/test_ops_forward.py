@@ -350,6 +350,24 @@ def test_matmul_larger_than_one_block():
     assert isinstance(b.T @ ag.tensor(b), ag.Tensor)
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_matmul_of_strided_views(dtype):
+    # transposed, reversed and stepped views reach the GEMM kernel without a copy in between
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((4, 6, 10)).astype(dtype)
+    b = rng.standard_normal((9, 6)).astype(dtype)
+    x, y = ag.tensor(a), ag.tensor(b)
+    cases = [
+        (x.transpose(1, 2)[:, ::2], a.transpose(0, 2, 1)[:, ::2]),  # [4, 5, 6]
+        (x[::-1, :, 3], a[::-1, :, 3]),                              # [4, 6]
+        (x[1].T[::3], a[1].T[::3]),                                  # [4, 6]
+    ]
+    tolerance = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for left, left_array in cases:
+        np.testing.assert_allclose((left @ y.T[:, ::-1]).numpy(), left_array @ b.T[:, ::-1], **tolerance)
+        np.testing.assert_allclose((left @ y[::2].T).numpy(), left_array @ b[::2].T, **tolerance)
+
+
 def test_integer_matmul():
     a = ag.tensor([[1, 2], [3, 4]])
     result = a @ a
