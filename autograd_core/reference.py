@@ -101,8 +101,9 @@ def max_pool2d_forward(x, kernel_hw, stride, padding):
     values = _windows(_pad(x, padding, -np.inf), kernel_hw, stride, out_hw)
     real = _windows(_pad(np.ones((1, height, width, 1), dtype=bool), padding, False),
                     kernel_hw, stride, out_hw)
-    values = values.reshape(values.shape[:4] + (-1,))
-    real = real.reshape(real.shape[:4] + (-1,))
+    cells = kernel_hw[0] * kernel_hw[1]
+    values = values.reshape(values.shape[:4] + (cells,))
+    real = real.reshape(real.shape[:4] + (cells,))
     y = values.max(axis=-1)
     hit = real & ((values == y[..., None]) | (np.isnan(values) & np.isnan(y)[..., None]))
     position = np.argmax(hit, axis=-1)          # first True: first maximum, row-major

@@ -437,3 +437,20 @@ def test_pool_validates_arguments(backend):
                 kernels.max_pool2d_backward(y, wrong, x.shape)
         with pytest.raises(ValueError, match="avg_pool2d_backward.*grad_y shape"):
             kernels.avg_pool2d_backward(np.zeros((2, 3, 3, 3), np.float32), x.shape, 2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_batch(backend):
+    x = np.zeros((0, 5, 5, 3), np.float32)
+    w = np.ones((3, 3, 3, 16), np.float32)
+    with kernels.backend(backend):
+        y = kernels.conv2d_forward(x, w, 1, "same")
+        assert y.shape == (0, 5, 5, 16)
+        assert kernels.conv2d_backward_input(y, w, x.shape, 1, "same").shape == x.shape
+        np.testing.assert_array_equal(kernels.conv2d_backward_weight(x, y, w.shape, 1, "same"),
+                                      np.zeros(w.shape, np.float32))
+        pooled, argmax = kernels.max_pool2d_forward(x, 2)
+        assert pooled.shape == argmax.shape == (0, 2, 2, 3)
+        assert kernels.max_pool2d_backward(pooled, argmax, x.shape).shape == x.shape
+        assert kernels.avg_pool2d_forward(x, 2).shape == (0, 2, 2, 3)
+        assert kernels.avg_pool2d_backward(pooled, x.shape, 2).shape == x.shape
