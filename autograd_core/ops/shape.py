@@ -232,6 +232,16 @@ def _check_same(op, tensors, axis, except_axis):
                              % (op, first.shape, t.shape, axis if except_axis else "(none)"))
 
 
+def _match_floats(tensors):
+    """Integer/bool tensors joined with float ones take the float dtype (as in elementwise
+    ops): numpy would turn float32 joined with int64 into float64."""
+    floats = [t.dtype for t in tensors if t.dtype.kind == "f"]
+    if not floats or len(floats) == len(tensors):
+        return tensors
+    target = np.result_type(*floats)
+    return [t if t.dtype.kind == "f" else Tensor(t.data.astype(target)) for t in tensors]
+
+
 def concat(tensors, axis=0):
     """Join tensors along an existing axis."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
@@ -240,7 +250,7 @@ def concat(tensors, axis=0):
                          % ("no tensors" if not tensors else "a zero-dimensional tensor"))
     (axis,) = normalize_axis("concat", axis, tensors[0].ndim)
     _check_same("concat", tensors, axis, True)
-    return Concat.apply(axis, *tensors)
+    return Concat.apply(axis, *_match_floats(tensors))
 
 
 def stack(tensors, axis=0):
@@ -251,7 +261,7 @@ def stack(tensors, axis=0):
     axis = is_int("stack", "axis", axis)
     if not -ndim <= axis < ndim:
         raise ValueError("stack: axis %s is out of range for a result with %d dimensions" % (axis, ndim))
-    return Stack.apply(axis % ndim, *tensors)
+    return Stack.apply(axis % ndim, *_match_floats(tensors))
 
 
 def _check_has_dimensions(op, x):
