@@ -205,6 +205,17 @@ def test_integer_tensor_meeting_a_float_one_takes_its_dtype(name, integer_dtype,
     assert x.grad.dtype == float_dtype
 
 
+def test_joining_integer_and_float_tensors_keeps_the_float_dtype():
+    x, i = ag.tensor([1.5], requires_grad=True), ag.tensor([2])
+    joined = ag.concat([x, i, ag.tensor([True])])
+    assert joined.dtype == np.float32 and joined.tolist() == [1.5, 2.0, 1.0]
+    assert ag.stack([i, x], axis=1).dtype == np.float32
+    assert ag.concat([i, i]).dtype == np.int64
+    assert ag.concat([x, ag.tensor([1.0], dtype=np.float64)]).dtype == np.float64  # floats: numpy's rule
+    (joined.sum() * 2).backward()
+    assert x.grad.tolist() == [2.0]
+
+
 def test_integer_division_gives_float32():
     i = ag.tensor([1, 2])
     for out in (i / 2, i / i, 2 / i, i / 2.5, ag.div(i, np.int64(4))):
