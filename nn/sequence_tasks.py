@@ -75,9 +75,9 @@ def build_lstm_fashion():
     return RowSequenceClassifier("lstm", hidden_size=128, dropout=0.2)
 
 
-register_model("rnn-fashion", build_rnn_fashion, defaults={"epochs": 10, "lr": 0.002, "optimizer": "adam"},
+register_model("rnn-fashion", build_rnn_fashion, defaults={"epochs": 12, "lr": 0.002, "optimizer": "adam"},
                description="GRU(128) reading the 28 image rows as time steps, dropout 0.2")
-register_model("lstm-fashion", build_lstm_fashion, defaults={"epochs": 10, "lr": 0.002, "optimizer": "adam"},
+register_model("lstm-fashion", build_lstm_fashion, defaults={"epochs": 12, "lr": 0.002, "optimizer": "adam"},
                description="LSTM(128) reading the 28 image rows as time steps, dropout 0.2")
 
 
