@@ -14,6 +14,13 @@
 #pragma GCC optimize ("no-trapping-math")
 #endif
 #include <math.h>
+/* The row loops are compiled for AVX-512 and AVX2 as well, and the loader picks the
+ * widest the CPU has (GCC function multi-versioning); the build itself targets baseline x86-64. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define AG_ROW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define AG_ROW_CLONES
+#endif
 #include <stddef.h>
 #include "kernels.h"
 #ifdef _OPENMP
@@ -63,7 +70,7 @@ static T sigmoid_##SUFFIX(T v) { return (T)1 / ((T)1 + EXP(-v)); }              
                                                                                         \
 /* One batch row, outside the OpenMP region: GCC's outlined parallel body would not   \
  * get this file's optimize pragma, and restrict lets the loop be vectorized. */     \
-static void lstm_forward_row_##SUFFIX(const T *restrict gate, const T *restrict cp,    \
+AG_ROW_CLONES static void lstm_forward_row_##SUFFIX(const T *restrict gate, const T *restrict cp,    \
                                       T *restrict hb, T *restrict cb, T *restrict s,   \
                                       int64_t hidden) {                                \
     int64_t j;                                                                          \
@@ -118,7 +125,7 @@ void ag_lstm_cell_backward_##SUFFIX(const T *saved, const T *c_prev, const T *gr
     }                                                                                   \
 }                                                                                       \
                                                                                         \
-static void gru_forward_row_##SUFFIX(const T *restrict xi, const T *restrict hh,       \
+AG_ROW_CLONES static void gru_forward_row_##SUFFIX(const T *restrict xi, const T *restrict hh,       \
                                      const T *restrict hp, T *restrict hb, T *restrict s, \
                                      int64_t hidden) {                                  \
     int64_t j;                                                                          \
