@@ -18,7 +18,7 @@ from .ops.elementwise import pow as pow  # noqa: F401  (shadows the builtin insi
 from .ops.reduce import argmax, argmin, log_softmax, max, mean, min, softmax, std, sum, var
 from .ops.shape import (broadcast_to, chunk, concat, expand, flatten, getitem, one_hot, pad, permute, reshape,
                         split, squeeze, stack, transpose, unsqueeze)
-from .ops.linalg import matmul
+from .ops.linalg import linear, matmul
 from .ops.conv import conv2d
 from .ops.pool import avg_pool2d, max_pool2d
 from . import _methods  # noqa: F401  (attaches the Tensor methods and operators)

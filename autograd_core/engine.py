@@ -50,8 +50,9 @@ def _deliver_to_leaf(leaf, grad):
     if leaf._hooks:
         grad = _run_hooks(leaf._hooks, grad, leaf.data.dtype)
     if leaf.grad is None:
-        # a private copy, so that later in-place accumulation cannot alias another gradient
-        leaf.grad = Tensor(np.array(grad, dtype=leaf.data.dtype, copy=True))
+        # a private C-ordered copy: later in-place accumulation cannot alias another
+        # gradient, and optimizers can update it as one flat array
+        leaf.grad = Tensor(np.array(grad, dtype=leaf.data.dtype, order="C", copy=True))
     else:
         leaf.grad.data = leaf.grad.data + grad
 

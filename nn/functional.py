@@ -25,24 +25,10 @@ def linear(x, weight, bias=None):
     """y = x @ weight.T + bias.
 
     x: [..., in_features]; weight: [out_features, in_features]; bias: [out_features] or
-    None. Returns [..., out_features].
+    None. Returns [..., out_features]. One fused engine op (autograd_core.linear).
     """
     _check_tensor("linear", "x", x)
-    if weight.ndim != 2:
-        raise ValueError("linear: weight must be [out_features, in_features], got shape %s"
-                         % (weight.shape,))
-    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
-        raise ValueError("linear: input of shape %s does not end in in_features=%d (weight shape %s)"
-                         % (x.shape, weight.shape[1], weight.shape))
-    if x.ndim == 2:
-        y = autograd_core.matmul(x, autograd_core.transpose(weight))
-    else:
-        # one [rows, in] @ [in, out] GEMM rather than a batched matmul that would
-        # broadcast (copy) the weight once per leading index
-        rows = autograd_core.reshape(x, (-1, x.shape[-1]))
-        y = autograd_core.matmul(rows, autograd_core.transpose(weight))
-        y = autograd_core.reshape(y, x.shape[:-1] + (weight.shape[0],))
-    return y if bias is None else y + bias
+    return autograd_core.linear(x, weight, bias)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding="valid"):

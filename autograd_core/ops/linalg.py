@@ -72,3 +72,51 @@ class MatMul(Function):
 def matmul(a, b):
     """a @ b with numpy's rules: 1-D, 2-D, and batched [..., m, k] @ [..., k, n]."""
     return MatMul.apply(a, b)
+
+
+class Linear(Function):
+    """y = x @ weight.T + bias as one node: every product is one GEMM on the arrays as
+    they lie (weight [out, in] is read transposed in place), and the weight gradient
+    comes out [out, in] and C-contiguous, as the optimizers want it."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        y = kernels.gemm(x, weight, trans_b=True)
+        if bias is not None:
+            y += bias
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        needs_x, needs_weight, needs_bias = ctx.needs_input_grad
+        return (kernels.gemm(grad, weight) if needs_x else None,
+                kernels.gemm(grad, x, trans_a=True) if needs_weight else None,
+                grad.sum(axis=0) if needs_bias and ctx.has_bias else None)
+
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias for x [batch, in], weight [out, in], bias [out] or None;
+    returns [batch, out]. Leading dimensions of x beyond two are flattened and restored."""
+    from ..tensor import Tensor
+    for name, value in (("x", x), ("weight", weight), ("bias", bias)):
+        if value is not None and not isinstance(value, Tensor):
+            raise TypeError("linear: %s must be a Tensor, got %s" % (name, type(value).__name__))
+    if weight.ndim != 2:
+        raise ValueError("linear: got weight of shape %s, expected [out_features, in_features]" % (weight.shape,))
+    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError("linear: got input of shape %s and weight of shape %s, expected the input to end "
+                         "in in_features=%d" % (x.shape, weight.shape, weight.shape[1]))
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError("linear: got bias of shape %s, expected (%d,)" % (bias.shape, weight.shape[0]))
+    dtypes = {v.dtype for v in (x, weight, bias) if v is not None}
+    if len(dtypes) != 1 or x.dtype.kind != "f":
+        raise TypeError("linear: got dtypes %s, expected one float dtype for input, weight and bias"
+                        % sorted(str(d) for d in dtypes))
+    if x.ndim == 2:
+        return Linear.apply(x, weight, bias)
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim != 1 else x.reshape(1, -1)
+    y = Linear.apply(rows, weight, bias)
+    return y.reshape(x.shape[:-1] + (weight.shape[0],))
