@@ -33,6 +33,10 @@
 #include "kernels.h"
 #ifdef _OPENMP
 #include <omp.h>
+/* OpenMP pragmas outside the DEFINE_CONV2D macro; without OpenMP they vanish quietly */
+#define CONV_OMP(directive) _Pragma(directive)
+#else
+#define CONV_OMP(directive)
 #endif
 
 /* Elements of one col buffer (1 MiB of float32, per thread): it stays in the L2
@@ -96,6 +100,10 @@ static tile_plan plan_tiles(const ag_conv2d_geometry *g, int64_t total, int64_t 
     plan.threads = 1;
     plan.step = max_rows < total ? max_rows : total;
     plan.tiles = (total + plan.step - 1) / plan.step;
+#ifndef _OPENMP
+    (void)threads; (void)work; (void)unit;
+    return plan;  /* lets the compiler drop the threaded paths */
+#endif
     if (threads > 1 && work >= PARALLEL_MIN_WORK && unit <= max_rows) {
         const int64_t units = total / unit, per_tile = max_rows / unit;
         int64_t tiles = (units + per_tile - 1) / per_tile;
@@ -230,10 +238,11 @@ static void direct_run(const direct_problem *p) {
     const int64_t rows = p->batch * p->out_h;
     const double work = (double)rows * (double)(p->out_w * p->kh * p->kw * p->cin * p->cout);
     const int threads = work >= PARALLEL_MIN_WORK ? ag_get_num_threads() : 1;
+    (void)threads;  /* unused without OpenMP */
     /* kh outermost within a chunk of output rows: the kh slice of W (kw * c_in * c_out)
      * then stays in L1 across the chunk instead of all of W streaming from L2 per tile;
      * the tiles add into y, which the chunk keeps in L1/L2. */
-    _Pragma("omp parallel num_threads(threads)")
+    CONV_OMP("omp parallel num_threads(threads)")
     {
         int64_t t_begin, t_end;
         thread_range(rows, &t_begin, &t_end);
@@ -324,7 +333,8 @@ static void pad_copy_f32(const float *src, int64_t batch, int64_t src_h, int64_t
     const int64_t rows = batch * dst_h;
     const int threads = threads_for(rows * dst_w * c);
     int64_t t;
-    _Pragma("omp parallel for schedule(static) num_threads(threads)")
+    (void)threads;  /* unused without OpenMP */
+    CONV_OMP("omp parallel for schedule(static) num_threads(threads)")
     for (t = 0; t < rows; t++) {
         const int64_t n = t / dst_h, i = t % dst_h, si = i - top;
         float *row = dst + t * dst_w * c;
@@ -397,7 +407,7 @@ static int direct_backward_weight_f32(const ag_conv2d_geometry *g, const float *
         const int nb_index = cout % 64 == 0 ? 2 : (cout % 32 == 0 ? 1 : 0);
         const int64_t channels = nb_index == 2 ? 64 : (nb_index == 1 ? 32 : 16);
         const int64_t max_ci = nb_index == 2 ? 6 : 12;
-        _Pragma("omp parallel num_threads(threads)")
+        CONV_OMP("omp parallel num_threads(threads)")
         {
             const int me = thread_index();
             float *mine = me == 0 ? grad_w : partials + (me - 1) * size;
@@ -418,7 +428,7 @@ static int direct_backward_weight_f32(const ag_conv2d_geometry *g, const float *
                                                                          oh1, kh, kw, ci0, co0);
                             }
                 }
-            _Pragma("omp barrier")
+            CONV_OMP("omp barrier")
             {
                 int64_t begin, end;
                 thread_range(size, &begin, &end);
@@ -560,7 +570,7 @@ static void im2col_##SUFFIX(const ag_conv2d_geometry *g, const T *x, T *col,    
         im2col_rows_##SUFFIX(g, x, col, p0, 0, rows);                                   \
         return;                                                                         \
     }                                                                                   \
-    _Pragma("omp parallel num_threads(threads)")                                        \
+    CONV_OMP("omp parallel num_threads(threads)")                                       \
     {                                                                                   \
         int64_t r_begin, r_end;                                                         \
         thread_range(rows, &r_begin, &r_end);                                           \
@@ -608,7 +618,7 @@ static void col2im_##SUFFIX(const ag_conv2d_geometry *g, const T *gcol, T *gx,  
         col2im_rows_##SUFFIX(g, gcol, gx, p0, 0, rows);                                 \
         return;                                                                         \
     }                                                                                   \
-    _Pragma("omp parallel num_threads(threads)")                                        \
+    CONV_OMP("omp parallel num_threads(threads)")                                       \
     {                                                                                   \
         int64_t i_begin, i_end, r_begin, r_end;                                         \
         thread_range(images, &i_begin, &i_end);                                         \
@@ -644,11 +654,11 @@ int ag_conv2d_forward_##SUFFIX(const ag_conv2d_geometry *g, const T *x, const T 
         free(col);                                                                      \
         return 0;                                                                       \
     }                                                                                   \
-    _Pragma("omp parallel num_threads(plan.threads) reduction(|:failed)")               \
+    CONV_OMP("omp parallel num_threads(plan.threads) reduction(|:failed)")              \
     {                                                                                   \
         T *col = (T *)malloc((size_t)(plan.step * k) * sizeof(T));                      \
         failed = col == NULL;                                                           \
-        _Pragma("omp for schedule(static)")                                             \
+        CONV_OMP("omp for schedule(static)")                                            \
         for (int64_t tile = 0; tile < plan.tiles; tile++) {                             \
             const int64_t p0 = tile * plan.step;                                        \
             const int64_t rows = total - p0 < plan.step ? total - p0 : plan.step;       \
@@ -693,11 +703,11 @@ int ag_conv2d_backward_input_##SUFFIX(const ag_conv2d_geometry *g, const T *grad
         free(gcol);                                                                     \
         return 0;                                                                       \
     }                                                                                   \
-    _Pragma("omp parallel num_threads(plan.threads) reduction(|:failed)")               \
+    CONV_OMP("omp parallel num_threads(plan.threads) reduction(|:failed)")              \
     {                                                                                   \
         T *gcol = (T *)malloc((size_t)(plan.step * k) * sizeof(T));                     \
         failed = gcol == NULL;                                                          \
-        _Pragma("omp for schedule(static)")                                             \
+        CONV_OMP("omp for schedule(static)")                                            \
         for (int64_t tile = 0; tile < plan.tiles; tile++) {                             \
             const int64_t p0 = tile * plan.step;                                        \
             const int64_t rows = total - p0 < plan.step ? total - p0 : plan.step;       \
@@ -748,14 +758,14 @@ int ag_conv2d_backward_weight_##SUFFIX(const ag_conv2d_geometry *g, const T *x, 
      * timing. */                                                                       \
     partials = (T *)malloc((size_t)((plan.threads - 1) * size) * sizeof(T));            \
     if (partials == NULL) return -1;                                                    \
-    _Pragma("omp parallel num_threads(plan.threads) reduction(|:failed)")               \
+    CONV_OMP("omp parallel num_threads(plan.threads) reduction(|:failed)")              \
     {                                                                                   \
         const int me = thread_index();                                            \
         T *mine = me == 0 ? grad_w : partials + (me - 1) * size;                        \
         T *col = (T *)malloc((size_t)(plan.step * k) * sizeof(T));                      \
         int started = 0;                                                                \
         failed = col == NULL;                                                           \
-        _Pragma("omp for schedule(static)")                                             \
+        CONV_OMP("omp for schedule(static)")                                            \
         for (int64_t tile = 0; tile < plan.tiles; tile++) {                             \
             const int64_t p0 = tile * plan.step;                                        \
             const int64_t rows = total - p0 < plan.step ? total - p0 : plan.step;       \
@@ -767,7 +777,7 @@ int ag_conv2d_backward_weight_##SUFFIX(const ag_conv2d_geometry *g, const T *x, 
         }                                                                               \
         if (!started) memset(mine, 0, (size_t)size * sizeof(T));                        \
         free(col);                                                                      \
-        _Pragma("omp barrier")                                                          \
+        CONV_OMP("omp barrier")                                                         \
         {                                                                               \
             int64_t begin, end;                                                         \
             thread_range(size, &begin, &end);                                           \

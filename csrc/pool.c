@@ -18,6 +18,9 @@
 #include "kernels.h"
 #ifdef _OPENMP
 #include <omp.h>
+#define POOL_OMP(directive) _Pragma(directive)
+#else
+#define POOL_OMP(directive)  /* without OpenMP the loops simply run on one thread */
 #endif
 
 /* Channels per block of the max-pool forward's local accumulators. */
@@ -42,7 +45,7 @@ int ag_max_pool2d_forward_##SUFFIX(const ag_pool2d_geometry *g, const T *x, T *y
     if (offset == NULL) return -1;                                                      \
     for (cell = 0; cell < cells; cell++)                                                \
         offset[cell] = ((cell / kw_n) * w + cell % kw_n) * c_n;                         \
-    _Pragma("omp parallel for schedule(static) num_threads(pool_threads(rows * g->out_width * c_n * cells))") \
+    POOL_OMP("omp parallel for schedule(static) num_threads(pool_threads(rows * g->out_width * c_n * cells))") \
     for (t = 0; t < rows; t++) {                                                        \
         const int64_t n = t / g->out_height, oh = t % g->out_height;                    \
         const int64_t ih0 = oh * g->stride_h - g->pad_top;                              \
@@ -98,7 +101,7 @@ int ag_max_pool2d_backward_##SUFFIX(const ag_pool2d_geometry *g, const T *grad_y
     const int64_t image = g->height * g->width * g->channels;                           \
     const int64_t per_image = g->out_height * g->out_width * g->channels;               \
     int64_t n, bad = 0;                                                                 \
-    _Pragma("omp parallel for schedule(static) reduction(+:bad) num_threads(pool_threads(g->batch * (image + per_image)))") \
+    POOL_OMP("omp parallel for schedule(static) reduction(+:bad) num_threads(pool_threads(g->batch * (image + per_image)))") \
     for (n = 0; n < g->batch; n++) {                                                    \
         T *dst = grad_x + n * image;                                                    \
         const T *src = grad_y + n * per_image;                                          \
@@ -122,7 +125,7 @@ void ag_avg_pool2d_forward_##SUFFIX(const ag_pool2d_geometry *g, const T *x, T *
     const int64_t c_n = g->channels, h = g->height, w = g->width;                       \
     const int64_t rows = g->batch * g->out_height;                                      \
     int64_t t;                                                                          \
-    _Pragma("omp parallel for schedule(static) num_threads(pool_threads(rows * g->out_width * c_n * g->kernel_h * g->kernel_w))") \
+    POOL_OMP("omp parallel for schedule(static) num_threads(pool_threads(rows * g->out_width * c_n * g->kernel_h * g->kernel_w))") \
     for (t = 0; t < rows; t++) {                                                        \
         const int64_t n = t / g->out_height, oh = t % g->out_height;                    \
         const int64_t ih0 = oh * g->stride_h - g->pad_top;                              \
@@ -154,7 +157,7 @@ void ag_avg_pool2d_backward_##SUFFIX(const ag_pool2d_geometry *g, const T *grad_
     const int64_t c_n = g->channels, h = g->height, w = g->width;                       \
     const int64_t image = h * w * c_n;                                                  \
     int64_t n;                                                                          \
-    _Pragma("omp parallel for schedule(static) num_threads(pool_threads(g->batch * image))") \
+    POOL_OMP("omp parallel for schedule(static) num_threads(pool_threads(g->batch * image))") \
     for (n = 0; n < g->batch; n++) {                                                    \
         T *dst_image = grad_x + n * image;                                              \
         int64_t oh;                                                                     \
