@@ -49,7 +49,8 @@ import numpy as np
 
 import autograd_core
 from autograd_core import Function, Tensor
-from autograd_core.ops.recurrent import gru_step, input_projection, lstm_step, rnn_step, unbind
+from autograd_core.ops.recurrent import (GRUStep, LSTMStep, RNNStep, gru_step, input_projection, lstm_step,
+                                         rnn_step, unbind)
 
 from . import functional as F
 from . import init
@@ -151,9 +152,6 @@ class _CellBase(Module):
                     (state.shape, state.dtype) if isinstance(state, Tensor) else type(state).__name__))
         return input
 
-    def _zeros(self, input):
-        return Tensor(np.zeros((input.shape[0], self.hidden_size), dtype=input.dtype))
-
     def extra_repr(self):
         return "%d, %d%s" % (self.input_size, self.hidden_size, "" if self.bias_ih is not None else ", bias=False")
 
@@ -173,8 +171,7 @@ class RNNCell(_CellBase):
 
     def forward(self, input, hx=None):
         input = self._check(input, hx)
-        h = self._zeros(input) if hx is None else hx
-        return rnn_step(_project(input, self.weight_ih, self.bias_ih, self.bias_hh), h, self.weight_hh,
+        return rnn_step(_project(input, self.weight_ih, self.bias_ih, self.bias_hh), hx, self.weight_hh,
                         self.nonlinearity)
 
     def extra_repr(self):
@@ -191,7 +188,7 @@ class LSTMCell(_CellBase):
     def forward(self, input, hx=None):
         input = self._check(input, hx)
         if hx is None:
-            hx = (self._zeros(input), self._zeros(input))
+            hx = (None, None)  # a zero state: the step skips the recurrent matmul
         return lstm_step(_project(input, self.weight_ih, self.bias_ih, self.bias_hh), hx[0], hx[1], self.weight_hh)
 
 
@@ -203,8 +200,7 @@ class GRUCell(_CellBase):
 
     def forward(self, input, hx=None):
         input = self._check(input, hx)
-        h = self._zeros(input) if hx is None else hx
-        return gru_step(_project(input, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh)
+        return gru_step(_project(input, self.weight_ih, self.bias_ih), hx, self.weight_hh, self.bias_hh)
 
 
 class _RNNBase(Module):
@@ -250,8 +246,8 @@ class _RNNBase(Module):
     def _check_input(self, input):
         name = type(self).__name__
         input = _as_tensor(name, "input", input)
-        if input.ndim != 3 or input.shape[2] != self.input_size:
-            raise ValueError("%s: expected input [batch, time, %d]%s, got shape %s" % (
+        if input.ndim != 3 or input.shape[2] != self.input_size or input.shape[1 if self.batch_first else 0] < 1:
+            raise ValueError("%s: expected input [batch, time >= 1, %d]%s, got shape %s" % (
                 name, self.input_size, "" if self.batch_first else " (time first: batch_first=False)",
                 input.shape))
         if input.dtype != self.weight_ih_l0.dtype:
@@ -263,8 +259,7 @@ class _RNNBase(Module):
         """Per-layer initial states [batch, hidden] from hx [num_layers, batch, hidden]."""
         expected = (self.num_layers, batch, self.hidden_size)
         if hx is None:
-            zeros = Tensor(np.zeros((batch, self.hidden_size), dtype=dtype))
-            return [zeros] * self.num_layers
+            return [None] * self.num_layers  # a zero state: the first step skips its matmul
         if not isinstance(hx, Tensor) or hx.shape != expected or hx.dtype != dtype:
             raise ValueError("%s: expected initial %s of shape %s and dtype %s, got %s" % (
                 type(self).__name__, what, expected, dtype,
@@ -351,7 +346,7 @@ class RNN(_RNNBase):
     def _run_layer(self, step_inputs, h, weight_hh, bias_hh, masks):
         outputs = []
         for x_gates, mask in zip(step_inputs, masks):
-            h = rnn_step(x_gates, h, weight_hh, self.nonlinearity, mask)
+            h = RNNStep.apply(x_gates, h, weight_hh, self.nonlinearity, mask)
             outputs.append(h)
         return outputs, h
 
@@ -384,7 +379,7 @@ class LSTM(_RNNBase):
         h, c = state
         outputs = []
         for x_gates, mask in zip(step_inputs, masks):
-            h, c = lstm_step(x_gates, h, c, weight_hh, mask)
+            h, c = LSTMStep.apply(x_gates, h, c, weight_hh, mask)
             outputs.append(h)
         return outputs, (h, c)
 
@@ -411,7 +406,7 @@ class GRU(_RNNBase):
     def _run_layer(self, step_inputs, h, weight_hh, bias_hh, masks):
         outputs = []
         for x_gates, mask in zip(step_inputs, masks):
-            h = gru_step(x_gates, h, weight_hh, bias_hh, mask)
+            h = GRUStep.apply(x_gates, h, weight_hh, bias_hh, mask)
             outputs.append(h)
         return outputs, h
 

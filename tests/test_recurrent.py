@@ -104,7 +104,7 @@ def test_step_argument_errors():
         lstm_step(_t(rng, 2, 11), h, c, _t(rng, 12, 3))
     with pytest.raises(ValueError, match="gru_step: got mask of shape"):
         gru_step(_t(rng, 2, 9), h, _t(rng, 9, 3), mask=np.ones(3))
-    with pytest.raises(TypeError, match="rnn_step: got x_gates of dtype float32"):
+    with pytest.raises(TypeError, match="rnn_step: got weight_hh of dtype float64 and x_gates of dtype float32"):
         rnn_step(ag.Tensor(np.ones((2, 3), dtype=np.float32)), h, _t(rng, 3, 3))
     with pytest.raises(ValueError, match="nonlinearity"):
         rnn_step(_t(rng, 2, 3), h, _t(rng, 3, 3), "sigmoid")
@@ -283,7 +283,7 @@ def test_batch_first_false_and_input_checks():
     outputs_tf, h_n_tf = time_first(ag.tensor(x.transpose(1, 0, 2)))
     np.testing.assert_allclose(outputs_tf.data.transpose(1, 0, 2), outputs.data, rtol=1e-12)
     np.testing.assert_allclose(h_n_tf.data, h_n.data, rtol=1e-12)
-    with pytest.raises(ValueError, match=r"GRU: expected input \[batch, time, 2\]"):
+    with pytest.raises(ValueError, match=r"GRU: expected input \[batch, time >= 1, 2\]"):
         layer(ag.zeros(4, 6, 3, dtype=F64))
     with pytest.raises(TypeError, match="GRU: got input of dtype float32"):
         layer(ag.zeros(4, 6, 2))
@@ -493,3 +493,34 @@ def test_cli_trains_rnn_fashion_on_a_slice(tmp_path, one_thread):
     status = cli.main(["train", "rnn-fashion", "--epochs", "1", "--limit-train", "200", "--limit-test", "100",
                        "--no-download", "--no-progress", "--out", str(tmp_path / "run")])
     assert status == 0
+
+
+@pytest.mark.parametrize("step", ["lstm", "gru", "rnn"])
+def test_zero_state_none_equals_explicit_zeros(step):
+    """h_prev=None (the first step without an initial state) skips the recurrent matmul
+    but must give the same values and gradients as a zero state."""
+    rng = np.random.default_rng(20)
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[step]
+    x, w = _t(rng, 3, gates * 2), _t(rng, gates * 2, 2)
+    zeros = ag.Tensor(np.zeros((3, 2)))
+    mask = np.array([1.0, 0.0, 1.0])
+
+    def run(h):
+        if step == "lstm":
+            h1, c1 = lstm_step(x, h, h, w, mask)
+            return h1 * 2 + c1
+        if step == "gru":
+            return gru_step(x, h, w, None, mask)
+        return rnn_step(x, h, w, "tanh", mask)
+
+    implicit = run(None)
+    implicit.sum().backward()
+    grads = (x.grad.data.copy(), w.grad.data.copy())
+    x.grad = w.grad = None
+    explicit = run(zeros)
+    explicit.sum().backward()
+    np.testing.assert_allclose(implicit.data, explicit.data, rtol=1e-14)
+    np.testing.assert_allclose(grads[0], x.grad.data, rtol=1e-14)
+    np.testing.assert_allclose(grads[1], w.grad.data, rtol=1e-14, atol=0)
+    assert gradcheck(lambda x, w: (lstm_step(x, None, None, w)[0] if step == "lstm" else
+                                   gru_step(x, None, w) if step == "gru" else rnn_step(x, None, w)), (x, w))

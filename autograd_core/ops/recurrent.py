@@ -27,6 +27,9 @@ Gate layouts follow PyTorch, so weights copy between the two:
 
 * Elman RNN: ``h = tanh(x_gates + h_prev W_hh^T)`` (or relu), ``x_gates = x W_ih^T + b_ih + b_hh``.
 
+``h_prev`` (and ``c_prev``) may be None for a zero state, as at the first step without an
+initial state: the step then skips the recurrent matmul and its gradients.
+
 ``mask`` (optional, a numpy array ``[batch, 1]`` of 0/1 in the state's dtype) marks
 which sequences are still running: where it is 0 the step returns the previous state
 unchanged and passes the incoming gradient straight back to it, so steps past a
@@ -49,6 +52,27 @@ def _blend(mask, new, old):
     return old + mask * (new - old)
 
 
+def _recurrent(x_gates, h_prev, weight_hh):
+    """x_gates + h_prev W_hh^T as a new C-contiguous array; h_prev None is a zero state,
+    so only (a copy of) x_gates remains."""
+    if h_prev is None:
+        return np.array(x_gates, copy=True, order="C")
+    result = kernels.gemm(h_prev, weight_hh, trans_b=True)
+    result += x_gates
+    return result
+
+
+def _zeros_state(x_gates, weight_hh):
+    return np.zeros((x_gates.shape[0], weight_hh.shape[1]), dtype=x_gates.dtype)
+
+
+def _weight_grad(grad_gates, h_prev, weight_hh):
+    """sum over the batch of grad_gates^T h_prev: zero when the state was zero."""
+    if h_prev is None:
+        return np.zeros_like(weight_hh)
+    return kernels.gemm(grad_gates, h_prev, trans_a=True)
+
+
 def _split_grad(mask, grad):
     """The part of grad that reaches the cell, and the part that skips it (masked rows)."""
     if mask is None:
@@ -62,11 +86,14 @@ class LSTMStep(Function):
 
     @staticmethod
     def forward(ctx, x_gates, h_prev, c_prev, weight_hh, mask):
-        gates = kernels.gemm(h_prev, weight_hh, trans_b=True)
-        gates += x_gates
+        gates = _recurrent(x_gates, h_prev, weight_hh)
+        if c_prev is None:
+            c_prev = _zeros_state(x_gates, weight_hh)
         h, c, saved = kernels.lstm_cell_forward(gates, c_prev)
         ctx.save_for_backward(h_prev, c_prev, weight_hh, saved, mask)
-        return _blend(mask, h, h_prev), _blend(mask, c, c_prev)
+        if mask is None:
+            return h, c
+        return _blend(mask, h, _zeros_state(x_gates, weight_hh) if h_prev is None else h_prev), _blend(mask, c, c_prev)
 
     @staticmethod
     def backward(ctx, grad_h, grad_c):
@@ -83,7 +110,7 @@ class LSTMStep(Function):
         if skip_c is not None:
             grad_c_prev += skip_c
         if needs[3]:
-            grad_weight = kernels.gemm(grad_gates, h_prev, trans_a=True)
+            grad_weight = _weight_grad(grad_gates, h_prev, weight_hh)
         return (grad_gates if needs[0] else None, grad_h_prev,
                 grad_c_prev if needs[2] else None, grad_weight, None)
 
@@ -94,9 +121,17 @@ class GRUStep(Function):
 
     @staticmethod
     def forward(ctx, x_gates, h_prev, weight_hh, bias_hh, mask):
-        hidden_gates = kernels.gemm(h_prev, weight_hh, trans_b=True)
-        if bias_hh is not None:
-            hidden_gates += bias_hh
+        if h_prev is None:
+            h_prev = _zeros_state(x_gates, weight_hh)
+            hidden_gates = np.zeros((x_gates.shape[0], weight_hh.shape[0]), dtype=x_gates.dtype)
+            if bias_hh is not None:
+                hidden_gates += bias_hh
+            ctx.zero_state = True
+        else:
+            hidden_gates = kernels.gemm(h_prev, weight_hh, trans_b=True)
+            if bias_hh is not None:
+                hidden_gates += bias_hh
+            ctx.zero_state = False
         h, saved = kernels.gru_cell_forward(x_gates, hidden_gates, h_prev)
         ctx.save_for_backward(h_prev, weight_hh, saved, mask)
         ctx.has_bias = bias_hh is not None
@@ -114,7 +149,7 @@ class GRUStep(Function):
             if skip_h is not None:
                 grad_h_prev += skip_h
         if needs[2]:
-            grad_weight = kernels.gemm(grad_hidden, h_prev, trans_a=True)
+            grad_weight = _weight_grad(grad_hidden, None if ctx.zero_state else h_prev, weight_hh)
         if ctx.has_bias and needs[3]:
             grad_bias = grad_hidden.sum(axis=0)
         return grad_x if needs[0] else None, grad_h_prev, grad_weight, grad_bias, None
@@ -126,15 +161,16 @@ class RNNStep(Function):
 
     @staticmethod
     def forward(ctx, x_gates, h_prev, weight_hh, nonlinearity, mask):
-        pre = kernels.gemm(h_prev, weight_hh, trans_b=True)
-        pre += x_gates
+        pre = _recurrent(x_gates, h_prev, weight_hh)
         if nonlinearity == "tanh":
             h = np.tanh(pre, out=pre)
         else:
             h = np.maximum(pre, 0, out=pre)
         ctx.save_for_backward(h_prev, weight_hh, h, mask)
         ctx.nonlinearity = nonlinearity
-        return _blend(mask, h, h_prev)
+        if mask is None:
+            return h
+        return _blend(mask, h, _zeros_state(x_gates, weight_hh) if h_prev is None else h_prev)
 
     @staticmethod
     def backward(ctx, grad_h):
@@ -151,7 +187,7 @@ class RNNStep(Function):
             if skip_h is not None:
                 grad_h_prev += skip_h
         if needs[2]:
-            grad_weight = kernels.gemm(grad_pre, h_prev, trans_a=True)
+            grad_weight = _weight_grad(grad_pre, h_prev, weight_hh)
         return grad_pre if needs[0] else None, grad_h_prev, grad_weight, None, None
 
 
@@ -176,9 +212,10 @@ class InputProjection(Function):
     @staticmethod
     def forward(ctx, x, weight, bias_a, bias_b):
         y = kernels.gemm(x, weight, trans_b=True)
-        for bias in (bias_a, bias_b):
-            if bias is not None:
-                y += bias
+        if bias_a is not None and bias_b is not None:
+            y += bias_a + bias_b  # one pass over y, not two
+        elif bias_a is not None or bias_b is not None:
+            y += bias_a if bias_a is not None else bias_b
         ctx.save_for_backward(x, weight)
         return y
 
@@ -204,45 +241,47 @@ def _check_tensor(op, name, value, ndim):
 
 def _check_step(op, gates, x_gates, h_prev, weight_hh, mask, extra=()):
     _check_tensor(op, "x_gates", x_gates, 2)
-    _check_tensor(op, "h_prev", h_prev, 2)
     _check_tensor(op, "weight_hh", weight_hh, 2)
-    batch, hidden = h_prev.shape
+    batch, hidden = x_gates.shape[0], weight_hh.shape[1]
     expected = {"x_gates": (x_gates, (batch, gates * hidden)),
                 "weight_hh": (weight_hh, (gates * hidden, hidden))}
+    if h_prev is not None:
+        _check_tensor(op, "h_prev", h_prev, 2)
+        expected["h_prev"] = (h_prev, (batch, hidden))
     expected.update(extra)
     for name, (value, shape) in expected.items():
         if value.shape != shape:
-            raise ValueError("%s: got %s of shape %s, expected %s (h_prev is %s, %d gates)"
-                             % (op, name, value.shape, shape, h_prev.shape, gates))
-        if value.dtype != h_prev.dtype:
-            raise TypeError("%s: got %s of dtype %s and h_prev of dtype %s, expected one dtype"
-                            % (op, name, value.dtype, h_prev.dtype))
+            raise ValueError("%s: got %s of shape %s, expected %s (x_gates is %s, weight_hh %s, %d gates)"
+                             % (op, name, value.shape, shape, x_gates.shape, weight_hh.shape, gates))
+        if value.dtype != x_gates.dtype:
+            raise TypeError("%s: got %s of dtype %s and x_gates of dtype %s, expected one dtype"
+                            % (op, name, value.dtype, x_gates.dtype))
     if mask is None:
         return None
     mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
     if mask.shape not in ((batch,), (batch, 1)):
         raise ValueError("%s: got mask of shape %s, expected [%d] or [%d, 1]" % (op, mask.shape, batch, batch))
-    return mask.reshape(batch, 1).astype(h_prev.dtype, copy=False)
+    return mask.reshape(batch, 1).astype(x_gates.dtype, copy=False)
 
 
 def lstm_step(x_gates, h_prev, c_prev, weight_hh, mask=None):
     """One fused LSTM step (see the module docstring for the equations).
 
-    x_gates [b, 4h] = x W_ih^T + b_ih + b_hh; h_prev, c_prev [b, h]; weight_hh [4h, h];
+    x_gates [b, 4h] = x W_ih^T + b_ih + b_hh; h_prev, c_prev [b, h] (None: zeros); weight_hh [4h, h];
     mask [b] or [b, 1] of 0/1 (0: keep the previous state). Returns (h, c), each [b, h].
     """
-    mask = _check_step("lstm_step", 4, x_gates, h_prev, weight_hh, mask)
-    _check_tensor("lstm_step", "c_prev", c_prev, 2)
-    if c_prev.shape != h_prev.shape or c_prev.dtype != h_prev.dtype:
-        raise ValueError("lstm_step: got c_prev %s %s, expected h_prev's shape and dtype %s %s"
-                         % (c_prev.shape, c_prev.dtype, h_prev.shape, h_prev.dtype))
+    extra = {}
+    if c_prev is not None:
+        _check_tensor("lstm_step", "c_prev", c_prev, 2)
+        extra["c_prev"] = (c_prev, (x_gates.shape[0], weight_hh.shape[1]))
+    mask = _check_step("lstm_step", 4, x_gates, h_prev, weight_hh, mask, extra)
     return LSTMStep.apply(x_gates, h_prev, c_prev, weight_hh, mask)
 
 
 def gru_step(x_gates, h_prev, weight_hh, bias_hh=None, mask=None):
     """One fused GRU step (see the module docstring for the equations).
 
-    x_gates [b, 3h] = x W_ih^T + b_ih; h_prev [b, h]; weight_hh [3h, h]; bias_hh [3h]
+    x_gates [b, 3h] = x W_ih^T + b_ih; h_prev [b, h] (None: zeros); weight_hh [3h, h]; bias_hh [3h]
     or None; mask [b] or [b, 1] of 0/1. Returns h [b, h].
     """
     extra = {}
@@ -256,7 +295,7 @@ def gru_step(x_gates, h_prev, weight_hh, bias_hh=None, mask=None):
 def rnn_step(x_gates, h_prev, weight_hh, nonlinearity="tanh", mask=None):
     """One Elman RNN step: h = act(x_gates + h_prev W_hh^T), act tanh or relu.
 
-    x_gates [b, h] = x W_ih^T + b_ih + b_hh; h_prev [b, h]; weight_hh [h, h]; mask [b]
+    x_gates [b, h] = x W_ih^T + b_ih + b_hh; h_prev [b, h] (None: zeros); weight_hh [h, h]; mask [b]
     or [b, 1] of 0/1. Returns h [b, h].
     """
     if nonlinearity not in ("tanh", "relu"):
