@@ -171,26 +171,30 @@ def train_language_model(model, train_ids, validation_ids, batch_size=64, seq_le
 
     Evaluates the validation loss (nats/char) every ``eval_every`` steps and at the end.
     ``lr_decay`` (optional) multiplies the learning rate by that factor after each epoch.
-    Returns the history: a list of dicts with step, seconds, train_loss, validation_loss.
+    Returns the history: a list of dicts with step, epoch, seconds (wall), cpu_seconds,
+    train_loss and validation_loss.
     """
     if time_limit is None and max_steps is None and epochs is None:
         raise ValueError("train_language_model: give time_limit, max_steps or epochs, else it never ends")
     rng = np.random.default_rng(seed)
     optimizer = optim.Adam(model.parameters(), lr=lr)
     streams = batch_streams(train_ids, batch_size)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     history, step, epoch, running = [], 0, 0, []
 
     def record(done):
         validation = evaluate_language_model(model, validation_ids, eval_batch_size, eval_seq_len)
+        # CPU seconds beside wall seconds: on a shared machine they show how much the run got
         entry = dict(step=step, epoch=epoch, seconds=round(time.perf_counter() - start, 1),
+                     cpu_seconds=round(time.process_time() - start_cpu, 1),
                      train_loss=float(np.mean(running)) if running else float("nan"),
                      validation_loss=validation)
         history.append(entry)
         running.clear()
         if log:
-            log("step %6d  epoch %d  %7.1fs  train %.4f  validation %.4f nats/char%s" % (
-                step, epoch, entry["seconds"], entry["train_loss"], validation, "  (final)" if done else ""))
+            log("step %6d  epoch %d  %7.1fs (cpu %7.1fs)  train %.4f  validation %.4f nats/char%s" % (
+                step, epoch, entry["seconds"], entry["cpu_seconds"], entry["train_loss"], validation,
+                "  (final)" if done else ""))
 
     def out_of_time():
         return ((time_limit is not None and time.perf_counter() - start >= time_limit)
