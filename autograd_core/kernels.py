@@ -156,13 +156,14 @@ def set_simd_level(level):
 
 @contextlib.contextmanager
 def simd_level(level):
-    """Context manager that runs its body on the given SIMD level (see set_simd_level);
-    afterwards the CPU's best level is in force again."""
+    """Context manager that runs its body on the given SIMD level (see set_simd_level),
+    then restores the level in force before it."""
+    previous = get_simd_level()
     set_simd_level(level)
     try:
         yield
     finally:
-        set_simd_level(None)
+        set_simd_level(None if previous == cpu_simd_level() else previous)
 
 
 def _use_c():

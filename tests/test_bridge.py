@@ -120,6 +120,11 @@ def test_simd_level_setters():
         with kernels.simd_level(level):
             assert kernels.get_simd_level() == level
         assert kernels.get_simd_level() == best
+    with kernels.simd_level(0):
+        with kernels.simd_level(best):
+            assert kernels.get_simd_level() == best
+        assert kernels.get_simd_level() == 0  # nested contexts restore the outer level
+    assert kernels.get_simd_level() == best
     assert kernels.set_simd_level(0) == 0
     assert kernels.set_simd_level(None) == best
 
