@@ -91,6 +91,9 @@ def build_parser():
     train.add_argument("--epochs", type=_positive_int, help="number of epochs (model default if omitted)")
     train.add_argument("--lr", type=_positive_float, help="learning rate (model default if omitted)")
     train.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="optimizer (model default if omitted)")
+    train.add_argument("--lr-step-size", type=_positive_int, metavar="EPOCHS",
+                       help="multiply the learning rate by --lr-gamma every EPOCHS epochs (model default)")
+    train.add_argument("--lr-gamma", type=_positive_float, help="factor of the step schedule (model default)")
     train.add_argument("--seed", type=int, default=0, help="seed for initialisation, shuffling, dropout")
     train.add_argument("--clip-grad-norm", type=_positive_float, metavar="MAX",
                        help="clip the gradients' joint norm to MAX each step")
@@ -203,6 +206,12 @@ def _plot_curve(plt, path, history, metric, title):
     plt.close(figure)
 
 
+def _schedule_text(config):
+    if not config.get("lr_step_size"):
+        return ""
+    return f" (x{config['lr_gamma']} every {config['lr_step_size']} epochs)"
+
+
 def _format_metrics(metrics):
     return ", ".join(f"test {name} {value:.4f}" for name, value in metrics.items())
 
@@ -224,7 +233,7 @@ def _command_train(args):
     spec = models.get_model_spec(args.model)
     task = models.get_task(spec.task)
     config = dict(spec.training)
-    for key in ("epochs", "batch_size", "lr", "optimizer"):
+    for key in ("epochs", "batch_size", "lr", "optimizer", "lr_step_size", "lr_gamma"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
     config.update(seed=args.seed, clip_grad_norm=args.clip_grad_norm,
@@ -270,11 +279,16 @@ def _command_train(args):
     parameter_count = sum(int(np.prod(p.shape)) for p in model.parameters())
     print(f"training {spec.name} ({parameter_count} parameters) on {len(train_labels)} images, "
           f"testing on {len(test_labels)}: {config['epochs']} epochs, batch {config['batch_size']}, "
-          f"{config['optimizer']} lr {config['lr']}, {autograd_core.get_num_threads()} thread(s), "
+          f"{config['optimizer']} lr {config['lr']}{_schedule_text(config)}, "
+          f"{autograd_core.get_num_threads()} thread(s), "
           f"run directory {run_dir}", flush=True)
 
     for epoch in range(first_epoch, config["epochs"] + 1):
         started = time.perf_counter()
+        if config["lr_step_size"]:
+            # a function of the epoch alone, so a resumed run continues the same schedule
+            for group in optimizer.param_groups:
+                group["lr"] = config["lr"] * config["lr_gamma"] ** ((epoch - 1) // config["lr_step_size"])
         model.train()
         progress = _Progress(train_loader, f"epoch {epoch}/{config['epochs']}", not args.no_progress)
         total_loss, seen = 0.0, 0

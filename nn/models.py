@@ -55,7 +55,9 @@ __all__ = [
 ]
 
 # Training settings every model has; a model's ``defaults`` overrides some of them.
-DEFAULT_TRAINING = {"epochs": 5, "batch_size": 100, "lr": 0.003, "optimizer": "adam"}
+DEFAULT_TRAINING = {"epochs": 5, "batch_size": 100, "lr": 0.003, "optimizer": "adam",
+                    # step schedule: lr * lr_gamma ** ((epoch - 1) // lr_step_size); None = constant
+                    "lr_step_size": None, "lr_gamma": 0.5}
 
 # Modules imported (if they exist) before the CLI looks a model up, so that models other
 # files register are available on the command line. Missing modules are skipped.
@@ -230,7 +232,7 @@ def build_mlp():
     return Sequential(*layers)
 
 
-def build_mlp_relu(dropout=0.25):
+def build_mlp_relu(dropout=0.1):
     """The five-layer MLP with ReLU, He initialisation and dropout after each hidden layer."""
     layers = [Flatten()]
     width = IMAGE_PIXELS
@@ -253,11 +255,13 @@ def build_cnn():
     ))
 
 
-register_model("softmax", build_softmax, defaults={"epochs": 10, "lr": 0.003, "optimizer": "adam"},
+register_model("softmax", build_softmax,
+               defaults={"epochs": 10, "lr": 0.003, "optimizer": "adam", "lr_step_size": 4, "lr_gamma": 0.3},
                description="softmax regression 784 -> 10")
 register_model("mlp", build_mlp, defaults={"epochs": 10, "lr": 0.003, "optimizer": "adam"},
                description="five sigmoid layers 200-100-60-30-10")
-register_model("mlp-relu", build_mlp_relu, defaults={"epochs": 10, "lr": 0.003, "optimizer": "adam"},
-               description="five ReLU layers 200-100-60-30-10, He init, dropout 0.25")
+register_model("mlp-relu", build_mlp_relu,
+               defaults={"epochs": 20, "lr": 0.001, "optimizer": "adam", "lr_step_size": 10, "lr_gamma": 0.5},
+               description="five ReLU layers 200-100-60-30-10, He init, dropout 0.1, Adam")
 register_model("cnn", build_cnn, defaults={"epochs": 5, "lr": 0.003, "batch_size": 100, "optimizer": "adam"},
                description="conv32-pool-conv64-pool-dense1024-dropout0.4-dense10")

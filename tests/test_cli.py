@@ -296,3 +296,18 @@ def test_console_script_points_at_main():
     (script,) = scripts
     assert script.value == "nn.cli:main"
     assert script.load() is cli.main
+
+
+def test_step_schedule_sets_the_learning_rate_per_epoch(capsys, data_dir, tmp_path):
+    out_dir = tmp_path / "run"
+    status, out, err = _run(capsys, "train", "softmax", "--epochs", 3, "--batch-size", 50, "--lr", 0.01,
+                            "--lr-step-size", 2, "--lr-gamma", 0.1, "--data-dir", data_dir, "--out", out_dir,
+                            "--no-download", "--no-progress")
+    assert status == 0, err
+    assert "lr 0.01 (x0.1 every 2 epochs)" in out
+    metadata = checkpoint.read_metadata(out_dir / "checkpoint.npz")
+    assert metadata["config"]["lr_step_size"] == 2 and metadata["config"]["lr_gamma"] == 0.1
+    state = checkpoint.load(out_dir / "checkpoint.npz")
+    learning_rates = [value for key, value in state.items() if key.startswith("optim/") and key.endswith("lr")]
+    # epochs 1-2 at 0.01, epoch 3 at 0.001: the optimizer was saved after epoch 3
+    assert learning_rates and all(float(v) == pytest.approx(0.001) for v in learning_rates)
