@@ -151,13 +151,17 @@ static void AG_NAME(gemm_body)(const AG_NAME(gemm_context) *ctx, int thread_id, 
             splits = panels;
         const int64_t units = m_blocks * splits;
 
-        /* The kc x nc_padded slice for depth pc starts at b_pack + pc * nc_padded. */
-        AG_OMP("omp for schedule(static)")
-        for (int64_t group = 0; group < panels; group += AG_PACK_B_GROUP) {
-            const int64_t end = group + AG_PACK_B_GROUP < panels ? group + AG_PACK_B_GROUP : panels;
-            for (int64_t pc = 0; pc < k; pc += ctx->kc) {
-                const int64_t kc = k - pc < ctx->kc ? k - pc : ctx->kc;
-                AG_NAME(pack_b)(ctx->b_pack + pc * nc_padded, ctx, group, end, jc, nc, pc, kc);
+        /* The kc x nc_padded slice for depth pc starts at b_pack + pc * nc_padded. A
+         * lone thread packs each slice just before using it instead (below), while it
+         * is still in L2 (a few percent faster single-threaded). */
+        if (team_size > 1) {
+            AG_OMP("omp for schedule(static)")
+            for (int64_t group = 0; group < panels; group += AG_PACK_B_GROUP) {
+                const int64_t end = group + AG_PACK_B_GROUP < panels ? group + AG_PACK_B_GROUP : panels;
+                for (int64_t pc = 0; pc < k; pc += ctx->kc) {
+                    const int64_t kc = k - pc < ctx->kc ? k - pc : ctx->kc;
+                    AG_NAME(pack_b)(ctx->b_pack + pc * nc_padded, ctx, group, end, jc, nc, pc, kc);
+                }
             }
         }
 
@@ -169,6 +173,11 @@ static void AG_NAME(gemm_body)(const AG_NAME(gemm_context) *ctx, int thread_id, 
             const int64_t kc = k - pc < ctx->kc ? k - pc : ctx->kc;
             const T beta = pc == 0 ? ctx->beta : (T)1;
             const T *b_slice = ctx->b_pack + pc * nc_padded;
+            if (team_size == 1)
+                for (int64_t group = 0; group < panels; group += AG_PACK_B_GROUP) {
+                    const int64_t end = group + AG_PACK_B_GROUP < panels ? group + AG_PACK_B_GROUP : panels;
+                    AG_NAME(pack_b)(ctx->b_pack + pc * nc_padded, ctx, group, end, jc, nc, pc, kc);
+                }
             int64_t packed_block = -1;  /* the A block (at this depth) now in a_pack */
             AG_OMP("omp for schedule(static) nowait")
             for (int64_t unit = 0; unit < units; unit++) {
