@@ -32,7 +32,9 @@ int ag_set_simd_level(int level);      /* force a level (clamped to the CPU's; -
 
 /* ---- GEMM: C = alpha * op(A) * op(B) + beta * C, row-major ------------------ */
 /* op(A) is m x k, op(B) is k x n, C is m x n. trans_x != 0 means op(X) = X^T.
- * lda/ldb/ldc are row strides in elements. When beta == 0, C is not read. */
+ * lda/ldb/ldc are row strides in elements. When beta == 0, C is not read. C must not
+ * overlap A or B. Threads follow ag_set_num_threads (only for m*n*k >= 128^3); calls
+ * from several threads at once are safe (each call allocates its own packing buffers). */
 void ag_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
               float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
               float beta, float *c, int64_t ldc);
