@@ -4,6 +4,7 @@
  * gemm_driver.h and are the same for every CPU. Only the micro-kernel and its block
  * sizes depend on the SIMD level, chosen at run time (see ag_*gemm_select below). */
 #include <stdlib.h>
+#include <string.h>
 #include <stdint.h>
 #include "kernels.h"
 #include "gemm_internal.h"

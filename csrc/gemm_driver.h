@@ -101,6 +101,10 @@ static AG_NOINLINE void AG_NAME(pack_b)(T *dst, const AG_NAME(gemm_context) *ctx
                 const int64_t jstart = jp * nr;
                 const int cols = (int)(nc - jstart < nr ? nc - jstart : nr);
                 T *row = dst + jp * nr * kc + p * nr;
+                if (cols == nr) {  /* libc's memcpy moves nr values with the widest vectors */
+                    memcpy(row, src + jstart, sizeof(T) * (size_t)nr);
+                    continue;
+                }
                 for (int j = 0; j < cols; j++)
                     row[j] = src[jstart + j];
                 for (int j = cols; j < nr; j++)
