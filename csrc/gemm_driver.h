@@ -321,10 +321,12 @@ void AG_GEMM_BATCHED(int trans_a, int trans_b, int64_t batch, int64_t m, int64_t
     if (batch <= 0)
         return;
     int threads = ag_get_num_threads();
+    const double work = (double)m * (double)n * (double)k;
     /* A product big enough to thread on its own is threaded inside AG_GEMM; smaller
-     * ones run one per thread instead (each call's own region is then nested and
-     * inactive, so it stays on its thread). */
-    if (threads > 1 && batch > 1 && (double)m * (double)n * (double)k < AG_GEMM_PARALLEL_MIN_WORK) {
+     * ones run one per thread instead, when the whole batch is worth a parallel region
+     * (each call's own region is then nested and inactive, so it stays on its thread). */
+    if (threads > 1 && batch > 1 && work < AG_GEMM_PARALLEL_MIN_WORK
+            && work * (double)batch >= AG_GEMM_PARALLEL_MIN_WORK) {
         if (threads > batch)
             threads = (int)batch;
         AG_OMP("omp parallel for num_threads(threads) schedule(static)")

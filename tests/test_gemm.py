@@ -194,7 +194,12 @@ def test_views_are_not_copied():
 
 @pytest.mark.parametrize("level, threads", CONFIGURATIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("batch, m, n, k", [(1, 3, 4, 5), (9, 7, 5, 3), (4, 70, 80, 90), (3, 1, 1, 1)])
+@pytest.mark.parametrize("batch, m, n, k", [
+    (1, 3, 4, 5), (9, 7, 5, 3), (3, 1, 1, 1),
+    (4, 70, 80, 90),     # small products, one after another
+    (40, 40, 41, 39),    # small products spread over the threads across the batch
+    (2, 150, 130, 140),  # products threaded on their own
+])
 def test_batched_gemm(level, threads, dtype, batch, m, n, k):
     rng = np.random.default_rng(batch + m + n + k)
     a = rng.standard_normal((batch, m, k)).astype(dtype)
