@@ -2,7 +2,9 @@
 BLAS) and torch.matmul when torch is importable, on square float32 matrices.
 
 GFLOP/s counts 2*m*n*k floating-point operations; each row reports the median of its
-repeats (time.perf_counter around one call, output allocation included for all).
+repeats (time.perf_counter around one call, output allocation included for all). The
+full run adds float64 at n = 1024 and a batch of 64 small products (batched_gemm, a
+Python loop of gemm calls, np.matmul).
 
     python -m benchmarks --only gemm [--quick]
 """
@@ -83,6 +85,31 @@ def _case(n, dtype, repeats, implementations, notes):
     return rows
 
 
+def _batched_case(batch, n, repeats):
+    """A batch of small products, where per-call overhead matters: one batched C call,
+    a Python loop of 2-D C calls, and np.matmul on the 3-D arrays."""
+    rng = np.random.default_rng(batch * n)
+    a = rng.standard_normal((batch, n, n)).astype(np.float32)
+    b = rng.standard_normal((batch, n, n)).astype(np.float32)
+    calls = [("c batched_gemm", lambda: kernels.batched_gemm(a, b)),
+             ("c gemm loop", lambda: [kernels.gemm(a[i], b[i]) for i in range(batch)]),
+             ("numpy", lambda: np.matmul(a, b))]
+    expected = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    np.testing.assert_allclose(kernels.batched_gemm(a, b), expected, rtol=1e-4, atol=1e-4)
+    rows = []
+    for name, call in calls:
+        call()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        seconds = statistics.median(times)
+        rows.append({"benchmark": "gemm", "case": "float32 %d x (%dx%d @ %dx%d)" % (batch, n, n, n, n),
+                     "impl": name, "seconds": seconds, "gflops": 2.0 * batch * n ** 3 / seconds / 1e9})
+    return rows
+
+
 def run(quick: bool) -> list:
     """Rows of {"benchmark", "case", "impl", "seconds" (median), "gflops", "note"}."""
     with kernels.backend("c" if kernels.extension_available() else "numpy"):
@@ -98,6 +125,7 @@ def run(quick: bool) -> list:
             rows += _case(n, np.float32, repeats, implementations, notes)
         if not quick:
             rows += _case(1024, np.float64, 5, implementations, notes)
+            rows += _batched_case(64, 32, 20)
     return rows
 
 
