@@ -55,7 +55,9 @@ static AG_NOINLINE void AG_NAME(pack_a)(T *dst, const AG_NAME(gemm_context) *ctx
     for (int64_t ir = 0; ir < mc; ir += mr) {
         const int rows = (int)(mc - ir < mr ? mc - ir : mr);
         T *panel = dst + ir * kc;
-        if (!ctx->trans_a && rows == mr && (mr == 12 || mr == 6 || mr == 4)) {
+        if (!ctx->trans_a && rows == mr && ctx->config.pack_a != NULL) {
+            ctx->config.pack_a(panel, ctx->a + (i0 + ir) * lda + p0, lda, kc);
+        } else if (!ctx->trans_a && rows == mr && (mr == 12 || mr == 6 || mr == 4)) {
             /* The common full micro-panel: a compile-time mr lets the compiler unroll
              * the gather of one column of mr rows into straight-line code. */
             const T *src = ctx->a + (i0 + ir) * lda + p0;
