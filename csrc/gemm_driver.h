@@ -130,13 +130,12 @@ static AG_NOINLINE void AG_NAME(pack_b)(T *dst, const AG_NAME(gemm_context) *ctx
     }
 }
 
-/* Run by every thread of the team (or alone). The B panel holds all of k, packed once
- * per jc step behind a single barrier; after it the threads never wait for each other
- * until the panel is done (see the depth loop). With the cores shared with other
- * processes, a preempted thread then delays only its own work, not a barrier per kc
- * step: on this project's shared 2-core machine that was worth ~1.5x with 2 threads,
- * for ~3% of single-thread speed (the first row block of each kc step finds its B
- * slice in L3 rather than freshly packed in L2). */
+/* Run by every thread of the team (or alone). In a team, the B panel holds all of k,
+ * packed once per jc step behind a single barrier; after it the threads never wait for
+ * each other until the panel is done (see the depth loop). With the cores shared with
+ * other processes, a preempted thread then delays only its own work, not a barrier per
+ * kc step: on this project's loaded 2-core machine that made 2-thread products ~1.5x
+ * more efficient (GFLOP per CPU-second) than packing B per kc step with a barrier. */
 static void AG_NAME(gemm_body)(const AG_NAME(gemm_context) *ctx, int thread_id, int team_size) {
     const int mr = ctx->config.mr, nr = ctx->config.nr;
     const int64_t m = ctx->m, n = ctx->n, k = ctx->k;
