@@ -160,9 +160,13 @@ static void AG_NAME(gemm_body)(const AG_NAME(gemm_context) *ctx, int thread_id, 
          * lone thread packs each slice just before using it instead (below), while it
          * is still in L2 (a few percent faster single-threaded). */
         if (team_size > 1) {
+            /* Groups of micro-panels, small enough that every thread gets one. */
+            int64_t group_size = (panels + team_size - 1) / team_size;
+            if (group_size > AG_PACK_B_GROUP)
+                group_size = AG_PACK_B_GROUP;
             AG_OMP("omp for schedule(static)")
-            for (int64_t group = 0; group < panels; group += AG_PACK_B_GROUP) {
-                const int64_t end = group + AG_PACK_B_GROUP < panels ? group + AG_PACK_B_GROUP : panels;
+            for (int64_t group = 0; group < panels; group += group_size) {
+                const int64_t end = group + group_size < panels ? group + group_size : panels;
                 for (int64_t pc = 0; pc < k; pc += ctx->kc) {
                     const int64_t kc = k - pc < ctx->kc ? k - pc : ctx->kc;
                     AG_NAME(pack_b)(ctx->b_pack + pc * nc_padded, ctx, group, end, jc, nc, pc, kc);
