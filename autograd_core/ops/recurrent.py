@@ -93,7 +93,8 @@ class LSTMStep(Function):
         ctx.save_for_backward(h_prev, c_prev, weight_hh, saved, mask)
         if mask is None:
             return h, c
-        return _blend(mask, h, _zeros_state(x_gates, weight_hh) if h_prev is None else h_prev), _blend(mask, c, c_prev)
+        h_old = _zeros_state(x_gates, weight_hh) if h_prev is None else h_prev
+        return _blend(mask, h, h_old), _blend(mask, c, c_prev)
 
     @staticmethod
     def backward(ctx, grad_h, grad_c):
