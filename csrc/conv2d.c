@@ -125,9 +125,8 @@ static tile_plan plan_tiles(const ag_conv2d_geometry *g, int64_t total, int64_t 
  * im2col + GEMM copies every input pixel kh*kw times into the col matrix and the GEMM
  * then packs that matrix again; the direct kernel reads the input where it lies. An
  * output tile of `rw` neighbouring pixels x 16*nb output channels lives in zmm
- * registers; for every (kh, kw, c_in) it loads nb vectors of W (one row of W, contiguous
- * in [kh, kw, c_in, c_out] order) and broadcasts one input value per pixel. The input is
- * first copied into a zero-padded buffer so that the inner loops never test borders.
+ * registers; for every (kh, kw, c_in) it loads nb vectors of W and broadcasts one input
+ * value per pixel, so each weight vector feeds rw FMAs and each broadcast nb.
  *
  * Used when the CPU has AVX-512 (and the SIMD level is not forced lower) for
  *   - the forward pass when c_out is a multiple of 16,
@@ -136,61 +135,72 @@ static tile_plan plan_tiles(const ag_conv2d_geometry *g, int64_t total, int64_t 
  *     channel-transposed kernel,
  *   - the backward weight when c_out is a multiple of 16 and c_in >= 8: registers hold
  *     a block of grad_w while the pixels of an image stream past.
- * Everything else takes the im2col path. Measured on the seed CNN's second layer
- * (batch 100, one thread): forward 20 -> 13-15 ms, backward input 17 -> 14 ms.
+ * Everything else takes the im2col path.
+ *
+ * Memory, measured on the seed CNN's second layer (batch 100, 14x14x32 -> 64, 5x5):
+ *   - W is packed once per call into blocks of 16*nb output channels,
+ *     [block][kh][kw][c_in][16*nb], so a tile streams its weights contiguously and one
+ *     (block, kh) slice (5*32*32 floats = 20 KiB there) stays in L1 while the rows of a
+ *     chunk pass over it (kh outermost in a chunk; tiles add into y, which the chunk
+ *     keeps in L1/L2).
+ *   - Each thread zero-pads one image at a time into its own buffer (41 KiB there)
+ *     instead of padding the whole batch (4 MiB) up front: the tiles then read an input
+ *     that is already in L1/L2, and the batch-sized copy is gone.
  */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define AG_HAVE_DIRECT 1
 
 #define DIRECT_MAX_PIXELS 14
-/* Output rows per pass over the kernel rows (see direct_run). */
+/* Output rows that share one pass over the kernel rows (see direct_run). */
 #define DIRECT_CHUNK_ROWS 4
+/* Output rows per pass of the weight-gradient tiles: 7 rows of the seed CNN's grad_y
+ * (25 KiB) stay in L1 while every (kh, kw, c_in) tile reads them; a whole image (50 KiB)
+ * streamed from L2 and was slower (13.5 -> 12.5 ms there). */
+#define DIRECT_WEIGHT_CHUNK_ROWS 7
 
 typedef struct {
-    const float *x;         /* padded input [batch, padded_h, padded_w, c_in] */
-    int64_t padded_h, padded_w, cin;
-    const float *w;         /* [kh, kw, c_in, c_out] */
-    int64_t kh, kw, cout;
+    const float *x;         /* input [batch, height, width, c_in], not padded */
+    int64_t height, width, cin, pad_top, pad_left;
+    int64_t padded_h, padded_w;   /* the zero-padded image the tiles read */
+    const float *w;         /* packed [c_out / block][kh][kw][c_in][block] */
+    int64_t kh, kw, cout, block;
     int64_t stride_h, stride_w;
     float *y;               /* [batch, out_h, out_w, c_out] */
     int64_t batch, out_h, out_w;
 } direct_problem;
 
-/* One tile: pixels [ow0, ow0 + RW) of output row (n, oh), channels [co0, co0 + 16*NB).
+/* One tile: RW output pixels x 16*NB channels at `out` (pixel stride cout), summed over
+ * one kernel row: x_row is the padded input row under the tile's first pixel, w_slice
+ * the packed (block, kh) slice [kw][c_in][16*NB]. first: store instead of add into out.
  * NB and RW are literals in each instance, so the loops unroll fully and the
  * accumulators live in zmm registers. */
 #define DIRECT_TILE(NB, RW)                                                              \
 __attribute__((target("avx512f")))                                                      \
-static void direct_tile_##NB##_##RW(const direct_problem *p, int64_t n, int64_t oh,     \
-                                    int64_t ow0, int64_t co0, int64_t kh) {             \
+static void direct_tile_##NB##_##RW(const float *x_row, int64_t pixel_step, int64_t cin, \
+                                    const float *w_slice, int64_t kw_n, float *out,     \
+                                    int64_t cout, int first) {                          \
     __m512 acc[NB][RW];                                                                 \
-    const int64_t cin = p->cin, cout = p->cout;                                         \
-    const int64_t pixel_step = p->stride_w * cin;                                       \
-    float *out = p->y + ((n * p->out_h + oh) * p->out_w + ow0) * cout + co0;            \
     _Pragma("GCC unroll 16")                                                            \
     for (int j = 0; j < NB; j++)                                                        \
         _Pragma("GCC unroll 16")                                                        \
         for (int r = 0; r < RW; r++)                                                    \
-            acc[j][r] = kh == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(out + r * cout + 16 * j); \
-    {                                                                                   \
-        const float *x_row = p->x + ((n * p->padded_h + oh * p->stride_h + kh) *        \
-                                     p->padded_w + ow0 * p->stride_w) * cin;            \
-        for (int64_t kw = 0; kw < p->kw; kw++) {                                        \
-            const float *xs = x_row + kw * cin;                                         \
-            const float *ws = p->w + (kh * p->kw + kw) * cin * cout + co0;              \
-            for (int64_t c = 0; c < cin; c++) {                                         \
-                __m512 wv[NB];                                                          \
+            acc[j][r] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(out + r * cout + 16 * j); \
+    for (int64_t kw = 0; kw < kw_n; kw++) {                                             \
+        const float *xs = x_row + kw * cin;                                             \
+        const float *ws = w_slice + kw * cin * (16 * NB);                               \
+        /* two channels per trip: the loop overhead hides behind twice the FMAs */      \
+        _Pragma("GCC unroll 2")                                                         \
+        for (int64_t c = 0; c < cin; c++) {                                             \
+            __m512 wv[NB];                                                              \
+            _Pragma("GCC unroll 16")                                                    \
+            for (int j = 0; j < NB; j++) wv[j] = _mm512_loadu_ps(ws + c * (16 * NB) + 16 * j); \
+            _Pragma("GCC unroll 16")                                                    \
+            for (int r = 0; r < RW; r++) {                                              \
+                const __m512 xv = _mm512_set1_ps(xs[r * pixel_step + c]);               \
                 _Pragma("GCC unroll 16")                                                \
                 for (int j = 0; j < NB; j++)                                            \
-                    wv[j] = _mm512_loadu_ps(ws + c * cout + 16 * j);                    \
-                _Pragma("GCC unroll 16")                                                \
-                for (int r = 0; r < RW; r++) {                                          \
-                    const __m512 xv = _mm512_set1_ps(xs[r * pixel_step + c]);           \
-                    _Pragma("GCC unroll 16")                                            \
-                    for (int j = 0; j < NB; j++)                                        \
-                        acc[j][r] = _mm512_fmadd_ps(xv, wv[j], acc[j][r]);              \
-                }                                                                       \
+                    acc[j][r] = _mm512_fmadd_ps(xv, wv[j], acc[j][r]);                  \
             }                                                                           \
         }                                                                               \
     }                                                                                   \
@@ -200,90 +210,136 @@ static void direct_tile_##NB##_##RW(const direct_problem *p, int64_t n, int64_t 
         for (int j = 0; j < NB; j++) _mm512_storeu_ps(out + r * cout + 16 * j, acc[j][r]); \
 }
 
-typedef void (*direct_tile_fn)(const direct_problem *, int64_t, int64_t, int64_t, int64_t,
-                               int64_t);
+typedef void (*direct_tile_fn)(const float *, int64_t, int64_t, const float *, int64_t,
+                               float *, int64_t, int);
 
-#define DIRECT_TILES(NB) \
+#define DIRECT_TILES_6(NB) \
     DIRECT_TILE(NB, 1) DIRECT_TILE(NB, 2) DIRECT_TILE(NB, 3) DIRECT_TILE(NB, 4) \
     DIRECT_TILE(NB, 5) DIRECT_TILE(NB, 6)
-DIRECT_TILES(1)
-DIRECT_TILES(2)
-DIRECT_TILES(4)
-DIRECT_TILE(1, 7) DIRECT_TILE(1, 8) DIRECT_TILE(1, 9) DIRECT_TILE(1, 10) DIRECT_TILE(1, 11)
-DIRECT_TILE(1, 12)
-DIRECT_TILE(1, 13) DIRECT_TILE(1, 14)
-DIRECT_TILE(2, 7) DIRECT_TILE(2, 8) DIRECT_TILE(2, 9) DIRECT_TILE(2, 10) DIRECT_TILE(2, 11)
-DIRECT_TILE(2, 12) DIRECT_TILE(2, 13) DIRECT_TILE(2, 14)
+#define DIRECT_TILES_14(NB) DIRECT_TILES_6(NB) \
+    DIRECT_TILE(NB, 7) DIRECT_TILE(NB, 8) DIRECT_TILE(NB, 9) DIRECT_TILE(NB, 10) \
+    DIRECT_TILE(NB, 11) DIRECT_TILE(NB, 12) DIRECT_TILE(NB, 13) DIRECT_TILE(NB, 14)
+DIRECT_TILES_14(1)
+DIRECT_TILES_14(2)
+DIRECT_TILES_6(4)
 
+#define DIRECT_TILE_ROW_6(NB) NULL, direct_tile_##NB##_1, direct_tile_##NB##_2, \
+    direct_tile_##NB##_3, direct_tile_##NB##_4, direct_tile_##NB##_5, direct_tile_##NB##_6
+#define DIRECT_TILE_ROW_14(NB) DIRECT_TILE_ROW_6(NB), direct_tile_##NB##_7, \
+    direct_tile_##NB##_8, direct_tile_##NB##_9, direct_tile_##NB##_10, direct_tile_##NB##_11, \
+    direct_tile_##NB##_12, direct_tile_##NB##_13, direct_tile_##NB##_14
 /* [nb index][pixels]: nb index 0, 1, 2 for 1, 2, 4 vectors. Register budget (32 zmm):
  * nb * pixels accumulators + nb weight vectors + 1 broadcast, so 4 vectors go up to 6
- * pixels and 1 or 2 vectors up to 12. */
+ * pixels and 1 or 2 vectors up to 14. */
 static const direct_tile_fn direct_tiles[3][DIRECT_MAX_PIXELS + 1] = {
-    {NULL, direct_tile_1_1, direct_tile_1_2, direct_tile_1_3, direct_tile_1_4, direct_tile_1_5,
-     direct_tile_1_6, direct_tile_1_7, direct_tile_1_8, direct_tile_1_9, direct_tile_1_10,
-     direct_tile_1_11, direct_tile_1_12, direct_tile_1_13, direct_tile_1_14},
-    {NULL, direct_tile_2_1, direct_tile_2_2, direct_tile_2_3, direct_tile_2_4, direct_tile_2_5,
-     direct_tile_2_6, direct_tile_2_7, direct_tile_2_8, direct_tile_2_9, direct_tile_2_10,
-     direct_tile_2_11, direct_tile_2_12, direct_tile_2_13, direct_tile_2_14},
-    {NULL, direct_tile_4_1, direct_tile_4_2, direct_tile_4_3, direct_tile_4_4, direct_tile_4_5,
-     direct_tile_4_6, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+    {DIRECT_TILE_ROW_14(1)},
+    {DIRECT_TILE_ROW_14(2)},
+    {DIRECT_TILE_ROW_6(4), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
-static void direct_run(const direct_problem *p) {
-    /* widest channel block that divides c_out, then near-equal pixel blocks per row */
-    const int nb_index = p->cout % 64 == 0 ? 2 : (p->cout % 32 == 0 ? 1 : 0);
-    const int64_t channels = nb_index == 2 ? 64 : (nb_index == 1 ? 32 : 16);
-    const int64_t max_pixels = nb_index == 2 ? 6 : DIRECT_MAX_PIXELS;
-    const int64_t blocks = (p->out_w + max_pixels - 1) / max_pixels;
-    const int64_t rows = p->batch * p->out_h;
-    const double work = (double)rows * (double)(p->out_w * p->kh * p->kw * p->cin * p->cout);
-    const int threads = work >= PARALLEL_MIN_WORK ? ag_get_num_threads() : 1;
-    (void)threads;  /* unused without OpenMP */
-    /* kh outermost within a chunk of output rows: the kh slice of W (kw * c_in * c_out)
-     * then stays in L1 across the chunk instead of all of W streaming from L2 per tile;
-     * the tiles add into y, which the chunk keeps in L1/L2. */
-    CONV_OMP("omp parallel num_threads(threads)")
-    {
-        int64_t t_begin, t_end;
-        thread_range(rows, &t_begin, &t_end);
-        for (int64_t t0 = t_begin; t0 < t_end; t0 += DIRECT_CHUNK_ROWS) {
-            const int64_t t1 = t0 + DIRECT_CHUNK_ROWS < t_end ? t0 + DIRECT_CHUNK_ROWS : t_end;
-            for (int64_t kh = 0; kh < p->kh; kh++)
-                for (int64_t t = t0; t < t1; t++) {
-                    const int64_t n = t / p->out_h, oh = t % p->out_h;
-                    for (int64_t co0 = 0; co0 < p->cout; co0 += channels)
-                        for (int64_t b = 0; b < blocks; b++) {
-                            const int64_t ow0 = p->out_w * b / blocks;
-                            const int64_t ow1 = p->out_w * (b + 1) / blocks;
-                            direct_tiles[nb_index][ow1 - ow0](p, n, oh, ow0, co0, kh);
-                        }
-                }
+/* Output channels per weight block for c_out (a multiple of 16). 32 (2 vectors x up to
+ * 14 pixels: 28 accumulators, 2 + 14 loads per 28 FMAs) beat 64 (4 vectors x up to 6
+ * pixels) on the seed CNN: a whole 14-pixel row per tile, and half the W slice in L1. */
+static int64_t direct_block(int64_t cout) {
+    return cout % 32 == 0 ? 32 : 16;
+}
+
+/* dst [dst_h, dst_w, c] = one image src [src_h, src_w, c] placed at (top, left), zeros
+ * elsewhere; rows or columns of src that fall outside dst are dropped. */
+static void pad_image_f32(const float *src, int64_t src_h, int64_t src_w, int64_t c,
+                          float *dst, int64_t dst_h, int64_t dst_w, int64_t top, int64_t left) {
+    const int64_t j_lo = left < 0 ? 0 : left;
+    const int64_t j_hi = left + src_w < dst_w ? left + src_w : dst_w;
+    for (int64_t i = 0; i < dst_h; i++) {
+        const int64_t si = i - top;
+        float *row = dst + i * dst_w * c;
+        if (si < 0 || si >= src_h || j_hi <= j_lo) {
+            memset(row, 0, (size_t)(dst_w * c) * sizeof(float));
+            continue;
         }
+        memset(row, 0, (size_t)(j_lo * c) * sizeof(float));
+        memcpy(row + j_lo * c, src + (si * src_w + j_lo - left) * c,
+               (size_t)((j_hi - j_lo) * c) * sizeof(float));
+        memset(row + j_hi * c, 0, (size_t)((dst_w - j_hi) * c) * sizeof(float));
     }
 }
 
+/* Threads take contiguous runs of (image, chunk of output rows) items, so each pads an
+ * image into its own buffer once per run. Returns -1 when a buffer could not be had. */
+static int direct_run(const direct_problem *p) {
+    const int64_t block = p->block;
+    const int nb_index = block == 64 ? 2 : (block == 32 ? 1 : 0);
+    const int64_t max_pixels = nb_index == 2 ? 6 : DIRECT_MAX_PIXELS;
+    const int64_t pixel_blocks = (p->out_w + max_pixels - 1) / max_pixels;
+    const int64_t chunks = (p->out_h + DIRECT_CHUNK_ROWS - 1) / DIRECT_CHUNK_ROWS;
+    const int64_t items = p->batch * chunks;
+    const int64_t image = p->padded_h * p->padded_w * p->cin;
+    const double work = (double)(p->batch * p->out_h * p->out_w) *
+                        (double)(p->kh * p->kw * p->cin * p->cout);
+    int threads = work >= PARALLEL_MIN_WORK ? ag_get_num_threads() : 1;
+    int failed = 0;
+    if (threads > items) threads = (int)items;
+    (void)threads;  /* unused without OpenMP */
+    CONV_OMP("omp parallel num_threads(threads) reduction(|:failed)")
+    {
+        float *padded = (float *)malloc((size_t)image * sizeof(float));
+        int64_t i_begin, i_end, current = -1;
+        thread_range(items, &i_begin, &i_end);
+        failed = padded == NULL;
+        for (int64_t item = i_begin; item < i_end && padded != NULL; item++) {
+            const int64_t n = item / chunks;
+            const int64_t oh0 = item % chunks * DIRECT_CHUNK_ROWS;
+            const int64_t oh1 = oh0 + DIRECT_CHUNK_ROWS < p->out_h ? oh0 + DIRECT_CHUNK_ROWS : p->out_h;
+            float *y_image = p->y + n * p->out_h * p->out_w * p->cout;
+            if (n != current) {
+                pad_image_f32(p->x + n * p->height * p->width * p->cin, p->height, p->width,
+                              p->cin, padded, p->padded_h, p->padded_w, p->pad_top, p->pad_left);
+                current = n;
+            }
+            for (int64_t co0 = 0; co0 < p->cout; co0 += block) {
+                const float *w_block = p->w + co0 * p->kh * p->kw * p->cin;
+                for (int64_t kh = 0; kh < p->kh; kh++) {
+                    const float *w_slice = w_block + kh * p->kw * p->cin * block;
+                    for (int64_t oh = oh0; oh < oh1; oh++) {
+                        const float *x_row = padded + (oh * p->stride_h + kh) * p->padded_w * p->cin;
+                        float *y_row = y_image + oh * p->out_w * p->cout + co0;
+                        for (int64_t b = 0; b < pixel_blocks; b++) {
+                            const int64_t ow0 = p->out_w * b / pixel_blocks;
+                            const int64_t ow1 = p->out_w * (b + 1) / pixel_blocks;
+                            direct_tiles[nb_index][ow1 - ow0](
+                                x_row + ow0 * p->stride_w * p->cin, p->stride_w * p->cin, p->cin,
+                                w_slice, p->kw, y_row + ow0 * p->cout, p->cout, kh == 0);
+                        }
+                    }
+                }
+            }
+        }
+        free(padded);
+    }
+    return failed ? -1 : 0;
+}
+
 /* Weight-gradient tile: grad_w[kh, kw, ci0 .. ci0+CI, co0 .. co0+16*NB] += the sum over
- * the pixels of image n of x(pixel shifted by kh, kw)[ci] * grad_y(pixel)[co]. CI input
- * channels x NB vectors of output channels stay in registers while the pixels stream. */
+ * output rows oh0 .. oh1-1 of one image of x(pixel shifted by kh, kw)[ci] *
+ * grad_y(pixel)[co]. x is the image's padded copy at (kh, kw, ci0), grad_y the image's
+ * gradient at co0, gw the grad_w block. CI input channels x NB vectors of output channels
+ * stay in registers while the pixels stream. */
 #define DIRECT_WEIGHT_TILE(NB, CI)                                                       \
 __attribute__((target("avx512f")))                                                      \
-static void direct_weight_tile_##NB##_##CI(const direct_problem *p, const float *grad_y, \
-                                           float *grad_w, int64_t n, int64_t oh0,       \
-                                           int64_t oh1, int64_t kh, int64_t kw,         \
-                                           int64_t ci0, int64_t co0) {                  \
+static void direct_weight_tile_##NB##_##CI(const float *x, int64_t row_step,            \
+                                           int64_t pixel_step, const float *grad_y,     \
+                                           int64_t out_w, int64_t cout, int64_t oh0,    \
+                                           int64_t oh1, float *gw) {                    \
     __m512 acc[NB][CI];                                                                 \
-    const int64_t cin = p->cin, cout = p->cout;                                         \
-    const int64_t pixel_step = p->stride_w * cin;                                       \
-    float *gw = grad_w + ((kh * p->kw + kw) * cin + ci0) * cout + co0;                  \
     _Pragma("GCC unroll 16")                                                            \
     for (int i = 0; i < CI; i++)                                                        \
         _Pragma("GCC unroll 16")                                                        \
         for (int j = 0; j < NB; j++) acc[j][i] = _mm512_loadu_ps(gw + i * cout + 16 * j); \
     for (int64_t oh = oh0; oh < oh1; oh++) {                                            \
-        const float *xs = p->x + ((n * p->padded_h + oh * p->stride_h + kh) * p->padded_w + \
-                                  kw) * cin + ci0;                                      \
-        const float *gs = grad_y + (n * p->out_h + oh) * p->out_w * cout + co0;         \
-        for (int64_t ow = 0; ow < p->out_w; ow++) {                                     \
+        const float *xs = x + oh * row_step;                                            \
+        const float *gs = grad_y + oh * out_w * cout;                                   \
+        _Pragma("GCC unroll 2")                                                         \
+        for (int64_t ow = 0; ow < out_w; ow++) {                                        \
             __m512 gv[NB];                                                              \
             _Pragma("GCC unroll 16")                                                    \
             for (int j = 0; j < NB; j++) gv[j] = _mm512_loadu_ps(gs + ow * cout + 16 * j); \
@@ -301,8 +357,8 @@ static void direct_weight_tile_##NB##_##CI(const direct_problem *p, const float 
         for (int j = 0; j < NB; j++) _mm512_storeu_ps(gw + i * cout + 16 * j, acc[j][i]); \
 }
 
-typedef void (*direct_weight_tile_fn)(const direct_problem *, const float *, float *, int64_t,
-                                      int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
+typedef void (*direct_weight_tile_fn)(const float *, int64_t, int64_t, const float *, int64_t,
+                                      int64_t, int64_t, int64_t, float *);
 #define DIRECT_WEIGHT_TILES_6(NB) \
     DIRECT_WEIGHT_TILE(NB, 1) DIRECT_WEIGHT_TILE(NB, 2) DIRECT_WEIGHT_TILE(NB, 3) \
     DIRECT_WEIGHT_TILE(NB, 4) DIRECT_WEIGHT_TILE(NB, 5) DIRECT_WEIGHT_TILE(NB, 6)
@@ -325,111 +381,95 @@ static const direct_weight_tile_fn direct_weight_tiles[3][13] = {
     DIRECT_WEIGHT_ROW(4), NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
-/* dst [batch, dst_h, dst_w, c] = src [batch, src_h, src_w, c] placed at (top, left),
- * zeros elsewhere; rows or columns of src that fall outside dst are dropped. */
-static void pad_copy_f32(const float *src, int64_t batch, int64_t src_h, int64_t src_w,
-                         int64_t c, float *dst, int64_t dst_h, int64_t dst_w,
-                         int64_t top, int64_t left) {
-    const int64_t rows = batch * dst_h;
-    const int threads = threads_for(rows * dst_w * c);
-    int64_t t;
-    (void)threads;  /* unused without OpenMP */
-    CONV_OMP("omp parallel for schedule(static) num_threads(threads)")
-    for (t = 0; t < rows; t++) {
-        const int64_t n = t / dst_h, i = t % dst_h, si = i - top;
-        float *row = dst + t * dst_w * c;
-        int64_t j_lo = left < 0 ? 0 : left;
-        int64_t j_hi = left + src_w < dst_w ? left + src_w : dst_w;
-        if (si < 0 || si >= src_h || j_hi <= j_lo) {
-            memset(row, 0, (size_t)(dst_w * c) * sizeof(float));
-            continue;
-        }
-        memset(row, 0, (size_t)(j_lo * c) * sizeof(float));
-        memcpy(row + j_lo * c, src + ((n * src_h + si) * src_w + j_lo - left) * c,
-               (size_t)((j_hi - j_lo) * c) * sizeof(float));
-        memset(row + j_hi * c, 0, (size_t)((dst_w - j_hi) * c) * sizeof(float));
-    }
-}
-
 /* 1 when it handled the forward, 0 when not eligible, -1 when out of memory. */
 static int direct_forward_f32(const ag_conv2d_geometry *g, const float *x, const float *w,
                               float *y) {
+    const int64_t kh = g->kernel_h, kw = g->kernel_w, cin = g->in_channels, cout = g->out_channels;
+    const int64_t k = kh * kw * cin;
     direct_problem p;
-    float *padded;
-    if (ag_get_simd_level() < 2 || g->out_channels % 16 != 0) return 0;
-    p.padded_h = (g->out_height - 1) * g->stride_h + g->kernel_h;
-    p.padded_w = (g->out_width - 1) * g->stride_w + g->kernel_w;
-    padded = (float *)malloc((size_t)(g->batch * p.padded_h * p.padded_w * g->in_channels) *
-                             sizeof(float));
-    if (padded == NULL) return -1;
-    pad_copy_f32(x, g->batch, g->height, g->width, g->in_channels, padded, p.padded_h,
-                 p.padded_w, g->pad_top, g->pad_left);
-    p.x = padded; p.cin = g->in_channels;
-    p.w = w; p.kh = g->kernel_h; p.kw = g->kernel_w; p.cout = g->out_channels;
+    float *packed;
+    int status;
+    if (ag_get_simd_level() < 2 || cout % 16 != 0) return 0;
+    p.block = direct_block(cout);
+    packed = (float *)malloc((size_t)(k * cout) * sizeof(float));
+    if (packed == NULL) return -1;
+    /* packed[block b][row r of W][j] = W[r][b * block + j] */
+    for (int64_t co0 = 0; co0 < cout; co0 += p.block)
+        for (int64_t r = 0; r < k; r++)
+            memcpy(packed + co0 * k + r * p.block, w + r * cout + co0, (size_t)p.block * sizeof(float));
+    p.x = x; p.height = g->height; p.width = g->width; p.cin = cin;
+    p.pad_top = g->pad_top; p.pad_left = g->pad_left;
+    p.padded_h = (g->out_height - 1) * g->stride_h + kh;
+    p.padded_w = (g->out_width - 1) * g->stride_w + kw;
+    p.w = packed; p.kh = kh; p.kw = kw; p.cout = cout;
     p.stride_h = g->stride_h; p.stride_w = g->stride_w;
     p.y = y; p.batch = g->batch; p.out_h = g->out_height; p.out_w = g->out_width;
-    direct_run(&p);
-    free(padded);
-    return 1;
+    status = direct_run(&p);
+    free(packed);
+    return status < 0 ? -1 : 1;
 }
 
-/* grad_w = sum over images of the weight tiles; threads take whole images into their
- * own partial sums (thread 0's is grad_w), added in thread order at the end so the
- * result does not depend on timing. 1 / 0 / -1 as direct_forward_f32. */
+/* grad_w = sum over images of the weight tiles. Threads take whole images, each padding
+ * one image at a time into its own buffer and summing into its own partial (thread 0's
+ * is grad_w); the partials are added in thread order at the end so the result does not
+ * depend on timing. 1 / 0 / -1 as direct_forward_f32. */
 static int direct_backward_weight_f32(const ag_conv2d_geometry *g, const float *x,
                                       const float *grad_y, float *grad_w) {
+    const int64_t kh_n = g->kernel_h, kw_n = g->kernel_w;
     const int64_t cin = g->in_channels, cout = g->out_channels;
-    const int64_t size = g->kernel_h * g->kernel_w * cin * cout;
-    const double work = (double)(g->batch * g->out_height * g->out_width) * (double)size;
+    const int64_t out_h = g->out_height, out_w = g->out_width;
+    const int64_t size = kh_n * kw_n * cin * cout;
+    const int64_t padded_h = (out_h - 1) * g->stride_h + kh_n;
+    const int64_t padded_w = (out_w - 1) * g->stride_w + kw_n;
+    const double work = (double)(g->batch * out_h * out_w) * (double)size;
     const int threads = work >= PARALLEL_MIN_WORK && g->batch > 1
                         ? (ag_get_num_threads() < g->batch ? ag_get_num_threads() : (int)g->batch) : 1;
-    direct_problem p;
-    float *padded, *partials = NULL;
+    float *partials = NULL;
+    int failed = 0;
     /* few input channels leave too little work per tile (im2col + GEMM does better) */
     if (ag_get_simd_level() < 2 || cout % 16 != 0 || cin < 8) return 0;
-    p.padded_h = (g->out_height - 1) * g->stride_h + g->kernel_h;
-    p.padded_w = (g->out_width - 1) * g->stride_w + g->kernel_w;
-    padded = (float *)malloc((size_t)(g->batch * p.padded_h * p.padded_w * cin) * sizeof(float));
-    if (threads > 1)
+    if (threads > 1) {
         partials = (float *)malloc((size_t)((threads - 1) * size) * sizeof(float));
-    if (padded == NULL || (threads > 1 && partials == NULL)) {
-        free(padded);
-        free(partials);
-        return -1;
+        if (partials == NULL) return -1;
     }
-    pad_copy_f32(x, g->batch, g->height, g->width, cin, padded, p.padded_h, p.padded_w,
-                 g->pad_top, g->pad_left);
-    p.x = padded; p.cin = cin;
-    p.w = NULL; p.kh = g->kernel_h; p.kw = g->kernel_w; p.cout = cout;
-    p.stride_h = g->stride_h; p.stride_w = g->stride_w;
-    p.y = NULL; p.batch = g->batch; p.out_h = g->out_height; p.out_w = g->out_width;
     {
         const int nb_index = cout % 64 == 0 ? 2 : (cout % 32 == 0 ? 1 : 0);
         const int64_t channels = nb_index == 2 ? 64 : (nb_index == 1 ? 32 : 16);
         const int64_t max_ci = nb_index == 2 ? 6 : 12;
-        CONV_OMP("omp parallel num_threads(threads)")
+        /* input channels split evenly: 32 as 6 x 5-6, not 5 x 6 + 2 */
+        const int64_t ci_tiles = (cin + max_ci - 1) / max_ci;
+        const int64_t chunk = DIRECT_WEIGHT_CHUNK_ROWS;
+        CONV_OMP("omp parallel num_threads(threads) reduction(|:failed)")
         {
             const int me = thread_index();
             float *mine = me == 0 ? grad_w : partials + (me - 1) * size;
+            float *padded = (float *)malloc((size_t)(padded_h * padded_w * cin) * sizeof(float));
             int64_t n_begin, n_end;
             memset(mine, 0, (size_t)size * sizeof(float));
+            failed = padded == NULL;
             thread_range(g->batch, &n_begin, &n_end);
-            /* Whole images per block of grad_w: chunks of 4 output rows (to keep grad_y
-             * in L1) measured no faster on the seed CNN's second layer. */
-            for (int64_t n = n_begin; n < n_end; n++)
-                {
-                    const int64_t oh0 = 0, oh1 = p.out_h;
-                    for (int64_t kh = 0; kh < p.kh; kh++)
-                        for (int64_t kw = 0; kw < p.kw; kw++)
-                            for (int64_t ci0 = 0; ci0 < cin; ci0 += max_ci) {
-                                const int64_t width = cin - ci0 < max_ci ? cin - ci0 : max_ci;
+            for (int64_t n = n_begin; n < n_end && padded != NULL; n++) {
+                const float *gy_image = grad_y + n * out_h * out_w * cout;
+                pad_image_f32(x + n * g->height * g->width * cin, g->height, g->width, cin,
+                              padded, padded_h, padded_w, g->pad_top, g->pad_left);
+                for (int64_t oh0 = 0; oh0 < out_h; oh0 += chunk) {
+                    const int64_t oh1 = oh0 + chunk < out_h ? oh0 + chunk : out_h;
+                    for (int64_t kh = 0; kh < kh_n; kh++)
+                        for (int64_t kw = 0; kw < kw_n; kw++)
+                            for (int64_t t = 0; t < ci_tiles; t++) {
+                                const int64_t ci0 = cin * t / ci_tiles, ci1 = cin * (t + 1) / ci_tiles;
                                 for (int64_t co0 = 0; co0 < cout; co0 += channels)
-                                    direct_weight_tiles[nb_index][width](&p, grad_y, mine, n, oh0,
-                                                                         oh1, kh, kw, ci0, co0);
+                                    direct_weight_tiles[nb_index][ci1 - ci0](
+                                        padded + (kh * padded_w + kw) * cin + ci0,
+                                        g->stride_h * padded_w * cin, g->stride_w * cin,
+                                        gy_image + co0, out_w, cout, oh0, oh1,
+                                        mine + ((kh * kw_n + kw) * cin + ci0) * cout + co0);
                             }
                 }
+            }
+            free(padded);
             CONV_OMP("omp barrier")
-            {
+            if (!failed) {
                 int64_t begin, end;
                 thread_range(size, &begin, &end);
                 for (int t = 1; t < threads; t++) {
@@ -439,50 +479,47 @@ static int direct_backward_weight_f32(const ag_conv2d_geometry *g, const float *
             }
         }
     }
-    free(padded);
     free(partials);
-    return 1;
+    return failed ? -1 : 1;
 }
 
 /* grad_x = valid stride-1 correlation of grad_y, zero-padded by (kh-1-pad_top,
  * kw-1-pad_left) before, with W flipped in space and transposed in channels:
- * W'[a, b, co, ci] = W[kh-1-a, kw-1-b, ci, co]. 1 / 0 / -1 as direct_forward_f32. */
+ * W'[a, b, co, ci] = W[kh-1-a, kw-1-b, ci, co], packed in blocks of input channels like
+ * the forward's W. 1 / 0 / -1 as direct_forward_f32. */
 static int direct_backward_input_f32(const ag_conv2d_geometry *g, const float *grad_y,
                                      const float *w, float *grad_x) {
     const int64_t kh = g->kernel_h, kw = g->kernel_w, cin = g->in_channels, cout = g->out_channels;
     const int64_t pad_bottom = (g->out_height - 1) + kh - g->height - g->pad_top;
     const int64_t pad_right = (g->out_width - 1) + kw - g->width - g->pad_left;
     direct_problem p;
-    float *padded, *flipped;
+    float *packed;
+    int status;
     if (ag_get_simd_level() < 2 || cin % 16 != 0 || g->stride_h != 1 || g->stride_w != 1 ||
         g->pad_top > kh - 1 || g->pad_left > kw - 1 || pad_bottom < 0 || pad_right < 0 ||
         pad_bottom > kh - 1 || pad_right > kw - 1)
         return 0;
+    p.block = direct_block(cin);
+    packed = (float *)malloc((size_t)(kh * kw * cin * cout) * sizeof(float));
+    if (packed == NULL) return -1;
+    for (int64_t ci0 = 0; ci0 < cin; ci0 += p.block)
+        for (int64_t a = 0; a < kh; a++)
+            for (int64_t b = 0; b < kw; b++)
+                for (int64_t co = 0; co < cout; co++) {
+                    float *dst = packed + ci0 * kh * kw * cout + ((a * kw + b) * cout + co) * p.block;
+                    const float *src = w + (((kh - 1 - a) * kw + (kw - 1 - b)) * cin + ci0) * cout + co;
+                    for (int64_t j = 0; j < p.block; j++) dst[j] = src[j * cout];
+                }
+    p.x = grad_y; p.height = g->out_height; p.width = g->out_width; p.cin = cout;
+    p.pad_top = kh - 1 - g->pad_top; p.pad_left = kw - 1 - g->pad_left;
     p.padded_h = g->height + kh - 1;
     p.padded_w = g->width + kw - 1;
-    padded = (float *)malloc((size_t)(g->batch * p.padded_h * p.padded_w * cout) * sizeof(float));
-    flipped = (float *)malloc((size_t)(kh * kw * cin * cout) * sizeof(float));
-    if (padded == NULL || flipped == NULL) {
-        free(padded);
-        free(flipped);
-        return -1;
-    }
-    for (int64_t a = 0; a < kh; a++)
-        for (int64_t b = 0; b < kw; b++)
-            for (int64_t ci = 0; ci < cin; ci++)
-                for (int64_t co = 0; co < cout; co++)
-                    flipped[((a * kw + b) * cout + co) * cin + ci] =
-                        w[(((kh - 1 - a) * kw + (kw - 1 - b)) * cin + ci) * cout + co];
-    pad_copy_f32(grad_y, g->batch, g->out_height, g->out_width, cout, padded, p.padded_h,
-                 p.padded_w, kh - 1 - g->pad_top, kw - 1 - g->pad_left);
-    p.x = padded; p.cin = cout;
-    p.w = flipped; p.kh = kh; p.kw = kw; p.cout = cin;
+    p.w = packed; p.kh = kh; p.kw = kw; p.cout = cin;
     p.stride_h = 1; p.stride_w = 1;
     p.y = grad_x; p.batch = g->batch; p.out_h = g->height; p.out_w = g->width;
-    direct_run(&p);
-    free(padded);
-    free(flipped);
-    return 1;
+    status = direct_run(&p);
+    free(packed);
+    return status < 0 ? -1 : 1;
 }
 #else
 #define AG_HAVE_DIRECT 0
