@@ -746,3 +746,113 @@ def gru_cell_backward(saved, h_prev, grad_h):
     _cell_call("ag_gru_cell_backward", dtype, [saved, h_prev, grad_h, grad_gi, grad_gh, grad_h_prev],
                batch, hidden)
     return grad_gi, grad_gh, grad_h_prev
+
+
+# ---- whole LSTM steps (recurrent matmul + cell in one C call) -------------------------
+# A recurrent layer makes these calls T times a step each way, so the checks are the
+# few comparisons that keep C in bounds, without building dicts or messages unless
+# something is wrong.
+
+def _step_operand(op, name, value, shape, dtype):
+    """value as a C-contiguous array of exactly this shape and dtype (a copy only when
+    its layout needs one); a TypeError/ValueError naming op and name otherwise."""
+    if not isinstance(value, np.ndarray):
+        raise TypeError("%s: got %s of type %s, expected a numpy array" % (op, name, type(value).__name__))
+    if value.shape != shape or value.dtype != dtype:
+        raise ValueError("%s: got %s of shape %s and dtype %s, expected shape %s and dtype %s"
+                         % (op, name, value.shape, value.dtype, shape, dtype))
+    return value if value.flags.c_contiguous and value.flags.aligned else np.ascontiguousarray(value)
+
+
+def _step_output(op, name, out, shape, dtype):
+    """A new array, or the caller's out after checking that C may write all of it."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype
+            and out.flags.c_contiguous and out.flags.aligned and out.flags.writeable):
+        raise ValueError("%s: %s must be a writeable C-contiguous %s array of shape %s, got %s"
+                         % (op, name, dtype, shape, (out.shape, out.dtype) if isinstance(out, np.ndarray)
+                            else type(out).__name__))
+    return out
+
+
+def lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, h_out=None, c_out=None, saved_out=None):
+    """One LSTM step: gates = x_gates + h_prev @ weight_hh_t, then lstm_cell_forward.
+
+    x_gates [b, 4h] = x W_ih^T + b_ih + b_hh; h_prev [b, h] or None (a zero state: no
+    matmul); c_prev [b, h]; weight_hh_t [h, 4h] is W_hh^T (a layer transposes W_hh once
+    for all its steps, so the GEMM reads it without transposing). h_out, c_out and
+    saved_out, when given, are C-contiguous arrays of the results' shapes to write them
+    into (slots of a layer's buffers, reused from call to call: writing to fresh memory
+    costs a page fault per 4 KiB, which at batch 100, hidden 128 took as long as the step).
+    Returns h [b, h], c [b, h], saved [b, 5h] as lstm_cell_forward does."""
+    op = "lstm_step_forward"
+    if not isinstance(weight_hh_t, np.ndarray) or weight_hh_t.ndim != 2 or weight_hh_t.shape[1] != 4 * weight_hh_t.shape[0]:
+        raise ValueError("%s: weight_hh_t must be an array [hidden, 4 * hidden], got %s" % (
+            op, weight_hh_t.shape if isinstance(weight_hh_t, np.ndarray) else type(weight_hh_t).__name__))
+    hidden, dtype = weight_hh_t.shape[0], weight_hh_t.dtype
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError("%s: got weight_hh_t of dtype %s, expected float32 or float64" % (op, dtype))
+    batch = x_gates.shape[0] if isinstance(x_gates, np.ndarray) and x_gates.ndim == 2 else -1
+    x_gates = _step_operand(op, "x_gates", x_gates, (batch, 4 * hidden), dtype)
+    c_prev = _step_operand(op, "c_prev", c_prev, (batch, hidden), dtype)
+    if h_prev is not None:
+        h_prev = _step_operand(op, "h_prev", h_prev, (batch, hidden), dtype)
+    h = _step_output(op, "h_out", h_out, (batch, hidden), dtype)
+    c = _step_output(op, "c_out", c_out, (batch, hidden), dtype)
+    saved = _step_output(op, "saved_out", saved_out, (batch, 5 * hidden), dtype)
+    if not _use_c():
+        gates = x_gates if h_prev is None else x_gates + reference.gemm(h_prev, weight_hh_t, False, False)
+        h[...], c[...], saved[...] = reference.lstm_cell_forward(gates.astype(dtype, copy=False), c_prev)
+        return h, c, saved
+    weight_hh_t = weight_hh_t if weight_hh_t.flags.c_contiguous else np.ascontiguousarray(weight_hh_t)
+    work = np.empty((batch, 4 * hidden), dtype=dtype) if h_prev is not None else None
+    ctype = "float *" if dtype == np.float32 else "double *"
+    function = _lib.ag_lstm_step_forward_f32 if dtype == np.float32 else _lib.ag_lstm_step_forward_f64
+    if batch and hidden:
+        function(_ptr(x_gates, ctype), 4 * hidden, _ffi.NULL if h_prev is None else _ptr(h_prev, ctype),
+                 _ptr(weight_hh_t, ctype), _ptr(c_prev, ctype), _ffi.NULL if work is None else _ptr(work, ctype),
+                 _ptr(h, ctype), _ptr(c, ctype), _ptr(saved, ctype), batch, hidden)
+    return h, c, saved
+
+
+def lstm_step_backward(saved, c_prev, grad_h, grad_c, weight_hh, grad_gates_out=None):
+    """Backward of lstm_step_forward. saved [b, 5h], c_prev, grad_h [b, h], grad_c [b, h]
+    or None (zeros); weight_hh [4h, h] or None when h_prev needs no gradient;
+    grad_gates_out an optional C-contiguous [b, 4h] array to write grad_gates into.
+    Returns grad_gates [b, 4h] (also the gradient of x_gates), grad_h_prev [b, h] (None
+    without weight_hh) and grad_c_prev [b, h]."""
+    op = "lstm_step_backward"
+    if not isinstance(saved, np.ndarray) or saved.ndim != 2 or saved.shape[1] % 5:
+        raise ValueError("%s: saved must be an array [batch, 5 * hidden], got %s" % (
+            op, saved.shape if isinstance(saved, np.ndarray) else type(saved).__name__))
+    (batch, width), dtype = saved.shape, saved.dtype
+    hidden = width // 5
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError("%s: got saved of dtype %s, expected float32 or float64" % (op, dtype))
+    saved = _step_operand(op, "saved", saved, (batch, width), dtype)
+    c_prev = _step_operand(op, "c_prev", c_prev, (batch, hidden), dtype)
+    grad_h = _step_operand(op, "grad_h", grad_h, (batch, hidden), dtype)
+    if grad_c is not None:
+        grad_c = _step_operand(op, "grad_c", grad_c, (batch, hidden), dtype)
+    if weight_hh is not None:
+        weight_hh = _step_operand(op, "weight_hh", weight_hh, (4 * hidden, hidden), dtype)
+    grad_gates = _step_output(op, "grad_gates_out", grad_gates_out, (batch, 4 * hidden), dtype)
+    if not _use_c():
+        grad_gates[...], grad_c_prev = reference.lstm_cell_backward(saved, c_prev, grad_h, grad_c)
+        grad_h_prev = None if weight_hh is None else \
+            reference.gemm(grad_gates, weight_hh, False, False).astype(dtype, copy=False)
+        return grad_gates, grad_h_prev, grad_c_prev
+    grad_h_prev = None if weight_hh is None else np.empty((batch, hidden), dtype=dtype)
+    grad_c_prev = np.empty((batch, hidden), dtype=dtype)
+    ctype = "float *" if dtype == np.float32 else "double *"
+    function = _lib.ag_lstm_step_backward_f32 if dtype == np.float32 else _lib.ag_lstm_step_backward_f64
+    if batch and hidden:
+        null = _ffi.NULL
+        function(_ptr(saved, ctype), _ptr(c_prev, ctype), _ptr(grad_h, ctype),
+                 null if grad_c is None else _ptr(grad_c, ctype), null if weight_hh is None else _ptr(weight_hh, ctype),
+                 _ptr(grad_gates, ctype), null if grad_h_prev is None else _ptr(grad_h_prev, ctype),
+                 _ptr(grad_c_prev, ctype), batch, hidden)
+    elif grad_h_prev is not None:
+        grad_h_prev.fill(0)
+    return grad_gates, grad_h_prev, grad_c_prev

@@ -3,7 +3,10 @@
  * The matmuls (x W_ih^T, h W_hh^T) stay in the GEMM; what is left is a dozen
  * elementwise ops per hidden unit which, done one numpy op at a time, would each make
  * a full pass over memory. Fusing them makes one pass, and the forward saves exactly
- * the activations the backward needs so nothing is recomputed.
+ * the activations the backward needs so nothing is recomputed. The ag_lstm_step_*
+ * entry points also call the GEMM for h W_hh^T (forward) and grad_gates W_hh
+ * (backward), so that one LSTM step is one call from Python each way: at batch 100,
+ * hidden 128 a step's arithmetic takes ~150 us, and per-call Python costs add up.
  *
  * Gate order follows PyTorch: LSTM i, f, g, o; GRU r, z, n with the reset gate applied
  * after the hidden matmul (n = tanh(gi_n + r * gh_n)).
@@ -64,27 +67,40 @@ static inline float ag_fast_tanhf(float x) {
 
 /* 1 / (1 + e^-v): for very negative v, e^-v overflows to inf and the result is a clean
  * 0, never NaN. */
-#define DEFINE_CELLS(SUFFIX, T, EXP, TANH)                                               \
+#define DEFINE_CELLS(SUFFIX, T, EXP, TANH, GEMM)                                               \
                                                                                         \
 static T sigmoid_##SUFFIX(T v) { return (T)1 / ((T)1 + EXP(-v)); }                      \
                                                                                         \
+/* One LSTM unit: pre-activations in, state and saved activations out. */             \
+static inline void lstm_unit_##SUFFIX(T pi, T pf, T pg, T po, T cp, T *hb, T *cb, T *s, \
+                                      int64_t hidden) {                                 \
+    const T i = sigmoid_##SUFFIX(pi), f = sigmoid_##SUFFIX(pf);                         \
+    const T g = TANH(pg), o = sigmoid_##SUFFIX(po);                                     \
+    const T cn = f * cp + i * g;                                                        \
+    const T tc = TANH(cn);                                                              \
+    *cb = cn;                                                                           \
+    *hb = o * tc;                                                                       \
+    s[0] = i; s[hidden] = f; s[2 * hidden] = g; s[3 * hidden] = o; s[4 * hidden] = tc;  \
+}                                                                                       \
+                                                                                        \
 /* One batch row, outside the OpenMP region: GCC's outlined parallel body would not   \
- * get this file's optimize pragma, and restrict lets the loop be vectorized. */     \
-AG_ROW_CLONES static void lstm_forward_row_##SUFFIX(const T *restrict gate, const T *restrict cp,    \
-                                      T *restrict hb, T *restrict cb, T *restrict s,   \
-                                      int64_t hidden) {                                \
+ * get this file's optimize pragma, and restrict lets the loop be vectorized. The      \
+ * pre-activations are xg + hw (hw, the recurrent matmul, NULL for a zero state); the  \
+ * two cases are separate loops so that neither tests hw per element. */             \
+AG_ROW_CLONES static void lstm_forward_row_##SUFFIX(const T *restrict xg, const T *restrict hw, \
+                                      const T *restrict cp, T *restrict hb,            \
+                                      T *restrict cb, T *restrict s, int64_t hidden) { \
     int64_t j;                                                                          \
-    for (j = 0; j < hidden; j++) {                                                      \
-        const T i = sigmoid_##SUFFIX(gate[j]);                                          \
-        const T f = sigmoid_##SUFFIX(gate[hidden + j]);                                 \
-        const T g = TANH(gate[2 * hidden + j]);                                         \
-        const T o = sigmoid_##SUFFIX(gate[3 * hidden + j]);                             \
-        const T cn = f * cp[j] + i * g;                                                 \
-        const T tc = TANH(cn);                                                          \
-        cb[j] = cn;                                                                     \
-        hb[j] = o * tc;                                                                 \
-        s[j] = i; s[hidden + j] = f; s[2 * hidden + j] = g;                             \
-        s[3 * hidden + j] = o; s[4 * hidden + j] = tc;                                  \
+    if (hw == NULL) {                                                                   \
+        for (j = 0; j < hidden; j++)                                                    \
+            lstm_unit_##SUFFIX(xg[j], xg[hidden + j], xg[2 * hidden + j], xg[3 * hidden + j], \
+                               cp[j], hb + j, cb + j, s + j, hidden);                   \
+    } else {                                                                            \
+        for (j = 0; j < hidden; j++)                                                    \
+            lstm_unit_##SUFFIX(xg[j] + hw[j], xg[hidden + j] + hw[hidden + j],          \
+                               xg[2 * hidden + j] + hw[2 * hidden + j],                 \
+                               xg[3 * hidden + j] + hw[3 * hidden + j],                 \
+                               cp[j], hb + j, cb + j, s + j, hidden);                   \
     }                                                                                   \
 }                                                                                       \
                                                                                         \
@@ -93,9 +109,53 @@ void ag_lstm_cell_forward_##SUFFIX(const T *gates, const T *c_prev, T *h, T *c, 
     int64_t b;                                                                          \
     _Pragma("omp parallel for schedule(static) num_threads(cell_threads(batch * hidden))") \
     for (b = 0; b < batch; b++)                                                         \
-        lstm_forward_row_##SUFFIX(gates + b * 4 * hidden, c_prev + b * hidden,          \
+        lstm_forward_row_##SUFFIX(gates + b * 4 * hidden, NULL, c_prev + b * hidden,    \
                                   h + b * hidden, c + b * hidden, saved + b * 5 * hidden, \
                                   hidden);                                              \
+}                                                                                       \
+                                                                                        \
+/* The recurrent matmul and the cell in one call, so a step costs Python one call and \
+ * the matmul's result never becomes an array of its own (work is scratch space). */  \
+void ag_lstm_step_forward_##SUFFIX(const T *x_gates, int64_t ld_x, const T *h_prev,    \
+                                   const T *weight_hh_t, const T *c_prev, T *work,     \
+                                   T *h, T *c, T *saved, int64_t batch, int64_t hidden) { \
+    int64_t b;                                                                          \
+    if (h_prev != NULL)                                                                 \
+        GEMM(0, 0, batch, 4 * hidden, hidden, (T)1, h_prev, hidden, weight_hh_t,        \
+             4 * hidden, (T)0, work, 4 * hidden);                                       \
+    _Pragma("omp parallel for schedule(static) num_threads(cell_threads(batch * hidden))") \
+    for (b = 0; b < batch; b++)                                                         \
+        lstm_forward_row_##SUFFIX(x_gates + b * ld_x,                                   \
+                                  h_prev != NULL ? work + b * 4 * hidden : NULL,        \
+                                  c_prev + b * hidden, h + b * hidden, c + b * hidden,  \
+                                  saved + b * 5 * hidden, hidden);                      \
+}                                                                                       \
+                                                                                        \
+/* The backward of one unit; gc is the gradient arriving at c from the next step. */  \
+static inline void lstm_unit_backward_##SUFFIX(const T *s, T cp, T gh, T gc, T *gg,     \
+                                               T *gcp, int64_t hidden) {               \
+    const T i = s[0], f = s[hidden], g = s[2 * hidden];                                 \
+    const T o = s[3 * hidden], tc = s[4 * hidden];                                      \
+    /* c feeds both the next step (gc) and h = o * tanh(c) */                           \
+    const T dc = gc + gh * o * ((T)1 - tc * tc);                                        \
+    gg[0] = dc * g * i * ((T)1 - i);                                                    \
+    gg[hidden] = dc * cp * f * ((T)1 - f);                                              \
+    gg[2 * hidden] = dc * i * ((T)1 - g * g);                                           \
+    gg[3 * hidden] = gh * tc * o * ((T)1 - o);                                          \
+    *gcp = dc * f;                                                                      \
+}                                                                                       \
+                                                                                        \
+AG_ROW_CLONES static void lstm_backward_row_##SUFFIX(const T *restrict s, const T *restrict cp, \
+                                       const T *restrict gh, const T *restrict gc,      \
+                                       T *restrict gg, T *restrict gcp, int64_t hidden) { \
+    int64_t j;                                                                          \
+    if (gc == NULL) {                                                                   \
+        for (j = 0; j < hidden; j++)                                                    \
+            lstm_unit_backward_##SUFFIX(s + j, cp[j], gh[j], (T)0, gg + j, gcp + j, hidden); \
+    } else {                                                                            \
+        for (j = 0; j < hidden; j++)                                                    \
+            lstm_unit_backward_##SUFFIX(s + j, cp[j], gh[j], gc[j], gg + j, gcp + j, hidden); \
+    }                                                                                   \
 }                                                                                       \
                                                                                         \
 void ag_lstm_cell_backward_##SUFFIX(const T *saved, const T *c_prev, const T *grad_h,   \
@@ -103,26 +163,23 @@ void ag_lstm_cell_backward_##SUFFIX(const T *saved, const T *c_prev, const T *gr
                                     int64_t batch, int64_t hidden) {                    \
     int64_t b;                                                                          \
     _Pragma("omp parallel for schedule(static) num_threads(cell_threads(batch * hidden))") \
-    for (b = 0; b < batch; b++) {                                                       \
-        const T *s = saved + b * 5 * hidden;                                            \
-        const T *cp = c_prev + b * hidden;                                              \
-        const T *gh = grad_h + b * hidden;                                              \
-        const T *gc = grad_c != NULL ? grad_c + b * hidden : NULL;                      \
-        T *gg = grad_gates + b * 4 * hidden;                                            \
-        T *gcp = grad_c_prev + b * hidden;                                              \
-        int64_t j;                                                                      \
-        for (j = 0; j < hidden; j++) {                                                  \
-            const T i = s[j], f = s[hidden + j], g = s[2 * hidden + j];                 \
-            const T o = s[3 * hidden + j], tc = s[4 * hidden + j];                      \
-            /* c feeds both the next step (grad_c) and h = o * tanh(c) */               \
-            const T dc = (gc != NULL ? gc[j] : (T)0) + gh[j] * o * ((T)1 - tc * tc);    \
-            gg[j] = dc * g * i * ((T)1 - i);                                            \
-            gg[hidden + j] = dc * cp[j] * f * ((T)1 - f);                               \
-            gg[2 * hidden + j] = dc * i * ((T)1 - g * g);                               \
-            gg[3 * hidden + j] = gh[j] * tc * o * ((T)1 - o);                           \
-            gcp[j] = dc * f;                                                            \
-        }                                                                               \
-    }                                                                                   \
+    for (b = 0; b < batch; b++)                                                         \
+        lstm_backward_row_##SUFFIX(saved + b * 5 * hidden, c_prev + b * hidden,         \
+                                   grad_h + b * hidden,                                 \
+                                   grad_c != NULL ? grad_c + b * hidden : NULL,         \
+                                   grad_gates + b * 4 * hidden, grad_c_prev + b * hidden, \
+                                   hidden);                                             \
+}                                                                                       \
+                                                                                        \
+void ag_lstm_step_backward_##SUFFIX(const T *saved, const T *c_prev, const T *grad_h,   \
+                                    const T *grad_c, const T *weight_hh, T *grad_gates, \
+                                    T *grad_h_prev, T *grad_c_prev, int64_t batch,      \
+                                    int64_t hidden) {                                   \
+    ag_lstm_cell_backward_##SUFFIX(saved, c_prev, grad_h, grad_c, grad_gates, grad_c_prev, \
+                                   batch, hidden);                                      \
+    if (grad_h_prev != NULL)                                                            \
+        GEMM(0, 0, batch, hidden, 4 * hidden, (T)1, grad_gates, 4 * hidden, weight_hh,  \
+             hidden, (T)0, grad_h_prev, hidden);                                        \
 }                                                                                       \
                                                                                         \
 AG_ROW_CLONES static void gru_forward_row_##SUFFIX(const T *restrict xi, const T *restrict hh,       \
@@ -175,5 +232,5 @@ void ag_gru_cell_backward_##SUFFIX(const T *saved, const T *h_prev, const T *gra
     }                                                                                   \
 }
 
-DEFINE_CELLS(f32, float, ag_fast_expf, ag_fast_tanhf)
-DEFINE_CELLS(f64, double, exp, tanh)
+DEFINE_CELLS(f32, float, ag_fast_expf, ag_fast_tanhf, ag_sgemm)
+DEFINE_CELLS(f64, double, exp, tanh, ag_dgemm)

@@ -49,8 +49,8 @@ import numpy as np
 
 import autograd_core
 from autograd_core import Function, Tensor
-from autograd_core.ops.recurrent import (GRUStep, LSTMStep, RNNStep, gru_step, input_projection, lstm_step,
-                                         rnn_step, unbind)
+from autograd_core.ops.recurrent import (GRUStep, LSTMStep, RNNStep, SequenceSteps, StackedSteps, StepSlots,
+                                         Workspace, gru_step, input_projection, lstm_step, rnn_step, unbind)
 
 from . import functional as F
 from . import init
@@ -244,6 +244,8 @@ class _RNNBase(Module):
         return weight_ih, weight_hh, getattr(self, "bias_ih_l%d" % layer), getattr(self, "bias_hh_l%d" % layer)
 
     def _check_input(self, input):
+        """The checked input, time-major [time, batch, features]: each step's slice is then
+        contiguous, and so are the per-step gradients the backward stacks."""
         name = type(self).__name__
         input = _as_tensor(name, "input", input)
         if input.ndim != 3 or input.shape[2] != self.input_size or input.shape[1 if self.batch_first else 0] < 1:
@@ -253,7 +255,7 @@ class _RNNBase(Module):
         if input.dtype != self.weight_ih_l0.dtype:
             raise TypeError("%s: got input of dtype %s, parameters are %s"
                             % (name, input.dtype, self.weight_ih_l0.dtype))
-        return input if self.batch_first else autograd_core.transpose(input, 0, 1)
+        return autograd_core.transpose(input, 0, 1) if self.batch_first else input
 
     def _initial(self, hx, batch, dtype, what):
         """Per-layer initial states [batch, hidden] from hx [num_layers, batch, hidden]."""
@@ -278,10 +280,11 @@ class _RNNBase(Module):
 
         Returns (outputs [batch, time, hidden] from the last layer, state): state is h_n
         [num_layers, batch, hidden], or (h_n, c_n) for LSTM, each layer's state after its
-        sequence's last step.
+        sequence's last step. With batch_first, outputs is a transposed view of a
+        time-major array (as in PyTorch), not a contiguous one.
         """
-        input = self._check_input(input)
-        batch, steps = input.shape[0], input.shape[1]
+        input = self._check_input(input)  # time-major from here on
+        steps, batch = input.shape[0], input.shape[1]
         masks, valid = ([None] * steps, None) if lengths is None else \
             _lengths_masks(type(self).__name__, lengths, batch, steps, input.dtype)
         states = self._initial_states(hx, batch, input.dtype)
@@ -292,14 +295,13 @@ class _RNNBase(Module):
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
             weight_ih, weight_hh, bias_ih, bias_hh = self._layer_params(layer)
             width = layer_input.shape[2]
-            flat = layer_input.reshape(batch * steps, width)
+            flat = layer_input.reshape(steps * batch, width)
             projected = self._project_layer(flat, weight_ih, bias_ih, bias_hh)
-            step_inputs = unbind(projected.reshape(batch, steps, projected.shape[1]), 1)
-            outputs, final = self._run_layer(step_inputs, states[layer], weight_hh, bias_hh, masks)
+            layer_input, final = self._run_layer(projected.reshape(steps, batch, projected.shape[1]),
+                                                 states[layer], weight_hh, bias_hh, masks)
             finals.append(final)
-            layer_input = autograd_core.stack(outputs, axis=1)
-        outputs = layer_input if valid is None else layer_input * Tensor(valid)
-        if not self.batch_first:
+        outputs = layer_input if valid is None else layer_input * Tensor(np.ascontiguousarray(valid.transpose(1, 0, 2)))
+        if self.batch_first:
             outputs = autograd_core.transpose(outputs, 0, 1)
         return outputs, self._final_state(finals)
 
@@ -343,12 +345,12 @@ class RNN(_RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, dtype)
         self.nonlinearity = nonlinearity
 
-    def _run_layer(self, step_inputs, h, weight_hh, bias_hh, masks):
+    def _run_layer(self, projected, h, weight_hh, bias_hh, masks):
         outputs = []
-        for x_gates, mask in zip(step_inputs, masks):
+        for x_gates, mask in zip(unbind(projected, 0), masks):
             h = RNNStep.apply(x_gates, h, weight_hh, self.nonlinearity, mask)
             outputs.append(h)
-        return outputs, h
+        return autograd_core.stack(outputs, axis=0), h
 
     def extra_repr(self):
         return super().extra_repr() + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
@@ -375,13 +377,31 @@ class LSTM(_RNNBase):
             raise ValueError("LSTM: expected the initial state as a tuple (h0, c0), got %s" % type(hx).__name__)
         return list(zip(self._initial(h0, batch, dtype, "h"), self._initial(c0, batch, dtype, "c")))
 
-    def _run_layer(self, step_inputs, state, weight_hh, bias_hh, masks):
+    def _run_layer(self, projected, state, weight_hh, bias_hh, masks):
+        """projected [T, b, 4h] -> (outputs [T, b, h], (h, c) after the last step).
+
+        Each step writes its h into a slot of one [T, b, h] array, which then is the
+        layer's output with no copy (StackedSteps) and, at backward, the h_{t-1} of
+        every step for the weight gradient (SequenceSteps). The step's other results go
+        to slots of per-layer buffers too, reused from call to call (Workspace)."""
         h, c = state
-        outputs = []
-        for x_gates, mask in zip(step_inputs, masks):
-            h, c = LSTMStep.apply(x_gates, h, c, weight_hh, mask)
-            outputs.append(h)
-        return outputs, (h, c)
+        steps, batch = projected.shape[0], projected.shape[1]
+        key, dtype, hidden = id(weight_hh), projected.dtype, self.hidden_size
+        workspace = self.__dict__.get("_workspace")
+        if workspace is None:
+            workspace = self._workspace = Workspace()
+        outputs = workspace.empty((key, "h"), (steps, batch, hidden), dtype)
+        cells = workspace.empty((key, "c"), (steps, batch, hidden), dtype)
+        saved = workspace.empty((key, "saved"), (steps, batch, 5 * hidden), dtype)
+        grad_gates = workspace.empty((key, "grad_gates"), (steps, batch, 4 * hidden), dtype)
+        weight_hh_t = np.ascontiguousarray(weight_hh.data.T)  # once, not in each of T matmuls
+        step_inputs = SequenceSteps.apply(projected, weight_hh, outputs, None if h is None else h.data, grad_gates)
+        hs = []
+        for t in range(steps):
+            slots = StepSlots(outputs[t], cells[t], saved[t], grad_gates[t])
+            h, c = LSTMStep.apply(step_inputs[t], h, c, weight_hh.data, masks[t], weight_hh_t, slots)
+            hs.append(h)
+        return StackedSteps.apply(outputs, *hs), (h, c)
 
     def _final_state(self, finals):
         return (autograd_core.stack([h for h, _ in finals], axis=0),
@@ -403,12 +423,12 @@ class GRU(_RNNBase):
     def _project_layer(self, flat, weight_ih, bias_ih, bias_hh):
         return _project(flat, weight_ih, bias_ih)  # b_hh stays in the step: r scales it
 
-    def _run_layer(self, step_inputs, h, weight_hh, bias_hh, masks):
+    def _run_layer(self, projected, h, weight_hh, bias_hh, masks):
         outputs = []
-        for x_gates, mask in zip(step_inputs, masks):
+        for x_gates, mask in zip(unbind(projected, 0), masks):
             h = GRUStep.apply(x_gates, h, weight_hh, bias_hh, mask)
             outputs.append(h)
-        return outputs, h
+        return autograd_core.stack(outputs, axis=0), h
 
 
 class _EmbeddingLookup(Function):

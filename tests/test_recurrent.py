@@ -524,3 +524,109 @@ def test_zero_state_none_equals_explicit_zeros(step):
     np.testing.assert_allclose(grads[1], w.grad.data, rtol=1e-14, atol=0)
     assert gradcheck(lambda x, w: (lstm_step(x, None, None, w)[0] if step == "lstm" else
                                    gru_step(x, None, w) if step == "gru" else rnn_step(x, None, w)), (x, w))
+
+
+# ---- whole-step kernels and the LSTM layer's buffers ------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("zero_state", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lstm_step_kernels_match_matmul_plus_cell(backend, dtype, zero_state, threads):
+    """lstm_step_forward/backward (the matmul and the cell in one C call) against the
+    separate GEMM and the numpy cell; batch * hidden = 9100 crosses the threading threshold."""
+    rng = np.random.default_rng(21)
+    batch, hidden = 70, 130
+    x_gates = rng.standard_normal((batch, 4 * hidden)).astype(dtype)
+    h_prev = None if zero_state else rng.standard_normal((batch, hidden)).astype(dtype)
+    c_prev = rng.standard_normal((batch, hidden)).astype(dtype)
+    weight_hh = (rng.standard_normal((4 * hidden, hidden)) * 0.1).astype(dtype)
+    grad_h, grad_c = (rng.standard_normal((batch, hidden)).astype(dtype) for _ in range(2))
+    gates = x_gates if zero_state else x_gates + h_prev.astype(F64) @ weight_hh.T.astype(F64)
+    with kernels.backend("numpy"):
+        expected = kernels.lstm_cell_forward(gates.astype(dtype), c_prev)
+        expected_back = kernels.lstm_cell_backward(expected[2], c_prev, grad_h, grad_c)
+    previous = kernels.get_num_threads()
+    kernels.set_num_threads(threads)
+    try:
+        slots = [np.full(shape, np.nan, dtype=dtype) for shape in ((batch, hidden), (batch, hidden), (batch, 5 * hidden))]
+        got = kernels.lstm_step_forward(x_gates, h_prev, c_prev, weight_hh.T, *slots)
+        grad_slot = np.full((batch, 4 * hidden), np.nan, dtype=dtype)
+        got_back = kernels.lstm_step_backward(got[2], c_prev, grad_h, grad_c, weight_hh, grad_slot)
+        got_no_h = kernels.lstm_step_backward(got[2], c_prev, grad_h, None, None)
+    finally:
+        kernels.set_num_threads(previous)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for result, slot in zip(got, slots):
+        assert result is slot  # written in place
+    assert got_back[0] is grad_slot
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    np.testing.assert_allclose(got_back[0], expected_back[0], rtol=tol, atol=tol)
+    np.testing.assert_allclose(got_back[1], expected_back[0].astype(F64) @ weight_hh.astype(F64), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got_back[2], expected_back[1], rtol=tol, atol=tol)
+    assert got_no_h[1] is None
+    with kernels.backend("numpy"):
+        no_grad_c = kernels.lstm_cell_backward(expected[2], c_prev, grad_h)
+    np.testing.assert_allclose(got_no_h[0], no_grad_c[0], rtol=tol, atol=tol)
+
+
+def test_lstm_step_kernels_reject_bad_arguments():
+    rng = np.random.default_rng(22)
+    x_gates, c = rng.standard_normal((3, 8)), rng.standard_normal((3, 2))
+    weight_t = rng.standard_normal((2, 8))
+    with pytest.raises(ValueError, match="lstm_step_forward: got h_prev of shape"):
+        kernels.lstm_step_forward(x_gates, np.zeros((3, 3)), c, weight_t)
+    with pytest.raises(ValueError, match="weight_hh_t must be an array"):
+        kernels.lstm_step_forward(x_gates, None, c, np.zeros((2, 7)))
+    with pytest.raises(ValueError, match="dtype float32"):
+        kernels.lstm_step_forward(x_gates, None, c.astype(np.float32), weight_t)
+    with pytest.raises(ValueError, match="h_out must be a writeable C-contiguous"):
+        kernels.lstm_step_forward(x_gates, None, c, weight_t, h_out=np.zeros((2, 3)).T)
+    saved = kernels.lstm_step_forward(x_gates, None, c, weight_t)[2]
+    with pytest.raises(ValueError, match="lstm_step_backward: got weight_hh of shape"):
+        kernels.lstm_step_backward(saved, c, c, None, weight_t)
+    with pytest.raises(ValueError, match="grad_gates_out must be"):
+        kernels.lstm_step_backward(saved, c, c, None, None, np.zeros((3, 8), dtype=np.float32))
+
+
+def test_workspace_reuses_an_array_only_when_nothing_holds_it():
+    from autograd_core.ops.recurrent import Workspace
+    workspace = Workspace()
+    first = workspace.empty("a", (2, 3), np.float32)
+    address = first.__array_interface__["data"][0]
+    view = first[1]
+    del first
+    held = workspace.empty("a", (2, 3), np.float32)
+    assert held.__array_interface__["data"][0] != address  # the view still holds the first
+    del view
+    address = held.__array_interface__["data"][0]
+    del held
+    again = workspace.empty("a", (2, 3), np.float32)
+    assert again.__array_interface__["data"][0] == address
+    assert workspace.empty("a", (2, 4), np.float32).shape == (2, 4)
+    import pickle
+    assert pickle.loads(pickle.dumps(workspace))._arrays == {}
+
+
+def test_lstm_layer_steps_twice_before_backward_and_retain_graph():
+    """The layer reuses its buffers between calls: two forwards whose graphs are both
+    alive must not share them, and a retained graph must backward twice alike."""
+    rng = np.random.default_rng(23)
+    model = LSTM(3, 4, num_layers=2, dtype=F64)
+    x1, x2 = ag.Tensor(rng.standard_normal((2, 5, 3))), ag.Tensor(rng.standard_normal((2, 5, 3)))
+
+    def grads(loss, retain=False):
+        model.zero_grad()
+        loss.backward(retain_graph=retain)
+        return [p.grad.data.copy() for p in model.parameters()]
+
+    out1, _ = model(x1)
+    expected1 = grads((out1 * out1).sum())
+    out2, _ = model(x2)
+    expected2 = grads((out2 * out2).sum())
+    out1, _ = model(x1)
+    out2, _ = model(x2)  # both graphs alive now
+    loss1, loss2 = (out1 * out1).sum(), (out2 * out2).sum()
+    first = grads(loss1, retain=True)
+    for a, b in zip(first + grads(loss2) + grads(loss1), expected1 + expected2 + expected1):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(model(x1)[0].data, out1.data, rtol=0, atol=0)

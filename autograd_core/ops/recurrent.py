@@ -35,14 +35,16 @@ which sequences are still running: where it is 0 the step returns the previous s
 unchanged and passes the incoming gradient straight back to it, so steps past a
 sequence's end neither change its state nor receive gradient from the loss.
 """
+import sys
+
 import numpy as np
 
 from .. import kernels
 from ..function import Function
 from ..tensor import Tensor
 
-__all__ = ["LSTMStep", "GRUStep", "RNNStep", "Unbind", "InputProjection", "lstm_step", "gru_step", "rnn_step",
-           "unbind", "input_projection"]
+__all__ = ["LSTMStep", "GRUStep", "RNNStep", "Unbind", "InputProjection", "SequenceSteps", "StackedSteps",
+           "StepSlots", "Workspace", "lstm_step", "gru_step", "rnn_step", "unbind", "input_projection"]
 
 
 def _blend(mask, new, old):
@@ -82,38 +84,160 @@ def _split_grad(mask, grad):
 
 class LSTMStep(Function):
     """One LSTM step: (x_gates [b, 4h], h_prev [b, h], c_prev [b, h], weight_hh [4h, h],
-    mask [b, 1] or None) -> (h [b, h], c [b, h]). Gate order i, f, g, o."""
+    mask [b, 1] or None) -> (h [b, h], c [b, h]). Gate order i, f, g, o.
+
+    Two optional arguments serve the LSTM layer: weight_hh_t, W_hh^T made contiguous
+    once for all of a layer's steps, and slots, a StepSlots of arrays (parts of the
+    layer's reusable buffers) that receive h, c, the saved activations and, at backward,
+    the gates' gradient. The matmul and the cell are one C call each way
+    (kernels.lstm_step_forward / lstm_step_backward).
+
+    weight_hh may be a Tensor (its gradient, grad_gates^T h_prev, is then summed over the
+    steps by the engine) or a plain array, a constant for this node: the layer passes
+    the array and gets the weight's gradient from SequenceSteps, in one GEMM."""
 
     @staticmethod
-    def forward(ctx, x_gates, h_prev, c_prev, weight_hh, mask):
-        gates = _recurrent(x_gates, h_prev, weight_hh)
+    def forward(ctx, x_gates, h_prev, c_prev, weight_hh, mask, weight_hh_t=None, slots=None):
         if c_prev is None:
             c_prev = _zeros_state(x_gates, weight_hh)
-        h, c, saved = kernels.lstm_cell_forward(gates, c_prev)
+        if weight_hh_t is None:
+            weight_hh_t = weight_hh.T
+        slots = slots or _NO_SLOTS
+        h, c, saved = kernels.lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, slots.h, slots.c, slots.saved)
         ctx.save_for_backward(h_prev, c_prev, weight_hh, saved, mask)
-        if mask is None:
-            return h, c
-        h_old = _zeros_state(x_gates, weight_hh) if h_prev is None else h_prev
-        return _blend(mask, h, h_old), _blend(mask, c, c_prev)
+        ctx.grad_gates_out = slots.grad_gates
+        if mask is not None:  # in place: h and c may be slots of the layer's buffers
+            h[...] = _blend(mask, h, _zeros_state(x_gates, weight_hh) if h_prev is None else h_prev)
+            c[...] = _blend(mask, c, c_prev)
+        return h, c
 
     @staticmethod
     def backward(ctx, grad_h, grad_c):
         h_prev, c_prev, weight_hh, saved, mask = ctx.saved_tensors
         grad_h_cell, skip_h = _split_grad(mask, grad_h)
         grad_c_cell, skip_c = _split_grad(mask, grad_c)
-        grad_gates, grad_c_prev = kernels.lstm_cell_backward(saved, c_prev, grad_h_cell, grad_c_cell)
         needs = ctx.needs_input_grad
-        grad_h_prev = grad_weight = None
-        if needs[1]:
-            grad_h_prev = kernels.gemm(grad_gates, weight_hh)
-            if skip_h is not None:
-                grad_h_prev += skip_h
+        grad_gates, grad_h_prev, grad_c_prev = kernels.lstm_step_backward(
+            saved, c_prev, grad_h_cell, grad_c_cell, weight_hh if needs[1] else None, ctx.grad_gates_out)
+        if skip_h is not None and grad_h_prev is not None:
+            grad_h_prev += skip_h
         if skip_c is not None:
             grad_c_prev += skip_c
-        if needs[3]:
-            grad_weight = _weight_grad(grad_gates, h_prev, weight_hh)
-        return (grad_gates if needs[0] else None, grad_h_prev,
-                grad_c_prev if needs[2] else None, grad_weight, None)
+        grad_weight = _weight_grad(grad_gates, h_prev, weight_hh) if needs[3] else None
+        grads = (grad_gates if needs[0] else None, grad_h_prev, grad_c_prev if needs[2] else None, grad_weight, None)
+        return grads + (None,) * (len(needs) - len(grads))  # for weight_hh_t and slots when given
+
+
+class StepSlots(tuple):
+    """Where one LSTMStep writes its results: arrays h, c [b, h], saved [b, 5h] and
+    grad_gates [b, 4h], each C-contiguous, or None for a new array."""
+    __slots__ = ()
+
+    def __new__(cls, h=None, c=None, saved=None, grad_gates=None):
+        return tuple.__new__(cls, (h, c, saved, grad_gates))
+
+    h, c, saved, grad_gates = (property(lambda self, i=i: self[i]) for i in range(4))
+
+
+_NO_SLOTS = StepSlots()
+
+
+class SequenceSteps(Function):
+    """The steps of one LSTM layer's input projection, and the layer's hidden-to-hidden
+    weight gradient in one GEMM.
+
+    forward(projected [T, b, 4h], weight_hh [4h, h], states [T, b, h], initial [b, h] or
+    None, grad_buffer [T, b, 4h] or None) -> T views projected[t] [b, 4h], the x_gates
+    of each step.
+
+    Why the weight is an input here and not of the steps: its gradient is
+    sum_t grad_gates_t^T h_{t-1}, and grad_gates_t is exactly the gradient that comes
+    back to x_gates_t (gates = x_gates + h W_hh^T). So this node, which receives all of
+    them, computes the sum as one [4h, T*b] @ [T*b, h] product; T products of inner size
+    b, each summed into the total, took twice as long. The steps then take W_hh as a
+    plain array (a constant to them) and the engine still does BPTT step by step.
+
+    This is correct only under the layer's contract: states is the array that step t
+    writes h_t into (filled while the steps run, read here at backward), step t's
+    h_prev is states[t-1] (initial, or a zero state when None, for t = 0), and the
+    views are used by nothing but the steps. Not a general-purpose op.
+
+    grad_buffer, when given, is where the steps write their gates' gradients (see
+    StepSlots); the gradients that already lie in their slot are not copied again."""
+
+    @staticmethod
+    def forward(ctx, projected, weight_hh, states, initial, grad_buffer=None):
+        ctx.states, ctx.initial, ctx.grad_buffer = states, initial, grad_buffer
+        return tuple(projected)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        grad_gates = ctx.grad_buffer
+        if grad_gates is None:
+            grad_gates = np.stack(grads)  # [T, b, 4h], contiguous: time-major
+        else:
+            for slot, grad in zip(grad_gates, grads):
+                if not _same_memory(slot, grad):
+                    slot[...] = grad
+        grad_weight = None
+        if ctx.needs_input_grad[1]:
+            steps, batch, width = grad_gates.shape
+            hidden = ctx.states.shape[2]
+            if steps > 1:
+                grad_weight = kernels.gemm(grad_gates[1:].reshape((steps - 1) * batch, width),
+                                           ctx.states[:-1].reshape((steps - 1) * batch, hidden), trans_a=True)
+            else:
+                grad_weight = np.zeros((width, hidden), dtype=grad_gates.dtype)
+            if ctx.initial is not None:
+                grad_weight += kernels.gemm(grad_gates[0], ctx.initial, trans_a=True)
+        return grad_gates, grad_weight, None, None, None
+
+
+def _same_memory(a, b):
+    """Whether arrays a and b are the very same elements (same start, shape and strides)."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
+
+
+class StackedSteps(Function):
+    """(states [T, b, h], h_0, ..., h_{T-1}) -> states as one Tensor, where each h_t is a
+    step's output whose array *is* states[t] (written there by the step): the layer's
+    output without copying T arrays into a new one. Backward hands each step its slice."""
+
+    @staticmethod
+    def forward(ctx, states, *step_outputs):
+        return states
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (None,) + tuple(grad)
+
+
+class Workspace:
+    """Arrays that a layer reuses from one call to the next.
+
+    ``empty(key, shape, dtype)`` returns the array it gave last time for key when nothing
+    else refers to it any more (its graph was released by backward, its outputs
+    dropped); otherwise a new one. Reuse matters because fresh memory costs a page fault
+    per 4 KiB on first touch: an LSTM layer's saved activations are megabytes a call.
+    Copies and pickles of a layer start with an empty workspace."""
+
+    def __init__(self):
+        self._arrays = {}
+
+    def empty(self, key, shape, dtype):
+        array = self._arrays.get(key)
+        # references: the dict, the local name and getrefcount's own argument; any view
+        # of the array (a Tensor's data, a saved slice) holds one more through .base
+        if array is None or array.shape != shape or array.dtype != dtype or sys.getrefcount(array) > 3:
+            array = self._arrays[key] = np.empty(shape, dtype=dtype)
+        return array
+
+    def __getstate__(self):
+        return {}
+
+    def __setstate__(self, state):
+        self._arrays = {}
 
 
 class GRUStep(Function):
