@@ -159,6 +159,22 @@ static tile_plan plan_tiles(const ag_conv2d_geometry *g, int64_t total, int64_t 
  * streamed from L2 and was slower (13.5 -> 12.5 ms there). */
 #define DIRECT_WEIGHT_CHUNK_ROWS 7
 
+/* 64-byte aligned buffers. malloc (and numpy) give 16-byte alignment, with which
+ * three of every four zmm loads of a packed weight row straddle two cache lines. */
+static float *alloc_aligned_f32(int64_t count) {
+    unsigned char *raw = (unsigned char *)malloc((size_t)count * sizeof(float) + 64 + sizeof(void *));
+    unsigned char *aligned;
+    if (raw == NULL) return NULL;
+    aligned = raw + sizeof(void *);
+    aligned += (64 - (uintptr_t)aligned % 64) % 64;
+    ((void **)aligned)[-1] = raw;
+    return (float *)aligned;
+}
+
+static void free_aligned_f32(float *p) {
+    if (p != NULL) free(((void **)p)[-1]);
+}
+
 /* Memory the next piece of work will touch first, prefetched a few lines after each
  * tile of the current piece: without it the first tiles of each image stall on main
  * memory (about 4% of the weight gradient on the seed CNN's second layer). */
@@ -291,8 +307,19 @@ static void pad_image_f32(const float *src, int64_t src_h, int64_t src_w, int64_
     }
 }
 
-/* Threads take contiguous runs of (image, chunk of output rows) items, so each pads an
- * image into its own buffer once per run. Returns -1 when a buffer could not be had. */
+/* How many groups of consecutive items (images, or image row chunks) `threads` threads
+ * share: one per thread would let a thread that the OS descheduled (the machine is
+ * shared) hold up the whole call, so busy machines get several groups per thread, taken
+ * first come first served; each group is still long enough for the prefetching and the
+ * per-image padding to pay off. */
+static int64_t work_groups(int64_t items, int threads) {
+    const int64_t groups = threads > 1 ? 4 * (int64_t)threads : 1;
+    return groups < items ? groups : items;
+}
+
+/* Threads take groups of consecutive (image, chunk of output rows) items, so each pads
+ * an image into its own buffer once per group. Every output element is computed by the
+ * same arithmetic whichever thread runs it. Returns -1 when a buffer could not be had. */
 static int direct_run(const direct_problem *p) {
     const int64_t block = p->block;
     const int nb_index = block == 64 ? 2 : (block == 32 ? 1 : 0);
@@ -304,58 +331,62 @@ static int direct_run(const direct_problem *p) {
     const double work = (double)(p->batch * p->out_h * p->out_w) *
                         (double)(p->kh * p->kw * p->cin * p->cout);
     int threads = work >= PARALLEL_MIN_WORK ? ag_get_num_threads() : 1;
+    int64_t groups;
     int failed = 0;
     if (threads > items) threads = (int)items;
-    (void)threads;  /* unused without OpenMP */
+    groups = work_groups(items, threads);
     CONV_OMP("omp parallel num_threads(threads) reduction(|:failed)")
     {
-        float *padded = (float *)malloc((size_t)image * sizeof(float));
-        int64_t i_begin, i_end, current = -1;
-        thread_range(items, &i_begin, &i_end);
+        float *padded = alloc_aligned_f32(image);
+        int64_t group, current = -1;
         failed = padded == NULL;
-        for (int64_t item = i_begin; item < i_end && padded != NULL; item++) {
-            const int64_t n = item / chunks;
-            const int64_t oh0 = item % chunks * DIRECT_CHUNK_ROWS;
-            const int64_t oh1 = oh0 + DIRECT_CHUNK_ROWS < p->out_h ? oh0 + DIRECT_CHUNK_ROWS : p->out_h;
-            float *y_image = p->y + n * p->out_h * p->out_w * p->cout;
-            const int64_t next_n = (item + 1) / chunks, next_oh0 = (item + 1) % chunks * DIRECT_CHUNK_ROWS;
-            const int64_t next_rows = p->out_h - next_oh0 < DIRECT_CHUNK_ROWS ? p->out_h - next_oh0 : DIRECT_CHUNK_ROWS;
-            const int64_t tiles = p->cout / block * p->kh * (oh1 - oh0) * pixel_blocks;
-            int64_t tiles_done = 0;
-            /* the next item's output rows, and its input image when that changes */
-            prefetch_stream next_y = prefetch_plan(
-                item + 1 < i_end ? p->y + ((next_n * p->out_h + next_oh0) * p->out_w) * p->cout : NULL,
-                next_rows * p->out_w * p->cout * (int64_t)sizeof(float));
-            prefetch_stream next_x = prefetch_plan(
-                item + 1 < i_end && next_n != n ? p->x + next_n * p->height * p->width * p->cin : NULL,
-                p->height * p->width * p->cin * (int64_t)sizeof(float));
-            if (n != current) {
-                pad_image_f32(p->x + n * p->height * p->width * p->cin, p->height, p->width,
-                              p->cin, padded, p->padded_h, p->padded_w, p->pad_top, p->pad_left);
-                current = n;
-            }
-            for (int64_t co0 = 0; co0 < p->cout; co0 += block) {
-                const float *w_block = p->w + co0 * p->kh * p->kw * p->cin;
-                for (int64_t kh = 0; kh < p->kh; kh++) {
-                    const float *w_slice = w_block + kh * p->kw * p->cin * block;
-                    for (int64_t oh = oh0; oh < oh1; oh++) {
-                        const float *x_row = padded + (oh * p->stride_h + kh) * p->padded_w * p->cin;
-                        float *y_row = y_image + oh * p->out_w * p->cout + co0;
-                        for (int64_t b = 0; b < pixel_blocks; b++) {
-                            const int64_t ow0 = p->out_w * b / pixel_blocks;
-                            const int64_t ow1 = p->out_w * (b + 1) / pixel_blocks;
-                            direct_tiles[nb_index][ow1 - ow0](
-                                x_row + ow0 * p->stride_w * p->cin, p->stride_w * p->cin, p->cin,
-                                w_slice, p->kw, y_row + ow0 * p->cout, p->cout, kh == 0);
-                            tiles_done++;
-                            prefetch_write(&next_y, tiles_done, tiles);
-                            prefetch_read(&next_x, tiles_done, tiles);
+        CONV_OMP("omp for schedule(dynamic, 1)")
+        for (group = 0; group < groups; group++) {
+            const int64_t i_begin = items * group / groups, i_end = items * (group + 1) / groups;
+            for (int64_t item = i_begin; item < i_end && padded != NULL; item++) {
+                const int64_t n = item / chunks;
+                const int64_t oh0 = item % chunks * DIRECT_CHUNK_ROWS;
+                const int64_t oh1 = oh0 + DIRECT_CHUNK_ROWS < p->out_h ? oh0 + DIRECT_CHUNK_ROWS : p->out_h;
+                float *y_image = p->y + n * p->out_h * p->out_w * p->cout;
+                const int64_t next_n = (item + 1) / chunks, next_oh0 = (item + 1) % chunks * DIRECT_CHUNK_ROWS;
+                const int64_t next_rows = p->out_h - next_oh0 < DIRECT_CHUNK_ROWS ? p->out_h - next_oh0 : DIRECT_CHUNK_ROWS;
+                const int64_t tiles = p->cout / block * p->kh * (oh1 - oh0) * pixel_blocks;
+                int64_t tiles_done = 0;
+                /* the next item's output rows, and its input image when that changes */
+                prefetch_stream next_y = prefetch_plan(
+                    item + 1 < i_end ? p->y + ((next_n * p->out_h + next_oh0) * p->out_w) * p->cout : NULL,
+                    next_rows * p->out_w * p->cout * (int64_t)sizeof(float));
+                prefetch_stream next_x = prefetch_plan(
+                    item + 1 < i_end && next_n != n ? p->x + next_n * p->height * p->width * p->cin : NULL,
+                    p->height * p->width * p->cin * (int64_t)sizeof(float));
+                if (n != current) {
+                    pad_image_f32(p->x + n * p->height * p->width * p->cin, p->height, p->width,
+                                  p->cin, padded, p->padded_h, p->padded_w, p->pad_top, p->pad_left);
+                    current = n;
+                }
+                for (int64_t co0 = 0; co0 < p->cout; co0 += block) {
+                    const float *w_block = p->w + co0 * p->kh * p->kw * p->cin;
+                    for (int64_t kh = 0; kh < p->kh; kh++) {
+                        const float *w_slice = w_block + kh * p->kw * p->cin * block;
+                        for (int64_t oh = oh0; oh < oh1; oh++) {
+                            const float *x_row = padded + (oh * p->stride_h + kh) * p->padded_w * p->cin;
+                            float *y_row = y_image + oh * p->out_w * p->cout + co0;
+                            for (int64_t b = 0; b < pixel_blocks; b++) {
+                                const int64_t ow0 = p->out_w * b / pixel_blocks;
+                                const int64_t ow1 = p->out_w * (b + 1) / pixel_blocks;
+                                direct_tiles[nb_index][ow1 - ow0](
+                                    x_row + ow0 * p->stride_w * p->cin, p->stride_w * p->cin, p->cin,
+                                    w_slice, p->kw, y_row + ow0 * p->cout, p->cout, kh == 0);
+                                tiles_done++;
+                                prefetch_write(&next_y, tiles_done, tiles);
+                                prefetch_read(&next_x, tiles_done, tiles);
+                            }
                         }
                     }
                 }
             }
         }
-        free(padded);
+        free_aligned_f32(padded);
     }
     return failed ? -1 : 0;
 }
@@ -432,7 +463,7 @@ static int direct_forward_f32(const ag_conv2d_geometry *g, const float *x, const
     int status;
     if (ag_get_simd_level() < 2 || cout % 16 != 0) return 0;
     p.block = direct_block(cout);
-    packed = (float *)malloc((size_t)(k * cout) * sizeof(float));
+    packed = alloc_aligned_f32(k * cout);
     if (packed == NULL) return -1;
     /* packed[block b][row r of W][j] = W[r][b * block + j] */
     for (int64_t co0 = 0; co0 < cout; co0 += p.block)
@@ -446,14 +477,16 @@ static int direct_forward_f32(const ag_conv2d_geometry *g, const float *x, const
     p.stride_h = g->stride_h; p.stride_w = g->stride_w;
     p.y = y; p.batch = g->batch; p.out_h = g->out_height; p.out_w = g->out_width;
     status = direct_run(&p);
-    free(packed);
+    free_aligned_f32(packed);
     return status < 0 ? -1 : 1;
 }
 
-/* grad_w = sum over images of the weight tiles. Threads take whole images, each padding
- * one image at a time into its own buffer and summing into its own partial (thread 0's
- * is grad_w); the partials are added in thread order at the end so the result does not
- * depend on timing. 1 / 0 / -1 as direct_forward_f32. */
+/* grad_w = sum over images of the weight tiles. The images are cut into groups of
+ * consecutive images (see work_groups); threads take groups first come first served,
+ * each padding one image at a time into its own buffer and summing a group into that
+ * group's partial (group 0's is grad_w). The partials are added in group order at the
+ * end, so the result depends on the thread count but not on timing. 1 / 0 / -1 as
+ * direct_forward_f32. */
 static int direct_backward_weight_f32(const ag_conv2d_geometry *g, const float *x,
                                       const float *grad_y, float *grad_w) {
     const int64_t kh_n = g->kernel_h, kw_n = g->kernel_w;
@@ -465,12 +498,13 @@ static int direct_backward_weight_f32(const ag_conv2d_geometry *g, const float *
     const double work = (double)(g->batch * out_h * out_w) * (double)size;
     const int threads = work >= PARALLEL_MIN_WORK && g->batch > 1
                         ? (ag_get_num_threads() < g->batch ? ag_get_num_threads() : (int)g->batch) : 1;
+    const int64_t groups = work_groups(g->batch, threads);
     float *partials = NULL;
     int failed = 0;
     /* few input channels leave too little work per tile (im2col + GEMM does better) */
     if (ag_get_simd_level() < 2 || cout % 16 != 0 || cin < 8) return 0;
-    if (threads > 1) {
-        partials = (float *)malloc((size_t)((threads - 1) * size) * sizeof(float));
+    if (groups > 1) {
+        partials = alloc_aligned_f32((groups - 1) * size);
         if (partials == NULL) return -1;
     }
     {
@@ -482,61 +516,77 @@ static int direct_backward_weight_f32(const ag_conv2d_geometry *g, const float *
         const int64_t chunk = DIRECT_WEIGHT_CHUNK_ROWS;
         CONV_OMP("omp parallel num_threads(threads) reduction(|:failed)")
         {
-            const int me = thread_index();
-            float *mine = me == 0 ? grad_w : partials + (me - 1) * size;
-            float *padded = (float *)malloc((size_t)(padded_h * padded_w * cin) * sizeof(float));
-            int64_t n_begin, n_end;
-            memset(mine, 0, (size_t)size * sizeof(float));
-            failed = padded == NULL;
-            thread_range(g->batch, &n_begin, &n_end);
-            for (int64_t n = n_begin; n < n_end && padded != NULL; n++) {
-                const float *gy_image = grad_y + n * out_h * out_w * cout;
-                pad_image_f32(x + n * g->height * g->width * cin, g->height, g->width, cin,
-                              padded, padded_h, padded_w, g->pad_top, g->pad_left);
-                for (int64_t oh0 = 0; oh0 < out_h; oh0 += chunk) {
-                    const int64_t oh1 = oh0 + chunk < out_h ? oh0 + chunk : out_h;
-                    const int64_t tiles = kh_n * kw_n * ci_tiles;
-                    const int last = oh1 == out_h;
-                    /* the next chunk's grad_y rows (of this image or the next), and the
-                     * next image's input before the last chunk ends */
-                    const int64_t next_rows = last ? (chunk < out_h ? chunk : out_h)
-                                                   : (oh1 + chunk < out_h ? oh1 + chunk : out_h) - oh1;
-                    int64_t tiles_done = 0;
-                    prefetch_stream next_gy = prefetch_plan(
-                        !last || n + 1 < n_end ? gy_image + (last ? out_h : oh1) * out_w * cout : NULL,
-                        next_rows * out_w * cout * (int64_t)sizeof(float));
-                    prefetch_stream next_x = prefetch_plan(
-                        last && n + 1 < n_end ? x + (n + 1) * g->height * g->width * cin : NULL,
-                        g->height * g->width * cin * (int64_t)sizeof(float));
-                    for (int64_t kh = 0; kh < kh_n; kh++)
-                        for (int64_t kw = 0; kw < kw_n; kw++)
-                            for (int64_t t = 0; t < ci_tiles; t++) {
-                                const int64_t ci0 = cin * t / ci_tiles, ci1 = cin * (t + 1) / ci_tiles;
-                                tiles_done++;
-                                prefetch_read(&next_gy, tiles_done, tiles);
-                                prefetch_read(&next_x, tiles_done, tiles);
-                                for (int64_t co0 = 0; co0 < cout; co0 += channels)
-                                    direct_weight_tiles[nb_index][ci1 - ci0](
-                                        padded + (kh * padded_w + kw) * cin + ci0,
-                                        g->stride_h * padded_w * cin, g->stride_w * cin,
-                                        gy_image + co0, out_w, cout, oh0, oh1,
-                                        mine + ((kh * kw_n + kw) * cin + ci0) * cout + co0);
-                            }
+            float *padded = alloc_aligned_f32(padded_h * padded_w * cin);
+            /* grad_y read by the tiles: the caller's when 64-byte aligned, else an aligned
+             * copy of each image (its 4 vectors a pixel would each straddle two lines) */
+            const int copy_gy = (uintptr_t)grad_y % 64 != 0;
+            float *gy_copy = copy_gy ? alloc_aligned_f32(out_h * out_w * cout) : NULL;
+            int64_t group;
+            failed = padded == NULL || (copy_gy && gy_copy == NULL);
+            if (failed) {
+                free_aligned_f32(padded);
+                padded = NULL;
+            }
+            CONV_OMP("omp for schedule(dynamic, 1)")
+            for (group = 0; group < groups; group++) {
+                float *mine = group == 0 ? grad_w : partials + (group - 1) * size;
+                const int64_t n_begin = g->batch * group / groups, n_end = g->batch * (group + 1) / groups;
+                memset(mine, 0, (size_t)size * sizeof(float));
+                for (int64_t n = n_begin; n < n_end && padded != NULL; n++) {
+                    const float *gy_next = grad_y + n * out_h * out_w * cout;
+                    const float *gy_image = gy_next;
+                    if (copy_gy) {
+                        memcpy(gy_copy, gy_image, (size_t)(out_h * out_w * cout) * sizeof(float));
+                        gy_image = gy_copy;
+                    }
+                    pad_image_f32(x + n * g->height * g->width * cin, g->height, g->width, cin,
+                                  padded, padded_h, padded_w, g->pad_top, g->pad_left);
+                    for (int64_t oh0 = 0; oh0 < out_h; oh0 += chunk) {
+                        const int64_t oh1 = oh0 + chunk < out_h ? oh0 + chunk : out_h;
+                        const int64_t tiles = kh_n * kw_n * ci_tiles;
+                        const int last = oh1 == out_h;
+                        /* the next chunk's grad_y rows (of this image or the next), and the
+                         * next image's input before the last chunk ends */
+                        const int64_t next_rows = last ? (chunk < out_h ? chunk : out_h)
+                                                       : (oh1 + chunk < out_h ? oh1 + chunk : out_h) - oh1;
+                        int64_t tiles_done = 0;
+                        prefetch_stream next_gy = prefetch_plan(
+                            !last || n + 1 < n_end ? gy_next + (last ? out_h : oh1) * out_w * cout : NULL,
+                            next_rows * out_w * cout * (int64_t)sizeof(float));
+                        prefetch_stream next_x = prefetch_plan(
+                            last && n + 1 < n_end ? x + (n + 1) * g->height * g->width * cin : NULL,
+                            g->height * g->width * cin * (int64_t)sizeof(float));
+                        for (int64_t kh = 0; kh < kh_n; kh++)
+                            for (int64_t kw = 0; kw < kw_n; kw++)
+                                for (int64_t t = 0; t < ci_tiles; t++) {
+                                    const int64_t ci0 = cin * t / ci_tiles, ci1 = cin * (t + 1) / ci_tiles;
+                                    tiles_done++;
+                                    prefetch_read(&next_gy, tiles_done, tiles);
+                                    prefetch_read(&next_x, tiles_done, tiles);
+                                    for (int64_t co0 = 0; co0 < cout; co0 += channels)
+                                        direct_weight_tiles[nb_index][ci1 - ci0](
+                                            padded + (kh * padded_w + kw) * cin + ci0,
+                                            g->stride_h * padded_w * cin, g->stride_w * cin,
+                                            gy_image + co0, out_w, cout, oh0, oh1,
+                                            mine + ((kh * kw_n + kw) * cin + ci0) * cout + co0);
+                                }
+                    }
                 }
             }
-            free(padded);
-            CONV_OMP("omp barrier")
-            if (!failed) {
+            free_aligned_f32(padded);
+            free_aligned_f32(gy_copy);
+            /* the omp for above ends with a barrier: every partial is complete */
+            {
                 int64_t begin, end;
                 thread_range(size, &begin, &end);
-                for (int t = 1; t < threads; t++) {
+                for (int64_t t = 1; t < groups; t++) {
                     const float *part = partials + (t - 1) * size;
                     for (int64_t e = begin; e < end; e++) grad_w[e] += part[e];
                 }
             }
         }
     }
-    free(partials);
+    free_aligned_f32(partials);
     return failed ? -1 : 1;
 }
 
@@ -557,7 +607,7 @@ static int direct_backward_input_f32(const ag_conv2d_geometry *g, const float *g
         pad_bottom > kh - 1 || pad_right > kw - 1)
         return 0;
     p.block = direct_block(cin);
-    packed = (float *)malloc((size_t)(kh * kw * cin * cout) * sizeof(float));
+    packed = alloc_aligned_f32(kh * kw * cin * cout);
     if (packed == NULL) return -1;
     for (int64_t ci0 = 0; ci0 < cin; ci0 += p.block)
         for (int64_t a = 0; a < kh; a++)
@@ -575,7 +625,7 @@ static int direct_backward_input_f32(const ag_conv2d_geometry *g, const float *g
     p.stride_h = 1; p.stride_w = 1;
     p.y = grad_x; p.batch = g->batch; p.out_h = g->height; p.out_w = g->width;
     status = direct_run(&p);
-    free(packed);
+    free_aligned_f32(packed);
     return status < 0 ? -1 : 1;
 }
 #else
