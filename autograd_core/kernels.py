@@ -789,8 +789,9 @@ def _step_output(op, name, out, shape, dtype):
     return out
 
 
-def lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, h_out=None, c_out=None, saved_out=None):
-    """One LSTM step: gates = x_gates + h_prev @ weight_hh_t, then lstm_cell_forward.
+def lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, h_out=None, c_out=None, saved_out=None, bias=None):
+    """One LSTM step: gates = x_gates + h_prev @ weight_hh_t (+ bias [4h]), then
+    lstm_cell_forward.
 
     x_gates [b, 4h] = x W_ih^T + b_ih + b_hh; h_prev [b, h] or None (a zero state: no
     matmul); c_prev [b, h]; weight_hh_t [h, 4h] is W_hh^T (a layer transposes W_hh once
@@ -811,11 +812,14 @@ def lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, h_out=None, c_out=No
     c_prev = _step_operand(op, "c_prev", c_prev, (batch, hidden), dtype)
     if h_prev is not None:
         h_prev = _step_operand(op, "h_prev", h_prev, (batch, hidden), dtype)
+    if bias is not None:
+        bias = _step_operand(op, "bias", bias, (4 * hidden,), dtype)
     h = _step_output(op, "h_out", h_out, (batch, hidden), dtype)
     c = _step_output(op, "c_out", c_out, (batch, hidden), dtype)
     saved = _step_output(op, "saved_out", saved_out, (batch, 5 * hidden), dtype)
     if not _use_c():
         gates = x_gates if h_prev is None else x_gates + reference.gemm(h_prev, weight_hh_t, False, False)
+        gates = gates if bias is None else gates + bias
         h[...], c[...], saved[...] = reference.lstm_cell_forward(gates.astype(dtype, copy=False), c_prev)
         return h, c, saved
     weight_hh_t = weight_hh_t if weight_hh_t.flags.c_contiguous else np.ascontiguousarray(weight_hh_t)
@@ -824,7 +828,8 @@ def lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, h_out=None, c_out=No
     function = _lib.ag_lstm_step_forward_f32 if dtype == np.float32 else _lib.ag_lstm_step_forward_f64
     if batch and hidden:
         function(_ptr(x_gates, ctype), 4 * hidden, _ffi.NULL if h_prev is None else _ptr(h_prev, ctype),
-                 _ptr(weight_hh_t, ctype), _ptr(c_prev, ctype), _ffi.NULL if work is None else _ptr(work, ctype),
+                 _ptr(weight_hh_t, ctype), _ffi.NULL if bias is None else _ptr(bias, ctype), _ptr(c_prev, ctype),
+                 _ffi.NULL if work is None else _ptr(work, ctype),
                  _ptr(h, ctype), _ptr(c, ctype), _ptr(saved, ctype), batch, hidden)
     return h, c, saved
 
@@ -869,3 +874,34 @@ def lstm_step_backward(saved, c_prev, grad_h, grad_c, weight_hh, grad_gates_out=
     elif grad_h_prev is not None:
         grad_h_prev.fill(0)
     return grad_gates, grad_h_prev, grad_c_prev
+
+
+def projection_forward(x, weight, bias=None, out=None):
+    """x [n, in] @ weight [m, in]^T + bias [m] (or None) -> [n, m], the input projection
+    of a recurrent layer. out, when given, is a C-contiguous [n, m] array to write into
+    (a layer reuses one from call to call). The bias is written first and the GEMM adds
+    the product to it (beta = 1): one pass over the result, not a GEMM and then another."""
+    op = "projection_forward"
+    _as_array(op, "x", x, 2)
+    _as_array(op, "weight", weight, 2)
+    (n, width), m, dtype = x.shape, weight.shape[0], weight.dtype
+    if dtype not in _FLOAT_DTYPES or x.dtype != dtype or weight.shape[1] != width:
+        raise ValueError("%s: got x %s %s and weight %s %s, expected x [n, %d] of the weight's float dtype"
+                         % (op, x.shape, x.dtype, weight.shape, weight.dtype, weight.shape[1]))
+    if bias is not None:
+        bias = _step_operand(op, "bias", bias, (m,), dtype)
+    out = _step_output(op, "out", out, (n, m), dtype)
+    if not _use_c() or n == 0 or m == 0 or width == 0:
+        out[...] = gemm(x, weight, trans_b=True)
+        if bias is not None:
+            out += bias
+        return out
+    x = x if x.flags.c_contiguous and x.flags.aligned else np.ascontiguousarray(x)
+    weight = weight if weight.flags.c_contiguous and weight.flags.aligned else np.ascontiguousarray(weight)
+    if bias is not None:
+        out[...] = bias
+    ctype = "float *" if dtype == np.float32 else "double *"
+    function = _lib.ag_sgemm if dtype == np.float32 else _lib.ag_dgemm
+    function(0, 1, n, m, width, 1.0, _ptr(x, ctype), width, _ptr(weight, ctype), width,
+             0.0 if bias is None else 1.0, _ptr(out, ctype), m)
+    return out

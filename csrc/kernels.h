@@ -101,13 +101,13 @@ void ag_lstm_cell_forward_f32(const float *gates, const float *c_prev, float *h,
 void ag_lstm_cell_forward_f64(const double *gates, const double *c_prev, double *h, double *c, double *saved, int64_t batch, int64_t hidden);
 void ag_lstm_cell_backward_f32(const float *saved, const float *c_prev, const float *grad_h, const float *grad_c, float *grad_gates, float *grad_c_prev, int64_t batch, int64_t hidden);
 void ag_lstm_cell_backward_f64(const double *saved, const double *c_prev, const double *grad_h, const double *grad_c, double *grad_gates, double *grad_c_prev, int64_t batch, int64_t hidden);
-/* One whole LSTM step: gates = x_gates + h_prev W_hh^T (x_gates rows ld_x apart;
- * weight_hh_t is W_hh^T, [hidden, 4*hidden] row-major; h_prev NULL means a zero state
- * and skips the matmul), then the cell as above. work [batch, 4*hidden] is scratch.
+/* One whole LSTM step: gates = x_gates + h_prev W_hh^T + bias (x_gates rows ld_x
+ * apart; weight_hh_t is W_hh^T, [hidden, 4*hidden] row-major; h_prev NULL means a zero
+ * state and skips the matmul; bias [4*hidden] or NULL), then the cell as above. work [batch, 4*hidden] is scratch.
  * The backward is the cell's backward followed by grad_h_prev = grad_gates W_hh
  * (weight_hh [4*hidden, hidden]; skipped when grad_h_prev is NULL). */
-void ag_lstm_step_forward_f32(const float *x_gates, int64_t ld_x, const float *h_prev, const float *weight_hh_t, const float *c_prev, float *work, float *h, float *c, float *saved, int64_t batch, int64_t hidden);
-void ag_lstm_step_forward_f64(const double *x_gates, int64_t ld_x, const double *h_prev, const double *weight_hh_t, const double *c_prev, double *work, double *h, double *c, double *saved, int64_t batch, int64_t hidden);
+void ag_lstm_step_forward_f32(const float *x_gates, int64_t ld_x, const float *h_prev, const float *weight_hh_t, const float *bias, const float *c_prev, float *work, float *h, float *c, float *saved, int64_t batch, int64_t hidden);
+void ag_lstm_step_forward_f64(const double *x_gates, int64_t ld_x, const double *h_prev, const double *weight_hh_t, const double *bias, const double *c_prev, double *work, double *h, double *c, double *saved, int64_t batch, int64_t hidden);
 void ag_lstm_step_backward_f32(const float *saved, const float *c_prev, const float *grad_h, const float *grad_c, const float *weight_hh, float *grad_gates, float *grad_h_prev, float *grad_c_prev, int64_t batch, int64_t hidden);
 void ag_lstm_step_backward_f64(const double *saved, const double *c_prev, const double *grad_h, const double *grad_c, const double *weight_hh, double *grad_gates, double *grad_h_prev, double *grad_c_prev, int64_t batch, int64_t hidden);
 /* Fused GRU cell (PyTorch gate order r, z, n; reset applied after the hidden matmul).

@@ -24,6 +24,13 @@
 #else
 #define AG_ROW_CLONES
 #endif
+/* The per-unit helpers must be inlined into each row loop, or the loops (several per
+ * row function) stop being vectorized: GCC's inlining heuristics give up on the later ones. */
+#if defined(__GNUC__)
+#define AG_UNIT static inline __attribute__((always_inline))
+#else
+#define AG_UNIT static inline
+#endif
 #include <stddef.h>
 #include "kernels.h"
 #ifdef _OPENMP
@@ -39,7 +46,7 @@ static int cell_threads(int64_t elements) {
  * calls, and they made the LSTM forward 5x slower than numpy). Cephes' polynomials:
  * about 1 ulp for exp, 2 ulp for tanh. Inputs are clamped so that exp never overflows
  * to inf (sigmoid and tanh saturate long before). float64 keeps libm, for gradcheck. */
-static inline float ag_fast_expf(float x) {
+AG_UNIT float ag_fast_expf(float x) {
     union { float f; int32_t i; } scale;
     float n, r, p;
     x = x > 88.0f ? 88.0f : (x < -87.0f ? -87.0f : x);
@@ -55,7 +62,7 @@ static inline float ag_fast_expf(float x) {
     return (p * r * r + r + 1.0f) * scale.f;
 }
 
-static inline float ag_fast_tanhf(float x) {
+AG_UNIT float ag_fast_tanhf(float x) {
     const float a = x < 0 ? -x : x;
     const float z = x * x;
     /* small |x|: odd polynomial (1 - 2/(e^2x + 1) would cancel); large: via exp */
@@ -69,10 +76,10 @@ static inline float ag_fast_tanhf(float x) {
  * 0, never NaN. */
 #define DEFINE_CELLS(SUFFIX, T, EXP, TANH, GEMM)                                               \
                                                                                         \
-static T sigmoid_##SUFFIX(T v) { return (T)1 / ((T)1 + EXP(-v)); }                      \
+AG_UNIT T sigmoid_##SUFFIX(T v) { return (T)1 / ((T)1 + EXP(-v)); }                      \
                                                                                         \
 /* One LSTM unit: pre-activations in, state and saved activations out. */             \
-static inline void lstm_unit_##SUFFIX(T pi, T pf, T pg, T po, T cp, T *hb, T *cb, T *s, \
+AG_UNIT void lstm_unit_##SUFFIX(T pi, T pf, T pg, T po, T cp, T *hb, T *cb, T *s, \
                                       int64_t hidden) {                                 \
     const T i = sigmoid_##SUFFIX(pi), f = sigmoid_##SUFFIX(pf);                         \
     const T g = TANH(pg), o = sigmoid_##SUFFIX(po);                                     \
@@ -85,21 +92,34 @@ static inline void lstm_unit_##SUFFIX(T pi, T pf, T pg, T po, T cp, T *hb, T *cb
                                                                                         \
 /* One batch row, outside the OpenMP region: GCC's outlined parallel body would not   \
  * get this file's optimize pragma, and restrict lets the loop be vectorized. The      \
- * pre-activations are xg + hw (hw, the recurrent matmul, NULL for a zero state); the  \
- * two cases are separate loops so that neither tests hw per element. */             \
+ * pre-activations are xg + hw + bias, where hw (the recurrent matmul; NULL for a zero \
+ * state) and bias [4*hidden] may be NULL; each case is its own loop so that no loop   \
+ * tests a pointer per element. */                                                     \
 AG_ROW_CLONES static void lstm_forward_row_##SUFFIX(const T *restrict xg, const T *restrict hw, \
-                                      const T *restrict cp, T *restrict hb,            \
-                                      T *restrict cb, T *restrict s, int64_t hidden) { \
+                                      const T *restrict bias, const T *restrict cp,    \
+                                      T *restrict hb, T *restrict cb, T *restrict s,   \
+                                      int64_t hidden) {                                \
+    const int64_t h1 = hidden, h2 = 2 * hidden, h3 = 3 * hidden;                        \
     int64_t j;                                                                          \
-    if (hw == NULL) {                                                                   \
+    if (hw == NULL && bias == NULL) {                                                   \
         for (j = 0; j < hidden; j++)                                                    \
-            lstm_unit_##SUFFIX(xg[j], xg[hidden + j], xg[2 * hidden + j], xg[3 * hidden + j], \
+            lstm_unit_##SUFFIX(xg[j], xg[h1 + j], xg[h2 + j], xg[h3 + j],               \
+                               cp[j], hb + j, cb + j, s + j, hidden);                   \
+    } else if (bias == NULL) {                                                          \
+        for (j = 0; j < hidden; j++)                                                    \
+            lstm_unit_##SUFFIX(xg[j] + hw[j], xg[h1 + j] + hw[h1 + j],                  \
+                               xg[h2 + j] + hw[h2 + j], xg[h3 + j] + hw[h3 + j],        \
+                               cp[j], hb + j, cb + j, s + j, hidden);                   \
+    } else if (hw == NULL) {                                                            \
+        for (j = 0; j < hidden; j++)                                                    \
+            lstm_unit_##SUFFIX(xg[j] + bias[j], xg[h1 + j] + bias[h1 + j],              \
+                               xg[h2 + j] + bias[h2 + j], xg[h3 + j] + bias[h3 + j],    \
                                cp[j], hb + j, cb + j, s + j, hidden);                   \
     } else {                                                                            \
         for (j = 0; j < hidden; j++)                                                    \
-            lstm_unit_##SUFFIX(xg[j] + hw[j], xg[hidden + j] + hw[hidden + j],          \
-                               xg[2 * hidden + j] + hw[2 * hidden + j],                 \
-                               xg[3 * hidden + j] + hw[3 * hidden + j],                 \
+            lstm_unit_##SUFFIX(xg[j] + hw[j] + bias[j], xg[h1 + j] + hw[h1 + j] + bias[h1 + j], \
+                               xg[h2 + j] + hw[h2 + j] + bias[h2 + j],                  \
+                               xg[h3 + j] + hw[h3 + j] + bias[h3 + j],                  \
                                cp[j], hb + j, cb + j, s + j, hidden);                   \
     }                                                                                   \
 }                                                                                       \
@@ -109,7 +129,7 @@ void ag_lstm_cell_forward_##SUFFIX(const T *gates, const T *c_prev, T *h, T *c, 
     int64_t b;                                                                          \
     _Pragma("omp parallel for schedule(static) num_threads(cell_threads(batch * hidden))") \
     for (b = 0; b < batch; b++)                                                         \
-        lstm_forward_row_##SUFFIX(gates + b * 4 * hidden, NULL, c_prev + b * hidden,    \
+        lstm_forward_row_##SUFFIX(gates + b * 4 * hidden, NULL, NULL, c_prev + b * hidden, \
                                   h + b * hidden, c + b * hidden, saved + b * 5 * hidden, \
                                   hidden);                                              \
 }                                                                                       \
@@ -117,7 +137,7 @@ void ag_lstm_cell_forward_##SUFFIX(const T *gates, const T *c_prev, T *h, T *c, 
 /* The recurrent matmul and the cell in one call, so a step costs Python one call and \
  * the matmul's result never becomes an array of its own (work is scratch space). */  \
 void ag_lstm_step_forward_##SUFFIX(const T *x_gates, int64_t ld_x, const T *h_prev,    \
-                                   const T *weight_hh_t, const T *c_prev, T *work,     \
+                                   const T *weight_hh_t, const T *bias, const T *c_prev, T *work, \
                                    T *h, T *c, T *saved, int64_t batch, int64_t hidden) { \
     int64_t b;                                                                          \
     if (h_prev != NULL)                                                                 \
@@ -126,13 +146,13 @@ void ag_lstm_step_forward_##SUFFIX(const T *x_gates, int64_t ld_x, const T *h_pr
     _Pragma("omp parallel for schedule(static) num_threads(cell_threads(batch * hidden))") \
     for (b = 0; b < batch; b++)                                                         \
         lstm_forward_row_##SUFFIX(x_gates + b * ld_x,                                   \
-                                  h_prev != NULL ? work + b * 4 * hidden : NULL,        \
+                                  h_prev != NULL ? work + b * 4 * hidden : NULL, bias,  \
                                   c_prev + b * hidden, h + b * hidden, c + b * hidden,  \
                                   saved + b * 5 * hidden, hidden);                      \
 }                                                                                       \
                                                                                         \
 /* The backward of one unit; gc is the gradient arriving at c from the next step. */  \
-static inline void lstm_unit_backward_##SUFFIX(const T *s, T cp, T gh, T gc, T *gg,     \
+AG_UNIT void lstm_unit_backward_##SUFFIX(const T *s, T cp, T gh, T gc, T *gg,     \
                                                T *gcp, int64_t hidden) {               \
     const T i = s[0], f = s[hidden], g = s[2 * hidden];                                 \
     const T o = s[3 * hidden], tc = s[4 * hidden];                                      \

@@ -49,7 +49,7 @@ import numpy as np
 
 import autograd_core
 from autograd_core import Function, Tensor
-from autograd_core.ops.recurrent import (GRUStep, LSTMStep, RNNStep, SequenceSteps, StackedSteps, StepSlots,
+from autograd_core.ops.recurrent import (GRUStep, InputProjection, LSTMStep, RNNStep, SequenceSteps, StackedSteps, StepSlots,
                                          Workspace, gru_step, input_projection, lstm_step, rnn_step, unbind)
 
 from . import functional as F
@@ -298,7 +298,7 @@ class _RNNBase(Module):
             flat = layer_input.reshape(steps * batch, width)
             projected = self._project_layer(flat, weight_ih, bias_ih, bias_hh)
             layer_input, final = self._run_layer(projected.reshape(steps, batch, projected.shape[1]),
-                                                 states[layer], weight_hh, bias_hh, masks)
+                                                 states[layer], weight_hh, bias_ih, bias_hh, masks)
             finals.append(final)
         outputs = layer_input if valid is None else layer_input * Tensor(np.ascontiguousarray(valid.transpose(1, 0, 2)))
         if self.batch_first:
@@ -345,7 +345,7 @@ class RNN(_RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, dtype)
         self.nonlinearity = nonlinearity
 
-    def _run_layer(self, projected, h, weight_hh, bias_hh, masks):
+    def _run_layer(self, projected, h, weight_hh, bias_ih, bias_hh, masks):
         outputs = []
         for x_gates, mask in zip(unbind(projected, 0), masks):
             h = RNNStep.apply(x_gates, h, weight_hh, self.nonlinearity, mask)
@@ -377,7 +377,7 @@ class LSTM(_RNNBase):
             raise ValueError("LSTM: expected the initial state as a tuple (h0, c0), got %s" % type(hx).__name__)
         return list(zip(self._initial(h0, batch, dtype, "h"), self._initial(c0, batch, dtype, "c")))
 
-    def _run_layer(self, projected, state, weight_hh, bias_hh, masks):
+    def _run_layer(self, projected, state, weight_hh, bias_ih, bias_hh, masks):
         """projected [T, b, 4h] -> (outputs [T, b, h], (h, c) after the last step).
 
         Each step writes its h into a slot of one [T, b, h] array, which then is the
@@ -387,21 +387,33 @@ class LSTM(_RNNBase):
         h, c = state
         steps, batch = projected.shape[0], projected.shape[1]
         key, dtype, hidden = id(weight_hh), projected.dtype, self.hidden_size
-        workspace = self.__dict__.get("_workspace")
-        if workspace is None:
-            workspace = self._workspace = Workspace()
+        workspace = self._workspace()
         outputs = workspace.empty((key, "h"), (steps, batch, hidden), dtype)
         cells = workspace.empty((key, "c"), (steps, batch, hidden), dtype)
         saved = workspace.empty((key, "saved"), (steps, batch, 5 * hidden), dtype)
         grad_gates = workspace.empty((key, "grad_gates"), (steps, batch, 4 * hidden), dtype)
         weight_hh_t = np.ascontiguousarray(weight_hh.data.T)  # once, not in each of T matmuls
-        step_inputs = SequenceSteps.apply(projected, weight_hh, outputs, None if h is None else h.data, grad_gates)
+        bias = None if bias_ih is None else bias_ih.data + bias_hh.data
+        step_inputs = SequenceSteps.apply(projected, weight_hh, bias_ih, bias_hh, outputs,
+                                          None if h is None else h.data, grad_gates)
         hs = []
         for t in range(steps):
             slots = StepSlots(outputs[t], cells[t], saved[t], grad_gates[t])
-            h, c = LSTMStep.apply(step_inputs[t], h, c, weight_hh.data, masks[t], weight_hh_t, slots)
+            h, c = LSTMStep.apply(step_inputs[t], h, c, weight_hh.data, masks[t], weight_hh_t, slots, bias)
             hs.append(h)
         return StackedSteps.apply(outputs, *hs), (h, c)
+
+    def _project_layer(self, flat, weight_ih, bias_ih, bias_hh):
+        # no biases here: the steps add them (see _run_layer). Shapes and dtypes follow
+        # from the layer's own checks, so InputProjection is called without input_projection's.
+        out = self._workspace().empty((id(weight_ih), "projected"), (flat.shape[0], weight_ih.shape[0]), flat.dtype)
+        return InputProjection.apply(flat, weight_ih, None, None, out)
+
+    def _workspace(self):
+        workspace = self.__dict__.get("_reusable")
+        if workspace is None:
+            workspace = self._reusable = Workspace()
+        return workspace
 
     def _final_state(self, finals):
         return (autograd_core.stack([h for h, _ in finals], axis=0),
@@ -423,7 +435,7 @@ class GRU(_RNNBase):
     def _project_layer(self, flat, weight_ih, bias_ih, bias_hh):
         return _project(flat, weight_ih, bias_ih)  # b_hh stays in the step: r scales it
 
-    def _run_layer(self, projected, h, weight_hh, bias_hh, masks):
+    def _run_layer(self, projected, h, weight_hh, bias_ih, bias_hh, masks):
         outputs = []
         for x_gates, mask in zip(unbind(projected, 0), masks):
             h = GRUStep.apply(x_gates, h, weight_hh, bias_hh, mask)

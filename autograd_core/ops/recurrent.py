@@ -86,10 +86,11 @@ class LSTMStep(Function):
     """One LSTM step: (x_gates [b, 4h], h_prev [b, h], c_prev [b, h], weight_hh [4h, h],
     mask [b, 1] or None) -> (h [b, h], c [b, h]). Gate order i, f, g, o.
 
-    Two optional arguments serve the LSTM layer: weight_hh_t, W_hh^T made contiguous
-    once for all of a layer's steps, and slots, a StepSlots of arrays (parts of the
-    layer's reusable buffers) that receive h, c, the saved activations and, at backward,
-    the gates' gradient. The matmul and the cell are one C call each way
+    Three optional arguments serve the LSTM layer: weight_hh_t, W_hh^T made contiguous
+    once for all of a layer's steps; slots, a StepSlots of arrays (parts of the layer's
+    reusable buffers) that receive h, c, the saved activations and, at backward, the
+    gates' gradient; and bias [4h], b_ih + b_hh as an array added to the gates (a
+    constant here; SequenceSteps gives the biases their gradient). The matmul and the cell are one C call each way
     (kernels.lstm_step_forward / lstm_step_backward).
 
     weight_hh may be a Tensor (its gradient, grad_gates^T h_prev, is then summed over the
@@ -97,13 +98,14 @@ class LSTMStep(Function):
     the array and gets the weight's gradient from SequenceSteps, in one GEMM."""
 
     @staticmethod
-    def forward(ctx, x_gates, h_prev, c_prev, weight_hh, mask, weight_hh_t=None, slots=None):
+    def forward(ctx, x_gates, h_prev, c_prev, weight_hh, mask, weight_hh_t=None, slots=None, bias=None):
         if c_prev is None:
             c_prev = _zeros_state(x_gates, weight_hh)
         if weight_hh_t is None:
             weight_hh_t = weight_hh.T
         slots = slots or _NO_SLOTS
-        h, c, saved = kernels.lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, slots.h, slots.c, slots.saved)
+        h, c, saved = kernels.lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, slots.h, slots.c, slots.saved,
+                                                bias)
         ctx.save_for_backward(h_prev, c_prev, weight_hh, saved, mask)
         ctx.grad_gates_out = slots.grad_gates
         if mask is not None:  # in place: h and c may be slots of the layer's buffers
@@ -146,9 +148,13 @@ class SequenceSteps(Function):
     """The steps of one LSTM layer's input projection, and the layer's hidden-to-hidden
     weight gradient in one GEMM.
 
-    forward(projected [T, b, 4h], weight_hh [4h, h], states [T, b, h], initial [b, h] or
-    None, grad_buffer [T, b, 4h] or None) -> T views projected[t] [b, 4h], the x_gates
-    of each step.
+    forward(projected [T, b, 4h], weight_hh [4h, h], bias_ih [4h] or None, bias_hh [4h]
+    or None, states [T, b, h], initial [b, h] or None, grad_buffer [T, b, 4h] or None)
+    -> T views projected[t] [b, 4h], the x_gates of each step.
+
+    The biases come in here for the same reason: the steps add them to the gates (in
+    the cell, at no extra pass over memory) as a constant, and their gradient is the
+    sum of all the steps' grad_gates, taken here once.
 
     Why the weight is an input here and not of the steps: its gradient is
     sum_t grad_gates_t^T h_{t-1}, and grad_gates_t is exactly the gradient that comes
@@ -166,7 +172,7 @@ class SequenceSteps(Function):
     StepSlots); the gradients that already lie in their slot are not copied again."""
 
     @staticmethod
-    def forward(ctx, projected, weight_hh, states, initial, grad_buffer=None):
+    def forward(ctx, projected, weight_hh, bias_ih, bias_hh, states, initial, grad_buffer=None):
         ctx.states, ctx.initial, ctx.grad_buffer = states, initial, grad_buffer
         return tuple(projected)
 
@@ -179,18 +185,29 @@ class SequenceSteps(Function):
             for slot, grad in zip(grad_gates, grads):
                 if not _same_memory(slot, grad):
                     slot[...] = grad
-        grad_weight = None
-        if ctx.needs_input_grad[1]:
+        grad_weight = grad_bias = None
+        needs = ctx.needs_input_grad
+        if needs[2] or needs[3]:
+            grad_bias = grad_gates.reshape(-1, grad_gates.shape[2]).sum(axis=0)
+        if needs[1]:
             steps, batch, width = grad_gates.shape
             hidden = ctx.states.shape[2]
             if steps > 1:
-                grad_weight = kernels.gemm(grad_gates[1:].reshape((steps - 1) * batch, width),
-                                           ctx.states[:-1].reshape((steps - 1) * batch, hidden), trans_a=True)
+                grad_weight = _transposed_product(grad_gates[1:].reshape((steps - 1) * batch, width),
+                                                  ctx.states[:-1].reshape((steps - 1) * batch, hidden))
             else:
                 grad_weight = np.zeros((width, hidden), dtype=grad_gates.dtype)
             if ctx.initial is not None:
-                grad_weight += kernels.gemm(grad_gates[0], ctx.initial, trans_a=True)
-        return grad_gates, grad_weight, None, None, None
+                grad_weight = grad_weight + _transposed_product(grad_gates[0], ctx.initial)
+        return (grad_gates, grad_weight, grad_bias if needs[2] else None, grad_bias if needs[3] else None,
+                None, None, None)
+
+
+def _transposed_product(a, b):
+    """a^T b for a [n, p], b [n, q] with n large: computed as (b^T a)^T, so that the
+    GEMM packs the transposed operand with q rows, not p (for a weight gradient p = 4h,
+    q = h or the input width: a quarter of the packing). The result is a transposed view."""
+    return kernels.gemm(b, a, trans_a=True).T
 
 
 def _same_memory(a, b):
@@ -332,26 +349,28 @@ class Unbind(Function):
 
 class InputProjection(Function):
     """x [n, in] @ weight [out, in]^T + bias_a [out] + bias_b [out] (either bias None):
-    the input part of every gate for all time steps, in one GEMM and one graph node."""
+    the input part of every gate for all time steps, in one GEMM and one graph node.
+    out, optional: a C-contiguous [n, out] array to write the result into (a layer's
+    reusable buffer)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias_a, bias_b):
-        y = kernels.gemm(x, weight, trans_b=True)
+    def forward(ctx, x, weight, bias_a, bias_b, out=None):
         if bias_a is not None and bias_b is not None:
-            y += bias_a + bias_b  # one pass over y, not two
-        elif bias_a is not None or bias_b is not None:
-            y += bias_a if bias_a is not None else bias_b
+            bias = bias_a + bias_b  # [out] once, not a second pass over [n, out]
+        else:
+            bias = bias_a if bias_a is not None else bias_b
         ctx.save_for_backward(x, weight)
-        return y
+        return kernels.projection_forward(x, weight, bias, out)
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad
         grad_x = kernels.gemm(grad, weight) if needs[0] else None
-        grad_weight = kernels.gemm(grad, x, trans_a=True) if needs[1] else None
+        grad_weight = _transposed_product(grad, x) if needs[1] else None
         grad_bias = grad.sum(axis=0) if needs[2] or needs[3] else None
-        return grad_x, grad_weight, grad_bias if needs[2] else None, grad_bias if needs[3] else None
+        grads = (grad_x, grad_weight, grad_bias if needs[2] else None, grad_bias if needs[3] else None)
+        return grads + (None,) * (len(needs) - len(grads))  # for out when given
 
 
 # ---- functional forms with argument checks ------------------------------------------
