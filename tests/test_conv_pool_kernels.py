@@ -174,6 +174,60 @@ def test_conv2d_wide_channels_match_reference(simd_level, threads, case, seed):
     _assert_close(grad_w, grad_w_ref, np.float32, y_ref.shape[0] * y_ref.shape[1] * y_ref.shape[2])
 
 
+def _placed(array, aligned):
+    """A copy of array whose data starts on a 64-byte boundary, or 4 bytes past one."""
+    if aligned:
+        out = kernels._empty_aligned(array.shape, array.dtype)
+    else:
+        raw = kernels._empty_aligned((array.size + 1,), array.dtype)
+        out = raw[1:].reshape(array.shape)
+    out[...] = array
+    assert (out.ctypes.data % 64 == 0) == aligned
+    return out
+
+
+@needs_c
+@pytest.mark.parametrize("simd_level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("aligned", [True, False], ids=["aligned", "misaligned"])
+def test_conv2d_seed_layer_matches_reference(simd_level, threads, aligned):
+    # The seed CNN's second layer (14x14x32 -> 64, 5x5 'same'), with more images than the
+    # weight gradient's groups of images at two threads, and inputs on and off 64-byte
+    # boundaries (a misaligned grad_y is copied before the weight-gradient tiles read it).
+    rng = np.random.default_rng(7)
+    x = _placed(rng.standard_normal((9, 14, 14, 32)).astype(np.float32), aligned)
+    w = _placed(rng.standard_normal((5, 5, 32, 64)).astype(np.float32), aligned)
+    grad_y = _placed(rng.standard_normal((9, 14, 14, 64)).astype(np.float32), aligned)
+    with kernels.backend("numpy"):
+        y_ref = kernels.conv2d_forward(x, w, 1, "same")
+        grad_x_ref = kernels.conv2d_backward_input(grad_y, w, x.shape, 1, "same")
+        grad_w_ref = kernels.conv2d_backward_weight(x, grad_y, w.shape, 1, "same")
+    with _configured(simd_level, threads):
+        y = kernels.conv2d_forward(x, w, 1, "same")
+        grad_x = kernels.conv2d_backward_input(grad_y, w, x.shape, 1, "same")
+        grad_w = kernels.conv2d_backward_weight(x, grad_y, w.shape, 1, "same")
+        grad_w_again = kernels.conv2d_backward_weight(x, grad_y, w.shape, 1, "same")
+    _assert_close(y, y_ref, np.float32, 5 * 5 * 32)
+    _assert_close(grad_x, grad_x_ref, np.float32, 5 * 5 * 64)
+    _assert_close(grad_w, grad_w_ref, np.float32, 9 * 14 * 14)
+    # threads take groups of images in whatever order they get to them; the sum must not
+    # depend on that
+    np.testing.assert_array_equal(grad_w_again, grad_w)
+
+
+@needs_c
+def test_conv2d_outputs_are_64_byte_aligned():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 6, 6, 16)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 16, 32)).astype(np.float32)
+    with kernels.backend("c"):
+        y = kernels.conv2d_forward(x, w, 1, "same")
+        grad_x = kernels.conv2d_backward_input(y, w, x.shape, 1, "same")
+        grad_w = kernels.conv2d_backward_weight(x, y, w.shape, 1, "same")
+    for array in (y, grad_x, grad_w):
+        assert array.ctypes.data % 64 == 0
+        assert array.flags.c_contiguous
+
+
 @needs_c
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_conv2d_pointwise_path(dtype):
