@@ -8,9 +8,12 @@ Implementations timed:
   torch   torch.nn.functional on NCHW-contiguous tensors, torch.set_num_threads matched
           to ours (skipped when torch is not importable)
 
-Every conv case computes the output, the input gradient and the weight gradient.
+Every conv case computes the output, the input gradient and the weight gradient. The
+machine may be shared, so c and torch run alternately, repeat after repeat, and each gets
+the median of its wall times and of its CPU times (all threads of the process); the
+torch row's note gives c / torch for both.
 
-    python -m benchmarks.bench_conv [--quick]
+    python -m benchmarks.bench_conv [--quick] [--threads N]
 """
 import statistics
 import sys
@@ -31,6 +34,21 @@ POOL_CASES = [
     ("maxpool 2x2/2 on 28x28x32", (BATCH, 28, 28, 32)),
     ("maxpool 2x2/2 on 14x14x64", (BATCH, 14, 14, 64)),
 ]
+
+
+def _interleaved_medians(fns, repeats):
+    """{name: (median wall seconds, median CPU seconds)}, the functions run in turn."""
+    for fn in fns.values():
+        fn()  # warm-up
+    wall = {name: [] for name in fns}
+    cpu = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fn()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in fns}
 
 
 def _median_seconds(fn, repeats):
@@ -104,22 +122,13 @@ def _conv_rows(name, x_shape, w_shape, quick, repeats):
         kernels.conv2d_backward_input(grad_y, w, x_shape, 1, "same")
         kernels.conv2d_backward_weight(x, grad_y, w_shape, 1, "same")
 
-    for impl in ("c", "numpy"):
-        if impl == "c" and not kernels.extension_available():
-            continue
-        with kernels.backend(impl):
-            seconds = _median_seconds(bridge, repeats)
-        rows.append(dict(benchmark="conv2d fwd+bwd", case=name, impl=impl, seconds=seconds,
-                         gflops=flops / seconds / 1e9))
+    def c_step():
+        with kernels.backend("c"):
+            bridge()
 
-    part = 1 if quick else 4
-    seconds = _median_seconds(lambda: _naive_conv_forward_backward(x[:part], w, grad_y[:part], pads), 1)
-    seconds *= x_shape[0] / part
-    rows.append(dict(benchmark="conv2d fwd+bwd", case=name, impl="naive", seconds=seconds,
-                     gflops=flops / seconds / 1e9,
-                     note="textbook loops over output pixels timed on %d of %d images, scaled linearly"
-                          % (part, x_shape[0])))
-
+    timed = {}
+    if kernels.extension_available():
+        timed["c"] = c_step
     torch = _torch()
     if torch is not None:
         torch.set_num_threads(kernels.get_num_threads())
@@ -131,10 +140,35 @@ def _conv_rows(name, x_shape, w_shape, quick, repeats):
             xt.grad = wt.grad = None
             torch.nn.functional.conv2d(xt, wt, padding=(pads[0][0], pads[1][0])).backward(gt)
 
-        seconds = _median_seconds(torch_step, repeats)
+        timed["torch"] = torch_step
+    medians = _interleaved_medians(timed, repeats)
+    if "c" in medians:
+        seconds, cpu_seconds = medians["c"]
+        rows.append(dict(benchmark="conv2d fwd+bwd", case=name, impl="c", seconds=seconds,
+                         cpu_seconds=cpu_seconds, gflops=flops / seconds / 1e9,
+                         note="%d threads, interleaved with torch" % kernels.get_num_threads()))
+
+    with kernels.backend("numpy"):
+        seconds = _median_seconds(bridge, repeats)
+    rows.append(dict(benchmark="conv2d fwd+bwd", case=name, impl="numpy", seconds=seconds,
+                     gflops=flops / seconds / 1e9))
+
+    part = 1 if quick else 4
+    seconds = _median_seconds(lambda: _naive_conv_forward_backward(x[:part], w, grad_y[:part], pads), 1)
+    seconds *= x_shape[0] / part
+    rows.append(dict(benchmark="conv2d fwd+bwd", case=name, impl="naive", seconds=seconds,
+                     gflops=flops / seconds / 1e9,
+                     note="textbook loops over output pixels timed on %d of %d images, scaled linearly"
+                          % (part, x_shape[0])))
+
+    if "torch" in medians:
+        seconds, cpu_seconds = medians["torch"]
+        note = "torch %s, %d threads, NCHW" % (torch.__version__, torch.get_num_threads())
+        if "c" in medians:
+            note += "; c / torch: wall %.3f, CPU %.3f" % (medians["c"][0] / seconds,
+                                                          medians["c"][1] / cpu_seconds)
         rows.append(dict(benchmark="conv2d fwd+bwd", case=name, impl="torch", seconds=seconds,
-                         gflops=flops / seconds / 1e9,
-                         note="torch %s, %d threads, NCHW" % (torch.__version__, torch.get_num_threads())))
+                         cpu_seconds=cpu_seconds, gflops=flops / seconds / 1e9, note=note))
     return rows
 
 
@@ -180,8 +214,9 @@ def _pool_rows(name, x_shape, quick, repeats):
 
 
 def run(quick: bool) -> list:
-    """Rows of {"benchmark", "case", "impl", "seconds" (median), "gflops"?, "note"?}."""
-    repeats = 3 if quick else 9
+    """Rows of {"benchmark", "case", "impl", "seconds" (median), "cpu_seconds"?, "gflops"?,
+    "note"?}."""
+    repeats = 3 if quick else 15
     rows = []
     for name, x_shape, w_shape in CONV_CASES:
         rows += _conv_rows(name, x_shape, w_shape, quick, repeats)
@@ -191,9 +226,12 @@ def run(quick: bool) -> list:
 
 
 if __name__ == "__main__":
+    if "--threads" in sys.argv:
+        kernels.set_num_threads(int(sys.argv[sys.argv.index("--threads") + 1]))
     results = run(quick="--quick" in sys.argv)
     print("threads: %d" % kernels.get_num_threads())
     for r in results:
-        print("%-20s %-30s %-6s %10.3f ms %8s  %s" % (
+        print("%-20s %-30s %-6s %10.3f ms %12s %8s  %s" % (
             r["benchmark"], r["case"], r["impl"], r["seconds"] * 1e3,
+            "(CPU %.1f ms)" % (r["cpu_seconds"] * 1e3) if "cpu_seconds" in r else "",
             "%.1f GF" % r["gflops"] if "gflops" in r else "", r.get("note", "")))
