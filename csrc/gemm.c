@@ -65,16 +65,22 @@ AG_DEFINE_PORTABLE_KERNEL(ag_sgemm_kernel_c_6x8, float, 6, 8)
 AG_DEFINE_PORTABLE_KERNEL(ag_dgemm_kernel_c_4x8, double, 4, 8)
 
 /* ---- per-level configuration ------------------------------------------------------- */
-/* Block sizes follow the usual rules -- the kc x nr B micro-panel (32 KiB for AVX-512
- * float) stays in L1 next to the streaming mr x kc A micro-panel, the mc x kc A block
- * (~200 KiB) well inside L2, nc large (the B panel lives in the shared L3) -- and were
- * checked on a 2-core Xeon with AVX-512 (48 KiB L1d, 2 MiB L2 per core): kc in
- * {128..512} x mc in {96..384} were all within ~5% (noise on a shared machine) of
- * kc = 256, mc = 192 single-threaded at n = 1024 and 2048. */
+/* Block sizes (kc, mc, nc) start from the usual rules -- the mc x kc A block well
+ * inside L2, the kc x nc slice of B in L2 or L3 -- and were then measured on a 2-core
+ * Xeon with AVX-512 (48 KiB L1d, 2 MiB L2 per core), single-threaded, in GFLOP per
+ * CPU-second (the machine was shared, so wall time was noise):
+ *   float AVX-512:  kc 512, mc 96, nc 512 beat kc 256, mc 192, nc 4096 by ~5% at
+ *                   n = 2048 (150-157 vs 132-153) and matched it at 1024. A deep kc
+ *                   halves the passes over C; its 64 KiB B micro-panel then streams
+ *                   from L2 (~11 bytes per cycle) instead of sitting in L1, and
+ *                   nc 512 keeps the whole kc x nc B slice in L2.
+ *   double AVX-512: nc 512 beat 4096 by ~5% (67-70 vs 64-66 at n = 1536).
+ *   AVX2: nc 512 or a deep kc made no difference (within noise); left as they were.
+ * Other searched points (kc 128..768 x mc 48..384 x nc 512..4096) were no better. */
 void ag_sgemm_select(int level, ag_sgemm_config *config) {
 #ifdef AG_HAVE_X86_KERNELS
     if (level >= 2) {
-        ag_sgemm_config avx512 = {12, 32, 256, 192, 4096, ag_sgemm_kernel_avx512_12x32,
+        ag_sgemm_config avx512 = {12, 32, 512, 96, 512, ag_sgemm_kernel_avx512_12x32,
                                    ag_spack_a_avx512_12};
         *config = avx512;
         return;
@@ -93,7 +99,7 @@ void ag_sgemm_select(int level, ag_sgemm_config *config) {
 void ag_dgemm_select(int level, ag_dgemm_config *config) {
 #ifdef AG_HAVE_X86_KERNELS
     if (level >= 2) {
-        ag_dgemm_config avx512 = {12, 16, 256, 96, 4096, ag_dgemm_kernel_avx512_12x16, NULL};
+        ag_dgemm_config avx512 = {12, 16, 256, 96, 512, ag_dgemm_kernel_avx512_12x16, NULL};
         *config = avx512;
         return;
     }

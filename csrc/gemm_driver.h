@@ -14,7 +14,7 @@
  *     for each (block of ~mc rows, share of the panel's columns) -- split across threads:
  *       for pc over k in steps of kc:
  *         pack op(A)[ic:ic+mc, pc:pc+kc] into mr x kc micro-panels   (per thread, L2)
- *         for jr over the share in steps of nr:      the kc x nr B micro-panel stays in L1
+ *         for jr over the share in steps of nr:      one kc x nr B micro-panel (L1/L2)
  *           for ir over the block in steps of mr:    streams A micro-panels from L2
  *             micro-kernel: C[ir:ir+mr, jr:jr+nr] = alpha*A~B~ + beta'*C
  * beta' is the caller's beta for the first kc block and 1 afterwards, so C accumulates

@@ -21,7 +21,8 @@ typedef void (*ag_spack_fn)(float *panel, const float *src, int64_t lda, int64_t
 typedef void (*ag_dpack_fn)(double *panel, const double *src, int64_t lda, int64_t kc);
 
 /* Register tile (mr x nr) and cache blocks for one SIMD path:
- *   kc: depth of a packed panel; a kc x nr micro-panel of B should stay in L1,
+ *   kc: depth of a packed panel (a kc x nr micro-panel of B is reused from L1, or
+ *       streamed from L2 when kc is deep),
  *   mc: rows of A packed per thread; the mc x kc block of A should stay in L2,
  *   nc: columns of B packed and shared by all threads (L3);
  *   pack_a: a SIMD packer for full micro-panels of A, or NULL for the generic one. */

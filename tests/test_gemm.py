@@ -19,8 +19,8 @@ CONFIGURATIONS = [pytest.param(level, threads, id="%s-threads%d" % (kernels.SIMD
 DTYPES = (np.float32, np.float64)
 
 # Sizes that land on and around the register tiles (mr 4/6/12, nr 8/16/32), the row
-# block mc (96..192), the depth block kc (256) and the column block nc (4096).
-EDGE_SIZES = [1, 2, 3, 5, 7, 11, 12, 13, 17, 31, 32, 33, 47, 95, 97, 191, 193, 255, 257]
+# block mc (96..144), the depth block kc (256, 512) and the column block nc (512, 4096).
+EDGE_SIZES = [1, 2, 3, 5, 7, 11, 12, 13, 17, 31, 32, 33, 47, 95, 97, 191, 193, 255, 257, 513]
 
 
 @contextlib.contextmanager
