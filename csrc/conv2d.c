@@ -146,6 +146,12 @@ static tile_plan plan_tiles(const ag_conv2d_geometry *g, int64_t total, int64_t 
  *   - Each thread zero-pads one image at a time into its own buffer (41 KiB there)
  *     instead of padding the whole batch (4 MiB) up front: the tiles then read an input
  *     that is already in L1/L2, and the batch-sized copy is gone.
+ *   - Every array a tile loads vectors from or stores vectors to is 64-byte aligned
+ *     (the bridge allocates the outputs so; see alloc_aligned_f32 for the rest).
+ *   - The next piece of work is prefetched while the current one runs.
+ * One thread, that layer, fwd / bwd input / bwd weight: 13.6 / 13.7 / 16.2 ms before
+ * this layout, about 11 / 11 / 11.5 ms after (about 175-200 GFLOP/s per pass on a
+ * shared machine; the FMA peak of one core measured 225).
  */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
