@@ -766,6 +766,16 @@ def gru_cell_backward(saved, h_prev, grad_h):
 # few comparisons that keep C in bounds, without building dicts or messages unless
 # something is wrong.
 
+_ARRAY_CTYPE = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]"}
+
+
+def _step_pointers(dtype, *arrays):
+    """C pointers to C-contiguous arrays of dtype (NULL for None), without _ptr's layout
+    test: every array here went through _step_operand or _step_output."""
+    ctype, null, from_buffer = _ARRAY_CTYPE[dtype], _ffi.NULL, _ffi.from_buffer
+    return [null if a is None else from_buffer(ctype, a) for a in arrays]
+
+
 def _step_operand(op, name, value, shape, dtype):
     """value as a C-contiguous array of exactly this shape and dtype (a copy only when
     its layout needs one); a TypeError/ValueError naming op and name otherwise."""
@@ -822,15 +832,14 @@ def lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, h_out=None, c_out=No
         gates = gates if bias is None else gates + bias
         h[...], c[...], saved[...] = reference.lstm_cell_forward(gates.astype(dtype, copy=False), c_prev)
         return h, c, saved
-    weight_hh_t = weight_hh_t if weight_hh_t.flags.c_contiguous else np.ascontiguousarray(weight_hh_t)
+    if not (weight_hh_t.flags.c_contiguous and weight_hh_t.flags.aligned):
+        weight_hh_t = np.ascontiguousarray(weight_hh_t)
     work = np.empty((batch, 4 * hidden), dtype=dtype) if h_prev is not None else None
-    ctype = "float *" if dtype == np.float32 else "double *"
     function = _lib.ag_lstm_step_forward_f32 if dtype == np.float32 else _lib.ag_lstm_step_forward_f64
     if batch and hidden:
-        function(_ptr(x_gates, ctype), 4 * hidden, _ffi.NULL if h_prev is None else _ptr(h_prev, ctype),
-                 _ptr(weight_hh_t, ctype), _ffi.NULL if bias is None else _ptr(bias, ctype), _ptr(c_prev, ctype),
-                 _ffi.NULL if work is None else _ptr(work, ctype),
-                 _ptr(h, ctype), _ptr(c, ctype), _ptr(saved, ctype), batch, hidden)
+        x_gates, h_prev, weight_hh_t, bias, c_prev, work, h_ptr, c_ptr, saved_ptr = _step_pointers(
+            dtype, x_gates, h_prev, weight_hh_t, bias, c_prev, work, h, c, saved)
+        function(x_gates, 4 * hidden, h_prev, weight_hh_t, bias, c_prev, work, h_ptr, c_ptr, saved_ptr, batch, hidden)
     return h, c, saved
 
 
@@ -863,14 +872,10 @@ def lstm_step_backward(saved, c_prev, grad_h, grad_c, weight_hh, grad_gates_out=
         return grad_gates, grad_h_prev, grad_c_prev
     grad_h_prev = None if weight_hh is None else np.empty((batch, hidden), dtype=dtype)
     grad_c_prev = np.empty((batch, hidden), dtype=dtype)
-    ctype = "float *" if dtype == np.float32 else "double *"
     function = _lib.ag_lstm_step_backward_f32 if dtype == np.float32 else _lib.ag_lstm_step_backward_f64
     if batch and hidden:
-        null = _ffi.NULL
-        function(_ptr(saved, ctype), _ptr(c_prev, ctype), _ptr(grad_h, ctype),
-                 null if grad_c is None else _ptr(grad_c, ctype), null if weight_hh is None else _ptr(weight_hh, ctype),
-                 _ptr(grad_gates, ctype), null if grad_h_prev is None else _ptr(grad_h_prev, ctype),
-                 _ptr(grad_c_prev, ctype), batch, hidden)
+        function(*_step_pointers(dtype, saved, c_prev, grad_h, grad_c, weight_hh, grad_gates, grad_h_prev,
+                                 grad_c_prev), batch, hidden)
     elif grad_h_prev is not None:
         grad_h_prev.fill(0)
     return grad_gates, grad_h_prev, grad_c_prev
