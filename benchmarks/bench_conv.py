@@ -1,14 +1,16 @@
 """conv2d and max-pool forward+backward on the seed CNN's layers at batch 100.
 
 Implementations timed:
-  c       the C kernels through the bridge (tiled im2col + the project's GEMM)
+  c       the C kernels through the bridge (direct AVX-512 kernels where they apply,
+          else tiled im2col + the project's GEMM)
   numpy   the numpy reference through the bridge (im2col + numpy's BLAS matmul)
   naive   textbook loops over output pixels (numpy only inside one window); timed on a
           slice of the batch and scaled linearly to the full batch (see "note")
   torch   torch.nn.functional on NCHW-contiguous tensors, torch.set_num_threads matched
           to ours (skipped when torch is not importable)
 
-Every conv case computes the output, the input gradient and the weight gradient. The
+Every conv case computes the output, the input gradient and the weight gradient (and
+"conv2d pass" rows time each pass on its own: torch's backward is one call). The
 machine may be shared, so c and torch run alternately, repeat after repeat, and each gets
 the median of its wall times and of its CPU times (all threads of the process); the
 torch row's note gives c / torch for both.
@@ -141,7 +143,24 @@ def _conv_rows(name, x_shape, w_shape, quick, repeats):
             torch.nn.functional.conv2d(xt, wt, padding=(pads[0][0], pads[1][0])).backward(gt)
 
         timed["torch"] = torch_step
+    # where the time goes: each pass on its own, c and torch again alternately
+    passes = {}
+    if "c" in timed:
+        passes["c forward"] = lambda: kernels.conv2d_forward(x, w, 1, "same")
+        passes["c backward input"] = lambda: kernels.conv2d_backward_input(grad_y, w, x_shape, 1, "same")
+        passes["c backward weight"] = lambda: kernels.conv2d_backward_weight(x, grad_y, w_shape, 1, "same")
+    if "torch" in timed:
+        xd, wd = xt.detach(), wt.detach()
+        passes["torch forward"] = lambda: torch.nn.functional.conv2d(xd, wd, padding=(pads[0][0], pads[1][0]))
+        passes["torch backward (input and weight)"] = lambda: torch.ops.aten.convolution_backward(
+            gt, xd, wd, None, [1, 1], [pads[0][0], pads[1][0]], [1, 1], False, [0, 0], 1, [True, True, False])
     medians = _interleaved_medians(timed, repeats)
+    with kernels.backend("c"):
+        for pass_name, (seconds, cpu_seconds) in _interleaved_medians(passes, repeats).items():
+            impl, what = pass_name.split(" ", 1)
+            rows.append(dict(benchmark="conv2d pass", case=name + ": " + what, impl=impl,
+                             seconds=seconds, cpu_seconds=cpu_seconds,
+                             gflops=flops * (2 if "(input and weight)" in what else 1) / 3 / seconds / 1e9))
     if "c" in medians:
         seconds, cpu_seconds = medians["c"]
         rows.append(dict(benchmark="conv2d fwd+bwd", case=name, impl="c", seconds=seconds,
@@ -231,7 +250,7 @@ if __name__ == "__main__":
     results = run(quick="--quick" in sys.argv)
     print("threads: %d" % kernels.get_num_threads())
     for r in results:
-        print("%-20s %-30s %-6s %10.3f ms %12s %8s  %s" % (
+        print("%-20s %-45s %-6s %10.3f ms %12s %8s  %s" % (
             r["benchmark"], r["case"], r["impl"], r["seconds"] * 1e3,
             "(CPU %.1f ms)" % (r["cpu_seconds"] * 1e3) if "cpu_seconds" in r else "",
             "%.1f GF" % r["gflops"] if "gflops" in r else "", r.get("note", "")))
