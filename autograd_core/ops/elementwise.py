@@ -193,37 +193,28 @@ class Clip(Function):
 class Maximum(Function):
     """Elementwise max; at ties the gradient is split evenly."""
 
-    @staticmethod
-    def forward(ctx, a, b):
-        broadcast_shape("maximum", _shape(a), _shape(b))
+    pick, wins = staticmethod(np.maximum), staticmethod(np.greater)
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        broadcast_shape(cls.__name__.lower(), _shape(a), _shape(b))
         a, b = _match_float(a, b)
         ctx.save_for_backward(a, b)
-        return np.maximum(a, b)
+        ctx.wins = cls.wins
+        return cls.pick(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        share_a = (a > b) + 0.5 * (a == b)
+        share_a = ctx.wins(a, b) + 0.5 * (a == b)
         return (unbroadcast(grad * share_a, _shape(a)) if ctx.needs_input_grad[0] else None,
                 unbroadcast(grad * (1 - share_a), _shape(b)) if ctx.needs_input_grad[1] else None)
 
 
-class Minimum(Function):
+class Minimum(Maximum):
     """Elementwise min; at ties the gradient is split evenly."""
 
-    @staticmethod
-    def forward(ctx, a, b):
-        broadcast_shape("minimum", _shape(a), _shape(b))
-        a, b = _match_float(a, b)
-        ctx.save_for_backward(a, b)
-        return np.minimum(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        share_a = (a < b) + 0.5 * (a == b)
-        return (unbroadcast(grad * share_a, _shape(a)) if ctx.needs_input_grad[0] else None,
-                unbroadcast(grad * (1 - share_a), _shape(b)) if ctx.needs_input_grad[1] else None)
+    pick, wins = staticmethod(np.minimum), staticmethod(np.less)
 
 
 class Where(Function):
