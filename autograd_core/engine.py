@@ -74,17 +74,20 @@ def backward(tensor, grad, retain_graph=False):
                     "backward: trying to backward through part of the graph a second time "
                     "(%s's saved values were freed); pass retain_graph=True to the first backward"
                     % node.function.__name__)
-            grads = []
-            for index in range(node.num_outputs):
-                g = pending.pop((id(node), index), None)
-                if g is not None and node.output_hooks and node.output_hooks.get(index):
-                    g = _run_hooks(node.output_hooks[index], g, g.dtype)
-                if g is not None and node.retained_outputs and index in node.retained_outputs:
-                    _deliver_to_leaf_retained(node.retained_outputs[index], g)
-                grads.append(g)
-            if all(g is None for g in grads):
+            # this loop runs once per node of every backward (an LSTM makes one node per
+            # time step): the per-output hook checks stay out of the way when unused
+            node_id, hooks, retained = id(node), node.output_hooks, node.retained_outputs
+            grads = [pending.pop((node_id, index), None) for index in range(node.num_outputs)]
+            if hooks or retained:
+                for index, g in enumerate(grads):
+                    if g is not None and hooks and hooks.get(index):
+                        g = grads[index] = _run_hooks(hooks[index], g, g.dtype)
+                    if g is not None and retained and index in retained:
+                        _deliver_to_leaf_retained(retained[index], g)
+            missing = sum(g is None for g in grads) if len(grads) > 1 else (grads[0] is None)
+            if missing == len(grads):
                 continue  # nothing flows through this node (e.g. an unused output)
-            if node.num_outputs > 1:
+            if missing:
                 grads = [g if g is not None else _zeros_for(node, i) for i, g in enumerate(grads)]
             input_grads = node.function.backward(node, *grads)
             if not isinstance(input_grads, tuple):
@@ -95,7 +98,8 @@ def backward(tensor, grad, retain_graph=False):
             for value, needs, g in zip(node.inputs, node.needs_input_grad, input_grads):
                 if not needs or g is None:
                     continue
-                g = np.asarray(g)
+                if type(g) is not np.ndarray:
+                    g = np.asarray(g)
                 if g.shape != value.data.shape:
                     raise RuntimeError("%s.backward returned a gradient of shape %s for an input of shape %s"
                                        % (node.function.__name__, g.shape, value.data.shape))

@@ -93,8 +93,8 @@ class Function:
         if isinstance(result, tuple):
             ctx.num_outputs = len(result)
             if record:  # backward fills zeros for outputs that got no gradient
-                ctx.output_meta = [(r.shape, r.dtype) if isinstance(r, np.ndarray) else (np.shape(r), np.asarray(r).dtype)
-                                   for r in result]
+                ctx.output_meta = [(r.shape, r.dtype) if isinstance(r, np.ndarray)
+                                   else (np.shape(r), np.asarray(r).dtype) for r in result]
             outputs = tuple(_wrap_output(cls, r, ctx if record else None, i) for i, r in enumerate(result))
             return outputs
         return _wrap_output(cls, result, ctx if record else None, 0)

@@ -811,7 +811,8 @@ def lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, h_out=None, c_out=No
     costs a page fault per 4 KiB, which at batch 100, hidden 128 took as long as the step).
     Returns h [b, h], c [b, h], saved [b, 5h] as lstm_cell_forward does."""
     op = "lstm_step_forward"
-    if not isinstance(weight_hh_t, np.ndarray) or weight_hh_t.ndim != 2 or weight_hh_t.shape[1] != 4 * weight_hh_t.shape[0]:
+    if (not isinstance(weight_hh_t, np.ndarray) or weight_hh_t.ndim != 2
+            or weight_hh_t.shape[1] != 4 * weight_hh_t.shape[0]):
         raise ValueError("%s: weight_hh_t must be an array [hidden, 4 * hidden], got %s" % (
             op, weight_hh_t.shape if isinstance(weight_hh_t, np.ndarray) else type(weight_hh_t).__name__))
     hidden, dtype = weight_hh_t.shape[0], weight_hh_t.dtype

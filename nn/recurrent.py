@@ -37,11 +37,16 @@ each gate's block taken in the order given):
       n = tanh   (x W_in^T + b_in + r * (h W_hn^T + b_hn))
       h' = (1 - z) * n + z * h
 
-How it runs: the input projection of a layer for all T steps is one GEMM
-(``[batch*time, input] @ W_ih^T``); each step then does only ``h W_hh^T`` and the gate
+How it runs: layers work time-major (``[time, batch, features]``, so that each step's
+slice is contiguous). The input projection of a layer for all T steps is one GEMM
+(``[time*batch, input] @ W_ih^T``); each step then does only ``h W_hh^T`` and the gate
 math, fused into one graph node (``autograd_core.ops.recurrent``). Backpropagation
-through time is the ordinary engine walking those nodes backwards. For truncated BPTT,
-pass the returned state back in after ``detach()`` (see :func:`detach_state`).
+through time is the ordinary engine walking those nodes backwards. The LSTM goes
+further (it is the one the benchmark times): each step is one C call each way, its
+results go into per-layer buffers reused from call to call, and the gradients of W_hh
+and the biases, sums over all steps, are taken once per layer (``SequenceSteps``).
+For truncated BPTT, pass the returned state back in after ``detach()`` (see
+:func:`detach_state`).
 """
 import math
 
@@ -49,8 +54,9 @@ import numpy as np
 
 import autograd_core
 from autograd_core import Function, Tensor
-from autograd_core.ops.recurrent import (GRUStep, InputProjection, LSTMStep, RNNStep, SequenceSteps, StackedSteps, StepSlots,
-                                         Workspace, gru_step, input_projection, lstm_step, rnn_step, unbind)
+from autograd_core.ops.recurrent import (GRUStep, InputProjection, LSTMStep, RNNStep, SequenceSteps, StackedSteps,
+                                         StepSlots, Workspace, gru_step, input_projection, lstm_step, rnn_step,
+                                         unbind)
 
 from . import functional as F
 from . import init

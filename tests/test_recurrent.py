@@ -547,7 +547,8 @@ def test_lstm_step_kernels_match_matmul_plus_cell(backend, dtype, zero_state, th
     previous = kernels.get_num_threads()
     kernels.set_num_threads(threads)
     try:
-        slots = [np.full(shape, np.nan, dtype=dtype) for shape in ((batch, hidden), (batch, hidden), (batch, 5 * hidden))]
+        shapes = ((batch, hidden), (batch, hidden), (batch, 5 * hidden))
+        slots = [np.full(shape, np.nan, dtype=dtype) for shape in shapes]
         got = kernels.lstm_step_forward(x_gates, h_prev, c_prev, weight_hh.T, *slots)
         grad_slot = np.full((batch, 4 * hidden), np.nan, dtype=dtype)
         got_back = kernels.lstm_step_backward(got[2], c_prev, grad_h, grad_c, weight_hh, grad_slot)
