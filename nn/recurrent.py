@@ -302,8 +302,8 @@ class _RNNBase(Module):
             weight_ih, weight_hh, bias_ih, bias_hh = self._layer_params(layer)
             width = layer_input.shape[2]
             flat = layer_input.reshape(steps * batch, width)
-            projected = self._project_layer(flat, weight_ih, bias_ih, bias_hh)
-            layer_input, final = self._run_layer(projected.reshape(steps, batch, projected.shape[1]),
+            projected = self._project_layer(layer, flat, weight_ih, bias_ih, bias_hh)
+            layer_input, final = self._run_layer(layer, projected.reshape(steps, batch, projected.shape[1]),
                                                  states[layer], weight_hh, bias_ih, bias_hh, masks)
             finals.append(final)
         outputs = layer_input if valid is None else layer_input * Tensor(np.ascontiguousarray(valid.transpose(1, 0, 2)))
@@ -315,7 +315,7 @@ class _RNNBase(Module):
     def _initial_states(self, hx, batch, dtype):
         return self._initial(hx, batch, dtype, "h")
 
-    def _project_layer(self, flat, weight_ih, bias_ih, bias_hh):
+    def _project_layer(self, layer, flat, weight_ih, bias_ih, bias_hh):
         return _project(flat, weight_ih, bias_ih, bias_hh)
 
     def _final_state(self, finals):
@@ -351,7 +351,7 @@ class RNN(_RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, dtype)
         self.nonlinearity = nonlinearity
 
-    def _run_layer(self, projected, h, weight_hh, bias_ih, bias_hh, masks):
+    def _run_layer(self, layer, projected, h, weight_hh, bias_ih, bias_hh, masks):
         outputs = []
         for x_gates, mask in zip(unbind(projected, 0), masks):
             h = RNNStep.apply(x_gates, h, weight_hh, self.nonlinearity, mask)
@@ -383,7 +383,7 @@ class LSTM(_RNNBase):
             raise ValueError("LSTM: expected the initial state as a tuple (h0, c0), got %s" % type(hx).__name__)
         return list(zip(self._initial(h0, batch, dtype, "h"), self._initial(c0, batch, dtype, "c")))
 
-    def _run_layer(self, projected, state, weight_hh, bias_ih, bias_hh, masks):
+    def _run_layer(self, layer, projected, state, weight_hh, bias_ih, bias_hh, masks):
         """projected [T, b, 4h] -> (outputs [T, b, h], (h, c) after the last step).
 
         Each step writes its h into a slot of one [T, b, h] array, which then is the
@@ -392,12 +392,12 @@ class LSTM(_RNNBase):
         to slots of per-layer buffers too, reused from call to call (Workspace)."""
         h, c = state
         steps, batch = projected.shape[0], projected.shape[1]
-        key, dtype, hidden = id(weight_hh), projected.dtype, self.hidden_size
+        dtype, hidden = projected.dtype, self.hidden_size
         workspace = self._workspace()
-        outputs = workspace.empty((key, "h"), (steps, batch, hidden), dtype)
-        cells = workspace.empty((key, "c"), (steps, batch, hidden), dtype)
-        saved = workspace.empty((key, "saved"), (steps, batch, 5 * hidden), dtype)
-        grad_gates = workspace.empty((key, "grad_gates"), (steps, batch, 4 * hidden), dtype)
+        outputs = workspace.empty((layer, "h"), (steps, batch, hidden), dtype)
+        cells = workspace.empty((layer, "c"), (steps, batch, hidden), dtype)
+        saved = workspace.empty((layer, "saved"), (steps, batch, 5 * hidden), dtype)
+        grad_gates = workspace.empty((layer, "grad_gates"), (steps, batch, 4 * hidden), dtype)
         weight_hh_t = np.ascontiguousarray(weight_hh.data.T)  # once, not in each of T matmuls
         bias = None if bias_ih is None else bias_ih.data + bias_hh.data
         step_inputs = SequenceSteps.apply(projected, weight_hh, bias_ih, bias_hh, outputs,
@@ -409,10 +409,10 @@ class LSTM(_RNNBase):
             hs.append(h)
         return StackedSteps.apply(outputs, *hs), (h, c)
 
-    def _project_layer(self, flat, weight_ih, bias_ih, bias_hh):
+    def _project_layer(self, layer, flat, weight_ih, bias_ih, bias_hh):
         # no biases here: the steps add them (see _run_layer). Shapes and dtypes follow
         # from the layer's own checks, so InputProjection is called without input_projection's.
-        out = self._workspace().empty((id(weight_ih), "projected"), (flat.shape[0], weight_ih.shape[0]), flat.dtype)
+        out = self._workspace().empty((layer, "projected"), (flat.shape[0], weight_ih.shape[0]), flat.dtype)
         return InputProjection.apply(flat, weight_ih, None, None, out)
 
     def _workspace(self):
@@ -438,10 +438,10 @@ class GRU(_RNNBase):
 
     _mode = "GRU"
 
-    def _project_layer(self, flat, weight_ih, bias_ih, bias_hh):
+    def _project_layer(self, layer, flat, weight_ih, bias_ih, bias_hh):
         return _project(flat, weight_ih, bias_ih)  # b_hh stays in the step: r scales it
 
-    def _run_layer(self, projected, h, weight_hh, bias_ih, bias_hh, masks):
+    def _run_layer(self, layer, projected, h, weight_hh, bias_ih, bias_hh, masks):
         outputs = []
         for x_gates, mask in zip(unbind(projected, 0), masks):
             h = GRUStep.apply(x_gates, h, weight_hh, bias_hh, mask)

@@ -604,8 +604,10 @@ def test_workspace_reuses_an_array_only_when_nothing_holds_it():
     again = workspace.empty("a", (2, 3), np.float32)
     assert again.__array_interface__["data"][0] == address
     assert workspace.empty("a", (2, 4), np.float32).shape == (2, 4)
+    import copy
     import pickle
     assert pickle.loads(pickle.dumps(workspace))._arrays == {}
+    assert copy.deepcopy(workspace)._arrays == {}
 
 
 def test_lstm_layer_steps_twice_before_backward_and_retain_graph():
