@@ -375,14 +375,25 @@ static int direct_run(const direct_problem *p) {
                     for (int64_t kh = 0; kh < p->kh; kh++) {
                         const float *w_slice = w_block + kh * p->kw * p->cin * block;
                         for (int64_t oh = oh0; oh < oh1; oh++) {
+                            /* kernel rows that land on real input rows (the others read only padding
+                             * zeros: 6 of the 70 row passes of a 14-row image with 'same' 5x5
+                             * padding); the first of them stores */
+                            const int64_t top = p->pad_top - oh * p->stride_h;
+                            const int64_t bottom = p->pad_top + p->height - oh * p->stride_h;
+                            const int64_t kh_lo = top > 0 ? top : 0;
+                            const int64_t kh_hi = bottom < p->kh ? bottom : p->kh;
                             const float *x_row = padded + (oh * p->stride_h + kh) * p->padded_w * p->cin;
                             float *y_row = y_image + oh * p->out_w * p->cout + co0;
+                            if (kh_lo >= kh_hi && kh == 0)  /* the whole window is padding */
+                                for (int64_t ow = 0; ow < p->out_w; ow++)
+                                    memset(y_row + ow * p->cout, 0, (size_t)block * sizeof(float));
                             for (int64_t b = 0; b < pixel_blocks; b++) {
                                 const int64_t ow0 = p->out_w * b / pixel_blocks;
                                 const int64_t ow1 = p->out_w * (b + 1) / pixel_blocks;
-                                direct_tiles[nb_index][ow1 - ow0](
-                                    x_row + ow0 * p->stride_w * p->cin, p->stride_w * p->cin, p->cin,
-                                    w_slice, p->kw, y_row + ow0 * p->cout, p->cout, kh == 0);
+                                if (kh >= kh_lo && kh < kh_hi)
+                                    direct_tiles[nb_index][ow1 - ow0](
+                                        x_row + ow0 * p->stride_w * p->cin, p->stride_w * p->cin, p->cin,
+                                        w_slice, p->kw, y_row + ow0 * p->cout, p->cout, kh == kh_lo);
                                 tiles_done++;
                                 prefetch_write(&next_y, tiles_done, tiles);
                                 prefetch_read(&next_x, tiles_done, tiles);
@@ -407,7 +418,8 @@ __attribute__((target("avx512f")))                                              
 static void direct_weight_tile_##NB##_##CI(const float *x, int64_t row_step,            \
                                            int64_t pixel_step, const float *grad_y,     \
                                            int64_t out_w, int64_t cout, int64_t oh0,    \
-                                           int64_t oh1, float *gw) {                    \
+                                           int64_t oh1, int64_t ow0, int64_t ow1,       \
+                                           float *gw) {                                 \
     __m512 acc[NB][CI];                                                                 \
     _Pragma("GCC unroll 16")                                                            \
     for (int i = 0; i < CI; i++)                                                        \
@@ -417,7 +429,7 @@ static void direct_weight_tile_##NB##_##CI(const float *x, int64_t row_step,    
         const float *xs = x + oh * row_step;                                            \
         const float *gs = grad_y + oh * out_w * cout;                                   \
         _Pragma("GCC unroll 2")                                                         \
-        for (int64_t ow = 0; ow < out_w; ow++) {                                        \
+        for (int64_t ow = ow0; ow < ow1; ow++) {                                        \
             __m512 gv[NB];                                                              \
             _Pragma("GCC unroll 16")                                                    \
             for (int j = 0; j < NB; j++) gv[j] = _mm512_loadu_ps(gs + ow * cout + 16 * j); \
@@ -436,7 +448,7 @@ static void direct_weight_tile_##NB##_##CI(const float *x, int64_t row_step,    
 }
 
 typedef void (*direct_weight_tile_fn)(const float *, int64_t, int64_t, const float *, int64_t,
-                                      int64_t, int64_t, int64_t, float *);
+                                      int64_t, int64_t, int64_t, int64_t, int64_t, float *);
 #define DIRECT_WEIGHT_TILES_6(NB) \
     DIRECT_WEIGHT_TILE(NB, 1) DIRECT_WEIGHT_TILE(NB, 2) DIRECT_WEIGHT_TILE(NB, 3) \
     DIRECT_WEIGHT_TILE(NB, 4) DIRECT_WEIGHT_TILE(NB, 5) DIRECT_WEIGHT_TILE(NB, 6)
@@ -485,6 +497,12 @@ static int direct_forward_f32(const ag_conv2d_geometry *g, const float *x, const
     status = direct_run(&p);
     free_aligned_f32(packed);
     return status < 0 ? -1 : 1;
+}
+
+/* The smallest o >= 0 with o * stride >= edge: from there on, output positions see
+ * input at or past `edge` (an index into the padded image). */
+static int64_t first_inside(int64_t edge, int64_t stride) {
+    return edge <= 0 ? 0 : (edge + stride - 1) / stride;
 }
 
 /* grad_w = sum over images of the weight tiles. The images are cut into groups of
@@ -563,19 +581,30 @@ static int direct_backward_weight_f32(const ag_conv2d_geometry *g, const float *
                             last && n + 1 < n_end ? x + (n + 1) * g->height * g->width * cin : NULL,
                             g->height * g->width * cin * (int64_t)sizeof(float));
                         for (int64_t kh = 0; kh < kh_n; kh++)
-                            for (int64_t kw = 0; kw < kw_n; kw++)
+                            for (int64_t kw = 0; kw < kw_n; kw++) {
+                                /* the output rows and columns whose input under (kh, kw) is a real
+                                 * pixel: the rest would add products with padding zeros */
+                                const int64_t oh_lo = first_inside(g->pad_top - kh, g->stride_h);
+                                const int64_t oh_hi = first_inside(g->pad_top + g->height - kh, g->stride_h);
+                                const int64_t ow_lo = first_inside(g->pad_left - kw, g->stride_w);
+                                const int64_t ow_hi = first_inside(g->pad_left + g->width - kw, g->stride_w);
+                                const int64_t rows_lo = oh_lo > oh0 ? oh_lo : oh0;
+                                const int64_t rows_hi = oh_hi < oh1 ? oh_hi : oh1;
+                                const int64_t cols_hi = ow_hi < out_w ? ow_hi : out_w;
                                 for (int64_t t = 0; t < ci_tiles; t++) {
                                     const int64_t ci0 = cin * t / ci_tiles, ci1 = cin * (t + 1) / ci_tiles;
                                     tiles_done++;
                                     prefetch_read(&next_gy, tiles_done, tiles);
                                     prefetch_read(&next_x, tiles_done, tiles);
+                                    if (rows_lo >= rows_hi || ow_lo >= cols_hi) continue;
                                     for (int64_t co0 = 0; co0 < cout; co0 += channels)
                                         direct_weight_tiles[nb_index][ci1 - ci0](
                                             padded + (kh * padded_w + kw) * cin + ci0,
                                             g->stride_h * padded_w * cin, g->stride_w * cin,
-                                            gy_image + co0, out_w, cout, oh0, oh1,
+                                            gy_image + co0, out_w, cout, rows_lo, rows_hi, ow_lo, cols_hi,
                                             mine + ((kh * kw_n + kw) * cin + ci0) * cout + co0);
                                 }
+                            }
                     }
                 }
             }
