@@ -116,5 +116,10 @@ def run(quick=False):
 
 
 if __name__ == "__main__":
+    import os
+    if hasattr(os, "getloadavg"):  # the machine may be shared: say how busy it was
+        print("load average before: %.2f %.2f %.2f" % os.getloadavg())
     for row in run(quick="--quick" in sys.argv):
         print("%-52s %-14s %8.1f ms  %s" % (row["case"][-40:], row["impl"], row["seconds"] * 1e3, row.get("note", "")))
+    if hasattr(os, "getloadavg"):
+        print("load average after: %.2f %.2f %.2f" % os.getloadavg())
