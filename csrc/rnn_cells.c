@@ -43,7 +43,8 @@ static int cell_threads(int64_t elements) {
 }
 
 /* A whole LSTM step splits its batch rows over the threads: each thread does its rows'
- * matmul (a GEMM call of its own, which runs single-threaded inside this region) and
+ * matmul (a GEMM call of its own, single-threaded: OpenMP leaves regions nested in
+ * this one inactive unless OMP_MAX_ACTIVE_LEVELS says otherwise) and
  * then their cell, with no barrier in between. One parallel region per step instead of
  * one for the GEMM and one for the cell: at batch 100, hidden 128 a step is ~150 us,
  * so each region's start and join is felt, more so when other processes share the cores. */

@@ -36,6 +36,7 @@ unchanged and passes the incoming gradient straight back to it, so steps past a
 sequence's end neither change its state nor receive gradient from the loss.
 """
 import sys
+from collections import namedtuple
 
 import numpy as np
 
@@ -90,8 +91,8 @@ class LSTMStep(Function):
     once for all of a layer's steps; slots, a StepSlots of arrays (parts of the layer's
     reusable buffers) that receive h, c, the saved activations and, at backward, the
     gates' gradient; and bias [4h], b_ih + b_hh as an array added to the gates (a
-    constant here; SequenceSteps gives the biases their gradient). The matmul and the cell are one C call each way
-    (kernels.lstm_step_forward / lstm_step_backward).
+    constant here; SequenceSteps gives the biases their gradient). The matmul and the
+    cell are one C call each way (kernels.lstm_step_forward / lstm_step_backward).
 
     weight_hh may be a Tensor (its gradient, grad_gates^T h_prev, is then summed over the
     steps by the engine) or a plain array, a constant for this node: the layer passes
@@ -130,16 +131,9 @@ class LSTMStep(Function):
         return grads + (None,) * (len(needs) - len(grads))  # for weight_hh_t and slots when given
 
 
-class StepSlots(tuple):
-    """Where one LSTMStep writes its results: arrays h, c [b, h], saved [b, 5h] and
-    grad_gates [b, 4h], each C-contiguous, or None for a new array."""
-    __slots__ = ()
-
-    def __new__(cls, h=None, c=None, saved=None, grad_gates=None):
-        return tuple.__new__(cls, (h, c, saved, grad_gates))
-
-    h, c, saved, grad_gates = (property(lambda self, i=i: self[i]) for i in range(4))
-
+StepSlots = namedtuple("StepSlots", ["h", "c", "saved", "grad_gates"], defaults=(None,) * 4)
+StepSlots.__doc__ = """Where one LSTMStep writes its results: arrays h, c [b, h], saved [b, 5h]
+and grad_gates [b, 4h], each C-contiguous, or None for a new array."""
 
 _NO_SLOTS = StepSlots()
 
