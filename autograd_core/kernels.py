@@ -844,10 +844,14 @@ def lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, h_out=None, c_out=No
     return h, c, saved
 
 
-def lstm_step_backward(saved, c_prev, grad_h, grad_c, weight_hh, grad_gates_out=None):
+def lstm_step_backward(saved, c_prev, grad_h, grad_c, weight_hh, grad_gates_out=None, grad_bias_sum=None):
     """Backward of lstm_step_forward. saved [b, 5h], c_prev, grad_h [b, h], grad_c [b, h]
     or None (zeros); weight_hh [4h, h] or None when h_prev needs no gradient;
     grad_gates_out an optional C-contiguous [b, 4h] array to write grad_gates into.
+    grad_bias_sum, optional, is a C-contiguous [rows, 4h] accumulator: the column sums of
+    grad_gates are added into it (spread over its rows, one per thread; its total over
+    rows is what counts). A layer sums the bias gradient over its steps this way, while
+    each step's gradients are still in cache.
     Returns grad_gates [b, 4h] (also the gradient of x_gates), grad_h_prev [b, h] (None
     without weight_hh) and grad_c_prev [b, h]."""
     op = "lstm_step_backward"
@@ -866,17 +870,23 @@ def lstm_step_backward(saved, c_prev, grad_h, grad_c, weight_hh, grad_gates_out=
     if weight_hh is not None:
         weight_hh = _step_operand(op, "weight_hh", weight_hh, (4 * hidden, hidden), dtype)
     grad_gates = _step_output(op, "grad_gates_out", grad_gates_out, (batch, 4 * hidden), dtype)
+    if grad_bias_sum is not None:
+        rows = grad_bias_sum.shape[0] if isinstance(grad_bias_sum, np.ndarray) and grad_bias_sum.ndim == 2 else 0
+        grad_bias_sum = _step_output(op, "grad_bias_sum", grad_bias_sum, (max(rows, 1), 4 * hidden), dtype)
     if not _use_c():
         grad_gates[...], grad_c_prev = reference.lstm_cell_backward(saved, c_prev, grad_h, grad_c)
         grad_h_prev = None if weight_hh is None else \
             reference.gemm(grad_gates, weight_hh, False, False).astype(dtype, copy=False)
+        if grad_bias_sum is not None:
+            grad_bias_sum[0] += grad_gates.sum(axis=0)
         return grad_gates, grad_h_prev, grad_c_prev
     grad_h_prev = None if weight_hh is None else np.empty((batch, hidden), dtype=dtype)
     grad_c_prev = np.empty((batch, hidden), dtype=dtype)
     function = _lib.ag_lstm_step_backward_f32 if dtype == np.float32 else _lib.ag_lstm_step_backward_f64
     if batch and hidden:
         function(*_step_pointers(dtype, saved, c_prev, grad_h, grad_c, weight_hh, grad_gates, grad_h_prev,
-                                 grad_c_prev), batch, hidden)
+                                 grad_c_prev, grad_bias_sum),
+                 0 if grad_bias_sum is None else grad_bias_sum.shape[0], batch, hidden)
     elif grad_h_prev is not None:
         grad_h_prev.fill(0)
     return grad_gates, grad_h_prev, grad_c_prev

@@ -105,11 +105,13 @@ void ag_lstm_cell_backward_f64(const double *saved, const double *c_prev, const 
  * apart; weight_hh_t is W_hh^T, [hidden, 4*hidden] row-major; h_prev NULL means a zero
  * state and skips the matmul; bias [4*hidden] or NULL), then the cell as above. work [batch, 4*hidden] is scratch.
  * The backward is the cell's backward followed by grad_h_prev = grad_gates W_hh
- * (weight_hh [4*hidden, hidden]; skipped when grad_h_prev is NULL). */
+ * (weight_hh [4*hidden, hidden]; skipped when grad_h_prev is NULL). grad_bias, unless
+ * NULL, is [grad_bias_rows, 4*hidden]: the column sums of grad_gates are added into it,
+ * each thread into a row of its own (at most grad_bias_rows threads run). */
 void ag_lstm_step_forward_f32(const float *x_gates, int64_t ld_x, const float *h_prev, const float *weight_hh_t, const float *bias, const float *c_prev, float *work, float *h, float *c, float *saved, int64_t batch, int64_t hidden);
 void ag_lstm_step_forward_f64(const double *x_gates, int64_t ld_x, const double *h_prev, const double *weight_hh_t, const double *bias, const double *c_prev, double *work, double *h, double *c, double *saved, int64_t batch, int64_t hidden);
-void ag_lstm_step_backward_f32(const float *saved, const float *c_prev, const float *grad_h, const float *grad_c, const float *weight_hh, float *grad_gates, float *grad_h_prev, float *grad_c_prev, int64_t batch, int64_t hidden);
-void ag_lstm_step_backward_f64(const double *saved, const double *c_prev, const double *grad_h, const double *grad_c, const double *weight_hh, double *grad_gates, double *grad_h_prev, double *grad_c_prev, int64_t batch, int64_t hidden);
+void ag_lstm_step_backward_f32(const float *saved, const float *c_prev, const float *grad_h, const float *grad_c, const float *weight_hh, float *grad_gates, float *grad_h_prev, float *grad_c_prev, float *grad_bias, int64_t grad_bias_rows, int64_t batch, int64_t hidden);
+void ag_lstm_step_backward_f64(const double *saved, const double *c_prev, const double *grad_h, const double *grad_c, const double *weight_hh, double *grad_gates, double *grad_h_prev, double *grad_c_prev, double *grad_bias, int64_t grad_bias_rows, int64_t batch, int64_t hidden);
 /* Fused GRU cell (PyTorch gate order r, z, n; reset applied after the hidden matmul).
  * gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh are [batch, 3*hidden]; saved
  * [batch, 4*hidden] receives r, z, n and gh_n. grad_h_prev is only the direct path

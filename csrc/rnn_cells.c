@@ -229,11 +229,21 @@ void ag_lstm_cell_backward_##SUFFIX(const T *saved, const T *c_prev, const T *gr
                                    hidden);                                             \
 }                                                                                       \
                                                                                         \
+/* acc[j] += sum over rows first..last-1 of grad_gates[row][j]: one step's share of the \
+ * bias gradient, summed while the rows are still in cache. */                         \
+AG_ROW_CLONES static void add_rows_##SUFFIX(T *restrict acc, const T *restrict rows,    \
+                                            int64_t count, int64_t width) {            \
+    int64_t b, j;                                                                       \
+    for (b = 0; b < count; b++)                                                         \
+        for (j = 0; j < width; j++)                                                     \
+            acc[j] += rows[b * width + j];                                              \
+}                                                                                       \
+                                                                                        \
 /* Rows first..last-1 of one step's backward: their cell, then their grad_h_prev. */  \
 static void lstm_step_backward_rows_##SUFFIX(const T *saved, const T *c_prev, const T *grad_h, \
                                              const T *grad_c, const T *weight_hh, T *grad_gates, \
-                                             T *grad_h_prev, T *grad_c_prev, int64_t hidden, \
-                                             int64_t first, int64_t last) {             \
+                                             T *grad_h_prev, T *grad_c_prev, T *grad_bias, \
+                                             int64_t hidden, int64_t first, int64_t last) { \
     int64_t b;                                                                          \
     for (b = first; b < last; b++)                                                      \
         lstm_backward_row_##SUFFIX(saved + b * 5 * hidden, c_prev + b * hidden,         \
@@ -241,6 +251,8 @@ static void lstm_step_backward_rows_##SUFFIX(const T *saved, const T *c_prev, co
                                    grad_c != NULL ? grad_c + b * hidden : NULL,         \
                                    grad_gates + b * 4 * hidden, grad_c_prev + b * hidden, \
                                    hidden);                                             \
+    if (grad_bias != NULL)                                                              \
+        add_rows_##SUFFIX(grad_bias, grad_gates + first * 4 * hidden, last - first, 4 * hidden); \
     if (grad_h_prev != NULL && last > first)                                            \
         GEMM(0, 0, last - first, hidden, 4 * hidden, (T)1, grad_gates + first * 4 * hidden, \
              4 * hidden, weight_hh, hidden, (T)0, grad_h_prev + first * hidden, hidden); \
@@ -248,20 +260,24 @@ static void lstm_step_backward_rows_##SUFFIX(const T *saved, const T *c_prev, co
                                                                                         \
 void ag_lstm_step_backward_##SUFFIX(const T *saved, const T *c_prev, const T *grad_h,   \
                                     const T *grad_c, const T *weight_hh, T *grad_gates, \
-                                    T *grad_h_prev, T *grad_c_prev, int64_t batch,      \
-                                    int64_t hidden) {                                   \
-    const int threads = step_threads(batch, hidden);                                    \
+                                    T *grad_h_prev, T *grad_c_prev, T *grad_bias,       \
+                                    int64_t grad_bias_rows, int64_t batch, int64_t hidden) { \
+    int threads = step_threads(batch, hidden);                                          \
+    if (grad_bias != NULL && threads > grad_bias_rows)                                  \
+        threads = (int)grad_bias_rows;  /* each thread adds into a row of its own */    \
     if (threads <= 1) {                                                                 \
         lstm_step_backward_rows_##SUFFIX(saved, c_prev, grad_h, grad_c, weight_hh,      \
-                                         grad_gates, grad_h_prev, grad_c_prev, hidden, 0, batch); \
+                                         grad_gates, grad_h_prev, grad_c_prev, grad_bias, \
+                                         hidden, 0, batch);                             \
         return;                                                                         \
     }                                                                                   \
     _Pragma("omp parallel num_threads(threads)")                                        \
     {                                                                                   \
         const int64_t index = thread_index(), count = team_size();                      \
         lstm_step_backward_rows_##SUFFIX(saved, c_prev, grad_h, grad_c, weight_hh,      \
-                                         grad_gates, grad_h_prev, grad_c_prev, hidden,  \
-                                         batch * index / count, batch * (index + 1) / count); \
+                                         grad_gates, grad_h_prev, grad_c_prev,          \
+                                         grad_bias != NULL ? grad_bias + index * 4 * hidden : NULL, \
+                                         hidden, batch * index / count, batch * (index + 1) / count); \
     }                                                                                   \
 }                                                                                       \
                                                                                         \

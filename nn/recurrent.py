@@ -399,12 +399,17 @@ class LSTM(_RNNBase):
         saved = workspace.empty((layer, "saved"), (steps, batch, 5 * hidden), dtype)
         grad_gates = workspace.empty((layer, "grad_gates"), (steps, batch, 4 * hidden), dtype)
         weight_hh_t = np.ascontiguousarray(weight_hh.data.T)  # once, not in each of T matmuls
-        bias = None if bias_ih is None else bias_ih.data + bias_hh.data
+        bias = grad_bias_sum = None
+        if bias_ih is not None:
+            bias = bias_ih.data + bias_hh.data
+            # one row per thread that may run a step's backward
+            grad_bias_sum = workspace.empty((layer, "grad_bias"), (autograd_core.get_num_threads(), 4 * hidden),
+                                            dtype)
         step_inputs = SequenceSteps.apply(projected, weight_hh, bias_ih, bias_hh, outputs,
-                                          None if h is None else h.data, grad_gates)
+                                          None if h is None else h.data, grad_gates, grad_bias_sum)
         hs = []
         for t in range(steps):
-            slots = StepSlots(outputs[t], cells[t], saved[t], grad_gates[t])
+            slots = StepSlots(outputs[t], cells[t], saved[t], grad_gates[t], grad_bias_sum)
             h, c = LSTMStep.apply(step_inputs[t], h, c, weight_hh.data, masks[t], weight_hh_t, slots, bias)
             hs.append(h)
         return StackedSteps.apply(outputs, *hs), (h, c)

@@ -551,7 +551,8 @@ def test_lstm_step_kernels_match_matmul_plus_cell(backend, dtype, zero_state, th
         slots = [np.full(shape, np.nan, dtype=dtype) for shape in shapes]
         got = kernels.lstm_step_forward(x_gates, h_prev, c_prev, weight_hh.T, *slots)
         grad_slot = np.full((batch, 4 * hidden), np.nan, dtype=dtype)
-        got_back = kernels.lstm_step_backward(got[2], c_prev, grad_h, grad_c, weight_hh, grad_slot)
+        bias_sum = np.ones((2, 4 * hidden), dtype=dtype)  # rows: one per thread at most
+        got_back = kernels.lstm_step_backward(got[2], c_prev, grad_h, grad_c, weight_hh, grad_slot, bias_sum)
         got_no_h = kernels.lstm_step_backward(got[2], c_prev, grad_h, None, None)
     finally:
         kernels.set_num_threads(previous)
@@ -565,6 +566,7 @@ def test_lstm_step_kernels_match_matmul_plus_cell(backend, dtype, zero_state, th
     np.testing.assert_allclose(got_back[1], expected_back[0].astype(F64) @ weight_hh.astype(F64), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(got_back[2], expected_back[1], rtol=tol, atol=tol)
     assert got_no_h[1] is None
+    np.testing.assert_allclose(bias_sum.sum(axis=0), 2 + expected_back[0].astype(F64).sum(axis=0), rtol=1e-4, atol=1e-3)
     with kernels.backend("numpy"):
         no_grad_c = kernels.lstm_cell_backward(expected[2], c_prev, grad_h)
     np.testing.assert_allclose(got_no_h[0], no_grad_c[0], rtol=tol, atol=tol)
@@ -587,6 +589,8 @@ def test_lstm_step_kernels_reject_bad_arguments():
         kernels.lstm_step_backward(saved, c, c, None, weight_t)
     with pytest.raises(ValueError, match="grad_gates_out must be"):
         kernels.lstm_step_backward(saved, c, c, None, None, np.zeros((3, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match="grad_bias_sum must be"):
+        kernels.lstm_step_backward(saved, c, c, None, None, None, np.zeros((2, 7)))
 
 
 def test_workspace_reuses_an_array_only_when_nothing_holds_it():

@@ -108,7 +108,7 @@ class LSTMStep(Function):
         h, c, saved = kernels.lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, slots.h, slots.c, slots.saved,
                                                 bias)
         ctx.save_for_backward(h_prev, c_prev, weight_hh, saved, mask)
-        ctx.grad_gates_out = slots.grad_gates
+        ctx.grad_gates_out, ctx.grad_bias_sum = slots.grad_gates, slots.grad_bias_sum
         if mask is not None:  # in place: h and c may be slots of the layer's buffers
             h[...] = _blend(mask, h, _zeros_state(x_gates, weight_hh) if h_prev is None else h_prev)
             c[...] = _blend(mask, c, c_prev)
@@ -121,7 +121,8 @@ class LSTMStep(Function):
         grad_c_cell, skip_c = _split_grad(mask, grad_c)
         needs = ctx.needs_input_grad
         grad_gates, grad_h_prev, grad_c_prev = kernels.lstm_step_backward(
-            saved, c_prev, grad_h_cell, grad_c_cell, weight_hh if needs[1] else None, ctx.grad_gates_out)
+            saved, c_prev, grad_h_cell, grad_c_cell, weight_hh if needs[1] else None, ctx.grad_gates_out,
+            ctx.grad_bias_sum)
         if skip_h is not None and grad_h_prev is not None:
             grad_h_prev += skip_h
         if skip_c is not None:
@@ -131,9 +132,10 @@ class LSTMStep(Function):
         return grads + (None,) * (len(needs) - len(grads))  # for weight_hh_t and slots when given
 
 
-StepSlots = namedtuple("StepSlots", ["h", "c", "saved", "grad_gates"], defaults=(None,) * 4)
+StepSlots = namedtuple("StepSlots", ["h", "c", "saved", "grad_gates", "grad_bias_sum"], defaults=(None,) * 5)
 StepSlots.__doc__ = """Where one LSTMStep writes its results: arrays h, c [b, h], saved [b, 5h]
-and grad_gates [b, 4h], each C-contiguous, or None for a new array."""
+and grad_gates [b, 4h], each C-contiguous, or None for a new array; grad_bias_sum, a
+[rows, 4h] accumulator (see kernels.lstm_step_backward) shared by a layer's steps, or None."""
 
 _NO_SLOTS = StepSlots()
 
@@ -148,7 +150,9 @@ class SequenceSteps(Function):
 
     The biases come in here for the same reason: the steps add them to the gates (in
     the cell, at no extra pass over memory) as a constant, and their gradient is the
-    sum of all the steps' grad_gates, taken here once.
+    sum of all the steps' grad_gates. grad_bias_sum, when given, is the [rows, 4h]
+    accumulator the steps add their column sums into (StepSlots); this node then only
+    sums its rows, and zeroes it for a second backward through a retained graph.
 
     Why the weight is an input here and not of the steps: its gradient is
     sum_t grad_gates_t^T h_{t-1}, and grad_gates_t is exactly the gradient that comes
@@ -166,8 +170,10 @@ class SequenceSteps(Function):
     StepSlots); the gradients that already lie in their slot are not copied again."""
 
     @staticmethod
-    def forward(ctx, projected, weight_hh, bias_ih, bias_hh, states, initial, grad_buffer=None):
-        ctx.states, ctx.initial, ctx.grad_buffer = states, initial, grad_buffer
+    def forward(ctx, projected, weight_hh, bias_ih, bias_hh, states, initial, grad_buffer=None, grad_bias_sum=None):
+        ctx.states, ctx.initial, ctx.grad_buffer, ctx.grad_bias_sum = states, initial, grad_buffer, grad_bias_sum
+        if grad_bias_sum is not None:
+            grad_bias_sum.fill(0)
         return tuple(projected)
 
     @staticmethod
@@ -181,7 +187,10 @@ class SequenceSteps(Function):
                     slot[...] = grad
         grad_weight = grad_bias = None
         needs = ctx.needs_input_grad
-        if needs[2] or needs[3]:
+        if ctx.grad_bias_sum is not None:
+            grad_bias = ctx.grad_bias_sum.sum(axis=0)
+            ctx.grad_bias_sum.fill(0)
+        elif needs[2] or needs[3]:
             grad_bias = grad_gates.reshape(-1, grad_gates.shape[2]).sum(axis=0)
         if needs[1]:
             steps, batch, width = grad_gates.shape
@@ -194,7 +203,7 @@ class SequenceSteps(Function):
             if ctx.initial is not None:
                 grad_weight = grad_weight + _transposed_product(grad_gates[0], ctx.initial)
         return (grad_gates, grad_weight, grad_bias if needs[2] else None, grad_bias if needs[3] else None,
-                None, None, None)
+                None, None, None, None)
 
 
 def _transposed_product(a, b):
