@@ -304,7 +304,7 @@ class _RNNBase(Module):
             flat = layer_input.reshape(steps * batch, width)
             projected = self._project_layer(layer, flat, weight_ih, bias_ih, bias_hh)
             layer_input, final = self._run_layer(layer, projected.reshape(steps, batch, projected.shape[1]),
-                                                 states[layer], weight_hh, bias_ih, bias_hh, masks)
+                                                 states[layer], weight_hh, bias_ih, bias_hh, masks, weight_ih, flat)
             finals.append(final)
         outputs = layer_input if valid is None else layer_input * Tensor(np.ascontiguousarray(valid.transpose(1, 0, 2)))
         if self.batch_first:
@@ -351,7 +351,7 @@ class RNN(_RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, dtype)
         self.nonlinearity = nonlinearity
 
-    def _run_layer(self, layer, projected, h, weight_hh, bias_ih, bias_hh, masks):
+    def _run_layer(self, layer, projected, h, weight_hh, bias_ih, bias_hh, masks, weight_ih, flat):
         outputs = []
         for x_gates, mask in zip(unbind(projected, 0), masks):
             h = RNNStep.apply(x_gates, h, weight_hh, self.nonlinearity, mask)
@@ -383,7 +383,7 @@ class LSTM(_RNNBase):
             raise ValueError("LSTM: expected the initial state as a tuple (h0, c0), got %s" % type(hx).__name__)
         return list(zip(self._initial(h0, batch, dtype, "h"), self._initial(c0, batch, dtype, "c")))
 
-    def _run_layer(self, layer, projected, state, weight_hh, bias_ih, bias_hh, masks):
+    def _run_layer(self, layer, projected, state, weight_hh, bias_ih, bias_hh, masks, weight_ih, flat):
         """projected [T, b, 4h] -> (outputs [T, b, h], (h, c) after the last step).
 
         Each step writes its h into a slot of one [T, b, h] array, which then is the
@@ -405,8 +405,10 @@ class LSTM(_RNNBase):
             # one row per thread that may run a step's backward
             grad_bias_sum = workspace.empty((layer, "grad_bias"), (autograd_core.get_num_threads(), 4 * hidden),
                                             dtype)
+        operand = workspace.empty((layer, "operand"), (steps * batch, flat.shape[1] + hidden), dtype)
         step_inputs = SequenceSteps.apply(projected, weight_hh, bias_ih, bias_hh, outputs,
-                                          None if h is None else h.data, grad_gates, grad_bias_sum)
+                                          None if h is None else h.data, grad_gates, grad_bias_sum,
+                                          weight_ih, flat.data, operand)
         hs = []
         for t in range(steps):
             slots = StepSlots(outputs[t], cells[t], saved[t], grad_gates[t], grad_bias_sum)
@@ -415,10 +417,11 @@ class LSTM(_RNNBase):
         return StackedSteps.apply(outputs, *hs), (h, c)
 
     def _project_layer(self, layer, flat, weight_ih, bias_ih, bias_hh):
-        # no biases here: the steps add them (see _run_layer). Shapes and dtypes follow
+        # no biases here: the steps add them, and W_ih is a constant here: its gradient
+        # comes from SequenceSteps with W_hh's (see _run_layer). Shapes and dtypes follow
         # from the layer's own checks, so InputProjection is called without input_projection's.
         out = self._workspace().empty((layer, "projected"), (flat.shape[0], weight_ih.shape[0]), flat.dtype)
-        return InputProjection.apply(flat, weight_ih, None, None, out)
+        return InputProjection.apply(flat, weight_ih.data, None, None, out)
 
     def _workspace(self):
         workspace = self.__dict__.get("_reusable")
@@ -446,7 +449,7 @@ class GRU(_RNNBase):
     def _project_layer(self, layer, flat, weight_ih, bias_ih, bias_hh):
         return _project(flat, weight_ih, bias_ih)  # b_hh stays in the step: r scales it
 
-    def _run_layer(self, layer, projected, h, weight_hh, bias_ih, bias_hh, masks):
+    def _run_layer(self, layer, projected, h, weight_hh, bias_ih, bias_hh, masks, weight_ih, flat):
         outputs = []
         for x_gates, mask in zip(unbind(projected, 0), masks):
             h = GRUStep.apply(x_gates, h, weight_hh, bias_hh, mask)

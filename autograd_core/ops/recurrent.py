@@ -167,11 +167,18 @@ class SequenceSteps(Function):
     views are used by nothing but the steps. Not a general-purpose op.
 
     grad_buffer, when given, is where the steps write their gates' gradients (see
-    StepSlots); the gradients that already lie in their slot are not copied again."""
+    StepSlots); the gradients that already lie in their slot are not copied again.
+
+    weight_ih [4h, in] and inputs [T*b, in] (the layer's input, flattened), when given,
+    move the input weight's gradient here too (the layer's InputProjection then takes
+    W_ih as a constant): both weights' gradients come from one GEMM over grad_gates.
+    operand, optional: a [T*b, in + h] array to assemble that GEMM's other factor in."""
 
     @staticmethod
-    def forward(ctx, projected, weight_hh, bias_ih, bias_hh, states, initial, grad_buffer=None, grad_bias_sum=None):
+    def forward(ctx, projected, weight_hh, bias_ih, bias_hh, states, initial, grad_buffer=None, grad_bias_sum=None,
+                weight_ih=None, inputs=None, operand=None):
         ctx.states, ctx.initial, ctx.grad_buffer, ctx.grad_bias_sum = states, initial, grad_buffer, grad_bias_sum
+        ctx.layer_inputs, ctx.operand = inputs, operand  # (ctx.inputs is the graph's edges)
         if grad_bias_sum is not None:
             grad_bias_sum.fill(0)
         return tuple(projected)
@@ -192,7 +199,12 @@ class SequenceSteps(Function):
             ctx.grad_bias_sum.fill(0)
         elif needs[2] or needs[3]:
             grad_bias = grad_gates.reshape(-1, grad_gates.shape[2]).sum(axis=0)
-        if needs[1]:
+        grad_weight_ih = None
+        if len(needs) > 8 and needs[8]:
+            grad_weight_ih, grad_weight = _input_and_recurrent_weight_grads(ctx, grad_gates)
+            if not needs[1]:
+                grad_weight = None
+        elif needs[1]:
             steps, batch, width = grad_gates.shape
             hidden = ctx.states.shape[2]
             if steps > 1:
@@ -202,8 +214,27 @@ class SequenceSteps(Function):
                 grad_weight = np.zeros((width, hidden), dtype=grad_gates.dtype)
             if ctx.initial is not None:
                 grad_weight = grad_weight + _transposed_product(grad_gates[0], ctx.initial)
-        return (grad_gates, grad_weight, grad_bias if needs[2] else None, grad_bias if needs[3] else None,
-                None, None, None, None)
+        grads = (grad_gates, grad_weight, grad_bias if needs[2] else None, grad_bias if needs[3] else None,
+                 None, None, None, None, grad_weight_ih, None, None)
+        return grads[:len(needs)]
+
+
+def _input_and_recurrent_weight_grads(ctx, grad_gates):
+    """grad W_ih = sum_t grad_gates_t^T x_t and grad W_hh = sum_t grad_gates_t^T h_{t-1}
+    as one GEMM: [x_t | h_{t-1}] side by side in ctx.operand [T*b, in + h] (a zero or
+    the initial state for t = 0), so that grad_gates, the big operand, is read and
+    packed once for both weights, not twice."""
+    steps, batch, width = grad_gates.shape
+    inputs, states = ctx.layer_inputs, ctx.states
+    columns, hidden = inputs.shape[1], states.shape[2]
+    operand = ctx.operand
+    if operand is None or operand.shape != (steps * batch, columns + hidden):
+        operand = np.empty((steps * batch, columns + hidden), dtype=grad_gates.dtype)
+    operand[:, :columns] = inputs
+    operand[batch:, columns:] = states[:-1].reshape((steps - 1) * batch, hidden)
+    operand[:batch, columns:] = 0 if ctx.initial is None else ctx.initial
+    both = _transposed_product(grad_gates.reshape(steps * batch, width), operand)  # [G, in + h]
+    return both[:, :columns], both[:, columns:]
 
 
 def _transposed_product(a, b):
