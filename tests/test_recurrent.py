@@ -637,3 +637,25 @@ def test_lstm_layer_steps_twice_before_backward_and_retain_graph():
     for a, b in zip(first + grads(loss2) + grads(loss1), expected1 + expected2 + expected1):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(model(x1)[0].data, out1.data, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "c"])
+def test_lstm_layer_gradcheck_of_input_weights_and_biases(backend_name):
+    """W_ih and the biases get their gradients from SequenceSteps (one GEMM with W_hh's,
+    and the steps' bias accumulator), not from the projection: check them directly."""
+    if backend_name == "c" and not kernels.extension_available():
+        pytest.skip("C extension not built")
+    rng = np.random.default_rng(24)
+    layer = LSTM(2, 3, num_layers=2, dtype=F64)
+    x, h0 = _t(rng, 3, 4, 2), _t(rng, 2, 3, 3, scale=0.5)
+    params = [ag.Tensor(getattr(layer, name).data.copy(), requires_grad=True)
+              for name in ("weight_ih_l0", "weight_ih_l1", "bias_ih_l1", "bias_hh_l0")]
+
+    def run(*params):
+        for name, param in zip(("weight_ih_l0", "weight_ih_l1", "bias_ih_l1", "bias_hh_l0"), params):
+            object.__setattr__(layer, name, param)
+        outputs, (h, c) = layer(x, (h0, h0 * 0.3), lengths=np.array([4, 1, 3]))
+        return outputs.sum(axis=1) * h[1] + c[0]
+
+    with kernels.backend(backend_name):
+        assert gradcheck(run, params)
