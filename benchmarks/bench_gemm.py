@@ -52,6 +52,9 @@ def _implementations(dtype):
     return implementations, "torch %s, %d threads" % (torch.__version__, torch.get_num_threads())
 
 
+_SETTLE_SECONDS = 0.5
+
+
 def _case(n, dtype, repeats, implementations, notes):
     rng = np.random.default_rng(n)
     a = rng.standard_normal((n, n)).astype(dtype)
@@ -67,9 +70,13 @@ def _case(n, dtype, repeats, implementations, notes):
     # Each implementation runs its repeats back to back (its thread pool stays warm and
     # no other pool is still spinning), in two rounds in opposite orders so that load
     # from elsewhere on the machine does not favour whichever ran first.
+    # The pause before each block lets the previous library's waiting threads go to
+    # sleep: OpenBLAS and torch keep theirs spinning for a while after a call, which on
+    # 2 cores takes a core away from whoever runs next.
     times = {name: [] for name, _ in calls}
     for order in (calls, calls[::-1]):
         for name, call in order:
+            time.sleep(_SETTLE_SECONDS)
             call()
             for _ in range((repeats + 1) // 2):
                 start = time.perf_counter()
