@@ -45,16 +45,21 @@ def _run_hooks(hooks, grad, dtype):
     return grad
 
 
-def _deliver_to_leaf(leaf, grad):
+def _store_grad(tensor, grad):
+    """Add grad into tensor.grad. The first gradient is a private C-ordered copy, so
+    that later accumulation cannot alias another gradient, and optimizers can update
+    it as one flat array."""
     from .tensor import Tensor
+    if tensor.grad is None:
+        tensor.grad = Tensor(np.array(grad, dtype=tensor.data.dtype, order="C", copy=True))
+    else:
+        tensor.grad.data = tensor.grad.data + grad
+
+
+def _deliver_to_leaf(leaf, grad):
     if leaf._hooks:
         grad = _run_hooks(leaf._hooks, grad, leaf.data.dtype)
-    if leaf.grad is None:
-        # a private C-ordered copy: later in-place accumulation cannot alias another
-        # gradient, and optimizers can update it as one flat array
-        leaf.grad = Tensor(np.array(grad, dtype=leaf.data.dtype, order="C", copy=True))
-    else:
-        leaf.grad.data = leaf.grad.data + grad
+    _store_grad(leaf, grad)
 
 
 def backward(tensor, grad, retain_graph=False):
@@ -84,11 +89,11 @@ def backward(tensor, grad, retain_graph=False):
                         g = grads[index] = _run_hooks(hooks[index], g, g.dtype)
                     if g is not None and retained and index in retained:
                         _deliver_to_leaf_retained(retained[index], g)
-            missing = sum(g is None for g in grads) if len(grads) > 1 else (grads[0] is None)
-            if missing == len(grads):
+            missing = [index for index, g in enumerate(grads) if g is None]
+            if len(missing) == len(grads):
                 continue  # nothing flows through this node (e.g. an unused output)
-            if missing:
-                grads = [g if g is not None else _zeros_for(node, i) for i, g in enumerate(grads)]
+            for index in missing:  # an output nobody used still gets its (zero) gradient
+                grads[index] = _zeros_for(node, index)
             input_grads = node.function.backward(node, *grads)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
@@ -118,10 +123,8 @@ def backward(tensor, grad, retain_graph=False):
 
 def _deliver_to_leaf_retained(ref, grad):
     tensor = ref()
-    if tensor is not None:
-        from .tensor import Tensor
-        tensor.grad = Tensor(np.array(grad, copy=True)) if tensor.grad is None \
-            else Tensor(tensor.grad.data + grad)
+    if tensor is not None:  # retain_grad() on a tensor that no longer exists: nothing to do
+        _store_grad(tensor, grad)
 
 
 def _zeros_for(node, index):
