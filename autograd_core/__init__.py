@@ -5,6 +5,10 @@
     loss = (x @ x.T).sum()
     loss.backward()
     x.grad            # tensor([[2., 4.]])
+
+The functional ops are exported here; the Function classes behind them live in
+``autograd_core.ops.*`` and are public too (nn's recurrent layers build on
+``autograd_core.ops.recurrent``), since users extend the engine with the same mechanism.
 """
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .function import Context, Function
@@ -21,6 +25,7 @@ from .ops.shape import (broadcast_to, chunk, concat, expand, flatten, getitem, o
 from .ops.linalg import linear, matmul
 from .ops.conv import conv2d
 from .ops.pool import avg_pool2d, max_pool2d
+from .ops.recurrent import gru_step, input_projection, lstm_step, rnn_step, unbind
 from . import _methods  # noqa: F401  (attaches the Tensor methods and operators)
 
 float32 = "float32"
