@@ -10,6 +10,12 @@ import pytest
 import autograd_core
 from nn import checkpoint, cli, data, models
 
+try:
+    import matplotlib  # noqa: F401  (an optional extra: the plots are checked where it is installed)
+    HAVE_MATPLOTLIB = True
+except ImportError:
+    HAVE_MATPLOTLIB = False
+
 TRAIN_COUNT = 200
 TEST_COUNT = 100
 
@@ -66,7 +72,10 @@ def test_train_softmax_then_evaluate(capsys, data_dir, tmp_path):
     assert epoch["epoch"] == 1 and np.isfinite(epoch["train_loss"])
     # the synthetic classes are linearly separable: well above chance (0.1) after 10 steps
     assert epoch["test_accuracy"] > 0.5
-    assert (out_dir / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if HAVE_MATPLOTLIB:
+        assert (out_dir / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert "matplotlib is not installed" in out and not (out_dir / "curve.png").exists()
     metadata = checkpoint.read_metadata(out_dir / "checkpoint.npz")
     assert metadata["model"] == "softmax" and metadata["epoch"] == 1
     accuracy, report = _evaluate_accuracy(capsys, data_dir, out_dir / "checkpoint.npz")
@@ -264,14 +273,15 @@ def test_registered_model_and_task_are_usable_from_the_cli(capsys, data_dir, tmp
     assert evaluated == [False, False]  # evaluation runs in eval mode
     history = json.loads((tmp_path / "ae" / "metrics.json").read_text())["epochs"]
     assert history[1]["train_loss"] < history[0]["train_loss"]
-    assert drawn == [(TEST_COUNT, TEST_COUNT, "tiny-autoencoder")]
-    assert "pictures.txt" in out and (tmp_path / "ae" / "pictures.txt").exists()
+    if HAVE_MATPLOTLIB:  # the CLI draws a task's pictures only where it can plot
+        assert drawn == [(TEST_COUNT, TEST_COUNT, "tiny-autoencoder")]
+        assert "pictures.txt" in out and (tmp_path / "ae" / "pictures.txt").exists()
     # without matplotlib: neither curve nor pictures, and a single notice naming both
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     status, out, err = _run(capsys, "train", "tiny-autoencoder", "--data-dir", data_dir, "--out",
                             tmp_path / "ae2", "--no-progress", "--batch-size", 50, "--epochs", 1)
     assert status == 0, err
-    assert len(drawn) == 1
+    assert len(drawn) == (1 if HAVE_MATPLOTLIB else 0)  # not called again
     notices = [line for line in out.splitlines() if "matplotlib is not installed" in line]
     assert len(notices) == 1 and "pictures" in notices[0]
 
