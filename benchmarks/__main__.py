@@ -53,9 +53,10 @@ def environment():
         # OpenBLAS reads these when numpy loads; set, they can pin a slower kernel.
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
-        # autograd_core makes its OpenMP threads sleep while waiting unless this is set
-        # (see autograd_core/kernels.py); "active" suits a machine with idle cores.
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset (autograd_core: PASSIVE)"),
+        # autograd_core lets its waiting OpenMP threads spin only briefly (GOMP_SPINCOUNT
+        # 10000) unless either variable is set (see autograd_core/kernels.py)
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "unset (autograd_core: 10000 unless OMP_WAIT_POLICY is set)"),
         # Other processes on the machine: the figures only compare within one run.
         "load_average_1_5_15_min": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "numpy_blas": None,
