@@ -40,7 +40,10 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_index", "_hooks", "__weakref__")
-    __array_priority__ = 1000  # numpy defers to Tensor's operators: ndarray * Tensor -> Tensor
+    # numpy defers to Tensor's operators (ndarray * Tensor -> Tensor.__rmul__) and refuses
+    # to apply its ufuncs to a Tensor: np.exp(t) raises instead of returning an array that
+    # silently dropped the graph (use t.exp(), or np.exp(t.numpy()) on purpose).
+    __array_ufunc__ = None
 
     def __init__(self, data, dtype=None, requires_grad=False):
         self.data = _as_array(data, dtype)

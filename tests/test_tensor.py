@@ -158,3 +158,18 @@ def test_functions_accept_plain_values():
 def test_version_and_dtype_names():
     assert ag.__version__
     assert np.dtype(ag.float32) == np.float32 and np.dtype(ag.int64) == np.int64
+
+
+def test_numpy_ufuncs_refuse_tensors_instead_of_dropping_the_graph():
+    import numpy as np
+    import pytest
+
+    import autograd_core as ag
+    t = ag.tensor([[1.0, 2.0]], requires_grad=True)
+    with pytest.raises(TypeError, match="does not support ufuncs"):
+        np.exp(t)
+    # operators with an ndarray on the left still reach Tensor's reflected methods
+    result = np.array([[3.0, 4.0]], dtype=np.float32) * t
+    assert isinstance(result, ag.Tensor) and result.requires_grad
+    result.sum().backward()
+    assert t.grad.data.tolist() == [[3.0, 4.0]]
