@@ -671,40 +671,22 @@ static int direct_backward_input_f32(const ag_conv2d_geometry *g, const float *g
 #define AG_HAVE_DIRECT 0
 #endif
 
-#if !AG_HAVE_DIRECT
-static int direct_forward_f32(const ag_conv2d_geometry *g, const float *x, const float *w,
-                              float *y) {
-    (void)g; (void)x; (void)w; (void)y;
-    return 0;
-}
-static int direct_backward_input_f32(const ag_conv2d_geometry *g, const float *grad_y,
-                                     const float *w, float *grad_x) {
-    (void)g; (void)grad_y; (void)w; (void)grad_x;
-    return 0;
-}
-static int direct_backward_weight_f32(const ag_conv2d_geometry *g, const float *x,
-                                      const float *grad_y, float *grad_w) {
-    (void)g; (void)x; (void)grad_y; (void)grad_w;
-    return 0;
-}
-#endif
-/* float64 always takes the im2col path: it serves gradcheck, not speed. */
-static int direct_forward_f64(const ag_conv2d_geometry *g, const double *x, const double *w,
-                              double *y) {
-    (void)g; (void)x; (void)w; (void)y;
-    return 0;
-}
-static int direct_backward_input_f64(const ag_conv2d_geometry *g, const double *grad_y,
-                                     const double *w, double *grad_x) {
-    (void)g; (void)grad_y; (void)w; (void)grad_x;
-    return 0;
+/* "No direct kernel here": returning 0 sends the call down the im2col + GEMM path. */
+#define NO_DIRECT_KERNEL(NAME, T)                                                       \
+static int NAME(const ag_conv2d_geometry *g, const T *a, const T *b, T *out) {         \
+    (void)g; (void)a; (void)b; (void)out;                                               \
+    return 0;                                                                           \
 }
 
-static int direct_backward_weight_f64(const ag_conv2d_geometry *g, const double *x,
-                                      const double *grad_y, double *grad_w) {
-    (void)g; (void)x; (void)grad_y; (void)grad_w;
-    return 0;
-}
+#if !AG_HAVE_DIRECT
+NO_DIRECT_KERNEL(direct_forward_f32, float)
+NO_DIRECT_KERNEL(direct_backward_input_f32, float)
+NO_DIRECT_KERNEL(direct_backward_weight_f32, float)
+#endif
+/* float64 always takes the im2col path: it serves gradcheck, not speed. */
+NO_DIRECT_KERNEL(direct_forward_f64, double)
+NO_DIRECT_KERNEL(direct_backward_input_f64, double)
+NO_DIRECT_KERNEL(direct_backward_weight_f64, double)
 
 #define DEFINE_CONV2D(SUFFIX, T, GEMM)                                                  \
                                                                                         \
