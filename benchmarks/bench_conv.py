@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from autograd_core import kernels
+from benchmarks.timing import alternating_medians
 
 BATCH = 100
 
@@ -38,19 +39,9 @@ POOL_CASES = [
 ]
 
 
-def _interleaved_medians(fns, repeats):
+def _alternating(functions, repeats):
     """{name: (median wall seconds, median CPU seconds)}, the functions run in turn."""
-    for fn in fns.values():
-        fn()  # warm-up
-    wall = {name: [] for name in fns}
-    cpu = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            fn()
-            wall[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - start_cpu)
-    return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in fns}
+    return alternating_medians(functions, blocks=repeats, warmup=1, pause=0)
 
 
 def _median_seconds(fn, repeats):
@@ -154,9 +145,9 @@ def _conv_rows(name, x_shape, w_shape, quick, repeats):
         passes["torch forward"] = lambda: torch.nn.functional.conv2d(xd, wd, padding=(pads[0][0], pads[1][0]))
         passes["torch backward (input and weight)"] = lambda: torch.ops.aten.convolution_backward(
             gt, xd, wd, None, [1, 1], [pads[0][0], pads[1][0]], [1, 1], False, [0, 0], 1, [True, True, False])
-    medians = _interleaved_medians(timed, repeats)
+    medians = _alternating(timed, repeats)
     with kernels.backend("c"):
-        for pass_name, (seconds, cpu_seconds) in _interleaved_medians(passes, repeats).items():
+        for pass_name, (seconds, cpu_seconds) in _alternating(passes, repeats).items():
             impl, what = pass_name.split(" ", 1)
             rows.append(dict(benchmark="conv2d pass", case=name + ": " + what, impl=impl,
                              seconds=seconds, cpu_seconds=cpu_seconds,

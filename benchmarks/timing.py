@@ -1,0 +1,41 @@
+"""Timing shared by the benchmarks: implementations measured in alternating blocks.
+
+On a shared 2-core machine, and with two libraries in one process whose idle OpenMP
+threads spin for a while after each call, timing one implementation after the other
+would hand the second one the first's leftovers. So each implementation runs a block of
+calls in turn, with a short pause between blocks, and each gets the median over all its
+calls of wall time (time.perf_counter) and of the process's CPU time (time.process_time,
+which other processes' load inflates less).
+"""
+import statistics
+import time
+
+
+def alternating_medians(functions, blocks, calls_per_block=1, warmup=2, pause=0.05):
+    """{name: (median wall seconds, median CPU seconds)} of one call of each function.
+
+    functions: {name: no-argument callable}; each runs `warmup` untimed calls first, then
+    `blocks` blocks of `calls_per_block` timed calls, the names taking turns."""
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    wall = {name: [] for name in functions}
+    cpu = {name: [] for name in functions}
+    for _ in range(blocks):
+        for name, function in functions.items():
+            time.sleep(pause)  # let the other library's spinning threads go to sleep
+            for _ in range(calls_per_block):
+                start_wall, start_cpu = time.perf_counter(), time.process_time()
+                function()
+                wall[name].append(time.perf_counter() - start_wall)
+                cpu[name].append(time.process_time() - start_cpu)
+    return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in functions}
+
+
+def torch_or_none():
+    """The torch module when it is importable (an optional reference), else None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
