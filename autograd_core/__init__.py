@@ -34,4 +34,5 @@ __version__ = "0.1.0"
 __all__ = ["Context", "Function", "GradcheckError", "Tensor", "arange", "backend", "default_generator",
            "enable_grad", "eye", "float32", "float64", "from_numpy", "full", "get_backend", "get_num_threads",
            "gradcheck", "int64", "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "rand", "randn",
-           "set_backend", "set_grad_enabled", "set_num_threads", "tensor", "zeros", "zeros_like"] + list(registry.exports())
+           "set_backend", "set_grad_enabled", "set_num_threads", "tensor", "zeros", "zeros_like"]
+__all__ += list(registry.exports())

@@ -10,7 +10,6 @@ import weakref
 import numpy as np
 
 from . import engine
-from .grad_mode import is_grad_enabled
 
 _DEFAULT_FLOAT = np.float32
 

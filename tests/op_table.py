@@ -133,6 +133,14 @@ def _rnn_step(x_gates, h, w, nonlinearity="tanh"):
     return np.tanh(pre) if nonlinearity == "tanh" else np.maximum(pre, 0)
 
 
+def _extreme_samples(rng):
+    return [Sample(_distinct(rng, 2, 3), _distinct(rng, 3) * 0.9), Sample(_distinct(rng, 4), 0.05)]
+
+
+def _equality_samples(rng):
+    return [Sample(np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0])), Sample(np.array([1.0, 2.0]), 2.0)]
+
+
 def _where_samples(rng):
     condition = rng.random((2, 3)) > 0.5
     return [Sample(condition, _away_from_zero(rng, 2, 3), _away_from_zero(rng, 3)),
@@ -147,10 +155,8 @@ TABLE = {
     "div": binary(np.divide),
     "pow": OpEntry(lambda rng: [Sample(_positive(rng, 2, 3), _away_from_zero(rng, 2, 3)),
                                 Sample(_positive(rng, 2, 3), 3.0), Sample(2.0, _away_from_zero(rng, 3))], np.power),
-    "maximum": OpEntry(lambda rng: [Sample(_distinct(rng, 2, 3), _distinct(rng, 3) * 0.9), Sample(_distinct(rng, 4), 0.05)],
-                       np.maximum),
-    "minimum": OpEntry(lambda rng: [Sample(_distinct(rng, 2, 3), _distinct(rng, 3) * 0.9), Sample(_distinct(rng, 4), 0.05)],
-                       np.minimum),
+    "maximum": OpEntry(_extreme_samples, np.maximum),
+    "minimum": OpEntry(_extreme_samples, np.minimum),
     "where": OpEntry(_where_samples, np.where),
     "neg": unary(np.negative),
     "exp": unary(np.exp),
@@ -165,15 +171,15 @@ TABLE = {
     "leaky_relu": unary(lambda x, negative_slope: np.where(x > 0, x, negative_slope * x), negative_slope=0.2),
     "elu": unary(lambda x, alpha: np.where(x > 0, x, alpha * (np.exp(x) - 1)), alpha=0.7),
     "softplus": unary(lambda x: np.log1p(np.exp(x))),
-    "cast": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), "float32"), Sample(_away_from_zero(rng, 3), np.int64)],
+    "cast": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), "float32"),
+                                 Sample(_away_from_zero(rng, 3), np.int64)],
                     lambda x, dtype: x.astype(dtype), gradcheck=False, keeps_dtype=False),
     "lt": comparison(np.less),
     "le": comparison(np.less_equal),
     "gt": comparison(np.greater),
     "ge": comparison(np.greater_equal),
-    "eq": OpEntry(lambda rng: [Sample(np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0]))], np.equal, gradcheck=False),
-    "ne": OpEntry(lambda rng: [Sample(np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0]))], np.not_equal,
-                  gradcheck=False),
+    "eq": OpEntry(_equality_samples, np.equal, gradcheck=False),
+    "ne": OpEntry(_equality_samples, np.not_equal, gradcheck=False),
     # -- reductions
     "sum": reduction(np.sum),
     "mean": reduction(np.mean),
@@ -223,19 +229,22 @@ TABLE = {
     "pad": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), ((1, 0), (0, 2)), 0.5)],
                    lambda x, width, value: np.pad(x, width, constant_values=value)),
     "one_hot": OpEntry(lambda rng: [Sample(np.array([2, 0, 1])), Sample(np.array([[1], [3]]), 5)],
-                       lambda labels, num_classes=None: np.eye(num_classes or labels.max() + 1)[labels], gradcheck=False),
+                       lambda labels, num_classes=None: np.eye(num_classes or labels.max() + 1)[labels],
+                       gradcheck=False),
     # -- linear algebra, convolution, pooling
     "matmul": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 3, 4)),
                                    Sample(_away_from_zero(rng, 2, 2, 3), _away_from_zero(rng, 3)),
                                    Sample(_away_from_zero(rng, 3), _away_from_zero(rng, 2, 3, 2))], np.matmul),
-    "linear": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 4, 3), _away_from_zero(rng, 2, 3), _away_from_zero(rng, 2)),
+    "linear": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 4, 3), _away_from_zero(rng, 2, 3),
+                                          _away_from_zero(rng, 2)),
                                    Sample(_away_from_zero(rng, 2, 2, 3), _away_from_zero(rng, 2, 3))],
                       lambda x, w, b=None: x @ w.T + (0 if b is None else b)),
     "conv2d": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 5, 4, 2), _away_from_zero(rng, 3, 2, 2, 3),
                                           _away_from_zero(rng, 3)),
                                    Sample(_away_from_zero(rng, 1, 5, 5, 1), _away_from_zero(rng, 3, 3, 1, 2),
                                           stride=2, padding=1)], _conv2d),
-    "max_pool2d": OpEntry(lambda rng: [Sample(_distinct(rng, 2, 4, 4, 2), 2), Sample(_distinct(rng, 1, 5, 5, 2), 3, 2, 1)],
+    "max_pool2d": OpEntry(lambda rng: [Sample(_distinct(rng, 2, 4, 4, 2), 2),
+                                       Sample(_distinct(rng, 1, 5, 5, 2), 3, 2, 1)],
                           lambda x, k, stride=None, padding=0: _pool(x, k, stride or k, padding, np.max, -np.inf)),
     "avg_pool2d": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 4, 4, 2), 2),
                                        Sample(_away_from_zero(rng, 1, 5, 5, 2), 3, 2, 1)],
