@@ -6,30 +6,33 @@
     loss.backward()
     x.grad            # tensor([[2., 4.]])
 
-The functional ops are exported here; the Function classes behind them live in
-``autograd_core.ops.*`` and are public too (nn's recurrent layers build on
-``autograd_core.ops.recurrent``), since users extend the engine with the same mechanism.
+The op names exported here (``exp``, ``matmul``, ``conv2d``, ...) and the Tensor methods
+and operators come from the op registry (``autograd_core.registry``): each op declares
+them where it is defined, in ``autograd_core.ops.*``. The Function classes there are
+public too, since users extend the engine with the same mechanism.
+
+Imports form a chain with no cycle: grad_mode <- engine <- tensor <- function <-
+registry <- ops <- this package.
 """
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .function import Context, Function
 from .tensor import (Tensor, arange, default_generator, eye, from_numpy, full, manual_seed, ones,
                      ones_like, rand, randn, tensor, zeros, zeros_like)
+from .function import Context, Function
 from .kernels import backend, get_backend, get_num_threads, set_backend, set_num_threads
 from .gradcheck import GradcheckError, gradcheck
-from .ops.elementwise import (abs, add, cast, clip, div, elu, exp, leaky_relu, log, maximum, minimum, mul,
-                              neg, relu, sigmoid, softplus, sqrt, sub, tanh, where)
-from .ops.elementwise import pow as pow  # noqa: F401  (shadows the builtin inside this namespace only)
-from .ops.reduce import argmax, argmin, log_softmax, max, mean, min, softmax, std, sum, var
-from .ops.shape import (broadcast_to, chunk, concat, expand, flatten, getitem, one_hot, pad, permute, reshape,
-                        split, squeeze, stack, transpose, unsqueeze)
-from .ops.linalg import linear, matmul
-from .ops.conv import conv2d
-from .ops.pool import avg_pool2d, max_pool2d
-from .ops.recurrent import gru_step, input_projection, lstm_step, rnn_step, unbind
-from . import _methods  # noqa: F401  (attaches the Tensor methods and operators)
+from . import registry
+from . import ops  # noqa: F401  (importing the ops registers them)
+
+globals().update(registry.exports())
 
 float32 = "float32"
 float64 = "float64"
 int64 = "int64"
 
 __version__ = "0.1.0"
+
+__all__ = ["Context", "Function", "GradcheckError", "Tensor", "arange", "backend", "default_generator",
+           "enable_grad", "eye", "float32", "float64", "from_numpy", "full", "get_backend", "get_num_threads",
+           "gradcheck", "int64", "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "rand", "randn",
+           "set_backend", "set_grad_enabled", "set_num_threads", "tensor", "zeros", "zeros_like"]
+__all__ += list(registry.exports())

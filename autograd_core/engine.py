@@ -1,9 +1,13 @@
-"""The engine: reverse-mode backward over the recorded graph. It knows no op.
+"""The engine: reverse-mode backward over the recorded graph. It knows no op, and no
+Tensor class: it reads the tensors it is given through ``grad_fn`` (their graph node),
+``output_index`` and ``data``, and hands each leaf its gradient with
+``accumulate_grad(array)``.
 
 Nodes are the Contexts of Function calls. ``backward`` orders them by an iterative
 depth-first search (no recursion, so graphs 100,000 ops deep are fine), then walks
 them in reverse topological order, calling each Function's backward once with the
-summed gradients of its outputs and passing the results on to its inputs.
+summed gradients of its outputs and passing the results on to its inputs. Hooks on a
+node's outputs are callables array -> array (Tensor.register_hook wraps the user's).
 """
 import numpy as np
 
@@ -23,7 +27,7 @@ def _topological_order(root):
         visited.add(id(node))
         stack.append((node, True))
         for value in node.inputs:
-            parent = getattr(value, "_ctx", None)
+            parent = getattr(value, "grad_fn", None)
             if parent is not None and id(parent) not in visited:
                 stack.append((parent, False))
     order.reverse()
@@ -36,39 +40,19 @@ def _accumulate(store, key, grad):
     store[key] = grad if previous is None else previous + grad
 
 
-def _run_hooks(hooks, grad, dtype):
-    from .tensor import Tensor
+def _run_hooks(hooks, grad):
     for hook in hooks:
-        result = hook(Tensor(grad))
-        if result is not None:
-            grad = np.asarray(result.data if isinstance(result, Tensor) else result, dtype=dtype)
+        grad = hook(grad)
     return grad
-
-
-def _store_grad(tensor, grad):
-    """Add grad into tensor.grad. The first gradient is a private C-ordered copy, so
-    that later accumulation cannot alias another gradient, and optimizers can update
-    it as one flat array."""
-    from .tensor import Tensor
-    if tensor.grad is None:
-        tensor.grad = Tensor(np.array(grad, dtype=tensor.data.dtype, order="C", copy=True))
-    else:
-        tensor.grad.data = tensor.grad.data + grad
-
-
-def _deliver_to_leaf(leaf, grad):
-    if leaf._hooks:
-        grad = _run_hooks(leaf._hooks, grad, leaf.data.dtype)
-    _store_grad(leaf, grad)
 
 
 def backward(tensor, grad, retain_graph=False):
     """Accumulate d(tensor)/d(leaf) * grad into ``.grad`` of every leaf that requires grad."""
-    root = tensor._ctx
+    root = tensor.grad_fn
     if root is None:
-        _deliver_to_leaf(tensor, grad)
+        tensor.accumulate_grad(grad)
         return
-    pending = {(id(root), tensor._index): grad}
+    pending = {(id(root), tensor.output_index): grad}
     # a leaf's gradient is summed over all its consumers first, so that its hooks see
     # the total once (as for non-leaves), not one partial sum per consumer
     leaf_grads = {}
@@ -86,9 +70,9 @@ def backward(tensor, grad, retain_graph=False):
             if hooks or retained:
                 for index, g in enumerate(grads):
                     if g is not None and hooks and hooks.get(index):
-                        g = grads[index] = _run_hooks(hooks[index], g, g.dtype)
+                        g = grads[index] = _run_hooks(hooks[index], g)
                     if g is not None and retained and index in retained:
-                        _deliver_to_leaf_retained(retained[index], g)
+                        _deliver_to_retained(retained[index], g)
             missing = [index for index, g in enumerate(grads) if g is None]
             if len(missing) == len(grads):
                 continue  # nothing flows through this node (e.g. an unused output)
@@ -110,21 +94,22 @@ def backward(tensor, grad, retain_graph=False):
                                        % (node.function.__name__, g.shape, value.data.shape))
                 if g.dtype != value.data.dtype:
                     g = g.astype(value.data.dtype)
-                if value._ctx is None:
+                parent = value.grad_fn
+                if parent is None:
                     entry = leaf_grads.get(id(value))
                     leaf_grads[id(value)] = (value, g if entry is None else entry[1] + g)
                 else:
-                    _accumulate(pending, (id(value._ctx), value._index), g)
+                    _accumulate(pending, (id(parent), value.output_index), g)
             if not retain_graph:
                 node.release()
         for leaf, g in leaf_grads.values():
-            _deliver_to_leaf(leaf, g)
+            leaf.accumulate_grad(g)
 
 
-def _deliver_to_leaf_retained(ref, grad):
+def _deliver_to_retained(ref, grad):
     tensor = ref()
     if tensor is not None:  # retain_grad() on a tensor that no longer exists: nothing to do
-        _store_grad(tensor, grad)
+        tensor.accumulate_grad(grad)
 
 
 def _zeros_for(node, index):

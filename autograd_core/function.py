@@ -14,10 +14,17 @@ A subclass defines two static methods side by side:
 
 and is called as ``Cube.apply(t)``. Non-Tensor arguments (ints, tuples, strings) pass
 through to ``forward`` unchanged and get ``None`` as their gradient.
+
+Two class flags move the checks that many ops share out of their forward:
+``float_input = True`` refuses a first argument of integer or bool dtype, and
+``coerce_input = True`` turns a first argument that is a number, list or array into a
+Tensor (anything else is a TypeError naming the op). ``name`` is the op's public name
+(set by ``registry.register``), used in those errors.
 """
 import numpy as np
 
 from .grad_mode import is_grad_enabled
+from .tensor import Tensor
 
 
 class Context:
@@ -71,7 +78,19 @@ _CONTEXT_FIELDS = frozenset(
 
 
 class Function:
-    """Base class of differentiable ops. Subclass it, define forward and backward, call apply."""
+    """Base class of differentiable ops. Subclass it, define forward and backward, call apply.
+
+    Every subclass gets its own ``apply``, a plain function (see _make_apply), so that
+    the registry can bind it as a Tensor method with no wrapper in between."""
+
+    name = None
+    float_input = False
+    coerce_input = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "apply" not in cls.__dict__:
+            cls.apply = staticmethod(_make_apply(cls))
 
     @staticmethod
     def forward(ctx, *args):
@@ -81,23 +100,58 @@ class Function:
     def backward(ctx, *grad_outputs):
         raise NotImplementedError("Function subclasses must define backward(ctx, *grad_outputs)")
 
-    @classmethod
-    def apply(cls, *args):
-        """Run forward on the arguments' arrays and, when a Tensor input needs a
-        gradient and grad mode is on, record the call in the graph."""
+
+def _make_apply(cls):
+    """cls.apply: run forward on the arguments' arrays and, when a Tensor input needs a
+    gradient and grad mode is on, record the call in the graph."""
+
+    # decided once here: an op without the flags pays nothing for them per call
+    checked = bool(cls.float_input or cls.coerce_input)
+
+    def apply(*args):
+        if checked:
+            args = _check_first_input(cls, args)
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         raw = [a.data if isinstance(a, Tensor) else _weak_scalar(a) for a in args]
         record = any(needs) and is_grad_enabled()
         ctx = Context(cls, args if record else (), needs)
         result = cls.forward(ctx, *raw)
+        node = ctx if record else None
         if isinstance(result, tuple):
             ctx.num_outputs = len(result)
+            result = [_output_array(cls, r) for r in result]
             if record:  # backward fills zeros for outputs that got no gradient
-                ctx.output_meta = [(r.shape, r.dtype) if isinstance(r, np.ndarray)
-                                   else (np.shape(r), np.asarray(r).dtype) for r in result]
-            outputs = tuple(_wrap_output(cls, r, ctx if record else None, i) for i, r in enumerate(result))
-            return outputs
-        return _wrap_output(cls, result, ctx if record else None, 0)
+                ctx.output_meta = [(r.shape, r.dtype) for r in result]
+            return tuple(Tensor._from_function(r, node, i) for i, r in enumerate(result))
+        if type(result) is not np.ndarray:
+            result = _output_array(cls, result)
+        return Tensor._from_function(result, node, 0)
+
+    apply.__name__ = apply.__qualname__ = cls.name or cls.__name__
+    apply.__doc__ = cls.__doc__
+    return apply
+
+
+Function.apply = staticmethod(_make_apply(Function))
+
+
+def _op_name(cls):
+    return cls.name or cls.__name__.lower()
+
+
+def _check_first_input(cls, args):
+    """The shared input rules of the flagged ops (see the module docstring)."""
+    first = args[0] if args else None
+    if cls.coerce_input and not isinstance(first, Tensor):
+        if not isinstance(first, (int, float, bool, np.ndarray, np.generic, list)):
+            raise TypeError("%s: got %s, expected a Tensor, array or number" % (_op_name(cls), type(first).__name__))
+        first = Tensor(first)
+        args = (first,) + args[1:]
+    if cls.float_input:
+        dtype = first.data.dtype if isinstance(first, Tensor) else np.asarray(first).dtype
+        if dtype.kind != "f":
+            raise TypeError("%s: got a tensor of dtype %s, expected float32 or float64" % (_op_name(cls), dtype))
+    return args
 
 
 def _weak_scalar(value):
@@ -109,21 +163,9 @@ def _weak_scalar(value):
     return value
 
 
-def _wrap_output(cls, array, ctx, index):
-    if not isinstance(array, np.ndarray):
-        if isinstance(array, (np.generic, int, float, bool)):
-            array = np.asarray(array)
-        else:
-            raise TypeError("%s.forward must return numpy arrays, got %s" % (cls.__name__, type(array).__name__))
-    out = Tensor.__new__(Tensor)
-    out.data = array
-    out.grad = None
-    out._hooks = None
-    out._index = index
-    # integer outputs (argmax and the like) carry no gradient, so they stay off the graph
-    out.requires_grad = ctx is not None and array.dtype.kind == "f"
-    out._ctx = ctx if out.requires_grad else None
-    return out
-
-
-from .tensor import Tensor  # noqa: E402  (tensor.py needs Function defined first)
+def _output_array(cls, value):
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (np.generic, int, float, bool)):
+        return np.asarray(value)
+    raise TypeError("%s.forward must return numpy arrays, got %s" % (cls.__name__, type(value).__name__))

@@ -1,14 +1,15 @@
 """Tensor: a numpy array that remembers the Function call that produced it.
 
-Every differentiable method is a one-line wrapper around an op in ``ops/``; the
-graph bookkeeping lives in ``function.py`` and ``engine.py``.
+Tensor owns its fields: Function builds op outputs with ``Tensor._from_function``, and
+the engine reads ``grad_fn`` / ``output_index`` and hands gradients over through
+``accumulate_grad``. The op methods and operators (``exp``, ``__add__``, ...) are not
+written here: ``registry.register`` attaches them as each op is declared in ``ops/``.
 """
 import weakref
 
 import numpy as np
 
 from . import engine
-from .grad_mode import is_grad_enabled
 
 _DEFAULT_FLOAT = np.float32
 
@@ -39,7 +40,11 @@ class Tensor:
     has reached it, and ``requires_grad`` says whether ops record a graph for it.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_index", "_hooks", "__weakref__")
+    # grad_fn (the graph node, a function.Context, or None for a leaf) and output_index
+    # (which of that node's outputs this is) are read by Function and the engine on every
+    # op; plain slots rather than properties, as they are the engine's hottest reads.
+    # Only Tensor's own methods set them.
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "output_index", "_hooks", "__weakref__")
     # numpy defers to Tensor's operators (ndarray * Tensor -> Tensor.__rmul__) and refuses
     # to apply its ufuncs to a Tensor: np.exp(t) raises instead of returning an array that
     # silently dropped the graph (use t.exp(), or np.exp(t.numpy()) on purpose).
@@ -48,12 +53,26 @@ class Tensor:
     def __init__(self, data, dtype=None, requires_grad=False):
         self.data = _as_array(data, dtype)
         self.grad = None
-        self._ctx = None
-        self._index = 0
+        self.grad_fn = None
+        self.output_index = 0
         self._hooks = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
+
+    @classmethod
+    def _from_function(cls, array, node, index):
+        """The one constructor of op outputs: output ``index`` of graph node ``node``
+        (a Context, or None when nothing was recorded) holding the numpy array ``array``."""
+        out = object.__new__(cls)
+        out.data = array
+        out.grad = None
+        out._hooks = None
+        out.output_index = index
+        # integer outputs (argmax and the like) carry no gradient, so they stay off the graph
+        out.requires_grad = node is not None and array.dtype.kind == "f"
+        out.grad_fn = node if out.requires_grad else None
+        return out
 
     # ---- properties -------------------------------------------------------------
     @property
@@ -81,11 +100,14 @@ class Tensor:
 
     @property
     def is_leaf(self):
-        return self._ctx is None
+        return self.grad_fn is None
 
     @property
     def T(self):
         return self.transpose()
+
+    def __pos__(self):
+        return self
 
     # ---- conversion ---------------------------------------------------------------
     def numpy(self):
@@ -104,10 +126,6 @@ class Tensor:
         if dtype is not None:
             return self.data.astype(dtype, copy=bool(copy))
         return self.data.copy() if copy else self.data
-
-    def astype(self, dtype):
-        from .ops.elementwise import cast
-        return cast(self, dtype)
 
     def float(self):
         return self.astype(np.float32)
@@ -151,8 +169,8 @@ class Tensor:
             extras.append("dtype=%s" % self.data.dtype)
         elif self.data.dtype == np.int64 and self.data.size == 0:
             extras.append("dtype=int64")
-        if self._ctx is not None:
-            extras.append("grad_fn=<%s>" % self._ctx.function.__name__)
+        if self.grad_fn is not None:
+            extras.append("grad_fn=<%s>" % self.grad_fn.function.__name__)
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(%s%s)" % (body, "".join(", " + e for e in extras))
@@ -163,7 +181,7 @@ class Tensor:
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError("requires_grad_: got a tensor of dtype %s, expected a float dtype "
                             "(only float tensors can have gradients)" % self.data.dtype)
-        if not requires_grad and self._ctx is not None:
+        if not requires_grad and self.grad_fn is not None:
             raise RuntimeError("requires_grad_(False): only leaves can stop requiring grad; use detach()")
         self.requires_grad = bool(requires_grad)
         return self
@@ -173,35 +191,49 @@ class Tensor:
         return Tensor(self.data)
 
     def detach_(self):
-        self._ctx = None
+        self.grad_fn = None
         self.requires_grad = False
         return self
 
     def retain_grad(self):
         """Keep .grad on this non-leaf tensor after backward."""
-        if self._ctx is None:
+        node = self.grad_fn
+        if node is None:
             return
-        ctx = self._ctx
-        if ctx.retained_outputs is None:
-            ctx.retained_outputs = {}
-        ctx.retained_outputs[self._index] = weakref.ref(self)
+        if node.retained_outputs is None:
+            node.retained_outputs = {}
+        node.retained_outputs[self.output_index] = weakref.ref(self)
 
     def register_hook(self, hook):
         """hook(grad) -> Tensor or None runs when this tensor's gradient is computed; a
         returned value replaces the gradient. Returns a handle with remove()."""
         if not self.requires_grad:
             raise RuntimeError("register_hook: the tensor does not require grad")
-        if self._ctx is None:
+        node = self.grad_fn
+        if node is None:
             if self._hooks is None:
                 self._hooks = []
             hooks = self._hooks
         else:
-            ctx = self._ctx
-            if ctx.output_hooks is None:
-                ctx.output_hooks = {}
-            hooks = ctx.output_hooks.setdefault(self._index, [])
-        hooks.append(hook)
-        return _HookHandle(hooks, hook)
+            if node.output_hooks is None:
+                node.output_hooks = {}
+            hooks = node.output_hooks.setdefault(self.output_index, [])
+        # the engine passes arrays, not Tensors: it never has to build one
+        array_hook = _ArrayHook(hook, self.data.dtype)
+        hooks.append(array_hook)
+        return _HookHandle(hooks, array_hook)
+
+    def accumulate_grad(self, grad):
+        """Add the numpy array grad into .grad, after this leaf's hooks (the engine's way
+        in). The first gradient is a private C-ordered copy, so that later accumulation
+        cannot alias another gradient, and optimizers can update it as one flat array."""
+        if self._hooks:
+            for hook in self._hooks:
+                grad = hook(grad)
+        if self.grad is None:
+            self.grad = Tensor(np.array(grad, dtype=self.data.dtype, order="C", copy=True))
+        else:
+            self.grad.data = self.grad.data + grad
 
     def zero_grad(self):
         self.grad = None
@@ -224,6 +256,21 @@ class Tensor:
                                  % (grad.shape, self.shape))
             grad = grad.astype(self.dtype, copy=False)
         engine.backward(self, grad, retain_graph=retain_graph)
+
+
+class _ArrayHook:
+    """A user's hook(Tensor) -> Tensor or None, as the engine calls it: array -> array."""
+
+    __slots__ = ("hook", "dtype")
+
+    def __init__(self, hook, dtype):
+        self.hook, self.dtype = hook, dtype
+
+    def __call__(self, grad):
+        result = self.hook(Tensor(grad))
+        if result is None:
+            return grad
+        return np.asarray(result.data if isinstance(result, Tensor) else result, dtype=self.dtype)
 
 
 class _HookHandle:

@@ -54,9 +54,10 @@ import numpy as np
 
 import autograd_core
 from autograd_core import Function, Tensor
-from autograd_core.ops.recurrent import (GRUStep, InputProjection, LSTMStep, RNNStep, SequenceSteps, StackedSteps,
-                                         StepSlots, Workspace, gru_step, input_projection, lstm_step, rnn_step,
-                                         unbind)
+from autograd_core.ops.recurrent import (GRUStep, InputProjection, RNNStep, gru_step, input_projection, lstm_step,
+                                         rnn_step, unbind)
+
+from .lstm_steps import LayerStep, SequenceSteps, StackedSteps, StepSlots, Workspace
 
 from . import functional as F
 from . import init
@@ -412,7 +413,7 @@ class LSTM(_RNNBase):
         hs = []
         for t in range(steps):
             slots = StepSlots(outputs[t], cells[t], saved[t], grad_gates[t], grad_bias_sum)
-            h, c = LSTMStep.apply(step_inputs[t], h, c, weight_hh.data, masks[t], weight_hh_t, slots, bias)
+            h, c = LayerStep.apply(step_inputs[t], h, c, weight_hh.data, masks[t], weight_hh_t, slots, bias)
             hs.append(h)
         return StackedSteps.apply(outputs, *hs), (h, c)
 

@@ -103,8 +103,9 @@ def test_saved_values_are_freed_after_backward():
     x = leaf([1.0, 2.0])
     y = x * x
     z = y + 1
-    ctx, add_ctx = y._ctx, z._ctx
-    assert len(ctx.saved_tensors) == 2 and hasattr(add_ctx, "shapes")
+    ctx, add_ctx = y.grad_fn, z.grad_fn
+    # binary elementwise ops save (a, b, result)
+    assert len(ctx.saved_tensors) == 3 and hasattr(add_ctx, "shapes")
     z.sum().backward()
     assert ctx.freed and ctx._saved == ()
     assert not hasattr(add_ctx, "shapes")  # attributes ops stored on ctx go too
@@ -116,7 +117,7 @@ def test_saved_values_are_kept_with_retain_graph():
     x = leaf([1.0, 2.0])
     y = x * x
     y.sum().backward(retain_graph=True)
-    assert not y._ctx.freed and len(y._ctx.saved_tensors) == 2
+    assert not y.grad_fn.freed and len(y.grad_fn.saved_tensors) == 3
 
 
 class SaveScratch(Function):
@@ -159,7 +160,7 @@ def test_activations_are_released_while_the_result_is_kept():
     loss.backward()
     gc.collect()
     assert watcher() is None
-    assert loss._ctx.freed and loss._ctx.inputs == ()
+    assert loss.grad_fn.freed and loss.grad_fn.inputs == ()
 
 
 # -- grad mode ------------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def test_no_grad_context_manager():
         assert not ag.is_grad_enabled()
         y = x * 2
     assert ag.is_grad_enabled()
-    assert not y.requires_grad and y._ctx is None
+    assert not y.requires_grad and y.grad_fn is None
     with pytest.raises(RuntimeError, match="does not require grad"):
         y.sum().backward()
 
@@ -218,7 +219,7 @@ def test_enable_grad_inside_no_grad():
         assert not ag.is_grad_enabled()
         decorated = recorded(x)
         assert not ag.is_grad_enabled()
-    assert inside.requires_grad and inside._ctx is not None and decorated.requires_grad
+    assert inside.requires_grad and inside.grad_fn is not None and decorated.requires_grad
 
 
 def test_set_grad_enabled():
@@ -260,15 +261,15 @@ def test_grad_mode_is_per_thread():
 def test_ops_on_tensors_that_need_no_grad_record_nothing():
     a, b = ag.tensor([1.0, 2.0]), ag.tensor([3.0, 4.0])
     for out in (a * b, a + 1, ag.exp(a), a @ b, a.sum(), a[0], ag.concat([a, b]), a.split(1)[0]):
-        assert not out.requires_grad and out._ctx is None and out.is_leaf
+        assert not out.requires_grad and out.grad_fn is None and out.is_leaf
     mixed = a * ag.tensor([1.0, 1.0], requires_grad=True)
-    assert mixed.requires_grad and mixed._ctx is not None and not mixed.is_leaf
+    assert mixed.requires_grad and mixed.grad_fn is not None and not mixed.is_leaf
 
 
 def test_integer_results_stay_off_the_graph():
     x = leaf([[1.0, 5.0], [7.0, 2.0]])
     index = x.argmax(axis=1)
-    assert not index.requires_grad and index._ctx is None
+    assert not index.requires_grad and index.grad_fn is None
     assert not (x > 2).requires_grad
     assert not x.long().requires_grad
 
@@ -340,7 +341,7 @@ def test_detach():
     x = leaf([1.0, 2.0])
     h = x * 2
     d = h.detach()
-    assert d.is_leaf and not d.requires_grad and d._ctx is None
+    assert d.is_leaf and not d.requires_grad and d.grad_fn is None
     assert np.shares_memory(d.numpy(), h.numpy())
     (h * d).sum().backward()  # only the h path carries a gradient
     np.testing.assert_array_equal(grad_of(x), 2 * d.numpy())
@@ -484,7 +485,7 @@ class PowerWithOptions(Function):
 def test_custom_function():
     x = leaf([1.0, -2.0])
     y = Cube.apply(x)
-    assert isinstance(y, ag.Tensor) and y._ctx.function is Cube
+    assert isinstance(y, ag.Tensor) and y.grad_fn.function is Cube
     assert "Cube" in repr(y)
     y.sum().backward()
     np.testing.assert_array_equal(grad_of(x), [3.0, 12.0])
@@ -496,7 +497,7 @@ def test_custom_function_with_two_outputs_and_a_non_tensor_argument():
     total, product = SumAndProduct.apply(a, 2.0, b)
     np.testing.assert_array_equal(total.numpy(), [8.0, 12.0])
     np.testing.assert_array_equal(product.numpy(), [3.0, 8.0])
-    assert total._ctx is product._ctx
+    assert total.grad_fn is product.grad_fn
     assert gradcheck(lambda x, y: SumAndProduct.apply(x, 0.5, y), (a, b))
     assert gradcheck(lambda x, y: SumAndProduct.apply(x, 3, y)[1], (a, b))  # one output unused
 
@@ -512,7 +513,7 @@ def test_custom_function_with_one_output_unused_gets_zeros_for_it():
 def test_custom_function_needs_input_grad():
     a, b = leaf([1.0]), ag.tensor([2.0], dtype=np.float64)
     total, _ = SumAndProduct.apply(a, 1.0, b)
-    assert total._ctx.needs_input_grad == (True, False, False)
+    assert total.grad_fn.needs_input_grad == (True, False, False)
     total.sum().backward()
     assert b.grad is None and grad_of(a).tolist() == [1.0]
 
@@ -529,7 +530,7 @@ def test_custom_function_under_no_grad_records_nothing():
     x = leaf([1.0])
     with ag.no_grad():
         y = Cube.apply(x)
-    assert y._ctx is None and not y.requires_grad
+    assert y.grad_fn is None and not y.requires_grad
 
 
 class WrongCount(Function):

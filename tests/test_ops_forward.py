@@ -247,7 +247,7 @@ def test_comparisons_match_numpy(symbol, shape_pair, data):
     b = data.draw(arrays(shape_pair[1], grid))
     x = ag.tensor(a, requires_grad=True)
     result = eval("x %s ag.tensor(b)" % symbol)
-    assert result.dtype == np.bool_ and not result.requires_grad and result._ctx is None
+    assert result.dtype == np.bool_ and not result.requires_grad and result.grad_fn is None
     np.testing.assert_array_equal(result.numpy(), COMPARISONS[symbol](a, b))
     np.testing.assert_array_equal(eval("x %s 0.0" % symbol).numpy(), COMPARISONS[symbol](a, 0.0))
 
@@ -261,7 +261,7 @@ def test_argmax_argmin_match_numpy(name, data):
     keepdims = data.draw(st.booleans())
     x = ag.tensor(array, requires_grad=True)
     result = getattr(x, name)(axis=axis, keepdims=keepdims)
-    assert result.dtype == np.int64 and not result.requires_grad and result._ctx is None
+    assert result.dtype == np.int64 and not result.requires_grad and result.grad_fn is None
     np.testing.assert_array_equal(result.numpy(), getattr(np, name)(array, axis=axis, keepdims=keepdims))
     np.testing.assert_array_equal(getattr(ag, name)(x, axis).numpy(), getattr(np, name)(array, axis))
 

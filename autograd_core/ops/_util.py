@@ -26,6 +26,17 @@ def broadcast_shape(op, *shapes):
             op, " and ".join(str(tuple(s)) for s in shapes))) from None
 
 
+def match_float(a, b):
+    """An integer or bool array meeting a float array takes the float's dtype, as in
+    PyTorch; numpy would promote float32 with int64 to float64 (x * counts, x / lengths)."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and (a.dtype.kind == "f") != (b.dtype.kind == "f"):
+        if a.dtype.kind == "f":
+            b = b.astype(a.dtype)
+        else:
+            a = a.astype(b.dtype)
+    return a, b
+
+
 def check_float(op, array):
     if array.dtype.kind != "f":
         raise TypeError("%s: got a tensor of dtype %s, expected float32 or float64" % (op, array.dtype))

@@ -3,6 +3,7 @@ import numpy as np
 
 from .. import kernels
 from ..function import Function
+from ..registry import register
 
 
 class Conv2d(Function):
@@ -38,6 +39,7 @@ class Conv2d(Function):
         return grad_x, grad_weight, grad_bias, None, None
 
 
+@register("conv2d")
 def conv2d(x, weight, bias=None, stride=1, padding="valid"):
     """2-D convolution (cross-correlation, as in PyTorch and TensorFlow) over NHWC images.
 

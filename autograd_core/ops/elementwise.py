@@ -1,90 +1,182 @@
-"""Elementwise ops with numpy broadcasting; gradients are summed back to each input's shape."""
+"""Elementwise ops with numpy broadcasting; gradients are summed back to each input's shape.
+
+Binary ops derive from BinaryElementwise, which holds the rules they share (broadcast
+check, float matching, summing gradients back to each input's shape); each op then
+says only how to compute its result and each input's gradient. Unary ops that need a
+float input set ``float_input`` (checked once, in Function.apply)."""
 import numpy as np
 
 from ..function import Function
+from ..registry import register
 from ..tensor import Tensor
-from ._util import broadcast_shape, check_float, unbroadcast
+from ._util import broadcast_shape, match_float, unbroadcast
 
 
-def _shape(value):
-    return np.shape(value)
+class BinaryElementwise(Function):
+    """a (op) b with numpy broadcasting, for Tensor or number operands.
 
-
-def _match_float(a, b):
-    """An integer or bool array meeting a float array takes the float's dtype, as in
-    PyTorch; numpy would promote float32 with int64 to float64 (x * counts, x / lengths)."""
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and (a.dtype.kind == "f") != (b.dtype.kind == "f"):
-        if a.dtype.kind == "f":
-            b = b.astype(a.dtype)
-        else:
-            a = a.astype(b.dtype)
-    return a, b
-
-
-class Add(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (_shape(a), _shape(b))
-        broadcast_shape("add", *ctx.shapes)
-        return np.add(*_match_float(a, b))
+    Subclasses define ``compute(a, b)`` (numpy arrays or numbers -> array) and
+    ``grad_a(grad, a, b, out)`` / ``grad_b(grad, a, b, out)``, each input's gradient at
+    the broadcast shape; this class checks the shapes, gives an integer operand the
+    float operand's dtype (``match_float``), saves a, b and the result, and sums each
+    gradient back to its input's shape. A gradient is computed only for an input that
+    needs it."""
 
     @staticmethod
-    def backward(ctx, grad):
-        sa, sb = ctx.shapes
-        return (unbroadcast(grad, sa) if ctx.needs_input_grad[0] else None,
-                unbroadcast(grad, sb) if ctx.needs_input_grad[1] else None)
+    def compute(a, b):
+        raise NotImplementedError
 
-
-class Sub(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (_shape(a), _shape(b))
-        broadcast_shape("sub", *ctx.shapes)
-        return np.subtract(*_match_float(a, b))
-
-    @staticmethod
-    def backward(ctx, grad):
-        sa, sb = ctx.shapes
-        return (unbroadcast(grad, sa) if ctx.needs_input_grad[0] else None,
-                unbroadcast(-grad, sb) if ctx.needs_input_grad[1] else None)
-
-
-class Mul(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        broadcast_shape("mul", _shape(a), _shape(b))
-        a, b = _match_float(a, b)
-        ctx.save_for_backward(a, b)
-        return np.multiply(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        return (unbroadcast(grad * b, _shape(a)) if ctx.needs_input_grad[0] else None,
-                unbroadcast(grad * a, _shape(b)) if ctx.needs_input_grad[1] else None)
-
-
-class Div(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        broadcast_shape("div", _shape(a), _shape(b))
-        a, b = _match_float(a, b)
-        ctx.save_for_backward(a, b)
-        out = np.true_divide(a, b)
-        if not any(isinstance(v, np.ndarray) and v.dtype.kind == "f" for v in (a, b)):
-            # integers divided: a float made here is float32, the default (numpy says float64)
-            out = out.astype(np.float32)
+    @classmethod
+    def forward(cls, ctx, a, b):
+        shape_a = a.shape if type(a) is np.ndarray else np.shape(a)
+        shape_b = b.shape if type(b) is np.ndarray else np.shape(b)
+        if shape_a != shape_b:  # equal shapes always broadcast; the check costs ~1.5 us
+            broadcast_shape(cls.name, shape_a, shape_b)
+        a, b = match_float(a, b)
+        out = cls.compute(a, b)
+        ctx.save_for_backward(a, b, out)
+        ctx.shapes = (shape_a, shape_b)
         return out
 
+    @classmethod
+    def backward(cls, ctx, grad):
+        a, b, out = ctx.saved_tensors
+        needs_a, needs_b = ctx.needs_input_grad
+        shape_a, shape_b = ctx.shapes
+        return (unbroadcast(cls.grad_a(grad, a, b, out), shape_a) if needs_a else None,
+                unbroadcast(cls.grad_b(grad, a, b, out), shape_b) if needs_b else None)
+
+
+@register("add", methods=("add", "__add__"), reflected=("__radd__",))
+class Add(BinaryElementwise):
+    """a + b (broadcast)."""
+    compute = staticmethod(np.add)
+    grad_a = grad_b = staticmethod(lambda grad, a, b, out: grad)
+
+
+@register("sub", methods=("sub", "__sub__"), reflected=("__rsub__",))
+class Sub(BinaryElementwise):
+    """a - b (broadcast)."""
+    compute = staticmethod(np.subtract)
+    grad_a = staticmethod(lambda grad, a, b, out: grad)
+    grad_b = staticmethod(lambda grad, a, b, out: -grad)
+
+
+@register("mul", methods=("mul", "__mul__"), reflected=("__rmul__",))
+class Mul(BinaryElementwise):
+    """a * b (broadcast)."""
+    compute = staticmethod(np.multiply)
+    grad_a = staticmethod(lambda grad, a, b, out: grad * b)
+    grad_b = staticmethod(lambda grad, a, b, out: grad * a)
+
+
+@register("div", methods=("div", "__truediv__"), reflected=("__rtruediv__",))
+class Div(BinaryElementwise):
+    """a / b (broadcast); integers divided give float32, the default float."""
+
+    @staticmethod
+    def compute(a, b):
+        out = np.true_divide(a, b)
+        if not any(isinstance(v, np.ndarray) and v.dtype.kind == "f" for v in (a, b)):
+            out = out.astype(np.float32)  # numpy would say float64
+        return out
+
+    grad_a = staticmethod(lambda grad, a, b, out: grad / b)
+    grad_b = staticmethod(lambda grad, a, b, out: -grad * a / b / b)
+
+
+def _log_base(a):
+    # d(a^b)/db = a^b log a; defined as 0 where a == 0 (the limit for b > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(a > 0, np.log(np.where(a > 0, a, 1)), np.where(a == 0, 0, np.nan))
+
+
+@register("pow", methods=("pow", "__pow__"), reflected=("__rpow__",))
+class Pow(BinaryElementwise):
+    """a ** b for a Tensor or scalar exponent b (and a scalar or Tensor base)."""
+    compute = staticmethod(np.power)
+    grad_a = staticmethod(lambda grad, a, b, out: grad * b * np.power(a, np.subtract(b, 1)))
+    grad_b = staticmethod(lambda grad, a, b, out: grad * out * _log_base(a))
+
+
+class Maximum(BinaryElementwise):
+    """Elementwise max; at ties the gradient is split evenly."""
+    name = "maximum"
+    compute, wins = staticmethod(np.maximum), staticmethod(np.greater)
+
+    @classmethod
+    def grad_a(cls, grad, a, b, out):
+        return grad * (cls.wins(a, b) + 0.5 * (a == b))
+
+    @classmethod
+    def grad_b(cls, grad, a, b, out):
+        return grad * (1 - (cls.wins(a, b) + 0.5 * (a == b)))
+
+
+class Minimum(Maximum):
+    """Elementwise min; at ties the gradient is split evenly."""
+    name = "minimum"
+    compute, wins = staticmethod(np.minimum), staticmethod(np.less)
+
+
+def _operand(op, x):
+    # a Python number stays a number: wrapped in a Tensor it would be an int64/float32 array
+    # and numpy would promote float32 with it (maximum(2, x) gave float64)
+    return x if isinstance(x, (int, float, np.number, np.bool_)) else as_tensor(op, x)
+
+
+@register("maximum", methods=("maximum",))
+def maximum(a, b):
+    """Elementwise max of a and b (broadcast); ties split the gradient evenly."""
+    return Maximum.apply(_operand("maximum", a), b)
+
+
+@register("minimum", methods=("minimum",))
+def minimum(a, b):
+    """Elementwise min of a and b (broadcast); ties split the gradient evenly."""
+    return Minimum.apply(_operand("minimum", a), b)
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, condition, a, b):
+        condition = np.asarray(condition)
+        if condition.dtype != bool:
+            raise TypeError("where: got a condition of dtype %s, expected bool" % condition.dtype)
+        ctx.shapes = (np.shape(a), np.shape(b))
+        broadcast_shape("where", condition.shape, *ctx.shapes)
+        ctx.save_for_backward(condition)
+        return np.where(condition, *match_float(a, b))
+
     @staticmethod
     def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        grad_a = grad / b
-        return (unbroadcast(grad_a, _shape(a)) if ctx.needs_input_grad[0] else None,
-                unbroadcast(-grad_a * a / b, _shape(b)) if ctx.needs_input_grad[1] else None)
+        (condition,) = ctx.saved_tensors
+        shape_a, shape_b = ctx.shapes
+        zero = np.zeros((), dtype=grad.dtype)
+        return (None,
+                unbroadcast(np.where(condition, grad, zero), shape_a) if ctx.needs_input_grad[1] else None,
+                unbroadcast(np.where(condition, zero, grad), shape_b) if ctx.needs_input_grad[2] else None)
 
 
+@register("where")
+def where(condition, a, b):
+    """Elements of a where condition holds, of b elsewhere (broadcast)."""
+    if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
+        # two numbers, no tensor: numpy would make float64, but a float built from Python
+        # numbers is float32 here, as in tensor(1.0), so where(mask, 1.0, 0.0) is float32
+        condition = _data(condition)
+        if condition.dtype != bool:
+            raise TypeError("where: got a condition of dtype %s, expected bool" % condition.dtype)
+        values = np.where(condition, a, b)
+        return Tensor(values.astype(np.float32) if values.dtype == np.float64 else values)
+    return Where.apply(_data(condition), a, b)
+
+
+# ---- unary ops ------------------------------------------------------------------------
+@register("neg", methods=("neg", "__neg__"))
 class Neg(Function):
+    """-a."""
+
     @staticmethod
     def forward(ctx, a):
         return np.negative(a)
@@ -94,32 +186,11 @@ class Neg(Function):
         return -grad
 
 
-class Pow(Function):
-    """a ** b for a Tensor or scalar exponent b (and a scalar or Tensor base)."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        broadcast_shape("pow", _shape(a), _shape(b))
-        a, b = _match_float(a, b)
-        out = np.power(a, b)
-        ctx.save_for_backward(a, b, out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b, out = ctx.saved_tensors
-        grad_a = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_a = unbroadcast(grad * b * np.power(a, np.subtract(b, 1)), _shape(a))
-        if ctx.needs_input_grad[1]:
-            # d(a^b)/db = a^b log a; defined as 0 where a == 0 (the limit for b > 0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                log_a = np.where(a > 0, np.log(np.where(a > 0, a, 1)), np.where(a == 0, 0, np.nan))
-            grad_b = unbroadcast(grad * out * log_a, _shape(b))
-        return grad_a, grad_b
-
-
+@register("exp", methods=("exp",))
 class Exp(Function):
+    """Elementwise e ** x (float tensors; any shape -> same shape)."""
+    float_input = True
+
     @staticmethod
     def forward(ctx, a):
         out = np.exp(a)
@@ -132,7 +203,11 @@ class Exp(Function):
         return grad * out
 
 
+@register("log", methods=("log",))
 class Log(Function):
+    """Elementwise natural logarithm (float tensors)."""
+    float_input = True
+
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
@@ -144,7 +219,11 @@ class Log(Function):
         return grad / a
 
 
+@register("sqrt", methods=("sqrt",))
 class Sqrt(Function):
+    """Elementwise square root (float tensors)."""
+    float_input = True
+
     @staticmethod
     def forward(ctx, a):
         out = np.sqrt(a)
@@ -157,7 +236,11 @@ class Sqrt(Function):
         return grad / (2 * out)
 
 
+@register("abs", methods=("abs", "__abs__"))
 class Abs(Function):
+    """Elementwise absolute value; the gradient at 0 is 0."""
+    coerce_input = True
+
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
@@ -171,6 +254,8 @@ class Abs(Function):
 
 class Clip(Function):
     """Clamp to [low, high]; the gradient passes where the input was inside the range."""
+    name = "clip"
+    coerce_input = True
 
     @staticmethod
     def forward(ctx, a, low, high):
@@ -190,55 +275,19 @@ class Clip(Function):
         return grad * mask, None, None
 
 
-class Maximum(Function):
-    """Elementwise max; at ties the gradient is split evenly."""
-
-    pick, wins = staticmethod(np.maximum), staticmethod(np.greater)
-
-    @classmethod
-    def forward(cls, ctx, a, b):
-        broadcast_shape(cls.__name__.lower(), _shape(a), _shape(b))
-        a, b = _match_float(a, b)
-        ctx.save_for_backward(a, b)
-        ctx.wins = cls.wins
-        return cls.pick(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        share_a = ctx.wins(a, b) + 0.5 * (a == b)
-        return (unbroadcast(grad * share_a, _shape(a)) if ctx.needs_input_grad[0] else None,
-                unbroadcast(grad * (1 - share_a), _shape(b)) if ctx.needs_input_grad[1] else None)
+@register("clip", methods=("clip", "clamp"))
+def clip(x, min=None, max=None):
+    """Clamp x to [min, max] (either may be None); any shape -> same shape."""
+    if min is None and max is None:
+        raise ValueError("clip: got min=None and max=None, expected at least one bound")
+    return Clip.apply(x, min, max)
 
 
-class Minimum(Maximum):
-    """Elementwise min; at ties the gradient is split evenly."""
-
-    pick, wins = staticmethod(np.minimum), staticmethod(np.less)
-
-
-class Where(Function):
-    @staticmethod
-    def forward(ctx, condition, a, b):
-        condition = np.asarray(condition)
-        if condition.dtype != bool:
-            raise TypeError("where: got a condition of dtype %s, expected bool" % condition.dtype)
-        broadcast_shape("where", condition.shape, _shape(a), _shape(b))
-        ctx.save_for_backward(condition)
-        ctx.shapes = (_shape(a), _shape(b))
-        return np.where(condition, *_match_float(a, b))
-
-    @staticmethod
-    def backward(ctx, grad):
-        (condition,) = ctx.saved_tensors
-        sa, sb = ctx.shapes
-        zero = np.zeros((), dtype=grad.dtype)
-        return (None,
-                unbroadcast(np.where(condition, grad, zero), sa) if ctx.needs_input_grad[1] else None,
-                unbroadcast(np.where(condition, zero, grad), sb) if ctx.needs_input_grad[2] else None)
-
-
+@register("tanh", methods=("tanh",))
 class Tanh(Function):
+    """Elementwise hyperbolic tangent (float tensors)."""
+    float_input = True
+
     @staticmethod
     def forward(ctx, a):
         out = np.tanh(a)
@@ -257,7 +306,11 @@ def _sigmoid(a):
     return np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
 
 
+@register("sigmoid", methods=("sigmoid",))
 class Sigmoid(Function):
+    """Elementwise 1 / (1 + exp(-x)), computed stably (float tensors)."""
+    float_input = True
+
     @staticmethod
     def forward(ctx, a):
         out = _sigmoid(a)
@@ -270,7 +323,11 @@ class Sigmoid(Function):
         return grad * out * (1 - out)
 
 
+@register("relu", methods=("relu",))
 class Relu(Function):
+    """max(x, 0) elementwise."""
+    coerce_input = True
+
     @staticmethod
     def forward(ctx, a):
         out = np.maximum(a, 0)
@@ -284,6 +341,10 @@ class Relu(Function):
 
 
 class LeakyRelu(Function):
+    name = "leaky_relu"
+    # an integer input would silently come back as float64
+    coerce_input = float_input = True
+
     @staticmethod
     def forward(ctx, a, negative_slope):
         ctx.save_for_backward(a)
@@ -296,7 +357,16 @@ class LeakyRelu(Function):
         return np.where(a > 0, grad, grad * ctx.negative_slope), None
 
 
+@register("leaky_relu", methods=("leaky_relu",))
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, negative_slope * x elsewhere."""
+    return LeakyRelu.apply(x, negative_slope)
+
+
 class Elu(Function):
+    name = "elu"
+    float_input = True
+
     @staticmethod
     def forward(ctx, a, alpha):
         negative = alpha * np.expm1(np.minimum(a, 0))
@@ -310,8 +380,16 @@ class Elu(Function):
         return np.where(a > 0, grad, grad * (negative + ctx.alpha)), None
 
 
+@register("elu", methods=("elu",))
+def elu(x, alpha=1.0):
+    """x where x > 0, alpha * (exp(x) - 1) elsewhere."""
+    return Elu.apply(x, alpha)
+
+
+@register("softplus", methods=("softplus",))
 class Softplus(Function):
-    """log(1 + exp(a)), computed stably."""
+    """log(1 + exp(a)), computed stably (float tensors)."""
+    float_input = True
 
     @staticmethod
     def forward(ctx, a):
@@ -335,103 +413,43 @@ class Cast(Function):
         return grad.astype(ctx.dtype), None
 
 
-# ---- functional forms ---------------------------------------------------------------
-def _float_op(name, cls):
-    def op(x):
-        check_float(name, _data(x))
-        return cls.apply(x)
-    op.__name__ = name
-    op.__doc__ = "Elementwise %s (any shape -> same shape)." % name
-    return op
-
-
-def _data(x):
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
-
-
-def _tensor_arg(op, x):
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, (int, float, bool, np.ndarray, np.generic, list)):
-        return Tensor(x)
-    raise TypeError("%s: got %s, expected a Tensor, array or number" % (op, type(x).__name__))
-
-
-add = Add.apply
-sub = Sub.apply
-mul = Mul.apply
-div = Div.apply
-neg = Neg.apply
-pow = Pow.apply
-exp = _float_op("exp", Exp)
-log = _float_op("log", Log)
-sqrt = _float_op("sqrt", Sqrt)
-tanh = _float_op("tanh", Tanh)
-sigmoid = _float_op("sigmoid", Sigmoid)
-softplus = _float_op("softplus", Softplus)
-
-
-def abs(x):
-    """Elementwise absolute value; the gradient at 0 is 0."""
-    return Abs.apply(_tensor_arg("abs", x))
-
-
-def relu(x):
-    """max(x, 0) elementwise."""
-    return Relu.apply(_tensor_arg("relu", x))
-
-
-def leaky_relu(x, negative_slope=0.01):
-    """x where x > 0, negative_slope * x elsewhere."""
-    x = _tensor_arg("leaky_relu", x)
-    check_float("leaky_relu", x.data)  # an integer input would silently come back as float64
-    return LeakyRelu.apply(x, negative_slope)
-
-
-def elu(x, alpha=1.0):
-    """x where x > 0, alpha * (exp(x) - 1) elsewhere."""
-    check_float("elu", _data(x))
-    return Elu.apply(x, alpha)
-
-
-def clip(x, min=None, max=None):
-    """Clamp x to [min, max] (either may be None)."""
-    if min is None and max is None:
-        raise ValueError("clip: got min=None and max=None, expected at least one bound")
-    return Clip.apply(_tensor_arg("clip", x), min, max)
-
-
-def _operand(op, x):
-    # a Python number stays a number: wrapped in a Tensor it would be an int64/float32 array
-    # and numpy would promote float32 with it (maximum(2, x) gave float64)
-    return x if isinstance(x, (int, float, np.number, np.bool_)) else _tensor_arg(op, x)
-
-
-def maximum(a, b):
-    return Maximum.apply(_operand("maximum", a), b)
-
-
-def minimum(a, b):
-    return Minimum.apply(_operand("minimum", a), b)
-
-
-def where(condition, a, b):
-    """Elements of a where condition holds, of b elsewhere (broadcast)."""
-    if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
-        # two numbers, no tensor: numpy would make float64, but a float built from Python
-        # numbers is float32 here, as in tensor(1.0), so where(mask, 1.0, 0.0) is float32
-        condition = _data(condition)
-        if condition.dtype != bool:
-            raise TypeError("where: got a condition of dtype %s, expected bool" % condition.dtype)
-        values = np.where(condition, a, b)
-        return Tensor(values.astype(np.float32) if values.dtype == np.float64 else values)
-    return Where.apply(_data(condition), a, b)
-
-
+@register("cast", methods=("astype",))
 def cast(x, dtype):
+    """x converted to dtype; a float result keeps the graph, an integer/bool one does not."""
     dtype = np.dtype(dtype)
     if dtype == x.dtype:
         return x
     if dtype.kind != "f":  # integer/bool results carry no gradient
         return Tensor(x.data.astype(dtype))
     return Cast.apply(x, dtype)
+
+
+# ---- comparisons: not differentiable, bool results ------------------------------------
+def _comparison(name, ufunc):
+    def compare(a, b):
+        other = b.data if isinstance(b, Tensor) else b
+        # numpy's own message would not say which op failed
+        broadcast_shape(ufunc.__name__, np.shape(a.data), np.shape(other))
+        return Tensor(ufunc(a.data, other))
+    compare.__name__ = compare.__qualname__ = name
+    compare.__doc__ = "a %s b elementwise (broadcast) as a bool tensor; not differentiable." % ufunc.__name__
+    return compare
+
+
+for _name, _ufunc in (("lt", np.less), ("le", np.less_equal), ("gt", np.greater),
+                      ("ge", np.greater_equal), ("eq", np.equal), ("ne", np.not_equal)):
+    register(_name, methods=(_name, "__%s__" % _name), differentiable=False)(_comparison(_name, _ufunc))
+
+
+# ---- helpers for argument handling -----------------------------------------------------
+def _data(x):
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def as_tensor(op, x):
+    """x as a Tensor: numbers, lists and arrays are wrapped; anything else is a TypeError."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (int, float, bool, np.ndarray, np.generic, list)):
+        return Tensor(x)
+    raise TypeError("%s: got %s, expected a Tensor, array or number" % (op, type(x).__name__))

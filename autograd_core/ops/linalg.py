@@ -3,6 +3,9 @@ import numpy as np
 
 from .. import kernels
 from ..function import Function
+from ..registry import register
+from ..tensor import Tensor
+from ._util import unbroadcast
 
 
 def _matmul(a, b):
@@ -21,11 +24,13 @@ def _sum_to(grad, shape):
     """Sum a batched gradient over the batch dimensions that broadcasting added."""
     if grad.shape == shape:
         return grad
-    from ._util import unbroadcast
     return unbroadcast(grad, shape)
 
 
+@register("matmul", methods=("matmul", "__matmul__"), reflected=("__rmatmul__",))
 class MatMul(Function):
+    """a @ b with numpy's rules: 1-D, 2-D, and batched [..., m, k] @ [..., k, n]."""
+
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
@@ -69,11 +74,6 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
-def matmul(a, b):
-    """a @ b with numpy's rules: 1-D, 2-D, and batched [..., m, k] @ [..., k, n]."""
-    return MatMul.apply(a, b)
-
-
 class Linear(Function):
     """y = x @ weight.T + bias as one node: every product is one GEMM on the arrays as
     they lie (weight [out, in] is read transposed in place), and the weight gradient
@@ -97,10 +97,10 @@ class Linear(Function):
                 grad.sum(axis=0) if needs_bias and ctx.has_bias else None)
 
 
+@register("linear")
 def linear(x, weight, bias=None):
     """x @ weight.T + bias for x [batch, in], weight [out, in], bias [out] or None;
     returns [batch, out]. Leading dimensions of x beyond two are flattened and restored."""
-    from ..tensor import Tensor
     for name, value in (("x", x), ("weight", weight), ("bias", bias)):
         if value is not None and not isinstance(value, Tensor):
             raise TypeError("linear: %s must be a Tensor, got %s" % (name, type(value).__name__))

@@ -1,6 +1,7 @@
 """2-D max and average pooling over NHWC images as differentiable ops (kernels: csrc/pool.c)."""
 from .. import kernels
 from ..function import Function
+from ..registry import register
 
 
 class MaxPool2d(Function):
@@ -35,6 +36,7 @@ class AvgPool2d(Function):
         return grad_x, None, None, None, None
 
 
+@register("max_pool2d")
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """2-D max pooling over NHWC x [batch, height, width, channels].
 
@@ -46,6 +48,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     return MaxPool2d.apply(x, kernel_size, stride, padding)
 
 
+@register("avg_pool2d")
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
     """2-D average pooling over NHWC x [batch, height, width, channels].
 

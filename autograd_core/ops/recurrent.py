@@ -30,22 +30,23 @@ Gate layouts follow PyTorch, so weights copy between the two:
 ``h_prev`` (and ``c_prev``) may be None for a zero state, as at the first step without an
 initial state: the step then skips the recurrent matmul and its gradients.
 
+The LSTM layer's own machinery (reused buffers, the whole-sequence weight gradient)
+lives next to it, in ``nn/lstm_steps.py``.
+
 ``mask`` (optional, a numpy array ``[batch, 1]`` of 0/1 in the state's dtype) marks
 which sequences are still running: where it is 0 the step returns the previous state
 unchanged and passes the incoming gradient straight back to it, so steps past a
 sequence's end neither change its state nor receive gradient from the loss.
 """
-import sys
-from collections import namedtuple
-
 import numpy as np
 
 from .. import kernels
 from ..function import Function
+from ..registry import register
 from ..tensor import Tensor
 
-__all__ = ["LSTMStep", "GRUStep", "RNNStep", "Unbind", "InputProjection", "SequenceSteps", "StackedSteps",
-           "StepSlots", "Workspace", "lstm_step", "gru_step", "rnn_step", "unbind", "input_projection"]
+__all__ = ["LSTMStep", "GRUStep", "RNNStep", "Unbind", "InputProjection", "lstm_step", "gru_step", "rnn_step",
+           "unbind", "input_projection", "transposed_product"]
 
 
 def _blend(mask, new, old):
@@ -85,37 +86,47 @@ def _split_grad(mask, grad):
 
 class LSTMStep(Function):
     """One LSTM step: (x_gates [b, 4h], h_prev [b, h], c_prev [b, h], weight_hh [4h, h],
-    mask [b, 1] or None) -> (h [b, h], c [b, h]). Gate order i, f, g, o.
-
-    Three optional arguments serve the LSTM layer: weight_hh_t, W_hh^T made contiguous
-    once for all of a layer's steps; slots, a StepSlots of arrays (parts of the layer's
-    reusable buffers) that receive h, c, the saved activations and, at backward, the
-    gates' gradient; and bias [4h], b_ih + b_hh as an array added to the gates (a
-    constant here; SequenceSteps gives the biases their gradient). The matmul and the
-    cell are one C call each way (kernels.lstm_step_forward / lstm_step_backward).
+    mask [b, 1] or None) -> (h [b, h], c [b, h]). Gate order i, f, g, o. The matmul and
+    the cell are one C call each way (kernels.lstm_step_forward / lstm_step_backward).
 
     weight_hh may be a Tensor (its gradient, grad_gates^T h_prev, is then summed over the
-    steps by the engine) or a plain array, a constant for this node: the layer passes
-    the array and gets the weight's gradient from SequenceSteps, in one GEMM."""
+    steps by the engine) or a plain array, a constant for this node.
+
+    ``run_forward`` / ``run_backward`` are the step itself, with the places a caller may
+    supply for its results: nn.LSTM's layer step (nn/lstm_steps.py) passes slots of its
+    reusable buffers through them."""
 
     @staticmethod
-    def forward(ctx, x_gates, h_prev, c_prev, weight_hh, mask, weight_hh_t=None, slots=None, bias=None):
+    def forward(ctx, x_gates, h_prev, c_prev, weight_hh, mask):
+        return LSTMStep.run_forward(ctx, x_gates, h_prev, c_prev, weight_hh, mask)
+
+    @staticmethod
+    def backward(ctx, grad_h, grad_c):
+        return LSTMStep.run_backward(ctx, grad_h, grad_c)
+
+    @staticmethod
+    def run_forward(ctx, x_gates, h_prev, c_prev, weight_hh, mask, weight_hh_t=None, h_out=None, c_out=None,
+                    saved_out=None, bias=None, grad_gates_out=None, grad_bias_sum=None):
+        """The step's forward. weight_hh_t: W_hh^T, contiguous (default weight_hh.T); h_out,
+        c_out [b, h], saved_out [b, 5h]: C-contiguous arrays for the results (None: new
+        ones); bias [4h]: a constant added to the gates; grad_gates_out [b, 4h] and
+        grad_bias_sum [rows, 4h]: where backward writes the gates' gradient and adds its
+        column sums (see kernels.lstm_step_backward)."""
         if c_prev is None:
             c_prev = _zeros_state(x_gates, weight_hh)
         if weight_hh_t is None:
             weight_hh_t = weight_hh.T
-        slots = slots or _NO_SLOTS
-        h, c, saved = kernels.lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, slots.h, slots.c, slots.saved,
-                                                bias)
+        h, c, saved = kernels.lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, h_out, c_out, saved_out, bias)
         ctx.save_for_backward(h_prev, c_prev, weight_hh, saved, mask)
-        ctx.grad_gates_out, ctx.grad_bias_sum = slots.grad_gates, slots.grad_bias_sum
-        if mask is not None:  # in place: h and c may be slots of the layer's buffers
+        ctx.grad_gates_out, ctx.grad_bias_sum = grad_gates_out, grad_bias_sum
+        if mask is not None:  # in place: h and c may be slots of a caller's buffers
             h[...] = _blend(mask, h, _zeros_state(x_gates, weight_hh) if h_prev is None else h_prev)
             c[...] = _blend(mask, c, c_prev)
         return h, c
 
     @staticmethod
-    def backward(ctx, grad_h, grad_c):
+    def run_backward(ctx, grad_h, grad_c):
+        """The step's backward: gradients of (x_gates, h_prev, c_prev, weight_hh, mask)."""
         h_prev, c_prev, weight_hh, saved, mask = ctx.saved_tensors
         grad_h_cell, skip_h = _split_grad(mask, grad_h)
         grad_c_cell, skip_c = _split_grad(mask, grad_c)
@@ -128,167 +139,14 @@ class LSTMStep(Function):
         if skip_c is not None:
             grad_c_prev += skip_c
         grad_weight = _weight_grad(grad_gates, h_prev, weight_hh) if needs[3] else None
-        grads = (grad_gates if needs[0] else None, grad_h_prev, grad_c_prev if needs[2] else None, grad_weight, None)
-        return grads + (None,) * (len(needs) - len(grads))  # for weight_hh_t and slots when given
+        return grad_gates if needs[0] else None, grad_h_prev, grad_c_prev if needs[2] else None, grad_weight, None
 
 
-StepSlots = namedtuple("StepSlots", ["h", "c", "saved", "grad_gates", "grad_bias_sum"], defaults=(None,) * 5)
-StepSlots.__doc__ = """Where one LSTMStep writes its results: arrays h, c [b, h], saved [b, 5h]
-and grad_gates [b, 4h], each C-contiguous, or None for a new array; grad_bias_sum, a
-[rows, 4h] accumulator (see kernels.lstm_step_backward) shared by a layer's steps, or None."""
-
-_NO_SLOTS = StepSlots()
-
-
-class SequenceSteps(Function):
-    """The steps of one LSTM layer's input projection, and the layer's hidden-to-hidden
-    weight gradient in one GEMM.
-
-    forward(projected [T, b, 4h], weight_hh [4h, h], bias_ih [4h] or None, bias_hh [4h]
-    or None, states [T, b, h], initial [b, h] or None, grad_buffer [T, b, 4h] or None)
-    -> T views projected[t] [b, 4h], the x_gates of each step.
-
-    The biases come in here for the same reason: the steps add them to the gates (in
-    the cell, at no extra pass over memory) as a constant, and their gradient is the
-    sum of all the steps' grad_gates. grad_bias_sum, when given, is the [rows, 4h]
-    accumulator the steps add their column sums into (StepSlots); this node then only
-    sums its rows, and zeroes it for a second backward through a retained graph.
-
-    Why the weight is an input here and not of the steps: its gradient is
-    sum_t grad_gates_t^T h_{t-1}, and grad_gates_t is exactly the gradient that comes
-    back to x_gates_t (gates = x_gates + h W_hh^T). So this node, which receives all of
-    them, computes the sum as one [4h, T*b] @ [T*b, h] product; T products of inner size
-    b, each summed into the total, took twice as long. The steps then take W_hh as a
-    plain array (a constant to them) and the engine still does BPTT step by step.
-
-    This is correct only under the layer's contract: states is the array that step t
-    writes h_t into (filled while the steps run, read here at backward), step t's
-    h_prev is states[t-1] (initial, or a zero state when None, for t = 0), and the
-    views are used by nothing but the steps. Not a general-purpose op.
-
-    grad_buffer, when given, is where the steps write their gates' gradients (see
-    StepSlots); the gradients that already lie in their slot are not copied again.
-
-    weight_ih [4h, in] and inputs [T*b, in] (the layer's input, flattened), when given,
-    move the input weight's gradient here too (the layer's InputProjection then takes
-    W_ih as a constant): both weights' gradients come from one GEMM over grad_gates.
-    operand, optional: a [T*b, in + h] array to assemble that GEMM's other factor in."""
-
-    @staticmethod
-    def forward(ctx, projected, weight_hh, bias_ih, bias_hh, states, initial, grad_buffer=None, grad_bias_sum=None,
-                weight_ih=None, inputs=None, operand=None):
-        ctx.states, ctx.initial, ctx.grad_buffer, ctx.grad_bias_sum = states, initial, grad_buffer, grad_bias_sum
-        ctx.layer_inputs, ctx.operand = inputs, operand  # (ctx.inputs is the graph's edges)
-        if grad_bias_sum is not None:
-            grad_bias_sum.fill(0)
-        return tuple(projected)
-
-    @staticmethod
-    def backward(ctx, *grads):
-        grad_gates = ctx.grad_buffer
-        if grad_gates is None:
-            grad_gates = np.stack(grads)  # [T, b, 4h], contiguous: time-major
-        else:
-            for slot, grad in zip(grad_gates, grads):
-                if not _same_memory(slot, grad):
-                    slot[...] = grad
-        grad_weight = grad_bias = None
-        needs = ctx.needs_input_grad
-        if ctx.grad_bias_sum is not None:
-            grad_bias = ctx.grad_bias_sum.sum(axis=0)
-            ctx.grad_bias_sum.fill(0)
-        elif needs[2] or needs[3]:
-            grad_bias = grad_gates.reshape(-1, grad_gates.shape[2]).sum(axis=0)
-        grad_weight_ih = None
-        if len(needs) > 8 and needs[8]:
-            grad_weight_ih, grad_weight = _input_and_recurrent_weight_grads(ctx, grad_gates)
-            if not needs[1]:
-                grad_weight = None
-        elif needs[1]:
-            steps, batch, width = grad_gates.shape
-            hidden = ctx.states.shape[2]
-            if steps > 1:
-                grad_weight = _transposed_product(grad_gates[1:].reshape((steps - 1) * batch, width),
-                                                  ctx.states[:-1].reshape((steps - 1) * batch, hidden))
-            else:
-                grad_weight = np.zeros((width, hidden), dtype=grad_gates.dtype)
-            if ctx.initial is not None:
-                grad_weight = grad_weight + _transposed_product(grad_gates[0], ctx.initial)
-        grads = (grad_gates, grad_weight, grad_bias if needs[2] else None, grad_bias if needs[3] else None,
-                 None, None, None, None, grad_weight_ih, None, None)
-        return grads[:len(needs)]
-
-
-def _input_and_recurrent_weight_grads(ctx, grad_gates):
-    """grad W_ih = sum_t grad_gates_t^T x_t and grad W_hh = sum_t grad_gates_t^T h_{t-1}
-    as one GEMM: [x_t | h_{t-1}] side by side in ctx.operand [T*b, in + h] (a zero or
-    the initial state for t = 0), so that grad_gates, the big operand, is read and
-    packed once for both weights, not twice."""
-    steps, batch, width = grad_gates.shape
-    inputs, states = ctx.layer_inputs, ctx.states
-    columns, hidden = inputs.shape[1], states.shape[2]
-    operand = ctx.operand
-    if operand is None or operand.shape != (steps * batch, columns + hidden):
-        operand = np.empty((steps * batch, columns + hidden), dtype=grad_gates.dtype)
-    operand[:, :columns] = inputs
-    operand[batch:, columns:] = states[:-1].reshape((steps - 1) * batch, hidden)
-    operand[:batch, columns:] = 0 if ctx.initial is None else ctx.initial
-    both = _transposed_product(grad_gates.reshape(steps * batch, width), operand)  # [G, in + h]
-    return both[:, :columns], both[:, columns:]
-
-
-def _transposed_product(a, b):
+def transposed_product(a, b):
     """a^T b for a [n, p], b [n, q] with n large: computed as (b^T a)^T, so that the
     GEMM packs the transposed operand with q rows, not p (for a weight gradient p = 4h,
     q = h or the input width: a quarter of the packing). The result is a transposed view."""
     return kernels.gemm(b, a, trans_a=True).T
-
-
-def _same_memory(a, b):
-    """Whether arrays a and b are the very same elements (same start, shape and strides)."""
-    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
-
-
-class StackedSteps(Function):
-    """(states [T, b, h], h_0, ..., h_{T-1}) -> states as one Tensor, where each h_t is a
-    step's output whose array *is* states[t] (written there by the step): the layer's
-    output without copying T arrays into a new one. Backward hands each step its slice."""
-
-    @staticmethod
-    def forward(ctx, states, *step_outputs):
-        return states
-
-    @staticmethod
-    def backward(ctx, grad):
-        return (None,) + tuple(grad)
-
-
-class Workspace:
-    """Arrays that a layer reuses from one call to the next.
-
-    ``empty(key, shape, dtype)`` returns the array it gave last time for key when nothing
-    else refers to it any more (its graph was released by backward, its outputs
-    dropped); otherwise a new one. Reuse matters because fresh memory costs a page fault
-    per 4 KiB on first touch: an LSTM layer's saved activations are megabytes a call.
-    Copies and pickles of a layer start with an empty workspace."""
-
-    def __init__(self):
-        self._arrays = {}
-
-    def empty(self, key, shape, dtype):
-        array = self._arrays.get(key)
-        # references: the dict, the local name and getrefcount's own argument; any view
-        # of the array (a Tensor's data, a saved slice) holds one more through .base
-        if array is None or array.shape != shape or array.dtype != dtype or sys.getrefcount(array) > 3:
-            array = self._arrays[key] = np.empty(shape, dtype=dtype)
-        return array
-
-    def __getstate__(self):
-        return {}
-
-    def __setstate__(self, state):
-        self._arrays = {}
 
 
 class GRUStep(Function):
@@ -401,7 +259,7 @@ class InputProjection(Function):
         x, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad
         grad_x = kernels.gemm(grad, weight) if needs[0] else None
-        grad_weight = _transposed_product(grad, x) if needs[1] else None
+        grad_weight = transposed_product(grad, x) if needs[1] else None
         grad_bias = grad.sum(axis=0) if needs[2] or needs[3] else None
         grads = (grad_x, grad_weight, grad_bias if needs[2] else None, grad_bias if needs[3] else None)
         return grads + (None,) * (len(needs) - len(grads))  # for out when given
@@ -442,6 +300,7 @@ def _check_step(op, gates, x_gates, h_prev, weight_hh, mask, extra=()):
     return mask.reshape(batch, 1).astype(x_gates.dtype, copy=False)
 
 
+@register("lstm_step")
 def lstm_step(x_gates, h_prev, c_prev, weight_hh, mask=None):
     """One fused LSTM step (see the module docstring for the equations).
 
@@ -456,6 +315,7 @@ def lstm_step(x_gates, h_prev, c_prev, weight_hh, mask=None):
     return LSTMStep.apply(x_gates, h_prev, c_prev, weight_hh, mask)
 
 
+@register("gru_step")
 def gru_step(x_gates, h_prev, weight_hh, bias_hh=None, mask=None):
     """One fused GRU step (see the module docstring for the equations).
 
@@ -470,6 +330,7 @@ def gru_step(x_gates, h_prev, weight_hh, bias_hh=None, mask=None):
     return GRUStep.apply(x_gates, h_prev, weight_hh, bias_hh, mask)
 
 
+@register("rnn_step")
 def rnn_step(x_gates, h_prev, weight_hh, nonlinearity="tanh", mask=None):
     """One Elman RNN step: h = act(x_gates + h_prev W_hh^T), act tanh or relu.
 
@@ -482,6 +343,7 @@ def rnn_step(x_gates, h_prev, weight_hh, nonlinearity="tanh", mask=None):
     return RNNStep.apply(x_gates, h_prev, weight_hh, nonlinearity, mask)
 
 
+@register("unbind")
 def unbind(x, axis=0):
     """The slices of x along axis, as a tuple of Tensors (one graph node for all)."""
     if not isinstance(x, Tensor):
@@ -491,6 +353,7 @@ def unbind(x, axis=0):
     return Unbind.apply(x, axis % x.ndim)
 
 
+@register("input_projection")
 def input_projection(x, weight, bias_a=None, bias_b=None):
     """x [n, in] @ weight^T + bias_a + bias_b -> [n, out]; weight [out, in], biases [out]
     or None. Recurrent layers use it to project every time step's input at once."""

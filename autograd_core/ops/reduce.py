@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..function import Function
+from ..registry import register
 from ..tensor import Tensor
 from ._util import check_float, normalize_axis
 
@@ -130,33 +131,39 @@ def _axes(op, x, axis, dim):
     return axes if x.ndim else ()
 
 
+@register("sum", methods=("sum",))
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Sum over axis (None: all; int or tuple). ``dim``/``keepdim`` are PyTorch spellings."""
     return Sum.apply(x, _axes("sum", x, axis, dim), bool(keepdims or keepdim))
 
 
+@register("mean", methods=("mean",))
 def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Mean over axis (None: all; int or tuple)."""
     check_float("mean", x.data)
     return Mean.apply(x, _axes("mean", x, axis, dim), bool(keepdims or keepdim))
 
 
+@register("max", methods=("max",))
 def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Maximum over axis; ties share the gradient evenly."""
     return Max.apply(x, _axes("max", x, axis, dim), bool(keepdims or keepdim))
 
 
+@register("min", methods=("min",))
 def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Minimum over axis; ties share the gradient evenly."""
     return Min.apply(x, _axes("min", x, axis, dim), bool(keepdims or keepdim))
 
 
+@register("var", methods=("var",))
 def var(x, axis=None, keepdims=False, correction=1, *, dim=None, keepdim=None):
     """Variance over axis with PyTorch's default Bessel correction (correction=1);
     correction=0 gives numpy's default (population) variance."""
     return _variance("var", x, axis, keepdims, correction, dim, keepdim)
 
 
+@register("std", methods=("std",))
 def std(x, axis=None, keepdims=False, correction=1, *, dim=None, keepdim=None):
     """Standard deviation: sqrt(var(...)) with the same arguments."""
     return _variance("std", x, axis, keepdims, correction, dim, keepdim).sqrt()
@@ -178,12 +185,14 @@ def _single_axis(op, x, axis):
     return axis
 
 
+@register("softmax", methods=("softmax",))
 def softmax(x, axis=-1, *, dim=None):
     """exp(x) / sum(exp(x)) along axis, computed stably."""
     check_float("softmax", x.data)
     return Softmax.apply(x, _single_axis("softmax", x, dim if dim is not None else axis))
 
 
+@register("log_softmax", methods=("log_softmax",))
 def log_softmax(x, axis=-1, *, dim=None):
     """log(softmax(x)) along axis, computed stably."""
     check_float("log_softmax", x.data)
@@ -195,11 +204,13 @@ def _arg_axis(op, x, axis):
     return None if axis is None else _single_axis(op, x, axis)
 
 
+@register("argmax", methods=("argmax",), differentiable=False)
 def argmax(x, axis=None, keepdims=False):
     """Index of the maximum (flat index when axis is None); not differentiable."""
     return Tensor(np.argmax(x.data, axis=_arg_axis("argmax", x, axis), keepdims=keepdims))
 
 
+@register("argmin", methods=("argmin",), differentiable=False)
 def argmin(x, axis=None, keepdims=False):
     """Index of the minimum (flat index when axis is None); not differentiable."""
     return Tensor(np.argmin(x.data, axis=_arg_axis("argmin", x, axis), keepdims=keepdims))

@@ -2,8 +2,9 @@
 import numpy as np
 
 from ..function import Function
+from ..registry import register
 from ..tensor import Tensor
-from ._util import is_int, normalize_axis
+from ._util import is_int, normalize_axis, unbroadcast
 
 
 class Reshape(Function):
@@ -43,7 +44,6 @@ class BroadcastTo(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from ._util import unbroadcast
         return unbroadcast(grad, ctx.shape), None
 
 
@@ -133,11 +133,13 @@ def _shape_args(shape):
     return tuple(shape)
 
 
+@register("reshape", methods=("reshape", "view"))
 def reshape(x, *shape):
     """The same elements in a new shape (one dimension may be -1)."""
     return Reshape.apply(x, tuple(is_int("reshape", "shape entry", s) for s in _shape_args(shape)))
 
 
+@register("flatten", methods=("flatten",))
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one."""
     if x.ndim == 0:
@@ -148,6 +150,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
 
 
+@register("permute", methods=("permute",))
 def permute(x, *axes):
     """Reorder dimensions: output dimension i is input dimension axes[i]."""
     axes = _shape_args(axes)
@@ -156,6 +159,7 @@ def permute(x, *axes):
     return Permute.apply(x, tuple(a % x.ndim for a in axes))
 
 
+@register("transpose", methods=("transpose",))
 def transpose(x, dim0=None, dim1=None):
     """Reverse all dimensions (no arguments, like numpy's .T) or swap dim0 and dim1."""
     if dim0 is None and dim1 is None:
@@ -170,11 +174,13 @@ def transpose(x, dim0=None, dim1=None):
     return Permute.apply(x, tuple(axes))
 
 
+@register("broadcast_to", methods=("broadcast_to",))
 def broadcast_to(x, *shape):
     """Broadcast to shape (numpy's rules); the gradient is summed back."""
     return BroadcastTo.apply(x, _shape_args(shape))
 
 
+@register("expand", methods=("expand",))
 def expand(x, *shape):
     """PyTorch's expand: like broadcast_to, where -1 keeps a dimension's size."""
     shape = _shape_args(shape)
@@ -185,6 +191,7 @@ def expand(x, *shape):
     return BroadcastTo.apply(x, shape)
 
 
+@register("squeeze", methods=("squeeze",))
 def squeeze(x, axis=None):
     """Remove size-1 dimensions (all, or those in axis)."""
     if axis is None:
@@ -198,6 +205,7 @@ def squeeze(x, axis=None):
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 
+@register("unsqueeze", methods=("unsqueeze",))
 def unsqueeze(x, axis):
     """Insert a size-1 dimension at axis (negative counts from the new end)."""
     axis = is_int("unsqueeze", "axis", axis)
@@ -217,6 +225,7 @@ def _index_arg(index):
     return index
 
 
+@register("getitem", methods=("__getitem__",))
 def getitem(x, index):
     return GetItem.apply(x, _index_arg(index))
 
@@ -242,6 +251,7 @@ def _match_floats(tensors):
     return [t if t.dtype.kind == "f" else Tensor(t.data.astype(target)) for t in tensors]
 
 
+@register("concat", methods=())
 def concat(tensors, axis=0):
     """Join tensors along an existing axis."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
@@ -253,6 +263,7 @@ def concat(tensors, axis=0):
     return Concat.apply(axis, *_match_floats(tensors))
 
 
+@register("stack", methods=())
 def stack(tensors, axis=0):
     """Join equal-shaped tensors along a new axis."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
@@ -269,6 +280,7 @@ def _check_has_dimensions(op, x):
         raise ValueError("%s: got a 0-d tensor, expected at least one dimension to split along" % op)
 
 
+@register("split", methods=("split",))
 def split(x, split_size_or_sections, axis=0):
     """PyTorch's split: pieces of split_size along axis (the last may be smaller), or
     pieces of the listed sizes (which must add up to the axis length)."""
@@ -293,6 +305,7 @@ def split(x, split_size_or_sections, axis=0):
     return Split.apply(x, edges, axis)
 
 
+@register("chunk", methods=("chunk",))
 def chunk(x, chunks, axis=0):
     """Split into `chunks` nearly equal pieces (PyTorch's rule: ceil-sized pieces)."""
     chunks = is_int("chunk", "chunks", chunks)
@@ -304,6 +317,7 @@ def chunk(x, chunks, axis=0):
     return split(x, size, axis)
 
 
+@register("pad", methods=("pad",))
 def pad(x, pad_width, value=0.0):
     """Constant padding; pad_width is numpy's ((before, after), ...) per dimension, or
     one (before, after) pair / one int for every dimension."""
@@ -319,6 +333,7 @@ def pad(x, pad_width, value=0.0):
     return Pad.apply(x, tuple((int(a), int(b)) for a, b in width), value)
 
 
+@register("one_hot", differentiable=False)
 def one_hot(labels, num_classes=None, dtype=np.float32):
     """[..] integer labels -> [.., num_classes] one-hot rows (not differentiable)."""
     data = labels.data if isinstance(labels, Tensor) else np.asarray(labels)

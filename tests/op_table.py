@@ -1,0 +1,269 @@
+"""The op table: per registered op, sample inputs, an independent numpy reference and
+how to gradcheck it (PyTorch's OpInfo, in small). tests/test_op_registry.py runs every
+entry: the forward against the reference and, for differentiable ops, gradcheck in
+float64. An op registered without an entry here fails that test, and so does an entry
+that names no registered op.
+
+An entry is ``OpEntry(samples, reference, call=None, gradcheck=True)``:
+
+* ``samples(rng)``: a list of ``Sample(*args, **kwargs)``. numpy arrays among the args
+  become Tensors (float ones are the inputs gradcheck checks); other args (axes,
+  shapes, strings) pass through unchanged.
+* ``reference(*args, **kwargs)``: the expected result, computed with numpy on the
+  samples' arrays (a tuple for an op with several outputs).
+* ``call(op, *args, **kwargs)``: how to call the op on the converted args, when not
+  ``op(*args, **kwargs)`` (concat takes a list of tensors, for example).
+* ``gradcheck``: False for ops with no gradient (argmax, comparisons, one_hot).
+* ``keeps_dtype``: False when the result's dtype is the reference's, not the float
+  inputs' (cast).
+
+Sample values stay away from the points where an op has no derivative (0 for abs
+and relu, ties for max, clip's bounds), so that finite differences are exact enough.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+class Sample:
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __repr__(self):
+        return "Sample(%s)" % ", ".join([_short(a) for a in self.args] +
+                                        ["%s=%s" % (k, _short(v)) for k, v in self.kwargs.items()])
+
+
+def _short(value):
+    return "array%s" % (value.shape,) if isinstance(value, np.ndarray) else repr(value)
+
+
+class OpEntry:
+    def __init__(self, samples, reference, call=None, gradcheck=True, keeps_dtype=True):
+        self.samples, self.reference, self.call, self.gradcheck = samples, reference, call, gradcheck
+        self.keeps_dtype = keeps_dtype
+
+
+def _away_from_zero(rng, *shape):
+    """Values in [-1.5, -0.5] or [0.5, 1.5]: no op below is at a kink there."""
+    return rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+def _positive(rng, *shape):
+    return rng.uniform(0.5, 2.0, shape)
+
+
+def _distinct(rng, *shape):
+    """Distinct values (no ties for max, min, maximum)."""
+    return rng.permutation(np.linspace(-2.0, 2.0, int(np.prod(shape)))).reshape(shape) + 0.01
+
+
+def binary(reference):
+    """Two broadcast cases (same shapes; [2, 1, 3] with [4, 1]) and a Python number operand."""
+    def samples(rng):
+        return [Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 2, 3)),
+                Sample(_away_from_zero(rng, 2, 1, 3), _away_from_zero(rng, 4, 1)),
+                Sample(_away_from_zero(rng, 3), 0.7)]
+    return OpEntry(samples, reference)
+
+
+def unary(reference, values=_away_from_zero, **kwargs):
+    return OpEntry(lambda rng: [Sample(values(rng, 2, 3), **kwargs), Sample(values(rng, 4), **kwargs)],
+                   lambda x, **k: reference(x, **k))
+
+
+def comparison(ufunc):
+    return OpEntry(lambda rng: [Sample(_distinct(rng, 2, 3), _distinct(rng, 3)), Sample(_distinct(rng, 3), 0.1)],
+                   ufunc, gradcheck=False)
+
+
+def reduction(reference, values=_away_from_zero):
+    def samples(rng):
+        return [Sample(values(rng, 2, 3, 4)), Sample(values(rng, 2, 3, 4), 1),
+                Sample(values(rng, 2, 3, 4), (0, 2), keepdims=True), Sample(values(rng, 3), dim=-1, keepdim=True)]
+    return OpEntry(samples, lambda x, axis=None, keepdims=False, dim=None, keepdim=False:
+                   reference(x, axis=dim if dim is not None else axis, keepdims=keepdims or keepdim))
+
+
+def _log_softmax(x, axis=-1, dim=None):
+    axis = dim if dim is not None else axis
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _conv2d(x, w, bias=None, stride=1, padding=0):
+    """NHWC cross-correlation by sliding windows; padding an int."""
+    x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    windows = sliding_window_view(x, w.shape[:2], axis=(1, 2))[:, ::stride, ::stride]  # [n, oh, ow, c, kh, kw]
+    y = np.einsum("nhwcij,ijco->nhwo", windows, w)
+    return y if bias is None else y + bias
+
+
+def _pool(x, kernel_size, stride, padding, reduce, fill):
+    x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)), constant_values=fill)
+    windows = sliding_window_view(x, (kernel_size, kernel_size), axis=(1, 2))[:, ::stride, ::stride]
+    return reduce(windows, axis=(-2, -1))
+
+
+def _lstm_step(x_gates, h, c, w, mask=None):
+    gates = x_gates + h @ w.T
+    i, f, g, o = np.split(gates, 4, axis=1)
+    c_new = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+    h_new = _sigmoid(o) * np.tanh(c_new)
+    if mask is not None:
+        m = np.reshape(mask, (-1, 1))
+        h_new, c_new = m * h_new + (1 - m) * h, m * c_new + (1 - m) * c
+    return h_new, c_new
+
+
+def _gru_step(x_gates, h, w, bias_hh=None):
+    hidden = h @ w.T + (0 if bias_hh is None else bias_hh)
+    xr, xz, xn = np.split(x_gates, 3, axis=1)
+    hr, hz, hn = np.split(hidden, 3, axis=1)
+    r, z = _sigmoid(xr + hr), _sigmoid(xz + hz)
+    n = np.tanh(xn + r * hn)
+    return (1 - z) * n + z * h
+
+
+def _rnn_step(x_gates, h, w, nonlinearity="tanh"):
+    pre = x_gates + h @ w.T
+    return np.tanh(pre) if nonlinearity == "tanh" else np.maximum(pre, 0)
+
+
+def _extreme_samples(rng):
+    return [Sample(_distinct(rng, 2, 3), _distinct(rng, 3) * 0.9), Sample(_distinct(rng, 4), 0.05)]
+
+
+def _equality_samples(rng):
+    return [Sample(np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0])), Sample(np.array([1.0, 2.0]), 2.0)]
+
+
+def _where_samples(rng):
+    condition = rng.random((2, 3)) > 0.5
+    return [Sample(condition, _away_from_zero(rng, 2, 3), _away_from_zero(rng, 3)),
+            Sample(condition, _away_from_zero(rng, 2, 3), 0.5)]
+
+
+TABLE = {
+    # -- elementwise
+    "add": binary(np.add),
+    "sub": binary(np.subtract),
+    "mul": binary(np.multiply),
+    "div": binary(np.divide),
+    "pow": OpEntry(lambda rng: [Sample(_positive(rng, 2, 3), _away_from_zero(rng, 2, 3)),
+                                Sample(_positive(rng, 2, 3), 3.0), Sample(2.0, _away_from_zero(rng, 3))], np.power),
+    "maximum": OpEntry(_extreme_samples, np.maximum),
+    "minimum": OpEntry(_extreme_samples, np.minimum),
+    "where": OpEntry(_where_samples, np.where),
+    "neg": unary(np.negative),
+    "exp": unary(np.exp),
+    "log": unary(np.log, _positive),
+    "sqrt": unary(np.sqrt, _positive),
+    "abs": unary(np.abs),
+    "clip": OpEntry(lambda rng: [Sample(_distinct(rng, 2, 3), -1.005, 1.005), Sample(_distinct(rng, 4), min=0.005)],
+                    lambda x, min=None, max=None: np.clip(x, min, max)),
+    "tanh": unary(np.tanh),
+    "sigmoid": unary(_sigmoid),
+    "relu": unary(lambda x: np.maximum(x, 0)),
+    "leaky_relu": unary(lambda x, negative_slope: np.where(x > 0, x, negative_slope * x), negative_slope=0.2),
+    "elu": unary(lambda x, alpha: np.where(x > 0, x, alpha * (np.exp(x) - 1)), alpha=0.7),
+    "softplus": unary(lambda x: np.log1p(np.exp(x))),
+    "cast": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), "float32"),
+                                 Sample(_away_from_zero(rng, 3), np.int64)],
+                    lambda x, dtype: x.astype(dtype), gradcheck=False, keeps_dtype=False),
+    "lt": comparison(np.less),
+    "le": comparison(np.less_equal),
+    "gt": comparison(np.greater),
+    "ge": comparison(np.greater_equal),
+    "eq": OpEntry(_equality_samples, np.equal, gradcheck=False),
+    "ne": OpEntry(_equality_samples, np.not_equal, gradcheck=False),
+    # -- reductions
+    "sum": reduction(np.sum),
+    "mean": reduction(np.mean),
+    "max": reduction(np.max, _distinct),
+    "min": reduction(np.min, _distinct),
+    "var": reduction(lambda x, axis, keepdims: np.var(x, axis=axis, keepdims=keepdims, ddof=1)),
+    "std": reduction(lambda x, axis, keepdims: np.std(x, axis=axis, keepdims=keepdims, ddof=1)),
+    "softmax": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3)), Sample(_away_from_zero(rng, 2, 3), 0)],
+                       lambda x, axis=-1: np.exp(_log_softmax(x, axis))),
+    "log_softmax": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3)), Sample(_away_from_zero(rng, 2, 3), dim=0)],
+                           _log_softmax),
+    "argmax": OpEntry(lambda rng: [Sample(_distinct(rng, 2, 3)), Sample(_distinct(rng, 2, 3), 1)],
+                      lambda x, axis=None: np.argmax(x, axis=axis), gradcheck=False),
+    "argmin": OpEntry(lambda rng: [Sample(_distinct(rng, 2, 3)), Sample(_distinct(rng, 2, 3), 0, keepdims=True)],
+                      lambda x, axis=None, keepdims=False: np.argmin(x, axis=axis, keepdims=keepdims), gradcheck=False),
+    # -- shape
+    "reshape": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), 3, -1), Sample(_away_from_zero(rng, 6), (2, 3))],
+                       lambda x, *shape: x.reshape(*shape)),
+    "flatten": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3, 2)), Sample(_away_from_zero(rng, 2, 3, 2), 1)],
+                       lambda x, start_dim=0: x.reshape(x.shape[:start_dim] + (-1,))),
+    "permute": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3, 4), 2, 0, 1)],
+                       lambda x, *axes: np.transpose(x, axes)),
+    "transpose": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3)), Sample(_away_from_zero(rng, 2, 3, 4), 0, 2)],
+                         lambda x, *dims: np.swapaxes(x, *dims) if dims else x.T),
+    "broadcast_to": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 3, 1), (2, 3, 4))], np.broadcast_to),
+    "expand": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 3, 1), 2, -1, 4)],
+                      lambda x, *shape: np.broadcast_to(x, (2, 3, 4))),
+    "squeeze": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 1, 3, 1)), Sample(_away_from_zero(rng, 2, 1, 3), 1)],
+                       lambda x, axis=None: np.squeeze(x, axis)),
+    "unsqueeze": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), 1), Sample(_away_from_zero(rng, 2, 3), -1)],
+                         np.expand_dims),
+    "getitem": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 3, 4), (slice(0, 2), 1)),
+                                    Sample(_away_from_zero(rng, 3, 4), [2, 0, 2])],  # a repeated index accumulates
+                       lambda x, index: x[np.asarray(index) if isinstance(index, list) else index]),
+    "concat": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 1, 3)),
+                                   Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 2, 2), axis=1)],
+                      lambda *xs, axis=0: np.concatenate(xs, axis=axis),
+                      call=lambda op, *xs, **kwargs: op(list(xs), **kwargs)),
+    "stack": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 2, 3), axis=1)],
+                     lambda *xs, axis=0: np.stack(xs, axis=axis),
+                     call=lambda op, *xs, **kwargs: op(list(xs), **kwargs)),
+    "split": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 5, 2), 2), Sample(_away_from_zero(rng, 2, 5), [1, 4], 1)],
+                     lambda x, sizes, axis=0: tuple(np.split(x, np.cumsum(sizes)[:-1] if isinstance(sizes, list)
+                                                               else range(sizes, x.shape[axis], sizes), axis=axis))),
+    "chunk": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 5, 2), 3)],
+                     lambda x, chunks: tuple(np.split(x, [2, 4]))),
+    "pad": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), ((1, 0), (0, 2)), 0.5)],
+                   lambda x, width, value: np.pad(x, width, constant_values=value)),
+    "one_hot": OpEntry(lambda rng: [Sample(np.array([2, 0, 1])), Sample(np.array([[1], [3]]), 5)],
+                       lambda labels, num_classes=None: np.eye(num_classes or labels.max() + 1)[labels],
+                       gradcheck=False),
+    # -- linear algebra, convolution, pooling
+    "matmul": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 3, 4)),
+                                   Sample(_away_from_zero(rng, 2, 2, 3), _away_from_zero(rng, 3)),
+                                   Sample(_away_from_zero(rng, 3), _away_from_zero(rng, 2, 3, 2))], np.matmul),
+    "linear": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 4, 3), _away_from_zero(rng, 2, 3),
+                                          _away_from_zero(rng, 2)),
+                                   Sample(_away_from_zero(rng, 2, 2, 3), _away_from_zero(rng, 2, 3))],
+                      lambda x, w, b=None: x @ w.T + (0 if b is None else b)),
+    "conv2d": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 5, 4, 2), _away_from_zero(rng, 3, 2, 2, 3),
+                                          _away_from_zero(rng, 3)),
+                                   Sample(_away_from_zero(rng, 1, 5, 5, 1), _away_from_zero(rng, 3, 3, 1, 2),
+                                          stride=2, padding=1)], _conv2d),
+    "max_pool2d": OpEntry(lambda rng: [Sample(_distinct(rng, 2, 4, 4, 2), 2),
+                                       Sample(_distinct(rng, 1, 5, 5, 2), 3, 2, 1)],
+                          lambda x, k, stride=None, padding=0: _pool(x, k, stride or k, padding, np.max, -np.inf)),
+    "avg_pool2d": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 4, 4, 2), 2),
+                                       Sample(_away_from_zero(rng, 1, 5, 5, 2), 3, 2, 1)],
+                          lambda x, k, stride=None, padding=0: _pool(x, k, stride or k, padding, np.mean, 0.0)),
+    # -- recurrent steps
+    "lstm_step": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 8), _away_from_zero(rng, 2, 2),
+                                             _away_from_zero(rng, 2, 2), _away_from_zero(rng, 8, 2)),
+                                      Sample(_away_from_zero(rng, 2, 8), _away_from_zero(rng, 2, 2),
+                                             _away_from_zero(rng, 2, 2), _away_from_zero(rng, 8, 2), mask=[1.0, 0.0])],
+                         _lstm_step),
+    "gru_step": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 6), _away_from_zero(rng, 2, 2),
+                                            _away_from_zero(rng, 6, 2), _away_from_zero(rng, 6))], _gru_step),
+    "rnn_step": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 2, 3),
+                                            _away_from_zero(rng, 3, 3)),
+                                     Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 2, 3),
+                                            _away_from_zero(rng, 3, 3), "relu")], _rnn_step),
+    "unbind": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 3, 2)), Sample(_away_from_zero(rng, 2, 3), 1)],
+                      lambda x, axis=0: tuple(np.moveaxis(x, axis, 0))),
+    "input_projection": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 4, 3), _away_from_zero(rng, 2, 3),
+                                                    _away_from_zero(rng, 2), _away_from_zero(rng, 2))],
+                                lambda x, w, b1=None, b2=None: x @ w.T + b1 + b2),
+}

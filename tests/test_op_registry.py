@@ -1,0 +1,159 @@
+"""The op registry drives these tests (PyTorch's OpInfo, in small): every registered op
+must have an entry in tests/op_table.py, and each entry's samples are checked against
+its numpy reference and, for differentiable ops, with gradcheck in float64. Also: the
+exports and Tensor methods come from the registry, and the core imports form no cycle."""
+import ast
+import pathlib
+
+import numpy as np
+import pytest
+
+import autograd_core as ag
+from autograd_core import Tensor, gradcheck, registry
+
+from op_table import TABLE
+
+OPS = registry.ops()
+PACKAGE = pathlib.Path(ag.__file__).parent
+
+
+def test_every_registered_op_has_a_table_entry():
+    missing = sorted(set(OPS) - set(TABLE))
+    assert not missing, "registered ops without an entry in tests/op_table.py: %s" % missing
+
+
+def test_every_table_entry_names_a_registered_op():
+    unknown = sorted(set(TABLE) - set(OPS))
+    assert not unknown, "tests/op_table.py has entries for ops that are not registered: %s" % unknown
+
+
+def _tensors(args, dtype=np.float64, requires_grad=False):
+    """Sample args with their numpy arrays as Tensors (float ones in dtype)."""
+    return tuple(Tensor(a.astype(dtype) if a.dtype.kind == "f" else a,
+                        requires_grad=requires_grad and a.dtype.kind == "f") if isinstance(a, np.ndarray) else a
+                 for a in args)
+
+
+def _call(name, args, kwargs):
+    entry, function = TABLE[name], OPS[name].function
+    return entry.call(function, *args, **kwargs) if entry.call else function(*args, **kwargs)
+
+
+def _cases(differentiable_only=False):
+    rng = np.random.default_rng(0)
+    cases = []
+    for name in sorted(OPS):
+        entry = TABLE.get(name)
+        if entry is None:  # reported by test_every_registered_op_has_a_table_entry
+            continue
+        if differentiable_only and not entry.gradcheck:
+            continue
+        for index, sample in enumerate(entry.samples(rng)):
+            cases.append(pytest.param(name, sample, id="%s-%d" % (name, index)))
+    return cases
+
+
+@pytest.mark.parametrize("name, sample", _cases())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_matches_numpy_reference(name, sample, dtype):
+    got = _call(name, _tensors(sample.args, dtype), sample.kwargs)
+    expected = TABLE[name].reference(*sample.args, **sample.kwargs)
+    got, expected = (got, expected) if isinstance(expected, tuple) else ((got,), (expected,))
+    assert len(got) == len(expected)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for g, e in zip(got, expected):
+        assert isinstance(g, Tensor)
+        assert g.shape == np.shape(e)
+        if not TABLE[name].keeps_dtype:
+            assert g.dtype == np.asarray(e).dtype
+        elif np.asarray(e).dtype.kind == "f" and g.dtype.kind == "f":
+            # float results keep the inputs' float dtype (a Python number operand does not promote)
+            assert g.dtype == dtype or not any(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in sample.args)
+        np.testing.assert_allclose(g.data.astype(np.float64), e, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("name, sample", _cases(differentiable_only=True))
+def test_gradcheck(name, sample):
+    assert OPS[name].differentiable, "%s: the table gradchecks an op registered as not differentiable" % name
+    inputs = _tensors(sample.args, requires_grad=True)
+    assert gradcheck(lambda *xs: _call(name, xs, sample.kwargs), inputs) is True
+
+
+@pytest.mark.parametrize("name", sorted(name for name, info in OPS.items() if not info.differentiable))
+def test_non_differentiable_ops_stay_off_the_graph(name):
+    assert not TABLE[name].gradcheck, "%s is not differentiable: its table entry must say gradcheck=False" % name
+    sample = TABLE[name].samples(np.random.default_rng(0))[0]
+    result = _call(name, _tensors(sample.args, requires_grad=True), sample.kwargs)
+    assert not result.requires_grad and result.grad_fn is None
+
+
+def test_exports_and_methods_come_from_the_registry():
+    for name, info in OPS.items():
+        assert getattr(ag, name) is info.function and name in ag.__all__
+        for method in info.methods:  # the function itself: no wrapper call between a + b and add
+            assert Tensor.__dict__[method] is info.function, (name, method)
+        for method in info.reflected:
+            assert callable(Tensor.__dict__[method])
+    assert Tensor.__add__ is ag.add and Tensor.exp is ag.exp and Tensor.view is ag.reshape
+
+
+def test_register_refuses_a_duplicate_name_and_a_non_op():
+    with pytest.raises(ValueError, match="register: an op named 'add' is already registered"):
+        registry.register("add")(lambda a, b: a)
+    with pytest.raises(TypeError, match=r"register\('thing'\): got int, expected a Function subclass or a function"):
+        registry.register("thing")(3)
+    assert "thing" not in registry.ops()
+
+
+def test_register_refuses_to_replace_a_tensor_method():
+    with pytest.raises(ValueError, match=r"register\('my_op'\): Tensor already defines backward"):
+        registry.register("my_op", methods=("backward",))(lambda x: x)
+
+
+# -- import structure ---------------------------------------------------------------------------------
+CORE = ["grad_mode", "engine", "tensor", "function", "registry", "gradcheck", "ops/_util", "ops/elementwise",
+        "ops/reduce", "ops/shape", "ops/linalg", "ops/conv", "ops/pool", "ops/recurrent", "ops/__init__"]
+
+
+def _imports(module):
+    """(module-level imports of autograd_core modules, imports found inside functions)."""
+    path = PACKAGE / (module + ".py")
+    tree = ast.parse(path.read_text())
+    package = module.split("/")[:-1]
+    top, nested = set(), []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if node not in tree.body:
+            nested.append(ast.unparse(node))
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[:len(package) - (node.level - 1)]
+            target = base + (node.module.split(".") if node.module else [])
+            names = [alias.name for alias in node.names]
+            for name in names if not node.module else [None]:
+                full = "/".join(target + ([name] if name else []))
+                top.add(full)
+    return top, nested
+
+
+def test_core_imports_form_no_cycle_and_none_hide_inside_functions():
+    graph = {}
+    for module in CORE:
+        top, nested = _imports(module)
+        assert not nested, "%s imports inside a function (a hidden cycle?): %s" % (module, nested)
+        graph[module] = {t for t in top if t in CORE or t + "/__init__" in CORE}
+    assert "tensor" not in graph["engine"], "the engine must not import tensor"
+    state = {}
+
+    def visit(module, path):
+        if state.get(module) == "done":
+            return
+        assert state.get(module) != "open", "import cycle: %s" % " -> ".join(path + [module])
+        state[module] = "open"
+        for target in graph.get(module, ()):
+            visit(target, path + [module])
+        state[module] = "done"
+
+    for module in CORE:
+        visit(module, [])
