@@ -22,7 +22,6 @@ Training runs in the shared :class:`nn.apps.trainer.Trainer`. Command line: the
 """
 import argparse
 import json
-import math
 import sys
 import time
 
