@@ -5,17 +5,61 @@
     optimizer = nn.optim.Adam(model.parameters(), lr=1e-3)
     loss = nn.functional.cross_entropy(model(x), labels)
     optimizer.zero_grad(); loss.backward(); optimizer.step()
+
+This package is the library; the applications built on it (the model registry, the
+trainer, the ``autograd-core`` command, the lecture's tasks) are in ``nn.apps``, which the
+library never imports.
 """
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
 from . import functional, init, losses, optim
 from .init import manual_seed
-from .layers import (AvgPool2d, Conv2d, Dropout, ELU, Flatten, Identity, LeakyReLU, Linear, LogSoftmax,
-                     MaxPool2d, ReLU, Sigmoid, Softmax, Tanh)
-from .losses import BCEWithLogitsLoss, CrossEntropyLoss, GaussianKLLoss, MSELoss
+from .layers import (AvgPool2d, BCEWithLogitsLoss, Conv2d, CrossEntropyLoss, Dropout, ELU, Flatten, GaussianKLLoss,
+                     Identity, LeakyReLU, Linear, LogSoftmax, MaxPool2d, MSELoss, ReLU, Sigmoid, Softmax, Tanh)
 from .module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
-from . import checkpoint, data, models
-
-# Later parts append their imports below (recurrent cells, autoencoders, models, ...).
+from . import checkpoint, data
 from . import autoencoders
 from .autoencoders import DenoisingAutoencoder, StackedAutoencoder, TiedLinear, VariationalAutoencoder
-from . import recurrent  # nn.text and nn.sequence_tasks import on demand (python -m runs them)
+from . import recurrent
 from .recurrent import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell
+
+# The applications used to live here as nn.models, nn.cli, ...; those names still import
+# (and are) the modules of nn.apps, loaded only when first asked for.
+_MOVED_TO_APPS = ("models", "cli", "text", "ae_tasks", "sequence_tasks")
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``nn.models`` etc. as their ``nn.apps`` modules (the same module objects)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        package, _, name = fullname.rpartition(".")
+        if package != __name__ or name not in _MOVED_TO_APPS:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        return importlib.import_module(__name__ + ".apps." + spec.name.rpartition(".")[2])
+
+    def exec_module(self, module):
+        pass  # it already ran as nn.apps.X
+
+    def get_code(self, fullname):
+        # ``python -m nn.text ...`` runs nn.apps.text as the script
+        target = __name__ + ".apps." + fullname.rpartition(".")[2]
+        return compile("import runpy\nrunpy.run_module(%r, run_name='__main__', alter_sys=True)\n" % target,
+                       "<%s moved to %s>" % (fullname, target), "exec")
+
+
+# First in line: these five names must resolve to nn.apps even where a finder further on
+# (an editable install of an older tree, say) would still find the old files.
+if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _MovedModules())
+
+
+def __getattr__(name):
+    if name in _MOVED_TO_APPS:
+        return importlib.import_module(__name__ + "." + name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

@@ -1,6 +1,6 @@
 """``python -m nn``: the same as the ``autograd-core`` command."""
 import sys
 
-from nn.cli import main
+from nn.apps.cli import main
 
 sys.exit(main())

@@ -1,7 +1,8 @@
 """Stateless forms of the layers and losses: ``functional.linear(x, weight, bias)`` etc.
 
 The layers in ``layers.py`` hold parameters and call these. Everything differentiable is
-an autograd_core op or, where the engine has none (dropout), a Function defined here.
+an autograd_core op, a fused loss Function from ``losses.py`` (re-exported here) or, where
+the engine has none (dropout), a Function defined here. Nothing here imports a Module.
 """
 import numpy as np
 

@@ -1,5 +1,5 @@
 """Layers: Modules that hold parameters (Linear, Conv2d) or settings (pooling, Dropout,
-activations) and call ``nn.functional``.
+activations, losses) and call ``nn.functional``.
 
 Shapes follow the project's conventions: features last, images NHWC
 ``[batch, height, width, channels]``, conv weights ``[kh, kw, in_channels, out_channels]``.
@@ -12,26 +12,13 @@ import numpy as np
 
 from . import functional as F
 from . import init
+from ._checks import pair, positive_int
+from .losses import _check_reduction
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Dropout", "Identity",
-           "ReLU", "Sigmoid", "Tanh", "ELU", "LeakyReLU", "Softmax", "LogSoftmax"]
-
-
-def _positive_int(layer, name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError("%s: %s must be a positive int, got %r" % (layer, name, value))
-    return int(value)
-
-
-def _pair(layer, name, value):
-    """An int or a pair of ints -> a pair of positive ints."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError("%s: %s must be an int or a pair of ints, got %r" % (layer, name, value))
-        return tuple(_positive_int(layer, name, v) for v in value)
-    value = _positive_int(layer, name, value)
-    return (value, value)
+           "ReLU", "Sigmoid", "Tanh", "ELU", "LeakyReLU", "Softmax", "LogSoftmax",
+           "CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "GaussianKLLoss"]
 
 
 def _check_dtype(layer, x, weight):
@@ -53,8 +40,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
         super().__init__()
-        self.in_features = _positive_int("Linear", "in_features", in_features)
-        self.out_features = _positive_int("Linear", "out_features", out_features)
+        self.in_features = positive_int("Linear", "in_features", in_features)
+        self.out_features = positive_int("Linear", "out_features", out_features)
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
         if bias:
             self.bias = Parameter(np.empty(self.out_features, dtype=dtype))
@@ -95,10 +82,10 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding="same", bias=True,
                  dtype=np.float32):
         super().__init__()
-        self.in_channels = _positive_int("Conv2d", "in_channels", in_channels)
-        self.out_channels = _positive_int("Conv2d", "out_channels", out_channels)
-        self.kernel_size = _pair("Conv2d", "kernel_size", kernel_size)
-        self.stride = _pair("Conv2d", "stride", stride)
+        self.in_channels = positive_int("Conv2d", "in_channels", in_channels)
+        self.out_channels = positive_int("Conv2d", "out_channels", out_channels)
+        self.kernel_size = pair("Conv2d", "kernel_size", kernel_size)
+        self.stride = pair("Conv2d", "stride", stride)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError("Conv2d: padding must be 'same', 'valid' or an int, got %r" % (padding,))
@@ -149,8 +136,8 @@ class _Pool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         name = type(self).__name__
-        self.kernel_size = _pair(name, "kernel_size", kernel_size)
-        self.stride = self.kernel_size if stride is None else _pair(name, "stride", stride)
+        self.kernel_size = pair(name, "kernel_size", kernel_size)
+        self.stride = self.kernel_size if stride is None else pair(name, "stride", stride)
         if isinstance(padding, str):
             valid = padding in ("valid", "same")
         elif isinstance(padding, (tuple, list)):
@@ -318,3 +305,42 @@ class LogSoftmax(Module):
 
     def extra_repr(self):
         return "dim=%d" % self.dim
+
+
+# ---- losses: Module forms of the loss functions in ``nn.losses`` ------------------------
+class _Loss(Module):
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        _check_reduction(type(self).__name__, reduction)
+        self.reduction = reduction
+
+    def extra_repr(self):
+        return "reduction=%r" % self.reduction if self.reduction != "mean" else ""
+
+
+class CrossEntropyLoss(_Loss):
+    """Module form of ``cross_entropy``: loss(logits [N, C], labels [N] or probabilities [N, C])."""
+
+    def forward(self, logits, target):
+        return F.cross_entropy(logits, target, self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Module form of ``binary_cross_entropy_with_logits``: loss(logits, target), same shapes."""
+
+    def forward(self, logits, target):
+        return F.binary_cross_entropy_with_logits(logits, target, self.reduction)
+
+
+class MSELoss(_Loss):
+    """Module form of ``mse_loss``: loss(input, target), same shapes."""
+
+    def forward(self, input, target):
+        return F.mse_loss(input, target, self.reduction)
+
+
+class GaussianKLLoss(_Loss):
+    """Module form of ``gaussian_kl``: loss(mu, logvar), each [N, ...]."""
+
+    def forward(self, mu, logvar):
+        return F.gaussian_kl(mu, logvar, self.reduction)

@@ -1,5 +1,8 @@
-"""Loss functions, each one fused Function (forward and backward side by side), plus the
-Module forms CrossEntropyLoss, BCEWithLogitsLoss, MSELoss and GaussianKLLoss.
+"""Loss functions, each one fused Function (forward and backward side by side).
+
+``nn.functional`` re-exports them; their Module forms (CrossEntropyLoss, BCEWithLogitsLoss,
+MSELoss, GaussianKLLoss) are layers (``layers.py``) that call them. This file imports no
+Module, so ``functional`` stays below the Modules as in PyTorch.
 
 Fusing matters twice: it avoids a graph of half a dozen elementwise nodes per loss, and
 it keeps the numerically stable forms (log-sum-exp, log1p(exp(-|x|))) whose gradients
@@ -11,10 +14,8 @@ import numpy as np
 
 from autograd_core import Function, Tensor
 
-from .module import Module
 
-__all__ = ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "gaussian_kl",
-           "CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "GaussianKLLoss"]
+__all__ = ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "gaussian_kl"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -266,42 +267,3 @@ def gaussian_kl(mu, logvar, reduction="mean"):
     if mu.dtype != logvar.dtype:
         raise TypeError("%s: mu has dtype %s but logvar has dtype %s" % (op, mu.dtype, logvar.dtype))
     return _GaussianKL.apply(mu, logvar, reduction)
-
-
-# ---- Module forms -------------------------------------------------------------------------
-class _Loss(Module):
-    def __init__(self, reduction="mean"):
-        super().__init__()
-        _check_reduction(type(self).__name__, reduction)
-        self.reduction = reduction
-
-    def extra_repr(self):
-        return "reduction=%r" % self.reduction if self.reduction != "mean" else ""
-
-
-class CrossEntropyLoss(_Loss):
-    """Module form of ``cross_entropy``: loss(logits [N, C], labels [N] or probabilities [N, C])."""
-
-    def forward(self, logits, target):
-        return cross_entropy(logits, target, self.reduction)
-
-
-class BCEWithLogitsLoss(_Loss):
-    """Module form of ``binary_cross_entropy_with_logits``."""
-
-    def forward(self, logits, target):
-        return binary_cross_entropy_with_logits(logits, target, self.reduction)
-
-
-class MSELoss(_Loss):
-    """Module form of ``mse_loss``."""
-
-    def forward(self, input, target):
-        return mse_loss(input, target, self.reduction)
-
-
-class GaussianKLLoss(_Loss):
-    """Module form of ``gaussian_kl``: loss(mu, logvar)."""
-
-    def forward(self, mu, logvar):
-        return gaussian_kl(mu, logvar, self.reduction)

@@ -61,17 +61,12 @@ from .lstm_steps import LayerStep, SequenceSteps, StackedSteps, StepSlots, Works
 
 from . import functional as F
 from . import init
+from ._checks import positive_int as _positive_int
 from .module import Module, Parameter
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "Embedding", "detach_state"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-
-
-def _positive_int(layer, name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError("%s: %s must be a positive int, got %r" % (layer, name, value))
-    return int(value)
 
 
 def _as_tensor(layer, name, value):

@@ -6,7 +6,7 @@ import pytest
 
 import autograd_core as ag
 import nn
-from nn import ae_tasks
+from nn.apps import ae_tasks, plots
 from nn.autoencoders import (DenoisingAutoencoder, StackedAutoencoder, TiedLinear, VariationalAutoencoder,
                              reconstruction_loss, reparameterize)
 from nn.losses import gaussian_kl
@@ -342,7 +342,7 @@ def test_loss_decreases_on_a_small_batch(build):
 
 # ---- command-line tasks and pictures --------------------------------------------------------------
 def test_cli_models_are_registered():
-    from nn import models
+    from nn.apps import models
     for name, kind, parameters in [("ae", StackedAutoencoder, 281734), ("dae", DenoisingAutoencoder, 561934),
                                    ("vae", VariationalAutoencoder, None), ("vae-2d", VariationalAutoencoder, None)]:
         spec = models.get_model_spec(name)
@@ -404,7 +404,7 @@ def test_pictures_are_written(tmp_path):
 
 
 def test_pictures_are_skipped_with_one_notice_without_matplotlib(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(ae_tasks, "_pyplot", lambda: None)
+    monkeypatch.setattr(plots, "pyplot", lambda: None)
     model = VariationalAutoencoder(784, (16,), 2)
     assert ae_tasks.write_pictures(model, images(10), np.arange(10), str(tmp_path)) == []
     output = capsys.readouterr().out
@@ -423,8 +423,8 @@ def write_tiny_fashion_mnist(directory, train=64, test=30):
 
 def test_cli_trains_vae_2d_and_draws_its_pictures(tmp_path, capsys):
     """End to end: 'autograd-core train vae-2d' on tiny data writes metrics, a checkpoint
-    and (with matplotlib) the pictures; 'python -m nn.ae_tasks' redraws them."""
-    from nn import cli
+    and (with matplotlib) the pictures; 'autograd-core evaluate --pictures' redraws them."""
+    from nn.apps import cli
     data_dir, run_dir = tmp_path / "data", tmp_path / "run"
     data_dir.mkdir()
     write_tiny_fashion_mnist(data_dir)
@@ -437,13 +437,13 @@ def test_cli_trains_vae_2d_and_draws_its_pictures(tmp_path, capsys):
     assert np.isfinite(epoch["test_neg_elbo"]) and epoch["test_kl"] > 0
     np.testing.assert_allclose(epoch["test_neg_elbo"], epoch["test_reconstruction"] + epoch["test_kl"])
     pictures = {"reconstructions.png", "samples.png", "latent_scatter.png"}
-    has_matplotlib = ae_tasks._pyplot() is not None
+    has_matplotlib = plots.pyplot() is not None
     assert pictures <= {p.name for p in run_dir.iterdir()} or not has_matplotlib
     capsys.readouterr()
     redraw = tmp_path / "redraw"
-    assert ae_tasks.main(["--checkpoint", str(run_dir / "checkpoint.npz"), "--data-dir", str(data_dir),
-                          "--out", str(redraw)]) == 0
+    assert cli.main(["evaluate", "--checkpoint", str(run_dir / "checkpoint.npz"), "--data-dir", str(data_dir),
+                     "--no-download", "--pictures", str(redraw)]) == 0
     output = capsys.readouterr().out
-    assert "vae-2d (epoch 1) on 30 test images: neg_elbo %.4f" % epoch["test_neg_elbo"] in output
+    assert "vae-2d (epoch 1) on 30 test images: test neg_elbo %.4f" % epoch["test_neg_elbo"] in output
     if has_matplotlib:
         assert {p.name for p in redraw.iterdir()} == pictures

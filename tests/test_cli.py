@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import autograd_core
-from nn import checkpoint, cli, data, models
+from nn import checkpoint, data
+from nn.apps import cli, models, trainer
 
 try:
     import matplotlib  # noqa: F401  (an optional extra: the plots are checked where it is installed)
@@ -18,6 +19,7 @@ except ImportError:
 
 TRAIN_COUNT = 200
 TEST_COUNT = 100
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _synthetic_split(count, seed):
@@ -144,7 +146,7 @@ def test_missing_matplotlib_prints_one_notice(capsys, data_dir, tmp_path, monkey
 
 
 def test_progress_falls_back_to_plain_lines_without_tqdm(capsys, data_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "_tqdm", None)
+    monkeypatch.setattr(trainer, "_tqdm", None)
     status, out, err = _run(capsys, "train", "softmax", "--epochs", 1, "--batch-size", 20, "--data-dir",
                             data_dir, "--out", tmp_path / "run", "--no-download")
     assert status == 0, err
@@ -153,7 +155,7 @@ def test_progress_falls_back_to_plain_lines_without_tqdm(capsys, data_dir, tmp_p
     assert batch_lines[-1].startswith("epoch 1/1: batch 10/10, loss ")
 
 
-@pytest.mark.skipif(cli._tqdm is None, reason="tqdm not installed")
+@pytest.mark.skipif(trainer._tqdm is None, reason="tqdm not installed")
 def test_tqdm_progress_shows_the_running_loss(capsys, data_dir, tmp_path):
     status, _, err = _run(capsys, "train", "softmax", "--epochs", 1, "--batch-size", 20, "--data-dir",
                           data_dir, "--out", tmp_path / "run", "--no-download")
@@ -195,7 +197,7 @@ def test_models_command_lists_the_lecture_models(capsys):
 
 def test_python_dash_m_nn_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "nn", "train", "--help"], capture_output=True, text=True,
-                            timeout=60, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                            timeout=60, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     for option in ("--epochs", "--batch-size", "--lr", "--seed", "--threads", "--data-dir", "--out",
                    "--limit-train", "--limit-test"):
@@ -298,14 +300,16 @@ def test_registry_rejects_mistakes():
 
 
 def test_console_script_points_at_main():
-    from importlib.metadata import entry_points
+    from importlib.metadata import EntryPoint, entry_points
 
-    scripts = entry_points(group="console_scripts", name="autograd-core")
-    if not scripts:
-        pytest.skip("autograd-core is not installed (pip install -e .)")
-    (script,) = scripts
-    assert script.value == "nn.cli:main"
-    assert script.load() is cli.main
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as stream:
+        declared = tomllib.load(stream)["project"]["scripts"]["autograd-core"]
+    assert declared == "nn.apps.cli:main"
+    assert EntryPoint("autograd-core", declared, "console_scripts").load() is cli.main
+    # an installed copy's script (its metadata may predate the move) reaches the same main
+    for script in entry_points(group="console_scripts", name="autograd-core"):
+        assert script.load() is cli.main
 
 
 def test_step_schedule_sets_the_learning_rate_per_epoch(capsys, data_dir, tmp_path):
@@ -321,3 +325,161 @@ def test_step_schedule_sets_the_learning_rate_per_epoch(capsys, data_dir, tmp_pa
     learning_rates = [value for key, value in state.items() if key.startswith("optim/") and key.endswith("lr")]
     # epochs 1-2 at 0.01, epoch 3 at 0.001: the optimizer was saved after epoch 3
     assert learning_rates and all(float(v) == pytest.approx(0.001) for v in learning_rates)
+
+
+# -- the layout: the library below the applications, no import cycles ------------------------
+
+
+def _imports_of_package():
+    """{module: set of nn modules it imports anywhere in its source}, read from the files
+    (imports inside functions included, so that no cycle can hide in one)."""
+    import ast
+
+    import nn
+
+    moved = {"nn." + name: "nn.apps." + name for name in nn._MOVED_TO_APPS}  # old names count as the new
+    package_dir = os.path.join(ROOT, "nn")
+    modules = {}
+    for directory, _, files in os.walk(package_dir):
+        for file in files:
+            if not file.endswith(".py"):
+                continue
+            path = os.path.join(directory, file)
+            parts = os.path.relpath(path, ROOT)[:-3].split(os.sep)
+            is_package = parts[-1] == "__init__"
+            name = ".".join(parts[:-1] if is_package else parts)
+            modules[name] = (path, is_package)
+    graph = {}
+    for name, (path, is_package) in modules.items():
+        with open(path) as stream:
+            tree = ast.parse(stream.read(), path)
+        base = name.split(".") if is_package else name.split(".")[:-1]
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                prefix = ".".join(base[:len(base) - node.level + 1]) if node.level else ""
+                module = ".".join(filter(None, [prefix, node.module]))
+                targets = [module] + [module + "." + alias.name for alias in node.names]
+            else:
+                continue
+            for target in targets:
+                target = moved.get(target, target)
+                # a module's own packages are initialised before it: importing them is no edge
+                if target in modules and not (name + ".").startswith(target + "."):
+                    found.add(target)
+        graph[name] = found
+    return graph
+
+
+def test_nn_import_graph_has_no_cycles():
+    graph = _imports_of_package()
+    assert {"nn.apps.cli", "nn.apps.trainer", "nn.apps.models", "nn.layers"} <= set(graph)
+    state = {}
+
+    def visit(module, path):
+        if state.get(module) == "done":
+            return
+        assert state.get(module) != "open", "import cycle: " + " -> ".join(path + [module])
+        state[module] = "open"
+        for imported in sorted(graph[module]):
+            visit(imported, path + [module])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        visit(module, [])
+
+
+def test_the_library_imports_no_application():
+    graph = _imports_of_package()
+    # nn/__main__.py is `python -m nn`, the command line: an application's entry point
+    library = [name for name in graph if not name.startswith("nn.apps") and name != "nn.__main__"]
+    assert "nn.functional" in library and "nn.checkpoint" in library
+    for name in library:
+        assert not any(imported.startswith("nn.apps") for imported in graph[name]), name
+    # nn/__init__.py aliases the old names lazily; importing the library loads no application
+    code = ("import sys, nn, nn.functional, nn.losses, nn.layers, nn.recurrent, nn.autoencoders, nn.optim, "
+            "nn.data, nn.checkpoint, nn.init; print(sorted(m for m in sys.modules if m.startswith('nn.apps')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_old_module_names_are_the_moved_modules():
+    import importlib
+
+    import nn
+    import nn.apps.ae_tasks
+    import nn.apps.sequence_tasks
+    import nn.apps.text
+
+    assert nn.models is models and nn.cli is cli
+    for old, new in (("nn.text", nn.apps.text), ("nn.ae_tasks", nn.apps.ae_tasks),
+                     ("nn.sequence_tasks", nn.apps.sequence_tasks), ("nn.models", models), ("nn.cli", cli)):
+        assert importlib.import_module(old) is new
+    from nn.sequence_tasks import run_time_series
+    assert run_time_series is nn.apps.sequence_tasks.run_time_series
+    with pytest.raises(AttributeError, match="no_such_module"):
+        nn.no_such_module  # noqa: B018
+    # `python -m` of an old name runs the moved module as the script
+    result = subprocess.run([sys.executable, "-m", "nn.text", "sample", "--help"], capture_output=True, text=True,
+                            timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "--temperature" in result.stdout and "python -m nn.apps.text" in result.stdout
+
+
+def test_evaluate_pictures_needs_a_task_that_draws(capsys, data_dir, tmp_path):
+    assert _train(capsys, data_dir, tmp_path / "run")[0] == 0
+    status, _, err = _run(capsys, "evaluate", "--checkpoint", tmp_path / "run" / "checkpoint.npz", "--data-dir",
+                          data_dir, "--pictures")
+    assert status == 1 and "softmax is a classification model, which draws no pictures" in err
+
+
+# -- the trainer ------------------------------------------------------------------------------
+
+
+def _line_trainer(**options):
+    """A Trainer fitting y = 2x with one weight; each epoch is two batches x = [1, 2, 3]."""
+    import nn
+
+    model = nn.Module()
+    model.weight = nn.Parameter(np.zeros(1))
+    x = np.array([1.0, 2.0, 3.0])
+
+    def loss(batch):
+        error = model.weight * autograd_core.tensor(batch) - autograd_core.tensor(2 * batch)
+        return (error * error).mean(), len(batch)
+
+    optimizer = nn.optim.SGD(model.parameters(), lr=0.05)
+    return trainer.Trainer(model, optimizer, loss, **options), (lambda epoch: [x, x])
+
+
+def test_trainer_runs_epochs_schedules_and_stops():
+    fitter, batches = _line_trainer()
+    results = list(fitter.fit(batches, epochs=3))
+    assert [r.epoch for r in results] == [1, 2, 3] and fitter.steps == 6
+    assert results[-1].train_loss < results[0].train_loss
+    assert abs(float(fitter.model.weight.data[0]) - 2) < 0.1
+
+    fitter, batches = _line_trainer()
+    values = []
+    results = list(fitter.fit(batches, epochs=4, first_epoch=2, learning_rate=lambda epoch: 0.01 * epoch,
+                              after_step=values.append))
+    assert [r.epoch for r in results] == [2, 3, 4] and len(values) == 6
+    assert fitter.optimizer.param_groups[0]["lr"] == pytest.approx(0.04)
+
+    # without an end, stop() ends training: after the third update, epoch 2 is cut short
+    fitter, batches = _line_trainer()
+    results = list(fitter.fit(batches, stop=lambda: fitter.steps >= 3))
+    assert [r.epoch for r in results] == [1] and fitter.steps == 3
+
+
+def test_trainer_clips_and_refuses_a_non_finite_loss():
+    fitter, batches = _line_trainer(clip_grad_norm=1e-3)
+    next(fitter.fit(batches, epochs=1))
+    # two steps of at most 0.05 * 1e-3 each
+    assert 0 < float(fitter.model.weight.data[0]) <= 1e-4 + 1e-12
+    fitter, _ = _line_trainer(name="training line")
+    with pytest.raises(FloatingPointError, match="training line: loss became nan in epoch 1"):
+        list(fitter.fit(lambda epoch: [np.array([np.nan])], epochs=1))

@@ -194,6 +194,21 @@ def test_loss_modules_match_functions():
         nn.MSELoss(reduction="max")
 
 
+def test_loss_modules_are_layers_and_the_functions_need_no_module():
+    """As in PyTorch: the loss Modules sit with the other Modules and call functional;
+    nn.losses (the fused functions, re-exported by nn.functional) holds no Module."""
+    import nn.layers
+    import nn.losses
+
+    for name in ("CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "GaussianKLLoss"):
+        assert getattr(nn, name) is getattr(nn.layers, name) and issubclass(getattr(nn, name), nn.Module)
+        assert not hasattr(nn.losses, name)
+    for name in ("cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "gaussian_kl"):
+        assert getattr(F, name) is getattr(nn.losses, name)
+    for module in (nn.losses, F):
+        assert not any(isinstance(value, type) and issubclass(value, nn.Module) for value in vars(module).values())
+
+
 def test_training_a_linear_classifier_reduces_cross_entropy():
     """Ten full-batch SGD steps on a separable problem: the loss must fall by a lot."""
     generator = np.random.default_rng(0)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import nn
-from nn.text import (CharLanguageModel, CharVocabulary, batch_streams, chunks, evaluate_language_model,
-                     load_language_model, load_text, main, sample, save_language_model, split_ids,
-                     train_language_model)
+from nn.apps.text import (CharLanguageModel, CharVocabulary, batch_streams, chunks, evaluate_language_model,
+                          load_language_model, load_text, main, sample, save_language_model, split_ids,
+                          train_language_model)
 
 TEXT = "the cat sat on the mat. " * 40
 
@@ -121,7 +121,7 @@ def test_command_line_train_and_sample(tmp_path, capsys):
 
 
 def test_autograd_core_cli_has_train_lm_and_sample(tmp_path, capsys):
-    from nn import cli
+    from nn.apps import cli
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(TEXT, encoding="utf-8")
     out = tmp_path / "lm.npz"

@@ -1,17 +1,17 @@
-"""The autoencoders on the command line: tasks, registered models and their pictures.
+"""The autoencoders on the command line: their tasks, builders and pictures.
 
-Registers the tasks ``reconstruction`` and ``variational`` and the models
+Defines the tasks ``reconstruction`` and ``variational`` and the builders of the models
 
 * ``ae``: StackedAutoencoder 784-300-150-300-784, ELU, tied weights;
 * ``dae``: DenoisingAutoencoder of the same shape, Gaussian noise of level 0.2;
 * ``vae``: VariationalAutoencoder 784-512-20, ELU;
 * ``vae-2d``: VariationalAutoencoder 784-512-2, whose codes can be drawn in the plane,
 
-so that ``autograd-core train vae`` trains them (``nn.models`` imports this module as a
-plugin). Reported test metrics are in nats per image: ``loss`` is the sigmoid
-cross-entropy of the reconstruction summed over the 784 pixels (for ``vae``: the negative
-ELBO, also reported as ``neg_elbo``, with its parts ``reconstruction`` and ``kl``),
-``mse`` the mean squared error per pixel of the reconstructed image.
+which :mod:`nn.apps.models` registers, so that ``autograd-core train vae`` trains them.
+Reported test metrics are in nats per image: ``loss`` is the sigmoid cross-entropy of the
+reconstruction summed over the 784 pixels (for ``vae``: the negative ELBO, also reported
+as ``neg_elbo``, with its parts ``reconstruction`` and ``kl``), ``mse`` the mean squared
+error per pixel of the reconstructed image.
 
 Pictures (PNG, need matplotlib; without it one notice says they were skipped), written
 by :func:`write_pictures` into the run directory:
@@ -25,22 +25,21 @@ by :func:`write_pictures` into the run directory:
 ``autograd-core train`` draws them after training (the tasks' ``pictures`` hook), and
 for any checkpoint they can be (re)drawn with::
 
-    python -m nn.ae_tasks --checkpoint runs/vae/checkpoint.npz [--out DIR]
+    autograd-core evaluate --checkpoint runs/vae/checkpoint.npz --pictures [DIR]
 """
-import argparse
 import os
-import sys
 
 import numpy as np
 
 import autograd_core
 
-from . import checkpoint, data
-from .autoencoders import DenoisingAutoencoder, StackedAutoencoder, VariationalAutoencoder, reconstruction_loss
-from .models import Task, get_model_spec, get_task, register_model, register_task
+from .. import data
+from ..autoencoders import DenoisingAutoencoder, StackedAutoencoder, VariationalAutoencoder, reconstruction_loss
+from . import plots
+from .tasks import Task
 
 __all__ = ["evaluate_reconstruction", "evaluate_variational", "write_pictures",
-           "build_ae", "build_dae", "build_vae", "build_vae_2d", "main"]
+           "build_ae", "build_dae", "build_vae", "build_vae_2d", "reconstruction_task", "variational_task"]
 
 IMAGE_SHAPE = (28, 28, 1)
 IMAGE_PIXELS = 28 * 28
@@ -127,56 +126,16 @@ def evaluate_variational(model, loader):
 # Pictures
 
 
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only: never needs a display
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    return plt
-
-
 def _one_per_class(labels, classes=10):
     """Index of the first example of each class present (in class order)."""
     return [int(np.flatnonzero(labels == c)[0]) for c in range(classes) if np.any(labels == c)]
-
-
-def _mosaic(rows, pad=2):
-    """rows: list of [n, 28, 28(, 1)] arrays -> one grey image, rows stacked, padded."""
-    height, width = rows[0].shape[1:3]
-    n = rows[0].shape[0]
-    canvas = np.ones((len(rows) * (height + pad) + pad, n * (width + pad) + pad), dtype=np.float32)
-    for r, row in enumerate(rows):
-        row = np.asarray(row).reshape(n, height, width)
-        for c in range(n):
-            top, left = pad + r * (height + pad), pad + c * (width + pad)
-            canvas[top:top + height, left:left + width] = row[c]
-    return canvas
-
-
-def _save_grid(plt, path, rows, row_names, title):
-    canvas = _mosaic(rows)
-    figure, axis = plt.subplots(figsize=(1.0 + 0.55 * rows[0].shape[0], 0.4 + 0.6 * len(rows)))
-    axis.imshow(canvas, cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest")
-    height = rows[0].shape[1] + 2
-    axis.set_yticks([2 + height * r + (height - 2) / 2 for r in range(len(rows))])
-    axis.set_yticklabels(row_names)
-    axis.tick_params(length=0)
-    axis.set_xticks([])
-    axis.set_title(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
 
 
 def write_pictures(model, images, labels, directory, name=None):
     """Draw the pictures of ``model`` (see the module docstring) from test ``images``
     [N, 28, 28, 1] and ``labels`` [N] into ``directory``. Returns the paths written; an
     empty list (and one printed notice) when matplotlib is not installed."""
-    plt = _pyplot()
+    plt = plots.pyplot()
     if plt is None:
         print(SKIPPED_NOTICE)
         return []
@@ -204,12 +163,12 @@ def write_pictures(model, images, labels, directory, name=None):
             else:
                 rows.append(model.reconstruct(x).data)
             row_names.append("reconstruction")
-            paths.append(_save_grid(plt, os.path.join(directory, "reconstructions.png"), rows, row_names,
-                                    "%s: test images and their reconstructions" % name))
+            paths.append(plots.image_grid(plt, os.path.join(directory, "reconstructions.png"), rows, row_names,
+                                          "%s: test images and their reconstructions" % name))
             if isinstance(model, VariationalAutoencoder):
                 samples = model.sample(64, generator=rng).data.reshape(8, 8, 28, 28)
-                paths.append(_save_grid(plt, os.path.join(directory, "samples.png"), list(samples),
-                                        [""] * 8, "%s: samples decoded from z ~ N(0, I)" % name))
+                paths.append(plots.image_grid(plt, os.path.join(directory, "samples.png"), list(samples),
+                                              [""] * 8, "%s: samples decoded from z ~ N(0, I)" % name))
                 if model.latent_size == 2:
                     paths.append(_latent_scatter(plt, model, images, labels, directory, name))
     finally:
@@ -222,24 +181,13 @@ def _latent_scatter(plt, model, images, labels, directory, name, batch_size=1000
     for start in range(0, len(images), batch_size):
         mu, _ = model.encode(autograd_core.from_numpy(np.ascontiguousarray(images[start:start + batch_size])))
         codes.append(mu.data)
-    codes = np.concatenate(codes)
-    figure, axis = plt.subplots(figsize=(7, 6))
-    for c, class_name in enumerate(data.FASHION_MNIST_CLASSES):
-        chosen = labels == c
-        axis.scatter(codes[chosen, 0], codes[chosen, 1], s=2, alpha=0.6, color=plt.cm.tab10(c), label=class_name)
-    axis.set_xlabel("z[0] (posterior mean)")
-    axis.set_ylabel("z[1] (posterior mean)")
-    axis.set_title("%s: test images' codes by class" % name, fontsize=10)
-    axis.legend(markerscale=5, fontsize=8, loc="best")
-    figure.tight_layout()
-    path = os.path.join(directory, "latent_scatter.png")
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return plots.scatter_by_class(plt, os.path.join(directory, "latent_scatter.png"), np.concatenate(codes), labels,
+                                  data.FASHION_MNIST_CLASSES, ("z[0] (posterior mean)", "z[1] (posterior mean)"),
+                                  "%s: test images' codes by class" % name)
 
 
 # ---------------------------------------------------------------------------------------
-# Registration
+# Models and tasks (nn.apps.models registers them)
 
 
 def build_ae():
@@ -262,59 +210,7 @@ def build_vae_2d():
     return VariationalAutoencoder(784, (512,), 2, image_shape=IMAGE_SHAPE)
 
 
-reconstruction_task = register_task(Task(
-    "reconstruction", _autoencoder_loss, evaluate_reconstruction, metric="loss", higher_is_better=False,
-    pictures=write_pictures))
-variational_task = register_task(Task(
-    "variational", _autoencoder_loss, evaluate_variational, metric="neg_elbo", higher_is_better=False,
-    pictures=write_pictures))
-
-_TRAINING = {"epochs": 10, "batch_size": 128, "lr": 0.001, "optimizer": "adam"}
-register_model("ae", build_ae, task="reconstruction", defaults=_TRAINING,
-               description="stacked autoencoder 784-300-150-300-784, ELU, tied weights")
-register_model("dae", build_dae, task="reconstruction", defaults=_TRAINING,
-               description="denoising autoencoder 784-300-150-300-784, Gaussian noise 0.2")
-register_model("vae", build_vae, task="variational", defaults=_TRAINING,
-               description="variational autoencoder 784-512-20, ELU")
-register_model("vae-2d", build_vae_2d, task="variational", defaults=_TRAINING,
-               description="variational autoencoder 784-512-2 (latent scatter)")
-
-
-# ---------------------------------------------------------------------------------------
-# Command line: evaluate a checkpoint and draw its pictures
-
-
-def main(argv=None):
-    """``python -m nn.ae_tasks --checkpoint PATH [--out DIR]``: test metrics and pictures
-    of an autoencoder checkpoint written by ``autograd-core train``."""
-    parser = argparse.ArgumentParser(prog="python -m nn.ae_tasks",
-                                     description="Evaluate an autoencoder checkpoint and draw its pictures.")
-    parser.add_argument("--checkpoint", required=True, help="checkpoint.npz written by autograd-core train")
-    parser.add_argument("--out", help="directory for the pictures (default: the checkpoint's directory)")
-    parser.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX files")
-    parser.add_argument("--limit-test", type=int, metavar="N", help="use the first N test images only")
-    args = parser.parse_args(argv)
-    metadata = checkpoint.read_metadata(args.checkpoint)
-    spec = get_model_spec(metadata.get("model", ""))
-    task = get_task(spec.task)
-    if getattr(task, "pictures", None) is None:
-        print("python -m nn.ae_tasks: %s is a %s model, not an autoencoder" % (spec.name, spec.task),
-              file=sys.stderr)
-        return 1
-    model = spec.build()
-    checkpoint.load_training_state(args.checkpoint, model)
-    images, labels = data.load_fashion_mnist("test", data_dir=args.data_dir, limit=args.limit_test)
-    model.eval()
-    with autograd_core.no_grad():
-        metrics = task.evaluate(model, data.DataLoader(images, labels, batch_size=500))
-    print("%s (epoch %s) on %d test images: %s" % (
-        spec.name, metadata.get("epoch", "?"), len(labels),
-        ", ".join("%s %.4f" % item for item in metrics.items())))
-    for path in task.pictures(model, images, labels, args.out or os.path.dirname(os.path.abspath(args.checkpoint)),
-                              spec.name):
-        print("wrote " + path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+reconstruction_task = Task("reconstruction", _autoencoder_loss, evaluate_reconstruction, metric="loss",
+                           higher_is_better=False, pictures=write_pictures)
+variational_task = Task("variational", _autoencoder_loss, evaluate_variational, metric="neg_elbo",
+                        higher_is_better=False, pictures=write_pictures)

@@ -14,14 +14,14 @@ contiguous streams, each chunk of ``seq_len`` characters continues where the pre
 one stopped, and the LSTM state is carried across chunks but detached (truncated BPTT),
 so each backward covers ``seq_len`` steps.
 
-Command line (``python -m nn.text``)::
+Training runs in the shared :class:`nn.apps.trainer.Trainer`. Command line: the
+``autograd-core`` subcommands ``train-lm`` and ``sample``, or ``python -m nn.apps.text``::
 
-    python -m nn.text train FILE --out lm.npz [--minutes 15] [--hidden 256] ...
-    python -m nn.text sample lm.npz [--prime TEXT] [--length 500] [--temperature 0.8]
+    python -m nn.apps.text train FILE --out lm.npz [--minutes 15] [--hidden 256] ...
+    python -m nn.apps.text sample lm.npz [--prime TEXT] [--length 500] [--temperature 0.8]
 """
 import argparse
 import json
-import math
 import sys
 import time
 
@@ -30,15 +30,18 @@ import numpy as np
 import autograd_core
 from autograd_core import Tensor
 
-from . import checkpoint, init, optim
-from .functional import cross_entropy, dropout
-from .layers import Linear
-from .module import Module
-from .recurrent import LSTM, Embedding, detach_state
+from .. import checkpoint, init, optim
+from ..functional import cross_entropy, dropout
+from ..layers import Linear
+from ..module import Module
+from ..recurrent import LSTM, Embedding, detach_state
+from . import arguments
+from .trainer import Trainer
 
 __all__ = ["CharVocabulary", "load_text", "split_ids", "batch_streams", "chunks", "CharLanguageModel",
            "evaluate_language_model", "train_language_model", "sample", "save_language_model",
-           "load_language_model", "main"]
+           "load_language_model", "add_train_arguments", "add_sample_arguments", "run_train", "run_sample",
+           "build_parser", "main"]
 
 
 # ---- data ---------------------------------------------------------------------------
@@ -180,12 +183,28 @@ def train_language_model(model, train_ids, validation_ids, batch_size=64, seq_le
     optimizer = optim.Adam(model.parameters(), lr=lr)
     streams = batch_streams(train_ids, batch_size)
     start, start_cpu = time.perf_counter(), time.process_time()
-    history, step, epoch, running = [], 0, 0, []
+    history, running = [], []
+    completed_epochs = 0
+    state = None  # the LSTM state carried from chunk to chunk within an epoch
+
+    def batches(epoch):
+        nonlocal state
+        state = None
+        # a random offset per epoch varies the chunk boundaries
+        return chunks(streams, seq_len, offset=int(rng.integers(seq_len)))
+
+    def batch_loss(batch):
+        nonlocal state
+        inputs, targets = batch
+        logits, state = model(inputs, state)
+        return cross_entropy(logits.reshape(-1, model.vocab_size), targets.reshape(-1)), targets.size
+
+    trainer = Trainer(model, optimizer, batch_loss, clip_grad_norm=clip, name="train_language_model")
 
     def record(done):
         validation = evaluate_language_model(model, validation_ids, eval_batch_size, eval_seq_len)
         # CPU seconds beside wall seconds: on a shared machine they show how much the run got
-        entry = dict(step=step, epoch=epoch, seconds=round(time.perf_counter() - start, 1),
+        entry = dict(step=trainer.steps, epoch=completed_epochs, seconds=round(time.perf_counter() - start, 1),
                      cpu_seconds=round(time.process_time() - start_cpu, 1),
                      train_loss=float(np.mean(running)) if running else float("nan"),
                      validation_loss=validation)
@@ -193,36 +212,26 @@ def train_language_model(model, train_ids, validation_ids, batch_size=64, seq_le
         running.clear()
         if log:
             log("step %6d  epoch %d  %7.1fs (cpu %7.1fs)  train %.4f  validation %.4f nats/char%s" % (
-                step, epoch, entry["seconds"], entry["cpu_seconds"], entry["train_loss"], validation,
-                "  (final)" if done else ""))
+                trainer.steps, completed_epochs, entry["seconds"], entry["cpu_seconds"], entry["train_loss"],
+                validation, "  (final)" if done else ""))
+
+    def after_step(value):
+        nonlocal state
+        # truncated BPTT: the next chunk starts from this state, but its backward stops here
+        state = detach_state(state)
+        running.append(value)
+        if eval_every and trainer.steps % eval_every == 0:
+            record(False)
 
     def out_of_time():
         return ((time_limit is not None and time.perf_counter() - start >= time_limit)
-                or (max_steps is not None and step >= max_steps))
+                or (max_steps is not None and trainer.steps >= max_steps))
 
-    model.train()
-    while not out_of_time() and (epochs is None or epoch < epochs):
-        state = None
-        for inputs, targets in chunks(streams, seq_len, offset=int(rng.integers(seq_len))):
-            logits, state = model(inputs, state)
-            loss = cross_entropy(logits.reshape(-1, model.vocab_size), targets.reshape(-1))
-            optimizer.zero_grad()
-            loss.backward()
-            if clip:
-                optim.clip_grad_norm_(model.parameters(), clip)
-            optimizer.step()
-            state = detach_state(state)
-            running.append(float(loss.data))
-            step += 1
-            if eval_every and step % eval_every == 0:
-                record(False)
-            if out_of_time():
-                break
-        else:
-            epoch += 1
-            if lr_decay:
-                for group in optimizer.param_groups:
-                    group["lr"] *= lr_decay
+    for result in trainer.fit(batches, epochs, after_step=after_step, stop=out_of_time):
+        completed_epochs = result.epoch
+        if lr_decay:
+            for group in optimizer.param_groups:
+                group["lr"] *= lr_decay
     record(True)
     return history
 
@@ -273,7 +282,7 @@ def load_language_model(path):
 
 
 # ---- command line ------------------------------------------------------------------------
-def build_parser(prog="python -m nn.text"):
+def build_parser(prog="python -m nn.apps.text"):
     parser = argparse.ArgumentParser(prog=prog, description="Character-level LSTM language model.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -285,37 +294,40 @@ def build_parser(prog="python -m nn.text"):
 
 
 def add_train_arguments(parser):
+    """The options of ``train-lm`` (``python -m nn.apps.text train``)."""
     parser.add_argument("file", help="UTF-8 text file")
     parser.add_argument("--out", default="char_lm.npz", help="checkpoint to write (default: char_lm.npz)")
-    parser.add_argument("--minutes", type=float, default=15.0, help="training time limit (default 15)")
-    parser.add_argument("--max-steps", type=int, help="stop after this many updates")
-    parser.add_argument("--embedding", type=int, default=64)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--minutes", type=arguments.positive_float, default=15.0,
+                        help="training time limit (default 15)")
+    parser.add_argument("--max-steps", type=arguments.positive_int, help="stop after this many updates")
+    parser.add_argument("--embedding", type=arguments.positive_int, default=64)
+    parser.add_argument("--hidden", type=arguments.positive_int, default=256)
+    parser.add_argument("--layers", type=arguments.positive_int, default=1)
     parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seq-len", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--lr-decay", type=float, help="learning-rate factor after each epoch")
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=64)
+    parser.add_argument("--seq-len", type=arguments.positive_int, default=100)
+    parser.add_argument("--lr", type=arguments.positive_float, default=3e-3)
+    parser.add_argument("--lr-decay", type=arguments.positive_float, help="learning-rate factor after each epoch")
     parser.add_argument("--clip", type=float, default=5.0, help="gradient-norm clip (0: none)")
-    parser.add_argument("--eval-every", type=int, default=200)
+    parser.add_argument("--eval-every", type=int, default=200, help="steps between evaluations (0: at the end only)")
     parser.add_argument("--validation-fraction", type=float, default=0.1)
-    parser.add_argument("--threads", type=int, help="threads for the C kernels")
-    parser.add_argument("--seed", type=int, default=0)
+    arguments.add_threads_argument(parser)
+    arguments.add_seed_argument(parser, help="seed for initialisation and the chunk offsets")
     parser.add_argument("--history", help="write the history as JSON here")
 
 
 def add_sample_arguments(parser):
+    """The options of ``sample`` (``python -m nn.apps.text sample``)."""
     parser.add_argument("checkpoint", help="checkpoint written by train")
     parser.add_argument("--prime", default="", help="text to start from")
     parser.add_argument("--length", type=int, default=500)
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=arguments.positive_float, default=0.8)
+    arguments.add_seed_argument(parser, help="seed for drawing the characters")
 
 
 def run_train(args):
-    if args.threads:
-        autograd_core.set_num_threads(args.threads)
+    """The ``train-lm`` command: train on ``args.file`` and write the checkpoint ``args.out``."""
+    arguments.set_threads(args)
     init.manual_seed(args.seed)
     text = load_text(args.file)
     vocabulary = CharVocabulary(text)
@@ -336,6 +348,7 @@ def run_train(args):
 
 
 def run_sample(args):
+    """The ``sample`` command: print text generated from the checkpoint ``args.checkpoint``."""
     model, vocabulary, _ = load_language_model(args.checkpoint)
     print(sample(model, vocabulary, args.prime, args.length, args.temperature,
                  generator=np.random.default_rng(args.seed)))

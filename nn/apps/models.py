@@ -1,13 +1,15 @@
 """Model registry: the models the ``autograd-core`` command can train, and their tasks.
 
-A *model* is a name, a builder returning a fresh :class:`nn.Module`, a *task* and
-training defaults. A *task* says how to train and judge a model on a batch of
-Fashion-MNIST ``(images [N, 28, 28, 1] float32, labels [N] int64)``: its loss, its
-evaluation metrics and which metric is the headline one. Classification is built in.
+A *model* is a name, a builder returning a fresh :class:`nn.Module`, a *task*
+(:class:`~nn.apps.tasks.Task`: its loss, evaluation metrics and headline metric) and
+training defaults. The bottom of this file declares every model and task the command
+line knows, importing the modules that define them (:mod:`nn.apps.tasks`,
+:mod:`nn.apps.ae_tasks`, :mod:`nn.apps.sequence_tasks`): one list to read, ordinary
+imports, no module imported by name.
 
-Adding a model (e.g. in ``nn/recurrent.py``)::
+Adding a model from your own code (before calling ``nn.apps.cli.main``)::
 
-    from nn.models import register_model
+    from nn.apps.models import register_model
 
     def build_gru_classifier():
         return GRUClassifier(input_size=28, hidden_size=128, classes=10)  # reads rows as time steps
@@ -16,40 +18,23 @@ Adding a model (e.g. in ``nn/recurrent.py``)::
                    defaults={"epochs": 5, "lr": 0.001, "optimizer": "adam"},
                    description="GRU over the 28 image rows")
 
-Adding a task (e.g. for an autoencoder that ignores the labels)::
-
-    from nn.models import Task, register_task
-
-    def reconstruction_loss(model, images, labels):
-        return nn.functional.mse_loss(model(images), images)
-
-    def evaluate_reconstruction(model, loader):       # runs in eval mode under no_grad
-        ...
-        return {"mse": mean_squared_error}
-
-    register_task(Task("reconstruction", reconstruction_loss, evaluate_reconstruction,
-                       metric="mse", higher_is_better=False))
+and a task with ``register_task(Task(...))`` (see :mod:`nn.apps.tasks`).
 
 Builders take no arguments and should draw their initial weights from ``nn.init``'s
-generator, which the CLI seeds (``--seed``) before building. ``defaults`` may set any of
-:data:`DEFAULT_TRAINING`'s keys; command-line options override them. Models registered
-by modules that :mod:`nn.cli` does not import must be imported before ``main`` runs, or
-listed in :data:`PLUGIN_MODULES`.
+generator, which the trainer seeds (``--seed``) before building. ``defaults`` may set any of
+:data:`DEFAULT_TRAINING`'s keys; command-line options override them.
 """
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
-import autograd_core
-
-from . import init
-from .functional import cross_entropy
-from .layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sigmoid
-from .module import Sequential
+from .. import init
+from ..layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sigmoid
+from ..module import Sequential
+from . import ae_tasks, sequence_tasks
+from .tasks import Task, classification_task
 
 __all__ = [
-    "Task", "ModelSpec", "DEFAULT_TRAINING", "PLUGIN_MODULES",
+    "Task", "ModelSpec", "DEFAULT_TRAINING",
     "register_task", "get_task", "register_model", "get_model_spec", "available_models",
     "build_model", "classification_task",
 ]
@@ -58,34 +43,6 @@ __all__ = [
 DEFAULT_TRAINING = {"epochs": 5, "batch_size": 100, "lr": 0.003, "optimizer": "adam",
                     # step schedule: lr * lr_gamma ** ((epoch - 1) // lr_step_size); None = constant
                     "lr_step_size": None, "lr_gamma": 0.5}
-
-# Modules imported (if they exist) before the CLI looks a model up, so that models other
-# files register are available on the command line. Missing modules are skipped.
-PLUGIN_MODULES = ["nn.recurrent", "nn.autoencoders", "nn.ae_tasks", "nn.sequence_tasks"]
-
-
-@dataclass(frozen=True)
-class Task:
-    """How to train and evaluate a kind of model.
-
-    ``loss(model, images, labels) -> Tensor`` (scalar) is minimised during training, on
-    Tensors of a batch. ``evaluate(model, loader) -> dict[str, float]`` computes metrics
-    over a :class:`nn.data.DataLoader` of numpy ``(images, labels)``; the CLI calls it in
-    eval mode and under ``no_grad``. ``metric`` names the headline entry of that dict and
-    ``higher_is_better`` its direction.
-
-    ``pictures`` (optional) is called once after training as
-    ``pictures(model, test_images, test_labels, run_directory, model_name) -> [paths]`` to
-    draw task-specific figures (reconstructions, samples...). The CLI calls it only when
-    matplotlib is installed (it prints the one "skipped" notice otherwise).
-    """
-
-    name: str
-    loss: object
-    evaluate: object
-    metric: str
-    higher_is_better: bool = True
-    pictures: object = None
 
 
 @dataclass(frozen=True)
@@ -140,27 +97,13 @@ def register_model(name, build, task="classification", defaults=None, descriptio
     return spec
 
 
-def _import_plugins():
-    import importlib
-
-    for module_name in PLUGIN_MODULES:
-        try:
-            importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:  # the plugin exists but is broken: say so
-                raise
-
-
 def available_models():
-    """Sorted names of the registered models (plugins included)."""
-    _import_plugins()
+    """Sorted names of the registered models."""
     return sorted(_MODELS)
 
 
 def get_model_spec(name):
     """The :class:`ModelSpec` registered as ``name``; ValueError listing the choices if none."""
-    if name not in _MODELS:
-        _import_plugins()
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; available models: {', '.join(sorted(_MODELS))}")
     return _MODELS[name]
@@ -169,33 +112,6 @@ def get_model_spec(name):
 def build_model(name):
     """A freshly initialised Module of the registered model ``name``."""
     return get_model_spec(name).build()
-
-
-# ---------------------------------------------------------------------------------------
-# Classification
-
-
-def _classification_loss(model, images, labels):
-    return cross_entropy(model(images), labels)
-
-
-def _evaluate_classification(model, loader):
-    correct = 0
-    total_loss = 0.0
-    count = 0
-    for images, labels in loader:
-        logits = model(autograd_core.from_numpy(images))
-        total_loss += float(cross_entropy(logits, labels, reduction="sum").data)
-        correct += int(np.count_nonzero(logits.data.argmax(axis=1) == labels))
-        count += len(labels)
-    if count == 0:
-        raise ValueError("classification evaluation: the loader yielded no examples")
-    return {"accuracy": correct / count, "loss": total_loss / count}
-
-
-classification_task = register_task(
-    Task("classification", _classification_loss, _evaluate_classification, metric="accuracy")
-)
 
 
 # ---------------------------------------------------------------------------------------
@@ -255,6 +171,13 @@ def build_cnn():
     ))
 
 
+# ---------------------------------------------------------------------------------------
+# Every task and model the command line knows
+
+register_task(classification_task)
+register_task(ae_tasks.reconstruction_task)
+register_task(ae_tasks.variational_task)
+
 register_model("softmax", build_softmax,
                defaults={"epochs": 10, "lr": 0.003, "optimizer": "adam", "lr_step_size": 4, "lr_gamma": 0.3},
                description="softmax regression 784 -> 10")
@@ -268,3 +191,19 @@ register_model("mlp-relu", build_mlp_relu,
 register_model("cnn", build_cnn, defaults={"epochs": 10, "lr": 0.003, "batch_size": 100, "optimizer": "adam",
                                            "lr_step_size": 4, "lr_gamma": 0.3},
                description="conv32-pool-conv64-pool-dense1024-dropout0.4-dense10")
+
+_RECURRENT = {"epochs": 12, "lr": 0.002, "optimizer": "adam"}
+register_model("rnn-fashion", sequence_tasks.build_rnn_fashion, defaults=_RECURRENT,
+               description="GRU(128) reading the 28 image rows as time steps, dropout 0.2")
+register_model("lstm-fashion", sequence_tasks.build_lstm_fashion, defaults=_RECURRENT,
+               description="LSTM(128) reading the 28 image rows as time steps, dropout 0.2")
+
+_AUTOENCODER = {"epochs": 10, "batch_size": 128, "lr": 0.001, "optimizer": "adam"}
+register_model("ae", ae_tasks.build_ae, task="reconstruction", defaults=_AUTOENCODER,
+               description="stacked autoencoder 784-300-150-300-784, ELU, tied weights")
+register_model("dae", ae_tasks.build_dae, task="reconstruction", defaults=_AUTOENCODER,
+               description="denoising autoencoder 784-300-150-300-784, Gaussian noise 0.2")
+register_model("vae", ae_tasks.build_vae, task="variational", defaults=_AUTOENCODER,
+               description="variational autoencoder 784-512-20, ELU")
+register_model("vae-2d", ae_tasks.build_vae_2d, task="variational", defaults=_AUTOENCODER,
+               description="variational autoencoder 784-512-2 (latent scatter)")

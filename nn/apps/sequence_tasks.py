@@ -9,7 +9,8 @@
 * Encoder-decoder: :class:`Seq2Seq` reads a digit sequence and writes it reversed (or
   sorted); :func:`run_digit_seq2seq` reports exact-sequence accuracy (every digit right).
 
-Command line: ``python -m nn.sequence_tasks timeseries|reverse|sort [options]``.
+Both train with the shared :class:`nn.apps.trainer.Trainer`. Command line:
+``python -m nn.apps.sequence_tasks timeseries|reverse|sort [options]``.
 """
 import argparse
 import json
@@ -21,16 +22,17 @@ import numpy as np
 import autograd_core
 from autograd_core import Tensor
 
-from . import init, optim
-from .functional import cross_entropy, dropout, mse_loss
-from .layers import Linear
-from .models import register_model
-from .module import Module
-from .recurrent import GRU, LSTM, RNN, Embedding
+from .. import init, optim
+from ..functional import cross_entropy, dropout, mse_loss
+from ..layers import Linear
+from ..module import Module
+from ..recurrent import GRU, LSTM, RNN, Embedding
+from . import arguments
+from .trainer import Trainer
 
 __all__ = ["RowSequenceClassifier", "build_rnn_fashion", "build_lstm_fashion", "NextStepPredictor", "Seq2Seq", "make_sine_series",
            "naive_last_value_mse", "make_digit_task", "exact_sequence_accuracy", "run_time_series",
-           "run_digit_seq2seq", "main"]
+           "run_digit_seq2seq", "add_arguments", "run", "main"]
 
 _LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
@@ -75,12 +77,6 @@ def build_lstm_fashion():
     return RowSequenceClassifier("lstm", hidden_size=128, dropout=0.2)
 
 
-register_model("rnn-fashion", build_rnn_fashion, defaults={"epochs": 12, "lr": 0.002, "optimizer": "adam"},
-               description="GRU(128) reading the 28 image rows as time steps, dropout 0.2")
-register_model("lstm-fashion", build_lstm_fashion, defaults={"epochs": 12, "lr": 0.002, "optimizer": "adam"},
-               description="LSTM(128) reading the 28 image rows as time steps, dropout 0.2")
-
-
 # ---- sequence to sequence: next-step prediction of a time series ----------------------
 def make_sine_series(count, steps, noise=0.05, generator=None):
     """count series of steps + 1 values: a sum of two sines with random frequencies and
@@ -123,19 +119,18 @@ def run_time_series(train_count=2000, test_count=500, steps=50, cell="gru", hidd
     train, test = make_sine_series(train_count, steps, generator=rng), make_sine_series(test_count, steps, generator=rng)
     model = NextStepPredictor(cell, hidden_size)
     optimizer = optim.Adam(model.parameters(), lr=lr)
-    start = time.perf_counter()
-    for epoch in range(epochs):
+
+    def batches(epoch):
         order = rng.permutation(train_count)
-        losses = []
-        for first in range(0, train_count, batch_size):
-            batch = train[order[first:first + batch_size]]
-            loss = mse_loss(model(Tensor(batch[:, :-1])), Tensor(batch[:, 1:]))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.data))
+        return (train[order[first:first + batch_size]] for first in range(0, train_count, batch_size))
+
+    def batch_loss(batch):
+        return mse_loss(model(Tensor(batch[:, :-1])), Tensor(batch[:, 1:])), len(batch)
+
+    start = time.perf_counter()
+    for result in Trainer(model, optimizer, batch_loss, name="timeseries").fit(batches, epochs):
         if log:
-            log("epoch %d  train MSE %.5f" % (epoch + 1, np.mean(losses)))
+            log("epoch %d  train MSE %.5f" % (result.epoch, result.train_loss))
     with autograd_core.no_grad():
         prediction = model(Tensor(test[:, :-1])).data
     return dict(task="timeseries", cell=cell, test_mse=float(np.mean((prediction - test[:, 1:]) ** 2)),
@@ -214,21 +209,20 @@ def run_digit_seq2seq(task="reverse", length=6, train_count=20000, test_count=20
     test_sources, test_targets = make_digit_task(test_count, length, task, rng)
     model = Seq2Seq(hidden_size)
     optimizer = optim.Adam(model.parameters(), lr=lr)
-    start = time.perf_counter()
-    for epoch in range(epochs):
+
+    def batches(epoch):
         order = rng.permutation(train_count)
-        losses = []
-        for first in range(0, train_count, batch_size):
-            index = order[first:first + batch_size]
-            logits = model(train_sources[index], train_targets[index])
-            loss = cross_entropy(logits.reshape(-1, DIGITS), train_targets[index].reshape(-1))
-            optimizer.zero_grad()
-            loss.backward()
-            optim.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
-            losses.append(float(loss.data))
+        return (order[first:first + batch_size] for first in range(0, train_count, batch_size))
+
+    def batch_loss(index):
+        logits = model(train_sources[index], train_targets[index])
+        return cross_entropy(logits.reshape(-1, DIGITS), train_targets[index].reshape(-1)), len(index)
+
+    trainer = Trainer(model, optimizer, batch_loss, clip_grad_norm=5.0, name=task)
+    start = time.perf_counter()
+    for result in trainer.fit(batches, epochs):
         if log:
-            log("epoch %d  train loss %.4f" % (epoch + 1, np.mean(losses)))
+            log("epoch %d  train loss %.4f" % (result.epoch, result.train_loss))
     model.eval()
     predictions = model.generate(test_sources, length)
     return dict(task=task, length=length, exact_sequence_accuracy=exact_sequence_accuracy(predictions, test_targets),
@@ -236,19 +230,20 @@ def run_digit_seq2seq(task="reverse", length=6, train_count=20000, test_count=20
                 seconds=round(time.perf_counter() - start, 1))
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m nn.sequence_tasks",
-                                     description="The lecture's sequence-to-sequence and encoder-decoder tasks.")
+def add_arguments(parser):
+    """The options of the sequence tasks' command line."""
     parser.add_argument("task", choices=["timeseries", "reverse", "sort"])
-    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--epochs", type=arguments.positive_int)
     parser.add_argument("--cell", default="gru", choices=sorted(_LAYERS), help="timeseries only")
-    parser.add_argument("--length", type=int, default=6, help="digits per sequence (reverse/sort)")
-    parser.add_argument("--hidden", type=int)
-    parser.add_argument("--threads", type=int, help="threads for the C kernels")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.threads:
-        autograd_core.set_num_threads(args.threads)
+    parser.add_argument("--length", type=arguments.positive_int, default=6, help="digits per sequence (reverse/sort)")
+    parser.add_argument("--hidden", type=arguments.positive_int)
+    arguments.add_threads_argument(parser)
+    arguments.add_seed_argument(parser, help="seed for the data, initialisation and shuffling")
+
+
+def run(args):
+    """Train the task ``args`` names and print its result as one JSON line."""
+    arguments.set_threads(args)
     options = {"seed": args.seed}
     if args.epochs:
         options["epochs"] = args.epochs
@@ -260,6 +255,14 @@ def main(argv=None):
         result = run_digit_seq2seq(args.task, length=args.length, **options)
     print(json.dumps(result))
     return 0
+
+
+def main(argv=None):
+    """``python -m nn.apps.sequence_tasks TASK [options]``."""
+    parser = argparse.ArgumentParser(prog="python -m nn.apps.sequence_tasks",
+                                     description="The lecture's sequence-to-sequence and encoder-decoder tasks.")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
