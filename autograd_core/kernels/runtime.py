@@ -206,9 +206,9 @@ def pointers(*arrays):
     """C pointers to the first elements of float32, float64 or int64 arrays (NULL for
     None), in order. The arrays must outlive the C call.
 
-    A C-contiguous array goes through ffi.from_buffer (~10x cheaper than array.ctypes);
-    it raises ValueError for any other layout (a strided view GEMM reads in place), which
-    then goes through its data address."""
+    A C-contiguous array goes through ffi.from_buffer (~10x cheaper than array.ctypes),
+    without a layout test first: numpy refuses that buffer for any other layout (a
+    strided view GEMM reads in place), which then goes through its data address."""
     result = []
     for array in arrays:
         if array is None:
@@ -216,7 +216,7 @@ def pointers(*arrays):
             continue
         try:
             result.append(ffi.from_buffer(_C_ARRAY_TYPE[array.dtype], array))
-        except ValueError:
+        except (ValueError, BufferError):
             result.append(ffi.cast(_C_POINTER_TYPE[array.dtype], array.ctypes.data))
     return result
 
