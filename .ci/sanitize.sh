@@ -16,6 +16,18 @@ trap 'rm -rf "$work"' EXIT
     | (cd "$repo" && xargs -0 cp --parents -t "$work" 2>/dev/null || true)
 
 cd "$work"
+# Every kernel family's tests (csrc/X*.c <-> autograd_core/kernels/X.py <-> tests/test_X*.py),
+# and the runtime's. A listed file that is missing is an error, not a silent skip: a
+# renamed test file must be renamed here too.
+tests=(tests/test_runtime.py tests/test_gemm.py tests/test_conv2d_kernels.py tests/test_pool_kernels.py
+       tests/test_rnn_kernels.py)
+for test_file in "${tests[@]}"; do
+    if [ ! -f "$test_file" ]; then
+        echo "sanitize: ERROR: kernel test file $test_file is missing (renamed? update .ci/sanitize.sh)" >&2
+        exit 2
+    fi
+done
+
 echo "sanitize: building the extension with ASan+UBSan in $work"
 # cffi builds autograd_core._kernels in place; sources are taken relative to the cwd.
 AUTOGRAD_CORE_SANITIZE=1 "$python" -c '
@@ -24,11 +36,6 @@ sys.path.insert(0, "csrc")
 import build_kernels
 build_kernels.ffibuilder.compile(tmpdir=".", verbose=False)
 ' > build.log 2>&1 || { cat build.log; echo "sanitize: build failed"; exit 1; }
-
-tests=()
-for candidate in tests/test_gemm.py tests/test_conv_pool_kernels.py tests/test_rnn_kernels.py; do
-    [ -f "$candidate" ] && tests+=("$candidate")
-done
 
 # The ASan runtime must be loaded before Python's own allocations; Python leaks by
 # design at exit, hence detect_leaks=0.
@@ -42,10 +49,12 @@ export AUTOGRAD_CORE_BACKEND=c
 
 # Make sure the tests really load the sanitized copy, not the checkout's build.
 "$python" -c '
-import sys, autograd_core.kernels as k
-assert k.extension_available(), "sanitized extension did not import"
-assert k.__file__.startswith(sys.argv[1]), "imported %s instead of the sanitized copy" % k.__file__
-print("sanitize: using", k._ext.__file__)
+import sys
+from autograd_core.kernels import runtime
+assert runtime.extension_available(), "sanitized extension did not import"
+for module in (runtime, runtime.extension):
+    assert module.__file__.startswith(sys.argv[1]), "imported %s instead of the sanitized copy" % module.__file__
+print("sanitize: using", runtime.extension.__file__)
 ' "$work"
 
 status=0

@@ -1,21 +1,19 @@
 """The C GEMM against a float64 numpy reference, on every SIMD path this CPU has, with
 1 and 2 threads: sizes around the register tiles and cache blocks, transposes, leading
 dimensions (sub-views), alpha/beta (through a direct lib call), float32 and float64.
-The bridge-level tests cover views read in place, copies, and batched_gemm."""
-import contextlib
+The bridge-level tests cover views read in place, copies, batched_gemm, the numpy
+reference against C, and the errors raised before anything reaches C."""
 import threading
 
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
+from kernel_configurations import BACKENDS, CONFIGURATIONS, configured, needs_c
 
 from autograd_core import kernels
+from autograd_core.kernels import runtime
+from autograd_core.kernels.gemm import batch_layout, matrix_layout
 
-pytestmark = pytest.mark.skipif(not kernels.extension_available(), reason="C extension not built")
-
-LEVELS = list(range(kernels.cpu_simd_level() + 1))
-CONFIGURATIONS = [pytest.param(level, threads, id="%s-threads%d" % (kernels.SIMD_LEVELS[level], threads))
-                  for level in LEVELS for threads in (1, 2)]
 DTYPES = (np.float32, np.float64)
 
 # Sizes that land on and around the register tiles (mr 4/6/12, nr 8/16/32), the row
@@ -23,23 +21,9 @@ DTYPES = (np.float32, np.float64)
 EDGE_SIZES = [1, 2, 3, 5, 7, 11, 12, 13, 17, 31, 32, 33, 47, 95, 97, 191, 193, 255, 257, 513]
 
 
-@contextlib.contextmanager
-def configured(level, threads):
-    """Runs the body on the C backend with this SIMD level and thread count, then
-    restores the defaults."""
-    previous = kernels.get_num_threads()
-    kernels.set_num_threads(threads)
-    try:
-        with kernels.backend("c"), kernels.simd_level(level):
-            assert kernels.get_simd_level() == level
-            yield
-    finally:
-        kernels.set_num_threads(previous)
-
-
 def _pointer(array):
     ctype = "float *" if array.dtype == np.float32 else "double *"
-    return kernels._ffi.cast(ctype, array.ctypes.data)
+    return runtime.ffi.cast(ctype, array.ctypes.data)
 
 
 def _embedded(rng, rows, cols, pad, dtype, fill=None):
@@ -52,7 +36,7 @@ def _embedded(rng, rows, cols, pad, dtype, fill=None):
 
 
 def _lib_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    function = kernels._lib.ag_sgemm if c.dtype == np.float32 else kernels._lib.ag_dgemm
+    function = runtime.lib.ag_sgemm if c.dtype == np.float32 else runtime.lib.ag_dgemm
     function(int(trans_a), int(trans_b), m, n, k, alpha, _pointer(a), lda, _pointer(b), ldb,
              beta, _pointer(c), ldc)
 
@@ -99,6 +83,7 @@ def _run_case(rng, dtype, m, n, k, trans_a, trans_b, pad_a, pad_b, pad_c, alpha,
 sizes = st.one_of(st.integers(1, 40), st.sampled_from(EDGE_SIZES))
 
 
+@needs_c
 @pytest.mark.parametrize("level, threads", CONFIGURATIONS)
 @given(data=st.data(), m=sizes, n=sizes, k=sizes, trans_a=st.booleans(), trans_b=st.booleans(),
        dtype=st.sampled_from(DTYPES), pads=st.tuples(*[st.sampled_from([0, 1, 3, 16])] * 3),
@@ -109,6 +94,7 @@ def test_gemm_matches_reference(level, threads, data, m, n, k, trans_a, trans_b,
         _run_case(rng, dtype, m, n, k, trans_a, trans_b, *pads, alpha, beta)
 
 
+@needs_c
 @pytest.mark.parametrize("level, threads", CONFIGURATIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m, n, k", [
@@ -127,6 +113,7 @@ def test_gemm_across_blocks(level, threads, dtype, m, n, k):
             _run_case(rng, dtype, m, n, k, trans_a, trans_b, 3, 1, 2, 1.5, -1.0)
 
 
+@needs_c
 @pytest.mark.parametrize("level, threads", CONFIGURATIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_degenerate_sizes(level, threads, dtype):
@@ -150,6 +137,7 @@ def _check_degenerate_sizes(dtype):
         assert np.all(c == 3.0)
 
 
+@needs_c
 @pytest.mark.parametrize("level, threads", CONFIGURATIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bridge_gemm_views(level, threads, dtype):
@@ -179,19 +167,20 @@ def test_views_are_not_copied():
     rng = np.random.default_rng(3)
     a = rng.standard_normal((6, 8)).astype(np.float32)
     fortran = np.asfortranarray(a)
-    array, trans, ld = kernels._matrix_layout(fortran, False)
+    array, trans, ld = matrix_layout(fortran, False)
     assert array is fortran and trans is True and ld == 6
     rows = np.zeros((10, 20), dtype=np.float32)[2:8, 4:12]
-    array, trans, ld = kernels._matrix_layout(rows, True)
+    array, trans, ld = matrix_layout(rows, True)
     assert array is rows and trans is True and ld == 20
     strided = a[:, ::2]
-    array, trans, ld = kernels._matrix_layout(strided, False)
+    array, trans, ld = matrix_layout(strided, False)
     assert array is not strided and array.flags.c_contiguous and ld == 4
     stack = np.broadcast_to(a, (5, 6, 8))
-    array, trans, ld, stride = kernels._batch_layout(stack, False)
+    array, trans, ld, stride = batch_layout(stack, False)
     assert array is stack and stride == 0 and ld == 8 and trans is False
 
 
+@needs_c
 @pytest.mark.parametrize("level, threads", CONFIGURATIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch, m, n, k", [
@@ -216,6 +205,7 @@ def test_batched_gemm(level, threads, dtype, batch, m, n, k):
             _assert_close(result[i], x[i].T if trans_a else x[i], y[i].T if trans_b else y[i])
 
 
+@needs_c
 def test_batched_gemm_empty():
     with kernels.backend("c"):
         a = np.zeros((0, 3, 4), dtype=np.float32)
@@ -224,6 +214,7 @@ def test_batched_gemm_empty():
         assert zero_k.shape == (2, 3, 5) and np.all(zero_k == 0)
 
 
+@needs_c
 def test_concurrent_calls_from_python_threads():
     """The GIL is released around C calls and the kernels share no scratch state, so
     simultaneous calls from several Python threads must each get their own right answer."""
@@ -245,3 +236,79 @@ def test_concurrent_calls_from_python_threads():
             worker.join()
     for (a, b), result in zip(operands, results):
         _assert_close(result, a, b)
+
+
+# ---- the numpy reference and the argument checks -------------------------------------------
+
+@needs_c
+def test_backends_agree():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((13, 17)).astype(np.float32)
+    b = rng.standard_normal((17, 11)).astype(np.float32)
+    with kernels.backend("c"):
+        from_c = kernels.gemm(a, b)
+    with kernels.backend("numpy"):
+        from_numpy = kernels.gemm(a, b)
+    assert from_c.dtype == from_numpy.dtype == np.float32
+    np.testing.assert_allclose(from_c, from_numpy, rtol=1e-5, atol=1e-5)
+
+
+def test_numpy_backend_gemm_keeps_dtype_and_layout():
+    a = np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3))
+    b = np.arange(12, dtype=np.float32).reshape(3, 4)
+    with kernels.backend("numpy"):
+        result = kernels.gemm(a, b)
+        batched = kernels.batched_gemm(a[None], b[None], trans_a=False)
+    assert result.dtype == np.float32 and result.flags.c_contiguous
+    assert batched.dtype == np.float32 and batched.flags.c_contiguous
+    np.testing.assert_array_equal(result, a @ b)
+    np.testing.assert_array_equal(batched[0], a @ b)
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_gemm_errors(backend_name):
+    f32 = np.ones((3, 4), dtype=np.float32)
+    with kernels.backend(backend_name):
+        with pytest.raises(ValueError, match=r"gemm: got a with shape \(3,\), expected 2 dimensions"):
+            kernels.gemm(np.ones(3, dtype=np.float32), f32)
+        with pytest.raises(TypeError, match="gemm: got b of type list, expected a numpy.ndarray"):
+            kernels.gemm(f32, [[1.0]])
+        with pytest.raises(TypeError, match="gemm: got dtypes a=float32, b=float64, expected all float32"):
+            kernels.gemm(f32, np.ones((4, 2)))
+        with pytest.raises(TypeError, match="gemm: got dtypes a=int64, b=int64"):
+            kernels.gemm(np.ones((3, 4), dtype=np.int64), np.ones((4, 2), dtype=np.int64))
+        with pytest.raises(ValueError, match=r"gemm: inner dimensions differ: op\(a\) is \(3, 4\), op\(b\) is \(3, 2\)"):
+            kernels.gemm(f32, np.ones((3, 2), dtype=np.float32))
+        with pytest.raises(ValueError, match=r"inner dimensions differ: op\(a\) is \(4, 3\)"):
+            kernels.gemm(f32, np.ones((4, 2), dtype=np.float32), trans_a=True)
+        with pytest.raises(TypeError, match="gemm: got trans_b='yes', expected a bool"):
+            kernels.gemm(f32, np.ones((4, 2), dtype=np.float32), trans_b="yes")
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_batched_gemm_errors(backend_name):
+    a = np.ones((2, 3, 4), dtype=np.float32)
+    with kernels.backend(backend_name):
+        with pytest.raises(ValueError, match=r"batched_gemm: got b with shape \(4, 5\), expected 3 dimensions"):
+            kernels.batched_gemm(a, np.ones((4, 5), dtype=np.float32))
+        with pytest.raises(ValueError, match=r"batched_gemm: batch sizes differ"):
+            kernels.batched_gemm(a, np.ones((3, 4, 5), dtype=np.float32))
+        with pytest.raises(ValueError, match=r"batched_gemm: inner dimensions differ"):
+            kernels.batched_gemm(a, np.ones((2, 5, 5), dtype=np.float32))
+        with pytest.raises(TypeError, match="batched_gemm: got dtypes a=float32, b=float16"):
+            kernels.batched_gemm(a, np.ones((2, 4, 5), dtype=np.float16))
+
+
+@needs_c
+def test_gemm_result_is_fresh_and_inputs_untouched():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((5, 6))
+    b = rng.standard_normal((6, 7))
+    a_copy, b_copy = a.copy(), b.copy()
+    with kernels.backend("c"):
+        first = kernels.gemm(a, b)
+        second = kernels.gemm(a, b)
+    assert first is not second and not np.shares_memory(first, a)
+    np.testing.assert_array_equal(a, a_copy)
+    np.testing.assert_array_equal(b, b_copy)
+    np.testing.assert_array_equal(first, second)  # deterministic for a fixed thread count

@@ -1,22 +1,13 @@
-"""Fused LSTM / GRU cell kernels: C against the numpy reference, and the backward
-kernels against central finite differences of the forward (float64)."""
+"""Recurrent kernels (autograd_core/kernels/rnn.py, csrc/rnn*.c): the fused LSTM / GRU
+cells in C against the numpy reference on every SIMD level, and the backward kernels
+against central finite differences of the forward (float64). The whole-step kernels
+(lstm_step_forward/backward) are tested against the layer's matmul + cell in
+tests/test_recurrent.py."""
 import numpy as np
 import pytest
+from kernel_configurations import BACKENDS, CONFIGURATIONS, configured, needs_c
 
 from autograd_core import kernels
-
-BACKENDS = ["numpy"] + (["c"] if kernels.extension_available() else [])
-needs_c = pytest.mark.skipif(not kernels.extension_available(), reason="C extension not built")
-
-
-def _with_threads(threads, fn):
-    previous = kernels.get_num_threads()
-    kernels.set_num_threads(threads)
-    try:
-        with kernels.backend("c"):
-            return fn()
-    finally:
-        kernels.set_num_threads(previous)
 
 
 # batch * hidden = 8320 crosses the kernels' threading threshold; the small shape does not
@@ -24,10 +15,10 @@ SHAPES = [(1, 1), (3, 5), (64, 130)]
 
 
 @needs_c
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
 @pytest.mark.parametrize("batch, hidden", SHAPES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_lstm_cell_matches_reference(threads, batch, hidden, dtype):
+def test_lstm_cell_matches_reference(level, threads, batch, hidden, dtype):
     rng = np.random.default_rng(batch * 1000 + hidden)
     gates = (rng.standard_normal((batch, 4 * hidden)) * 2).astype(dtype)
     c_prev = rng.standard_normal((batch, hidden)).astype(dtype)
@@ -37,25 +28,25 @@ def test_lstm_cell_matches_reference(threads, batch, hidden, dtype):
         expected = kernels.lstm_cell_forward(gates, c_prev)
         expected_back = kernels.lstm_cell_backward(expected[2], c_prev, grad_h, grad_c)
         expected_no_grad_c = kernels.lstm_cell_backward(expected[2], c_prev, grad_h)
-    got = _with_threads(threads, lambda: kernels.lstm_cell_forward(gates, c_prev))
-    got_back = _with_threads(threads, lambda: kernels.lstm_cell_backward(got[2], c_prev, grad_h, grad_c))
-    got_no_grad_c = _with_threads(threads, lambda: kernels.lstm_cell_backward(got[2], c_prev, grad_h, None))
+    with configured(level, threads):
+        got = kernels.lstm_cell_forward(gates, c_prev)
+        got_back = kernels.lstm_cell_backward(got[2], c_prev, grad_h, grad_c)
+        got_no_grad_c = kernels.lstm_cell_backward(got[2], c_prev, grad_h, None)
+        # grad_c=None means zeros
+        zero_back = kernels.lstm_cell_backward(got[2], c_prev, grad_h, np.zeros_like(grad_h))
     tol = 2e-6 if dtype == np.float32 else 1e-14
     for a, b in zip(got + got_back + got_no_grad_c, expected + expected_back + expected_no_grad_c):
         assert a.dtype == b.dtype == dtype and a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
-    # grad_c=None means zeros
-    zero_back = _with_threads(threads, lambda: kernels.lstm_cell_backward(
-        got[2], c_prev, grad_h, np.zeros_like(grad_h)))
     for a, b in zip(got_no_grad_c, zero_back):
         np.testing.assert_array_equal(a, b)
 
 
 @needs_c
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
 @pytest.mark.parametrize("batch, hidden", SHAPES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_gru_cell_matches_reference(threads, batch, hidden, dtype):
+def test_gru_cell_matches_reference(level, threads, batch, hidden, dtype):
     rng = np.random.default_rng(batch * 1000 + hidden + 1)
     gi = (rng.standard_normal((batch, 3 * hidden)) * 2).astype(dtype)
     gh = (rng.standard_normal((batch, 3 * hidden)) * 2).astype(dtype)
@@ -64,8 +55,9 @@ def test_gru_cell_matches_reference(threads, batch, hidden, dtype):
     with kernels.backend("numpy"):
         expected = kernels.gru_cell_forward(gi, gh, h_prev)
         expected_back = kernels.gru_cell_backward(expected[1], h_prev, grad_h)
-    got = _with_threads(threads, lambda: kernels.gru_cell_forward(gi, gh, h_prev))
-    got_back = _with_threads(threads, lambda: kernels.gru_cell_backward(got[1], h_prev, grad_h))
+    with configured(level, threads):
+        got = kernels.gru_cell_forward(gi, gh, h_prev)
+        got_back = kernels.gru_cell_backward(got[1], h_prev, grad_h)
     tol = 2e-6 if dtype == np.float32 else 1e-14
     for a, b in zip(got + got_back, expected + expected_back):
         assert a.dtype == b.dtype == dtype and a.shape == b.shape

@@ -1,5 +1,6 @@
-"""The kernel bridge's own behaviour: backend switching, environment variables, thread
-and SIMD setters, and the errors it raises before anything reaches C."""
+"""The kernels' runtime (autograd_core/kernels/runtime.py): backend switching and
+dispatch, environment variables, thread and SIMD setters, the helpers every kernel family
+shares (C functions by dtype, pointers, argument checks), and the package's public names."""
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from autograd_core import kernels
+from autograd_core.kernels import runtime
 
 needs_extension = pytest.mark.skipif(not kernels.extension_available(), reason="C extension not built")
 
@@ -41,32 +43,25 @@ def test_backend_restored_after_exception():
 
 
 def test_set_backend_rejects_unknown_names():
+    before = kernels.get_backend()
     with pytest.raises(ValueError, match="set_backend: got 'fortran'"):
         kernels.set_backend("fortran")
+    with pytest.raises(ValueError, match="set_backend: got 'fortran'"):
+        with kernels.backend("fortran"):
+            pass
+    assert kernels.get_backend() == before
 
 
-@needs_extension
-def test_backends_agree():
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((13, 17)).astype(np.float32)
-    b = rng.standard_normal((17, 11)).astype(np.float32)
-    with kernels.backend("c"):
-        from_c = kernels.gemm(a, b)
-    with kernels.backend("numpy"):
-        from_numpy = kernels.gemm(a, b)
-    assert from_c.dtype == from_numpy.dtype == np.float32
-    np.testing.assert_allclose(from_c, from_numpy, rtol=1e-5, atol=1e-5)
+def test_dispatch_follows_the_backend():
+    def c_path(*args):
+        return "c", args
 
+    def numpy_path(*args):
+        return "numpy", args
 
-def test_numpy_backend_gemm_keeps_dtype_and_layout():
-    a = np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3))
-    b = np.arange(12, dtype=np.float32).reshape(3, 4)
-    with kernels.backend("numpy"):
-        result = kernels.gemm(a, b)
-        batched = kernels.batched_gemm(a[None], b[None], trans_a=False)
-    assert result.dtype == np.float32 and result.flags.c_contiguous
-    np.testing.assert_array_equal(result, a @ b)
-    np.testing.assert_array_equal(batched[0], a @ b)
+    for name in ["numpy"] + (["c"] if kernels.extension_available() else []):
+        with kernels.backend(name):
+            assert runtime.dispatch(c_path, numpy_path, 1, None) == (name, (1, None))
 
 
 def test_environment_selects_backend():
@@ -93,7 +88,7 @@ def test_num_threads_round_trip():
         kernels.set_num_threads(1)
         assert kernels.get_num_threads() == 1
         kernels.set_num_threads(np.int64(2))
-        expected = 2 if kernels._lib.ag_has_openmp() else 1
+        expected = 2 if runtime.lib.ag_has_openmp() else 1
         assert kernels.get_num_threads() == expected
     finally:
         kernels.set_num_threads(previous)
@@ -138,52 +133,54 @@ def test_simd_level_validates():
             kernels.set_simd_level(2)
 
 
-# ---- gemm argument errors --------------------------------------------------------------
+# ---- the helpers of the C call -------------------------------------------------------
 
-@pytest.mark.parametrize("backend_name", ["c", "numpy"])
-def test_gemm_errors(backend_name):
-    if backend_name == "c" and not kernels.extension_available():
-        pytest.skip("C extension not built")
-    f32 = np.ones((3, 4), dtype=np.float32)
-    with kernels.backend(backend_name):
-        with pytest.raises(ValueError, match=r"gemm: got a with shape \(3,\), expected a 2-D array"):
-            kernels.gemm(np.ones(3, dtype=np.float32), f32)
-        with pytest.raises(TypeError, match="gemm: got list for b, expected a numpy.ndarray"):
-            kernels.gemm(f32, [[1.0]])
-        with pytest.raises(TypeError, match="gemm: got dtypes a=float32, b=float64, expected all float32"):
-            kernels.gemm(f32, np.ones((4, 2)))
-        with pytest.raises(TypeError, match="gemm: got dtypes a=int64, b=int64"):
-            kernels.gemm(np.ones((3, 4), dtype=np.int64), np.ones((4, 2), dtype=np.int64))
-        with pytest.raises(ValueError, match=r"gemm: inner dimensions differ: op\(a\) is \(3, 4\), op\(b\) is \(3, 2\)"):
-            kernels.gemm(f32, np.ones((3, 2), dtype=np.float32))
-        with pytest.raises(ValueError, match=r"inner dimensions differ: op\(a\) is \(4, 3\)"):
-            kernels.gemm(f32, np.ones((4, 2), dtype=np.float32), trans_a=True)
-        with pytest.raises(TypeError, match="gemm: got trans_b='yes', expected a bool"):
-            kernels.gemm(f32, np.ones((4, 2), dtype=np.float32), trans_b="yes")
-
-
-def test_batched_gemm_errors():
-    a = np.ones((2, 3, 4), dtype=np.float32)
-    with pytest.raises(ValueError, match=r"batched_gemm: got b with shape \(4, 5\), expected a 3-D array"):
-        kernels.batched_gemm(a, np.ones((4, 5), dtype=np.float32))
-    with pytest.raises(ValueError, match=r"batched_gemm: batch sizes differ"):
-        kernels.batched_gemm(a, np.ones((3, 4, 5), dtype=np.float32))
-    with pytest.raises(ValueError, match=r"batched_gemm: inner dimensions differ"):
-        kernels.batched_gemm(a, np.ones((2, 5, 5), dtype=np.float32))
-    with pytest.raises(TypeError, match="batched_gemm: got dtypes a=float32, b=float16"):
-        kernels.batched_gemm(a, np.ones((2, 4, 5), dtype=np.float16))
+@needs_extension
+def test_by_dtype_picks_the_function_of_each_float_dtype():
+    functions = runtime.by_dtype("ag_sgemm", "ag_dgemm")
+    assert functions == {np.dtype(np.float32): runtime.lib.ag_sgemm, np.dtype(np.float64): runtime.lib.ag_dgemm}
+    with pytest.raises(AttributeError):
+        runtime.by_dtype("ag_no_such_kernel_f32", "ag_no_such_kernel_f64")
 
 
 @needs_extension
-def test_gemm_result_is_fresh_and_inputs_untouched():
-    rng = np.random.default_rng(1)
-    a = rng.standard_normal((5, 6))
-    b = rng.standard_normal((6, 7))
-    a_copy, b_copy = a.copy(), b.copy()
-    with kernels.backend("c"):
-        first = kernels.gemm(a, b)
-        second = kernels.gemm(a, b)
-    assert first is not second and not np.shares_memory(first, a)
-    np.testing.assert_array_equal(a, a_copy)
-    np.testing.assert_array_equal(b, b_copy)
-    np.testing.assert_array_equal(first, second)  # deterministic for a fixed thread count
+def test_pointers_address_first_elements_of_any_layout():
+    base = np.arange(24, dtype=np.float64).reshape(4, 6)
+    cases = [base, base.T, base[1:3, 2:5], np.arange(5, dtype=np.int64), np.ones(3, np.float32)[::-1]]
+    found = runtime.pointers(*cases, None)
+    assert found[-1] == runtime.ffi.NULL
+    for array, pointer in zip(cases, found):
+        assert int(runtime.ffi.cast("uintptr_t", pointer)) == array.__array_interface__["data"][0]
+        assert pointer[0] == array.flat[0]
+
+
+def test_argument_checks_name_the_op_and_what_they_got():
+    with pytest.raises(TypeError, match="my_op: got x of type list, expected a numpy.ndarray"):
+        runtime.check_array("my_op", "x", [1.0], 1)
+    with pytest.raises(ValueError, match=r"my_op: got x with shape \(2, 2\), expected 3 dimensions"):
+        runtime.check_array("my_op", "x", np.zeros((2, 2)), 3)
+    assert runtime.check_float("my_op", a=np.zeros(1, np.float32), b=np.zeros(2, np.float32)) == np.float32
+    with pytest.raises(TypeError, match="my_op: got dtypes a=float64, b=float32, expected all float32 or all float64"):
+        runtime.check_float("my_op", a=np.zeros(1), b=np.zeros(1, np.float32))
+    assert runtime.check_size("my_op", "the output", 2, 3, 4) == 24
+    with pytest.raises(ValueError, match=r"my_op: the output would have 4611686018427387904 elements, "
+                                         r"expected fewer than 2\*\*62"):
+        runtime.check_size("my_op", "the output", 2 ** 31, 2 ** 31)
+    assert runtime.is_integer(3) and runtime.is_integer(np.int32(3))
+    assert not runtime.is_integer(True) and not runtime.is_integer(3.0)
+
+
+def test_package_exports_every_kernel_and_setting():
+    names = {"gemm", "batched_gemm", "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
+             "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+             "lstm_cell_forward", "lstm_cell_backward", "gru_cell_forward", "gru_cell_backward",
+             "lstm_step_forward", "lstm_step_backward", "projection_forward", "resolve_padding",
+             "conv_output_size", "backend", "get_backend", "set_backend", "extension_available",
+             "set_num_threads", "get_num_threads", "SIMD_LEVELS", "cpu_simd_level", "get_simd_level",
+             "set_simd_level", "simd_level"}
+    assert names == set(kernels.__all__)
+    for name in names:
+        assert not isinstance(getattr(kernels, name), type(kernels)), name  # not a module
+    # the family modules stay reachable by their full names, kernels.gemm is the function
+    from autograd_core.kernels.gemm import gemm
+    assert kernels.gemm is gemm

@@ -1,0 +1,40 @@
+"""The kernel bridge: the only code that calls the compiled extension.
+
+One module per kernel family, each lining up with its C and its tests:
+
+  runtime.py   extension loading, backend, threads, SIMD level, and the helpers every
+               family shares (dispatch, by_dtype, pointers, the argument checks)
+  windows.py   stride/padding forms and the 'same' rule, shared by conv2d and pool
+  gemm.py      csrc/gemm*.c     tests/test_gemm.py
+  conv2d.py    csrc/conv2d*.c   tests/test_conv2d_kernels.py
+  pool.py      csrc/pool*.c     tests/test_pool_kernels.py
+  rnn.py       csrc/rnn*.c      tests/test_rnn_kernels.py
+
+Every public kernel validates its arguments (shapes, dtypes, contiguity, sizes), so C
+never sees an argument that would make it read or write out of bounds, and then runs
+its C path or its numpy reference (written next to it) by the backend in force.
+
+Use the kernels through this package: `from autograd_core import kernels;
+kernels.gemm(a, b)`. Note that `kernels.gemm` is the function; the module is
+`autograd_core.kernels.gemm` in sys.modules, reached with
+`from autograd_core.kernels.gemm import matrix_layout` (not `import ... as`).
+"""
+from .conv2d import conv2d_backward_input, conv2d_backward_weight, conv2d_forward
+from .gemm import batched_gemm, gemm
+from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+from .rnn import (gru_cell_backward, gru_cell_forward, lstm_cell_backward, lstm_cell_forward,
+                  lstm_step_backward, lstm_step_forward, projection_forward)
+from .runtime import (SIMD_LEVELS, backend, cpu_simd_level, extension_available, get_backend,
+                      get_num_threads, get_simd_level, set_backend, set_num_threads, set_simd_level,
+                      simd_level)
+from .windows import conv_output_size, resolve_padding
+
+__all__ = [
+    "SIMD_LEVELS", "avg_pool2d_backward", "avg_pool2d_forward", "backend", "batched_gemm",
+    "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward", "conv_output_size",
+    "cpu_simd_level", "extension_available", "gemm", "get_backend", "get_num_threads",
+    "get_simd_level", "gru_cell_backward", "gru_cell_forward", "lstm_cell_backward",
+    "lstm_cell_forward", "lstm_step_backward", "lstm_step_forward", "max_pool2d_backward",
+    "max_pool2d_forward", "projection_forward", "resolve_padding", "set_backend",
+    "set_num_threads", "set_simd_level", "simd_level",
+]

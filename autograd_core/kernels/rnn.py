@@ -1,0 +1,360 @@
+"""Recurrent family (csrc/rnn*.c): fused LSTM and GRU cells, whole LSTM steps (the
+recurrent matmul and the cell in one C call) and a recurrent layer's input projection.
+
+Gate orders are PyTorch's: LSTM i, f, g, o; GRU r, z, n, with the reset gate applied
+after the hidden matmul. Arrays are [batch, k * hidden], float32 or float64.
+"""
+import numpy as np
+
+from .runtime import FLOAT_DTYPES, by_dtype, check_array, check_float, dispatch, pointers
+
+_LSTM_CELL_FORWARD = by_dtype("ag_lstm_cell_forward_f32", "ag_lstm_cell_forward_f64")
+_LSTM_CELL_BACKWARD = by_dtype("ag_lstm_cell_backward_f32", "ag_lstm_cell_backward_f64")
+_GRU_CELL_FORWARD = by_dtype("ag_gru_cell_forward_f32", "ag_gru_cell_forward_f64")
+_GRU_CELL_BACKWARD = by_dtype("ag_gru_cell_backward_f32", "ag_gru_cell_backward_f64")
+_LSTM_STEP_FORWARD = by_dtype("ag_lstm_step_forward_f32", "ag_lstm_step_forward_f64")
+_LSTM_STEP_BACKWARD = by_dtype("ag_lstm_step_backward_f32", "ag_lstm_step_backward_f64")
+_GEMM = by_dtype("ag_sgemm", "ag_dgemm")
+
+
+def _sigmoid(v):
+    # exp(-v) overflows to inf for very negative v, giving 0 cleanly; silence the warning.
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-v))
+
+
+def _cell_arrays(op, expected, **arrays):
+    """Checks that each named array is 2-D with the expected shape and one float dtype;
+    returns the dtype and C-contiguous copies in the given order."""
+    for name, array in arrays.items():
+        check_array(op, name, array, 2)
+        if array.shape != expected[name]:
+            raise ValueError("%s: got %s shape %s, expected %s" % (op, name, array.shape, expected[name]))
+    dtype = check_float(op, **arrays)
+    return dtype, [np.ascontiguousarray(array) for array in arrays.values()]
+
+
+def _hidden_from(op, name, array, gates):
+    """(batch, hidden) of a [batch, gates * hidden] array."""
+    check_array(op, name, array, 2)
+    if array.shape[1] % gates != 0:
+        raise ValueError("%s: got %s shape %s, expected [batch, %d * hidden]" % (op, name, array.shape, gates))
+    return array.shape[0], array.shape[1] // gates
+
+
+# ---- LSTM cell -----------------------------------------------------------------------------
+
+def lstm_cell_forward(gates, c_prev):
+    """Fused LSTM cell (PyTorch gate order i, f, g, o). gates [b, 4h] are the
+    pre-activations x W_ih^T + b_ih + h W_hh^T + b_hh, c_prev [b, h].
+    Returns h [b, h], c [b, h], saved [b, 5h] (i, f, g, o activated, tanh(c))."""
+    op = "lstm_cell_forward"
+    batch, hidden = _hidden_from(op, "gates", gates, 4)
+    _, (gates, c_prev) = _cell_arrays(op, {"gates": (batch, 4 * hidden), "c_prev": (batch, hidden)},
+                                      gates=gates, c_prev=c_prev)
+    return dispatch(_lstm_cell_forward_c, _lstm_cell_forward_numpy, gates, c_prev)
+
+
+def _lstm_cell_forward_c(gates, c_prev):
+    (batch, hidden), dtype = c_prev.shape, c_prev.dtype
+    h = np.empty((batch, hidden), dtype=dtype)
+    c = np.empty((batch, hidden), dtype=dtype)
+    saved = np.empty((batch, 5 * hidden), dtype=dtype)
+    _LSTM_CELL_FORWARD[dtype](*pointers(gates, c_prev, h, c, saved), batch, hidden)
+    return h, c, saved
+
+
+def _lstm_cell_forward_numpy(gates, c_prev):
+    """The reference: the LSTM equations, one numpy expression each."""
+    i, f, g, o = np.split(gates, 4, axis=1)
+    i, f, g, o = _sigmoid(i), _sigmoid(f), np.tanh(g), _sigmoid(o)
+    c = f * c_prev + i * g
+    tanh_c = np.tanh(c)
+    h = o * tanh_c
+    saved = np.concatenate([i, f, g, o, tanh_c], axis=1)
+    return h.astype(gates.dtype), c.astype(gates.dtype), saved.astype(gates.dtype)
+
+
+def lstm_cell_backward(saved, c_prev, grad_h, grad_c=None):
+    """Backward of lstm_cell_forward. saved [b, 5h], c_prev, grad_h, grad_c [b, h]
+    (grad_c None means zeros). Returns grad_gates [b, 4h] (w.r.t. the pre-activations)
+    and grad_c_prev [b, h]."""
+    op = "lstm_cell_backward"
+    batch, hidden = _hidden_from(op, "saved", saved, 5)
+    arrays = dict(saved=saved, c_prev=c_prev, grad_h=grad_h)
+    if grad_c is not None:
+        arrays["grad_c"] = grad_c
+    expected = {"saved": (batch, 5 * hidden), "c_prev": (batch, hidden), "grad_h": (batch, hidden),
+                "grad_c": (batch, hidden)}
+    _, checked = _cell_arrays(op, expected, **arrays)
+    saved, c_prev, grad_h = checked[:3]
+    grad_c = checked[3] if grad_c is not None else None
+    return dispatch(_lstm_cell_backward_c, _lstm_cell_backward_numpy, saved, c_prev, grad_h, grad_c)
+
+
+def _lstm_cell_backward_c(saved, c_prev, grad_h, grad_c):
+    (batch, hidden), dtype = c_prev.shape, c_prev.dtype
+    grad_gates = np.empty((batch, 4 * hidden), dtype=dtype)
+    grad_c_prev = np.empty((batch, hidden), dtype=dtype)
+    _LSTM_CELL_BACKWARD[dtype](*pointers(saved, c_prev, grad_h, grad_c, grad_gates, grad_c_prev), batch, hidden)
+    return grad_gates, grad_c_prev
+
+
+def _lstm_cell_backward_numpy(saved, c_prev, grad_h, grad_c):
+    """The reference: the chain rule through c = f c_prev + i g and h = o tanh(c)."""
+    i, f, g, o, tanh_c = np.split(saved, 5, axis=1)
+    grad_cell = grad_h * o * (1 - tanh_c * tanh_c)
+    if grad_c is not None:
+        grad_cell = grad_cell + grad_c
+    grad_gates = np.concatenate([
+        grad_cell * g * i * (1 - i),
+        grad_cell * c_prev * f * (1 - f),
+        grad_cell * i * (1 - g * g),
+        grad_h * tanh_c * o * (1 - o)], axis=1)
+    return grad_gates.astype(saved.dtype), (grad_cell * f).astype(saved.dtype)
+
+
+# ---- GRU cell ------------------------------------------------------------------------------
+
+def gru_cell_forward(gi, gh, h_prev):
+    """Fused GRU cell (PyTorch gate order r, z, n; reset applied after the hidden matmul).
+    gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh are [b, 3h], h_prev [b, h].
+    Returns h [b, h] and saved [b, 4h] (r, z, n, gh_n)."""
+    op = "gru_cell_forward"
+    batch, hidden = _hidden_from(op, "gi", gi, 3)
+    _, (gi, gh, h_prev) = _cell_arrays(
+        op, {"gi": (batch, 3 * hidden), "gh": (batch, 3 * hidden), "h_prev": (batch, hidden)},
+        gi=gi, gh=gh, h_prev=h_prev)
+    return dispatch(_gru_cell_forward_c, _gru_cell_forward_numpy, gi, gh, h_prev)
+
+
+def _gru_cell_forward_c(gi, gh, h_prev):
+    (batch, hidden), dtype = h_prev.shape, h_prev.dtype
+    h = np.empty((batch, hidden), dtype=dtype)
+    saved = np.empty((batch, 4 * hidden), dtype=dtype)
+    _GRU_CELL_FORWARD[dtype](*pointers(gi, gh, h_prev, h, saved), batch, hidden)
+    return h, saved
+
+
+def _gru_cell_forward_numpy(gi, gh, h_prev):
+    """The reference: the GRU equations, one numpy expression each."""
+    gi_r, gi_z, gi_n = np.split(gi, 3, axis=1)
+    gh_r, gh_z, gh_n = np.split(gh, 3, axis=1)
+    r = _sigmoid(gi_r + gh_r)
+    z = _sigmoid(gi_z + gh_z)
+    n = np.tanh(gi_n + r * gh_n)
+    h = (1 - z) * n + z * h_prev
+    return h.astype(gi.dtype), np.concatenate([r, z, n, gh_n], axis=1).astype(gi.dtype)
+
+
+def gru_cell_backward(saved, h_prev, grad_h):
+    """Backward of gru_cell_forward. saved [b, 4h], h_prev and grad_h [b, h].
+    Returns grad_gi [b, 3h], grad_gh [b, 3h] and grad_h_prev [b, h]; grad_h_prev is only
+    the direct path through z * h_prev (the path through gh is the caller's matmul)."""
+    op = "gru_cell_backward"
+    batch, hidden = _hidden_from(op, "saved", saved, 4)
+    _, (saved, h_prev, grad_h) = _cell_arrays(
+        op, {"saved": (batch, 4 * hidden), "h_prev": (batch, hidden), "grad_h": (batch, hidden)},
+        saved=saved, h_prev=h_prev, grad_h=grad_h)
+    return dispatch(_gru_cell_backward_c, _gru_cell_backward_numpy, saved, h_prev, grad_h)
+
+
+def _gru_cell_backward_c(saved, h_prev, grad_h):
+    (batch, hidden), dtype = h_prev.shape, h_prev.dtype
+    grad_gi = np.empty((batch, 3 * hidden), dtype=dtype)
+    grad_gh = np.empty((batch, 3 * hidden), dtype=dtype)
+    grad_h_prev = np.empty((batch, hidden), dtype=dtype)
+    _GRU_CELL_BACKWARD[dtype](*pointers(saved, h_prev, grad_h, grad_gi, grad_gh, grad_h_prev), batch, hidden)
+    return grad_gi, grad_gh, grad_h_prev
+
+
+def _gru_cell_backward_numpy(saved, h_prev, grad_h):
+    """The reference: the chain rule through h = (1 - z) n + z h_prev."""
+    r, z, n, gh_n = np.split(saved, 4, axis=1)
+    grad_n = grad_h * (1 - z) * (1 - n * n)
+    grad_z = grad_h * (h_prev - n) * z * (1 - z)
+    grad_r = grad_n * gh_n * r * (1 - r)
+    grad_gi = np.concatenate([grad_r, grad_z, grad_n], axis=1)
+    grad_gh = np.concatenate([grad_r, grad_z, grad_n * r], axis=1)
+    return (grad_gi.astype(saved.dtype), grad_gh.astype(saved.dtype),
+            (grad_h * z).astype(saved.dtype))
+
+
+# ---- whole LSTM steps (recurrent matmul + cell in one C call) -------------------------
+# A recurrent layer makes these calls T times a step each way, so the checks are the
+# few comparisons that keep C in bounds, without building dicts or messages unless
+# something is wrong.
+
+def _step_operand(op, name, value, shape, dtype):
+    """value as a C-contiguous array of exactly this shape and dtype (a copy only when
+    its layout needs one); a TypeError/ValueError naming op and name otherwise."""
+    if not isinstance(value, np.ndarray):
+        raise TypeError("%s: got %s of type %s, expected a numpy array" % (op, name, type(value).__name__))
+    if value.shape != shape or value.dtype != dtype:
+        raise ValueError("%s: got %s of shape %s and dtype %s, expected shape %s and dtype %s"
+                         % (op, name, value.shape, value.dtype, shape, dtype))
+    return value if value.flags.c_contiguous and value.flags.aligned else np.ascontiguousarray(value)
+
+
+def _step_output(op, name, out, shape, dtype):
+    """A new array, or the caller's out after checking that C may write all of it."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype
+            and out.flags.c_contiguous and out.flags.aligned and out.flags.writeable):
+        raise ValueError("%s: %s must be a writeable C-contiguous %s array of shape %s, got %s"
+                         % (op, name, dtype, shape, (out.shape, out.dtype) if isinstance(out, np.ndarray)
+                            else type(out).__name__))
+    return out
+
+
+def lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, h_out=None, c_out=None, saved_out=None, bias=None):
+    """One LSTM step: gates = x_gates + h_prev @ weight_hh_t (+ bias [4h]), then
+    lstm_cell_forward.
+
+    x_gates [b, 4h] = x W_ih^T + b_ih + b_hh; h_prev [b, h] or None (a zero state: no
+    matmul); c_prev [b, h]; weight_hh_t [h, 4h] is W_hh^T (a layer transposes W_hh once
+    for all its steps, so the GEMM reads it without transposing). h_out, c_out and
+    saved_out, when given, are C-contiguous arrays of the results' shapes to write them
+    into (slots of a layer's buffers, reused from call to call: writing to fresh memory
+    costs a page fault per 4 KiB, which at batch 100, hidden 128 took as long as the step).
+    Returns h [b, h], c [b, h], saved [b, 5h] as lstm_cell_forward does."""
+    op = "lstm_step_forward"
+    if (not isinstance(weight_hh_t, np.ndarray) or weight_hh_t.ndim != 2
+            or weight_hh_t.shape[1] != 4 * weight_hh_t.shape[0]):
+        raise ValueError("%s: weight_hh_t must be an array [hidden, 4 * hidden], got %s" % (
+            op, weight_hh_t.shape if isinstance(weight_hh_t, np.ndarray) else type(weight_hh_t).__name__))
+    hidden, dtype = weight_hh_t.shape[0], weight_hh_t.dtype
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError("%s: got weight_hh_t of dtype %s, expected float32 or float64" % (op, dtype))
+    batch = x_gates.shape[0] if isinstance(x_gates, np.ndarray) and x_gates.ndim == 2 else -1
+    x_gates = _step_operand(op, "x_gates", x_gates, (batch, 4 * hidden), dtype)
+    c_prev = _step_operand(op, "c_prev", c_prev, (batch, hidden), dtype)
+    if h_prev is not None:
+        h_prev = _step_operand(op, "h_prev", h_prev, (batch, hidden), dtype)
+    if bias is not None:
+        bias = _step_operand(op, "bias", bias, (4 * hidden,), dtype)
+    h = _step_output(op, "h_out", h_out, (batch, hidden), dtype)
+    c = _step_output(op, "c_out", c_out, (batch, hidden), dtype)
+    saved = _step_output(op, "saved_out", saved_out, (batch, 5 * hidden), dtype)
+    return dispatch(_lstm_step_forward_c, _lstm_step_forward_numpy,
+                    x_gates, h_prev, c_prev, weight_hh_t, bias, h, c, saved)
+
+
+def _lstm_step_forward_c(x_gates, h_prev, c_prev, weight_hh_t, bias, h, c, saved):
+    batch, hidden = c_prev.shape
+    if batch and hidden:
+        if not (weight_hh_t.flags.c_contiguous and weight_hh_t.flags.aligned):
+            weight_hh_t = np.ascontiguousarray(weight_hh_t)
+        # the GEMM's result, before the cell reads it (none without h_prev: x_gates is the gates)
+        work = np.empty((batch, 4 * hidden), dtype=c_prev.dtype) if h_prev is not None else None
+        x_gates, h_prev, weight_hh_t, bias, c_prev, work, h_pointer, c_pointer, saved_pointer = pointers(
+            x_gates, h_prev, weight_hh_t, bias, c_prev, work, h, c, saved)
+        _LSTM_STEP_FORWARD[h.dtype](x_gates, 4 * hidden, h_prev, weight_hh_t, bias, c_prev, work,
+                                    h_pointer, c_pointer, saved_pointer, batch, hidden)
+    return h, c, saved
+
+
+def _lstm_step_forward_numpy(x_gates, h_prev, c_prev, weight_hh_t, bias, h, c, saved):
+    """The reference: numpy's matmul, then the cell's reference, written into h, c, saved."""
+    gates = x_gates if h_prev is None else x_gates + np.matmul(h_prev, weight_hh_t)
+    gates = gates if bias is None else gates + bias
+    h[...], c[...], saved[...] = _lstm_cell_forward_numpy(gates.astype(h.dtype, copy=False), c_prev)
+    return h, c, saved
+
+
+def lstm_step_backward(saved, c_prev, grad_h, grad_c, weight_hh, grad_gates_out=None, grad_bias_sum=None):
+    """Backward of lstm_step_forward. saved [b, 5h], c_prev, grad_h [b, h], grad_c [b, h]
+    or None (zeros); weight_hh [4h, h] or None when h_prev needs no gradient;
+    grad_gates_out an optional C-contiguous [b, 4h] array to write grad_gates into.
+    grad_bias_sum, optional, is a C-contiguous [rows, 4h] accumulator: the column sums of
+    grad_gates are added into it (spread over its rows, one per thread; its total over
+    rows is what counts). A layer sums the bias gradient over its steps this way, while
+    each step's gradients are still in cache.
+    Returns grad_gates [b, 4h] (also the gradient of x_gates), grad_h_prev [b, h] (None
+    without weight_hh) and grad_c_prev [b, h]."""
+    op = "lstm_step_backward"
+    if not isinstance(saved, np.ndarray) or saved.ndim != 2 or saved.shape[1] % 5:
+        raise ValueError("%s: saved must be an array [batch, 5 * hidden], got %s" % (
+            op, saved.shape if isinstance(saved, np.ndarray) else type(saved).__name__))
+    (batch, width), dtype = saved.shape, saved.dtype
+    hidden = width // 5
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError("%s: got saved of dtype %s, expected float32 or float64" % (op, dtype))
+    saved = _step_operand(op, "saved", saved, (batch, width), dtype)
+    c_prev = _step_operand(op, "c_prev", c_prev, (batch, hidden), dtype)
+    grad_h = _step_operand(op, "grad_h", grad_h, (batch, hidden), dtype)
+    if grad_c is not None:
+        grad_c = _step_operand(op, "grad_c", grad_c, (batch, hidden), dtype)
+    if weight_hh is not None:
+        weight_hh = _step_operand(op, "weight_hh", weight_hh, (4 * hidden, hidden), dtype)
+    grad_gates = _step_output(op, "grad_gates_out", grad_gates_out, (batch, 4 * hidden), dtype)
+    if grad_bias_sum is not None:
+        rows = grad_bias_sum.shape[0] if isinstance(grad_bias_sum, np.ndarray) and grad_bias_sum.ndim == 2 else 0
+        grad_bias_sum = _step_output(op, "grad_bias_sum", grad_bias_sum, (max(rows, 1), 4 * hidden), dtype)
+    return dispatch(_lstm_step_backward_c, _lstm_step_backward_numpy,
+                    saved, c_prev, grad_h, grad_c, weight_hh, grad_gates, grad_bias_sum)
+
+
+def _lstm_step_backward_c(saved, c_prev, grad_h, grad_c, weight_hh, grad_gates, grad_bias_sum):
+    (batch, hidden), dtype = c_prev.shape, c_prev.dtype
+    grad_h_prev = None if weight_hh is None else np.empty((batch, hidden), dtype=dtype)
+    grad_c_prev = np.empty((batch, hidden), dtype=dtype)
+    if batch and hidden:
+        _LSTM_STEP_BACKWARD[dtype](*pointers(saved, c_prev, grad_h, grad_c, weight_hh, grad_gates, grad_h_prev,
+                                             grad_c_prev, grad_bias_sum),
+                                   0 if grad_bias_sum is None else grad_bias_sum.shape[0], batch, hidden)
+    elif grad_h_prev is not None:
+        grad_h_prev.fill(0)
+    return grad_gates, grad_h_prev, grad_c_prev
+
+
+def _lstm_step_backward_numpy(saved, c_prev, grad_h, grad_c, weight_hh, grad_gates, grad_bias_sum):
+    """The reference: the cell's reference backward, then numpy's matmul and column sums."""
+    grad_gates[...], grad_c_prev = _lstm_cell_backward_numpy(saved, c_prev, grad_h, grad_c)
+    grad_h_prev = None if weight_hh is None else np.matmul(grad_gates, weight_hh).astype(saved.dtype, copy=False)
+    if grad_bias_sum is not None:
+        grad_bias_sum[0] += grad_gates.sum(axis=0)
+    return grad_gates, grad_h_prev, grad_c_prev
+
+
+# ---- the input projection of a recurrent layer --------------------------------------------
+
+def projection_forward(x, weight, bias=None, out=None):
+    """x [n, in] @ weight [m, in]^T + bias [m] (or None) -> [n, m], the input projection
+    of a recurrent layer. out, when given, is a C-contiguous [n, m] array to write into
+    (a layer reuses one from call to call). The bias is written first and the GEMM adds
+    the product to it (beta = 1): one pass over the result, not a GEMM and then another."""
+    op = "projection_forward"
+    check_array(op, "x", x, 2)
+    check_array(op, "weight", weight, 2)
+    (n, width), m, dtype = x.shape, weight.shape[0], weight.dtype
+    if dtype not in FLOAT_DTYPES or x.dtype != dtype or weight.shape[1] != width:
+        raise ValueError("%s: got x %s %s and weight %s %s, expected x [n, %d] of the weight's float dtype"
+                         % (op, x.shape, x.dtype, weight.shape, weight.dtype, weight.shape[1]))
+    if bias is not None:
+        bias = _step_operand(op, "bias", bias, (m,), dtype)
+    out = _step_output(op, "out", out, (n, m), dtype)
+    return dispatch(_projection_forward_c, _projection_forward_numpy, x, weight, bias, out)
+
+
+def _projection_forward_c(x, weight, bias, out):
+    (n, width), m = x.shape, weight.shape[0]
+    if n == 0 or m == 0 or width == 0:
+        return _projection_forward_numpy(x, weight, bias, out)
+    x = x if x.flags.c_contiguous and x.flags.aligned else np.ascontiguousarray(x)
+    weight = weight if weight.flags.c_contiguous and weight.flags.aligned else np.ascontiguousarray(weight)
+    if bias is not None:
+        out[...] = bias
+    x_pointer, weight_pointer, out_pointer = pointers(x, weight, out)
+    _GEMM[out.dtype](0, 1, n, m, width, 1.0, x_pointer, width, weight_pointer, width,
+                     0.0 if bias is None else 1.0, out_pointer, m)
+    return out
+
+
+def _projection_forward_numpy(x, weight, bias, out):
+    """The reference: numpy's matmul with the transposed weight, plus the bias."""
+    out[...] = np.matmul(x, weight.T)
+    if bias is not None:
+        out += bias
+    return out
