@@ -54,7 +54,7 @@ def environment():
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
         # autograd_core lets its waiting OpenMP threads spin only briefly (GOMP_SPINCOUNT
-        # 10000) unless either variable is set (see autograd_core/kernels.py)
+        # 10000) unless either variable is set (see autograd_core/kernels/runtime.py)
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "unset (autograd_core: 10000 unless OMP_WAIT_POLICY is set)"),
         # Other processes on the machine: the figures only compare within one run.

@@ -66,7 +66,7 @@ def build_torch_vae(torch):
 def copy_initial_weights(torch, model, seed):
     """Load the weights the CLI's ``vae`` starts from with ``--seed seed``."""
     from nn import init
-    from nn.ae_tasks import build_vae
+    from nn.apps.ae_tasks import build_vae
 
     init.manual_seed(seed)
     ours = build_vae()

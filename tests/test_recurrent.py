@@ -431,7 +431,7 @@ def one_thread():
 
 
 def test_time_series_data_and_naive_baseline(one_thread):
-    from nn.sequence_tasks import make_sine_series, naive_last_value_mse, run_time_series
+    from nn.apps.sequence_tasks import make_sine_series, naive_last_value_mse, run_time_series
     series = make_sine_series(4, 10, generator=np.random.default_rng(0))
     assert series.shape == (4, 11) and series.dtype == np.float32
     assert naive_last_value_mse(np.array([[0.0, 1.0, 3.0]])) == pytest.approx(2.5)
@@ -444,7 +444,7 @@ def test_time_series_data_and_naive_baseline(one_thread):
 
 
 def test_digit_tasks_and_exact_sequence_accuracy(one_thread):
-    from nn.sequence_tasks import Seq2Seq, exact_sequence_accuracy, make_digit_task, run_digit_seq2seq
+    from nn.apps.sequence_tasks import Seq2Seq, exact_sequence_accuracy, make_digit_task, run_digit_seq2seq
     sources, targets = make_digit_task(5, 4, "reverse", np.random.default_rng(0))
     np.testing.assert_array_equal(targets, sources[:, ::-1])
     sources, targets = make_digit_task(5, 4, "sort", np.random.default_rng(0))
@@ -463,8 +463,8 @@ def test_digit_tasks_and_exact_sequence_accuracy(one_thread):
 
 
 def test_row_classifier_registered_and_learning(one_thread):
-    from nn.models import build_model, get_model_spec
-    from nn.sequence_tasks import RowSequenceClassifier
+    from nn.apps.models import build_model, get_model_spec
+    from nn.apps.sequence_tasks import RowSequenceClassifier
     assert get_model_spec("rnn-fashion").task == "classification"
     nn.init.manual_seed(1)
     assert build_model("lstm-fashion")(ag.zeros(3, 28, 28, 1)).shape == (3, 10)
@@ -484,7 +484,7 @@ def test_row_classifier_registered_and_learning(one_thread):
 
 
 def test_cli_trains_rnn_fashion_on_a_slice(tmp_path, one_thread):
-    cli = pytest.importorskip("nn.cli")
+    cli = pytest.importorskip("nn.apps.cli")
     from nn import data
     try:
         data.find_fashion_mnist(download=False)
