@@ -5,7 +5,7 @@ import pytest
 
 import autograd_core as ag
 from autograd_core import kernels
-from autograd_core.ops.conv import conv2d
+from autograd_core.ops.conv2d import conv2d
 from autograd_core.ops.pool import avg_pool2d, max_pool2d
 
 BACKENDS = ["numpy"] + (["c"] if kernels.extension_available() else [])
