@@ -12,7 +12,9 @@
  * A body may use orphaned `omp for` / `omp barrier` (they bind to the region
  * ag_parallel opened); for that, a one-thread call inside someone else's region still
  * opens an inactive region of its own, so those constructs never bind to the caller's
- * team. Outside any region a one-thread call is a plain function call.
+ * team. Outside any region a one-thread call is a plain function call. Range bodies
+ * (ag_parallel_for) get their items as arguments and must not use such constructs:
+ * a one-thread ag_parallel_for is always a plain call.
  */
 #ifndef AUTOGRAD_CORE_PARALLEL_H
 #define AUTOGRAD_CORE_PARALLEL_H
