@@ -1,5 +1,9 @@
 """cffi builder: compiles every csrc/*.c into the extension module autograd_core._kernels.
 
+Every file is compiled for baseline x86-64 (no -mavx2 / -march=native): the ISA-specific
+code (gemm_x86.c, conv2d_x86.c, pool_x86.c, rnn_cells_x86.c) carries its own target
+attributes or `#pragma GCC target`, and runs only when ag_get_simd_level() allows it.
+
 The C API is the declarations in kernels.h between the CFFI-BEGIN/CFFI-END markers.
 Environment knobs (for CI and debugging, not for users):
   AUTOGRAD_CORE_SANITIZE=1   build with -fsanitize=address,undefined and -O1 -g
@@ -64,6 +68,8 @@ ffibuilder.set_source(
     '#include "kernels.h"',
     # setuptools wants source paths relative to the project root, where pip runs us.
     sources=sorted(os.path.relpath(p) for p in glob.glob(os.path.join(HERE, "*.c"))),
+    # The drivers are include templates (*_driver.h, *_rows.h): editing one must rebuild.
+    depends=sorted(os.path.relpath(p) for p in glob.glob(os.path.join(HERE, "*.h"))),
     include_dirs=[HERE],
     extra_compile_args=_compile_args,
     extra_link_args=_link_args,

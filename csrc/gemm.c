@@ -8,9 +8,7 @@
 #include <stdint.h>
 #include "kernels.h"
 #include "gemm_internal.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "parallel.h"
 
 /* m*n*k below which a call stays on one thread: 128^3 multiply-adds take ~15-30 us on
  * one core, enough to amortise waking a sleeping OpenMP thread (a few us when idle,
@@ -19,12 +17,6 @@
 /* Upper bound on the packed B panel (nc columns x all of k): deep products get fewer
  * columns per panel rather than more memory. */
 #define AG_GEMM_B_PANEL_BYTES (32.0 * 1024 * 1024)
-/* OpenMP directives that vanish, warning-free, in a build without OpenMP. */
-#ifdef _OPENMP
-#define AG_OMP(directive) _Pragma(directive)
-#else
-#define AG_OMP(directive)
-#endif
 /* B micro-panels packed per step of the parallel packing loop (8 x 32 floats = 1 KiB
  * of each row of B read contiguously). */
 #define AG_PACK_B_GROUP 8

@@ -218,6 +218,10 @@ static void AG_NAME(gemm_body)(const AG_NAME(gemm_context) *ctx, int thread_id, 
     }
 }
 
+static void AG_NAME(gemm_region)(void *context, int thread, int team) {
+    AG_NAME(gemm_body)((const AG_NAME(gemm_context) *)context, thread, team);
+}
+
 /* The plain triple loop: used only when the packing buffers cannot be allocated. */
 static void AG_NAME(gemm_unblocked)(const AG_NAME(gemm_context) *ctx) {
     for (int64_t i = 0; i < ctx->m; i++)
@@ -302,21 +306,31 @@ void AG_GEMM(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     ctx.b_pack = base;
     ctx.a_pack = base + b_stride;
 
-#ifdef _OPENMP
-    /* One thread outside any parallel region: no region needed (the `omp for`s in
-     * gemm_body then run as a team of one). Otherwise open our own region, even when
-     * it is inactive (threads == 1 inside a caller's region): it binds those `omp for`s
-     * to this call's team instead of the caller's. */
-    if (threads == 1 && omp_get_level() == 0) {
-        AG_NAME(gemm_body)(&ctx, 0, 1);
-    } else {
-        AG_OMP("omp parallel num_threads(threads) if (threads > 1)")
-        AG_NAME(gemm_body)(&ctx, omp_get_thread_num(), omp_get_num_threads());
-    }
-#else
-    AG_NAME(gemm_body)(&ctx, 0, 1);
-#endif
+    /* ag_parallel runs one thread outside any parallel region as a plain call (the
+     * `omp for`s in gemm_body then run as a team of one); otherwise it opens our own
+     * region, even an inactive one (threads == 1 inside a caller's region), which binds
+     * those `omp for`s to this call's team instead of the caller's. gemm_body splits
+     * the work by the team that actually started. */
+    ag_parallel(threads, AG_NAME(gemm_region), &ctx);
     free(memory);
+}
+
+typedef struct {
+    int trans_a, trans_b;
+    int64_t m, n, k, stride_a, lda, stride_b, ldb, stride_c, ldc;
+    T alpha, beta;
+    const T *a, *b;
+    T *c;
+} AG_NAME(batch_job);
+
+/* Products begin .. end - 1 of a batch, on one thread. */
+static void AG_NAME(batch_share)(void *job_pointer, int64_t begin, int64_t end, int thread) {
+    const AG_NAME(batch_job) *job = (const AG_NAME(batch_job) *)job_pointer;
+    (void)thread;
+    for (int64_t i = begin; i < end; i++)
+        AG_GEMM(job->trans_a, job->trans_b, job->m, job->n, job->k, job->alpha,
+                job->a + i * job->stride_a, job->lda, job->b + i * job->stride_b, job->ldb,
+                job->beta, job->c + i * job->stride_c, job->ldc);
 }
 
 void AG_GEMM_BATCHED(int trans_a, int trans_b, int64_t batch, int64_t m, int64_t n, int64_t k,
@@ -332,12 +346,14 @@ void AG_GEMM_BATCHED(int trans_a, int trans_b, int64_t batch, int64_t m, int64_t
      * (each call's own region is then nested and inactive, so it stays on its thread). */
     if (threads > 1 && batch > 1 && work < AG_GEMM_PARALLEL_MIN_WORK
             && work * (double)batch >= AG_GEMM_PARALLEL_MIN_WORK) {
-        if (threads > batch)
-            threads = (int)batch;
-        AG_OMP("omp parallel for num_threads(threads) schedule(static)")
-        for (int64_t i = 0; i < batch; i++)
-            AG_GEMM(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb,
-                    beta, c + i * stride_c, ldc);
+        AG_NAME(batch_job) job;
+        job.trans_a = trans_a; job.trans_b = trans_b;
+        job.m = m; job.n = n; job.k = k;
+        job.alpha = alpha; job.beta = beta;
+        job.a = a; job.stride_a = stride_a; job.lda = lda;
+        job.b = b; job.stride_b = stride_b; job.ldb = ldb;
+        job.c = c; job.stride_c = stride_c; job.ldc = ldc;
+        ag_parallel_for(threads, batch, AG_NAME(batch_share), &job);
     } else {
         for (int64_t i = 0; i < batch; i++)
             AG_GEMM(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb,

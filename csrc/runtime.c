@@ -1,7 +1,11 @@
 /* runtime.c: the global knobs every kernel reads -- thread count and SIMD path.
  *
  * The SIMD path is chosen at run time from what the CPU (and OS) supports, so one
- * build runs on any x86-64; tests can force a lower level to exercise every path. */
+ * build runs on any x86-64; tests can force a lower level to exercise every path.
+ * ag_get_simd_level() is the one place the level comes from: each family's driver
+ * (gemm.c, conv2d.c, pool.c, rnn_cells.c) reads it on every call and takes the kernels
+ * its select function gives for that level, so ag_set_simd_level reaches them all at
+ * once (no load-time dispatch such as target_clones, which would ignore it). */
 #include "kernels.h"
 #ifdef _OPENMP
 #include <omp.h>

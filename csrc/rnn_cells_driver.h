@@ -1,0 +1,171 @@
+/* rnn_cells_driver.h: the RNN cells' entry points (kernels.h), written once and included
+ * by rnn_cells.c for each element type with these macros defined:
+ *   T              element type (float / double)
+ *   AG_NAME(x)     name mangling (x##_f32 / x##_f64)
+ *   AG_GEMM        ag_sgemm / ag_dgemm
+ *   AG_ROWS_TABLE  ag_rnn_rows_f32 / ag_rnn_rows_f64 (rnn_cells_internal.h)
+ *   AG_SELECT      ag_rnn_select_f32 / ag_rnn_select_f64
+ * Every call picks the row functions of ag_get_simd_level() and splits the batch rows
+ * over threads with ag_parallel_for (parallel.h): each thread gets a contiguous share
+ * of the team that actually started, and every row is computed the same way whoever
+ * runs it. */
+
+/* Everything a share of the batch needs; unused pointers stay NULL. */
+typedef struct {
+    AG_ROWS_TABLE rows;
+    const T *gates, *c_prev, *saved, *grad_h, *grad_c, *h_prev, *weight, *bias, *gh;
+    int64_t ld_x, hidden;
+    T *h, *c, *saved_out, *work, *grad_gates, *grad_h_prev, *grad_c_prev, *grad_bias;
+    T *grad_gh;
+} AG_NAME(cell_job);
+
+/* ---- LSTM cell -------------------------------------------------------------------------- */
+static void AG_NAME(lstm_cell_forward_share)(void *job_pointer, int64_t first, int64_t last,
+                                             int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden;
+    (void)thread;
+    for (int64_t b = first; b < last; b++)
+        job->rows.lstm_forward_row(job->gates + b * 4 * hidden, NULL, NULL, job->c_prev + b * hidden,
+                                   job->h + b * hidden, job->c + b * hidden,
+                                   job->saved_out + b * 5 * hidden, hidden);
+}
+
+void AG_NAME(ag_lstm_cell_forward)(const T *gates, const T *c_prev, T *h, T *c,
+                                   T *saved, int64_t batch, int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.gates = gates; job.c_prev = c_prev; job.h = h; job.c = c; job.saved_out = saved;
+    job.hidden = hidden;
+    ag_parallel_for(cell_threads(batch * hidden), batch, AG_NAME(lstm_cell_forward_share), &job);
+}
+
+/* Rows first..last-1 of the backward of the cell. */
+static void AG_NAME(lstm_cell_backward_share)(void *job_pointer, int64_t first, int64_t last,
+                                              int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden;
+    (void)thread;
+    for (int64_t b = first; b < last; b++)
+        job->rows.lstm_backward_row(job->saved + b * 5 * hidden, job->c_prev + b * hidden,
+                                    job->grad_h + b * hidden,
+                                    job->grad_c != NULL ? job->grad_c + b * hidden : NULL,
+                                    job->grad_gates + b * 4 * hidden,
+                                    job->grad_c_prev + b * hidden, hidden);
+}
+
+void AG_NAME(ag_lstm_cell_backward)(const T *saved, const T *c_prev, const T *grad_h,
+                                    const T *grad_c, T *grad_gates, T *grad_c_prev,
+                                    int64_t batch, int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.saved = saved; job.c_prev = c_prev; job.grad_h = grad_h; job.grad_c = grad_c;
+    job.grad_gates = grad_gates; job.grad_c_prev = grad_c_prev; job.hidden = hidden;
+    ag_parallel_for(cell_threads(batch * hidden), batch, AG_NAME(lstm_cell_backward_share), &job);
+}
+
+/* ---- whole LSTM step ---------------------------------------------------------------------- */
+/* Rows first..last-1 of one step: their part of h_prev W_hh^T, then their cell. */
+static void AG_NAME(lstm_step_forward_share)(void *job_pointer, int64_t first, int64_t last,
+                                             int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden;
+    (void)thread;
+    if (job->h_prev != NULL && last > first)
+        AG_GEMM(0, 0, last - first, 4 * hidden, hidden, (T)1, job->h_prev + first * hidden, hidden,
+                job->weight, 4 * hidden, (T)0, job->work + first * 4 * hidden, 4 * hidden);
+    for (int64_t b = first; b < last; b++)
+        job->rows.lstm_forward_row(job->gates + b * job->ld_x,
+                                   job->h_prev != NULL ? job->work + b * 4 * hidden : NULL, job->bias,
+                                   job->c_prev + b * hidden, job->h + b * hidden, job->c + b * hidden,
+                                   job->saved_out + b * 5 * hidden, hidden);
+}
+
+/* The recurrent matmul and the cell in one call, so a step costs Python one call and
+ * the matmul's result never becomes an array of its own (work is scratch space). */
+void AG_NAME(ag_lstm_step_forward)(const T *x_gates, int64_t ld_x, const T *h_prev,
+                                   const T *weight_hh_t, const T *bias, const T *c_prev, T *work,
+                                   T *h, T *c, T *saved, int64_t batch, int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.gates = x_gates; job.ld_x = ld_x; job.h_prev = h_prev; job.weight = weight_hh_t;
+    job.bias = bias; job.c_prev = c_prev; job.work = work; job.h = h; job.c = c;
+    job.saved_out = saved; job.hidden = hidden;
+    ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(lstm_step_forward_share), &job);
+}
+
+/* Rows first..last-1 of one step's backward: their cell, their share of the bias
+ * gradient (into the row of grad_bias that belongs to this thread), then their
+ * grad_h_prev. */
+static void AG_NAME(lstm_step_backward_share)(void *job_pointer, int64_t first, int64_t last,
+                                              int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden;
+    AG_NAME(lstm_cell_backward_share)(job_pointer, first, last, thread);
+    /* acc[j] += sum over the rows of grad_gates[row][j]: the step's share of the bias
+     * gradient, summed while the rows are still in cache */
+    if (job->grad_bias != NULL)
+        job->rows.add_rows(job->grad_bias + thread * 4 * hidden, job->grad_gates + first * 4 * hidden,
+                           last - first, 4 * hidden);
+    if (job->grad_h_prev != NULL && last > first)
+        AG_GEMM(0, 0, last - first, hidden, 4 * hidden, (T)1, job->grad_gates + first * 4 * hidden,
+                4 * hidden, job->weight, hidden, (T)0, job->grad_h_prev + first * hidden, hidden);
+}
+
+void AG_NAME(ag_lstm_step_backward)(const T *saved, const T *c_prev, const T *grad_h,
+                                    const T *grad_c, const T *weight_hh, T *grad_gates,
+                                    T *grad_h_prev, T *grad_c_prev, T *grad_bias,
+                                    int64_t grad_bias_rows, int64_t batch, int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    int threads = step_threads(batch, hidden);
+    if (grad_bias != NULL && threads > grad_bias_rows)
+        threads = (int)grad_bias_rows;  /* each thread adds into a row of its own */
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.saved = saved; job.c_prev = c_prev; job.grad_h = grad_h; job.grad_c = grad_c;
+    job.weight = weight_hh; job.grad_gates = grad_gates; job.grad_h_prev = grad_h_prev;
+    job.grad_c_prev = grad_c_prev; job.grad_bias = grad_bias; job.hidden = hidden;
+    ag_parallel_for(threads, batch, AG_NAME(lstm_step_backward_share), &job);
+}
+
+/* ---- GRU cell ------------------------------------------------------------------------------- */
+static void AG_NAME(gru_cell_forward_share)(void *job_pointer, int64_t first, int64_t last,
+                                            int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden;
+    (void)thread;
+    for (int64_t b = first; b < last; b++)
+        job->rows.gru_forward_row(job->gates + b * 3 * hidden, job->gh + b * 3 * hidden,
+                                  job->h_prev + b * hidden, job->h + b * hidden,
+                                  job->saved_out + b * 4 * hidden, hidden);
+}
+
+void AG_NAME(ag_gru_cell_forward)(const T *gi, const T *gh, const T *h_prev, T *h,
+                                  T *saved, int64_t batch, int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.gates = gi; job.gh = gh; job.h_prev = h_prev; job.h = h; job.saved_out = saved;
+    job.hidden = hidden;
+    ag_parallel_for(cell_threads(batch * hidden), batch, AG_NAME(gru_cell_forward_share), &job);
+}
+
+static void AG_NAME(gru_cell_backward_share)(void *job_pointer, int64_t first, int64_t last,
+                                             int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden;
+    (void)thread;
+    for (int64_t b = first; b < last; b++)
+        job->rows.gru_backward_row(job->saved + b * 4 * hidden, job->h_prev + b * hidden,
+                                   job->grad_h + b * hidden, job->grad_gates + b * 3 * hidden,
+                                   job->grad_gh + b * 3 * hidden, job->grad_h_prev + b * hidden,
+                                   hidden);
+}
+
+void AG_NAME(ag_gru_cell_backward)(const T *saved, const T *h_prev, const T *grad_h,
+                                   T *grad_gi, T *grad_gh, T *grad_h_prev,
+                                   int64_t batch, int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.saved = saved; job.h_prev = h_prev; job.grad_h = grad_h; job.grad_gates = grad_gi;
+    job.grad_gh = grad_gh; job.grad_h_prev = grad_h_prev; job.hidden = hidden;
+    ag_parallel_for(cell_threads(batch * hidden), batch, AG_NAME(gru_cell_backward_share), &job);
+}

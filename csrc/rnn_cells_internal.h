@@ -1,0 +1,88 @@
+/* rnn_cells_internal.h: what the RNN cell driver (rnn_cells.c) and the per-ISA builds
+ * of its row loops (rnn_cells_rows.h, included by rnn_cells.c and rnn_cells_x86.c)
+ * share. Not part of the public C API (that is kernels.h).
+ *
+ * A row function does one batch row of a cell (hidden units, gates laid out as in
+ * kernels.h); the driver splits the batch over threads and calls the row functions of
+ * the SIMD level in use (ag_get_simd_level(), the one level every family reads). */
+#ifndef AUTOGRAD_CORE_RNN_CELLS_INTERNAL_H
+#define AUTOGRAD_CORE_RNN_CELLS_INTERNAL_H
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "kernels.h"
+
+/* The per-unit helpers must be inlined into each row loop, or the loops (several per
+ * row function) stop being vectorized: GCC's inlining heuristics give up on the later ones. */
+#if defined(__GNUC__)
+#define AG_UNIT static inline __attribute__((always_inline))
+#else
+#define AG_UNIT static inline
+#endif
+
+/* The row loops of one (element type, SIMD level):
+ *   lstm_forward_row(xg, hw, bias, cp, h, c, saved, hidden): the cell on pre-activations
+ *       xg + hw + bias (hw, bias may be NULL); saved is the row's [5, hidden] block
+ *   lstm_backward_row(saved, cp, grad_h, grad_c, grad_gates, grad_c_prev, hidden):
+ *       grad_c may be NULL (zeros)
+ *   add_rows(acc, rows, count, width): acc[j] += sum of rows[b][j], b in order
+ *   gru_forward_row(gi, gh, h_prev, h, saved, hidden)
+ *   gru_backward_row(saved, h_prev, grad_h, grad_gi, grad_gh, grad_h_prev, hidden) */
+#define AG_RNN_ROWS_TABLE(NAME, T)                                                      \
+    typedef struct {                                                                    \
+        void (*lstm_forward_row)(const T *, const T *, const T *, const T *, T *, T *, T *, int64_t); \
+        void (*lstm_backward_row)(const T *, const T *, const T *, const T *, T *, T *, int64_t); \
+        void (*add_rows)(T *, const T *, int64_t, int64_t);                             \
+        void (*gru_forward_row)(const T *, const T *, const T *, T *, T *, int64_t);    \
+        void (*gru_backward_row)(const T *, const T *, const T *, T *, T *, T *, int64_t); \
+    } NAME;
+AG_RNN_ROWS_TABLE(ag_rnn_rows_f32, float)
+AG_RNN_ROWS_TABLE(ag_rnn_rows_f64, double)
+
+/* Filled with the row functions for `level` (0 portable, 1 AVX2+FMA, 2 AVX-512F); the
+ * caller has already clamped level to what the CPU supports. */
+void ag_rnn_select_f32(int level, ag_rnn_rows_f32 *rows);
+void ag_rnn_select_f64(int level, ag_rnn_rows_f64 *rows);
+
+/* One definition per instantiation of rnn_cells_rows.h. */
+void ag_rnn_rows_f32_portable(ag_rnn_rows_f32 *rows);
+void ag_rnn_rows_f64_portable(ag_rnn_rows_f64 *rows);
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define AG_HAVE_RNN_X86 1
+void ag_rnn_rows_f32_avx2(ag_rnn_rows_f32 *rows);
+void ag_rnn_rows_f64_avx2(ag_rnn_rows_f64 *rows);
+void ag_rnn_rows_f32_avx512(ag_rnn_rows_f32 *rows);
+void ag_rnn_rows_f64_avx512(ag_rnn_rows_f64 *rows);
+#endif
+
+/* float32 exp and tanh that the compiler can vectorize (glibc's expf/tanhf are opaque
+ * calls, and they made the LSTM forward 5x slower than numpy). Cephes' polynomials:
+ * about 1 ulp for exp, 2 ulp for tanh. Inputs are clamped so that exp never overflows
+ * to inf (sigmoid and tanh saturate long before). float64 keeps libm, for gradcheck. */
+AG_UNIT float ag_fast_expf(float x) {
+    union { float f; int32_t i; } scale;
+    float n, r, p;
+    x = x > 88.0f ? 88.0f : (x < -87.0f ? -87.0f : x);
+    n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round(x / ln 2) */
+    r = x - n * 0.693359375f + n * 2.12194440e-4f;                 /* x - n ln 2, split */
+    p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    scale.i = ((int32_t)n + 127) << 23;                             /* 2^n */
+    return (p * r * r + r + 1.0f) * scale.f;
+}
+
+AG_UNIT float ag_fast_tanhf(float x) {
+    const float a = x < 0 ? -x : x;
+    const float z = x * x;
+    /* small |x|: odd polynomial (1 - 2/(e^2x + 1) would cancel); large: via exp */
+    const float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z
+                          + 1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+    const float large = 1.0f - 2.0f / (ag_fast_expf(2.0f * a) + 1.0f);
+    return a < 0.625f ? small : (x < 0 ? -large : large);
+}
+
+#endif

@@ -1,0 +1,144 @@
+/* rnn_cells_rows.h: the per-row loops of the fused LSTM / GRU cells, written once and
+ * included for each (element type, SIMD level) with these macros defined:
+ *   T             element type (float / double)
+ *   AG_NAME(x)    name mangling, e.g. x##_f32_avx512; the one public symbol an
+ *                 inclusion defines is AG_NAME(ag_rnn_rows), which fills AG_ROWS_TABLE
+ *   AG_ROWS_TABLE ag_rnn_rows_f32 / ag_rnn_rows_f64 (rnn_cells_internal.h)
+ *   EXP, TANH     the exp and tanh the units use
+ * rnn_cells.c includes it for the portable level; rnn_cells_x86.c includes it again
+ * under `#pragma GCC target` for AVX2+FMA and for AVX-512F, so the same C is
+ * vectorized for each ISA and the driver picks one by ag_get_simd_level(). Rows are
+ * elementwise (add_rows sums each column in row order whatever the vector width), and
+ * the build does not contract a*b+c into FMAs (-std=c99 implies -ffp-contract=off), so
+ * every level gives the same bits.
+ *
+ * Each row loop is its own function, outside any OpenMP region: GCC's outlined
+ * parallel bodies would not get this file's optimize pragma, and restrict lets the
+ * loops be vectorized. */
+
+/* 1 / (1 + e^-v): for very negative v, e^-v overflows to inf and the result is a clean
+ * 0, never NaN. */
+AG_UNIT T AG_NAME(sigmoid)(T v) { return (T)1 / ((T)1 + EXP(-v)); }
+
+/* One LSTM unit: pre-activations in, state and saved activations out. */
+AG_UNIT void AG_NAME(lstm_unit)(T pi, T pf, T pg, T po, T cp, T *hb, T *cb, T *s,
+                                      int64_t hidden) {
+    const T i = AG_NAME(sigmoid)(pi), f = AG_NAME(sigmoid)(pf);
+    const T g = TANH(pg), o = AG_NAME(sigmoid)(po);
+    const T cn = f * cp + i * g;
+    const T tc = TANH(cn);
+    *cb = cn;
+    *hb = o * tc;
+    s[0] = i; s[hidden] = f; s[2 * hidden] = g; s[3 * hidden] = o; s[4 * hidden] = tc;
+}
+
+/* One batch row, outside the OpenMP region: GCC's outlined parallel body would not
+ * get this file's optimize pragma, and restrict lets the loop be vectorized. The
+ * pre-activations are xg + hw + bias, where hw (the recurrent matmul; NULL for a zero
+ * state) and bias [4*hidden] may be NULL; each case is its own loop so that no loop
+ * tests a pointer per element. */
+static void AG_NAME(lstm_forward_row)(const T *restrict xg, const T *restrict hw,
+                                      const T *restrict bias, const T *restrict cp,
+                                      T *restrict hb, T *restrict cb, T *restrict s,
+                                      int64_t hidden) {
+    const int64_t h1 = hidden, h2 = 2 * hidden, h3 = 3 * hidden;
+    int64_t j;
+    if (hw == NULL && bias == NULL) {
+        for (j = 0; j < hidden; j++)
+            AG_NAME(lstm_unit)(xg[j], xg[h1 + j], xg[h2 + j], xg[h3 + j],
+                               cp[j], hb + j, cb + j, s + j, hidden);
+    } else if (bias == NULL) {
+        for (j = 0; j < hidden; j++)
+            AG_NAME(lstm_unit)(xg[j] + hw[j], xg[h1 + j] + hw[h1 + j],
+                               xg[h2 + j] + hw[h2 + j], xg[h3 + j] + hw[h3 + j],
+                               cp[j], hb + j, cb + j, s + j, hidden);
+    } else if (hw == NULL) {
+        for (j = 0; j < hidden; j++)
+            AG_NAME(lstm_unit)(xg[j] + bias[j], xg[h1 + j] + bias[h1 + j],
+                               xg[h2 + j] + bias[h2 + j], xg[h3 + j] + bias[h3 + j],
+                               cp[j], hb + j, cb + j, s + j, hidden);
+    } else {
+        for (j = 0; j < hidden; j++)
+            AG_NAME(lstm_unit)(xg[j] + hw[j] + bias[j], xg[h1 + j] + hw[h1 + j] + bias[h1 + j],
+                               xg[h2 + j] + hw[h2 + j] + bias[h2 + j],
+                               xg[h3 + j] + hw[h3 + j] + bias[h3 + j],
+                               cp[j], hb + j, cb + j, s + j, hidden);
+    }
+}
+
+/* The backward of one unit; gc is the gradient arriving at c from the next step. */
+AG_UNIT void AG_NAME(lstm_unit_backward)(const T *s, T cp, T gh, T gc, T *gg,
+                                               T *gcp, int64_t hidden) {
+    const T i = s[0], f = s[hidden], g = s[2 * hidden];
+    const T o = s[3 * hidden], tc = s[4 * hidden];
+    /* c feeds both the next step (gc) and h = o * tanh(c) */
+    const T dc = gc + gh * o * ((T)1 - tc * tc);
+    gg[0] = dc * g * i * ((T)1 - i);
+    gg[hidden] = dc * cp * f * ((T)1 - f);
+    gg[2 * hidden] = dc * i * ((T)1 - g * g);
+    gg[3 * hidden] = gh * tc * o * ((T)1 - o);
+    *gcp = dc * f;
+}
+
+static void AG_NAME(lstm_backward_row)(const T *restrict s, const T *restrict cp,
+                                       const T *restrict gh, const T *restrict gc,
+                                       T *restrict gg, T *restrict gcp, int64_t hidden) {
+    int64_t j;
+    if (gc == NULL) {
+        for (j = 0; j < hidden; j++)
+            AG_NAME(lstm_unit_backward)(s + j, cp[j], gh[j], (T)0, gg + j, gcp + j, hidden);
+    } else {
+        for (j = 0; j < hidden; j++)
+            AG_NAME(lstm_unit_backward)(s + j, cp[j], gh[j], gc[j], gg + j, gcp + j, hidden);
+    }
+}
+
+/* acc[j] += sum over rows first..last-1 of grad_gates[row][j]: one step's share of the
+ * bias gradient, summed while the rows are still in cache. */
+static void AG_NAME(add_rows)(T *restrict acc, const T *restrict rows,
+                                            int64_t count, int64_t width) {
+    int64_t b, j;
+    for (b = 0; b < count; b++)
+        for (j = 0; j < width; j++)
+            acc[j] += rows[b * width + j];
+}
+
+
+static void AG_NAME(gru_forward_row)(const T *restrict xi, const T *restrict hh,
+                                     const T *restrict hp, T *restrict hb, T *restrict s,
+                                     int64_t hidden) {
+    int64_t j;
+    for (j = 0; j < hidden; j++) {
+        const T r = AG_NAME(sigmoid)(xi[j] + hh[j]);
+        const T z = AG_NAME(sigmoid)(xi[hidden + j] + hh[hidden + j]);
+        const T ghn = hh[2 * hidden + j];
+        const T n = TANH(xi[2 * hidden + j] + r * ghn);
+        hb[j] = ((T)1 - z) * n + z * hp[j];
+        s[j] = r; s[hidden + j] = z; s[2 * hidden + j] = n; s[3 * hidden + j] = ghn;
+    }
+}
+
+static void AG_NAME(gru_backward_row)(const T *s, const T *hp, const T *gy, T *gi, T *gh,
+                                      T *ghp, int64_t hidden) {
+    int64_t j;
+    for (j = 0; j < hidden; j++) {
+        const T r = s[j], z = s[hidden + j], n = s[2 * hidden + j];
+        const T ghn = s[3 * hidden + j];
+        const T dn = gy[j] * ((T)1 - z) * ((T)1 - n * n);
+        const T dz = gy[j] * (hp[j] - n) * z * ((T)1 - z);
+        const T dr = dn * ghn * r * ((T)1 - r);
+        gi[j] = dr; gi[hidden + j] = dz; gi[2 * hidden + j] = dn;
+        gh[j] = dr; gh[hidden + j] = dz; gh[2 * hidden + j] = dn * r;
+        /* only the direct path h' = ... + z * h; the path through gh is the caller's
+         * matmul with W_hh */
+        ghp[j] = gy[j] * z;
+    }
+}
+
+void AG_NAME(ag_rnn_rows)(AG_ROWS_TABLE *rows) {
+    rows->lstm_forward_row = AG_NAME(lstm_forward_row);
+    rows->lstm_backward_row = AG_NAME(lstm_backward_row);
+    rows->add_rows = AG_NAME(add_rows);
+    rows->gru_forward_row = AG_NAME(gru_forward_row);
+    rows->gru_backward_row = AG_NAME(gru_backward_row);
+}

@@ -1,0 +1,72 @@
+/* rnn_cells_x86.c: the RNN cells' row loops (rnn_cells_rows.h) compiled for AVX2+FMA
+ * and for AVX-512F, float and double.
+ *
+ * The loops are plain C that GCC vectorizes; only the target differs. `#pragma GCC
+ * target` compiles each inclusion for its ISA while the rest of the extension stays
+ * baseline x86-64, and rnn_cells.c calls these only when ag_get_simd_level() (clamped to
+ * what the CPU runs) says so. This replaces GCC's target_clones, which picked the ISA
+ * at load time by itself and so ignored ag_set_simd_level: the portable rows were
+ * never run on an AVX-512 machine, tests included. Other compilers get the portable
+ * rows only. */
+/* Comparisons may trap by default, which stops GCC from turning the selects in the
+ * fast exp/tanh into vector blends; nothing here relies on FP traps. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize ("no-trapping-math")
+#endif
+#include "rnn_cells_internal.h"
+
+#ifdef AG_HAVE_RNN_X86
+
+#pragma GCC push_options
+#pragma GCC target ("avx2,fma")
+#define AG_ROWS_TABLE ag_rnn_rows_f32
+#define T float
+#define AG_NAME(x) x##_f32_avx2
+#define EXP ag_fast_expf
+#define TANH ag_fast_tanhf
+#include "rnn_cells_rows.h"
+#undef AG_ROWS_TABLE
+#undef T
+#undef AG_NAME
+#undef EXP
+#undef TANH
+#define AG_ROWS_TABLE ag_rnn_rows_f64
+#define T double
+#define AG_NAME(x) x##_f64_avx2
+#define EXP exp
+#define TANH tanh
+#include "rnn_cells_rows.h"
+#undef AG_ROWS_TABLE
+#undef T
+#undef AG_NAME
+#undef EXP
+#undef TANH
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target ("avx512f")
+#define AG_ROWS_TABLE ag_rnn_rows_f32
+#define T float
+#define AG_NAME(x) x##_f32_avx512
+#define EXP ag_fast_expf
+#define TANH ag_fast_tanhf
+#include "rnn_cells_rows.h"
+#undef AG_ROWS_TABLE
+#undef T
+#undef AG_NAME
+#undef EXP
+#undef TANH
+#define AG_ROWS_TABLE ag_rnn_rows_f64
+#define T double
+#define AG_NAME(x) x##_f64_avx512
+#define EXP exp
+#define TANH tanh
+#include "rnn_cells_rows.h"
+#undef AG_ROWS_TABLE
+#undef T
+#undef AG_NAME
+#undef EXP
+#undef TANH
+#pragma GCC pop_options
+
+#endif
