@@ -3,6 +3,7 @@ test_pool_kernels.py and test_rnn_kernels.py: every SIMD level this CPU has, wit
 threads, on the C backend; and the backends to compare."""
 import contextlib
 
+import numpy as np
 import pytest
 
 from autograd_core import kernels
@@ -29,3 +30,41 @@ def configured(level, threads):
             yield
     finally:
         kernels.set_num_threads(previous)
+
+
+FLOAT_DTYPES = [np.float32, np.float64]
+
+
+def on_c(level, threads, fn):
+    """fn() on the C backend at this SIMD level and thread count."""
+    with configured(level, threads):
+        return fn()
+
+
+def on_numpy(fn):
+    """fn() on the numpy reference: the expected result."""
+    with kernels.backend("numpy"):
+        return fn()
+
+
+def assert_matches(got, expected, dtype, tolerance):
+    """Each array of got (one, or a tuple) equals expected's within tolerance: float
+    arrays have the dtype asked for, integer ones (argmax) match exactly, None stays None."""
+    got = got if isinstance(got, tuple) else (got,)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    assert len(got) == len(expected)
+    for actual, wanted in zip(got, expected):
+        if wanted is None:
+            assert actual is None
+            continue
+        assert actual.shape == wanted.shape and actual.dtype == wanted.dtype
+        if wanted.dtype.kind == "f":
+            assert actual.dtype == dtype
+            np.testing.assert_allclose(actual, wanted, rtol=tolerance, atol=tolerance)
+        else:
+            np.testing.assert_array_equal(actual, wanted)
+
+
+def sum_tolerance(dtype, terms):
+    """For sums of `terms` products of O(1) numbers, summed in another order."""
+    return 32 * np.finfo(dtype).eps * max(terms, 1) ** 0.5 * 4

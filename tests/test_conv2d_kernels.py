@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from kernel_configurations import BACKENDS, CONFIGURATIONS, configured, needs_c
+from kernel_configurations import (BACKENDS, CONFIGURATIONS, FLOAT_DTYPES, assert_matches, configured, needs_c,
+                                   on_c, on_numpy, sum_tolerance)
 
 from autograd_core import kernels
 from autograd_core.kernels.conv2d import empty_aligned
@@ -313,3 +314,39 @@ def test_empty_batch(backend):
         assert kernels.conv2d_backward_input(y, w, x.shape, 1, "same").shape == x.shape
         np.testing.assert_array_equal(kernels.conv2d_backward_weight(x, y, w.shape, 1, "same"),
                                       np.zeros(w.shape, np.float32))
+
+# ---- fixed sizes at every SIMD level: vector bodies, tails, parallel regions ----------
+# ---- conv2d, --------------------------------------------------------------------------------
+# (x shape, w shape, stride, padding). 32 -> 48 channels at stride 1 takes the direct
+# AVX-512 kernels (all three passes) at level 2, with a 16-channel block and 'same'
+# padding; 37 -> 21 channels and stride 2 take im2col + GEMM at every level.
+CONV_CASES = [
+    pytest.param((4, 12, 11, 32), (3, 3, 32, 48), 1, "same", id="direct-32to48"),
+    pytest.param((3, 9, 10, 16), (5, 3, 16, 64), 1, "valid", id="direct-16to64"),
+    pytest.param((5, 13, 11, 37), (3, 4, 37, 21), 2, "same", id="im2col-37to21-stride2"),
+    pytest.param((6, 10, 10, 3), (1, 1, 3, 40), 1, "valid", id="pointwise"),
+]
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
+def test_conv2d(level, threads, dtype, x_shape, w_shape, stride, padding):
+    rng = np.random.default_rng(sum(x_shape) + sum(w_shape))
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    y_ref = on_numpy(lambda: kernels.conv2d_forward(x, w, stride, padding))
+    grad_y = rng.standard_normal(y_ref.shape).astype(dtype)
+    terms = int(np.prod(w_shape[:3]))
+    weight_terms = y_ref.shape[0] * y_ref.shape[1] * y_ref.shape[2]
+
+    def passes():
+        return (kernels.conv2d_forward(x, w, stride, padding),
+                kernels.conv2d_backward_input(grad_y, w, x_shape, stride, padding),
+                kernels.conv2d_backward_weight(x, grad_y, w_shape, stride, padding))
+
+    expected = on_numpy(passes)
+    got = on_c(level, threads, passes)
+    assert_matches(got[0], expected[0], dtype, sum_tolerance(dtype, terms))
+    assert_matches(got[1], expected[1], dtype, sum_tolerance(dtype, terms))
+    assert_matches(got[2], expected[2], dtype, sum_tolerance(dtype, weight_terms))

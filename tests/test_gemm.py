@@ -8,13 +8,13 @@ import threading
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
-from kernel_configurations import BACKENDS, CONFIGURATIONS, configured, needs_c
+from kernel_configurations import (BACKENDS, CONFIGURATIONS, FLOAT_DTYPES, assert_matches, configured, needs_c,
+                                   on_c, on_numpy, sum_tolerance)
 
 from autograd_core import kernels
 from autograd_core.kernels import runtime
 from autograd_core.kernels.gemm import batch_layout, matrix_layout
 
-DTYPES = (np.float32, np.float64)
 
 # Sizes that land on and around the register tiles (mr 4/6/12, nr 8/16/32), the row
 # block mc (96..144), the depth block kc (256, 512) and the column block nc (512, 4096).
@@ -86,7 +86,7 @@ sizes = st.one_of(st.integers(1, 40), st.sampled_from(EDGE_SIZES))
 @needs_c
 @pytest.mark.parametrize("level, threads", CONFIGURATIONS)
 @given(data=st.data(), m=sizes, n=sizes, k=sizes, trans_a=st.booleans(), trans_b=st.booleans(),
-       dtype=st.sampled_from(DTYPES), pads=st.tuples(*[st.sampled_from([0, 1, 3, 16])] * 3),
+       dtype=st.sampled_from(FLOAT_DTYPES), pads=st.tuples(*[st.sampled_from([0, 1, 3, 16])] * 3),
        alpha=st.sampled_from([1.0, -0.5, 2.0]), beta=st.sampled_from([0.0, 1.0, -1.5]))
 def test_gemm_matches_reference(level, threads, data, m, n, k, trans_a, trans_b, dtype, pads, alpha, beta):
     rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1), label="seed"))
@@ -96,7 +96,7 @@ def test_gemm_matches_reference(level, threads, data, m, n, k, trans_a, trans_b,
 
 @needs_c
 @pytest.mark.parametrize("level, threads", CONFIGURATIONS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("m, n, k", [
     (1, 1, 1), (1, 33, 1), (33, 1, 1), (1, 1, 600),   # vectors and a long dot product
     (385, 70, 600),                                      # several row and depth blocks
@@ -115,7 +115,7 @@ def test_gemm_across_blocks(level, threads, dtype, m, n, k):
 
 @needs_c
 @pytest.mark.parametrize("level, threads", CONFIGURATIONS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 def test_degenerate_sizes(level, threads, dtype):
     with configured(level, threads):
         _check_degenerate_sizes(dtype)
@@ -139,7 +139,7 @@ def _check_degenerate_sizes(dtype):
 
 @needs_c
 @pytest.mark.parametrize("level, threads", CONFIGURATIONS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 def test_bridge_gemm_views(level, threads, dtype):
     """Views the bridge reads in place (transposed, row-strided, Fortran-ordered) and
     ones it must copy (column-strided, negative strides) all give op(a) @ op(b)."""
@@ -182,7 +182,7 @@ def test_views_are_not_copied():
 
 @needs_c
 @pytest.mark.parametrize("level, threads", CONFIGURATIONS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("batch, m, n, k", [
     (1, 3, 4, 5), (9, 7, 5, 3), (3, 1, 1, 1),
     (4, 70, 80, 90),     # small products, one after another
@@ -312,3 +312,22 @@ def test_gemm_result_is_fresh_and_inputs_untouched():
     np.testing.assert_array_equal(a, a_copy)
     np.testing.assert_array_equal(b, b_copy)
     np.testing.assert_array_equal(first, second)  # deterministic for a fixed thread count
+
+# ---- fixed sizes at every SIMD level: vector bodies, tails, parallel regions ----------
+# ---- GEMM, --------------------------------------------------------------------------------
+# 67 x 45 x 53 is no multiple of any micro-tile (edge tiles everywhere); 150 x 140 x 130
+# passes the threading threshold (128^3 multiply-adds).
+GEMM_SHAPES = [(67, 45, 53), (150, 140, 130)]
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("m, n, k", GEMM_SHAPES)
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, True)])
+def test_gemm(level, threads, dtype, m, n, k, trans_a, trans_b):
+    rng = np.random.default_rng(m + n + k)
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    expected = on_numpy(lambda: kernels.gemm(a, b, trans_a, trans_b))
+    got = on_c(level, threads, lambda: kernels.gemm(a, b, trans_a, trans_b))
+    assert_matches(got, expected, dtype, sum_tolerance(dtype, k))

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from kernel_configurations import BACKENDS, CONFIGURATIONS, configured, needs_c
+from kernel_configurations import (BACKENDS, CONFIGURATIONS, FLOAT_DTYPES, assert_matches, configured, needs_c,
+                                   on_c, on_numpy, sum_tolerance)
 
 from autograd_core import kernels
 
@@ -175,3 +176,50 @@ def test_empty_batch(backend):
         assert kernels.max_pool2d_backward(pooled, argmax, x.shape).shape == x.shape
         assert kernels.avg_pool2d_forward(x, 2).shape == (0, 2, 2, 3)
         assert kernels.avg_pool2d_backward(pooled, x.shape, 2).shape == x.shape
+
+# ---- fixed sizes at every SIMD level: vector bodies, tails, parallel regions ----------
+# ---- pooling ---------------------------------------------------------------------------------
+# 37 and 40 channels leave tails after 8- and 16-lane vectors; both cases open parallel
+# regions at 2 threads.
+POOL_CASES = [
+    pytest.param((6, 17, 17, 37), 3, 2, 1, id="3x3-stride2-pad1-37ch"),
+    pytest.param((5, 16, 14, 40), 2, 2, 0, id="2x2-stride2-40ch"),
+]
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("x_shape, kernel, stride, padding", POOL_CASES)
+def test_max_pool2d(level, threads, dtype, x_shape, kernel, stride, padding):
+    rng = np.random.default_rng(sum(x_shape))
+    x = rng.standard_normal(x_shape).astype(dtype)
+    x[0, 1, 1, :5] = np.nan  # NaN wins its windows, as in PyTorch
+
+    def passes():
+        y, argmax = kernels.max_pool2d_forward(x, kernel, stride, padding)
+        grad_y = np.arange(y.size, dtype=dtype).reshape(y.shape) / y.size
+        return y, argmax, kernels.max_pool2d_backward(grad_y, argmax, x_shape)
+
+    expected = on_numpy(passes)
+    got = on_c(level, threads, passes)
+    np.testing.assert_array_equal(got[0], expected[0])  # max is exact, NaN included
+    np.testing.assert_array_equal(got[1], expected[1])
+    assert_matches(got[2], expected[2], dtype, sum_tolerance(dtype, kernel * kernel))
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("x_shape, kernel, stride, padding", POOL_CASES)
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool2d(level, threads, dtype, x_shape, kernel, stride, padding, count_include_pad):
+    rng = np.random.default_rng(sum(x_shape) + 1)
+    x = rng.standard_normal(x_shape).astype(dtype)
+
+    def passes():
+        y = kernels.avg_pool2d_forward(x, kernel, stride, padding, count_include_pad)
+        grad_y = np.cos(np.arange(y.size, dtype=dtype)).reshape(y.shape)
+        return y, kernels.avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding, count_include_pad)
+
+    expected = on_numpy(passes)
+    got = on_c(level, threads, passes)
+    assert_matches(got, expected, dtype, sum_tolerance(dtype, kernel * kernel))

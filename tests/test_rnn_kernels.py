@@ -5,7 +5,8 @@ against central finite differences of the forward (float64). The whole-step kern
 tests/test_recurrent.py."""
 import numpy as np
 import pytest
-from kernel_configurations import BACKENDS, CONFIGURATIONS, configured, needs_c
+from kernel_configurations import (BACKENDS, CONFIGURATIONS, FLOAT_DTYPES, assert_matches, configured, needs_c,
+                                   on_c, on_numpy, sum_tolerance)
 
 from autograd_core import kernels
 
@@ -148,3 +149,78 @@ def test_cells_validate_arguments(backend):
             kernels.gru_cell_forward(np.zeros((2, 6)), np.zeros((2, 3)), np.zeros((2, 2)))
         with pytest.raises(ValueError, match="gru_cell_backward.*2 dimensions"):
             kernels.gru_cell_backward(np.zeros((2, 8)), np.zeros(2), np.zeros((2, 2)))
+
+# ---- fixed sizes at every SIMD level: vector bodies, tails, parallel regions ----------
+# ---- RNN cells and whole LSTM steps ------------------------------------------------------
+# hidden 37 leaves tails after every vector width; 70 x 130 = 9100 elements passes the
+# cells' threading threshold (8192).
+RNN_SHAPES = [(3, 37), (70, 130)]
+
+
+def _cell_tolerance(dtype):
+    # the float32 cells use a vectorizable exp/tanh within a few ulp of numpy's
+    return 2e-6 if dtype == np.float32 else 1e-14
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("batch, hidden", RNN_SHAPES)
+def test_lstm_cell(level, threads, dtype, batch, hidden):
+    rng = np.random.default_rng(batch + hidden)
+    gates = (rng.standard_normal((batch, 4 * hidden)) * 2).astype(dtype)
+    c_prev = rng.standard_normal((batch, hidden)).astype(dtype)
+    grad_h = rng.standard_normal((batch, hidden)).astype(dtype)
+    grad_c = rng.standard_normal((batch, hidden)).astype(dtype)
+
+    def passes():
+        h, c, saved = kernels.lstm_cell_forward(gates, c_prev)
+        return ((h, c, saved) + kernels.lstm_cell_backward(saved, c_prev, grad_h, grad_c)
+                + kernels.lstm_cell_backward(saved, c_prev, grad_h, None))
+
+    assert_matches(on_c(level, threads, passes), on_numpy(passes), dtype, _cell_tolerance(dtype))
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("batch, hidden", RNN_SHAPES)
+def test_gru_cell(level, threads, dtype, batch, hidden):
+    rng = np.random.default_rng(batch + hidden + 1)
+    gi = (rng.standard_normal((batch, 3 * hidden)) * 2).astype(dtype)
+    gh = (rng.standard_normal((batch, 3 * hidden)) * 2).astype(dtype)
+    h_prev = rng.standard_normal((batch, hidden)).astype(dtype)
+    grad_h = rng.standard_normal((batch, hidden)).astype(dtype)
+
+    def passes():
+        h, saved = kernels.gru_cell_forward(gi, gh, h_prev)
+        return (h, saved) + kernels.gru_cell_backward(saved, h_prev, grad_h)
+
+    assert_matches(on_c(level, threads, passes), on_numpy(passes), dtype, _cell_tolerance(dtype))
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("batch, hidden", RNN_SHAPES)
+@pytest.mark.parametrize("with_state", [True, False])
+def test_lstm_step(level, threads, dtype, batch, hidden, with_state):
+    rng = np.random.default_rng(batch + hidden + 2)
+    x_gates = rng.standard_normal((batch, 4 * hidden)).astype(dtype)
+    h_prev = rng.standard_normal((batch, hidden)).astype(dtype) if with_state else None
+    c_prev = rng.standard_normal((batch, hidden)).astype(dtype)
+    weight_hh = (rng.standard_normal((4 * hidden, hidden)) / np.sqrt(hidden)).astype(dtype)
+    weight_hh_t = np.ascontiguousarray(weight_hh.T)
+    bias = rng.standard_normal(4 * hidden).astype(dtype)
+    grad_h = rng.standard_normal((batch, hidden)).astype(dtype)
+    grad_c = rng.standard_normal((batch, hidden)).astype(dtype)
+
+    def passes():
+        h, c, saved = kernels.lstm_step_forward(x_gates, h_prev, c_prev, weight_hh_t, bias=bias)
+        # two rows: at 2 threads each thread sums its rows' bias gradient into its own row
+        grad_bias_sum = np.zeros((2, 4 * hidden), dtype=dtype)
+        back = kernels.lstm_step_backward(saved, c_prev, grad_h, grad_c, weight_hh,
+                                          grad_bias_sum=grad_bias_sum)
+        return (h, c, saved) + back + (grad_bias_sum.sum(axis=0),)
+
+    tolerance = max(_cell_tolerance(dtype), sum_tolerance(dtype, 4 * hidden))
+    if dtype == np.float32:
+        tolerance = 1e-5 * np.sqrt(batch)  # the bias gradient sums `batch` rows
+    assert_matches(on_c(level, threads, passes), on_numpy(passes), dtype, tolerance)

@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 
+from kernel_configurations import CONFIGURATIONS, LEVELS, needs_c
+
 from autograd_core import kernels
 from autograd_core.kernels import runtime
 
@@ -184,3 +186,12 @@ def test_package_exports_every_kernel_and_setting():
     # the family modules stay reachable by their full names, kernels.gemm is the function
     from autograd_core.kernels.gemm import gemm
     assert kernels.gemm is gemm
+
+
+@needs_c
+def test_every_level_is_exercised():
+    """The CPU's best level and the portable one are both in CONFIGURATIONS: the
+    portable paths of every family run even on a machine with AVX-512 (the family
+    test files compare each level against the numpy reference)."""
+    assert LEVELS[0] == 0 and LEVELS[-1] == kernels.cpu_simd_level()
+    assert {configuration.values[0] for configuration in CONFIGURATIONS} == set(LEVELS)
