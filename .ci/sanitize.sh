@@ -19,7 +19,7 @@ cd "$work"
 # Every kernel family's tests (csrc/X*.c <-> autograd_core/kernels/X.py <-> tests/test_X*.py),
 # and the runtime's. A listed file that is missing is an error, not a silent skip: a
 # renamed test file must be renamed here too.
-tests=(tests/test_runtime.py tests/test_gemm.py tests/test_conv2d_kernels.py tests/test_pool_kernels.py
+tests=(tests/test_runtime.py tests/test_gemm_kernels.py tests/test_conv2d_kernels.py tests/test_pool_kernels.py
        tests/test_rnn_kernels.py)
 for test_file in "${tests[@]}"; do
     if [ ! -f "$test_file" ]; then

@@ -1,4 +1,4 @@
-"""What the kernel tests run under, shared by tests/test_gemm.py, test_conv2d_kernels.py,
+"""What the kernel tests run under, shared by tests/test_gemm_kernels.py, test_conv2d_kernels.py,
 test_pool_kernels.py and test_rnn_kernels.py: every SIMD level this CPU has, with 1 and 2
 threads, on the C backend; and the backends to compare."""
 import contextlib

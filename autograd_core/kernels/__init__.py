@@ -5,7 +5,7 @@ One module per kernel family, each lining up with its C and its tests:
   runtime.py   extension loading, backend, threads, SIMD level, and the helpers every
                family shares (dispatch, by_dtype, pointers, the argument checks)
   windows.py   stride/padding forms and the 'same' rule, shared by conv2d and pool
-  gemm.py      csrc/gemm*.c     tests/test_gemm.py
+  gemm.py      csrc/gemm*.c     tests/test_gemm_kernels.py
   conv2d.py    csrc/conv2d*.c   tests/test_conv2d_kernels.py
   pool.py      csrc/pool*.c     tests/test_pool_kernels.py
   rnn.py       csrc/rnn*.c      tests/test_rnn_kernels.py
