@@ -68,7 +68,7 @@ ffibuilder.set_source(
     '#include "kernels.h"',
     # setuptools wants source paths relative to the project root, where pip runs us.
     sources=sorted(os.path.relpath(p) for p in glob.glob(os.path.join(HERE, "*.c"))),
-    # The drivers are include templates (*_driver.h, *_rows.h): editing one must rebuild.
+    # The drivers are include templates (*_driver.h, *_rows.h, *_level.h): editing one must rebuild.
     depends=sorted(os.path.relpath(p) for p in glob.glob(os.path.join(HERE, "*.h"))),
     include_dirs=[HERE],
     extra_compile_args=_compile_args,

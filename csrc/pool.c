@@ -23,24 +23,9 @@
 #include "parallel.h"
 
 /* ---- the portable loops, and the loops of each SIMD level ------------------------------- */
-#define AG_ROWS_TABLE ag_pool_rows_f32
-#define T float
-#define IDX int32_t
-#define AG_NAME(x) x##_f32_portable
-#include "pool_rows.h"
-#undef AG_ROWS_TABLE
-#undef T
-#undef IDX
-#undef AG_NAME
-#define AG_ROWS_TABLE ag_pool_rows_f64
-#define T double
-#define IDX int64_t
-#define AG_NAME(x) x##_f64_portable
-#include "pool_rows.h"
-#undef AG_ROWS_TABLE
-#undef T
-#undef IDX
-#undef AG_NAME
+#define AG_LEVEL portable
+#include "pool_rows_level.h"
+#undef AG_LEVEL
 
 void ag_pool_select_f32(int level, ag_pool_rows_f32 *rows) {
 #ifdef AG_HAVE_POOL_X86

@@ -12,46 +12,16 @@
 
 #pragma GCC push_options
 #pragma GCC target ("avx2,fma")
-#define AG_ROWS_TABLE ag_pool_rows_f32
-#define T float
-#define IDX int32_t
-#define AG_NAME(x) x##_f32_avx2
-#include "pool_rows.h"
-#undef AG_ROWS_TABLE
-#undef T
-#undef IDX
-#undef AG_NAME
-#define AG_ROWS_TABLE ag_pool_rows_f64
-#define T double
-#define IDX int64_t
-#define AG_NAME(x) x##_f64_avx2
-#include "pool_rows.h"
-#undef AG_ROWS_TABLE
-#undef T
-#undef IDX
-#undef AG_NAME
+#define AG_LEVEL avx2
+#include "pool_rows_level.h"
+#undef AG_LEVEL
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target ("avx512f")
-#define AG_ROWS_TABLE ag_pool_rows_f32
-#define T float
-#define IDX int32_t
-#define AG_NAME(x) x##_f32_avx512
-#include "pool_rows.h"
-#undef AG_ROWS_TABLE
-#undef T
-#undef IDX
-#undef AG_NAME
-#define AG_ROWS_TABLE ag_pool_rows_f64
-#define T double
-#define IDX int64_t
-#define AG_NAME(x) x##_f64_avx512
-#include "pool_rows.h"
-#undef AG_ROWS_TABLE
-#undef T
-#undef IDX
-#undef AG_NAME
+#define AG_LEVEL avx512
+#include "pool_rows_level.h"
+#undef AG_LEVEL
 #pragma GCC pop_options
 
 #endif

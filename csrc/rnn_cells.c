@@ -25,28 +25,9 @@
 #include "parallel.h"
 
 /* ---- the portable rows, and the rows of each SIMD level ------------------------------ */
-#define AG_ROWS_TABLE ag_rnn_rows_f32
-#define T float
-#define AG_NAME(x) x##_f32_portable
-#define EXP ag_fast_expf
-#define TANH ag_fast_tanhf
-#include "rnn_cells_rows.h"
-#undef AG_ROWS_TABLE
-#undef T
-#undef AG_NAME
-#undef EXP
-#undef TANH
-#define AG_ROWS_TABLE ag_rnn_rows_f64
-#define T double
-#define AG_NAME(x) x##_f64_portable
-#define EXP exp
-#define TANH tanh
-#include "rnn_cells_rows.h"
-#undef AG_ROWS_TABLE
-#undef T
-#undef AG_NAME
-#undef EXP
-#undef TANH
+#define AG_LEVEL portable
+#include "rnn_cells_rows_level.h"
+#undef AG_LEVEL
 
 void ag_rnn_select_f32(int level, ag_rnn_rows_f32 *rows) {
 #ifdef AG_HAVE_RNN_X86

@@ -19,54 +19,16 @@
 
 #pragma GCC push_options
 #pragma GCC target ("avx2,fma")
-#define AG_ROWS_TABLE ag_rnn_rows_f32
-#define T float
-#define AG_NAME(x) x##_f32_avx2
-#define EXP ag_fast_expf
-#define TANH ag_fast_tanhf
-#include "rnn_cells_rows.h"
-#undef AG_ROWS_TABLE
-#undef T
-#undef AG_NAME
-#undef EXP
-#undef TANH
-#define AG_ROWS_TABLE ag_rnn_rows_f64
-#define T double
-#define AG_NAME(x) x##_f64_avx2
-#define EXP exp
-#define TANH tanh
-#include "rnn_cells_rows.h"
-#undef AG_ROWS_TABLE
-#undef T
-#undef AG_NAME
-#undef EXP
-#undef TANH
+#define AG_LEVEL avx2
+#include "rnn_cells_rows_level.h"
+#undef AG_LEVEL
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target ("avx512f")
-#define AG_ROWS_TABLE ag_rnn_rows_f32
-#define T float
-#define AG_NAME(x) x##_f32_avx512
-#define EXP ag_fast_expf
-#define TANH ag_fast_tanhf
-#include "rnn_cells_rows.h"
-#undef AG_ROWS_TABLE
-#undef T
-#undef AG_NAME
-#undef EXP
-#undef TANH
-#define AG_ROWS_TABLE ag_rnn_rows_f64
-#define T double
-#define AG_NAME(x) x##_f64_avx512
-#define EXP exp
-#define TANH tanh
-#include "rnn_cells_rows.h"
-#undef AG_ROWS_TABLE
-#undef T
-#undef AG_NAME
-#undef EXP
-#undef TANH
+#define AG_LEVEL avx512
+#include "rnn_cells_rows_level.h"
+#undef AG_LEVEL
 #pragma GCC pop_options
 
 #endif
