@@ -60,6 +60,28 @@ static int is_pointwise(const ag_conv2d_geometry *g) {
            g->out_height == g->height && g->out_width == g->width;
 }
 
+/* Where output pixel p reads the input: its image n, the input row and column of its
+ * window's top-left cell (ih0, iw0; negative inside the padding), and the kernel columns
+ * [kw_lo, kw_hi) that fall inside the image (kw_lo == kw_hi when none does). im2col and
+ * col2im both walk windows this way. */
+typedef struct {
+    int64_t n, ih0, iw0, kw_lo, kw_hi;
+} receptive_field;
+
+static inline receptive_field field_of(const ag_conv2d_geometry *g, int64_t p) {
+    const int64_t plane = g->out_height * g->out_width;
+    const int64_t rest = p % plane;
+    receptive_field f;
+    f.n = p / plane;
+    f.ih0 = rest / g->out_width * g->stride_h - g->pad_top;
+    f.iw0 = rest % g->out_width * g->stride_w - g->pad_left;
+    f.kw_lo = f.iw0 < 0 ? -f.iw0 : 0;
+    f.kw_hi = g->width - f.iw0 < g->kernel_w ? g->width - f.iw0 : g->kernel_w;
+    if (f.kw_lo > g->kernel_w) f.kw_lo = g->kernel_w;
+    if (f.kw_hi < f.kw_lo) f.kw_hi = f.kw_lo;
+    return f;
+}
+
 /* How the output pixels are cut into tiles. threads > 1 means "one parallel region,
  * threads take whole tiles"; then step is a multiple of `unit` output pixels and the
  * number of tiles a multiple of the thread count where possible, so that the static

@@ -19,19 +19,10 @@ static void AG_NAME(im2col_rows)(const ag_conv2d_geometry *g, const T *x, T *col
                                  int64_t p0, int64_t r_begin, int64_t r_end) {
     const int64_t kh_n = g->kernel_h, kw_n = g->kernel_w, cin = g->in_channels;
     const int64_t k = kh_n * kw_n * cin, run = kw_n * cin;
-    const int64_t plane = g->out_height * g->out_width;
     for (int64_t r = r_begin; r < r_end; r++) {
-        const int64_t p = p0 + r;
-        const int64_t n = p / plane, rest = p % plane;
-        const int64_t oh = rest / g->out_width, ow = rest % g->out_width;
-        const int64_t ih0 = oh * g->stride_h - g->pad_top;
-        const int64_t iw0 = ow * g->stride_w - g->pad_left;
-        /* kw range whose column lies inside the image: [kw_lo, kw_hi) */
-        int64_t kw_lo = iw0 < 0 ? -iw0 : 0;
-        int64_t kw_hi = g->width - iw0 < kw_n ? g->width - iw0 : kw_n;
+        const receptive_field f = field_of(g, p0 + r);
+        const int64_t n = f.n, ih0 = f.ih0, iw0 = f.iw0, kw_lo = f.kw_lo, kw_hi = f.kw_hi;
         T *dst_row = col + r * k;
-        if (kw_lo > kw_n) kw_lo = kw_n;
-        if (kw_hi < kw_lo) kw_hi = kw_lo;
         for (int64_t kh = 0; kh < kh_n; kh++) {
             const int64_t ih = ih0 + kh;
             T *dst = dst_row + kh * run;
@@ -79,17 +70,10 @@ static void AG_NAME(col2im_rows)(const ag_conv2d_geometry *g, const T *gcol, T *
                                  int64_t p0, int64_t r_begin, int64_t r_end) {
     const int64_t kh_n = g->kernel_h, kw_n = g->kernel_w, cin = g->in_channels;
     const int64_t k = kh_n * kw_n * cin, run = kw_n * cin;
-    const int64_t plane = g->out_height * g->out_width;
     for (int64_t r = r_begin; r < r_end; r++) {
-        const int64_t p = p0 + r;
-        const int64_t n = p / plane, rest = p % plane;
-        const int64_t oh = rest / g->out_width, ow = rest % g->out_width;
-        const int64_t ih0 = oh * g->stride_h - g->pad_top;
-        const int64_t iw0 = ow * g->stride_w - g->pad_left;
-        int64_t kw_lo = iw0 < 0 ? -iw0 : 0;
-        int64_t kw_hi = g->width - iw0 < kw_n ? g->width - iw0 : kw_n;
-        if (kw_lo > kw_n) kw_lo = kw_n;
-        if (kw_hi <= kw_lo) continue;
+        const receptive_field f = field_of(g, p0 + r);
+        const int64_t n = f.n, ih0 = f.ih0, iw0 = f.iw0, kw_lo = f.kw_lo, kw_hi = f.kw_hi;
+        if (kw_hi == kw_lo) continue;  /* the whole window lies in the padding columns */
         for (int64_t kh = 0; kh < kh_n; kh++) {
             const int64_t ih = ih0 + kh;
             if (ih < 0 || ih >= g->height) continue;
