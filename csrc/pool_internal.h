@@ -34,6 +34,18 @@ AG_POOL_ROWS_TABLE(ag_pool_rows_f64, double)
 void ag_pool_select_f32(int level, ag_pool_rows_f32 *rows);
 void ag_pool_select_f64(int level, ag_pool_rows_f64 *rows);
 
+/* The kernel cells of a window that lie inside the image, along one axis: a window
+ * starting at input index `start` (negative inside the padding) over an axis of `size`
+ * cells covers real cells at kernel offsets [window_first, window_end). Every pooling
+ * loop clips its windows this way. */
+static inline int64_t ag_window_first(int64_t start) {
+    return start < 0 ? -start : 0;
+}
+
+static inline int64_t ag_window_end(int64_t start, int64_t size, int64_t kernel) {
+    return size - start < kernel ? size - start : kernel;
+}
+
 /* One definition per instantiation of pool_rows.h. */
 void ag_pool_rows_f32_portable(ag_pool_rows_f32 *rows);
 void ag_pool_rows_f64_portable(ag_pool_rows_f64 *rows);

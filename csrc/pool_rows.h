@@ -25,13 +25,13 @@ static void AG_NAME(max_forward_rows)(const ag_pool2d_geometry *g, const T *x, T
     for (t = begin; t < end; t++) {
         const int64_t n = t / g->out_height, oh = t % g->out_height;
         const int64_t ih0 = oh * g->stride_h - g->pad_top;
-        const int64_t kh_lo = ih0 < 0 ? -ih0 : 0;
-        const int64_t kh_hi = h - ih0 < g->kernel_h ? h - ih0 : g->kernel_h;
+        const int64_t kh_lo = ag_window_first(ih0);
+        const int64_t kh_hi = ag_window_end(ih0, h, g->kernel_h);
         int64_t ow;
         for (ow = 0; ow < g->out_width; ow++) {
             const int64_t iw0 = ow * g->stride_w - g->pad_left;
-            const int64_t kw_lo = iw0 < 0 ? -iw0 : 0;
-            const int64_t kw_hi = w - iw0 < kw_n ? w - iw0 : kw_n;
+            const int64_t kw_lo = ag_window_first(iw0);
+            const int64_t kw_hi = ag_window_end(iw0, w, kw_n);
             /* may be negative with padding; origin + offset of a real cell never is */
             const int64_t origin = ((n * h + ih0) * w + iw0) * c_n;
             const int64_t out = ((n * g->out_height + oh) * g->out_width + ow) * c_n;
@@ -104,13 +104,13 @@ static void AG_NAME(avg_forward_rows)(const ag_pool2d_geometry *g, const T *x, T
     for (t = begin; t < end; t++) {
         const int64_t n = t / g->out_height, oh = t % g->out_height;
         const int64_t ih0 = oh * g->stride_h - g->pad_top;
-        const int64_t kh_lo = ih0 < 0 ? -ih0 : 0;
-        const int64_t kh_hi = h - ih0 < g->kernel_h ? h - ih0 : g->kernel_h;
+        const int64_t kh_lo = ag_window_first(ih0);
+        const int64_t kh_hi = ag_window_end(ih0, h, g->kernel_h);
         int64_t ow;
         for (ow = 0; ow < g->out_width; ow++) {
             const int64_t iw0 = ow * g->stride_w - g->pad_left;
-            const int64_t kw_lo = iw0 < 0 ? -iw0 : 0;
-            const int64_t kw_hi = w - iw0 < g->kernel_w ? w - iw0 : g->kernel_w;
+            const int64_t kw_lo = ag_window_first(iw0);
+            const int64_t kw_hi = ag_window_end(iw0, w, g->kernel_w);
             T *sum = y + ((n * g->out_height + oh) * g->out_width + ow) * c_n;
             const int64_t cells = count_include_pad ? g->kernel_h * g->kernel_w
                                                     : (kh_hi - kh_lo) * (kw_hi - kw_lo);
@@ -140,13 +140,13 @@ static void AG_NAME(avg_backward_images)(const ag_pool2d_geometry *g, const T *g
         memset(dst_image, 0, (size_t)image * sizeof(T));
         for (oh = 0; oh < g->out_height; oh++) {
             const int64_t ih0 = oh * g->stride_h - g->pad_top;
-            const int64_t kh_lo = ih0 < 0 ? -ih0 : 0;
-            const int64_t kh_hi = h - ih0 < g->kernel_h ? h - ih0 : g->kernel_h;
+            const int64_t kh_lo = ag_window_first(ih0);
+            const int64_t kh_hi = ag_window_end(ih0, h, g->kernel_h);
             int64_t ow;
             for (ow = 0; ow < g->out_width; ow++) {
                 const int64_t iw0 = ow * g->stride_w - g->pad_left;
-                const int64_t kw_lo = iw0 < 0 ? -iw0 : 0;
-                const int64_t kw_hi = w - iw0 < g->kernel_w ? w - iw0 : g->kernel_w;
+                const int64_t kw_lo = ag_window_first(iw0);
+                const int64_t kw_hi = ag_window_end(iw0, w, g->kernel_w);
                 const T *src = grad_y + ((n * g->out_height + oh) * g->out_width + ow) * c_n;
                 const int64_t cells = count_include_pad ? g->kernel_h * g->kernel_w
                                                         : (kh_hi - kh_lo) * (kw_hi - kw_lo);
