@@ -24,7 +24,7 @@ Tensor (anything else is a TypeError naming the op). ``name`` is the op's public
 import numpy as np
 
 from .grad_mode import is_grad_enabled
-from .tensor import Tensor
+from .tensor import Tensor, as_tensor
 
 
 class Context:
@@ -143,9 +143,7 @@ def _check_first_input(cls, args):
     """The shared input rules of the flagged ops (see the module docstring)."""
     first = args[0] if args else None
     if cls.coerce_input and not isinstance(first, Tensor):
-        if not isinstance(first, (int, float, bool, np.ndarray, np.generic, list)):
-            raise TypeError("%s: got %s, expected a Tensor, array or number" % (_op_name(cls), type(first).__name__))
-        first = Tensor(first)
+        first = as_tensor(_op_name(cls), first)
         args = (first,) + args[1:]
     if cls.float_input:
         dtype = first.data.dtype if isinstance(first, Tensor) else np.asarray(first).dtype

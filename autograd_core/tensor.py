@@ -33,6 +33,16 @@ def _as_array(data, dtype=None):
     return array
 
 
+def as_tensor(op, value):
+    """value as a Tensor for op: a Tensor as it is; a number, list or array wrapped (no
+    copy of an array); anything else a TypeError naming op."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (int, float, bool, np.ndarray, np.generic, list)):
+        return Tensor(value)
+    raise TypeError("%s: got %s, expected a Tensor, array or number" % (op, type(value).__name__))
+
+
 class Tensor:
     """A node of the define-by-run graph over a numpy array.
 

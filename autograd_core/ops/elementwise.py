@@ -8,7 +8,7 @@ import numpy as np
 
 from ..function import Function
 from ..registry import register
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 from ._util import broadcast_shape, match_float, unbroadcast
 
 
@@ -444,12 +444,3 @@ for _name, _ufunc in (("lt", np.less), ("le", np.less_equal), ("gt", np.greater)
 # ---- helpers for argument handling -----------------------------------------------------
 def _data(x):
     return x.data if isinstance(x, Tensor) else np.asarray(x)
-
-
-def as_tensor(op, x):
-    """x as a Tensor: numbers, lists and arrays are wrapped; anything else is a TypeError."""
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, (int, float, bool, np.ndarray, np.generic, list)):
-        return Tensor(x)
-    raise TypeError("%s: got %s, expected a Tensor, array or number" % (op, type(x).__name__))
