@@ -16,6 +16,10 @@
 #define AUTOGRAD_CORE_KERNELS_H
 #include <stdint.h>
 
+/* The most threads a kernel runs on (Python's kernels.runtime.MAX_THREADS; a test checks
+ * they agree). Counts above it are clamped, never handed to libgomp. */
+#define AG_MAX_THREADS 256
+
 /* CFFI-BEGIN */
 
 /* ---- runtime: threads and SIMD path ---------------------------------------- */

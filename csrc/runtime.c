@@ -17,11 +17,15 @@ static int g_threads = 0;
 /* -1 means "the best level the CPU supports"; otherwise the level a test forced. */
 static int g_simd_level = -1;
 
-void ag_set_num_threads(int n) { g_threads = n > 0 ? n : 0; }
+/* Python refuses counts outside 1..AG_MAX_THREADS before they get here; C callers get
+ * the same bound by clamping, so no call can ask libgomp for a team it cannot start. */
+void ag_set_num_threads(int n) { g_threads = n > 0 ? (n < AG_MAX_THREADS ? n : AG_MAX_THREADS) : 0; }
 
 int ag_get_num_threads(void) {
 #ifdef _OPENMP
-    return g_threads > 0 ? g_threads : omp_get_max_threads();
+    const int fallback = omp_get_max_threads();
+    if (g_threads > 0) return g_threads;
+    return fallback < AG_MAX_THREADS ? fallback : AG_MAX_THREADS;
 #else
     return 1;
 #endif

@@ -170,6 +170,16 @@ def test_threads_option_sets_the_kernel_thread_count(capsys, data_dir, tmp_path,
     assert calls == [3]
 
 
+@pytest.mark.parametrize("command", [["train", "softmax"], ["train-lm"], ["evaluate"]])
+@pytest.mark.parametrize("bad", ["0", "-1", "257", "100000", "2147483648", "two"])
+def test_threads_out_of_range_are_refused_before_anything_runs(capsys, command, bad):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(command + ["--threads", bad])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--threads: got {bad!r}, expected an integer from 1 to 256" in err
+
+
 def test_errors_are_one_clear_line(capsys, data_dir, tmp_path):
     status, _, err = _train(capsys, data_dir, tmp_path / "run", "no-such-model")
     assert status == 1 and "unknown model 'no-such-model'" in err and "softmax" in err

@@ -78,9 +78,43 @@ def test_environment_selects_backend():
 # ---- threads ---------------------------------------------------------------------------
 
 def test_set_num_threads_validates():
-    for bad in (0, -1, 1.5, "2", True, None):
-        with pytest.raises(ValueError, match="set_num_threads: got"):
+    for bad in (0, -1, 1.5, "2", True, None, kernels.MAX_THREADS + 1, 100000, 2 ** 31, 2 ** 64):
+        with pytest.raises(ValueError, match=r"set_num_threads: got .*expected an integer from 1 to 256"):
             kernels.set_num_threads(bad)
+
+
+@needs_extension
+def test_thread_bound_agrees_with_c():
+    """C clamps to AG_MAX_THREADS, Python refuses beyond MAX_THREADS: the same constant."""
+    previous = kernels.get_num_threads()
+    try:
+        runtime.lib.ag_set_num_threads(100000)
+        expected = kernels.MAX_THREADS if runtime.lib.ag_has_openmp() else 1
+        assert kernels.get_num_threads() == expected
+        kernels.set_num_threads(kernels.MAX_THREADS)
+        assert kernels.get_num_threads() == expected
+    finally:
+        kernels.set_num_threads(previous)
+
+
+@needs_extension
+def test_many_threads_do_not_crash():
+    """100,000 threads once crashed pooling with SIGSEGV; the most allowed runs a pool."""
+    code = ("import numpy as np, autograd_core as ag\n"
+            "from autograd_core import kernels\n"
+            "try:\n"
+            "    kernels.set_num_threads(100000)\n"
+            "except ValueError as error:\n"
+            "    print('refused', error)\n"
+            "kernels.set_num_threads(kernels.MAX_THREADS)\n"
+            "x = ag.tensor(np.ones((2, 8, 8, 3), np.float32), requires_grad=True)\n"
+            "y = ag.max_pool2d(x, 2)\n"
+            "y.sum().backward()\n"
+            "print(float(y.sum()), float(x.grad.sum()))\n")
+    returncode, out, err = _run_python(code)
+    assert returncode == 0, err
+    assert "refused set_num_threads: got 100000" in out
+    assert out.splitlines()[-1] == "96.0 96.0"
 
 
 @needs_extension
@@ -102,8 +136,12 @@ def test_environment_sets_threads():
     returncode, out, err = _run_python(code, AUTOGRAD_CORE_NUM_THREADS="1")
     assert returncode == 0, err
     assert out == "1"
-    returncode, out, err = _run_python(code, AUTOGRAD_CORE_NUM_THREADS="many")
-    assert returncode != 0 and "AUTOGRAD_CORE_NUM_THREADS: got 'many'" in err
+    for bad in ("many", "0", "-2", "257", "2147483648", "1.5"):
+        returncode, out, err = _run_python(code, AUTOGRAD_CORE_NUM_THREADS=bad)
+        assert returncode != 0 and f"AUTOGRAD_CORE_NUM_THREADS: got {bad!r}" in err, (bad, err)
+    returncode, out, err = _run_python(code, AUTOGRAD_CORE_NUM_THREADS=" 3 ")
+    assert returncode == 0, err
+    assert out == ("3" if runtime.lib.ag_has_openmp() else "1")
 
 
 # ---- SIMD level ------------------------------------------------------------------------
@@ -178,7 +216,7 @@ def test_package_exports_every_kernel_and_setting():
              "lstm_cell_forward", "lstm_cell_backward", "gru_cell_forward", "gru_cell_backward",
              "lstm_step_forward", "lstm_step_backward", "projection_forward", "resolve_padding",
              "conv_output_size", "backend", "get_backend", "set_backend", "extension_available",
-             "set_num_threads", "get_num_threads", "SIMD_LEVELS", "cpu_simd_level", "get_simd_level",
+             "set_num_threads", "get_num_threads", "MAX_THREADS", "SIMD_LEVELS", "cpu_simd_level", "get_simd_level",
              "set_simd_level", "simd_level"}
     assert names == set(kernels.__all__)
     for name in names:

@@ -24,13 +24,13 @@ from .gemm import batched_gemm, gemm
 from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 from .rnn import (gru_cell_backward, gru_cell_forward, lstm_cell_backward, lstm_cell_forward,
                   lstm_step_backward, lstm_step_forward, projection_forward)
-from .runtime import (SIMD_LEVELS, backend, cpu_simd_level, extension_available, get_backend,
+from .runtime import (MAX_THREADS, SIMD_LEVELS, backend, cpu_simd_level, extension_available, get_backend,
                       get_num_threads, get_simd_level, set_backend, set_num_threads, set_simd_level,
                       simd_level)
 from .windows import conv_output_size, resolve_padding
 
 __all__ = [
-    "SIMD_LEVELS", "avg_pool2d_backward", "avg_pool2d_forward", "backend", "batched_gemm",
+    "MAX_THREADS", "SIMD_LEVELS", "avg_pool2d_backward", "avg_pool2d_forward", "backend", "batched_gemm",
     "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward", "conv_output_size",
     "cpu_simd_level", "extension_available", "gemm", "get_backend", "get_num_threads",
     "get_simd_level", "gru_cell_backward", "gru_cell_forward", "lstm_cell_backward",

@@ -118,12 +118,36 @@ def is_integer(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+# The most threads the C kernels accept. A fixed constant, not the core count:
+# oversubscribing (more threads than cores) is legal and sometimes useful, but each
+# thread costs a stack and per-thread scratch in every kernel, and a team of 100,000
+# threads exhausts memory inside libgomp, where no Python exception can be raised.
+MAX_THREADS = 256
+
+
+def check_num_threads(value, source="set_num_threads"):
+    """value as an int in 1..MAX_THREADS; ValueError naming ``source`` otherwise.
+
+    Text (an environment variable, a command-line argument) is read as a decimal integer
+    when ``source`` says where it came from; set_num_threads itself takes ints only.
+    Bools, floats and anything out of range are refused."""
+    number = value
+    if isinstance(value, str) and source != "set_num_threads":
+        try:
+            number = int(value.strip())
+        except ValueError:
+            number = None
+    if not is_integer(number) or not 1 <= number <= MAX_THREADS:
+        raise ValueError("%s: got %r, expected an integer from 1 to %d (MAX_THREADS)"
+                         % (source, value, MAX_THREADS))
+    return int(number)
+
+
 def set_num_threads(n):
-    """Number of threads the C kernels use (n >= 1)."""
-    if not is_integer(n) or n < 1:
-        raise ValueError("set_num_threads: got %r, expected an int >= 1" % (n,))
+    """Number of threads the C kernels use: an int from 1 to MAX_THREADS (256)."""
+    n = check_num_threads(n)
     if lib is not None:
-        lib.ag_set_num_threads(int(n))
+        lib.ag_set_num_threads(n)
 
 
 def get_num_threads():
@@ -131,13 +155,9 @@ def get_num_threads():
     return int(lib.ag_get_num_threads()) if lib is not None else 1
 
 
-if os.environ.get("AUTOGRAD_CORE_NUM_THREADS"):
-    try:
-        _env_threads = int(os.environ["AUTOGRAD_CORE_NUM_THREADS"])
-    except ValueError:
-        raise ValueError("AUTOGRAD_CORE_NUM_THREADS: got %r, expected an int >= 1"
-                         % os.environ["AUTOGRAD_CORE_NUM_THREADS"]) from None
-    set_num_threads(_env_threads)
+if os.environ.get("AUTOGRAD_CORE_NUM_THREADS"):  # set and not empty
+    set_num_threads(check_num_threads(os.environ["AUTOGRAD_CORE_NUM_THREADS"],
+                                      "AUTOGRAD_CORE_NUM_THREADS"))
 
 
 # ---- SIMD level --------------------------------------------------------------------------

@@ -3,10 +3,11 @@ and the ``python -m nn.apps.X`` entry points parse the same options the same way
 import argparse
 
 import autograd_core
+from autograd_core.kernels.runtime import MAX_THREADS, check_num_threads
 
 from .. import _checks
 
-__all__ = ["positive_int", "positive_float", "add_threads_argument", "add_seed_argument",
+__all__ = ["positive_int", "positive_float", "thread_count", "add_threads_argument", "add_seed_argument",
            "add_data_arguments", "set_threads"]
 
 
@@ -26,8 +27,18 @@ def positive_float(text):
     return value
 
 
+def thread_count(text):
+    """argparse type for ``--threads``: an integer from 1 to MAX_THREADS (256)."""
+    try:
+        return check_num_threads(text, "--threads")
+    except ValueError as error:
+        # argparse already prefixes "argument --threads: "
+        raise argparse.ArgumentTypeError(str(error).replace("--threads: ", "", 1)) from None
+
+
 def add_threads_argument(parser):
-    parser.add_argument("--threads", type=positive_int, help="threads for the C kernels")
+    parser.add_argument("--threads", type=thread_count, metavar="N",
+                        help=f"threads for the C kernels, 1 to {MAX_THREADS}")
 
 
 def add_seed_argument(parser, help="seed for initialisation, shuffling, dropout"):
