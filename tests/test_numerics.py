@@ -204,3 +204,17 @@ def test_one_hot_is_int64_and_accepts_pytorchs_minus_one():
         ag.one_hot(ag.tensor([1]), -2)
     with pytest.raises(TypeError, match=r"one_hot: got num_classes=2.5, expected an int"):
         ag.one_hot(ag.tensor([1]), 2.5)
+
+
+# -- bad operands name the op ---------------------------------------------------------------------
+@pytest.mark.parametrize("op, call", [
+    ("add", lambda: _F32() + "a"),
+    ("pow", lambda: _F32() ** "a"),
+    ("mul", lambda: _INT() * 1j),
+    ("maximum", lambda: ag.maximum(_F32(), "a")),
+    ("where", lambda: ag.where(_MASK, _F32(), "a")),  # was a silent string tensor
+    ("clip", lambda: ag.clip(_F32(), "a")),
+])
+def test_an_operand_that_is_not_a_number_names_the_op(op, call):
+    with pytest.raises(TypeError, match="%s: got " % op):
+        call()

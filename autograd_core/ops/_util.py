@@ -61,18 +61,26 @@ def _combine(higher, lower):
     return higher
 
 
-def number_dtype(value):
+def number_dtype(op, value):
     """The dtype a Python number takes: bool, int64, or the default float (float32), as
-    tensor(value) gives it."""
+    tensor(value) gives it; anything else is a TypeError naming op."""
     if isinstance(value, (bool, np.bool_)):
         return _BOOL
     if isinstance(value, (int, np.integer)):
         return _INT64
-    return _FLOAT
+    if isinstance(value, (float, np.floating)):
+        return _FLOAT
+    raise TypeError("%s: got %s, expected a Tensor, array or number (bool, int or float)"
+                    % (op, _describe(value)))
 
 
-def result_dtype(*operands):
-    """The dtype of an op over operands (numpy arrays or Python numbers), as
+def _describe(value):
+    text = repr(value)
+    return "%s %s" % (type(value).__name__, text if len(text) <= 40 else text[:37] + "...")
+
+
+def result_dtype(op, *operands):
+    """The dtype of op over operands (numpy arrays or Python numbers), as
     torch.result_type gives it; None operands (an absent clip bound) are skipped."""
     dimensioned = zero_dim = number = None
     for value in operands:
@@ -82,24 +90,27 @@ def result_dtype(*operands):
             else:
                 zero_dim = _promote_types(zero_dim, value.dtype)
         elif value is not None:
-            number = _promote_types(number, number_dtype(value))
+            number = _promote_types(number, number_dtype(op, value))
     return _combine(dimensioned, _combine(zero_dim, number))
 
 
-def promote(a, b):
+def promote(op, a, b):
     """a and b (arrays or Python numbers) with arrays cast to their result_dtype, so that
     numpy computes in the dtype PyTorch gives (a Python number adapts to an array of its
-    category or above). The common cases (equal dtypes; a float array with a number)
-    return at once: this runs on every binary op."""
+    category or above); an operand that is neither is a TypeError naming op. The common
+    cases (equal dtypes; a float array with a number) return at once: this runs on every
+    binary op."""
     if type(a) is np.ndarray:
         if type(b) is np.ndarray:
             if a.dtype == b.dtype:
                 return a, b
-        elif a.dtype.kind == "f" or type(b) is int and a.dtype.kind in "iu":
+        elif type(b) is float or type(b) is int:
+            if a.dtype.kind == "f" or type(b) is int and a.dtype.kind in "iu":
+                return a, b
+    elif type(b) is np.ndarray and (type(a) is float or type(a) is int):
+        if b.dtype.kind == "f" or type(a) is int and b.dtype.kind in "iu":
             return a, b
-    elif type(b) is np.ndarray and (b.dtype.kind == "f" or type(a) is int and b.dtype.kind in "iu"):
-        return a, b
-    dtype = result_dtype(a, b)
+    dtype = result_dtype(op, a, b)
     if isinstance(a, np.ndarray) and a.dtype != dtype:
         a = a.astype(dtype)
     if isinstance(b, np.ndarray) and b.dtype != dtype:

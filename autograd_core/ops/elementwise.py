@@ -9,7 +9,7 @@ import numpy as np
 from ..function import Function
 from ..registry import register
 from ..tensor import _DEFAULT_FLOAT, Tensor, as_tensor
-from ._util import broadcast_shape, promote, result_dtype, unbroadcast
+from ._util import broadcast_shape, number_dtype, promote, result_dtype, unbroadcast
 
 
 class BinaryElementwise(Function):
@@ -32,7 +32,7 @@ class BinaryElementwise(Function):
         shape_b = b.shape if type(b) is np.ndarray else np.shape(b)
         if shape_a != shape_b:  # equal shapes always broadcast; the check costs ~1.5 us
             broadcast_shape(cls.name, shape_a, shape_b)
-        a, b = promote(a, b)
+        a, b = promote(cls.name, a, b)
         out = cls.compute(a, b)
         ctx.save_for_backward(a, b, out)
         ctx.shapes = (shape_a, shape_b)
@@ -179,7 +179,7 @@ class Where(Function):
         ctx.shapes = (np.shape(a), np.shape(b))
         broadcast_shape("where", condition.shape, *ctx.shapes)
         ctx.save_for_backward(condition)
-        return np.where(condition, *promote(a, b))
+        return np.where(condition, *promote("where", a, b))
 
     @staticmethod
     def backward(ctx, grad):
@@ -200,7 +200,7 @@ def where(condition, a, b):
         condition = _data(condition)
         if condition.dtype != bool:
             raise TypeError("where: got a condition of dtype %s, expected bool" % condition.dtype)
-        return Tensor(np.where(condition, a, b).astype(result_dtype(a, b)))
+        return Tensor(np.where(condition, a, b).astype(result_dtype("where", a, b)))
     return Where.apply(_data(condition), a, b)
 
 
@@ -291,10 +291,13 @@ class Clip(Function):
 
     @staticmethod
     def forward(ctx, a, low, high):
+        for bound in (low, high):
+            if bound is not None and type(bound) is not float and type(bound) is not int:
+                number_dtype("clip", bound)  # a TypeError naming clip unless a number
         if low is not None and high is not None and low > high:
             raise ValueError("clip: got low=%s > high=%s" % (low, high))
         if a.dtype.kind != "f":  # an integer tensor clipped to 2.5 is float32, as in PyTorch
-            a = a.astype(result_dtype(a, low, high), copy=False)
+            a = a.astype(result_dtype("clip", a, low, high), copy=False)
         mask = np.ones(a.shape, dtype=bool)
         if low is not None:
             mask &= a >= low

@@ -241,12 +241,12 @@ def _check_same(op, tensors, axis, except_axis):
                              % (op, first.shape, t.shape, axis if except_axis else "(none)"))
 
 
-def _promote_all(tensors):
+def _promote_all(op, tensors):
     """The tensors cast to their common dtype by PyTorch's rule (_util.result_dtype):
     numpy would turn float32 joined with int64 into float64; PyTorch says float32. Only
     tensors without a gradient are cast here: one that needs a gradient is a float, and
     numpy joins floats in the same dtype PyTorch does."""
-    dtype = result_dtype(*(t.data for t in tensors))
+    dtype = result_dtype(op, *(t.data for t in tensors))
     return [Tensor(t.data.astype(dtype)) if t.dtype != dtype and not t.requires_grad else t for t in tensors]
 
 
@@ -259,7 +259,7 @@ def concat(tensors, axis=0):
                          % ("no tensors" if not tensors else "a zero-dimensional tensor"))
     (axis,) = normalize_axis("concat", axis, tensors[0].ndim)
     _check_same("concat", tensors, axis, True)
-    return Concat.apply(axis, *_promote_all(tensors))
+    return Concat.apply(axis, *_promote_all("concat", tensors))
 
 
 @register("stack", methods=())
@@ -271,7 +271,7 @@ def stack(tensors, axis=0):
     axis = is_int("stack", "axis", axis)
     if not -ndim <= axis < ndim:
         raise ValueError("stack: axis %s is out of range for a result with %d dimensions" % (axis, ndim))
-    return Stack.apply(axis % ndim, *_promote_all(tensors))
+    return Stack.apply(axis % ndim, *_promote_all("stack", tensors))
 
 
 def _check_has_dimensions(op, x):
