@@ -218,3 +218,9 @@ def test_one_hot_is_int64_and_accepts_pytorchs_minus_one():
 def test_an_operand_that_is_not_a_number_names_the_op(op, call):
     with pytest.raises(TypeError, match="%s: got " % op):
         call()
+
+
+def test_a_comparison_with_a_string_names_the_op():
+    with pytest.raises(TypeError, match="lt: got str, expected a Tensor, array or number"):
+        _F32() < "a"
+    assert (_F32() == [1.0, 3.0]).numpy().tolist() == [True, False]

@@ -465,6 +465,10 @@ def cast(x, dtype):
 def _comparison(name, ufunc):
     def compare(a, b):
         other = b.data if isinstance(b, Tensor) else b
+        if type(other) is not np.ndarray and type(other) is not float and type(other) is not int \
+                and other is not None and np.asarray(other).dtype.kind not in "biuf":
+            # numpy's error would not name the op (x == None stays all False, as in numpy)
+            raise TypeError("%s: got %s, expected a Tensor, array or number" % (name, type(other).__name__))
         # numpy's own message would not say which op failed
         broadcast_shape(ufunc.__name__, np.shape(a.data), np.shape(other))
         return Tensor(ufunc(a.data, other))
