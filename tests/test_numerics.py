@@ -224,3 +224,14 @@ def test_a_comparison_with_a_string_names_the_op():
     with pytest.raises(TypeError, match="lt: got str, expected a Tensor, array or number"):
         _F32() < "a"
     assert (_F32() == [1.0, 3.0]).numpy().tolist() == [True, False]
+
+
+def test_matmul_promotes_mixed_dtypes_by_the_same_rule():
+    # numpy would compute int64 @ float32 in float64 (PyTorch refuses mixed dtypes; here a
+    # numpy array on the left of a tensor is allowed, so the elementwise rule applies)
+    assert (_INT() @ _F32()).dtype == np.float32
+    assert (_F32() @ _F64()).dtype == np.float64
+    assert (_INT() @ _INT()).dtype == np.int64 and (_INT() @ _INT()).item() == 5
+    w = ag.tensor([[1.0], [2.0]], requires_grad=True)
+    (ag.tensor([[1, 2]]) @ w).sum().backward()
+    assert w.grad.dtype == np.float32 and w.grad.numpy().tolist() == [[1.0], [2.0]]
