@@ -118,7 +118,10 @@ def run_train(args):
                   limit_train=args.limit_train, limit_test=args.limit_test)
     arguments.set_threads(args)
     run_dir = args.out or os.path.join("runs", spec.name)
-    os.makedirs(run_dir, exist_ok=True)
+    # before the data are read and anything is trained: a run must not fail to save at the end
+    trainer.check_run_directory(run_dir)
+    if args.resume:
+        trainer.read_run_metadata(args.resume)
     train_set = _load_split("train", args, args.limit_train)
     test_set = _load_split("test", args, args.limit_test)
     trainer.train_model(spec, task, config, train_set, test_set, run_dir, resume=args.resume,
@@ -129,7 +132,7 @@ def run_train(args):
 def run_evaluate(args):
     """``evaluate``: the test metrics of a checkpoint written by ``train`` (and, with
     ``--pictures``, its task's pictures)."""
-    metadata = checkpoint.read_metadata(args.checkpoint)
+    metadata = trainer.read_run_metadata(args.checkpoint)
     if "model" not in metadata:
         raise ValueError(f"checkpoint {args.checkpoint!r} has no model name in its metadata; "
                          f"was it written by '{PROG} train'?")
@@ -162,14 +165,7 @@ COMMANDS = {"models": run_models, "train": run_train, "evaluate": run_evaluate,
 def main(argv=None):
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     args = build_parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except (data.DatasetNotFoundError, FileNotFoundError, ValueError, FloatingPointError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    return arguments.run_reporting_errors(COMMANDS[args.command], args, PROG)
 
 
 if __name__ == "__main__":
