@@ -190,6 +190,19 @@ def test_crafted_checkpoint_metadata_is_one_line(capsys, data_dir, tmp_path, met
     assert "epoch" not in out
 
 
+def test_evaluate_checks_the_pictures_directory_before_evaluating(capsys, data_dir, tmp_path):
+    run = tmp_path / "ae"
+    status, _, err = _run(capsys, "train", "ae", "--epochs", 1, "--batch-size", 50, "--data-dir", data_dir,
+                          "--out", run, "--no-download", "--no-progress", "--limit-train", 50)
+    assert status == 0, err
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    status, out, err = _run(capsys, "evaluate", "--checkpoint", run / "checkpoint.npz", "--data-dir", data_dir,
+                            "--no-download", "--pictures", a_file / "pictures")
+    _one_line_error(status, err, "--pictures", "Not a directory")
+    assert "test" not in out
+
+
 def test_crafted_optimizer_step_is_one_line(capsys, data_dir, tmp_path):
     trained = _trained_checkpoint(capsys, data_dir, tmp_path)
     steps = [key for key in checkpoint.load(trained) if key.endswith(".step")]
@@ -198,6 +211,11 @@ def test_crafted_optimizer_step_is_one_line(capsys, data_dir, tmp_path):
     status, _, err = _train(capsys, data_dir, tmp_path / "resumed", "--epochs", 2, "--optimizer", "adam",
                             "--resume", crafted)
     _one_line_error(status, err, "expected an integer step count >= 0")
+    for value in (np.array("fast"), np.array(np.nan), np.array([0.1, 0.2])):
+        crafted = _rewrite(trained, tmp_path / "crafted.npz", **{"optim/group.0.lr": value})
+        status, _, err = _train(capsys, data_dir, tmp_path / "resumed", "--epochs", 2, "--optimizer", "adam",
+                                "--resume", crafted)
+        _one_line_error(status, err, "'group.0.lr' is", "expected a finite number like")
 
 
 def test_paths_that_are_not_files_are_one_line(capsys, data_dir, tmp_path, corpus):

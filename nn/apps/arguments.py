@@ -33,7 +33,8 @@ def non_negative_int(text):
     return value
 
 
-def _finite_float(text):
+def _parsed_float(text):
+    # text that is no number becomes nan, which every range check below refuses
     try:
         value = float(text)
     except ValueError:
@@ -44,7 +45,7 @@ def _finite_float(text):
 def positive_float(text):
     """argparse type: a finite number greater than zero (learning rates, time budgets...:
     nan and inf would only show up as a ruined run)."""
-    value = _finite_float(text)
+    value = _parsed_float(text)
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
     return value
@@ -52,16 +53,15 @@ def positive_float(text):
 
 def non_negative_float(text):
     """argparse type: a finite number >= 0 (0 usually meaning "off")."""
-    value = _finite_float(text)
+    value = _parsed_float(text)
     if not (value >= 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
     return value
 
 
 def fraction(text):
-    """argparse type: a number strictly between 0 and 1 (dropout as 0 <= p < 1 is
-    ``probability``)."""
-    value = _finite_float(text)
+    """argparse type: a number strictly between 0 and 1 (a validation fraction)."""
+    value = _parsed_float(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"expected a number between 0 and 1 (exclusive), got {text}")
     return value
@@ -69,7 +69,7 @@ def fraction(text):
 
 def probability(text):
     """argparse type: a probability p with 0 <= p < 1 (dropout)."""
-    value = _finite_float(text)
+    value = _parsed_float(text)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a number from 0 to 1 (1 excluded), got {text}")
     return value

@@ -140,6 +140,11 @@ def run_evaluate(args):
     task = models.get_task(spec.task)
     if args.pictures is not None and task.pictures is None:
         raise ValueError(f"--pictures: {spec.name} is a {spec.task} model, which draws no pictures")
+    picture_directory = None
+    if args.pictures is not None:
+        picture_directory = args.pictures or os.path.dirname(os.path.abspath(args.checkpoint))
+        # checked before evaluating, which takes the time
+        checkpoint.check_writable(os.path.join(picture_directory, "reconstructions.png"), "--pictures file")
     arguments.set_threads(args)
     model = spec.build()
     checkpoint.load_training_state(args.checkpoint, model)
@@ -148,12 +153,11 @@ def run_evaluate(args):
     metrics = trainer.evaluate(model, task.evaluate, data.DataLoader(images, labels, batch_size=batch_size))
     print(f"{spec.name} (epoch {metadata.get('epoch', '?')}) on {len(labels)} test images: "
           + trainer.format_metrics(metrics))
-    if args.pictures is not None:
-        directory = args.pictures or os.path.dirname(os.path.abspath(args.checkpoint))
+    if picture_directory is not None:
         if plots.pyplot() is None:
             print("matplotlib is not installed: skipped the task's pictures (pip install 'autograd-core[plot]')")
         else:
-            for path in task.pictures(model, images, labels, directory, spec.name):
+            for path in task.pictures(model, images, labels, picture_directory, spec.name):
                 print("wrote " + path)
     return 0
 
