@@ -198,6 +198,11 @@ class Optimizer:
                 if field not in self.defaults:
                     raise ValueError("%s.load_state_dict: unexpected key %r (unknown hyperparameter)"
                                      % (name, key))
+                # a crafted value (text, nan, a wrong shape) would fail, or corrupt, a later step
+                if (value.dtype.kind not in "biuf" or value.shape != np.shape(self.defaults[field])
+                        or not np.all(np.isfinite(value))):
+                    raise ValueError("%s.load_state_dict: %r is %r, expected a finite number like %r"
+                                     % (name, key, value, self.defaults[field]))
                 continue
             if index >= len(params):
                 raise ValueError("%s.load_state_dict: key %r names parameter %d but the optimizer has %d"
@@ -205,6 +210,10 @@ class Optimizer:
             param = params[index]
             slot = new_state.setdefault(id(param), {})
             if field == "step" and self._counted:
+                # the bias corrections divide by 1 - beta ** (step + 1): a negative count divides by 0
+                if value.shape != () or value.dtype.kind not in "iu" or int(value) < 0:
+                    raise ValueError("%s.load_state_dict: %r is %r, expected an integer step count >= 0"
+                                     % (name, key, value))
                 slot["step"] = int(value)
             elif field in self._buffer_names:
                 if value.shape != param.data.shape:
