@@ -22,7 +22,9 @@ typedef struct {
     AG_RMSPROP_HYPER rmsprop;
 } AG_NAME(optim_job);
 
-/* Calls span(job, parameter, offset, n) for the pieces of global elements [begin, end). */
+/* Runs CALL(parameter, offset, n) for each piece of global elements [begin, end): the
+ * elements of parameter 0, then of parameter 1, ... numbered one after the other. */
+#ifndef AG_FOR_PIECES
 #define AG_FOR_PIECES(job, begin, end, CALL)                                          \
     do {                                                                              \
         int64_t start_ = 0;                                                           \
@@ -34,6 +36,7 @@ typedef struct {
             start_ += size_;                                                          \
         }                                                                             \
     } while (0)
+#endif
 
 static int64_t AG_NAME(optim_total)(int64_t count, const int64_t *sizes) {
     int64_t total = 0;

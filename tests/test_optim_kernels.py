@@ -121,6 +121,23 @@ def test_what_c_cannot_copy_runs_the_reference(monkeypatch):
 
 
 @needs_c
+def test_parameters_sharing_memory_run_the_reference(monkeypatch):
+    """Two parameters viewing one buffer: the reference updates one after the other, so C
+    (whose threads could update both at once) must not take them."""
+    def run(backend):
+        base = np.random.default_rng(0).standard_normal(80000).astype(np.float32)
+        params = [base[:50000], base[30000:]]
+        grads = [np.full(50000, 0.5, np.float32), np.full(50000, -0.25, np.float32)]
+        buffers = [[np.zeros(50000, np.float32) for _ in params] for _ in range(2)]
+        with kernels.backend(backend):
+            optim_kernels.adam_step(params, grads, *buffers, [1, 1], 0.1, (0.9, 0.999), 1e-8, 0.0)
+        return [base]
+    expected = run("numpy")
+    monkeypatch.setattr(optim_kernels, "_ADAM", {dtype: _no_c for dtype in FLOAT_DTYPES})
+    _assert_identical(run("c"), expected)
+
+
+@needs_c
 def test_pointer_tables_are_reused_until_an_array_changes():
     rng = np.random.default_rng(0)
     params = [rng.standard_normal(shape) for shape in SHAPES]

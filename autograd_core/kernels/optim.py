@@ -184,6 +184,7 @@ class _Tables:
         self.second = ffi.new("double[]", count)
         self.flags = ffi.new("int[]", count)
         self.element = element
+        self.overlapping = _overlapping(self.arrays)
 
     def matches(self, columns):
         if tuple(None if column is None else len(column) for column in columns) != self.layout:
@@ -195,6 +196,13 @@ class _Tables:
         from_buffer, element, table = runtime.ffi.from_buffer, self.element, self.grads
         for index, grad in enumerate(grads):
             table[index] = from_buffer(element, grad)
+
+
+def _overlapping(arrays):
+    """True when two of the arrays share memory (two parameters viewing one buffer, say):
+    the reference updates them one after the other, C's threads might at once."""
+    spans = sorted((array.__array_interface__["data"][0], array.nbytes) for array in arrays if array.nbytes)
+    return any(start < previous + size for (previous, size), (start, _) in zip(spans, spans[1:]))
 
 
 class StepCache:
@@ -283,6 +291,9 @@ def _run(op, c_call, reference, params, grads, buffer_lists, hyperparameters, ca
         for dtype, indices in fused.items():
             columns = [_pick(params, indices)] + [_pick(buffers, indices) for buffers in buffer_lists]
             tables = cache.tables(dtype, columns)
+            if tables.overlapping:
+                others += indices
+                continue
             tables.load_grads([grads[i] for i in indices])
             c_call(dtype, indices, tables)
     else:
