@@ -280,7 +280,7 @@ def _pick(values, indices):
     return None if values is None else [values[i] for i in indices]
 
 
-def _run(op, c_call, reference, params, grads, buffer_lists, hyperparameters, cache):
+def _run(c_call, reference, params, grads, buffer_lists, hyperparameters, cache):
     """The shared body of a step: C for the parameters it can take (by dtype, one call
     each), the reference for the rest. reference(index) runs one parameter;
     c_call(dtype, indices, tables) one C call."""
@@ -323,7 +323,7 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, betas, eps, weigh
         _reference(adam_update, params[index], grads[index], [exp_avgs[index], exp_avg_sqs[index]], cache,
                    steps[index], lr, betas, eps, weight_decay)
 
-    _run(op, c_call, reference, params, grads, [exp_avgs, exp_avg_sqs], (lr, beta1, beta2, eps, weight_decay),
+    _run(c_call, reference, params, grads, [exp_avgs, exp_avg_sqs], (lr, beta1, beta2, eps, weight_decay),
          cache)
 
 
@@ -348,7 +348,7 @@ def sgd_step(params, grads, momentum_buffers, fresh, lr, momentum, dampening, we
         _reference(sgd_update, params[index], grads[index], [None if buffers is None else buffers[index]], cache,
                    fresh[index], lr, momentum, dampening, weight_decay, nesterov)
 
-    _run(op, c_call, reference, params, grads, [buffers], (lr, momentum, dampening, weight_decay), cache)
+    _run(c_call, reference, params, grads, [buffers], (lr, momentum, dampening, weight_decay), cache)
 
 
 def rmsprop_step(params, grads, square_avgs, grad_avgs, momentum_buffers, lr, alpha, eps, weight_decay, momentum,
@@ -376,5 +376,5 @@ def rmsprop_step(params, grads, square_avgs, grad_avgs, momentum_buffers, lr, al
                     None if buffers is None else buffers[index]], cache,
                    lr, alpha, eps, weight_decay, momentum, centered)
 
-    _run(op, c_call, reference, params, grads, [square_avgs, grad_avgs, buffers],
+    _run(c_call, reference, params, grads, [square_avgs, grad_avgs, buffers],
          (lr, alpha, eps, weight_decay, momentum), cache)
