@@ -6,6 +6,8 @@ float32 numbers), fresh gradients in place:
   autograd_core numpy  the same optimizer on the numpy reference (the update before the
                        fused kernel, and its fallback)
   pytorch              torch.optim.Adam with torch's defaults, when torch is importable
+  pytorch fused        torch.optim.Adam(fused=True), torch's own fused CPU kernel, where
+                       this torch has one (not the default on CPU)
 
 at 1 and 2 threads (1 only with --quick), in alternating blocks (see timing.py).
 
@@ -38,12 +40,22 @@ def _ours(backend, values, gradients):
     return step
 
 
-def _torch(torch, values, gradients):
+def _torch(torch, values, gradients, **options):
     params = [torch.nn.Parameter(torch.from_numpy(value.copy())) for value in values]
     for param, gradient in zip(params, gradients):
         param.grad = torch.from_numpy(gradient.copy())
-    optimizer = torch.optim.Adam(params, lr=1e-3)
+    optimizer = torch.optim.Adam(params, lr=1e-3, **options)
     return optimizer.step
+
+
+def _torch_fused_or_none(torch, values, gradients):
+    """torch's fused Adam step, or None where this torch has no fused CPU kernel."""
+    try:
+        step = _torch(torch, values, gradients, fused=True)
+        step()
+    except (RuntimeError, TypeError, ValueError):
+        return None
+    return step
 
 
 def run(quick=False):
@@ -64,6 +76,9 @@ def run(quick=False):
             if torch is not None:
                 torch.set_num_threads(threads)
                 steps["pytorch"] = _torch(torch, values, gradients)
+                fused = _torch_fused_or_none(torch, values, gradients)
+                if fused is not None:
+                    steps["pytorch fused"] = fused
             medians = alternating_medians(steps, blocks=4 if quick else 15, calls_per_block=5)
             note = "" if ag.kernels.extension_available() else "no C extension: numpy reference"
             rows += comparison_rows("optimizer_step", "%s, threads=%d" % (CASE, threads), medians, note=note)
