@@ -9,7 +9,7 @@ cells (_taps), so no padded copy of the input is ever built.
 import numpy as np
 
 from . import runtime
-from .runtime import by_dtype, check_array, check_float, check_size, dispatch, pointers
+from .runtime import by_dtype, c_array, check_array, check_float, check_size, dispatch, pointers
 from .windows import conv_output_size, image_shape, pair, resolve_padding
 
 _MAX_FORWARD = by_dtype("ag_max_pool2d_forward_f32", "ag_max_pool2d_forward_f64")
@@ -74,7 +74,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
 def _max_forward_c(x, geometry, kernel, stride, pads):
     y = np.empty(_out_shape(geometry), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.int64)
-    if _call(_MAX_FORWARD, x.dtype, geometry, (np.ascontiguousarray(x), y, argmax)) != 0:
+    if _call(_MAX_FORWARD, x.dtype, geometry, (c_array(x), y, argmax)) != 0:
         raise MemoryError("max_pool2d_forward: could not allocate its workspace")
     return y, argmax
 
@@ -162,7 +162,7 @@ def _max_backward_c(grad_y, argmax, x_shape):
                     out_height=grad_y.shape[1], out_width=grad_y.shape[2])
     # C checks every index against its own image while it scatters (status != 0: one was not)
     if _call(_MAX_BACKWARD, grad_y.dtype, geometry,
-             (np.ascontiguousarray(grad_y), np.ascontiguousarray(argmax), grad_x)) != 0:
+             (c_array(grad_y), c_array(argmax), grad_x)) != 0:
         raise _bad_argmax(x_shape)
     return grad_x
 
@@ -194,7 +194,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
 
 def _avg_forward_c(x, geometry, kernel, stride, pads, count_include_pad):
     y = np.empty(_out_shape(geometry), dtype=x.dtype)
-    _call(_AVG_FORWARD, x.dtype, geometry, (np.ascontiguousarray(x), y), int(count_include_pad))
+    _call(_AVG_FORWARD, x.dtype, geometry, (c_array(x), y), int(count_include_pad))
     return y
 
 
@@ -235,7 +235,7 @@ def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0, co
 
 def _avg_backward_c(grad_y, x_shape, geometry, kernel, stride, pads, count_include_pad):
     grad_x = np.empty(x_shape, dtype=grad_y.dtype)
-    _call(_AVG_BACKWARD, grad_y.dtype, geometry, (np.ascontiguousarray(grad_y), grad_x), int(count_include_pad))
+    _call(_AVG_BACKWARD, grad_y.dtype, geometry, (c_array(grad_y), grad_x), int(count_include_pad))
     return grad_x
 
 
