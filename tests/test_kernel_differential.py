@@ -11,6 +11,7 @@ micro-tiles), some large enough to go parallel. Example counts are bounded (sett
 below) so the file runs in well under a minute on two cores.
 """
 import importlib
+import os
 
 import numpy as np
 import pytest
@@ -22,7 +23,9 @@ from autograd_core import kernels
 
 pytestmark = needs_c
 
-EXAMPLES = settings(derandomize=True, deadline=None, max_examples=60)
+# .ci/sanitize.sh asks for fewer: under ASan each example costs ~5x more
+EXAMPLES = settings(derandomize=True, deadline=None,
+                    max_examples=int(os.environ.get("AUTOGRAD_CORE_DIFFERENTIAL_EXAMPLES", "60")))
 
 LAYOUTS = ("c", "fortran", "strided", "negative", "offset64", "misaligned")
 # 1, primes, and the edges of 8- and 16-wide vectors and of the GEMM micro-tiles
