@@ -115,8 +115,9 @@ static void AG_NAME(col2im)(const ag_conv2d_geometry *g, const T *gcol, T *gx,
  * grad_y), which the reference (and im2col + GEMM) computes: 0 * Inf = NaN there. A
  * non-finite operand therefore takes the im2col path, which multiplies every padded cell
  * as the reference does. v - v is 0 for finite v and NaN otherwise; the loop stops at
- * the first block that holds one, and finite data costs one pass (~0.1 ms for the
- * seed CNN's largest grad_y, against ~15 ms for the pass it guards). */
+ * the first block that holds one, and finite data costs one pass: on the seed CNN's
+ * second layer (batch 64, one thread) the three passes took 10.7 / 10.7 / 10.4 ms with
+ * the scan and 10.8-11.5 / 11.5 / 11.2-11.6 ms before it, i.e. no cost above noise. */
 static int AG_NAME(all_finite)(const T *values, int64_t count) {
     const int64_t block = 4096;
     for (int64_t start = 0; start < count; start += block) {
