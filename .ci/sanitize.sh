@@ -19,8 +19,12 @@ cd "$work"
 # Every kernel family's tests (csrc/X*.c <-> autograd_core/kernels/X.py <-> tests/test_X*.py),
 # and the runtime's. A listed file that is missing is an error, not a silent skip: a
 # renamed test file must be renamed here too.
+# test_threading_faults.py runs its kernels in fresh interpreters, which inherit the
+# sanitized build through PYTHONPATH and LD_PRELOAD; test_kernel_differential.py feeds C
+# odd layouts (misaligned ones included), which is what UBSan's alignment check is for.
 tests=(tests/test_runtime.py tests/test_gemm_kernels.py tests/test_conv2d_kernels.py tests/test_pool_kernels.py
-       tests/test_rnn_kernels.py tests/test_optim_kernels.py)
+       tests/test_rnn_kernels.py tests/test_optim_kernels.py tests/test_threading_faults.py
+       tests/test_kernel_differential.py)
 for test_file in "${tests[@]}"; do
     if [ ! -f "$test_file" ]; then
         echo "sanitize: ERROR: kernel test file $test_file is missing (renamed? update .ci/sanitize.sh)" >&2
@@ -46,6 +50,8 @@ export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:exitcode=99:log_path=$work/r
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$work/report"
 export PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}"
 export AUTOGRAD_CORE_BACKEND=c
+# the differential test's example count (60 by default): ASan makes each ~5x slower
+export AUTOGRAD_CORE_DIFFERENTIAL_EXAMPLES=15
 
 # Make sure the tests really load the sanitized copy, not the checkout's build.
 "$python" -c '

@@ -84,8 +84,9 @@ typedef struct {
     int64_t out_height, out_width;
 } ag_pool2d_geometry;
 /* argmax[i] = flat index into x of the maximum that y[i] took (first maximum in
- * row-major window order); kernel_h * kernel_w must be below 2**31. The forward returns
- * -1 when a small workspace could not be allocated, else 0. The backward returns -1
+ * row-major window order); kernel_h * kernel_w must be below 2**31 (a float32 forward
+ * keeps window cell numbers in 32 bits). The forward allocates nothing, whatever the
+ * window's size, and returns 0 (-1 is reserved for a failed allocation). The backward returns -1
  * (and skips the entry) when an argmax points outside its own image, else 0. */
 int ag_max_pool2d_forward_f32(const ag_pool2d_geometry *g, const float *x, float *y, int64_t *argmax);
 int ag_max_pool2d_forward_f64(const ag_pool2d_geometry *g, const double *x, double *y, int64_t *argmax);

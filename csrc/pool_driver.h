@@ -14,7 +14,6 @@ typedef struct {
     const T *input;         /* x, or grad_y */
     T *output;              /* y, or grad_x */
     int64_t *argmax;
-    const int64_t *offset;
     int count_include_pad;
     int64_t bad;            /* max backward: entries skipped, summed over threads */
 } AG_NAME(pool_job);
@@ -22,28 +21,20 @@ typedef struct {
 static void AG_NAME(max_forward_share)(void *job_pointer, int64_t begin, int64_t end, int thread) {
     const AG_NAME(pool_job) *job = (const AG_NAME(pool_job) *)job_pointer;
     (void)thread;
-    job->rows.max_forward_rows(job->g, job->input, job->output, job->argmax, job->offset, begin, end);
+    job->rows.max_forward_rows(job->g, job->input, job->output, job->argmax, begin, end);
 }
 
 int AG_NAME(ag_max_pool2d_forward)(const ag_pool2d_geometry *g, const T *x, T *y,
                                    int64_t *argmax) {
-    const int64_t c_n = g->channels, w = g->width, kw_n = g->kernel_w;
     const int64_t rows = g->batch * g->out_height;
-    const int64_t cells = g->kernel_h * kw_n;
+    const int64_t cells = g->kernel_h * g->kernel_w;
     AG_NAME(pool_job) job;
-    /* offset[kh * kw_n + kw]: where window cell (kh, kw) sits relative to the window's
-     * origin, so the argmax is stored as an origin plus a cell number. */
-    int64_t *offset = (int64_t *)malloc((size_t)cells * sizeof(int64_t));
-    if (offset == NULL) return -1;
-    for (int64_t cell = 0; cell < cells; cell++)
-        offset[cell] = ((cell / kw_n) * w + cell % kw_n) * c_n;
     AG_SELECT(ag_get_simd_level(), &job.rows);
-    job.g = g; job.input = x; job.output = y; job.argmax = argmax; job.offset = offset;
+    job.g = g; job.input = x; job.output = y; job.argmax = argmax;
     job.count_include_pad = 0; job.bad = 0;
-    ag_parallel_for(pool_threads(rows * g->out_width * c_n * cells), rows,
+    ag_parallel_for(pool_threads(rows * g->out_width * g->channels * cells), rows,
                     AG_NAME(max_forward_share), &job);
-    free(offset);
-    return 0;
+    return 0;  /* allocates nothing (kept for the API: -1 would mean no workspace) */
 }
 
 static void AG_NAME(max_backward_share)(void *job_pointer, int64_t begin, int64_t end, int thread) {
@@ -65,7 +56,7 @@ int AG_NAME(ag_max_pool2d_backward)(const ag_pool2d_geometry *g, const T *grad_y
     AG_SELECT(ag_get_simd_level(), &job.rows);
     job.g = g; job.input = grad_y; job.output = grad_x;
     /* the loops only read argmax here */
-    job.argmax = (int64_t *)argmax; job.offset = NULL;
+    job.argmax = (int64_t *)argmax;
     job.count_include_pad = 0; job.bad = 0;
     ag_parallel_for(pool_threads(g->batch * (image + per_image)), g->batch,
                     AG_NAME(max_backward_share), &job);
@@ -83,7 +74,7 @@ void AG_NAME(ag_avg_pool2d_forward)(const ag_pool2d_geometry *g, const T *x, T *
     const int64_t rows = g->batch * g->out_height;
     AG_NAME(pool_job) job;
     AG_SELECT(ag_get_simd_level(), &job.rows);
-    job.g = g; job.input = x; job.output = y; job.argmax = NULL; job.offset = NULL;
+    job.g = g; job.input = x; job.output = y; job.argmax = NULL;
     job.count_include_pad = count_include_pad; job.bad = 0;
     ag_parallel_for(pool_threads(rows * g->out_width * g->channels * g->kernel_h * g->kernel_w),
                     rows, AG_NAME(avg_forward_share), &job);
@@ -100,7 +91,7 @@ void AG_NAME(ag_avg_pool2d_backward)(const ag_pool2d_geometry *g, const T *grad_
                                      T *grad_x, int count_include_pad) {
     AG_NAME(pool_job) job;
     AG_SELECT(ag_get_simd_level(), &job.rows);
-    job.g = g; job.input = grad_y; job.output = grad_x; job.argmax = NULL; job.offset = NULL;
+    job.g = g; job.input = grad_y; job.output = grad_x; job.argmax = NULL;
     job.count_include_pad = count_include_pad; job.bad = 0;
     ag_parallel_for(pool_threads(g->batch * g->height * g->width * g->channels), g->batch,
                     AG_NAME(avg_backward_share), &job);

@@ -20,7 +20,7 @@
 #define AG_POOL_ROWS_TABLE(NAME, T)                                                      \
     typedef struct {                                                                     \
         void (*max_forward_rows)(const ag_pool2d_geometry *, const T *, T *, int64_t *,  \
-                                 const int64_t *, int64_t, int64_t);                     \
+                                 int64_t, int64_t);                                      \
         int64_t (*max_backward_images)(const ag_pool2d_geometry *, const T *, const int64_t *, \
                                        T *, int64_t, int64_t);                           \
         void (*avg_forward_rows)(const ag_pool2d_geometry *, const T *, T *, int, int64_t, int64_t); \

@@ -15,11 +15,12 @@
  * thread of pool.c's regions. */
 
 /* Output rows begin .. end - 1 (row t is image t / out_height, output row t % out_height).
- * offset[kh * kw_n + kw]: where window cell (kh, kw) sits relative to the window's
- * origin, so the argmax is stored as an origin plus a cell number. */
+ * The argmax is kept as a cell number kh * kw_n + kw of the window and turned into a
+ * flat index once per output; the cell's place in x is computed, not looked up in a
+ * table of kh * kw entries (which cost 2 GiB for a 2**14 x 2**14 window on a 2x2 image,
+ * where all but 4 cells are padding). */
 static void AG_NAME(max_forward_rows)(const ag_pool2d_geometry *g, const T *x, T *y,
-                                      int64_t *argmax, const int64_t *offset,
-                                      int64_t begin, int64_t end) {
+                                      int64_t *argmax, int64_t begin, int64_t end) {
     const int64_t c_n = g->channels, h = g->height, w = g->width, kw_n = g->kernel_w;
     int64_t t;
     for (t = begin; t < end; t++) {
@@ -44,7 +45,7 @@ static void AG_NAME(max_forward_rows)(const ag_pool2d_geometry *g, const T *x, T
             for (c0 = 0; c0 < c_n; c0 += POOL_BLOCK) {
                 const int64_t lanes = c_n - c0 < POOL_BLOCK ? c_n - c0 : POOL_BLOCK;
                 const int64_t first = kh_lo * kw_n + kw_lo;
-                const T *start = x + origin + offset[first] + c0;
+                const T *start = x + (origin + (kh_lo * w + kw_lo) * c_n + c0);
                 T best[POOL_BLOCK];
                 IDX where[POOL_BLOCK];
                 int64_t kh, kw, c;
@@ -52,7 +53,7 @@ static void AG_NAME(max_forward_rows)(const ag_pool2d_geometry *g, const T *x, T
                 for (kh = kh_lo; kh < kh_hi; kh++) {
                     for (kw = kh == kh_lo ? kw_lo + 1 : kw_lo; kw < kw_hi; kw++) {
                         const IDX pos = (IDX)(kh * kw_n + kw);
-                        const T *src = x + origin + offset[pos] + c0;
+                        const T *src = x + (origin + (kh * w + kw) * c_n + c0);
                         for (c = 0; c < lanes; c++) {
                             const T v = src[c], b = best[c];
                             const int take = (v > b) | ((v != v) & (b == b));
@@ -62,8 +63,9 @@ static void AG_NAME(max_forward_rows)(const ag_pool2d_geometry *g, const T *x, T
                     }
                 }
                 for (c = 0; c < lanes; c++) {
+                    const int64_t cell = (int64_t)where[c];
                     y[out + c0 + c] = best[c];
-                    argmax[out + c0 + c] = origin + offset[where[c]] + c0 + c;
+                    argmax[out + c0 + c] = origin + (cell / kw_n * w + cell % kw_n) * c_n + c0 + c;
                 }
             }
         }

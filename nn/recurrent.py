@@ -398,7 +398,9 @@ class LSTM(_RNNBase):
         bias = grad_bias_sum = None
         if bias_ih is not None:
             bias = bias_ih.data + bias_hh.data
-            # one row per thread that may run a step's backward
+            # one row per thread that may run a step's backward (C never runs more threads
+            # than rows); SequenceSteps zero-fills it, so rows of threads OpenMP did not
+            # start (OMP_DYNAMIC, OMP_THREAD_LIMIT) add nothing to the sum over rows
             grad_bias_sum = workspace.empty((layer, "grad_bias"), (autograd_core.get_num_threads(), 4 * hidden),
                                             dtype)
         operand = workspace.empty((layer, "operand"), (steps * batch, flat.shape[1] + hidden), dtype)

@@ -68,3 +68,13 @@ def assert_matches(got, expected, dtype, tolerance):
 def sum_tolerance(dtype, terms):
     """For sums of `terms` products of O(1) numbers, summed in another order."""
     return 32 * np.finfo(dtype).eps * max(terms, 1) ** 0.5 * 4
+
+
+def assert_same_non_finite(got, expected, what=""):
+    """got has NaN, +Inf and -Inf exactly where expected has them (compared as masks,
+    so a count is reported), and its finite values close to expected's."""
+    for name, test in (("NaN", np.isnan), ("+Inf", np.isposinf), ("-Inf", np.isneginf)):
+        got_mask, expected_mask = test(got), test(expected)
+        assert np.array_equal(got_mask, expected_mask), (
+            "%s: %d %s in C, %d in the reference, %d positions differ"
+            % (what, got_mask.sum(), name, expected_mask.sum(), (got_mask != expected_mask).sum()))

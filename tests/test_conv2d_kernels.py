@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from kernel_configurations import (BACKENDS, CONFIGURATIONS, FLOAT_DTYPES, assert_matches, configured, needs_c,
-                                   on_c, on_numpy, sum_tolerance)
+from kernel_configurations import (BACKENDS, CONFIGURATIONS, FLOAT_DTYPES, assert_matches, assert_same_non_finite,
+                                   configured, needs_c, on_c, on_numpy, sum_tolerance)
 
 from autograd_core import kernels
 from autograd_core.kernels.conv2d import empty_aligned
@@ -350,3 +350,61 @@ def test_conv2d(level, threads, dtype, x_shape, w_shape, stride, padding):
     assert_matches(got[0], expected[0], dtype, sum_tolerance(dtype, terms))
     assert_matches(got[1], expected[1], dtype, sum_tolerance(dtype, terms))
     assert_matches(got[2], expected[2], dtype, sum_tolerance(dtype, weight_terms))
+
+
+# Non-finite operands: the C path must put NaN and Inf exactly where the reference does.
+# The AVX-512 direct kernels skip products with padding zeros (a speed-up for finite
+# data); the reference computes them, and 0 * Inf = NaN. Before the finiteness scan that
+# routes such operands to im2col, an Inf weight at the border of a 5x5 'same' conv gave
+# 80 NaNs in C and 176 in the reference (forward); an Inf weight gave NaNs the reference
+# does not have (backward input); an Inf in grad_y gave none of the reference's NaNs
+# (backward weight).
+NON_FINITE_CASES = [
+    pytest.param((2, 8, 8, 16), (3, 3, 16, 16), 1, "direct-3x3-same"),
+    pytest.param((3, 14, 14, 32), (5, 5, 32, 64), 1, "direct-seed-layer-5x5-same"),
+    pytest.param((2, 9, 7, 3), (3, 4, 3, 7), 2, "im2col-stride2-same"),
+]
+
+
+@needs_c
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("x_shape, w_shape, stride, name", NON_FINITE_CASES)
+@pytest.mark.parametrize("special", [np.inf, -np.inf, np.nan])
+def test_conv2d_non_finite_values_land_where_the_reference_puts_them(level, threads, dtype, x_shape,
+                                                                       w_shape, stride, name, special):
+    rng = np.random.default_rng(sum(x_shape) + sum(w_shape))
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    w_bad = w.copy()
+    w_bad[0, 0, 0, 0] = special           # a corner tap: it meets the padding at the border
+    w_bad[-1, -1, -1, -1] = special
+    x_bad = x.copy()
+    x_bad[0, 0, 0, 0] = special            # a corner pixel
+    y_shape = on_numpy(lambda: kernels.conv2d_forward(x, w, stride, "same")).shape
+    grad_y = rng.standard_normal(y_shape).astype(dtype)
+    grad_y_bad = grad_y.copy()
+    grad_y_bad[0, 0, 0, :] = special
+    grad_y_bad[-1, -1, -1, -1] = special
+
+    def passes():
+        return {
+            "forward, non-finite w": kernels.conv2d_forward(x, w_bad, stride, "same"),
+            "forward, non-finite x": kernels.conv2d_forward(x_bad, w, stride, "same"),
+            "backward input, non-finite w": kernels.conv2d_backward_input(grad_y, w_bad, x_shape, stride, "same"),
+            "backward input, non-finite grad_y":
+                kernels.conv2d_backward_input(grad_y_bad, w, x_shape, stride, "same"),
+            "backward weight, non-finite grad_y":
+                kernels.conv2d_backward_weight(x, grad_y_bad, w_shape, stride, "same"),
+            "backward weight, non-finite x": kernels.conv2d_backward_weight(x_bad, grad_y, w_shape, stride, "same"),
+        }
+
+    with np.errstate(invalid="ignore"):
+        expected = on_numpy(passes)
+        got = on_c(level, threads, passes)
+    for what in expected:
+        assert not np.isfinite(expected[what]).all(), what  # the case does reach the output
+        assert_same_non_finite(got[what], expected[what], what)
+        finite = np.isfinite(expected[what])
+        np.testing.assert_allclose(got[what][finite], expected[what][finite],
+                                   rtol=sum_tolerance(dtype, 5 * 5 * 64), atol=sum_tolerance(dtype, 5 * 5 * 64))

@@ -1,6 +1,11 @@
 """Pooling kernels (autograd_core/kernels/pool.py, csrc/pool*.c): C against the numpy
 reference on every SIMD level, tie-breaking, padding that never wins, NaN, the
 count_include_pad divisor, and argument validation."""
+import ast
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -223,3 +228,52 @@ def test_avg_pool2d(level, threads, dtype, x_shape, kernel, stride, padding, cou
     expected = on_numpy(passes)
     got = on_c(level, threads, passes)
     assert_matches(got, expected, dtype, sum_tolerance(dtype, kernel * kernel))
+
+
+# A window that dwarfs its input: kernel 2**14 with padding 2**13 - 1 on a 2x2 image is
+# one window holding the 4 real cells and 2**28 - 4 padded ones. It used to cost 2 GiB
+# (C: a table of one offset per window cell; numpy: a padded copy of 2**28 cells, and
+# the average's backward looped over every cell in Python, for hours). Measured in fresh
+# interpreters (the peak resident memory of a process is never reset), against the same
+# calls with a 2x2 window, so the interpreter's own size (larger under ASan) cancels out.
+WINDOW_SCRIPT = """
+import resource, sys
+import numpy as np
+from autograd_core import kernels
+kernels.set_backend(sys.argv[1])
+x = np.array([1.0, 4.0, -2.0, 3.0], dtype=np.float32).reshape(1, 2, 2, 1)
+kernel, padding = int(sys.argv[2]), int(sys.argv[3])
+cells = float(kernel * kernel)
+y, argmax = kernels.max_pool2d_forward(x, kernel, padding=padding)
+grad_max = kernels.max_pool2d_backward(np.ones_like(y), argmax, x.shape)
+mean = kernels.avg_pool2d_forward(x, kernel, padding=padding, count_include_pad=False)
+grad_mean = kernels.avg_pool2d_backward(np.full_like(mean, 8.0), x.shape, kernel, padding=padding,
+                                        count_include_pad=False)
+padded_mean = kernels.avg_pool2d_forward(x, kernel, padding=padding)
+grad_padded = kernels.avg_pool2d_backward(np.full_like(padded_mean, cells), x.shape, kernel, padding=padding)
+print(repr([y.ravel().tolist(), argmax.ravel().tolist(), grad_max.ravel().tolist(), mean.ravel().tolist(),
+            grad_mean.ravel().tolist(), (padded_mean * cells).ravel().tolist(), grad_padded.ravel().tolist()]))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def _pool_window_run(backend, kernel, padding):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", WINDOW_SCRIPT, backend, str(kernel), str(padding)],
+                            capture_output=True, text=True, timeout=120, cwd=root)
+    assert result.returncode == 0, result.stderr
+    values, peak_mb = result.stdout.split("\n")[:2]
+    return ast.literal_eval(values), int(peak_mb)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_window_that_dwarfs_the_input_costs_little_memory(backend):
+    small, small_peak_mb = _pool_window_run(backend, 2, 0)
+    huge, huge_peak_mb = _pool_window_run(backend, 2 ** 14, 2 ** 13 - 1)
+    # the same numbers as the 2x2 window: padding adds nothing but (count_include_pad)
+    # cells to the divisor
+    assert small == [[4.0], [1], [0.0, 1.0, 0.0, 0.0], [1.5], [2.0, 2.0, 2.0, 2.0], [6.0], [1.0, 1.0, 1.0, 1.0]]
+    assert huge == small
+    assert huge_peak_mb - small_peak_mb < 250, (
+        "peak resident memory %d MB with the 2**14 window, %d MB with a 2x2 one (%s backend), expected less "
+        "than 250 MB more" % (huge_peak_mb, small_peak_mb, backend))

@@ -9,7 +9,7 @@ of a matrix, times the weight as a [kh*kw*c_in, c_out] matrix.
 import numpy as np
 
 from . import runtime
-from .runtime import by_dtype, check_array, check_float, check_size, dispatch, pointers
+from .runtime import by_dtype, c_array, check_array, check_float, check_size, dispatch, pointers
 from .windows import conv_output_size, image_shape, pad, pair, resolve_padding, scatter_windows, windows
 
 _FORWARD = by_dtype("ag_conv2d_forward_f32", "ag_conv2d_forward_f64")
@@ -92,7 +92,7 @@ def conv2d_forward(x, w, stride=1, padding="valid"):
 def _forward_c(x, w, geometry, stride, pads):
     y = empty_aligned((geometry["batch"], geometry["out_height"], geometry["out_width"],
                        geometry["out_channels"]), x.dtype)
-    return _call("conv2d_forward", _FORWARD, geometry, np.ascontiguousarray(x), np.ascontiguousarray(w), y)
+    return _call("conv2d_forward", _FORWARD, geometry, c_array(x), c_array(w), y)
 
 
 def _forward_numpy(x, w, geometry, stride, pads):
@@ -122,8 +122,8 @@ def conv2d_backward_input(grad_y, w, x_shape, stride=1, padding="valid"):
 
 
 def _backward_input_c(grad_y, w, x_shape, geometry, stride, pads):
-    return _call("conv2d_backward_input", _BACKWARD_INPUT, geometry, np.ascontiguousarray(grad_y),
-                 np.ascontiguousarray(w), empty_aligned(x_shape, grad_y.dtype))
+    return _call("conv2d_backward_input", _BACKWARD_INPUT, geometry, c_array(grad_y),
+                 c_array(w), empty_aligned(x_shape, grad_y.dtype))
 
 
 def _backward_input_numpy(grad_y, w, x_shape, geometry, stride, pads):
@@ -154,8 +154,8 @@ def conv2d_backward_weight(x, grad_y, w_shape, stride=1, padding="valid"):
 
 
 def _backward_weight_c(x, grad_y, w_shape, geometry, stride, pads):
-    return _call("conv2d_backward_weight", _BACKWARD_WEIGHT, geometry, np.ascontiguousarray(x),
-                 np.ascontiguousarray(grad_y), empty_aligned(w_shape, x.dtype))
+    return _call("conv2d_backward_weight", _BACKWARD_WEIGHT, geometry, c_array(x),
+                 c_array(grad_y), empty_aligned(w_shape, x.dtype))
 
 
 def _backward_weight_numpy(x, grad_y, w_shape, geometry, stride, pads):

@@ -8,7 +8,7 @@ matrix_layout and batch_layout work that out; anything else is copied first.
 """
 import numpy as np
 
-from .runtime import FLOAT_DTYPES, by_dtype, check_array, check_float, dispatch, pointers
+from .runtime import FLOAT_DTYPES, by_dtype, c_array, check_array, check_float, dispatch, pointers
 
 _GEMM = by_dtype("ag_sgemm", "ag_dgemm")
 _GEMM_BATCHED = by_dtype("ag_sgemm_batched", "ag_dgemm_batched")
@@ -57,7 +57,7 @@ def matrix_layout(matrix, trans):
         return matrix, trans, max(matrix.shape[1], 1)
     layout = _strided_layout(matrix, matrix.shape[0], matrix.shape[1], *matrix.strides)
     if layout is None:
-        matrix = np.ascontiguousarray(matrix)
+        matrix = c_array(matrix)
         return matrix, trans, max(matrix.shape[1], 1)
     flip, ld = layout
     return matrix, trans != flip, ld
@@ -71,7 +71,7 @@ def batch_layout(stack, trans):
     batch_stride = stack.strides[0] if batch > 1 else 0
     layout = _strided_layout(stack, rows, cols, stack.strides[1], stack.strides[2])
     if layout is None or batch_stride < 0 or batch_stride % stack.itemsize:
-        stack = np.ascontiguousarray(stack)
+        stack = c_array(stack)
         return stack, trans, max(cols, 1), rows * cols
     flip, ld = layout
     return stack, trans != flip, ld, batch_stride // stack.itemsize

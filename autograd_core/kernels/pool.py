@@ -3,13 +3,14 @@ NHWC images [n, h, w, c].
 
 kernel_size, stride (None means kernel_size) and padding take every form windows.py
 accepts; a pad must be smaller than the kernel on its side, so that every window holds
-at least one real cell. The references read the windows of the padded input as a view.
+at least one real cell. The references visit only the kernel offsets that land on real
+cells (_taps), so no padded copy of the input is ever built.
 """
 import numpy as np
 
 from . import runtime
-from .runtime import by_dtype, check_array, check_float, check_size, dispatch, pointers
-from .windows import conv_output_size, image_shape, pad, pair, resolve_padding, scatter_windows, windows
+from .runtime import by_dtype, c_array, check_array, check_float, check_size, dispatch, pointers
+from .windows import conv_output_size, image_shape, pair, resolve_padding
 
 _MAX_FORWARD = by_dtype("ag_max_pool2d_forward_f32", "ag_max_pool2d_forward_f64")
 _MAX_BACKWARD = by_dtype("ag_max_pool2d_backward_f32", "ag_max_pool2d_backward_f64")
@@ -31,7 +32,7 @@ def _geometry(op, x_shape, kernel_size, stride, padding):
             raise ValueError("%s: got padding %s with kernel_size %s, expected each pad smaller "
                              "than the kernel (a window of only padding has no value)"
                              % (op, pads, kernel))
-    if kernel[0] * kernel[1] >= 2 ** 31:  # the C window offset table is indexed by int
+    if kernel[0] * kernel[1] >= 2 ** 31:  # float32's C loop keeps window cell numbers in 32 bits
         raise ValueError("%s: got kernel_size %s, expected a window of fewer than 2**31 cells"
                          % (op, kernel))
     out_h = conv_output_size(height, kernel[0], stride[0], *pads[0])
@@ -73,32 +74,61 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
 def _max_forward_c(x, geometry, kernel, stride, pads):
     y = np.empty(_out_shape(geometry), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.int64)
-    if _call(_MAX_FORWARD, x.dtype, geometry, (np.ascontiguousarray(x), y, argmax)) != 0:
-        raise MemoryError("max_pool2d_forward: could not allocate the window offset table")
+    if _call(_MAX_FORWARD, x.dtype, geometry, (c_array(x), y, argmax)) != 0:
+        raise MemoryError("max_pool2d_forward: could not allocate its workspace")
     return y, argmax
 
 
 def _max_forward_numpy(x, geometry, kernel, stride, pads):
     """The reference: each window's maximum (NaN propagates) and the flat index into x
     of its first maximum in row-major window order. Padded cells never win, even against
-    a real -inf."""
+    a real -inf: they are never read (see _taps)."""
     n, height, width, channels = x.shape
-    out_hw = geometry["out_height"], geometry["out_width"]
-    values = windows(pad(x, pads, -np.inf), kernel, stride, out_hw)
-    real = windows(pad(np.ones((1, height, width, 1), dtype=bool), pads, False), kernel, stride, out_hw)
-    cells = kernel[0] * kernel[1]
-    values = values.reshape(values.shape[:4] + (cells,))
-    real = real.reshape(real.shape[:4] + (cells,))
-    y = values.max(axis=-1)
-    hit = real & ((values == y[..., None]) | (np.isnan(values) & np.isnan(y)[..., None]))
-    position = np.argmax(hit, axis=-1)          # first True: first maximum, row-major
-    kh, kw = np.divmod(position, kernel[1])
-    rows = np.arange(out_hw[0]).reshape(1, -1, 1, 1) * stride[0] - pads[0][0] + kh
-    cols = np.arange(out_hw[1]).reshape(1, 1, -1, 1) * stride[1] - pads[1][0] + kw
+    out_shape = _out_shape(geometry)
+    y = np.full(out_shape, -np.inf, dtype=x.dtype)
+    cell = np.zeros(out_shape, dtype=np.int64)
+    seen = np.zeros(out_shape, dtype=bool)
+    for kh, out_rows, in_rows in _taps(height, kernel[0], stride[0], pads[0][0], out_shape[1]):
+        for kw, out_cols, in_cols in _taps(width, kernel[1], stride[1], pads[1][0], out_shape[2]):
+            value = x[:, in_rows, in_cols]
+            best, where, done = y[:, out_rows, out_cols], cell[:, out_rows, out_cols], seen[:, out_rows, out_cols]
+            # row-major order and a strict '>': the first maximum; a NaN replaces a
+            # number but not an earlier NaN (as the C loop does)
+            take = ~done | (value > best) | (np.isnan(value) & ~np.isnan(best))
+            best[...] = np.where(take, value, best)
+            where[...] = np.where(take, kh * kernel[1] + kw, where)
+            done[...] = True
+    kh, kw = np.divmod(cell, kernel[1])
+    rows = np.arange(out_shape[1]).reshape(1, -1, 1, 1) * stride[0] - pads[0][0] + kh
+    cols = np.arange(out_shape[2]).reshape(1, 1, -1, 1) * stride[1] - pads[1][0] + kw
     batch = np.arange(n).reshape(-1, 1, 1, 1)
     channel = np.arange(channels).reshape(1, 1, 1, -1)
     argmax = ((batch * height + rows) * width + cols) * channels + channel
-    return np.ascontiguousarray(y, dtype=x.dtype), argmax.astype(np.int64)
+    return y, argmax.astype(np.int64)
+
+
+def _taps(size, kernel, stride, before, outputs):
+    """The kernel offsets along one axis that land on a real cell for some output, in
+    increasing order, each as (offset, slice of the outputs it reaches, slice of the input
+    cells they read there). Output o reads input o * stride - before + offset.
+
+    Only these offsets are visited, so a window that dwarfs its input (kernel 2**14 on a
+    2x2 image) costs what its real cells cost, not a padded copy of kernel**2 cells."""
+    first = max(0, before - (outputs - 1) * stride)
+    for offset in range(first, min(kernel, before + size)):
+        o_begin = max(0, -(-(before - offset) // stride))       # ceil
+        o_end = min(outputs, (size - 1 + before - offset) // stride + 1)
+        if o_begin >= o_end:
+            continue
+        i_begin = o_begin * stride - before + offset
+        yield (offset, slice(o_begin, o_end),
+               slice(i_begin, i_begin + (o_end - o_begin - 1) * stride + 1, stride))
+
+
+def _real_cells(size, kernel, stride, before, outputs):
+    """Per output along one axis, how many of its window's cells are real (unpadded)."""
+    start = np.arange(outputs) * stride - before
+    return np.minimum(start + kernel, size) - np.maximum(start, 0)
 
 
 def max_pool2d_backward(grad_y, argmax, x_shape):
@@ -132,7 +162,7 @@ def _max_backward_c(grad_y, argmax, x_shape):
                     out_height=grad_y.shape[1], out_width=grad_y.shape[2])
     # C checks every index against its own image while it scatters (status != 0: one was not)
     if _call(_MAX_BACKWARD, grad_y.dtype, geometry,
-             (np.ascontiguousarray(grad_y), np.ascontiguousarray(argmax), grad_x)) != 0:
+             (c_array(grad_y), c_array(argmax), grad_x)) != 0:
         raise _bad_argmax(x_shape)
     return grad_x
 
@@ -164,7 +194,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
 
 def _avg_forward_c(x, geometry, kernel, stride, pads, count_include_pad):
     y = np.empty(_out_shape(geometry), dtype=x.dtype)
-    _call(_AVG_FORWARD, x.dtype, geometry, (np.ascontiguousarray(x), y), int(count_include_pad))
+    _call(_AVG_FORWARD, x.dtype, geometry, (c_array(x), y), int(count_include_pad))
     return y
 
 
@@ -173,15 +203,18 @@ def _window_counts(geometry, kernel, stride, pads, count_include_pad, dtype):
     out_hw = geometry["out_height"], geometry["out_width"]
     if count_include_pad:
         return np.full((1, out_hw[0], out_hw[1], 1), kernel[0] * kernel[1], dtype=dtype)
-    ones = pad(np.ones((1, geometry["height"], geometry["width"], 1), dtype=dtype), pads)
-    return windows(ones, kernel, stride, out_hw).sum(axis=(-2, -1))
+    rows = _real_cells(geometry["height"], kernel[0], stride[0], pads[0][0], out_hw[0])
+    cols = _real_cells(geometry["width"], kernel[1], stride[1], pads[1][0], out_hw[1])
+    return (rows[:, None] * cols[None, :]).astype(dtype).reshape(1, out_hw[0], out_hw[1], 1)
 
 
 def _avg_forward_numpy(x, geometry, kernel, stride, pads, count_include_pad):
     """The reference: window means; padded cells count as zeros in the sum and, when
-    count_include_pad, in the divisor."""
-    out_hw = geometry["out_height"], geometry["out_width"]
-    sums = windows(pad(x, pads), kernel, stride, out_hw).sum(axis=(-2, -1))
+    count_include_pad, in the divisor. Cells are summed in row-major window order."""
+    sums = np.zeros(_out_shape(geometry), dtype=x.dtype)
+    for _, out_rows, in_rows in _taps(x.shape[1], kernel[0], stride[0], pads[0][0], sums.shape[1]):
+        for _, out_cols, in_cols in _taps(x.shape[2], kernel[1], stride[1], pads[1][0], sums.shape[2]):
+            sums[:, out_rows, out_cols] += x[:, in_rows, in_cols]
     counts = _window_counts(geometry, kernel, stride, pads, count_include_pad, x.dtype)
     return np.ascontiguousarray((sums / counts).astype(x.dtype))
 
@@ -202,13 +235,17 @@ def avg_pool2d_backward(grad_y, x_shape, kernel_size, stride=None, padding=0, co
 
 def _avg_backward_c(grad_y, x_shape, geometry, kernel, stride, pads, count_include_pad):
     grad_x = np.empty(x_shape, dtype=grad_y.dtype)
-    _call(_AVG_BACKWARD, grad_y.dtype, geometry, (np.ascontiguousarray(grad_y), grad_x), int(count_include_pad))
+    _call(_AVG_BACKWARD, grad_y.dtype, geometry, (c_array(grad_y), grad_x), int(count_include_pad))
     return grad_x
 
 
 def _avg_backward_numpy(grad_y, x_shape, geometry, kernel, stride, pads, count_include_pad):
-    """The reference: each grad_y entry / its divisor, spread over its window."""
+    """The reference: each grad_y entry / its divisor, added to every real cell of its
+    window."""
     counts = _window_counts(geometry, kernel, stride, pads, count_include_pad, grad_y.dtype)
     share = (grad_y / counts).astype(grad_y.dtype)
-    grad_windows = np.broadcast_to(share[:, :, :, None, None, :], share.shape[:3] + kernel + share.shape[3:])
-    return np.ascontiguousarray(scatter_windows(grad_windows, x_shape, kernel, stride, pads))
+    grad_x = np.zeros(x_shape, dtype=grad_y.dtype)
+    for _, out_rows, in_rows in _taps(x_shape[1], kernel[0], stride[0], pads[0][0], share.shape[1]):
+        for _, out_cols, in_cols in _taps(x_shape[2], kernel[1], stride[1], pads[1][0], share.shape[2]):
+            grad_x[:, in_rows, in_cols] += share[:, out_rows, out_cols]
+    return grad_x

@@ -6,7 +6,7 @@ after the hidden matmul. Arrays are [batch, k * hidden], float32 or float64.
 """
 import numpy as np
 
-from .runtime import FLOAT_DTYPES, by_dtype, check_array, check_float, dispatch, pointers
+from .runtime import FLOAT_DTYPES, by_dtype, c_array, check_array, check_float, dispatch, pointers
 
 _LSTM_CELL_FORWARD = by_dtype("ag_lstm_cell_forward_f32", "ag_lstm_cell_forward_f64")
 _LSTM_CELL_BACKWARD = by_dtype("ag_lstm_cell_backward_f32", "ag_lstm_cell_backward_f64")
@@ -31,7 +31,7 @@ def _cell_arrays(op, expected, **arrays):
         if array.shape != expected[name]:
             raise ValueError("%s: got %s shape %s, expected %s" % (op, name, array.shape, expected[name]))
     dtype = check_float(op, **arrays)
-    return dtype, [np.ascontiguousarray(array) for array in arrays.values()]
+    return dtype, [c_array(array) for array in arrays.values()]
 
 
 def _hidden_from(op, name, array, gates):
@@ -193,7 +193,7 @@ def _step_operand(op, name, value, shape, dtype):
     if value.shape != shape or value.dtype != dtype:
         raise ValueError("%s: got %s of shape %s and dtype %s, expected shape %s and dtype %s"
                          % (op, name, value.shape, value.dtype, shape, dtype))
-    return value if value.flags.c_contiguous and value.flags.aligned else np.ascontiguousarray(value)
+    return value if value.flags.c_contiguous and value.flags.aligned else c_array(value)  # no call when fine
 
 
 def _step_output(op, name, out, shape, dtype):
@@ -245,7 +245,7 @@ def _lstm_step_forward_c(x_gates, h_prev, c_prev, weight_hh_t, bias, h, c, saved
     batch, hidden = c_prev.shape
     if batch and hidden:
         if not (weight_hh_t.flags.c_contiguous and weight_hh_t.flags.aligned):
-            weight_hh_t = np.ascontiguousarray(weight_hh_t)
+            weight_hh_t = c_array(weight_hh_t)
         # the GEMM's result, before the cell reads it (none without h_prev: x_gates is the gates)
         work = np.empty((batch, 4 * hidden), dtype=c_prev.dtype) if h_prev is not None else None
         x_gates, h_prev, weight_hh_t, bias, c_prev, work, h_pointer, c_pointer, saved_pointer = pointers(
@@ -342,8 +342,7 @@ def _projection_forward_c(x, weight, bias, out):
     (n, width), m = x.shape, weight.shape[0]
     if n == 0 or m == 0 or width == 0:
         return _projection_forward_numpy(x, weight, bias, out)
-    x = x if x.flags.c_contiguous and x.flags.aligned else np.ascontiguousarray(x)
-    weight = weight if weight.flags.c_contiguous and weight.flags.aligned else np.ascontiguousarray(weight)
+    x, weight = c_array(x), c_array(weight)
     if bias is not None:
         out[...] = bias
     x_pointer, weight_pointer, out_pointer = pointers(x, weight, out)

@@ -8,6 +8,7 @@ And the few helpers every kernel family shares, each written once:
   dispatch(c_path, numpy_path, *args)   runs one of the two by the backend in force
   by_dtype(f32_name, f64_name)          {dtype: C function}, looked up once at import
   pointers(*arrays)                     C pointers for a call (NULL for None)
+  c_array(array)                        array as C reads it: C-contiguous and aligned
   check_array, check_float, is_integer, check_size (one SIZE_LIMIT)
 
 Threads: cffi's API mode releases the GIL around every C call (documented since cffi
@@ -239,6 +240,19 @@ def pointers(*arrays):
         except (ValueError, BufferError):
             result.append(ffi.cast(_C_POINTER_TYPE[array.dtype], array.ctypes.data))
     return result
+
+
+def c_array(array):
+    """array itself when C may read it as is (C-contiguous and aligned for its dtype), else
+    a C-contiguous aligned copy.
+
+    Not np.ascontiguousarray: it returns a C-contiguous array that is misaligned (a float64
+    view 4 bytes into a bytes buffer) unchanged, and C would then read every element through
+    a misaligned pointer (undefined behaviour; vector code that assumes element alignment
+    can fault)."""
+    if array.flags.c_contiguous and array.flags.aligned:
+        return array
+    return np.array(array, order="C", copy=True)
 
 
 # ---- argument checks ---------------------------------------------------------------------
