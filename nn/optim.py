@@ -4,7 +4,9 @@ The update rules are PyTorch's (same hyperparameter names and meanings). Each st
 on whole numpy arrays, ``p.data`` and ``p.grad.data``, in place, through ``out=`` so that
 no large temporaries are allocated per step and a float32 parameter stays float32 (the
 hyperparameters are Python floats, which numpy does not let widen an array's dtype).
-Parameters whose ``grad`` is None are skipped.
+Parameters whose ``grad`` is None are skipped. Each step bumps every updated parameter's
+version (``Tensor.increment_version``), so that a backward through a graph built before
+the step raises instead of silently using the new weights, as in PyTorch.
 
 ``state_dict()`` is flat: names -> numpy arrays, ready for ``np.savez``:
   ``group.{g}.{hyperparameter}``      0-d arrays (lr, momentum, betas as a 2-vector, ...)
@@ -94,6 +96,7 @@ class Optimizer:
 
     def step(self):
         """Apply one update to every parameter that has a gradient."""
+        by = "%s.step()" % type(self).__name__
         for group in self.param_groups:
             for param in group["params"]:
                 grad = _grad_array(param)
@@ -108,6 +111,7 @@ class Optimizer:
                     state = self.state[id(param)] = {}
                 info = self._prepare(state, data, group)
                 buffers = {name: state[name] for name in self._buffer_names if name in state}
+                _changed_in_place(param, by)
                 if not data.flags.c_contiguous:  # rare: a strided view; update it whole
                     work = [np.empty_like(data), np.empty_like(data)]
                     self._update(data, grad, buffers, work, group, info)
@@ -232,6 +236,14 @@ class Optimizer:
                     lines.append("    %s: %s" % (name, group[name]))
         lines.append(")")
         return "\n".join(lines)
+
+
+def _changed_in_place(param, by):
+    """Tell the engine param's values change in place now (Parameters are Tensors; other
+    objects with a numpy .data, which the optimizers also accept, have no version)."""
+    increment_version = getattr(param, "increment_version", None)
+    if increment_version is not None:
+        increment_version(by)
 
 
 def _check_non_negative(op, **values):
@@ -411,6 +423,8 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0):
                               float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
     else:
         total = sum(float(np.sum(np.abs(g, dtype=np.float64) ** norm_type)) for g in grads) ** (1.0 / norm_type)
+    # (gradients are not saved by any op's forward, so scaling them in place needs no
+    # version bump)
     coefficient = float(max_norm) / (total + 1e-6)
     if coefficient < 1.0:
         for g in grads:
