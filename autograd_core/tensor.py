@@ -264,8 +264,9 @@ class Tensor:
         try:
             ufunc(data, other, out=data, casting="same_kind")
         except (TypeError, ValueError) as error:  # numpy's casting and broadcasting errors
-            raise type(error)("%s: cannot write the result into a tensor of shape %s and dtype %s: %s"
-                              % (method, self.shape, self.dtype, error)) from None
+            raise (TypeError if isinstance(error, TypeError) else ValueError)(
+                "%s: cannot write the result into a tensor of shape %s and dtype %s: %s"
+                % (method, self.shape, self.dtype, error)) from None
         self.increment_version(method)
         return self
 
@@ -289,11 +290,9 @@ class Tensor:
         """Clip self into [min, max] in place (either bound may be None); returns self."""
         if min is None and max is None:
             raise ValueError("clamp_: got neither min nor max, expected at least one bound")
-        if min is not None:
-            self._change("clamp_", np.maximum, min)
-        if max is not None:
-            self._change("clamp_", np.minimum, max)
-        return self
+        low, high = (b.data if isinstance(b, Tensor) else b for b in (min, max))
+        return self._change("clamp_", lambda data, _, out, casting: np.clip(data, low, high, out=out,
+                                                                            casting=casting), None)
 
     def copy_(self, source):
         """Copy source's values into self in place (broadcast to self's shape, converted
@@ -313,8 +312,9 @@ class Tensor:
         try:
             np.copyto(data, source.data if isinstance(source, Tensor) else source, casting="unsafe")
         except (TypeError, ValueError) as error:
-            raise type(error)("%s: cannot write %s into a tensor of shape %s: %s"
-                              % (method, type(source).__name__, self.shape, error)) from None
+            raise (TypeError if isinstance(error, TypeError) else ValueError)(
+                "%s: cannot write %s into a tensor of shape %s: %s"
+                % (method, type(source).__name__, self.shape, error)) from None
         self.increment_version(method)
         return self
 
