@@ -81,9 +81,13 @@ def _byte_bounds(array):
     return low, high + array.itemsize
 
 
-def _check_saved(node):
-    """Raise if memory that node saved for backward was changed in place after it saved it."""
-    changes = CHANGES.changes_since(node._saved_at)
+def _check_saved(node, recent):
+    """Raise if memory that node saved for backward was changed in place after it saved it.
+    recent caches CHANGES.changes_since by tick for one backward: the nodes of one forward
+    pass mostly share a tick, so the log is scanned once, not once per node."""
+    changes = recent.get(node._saved_at)
+    if changes is None:
+        changes = recent[node._saved_at] = CHANGES.changes_since(node._saved_at)
     if not changes:
         return
     for value in node._saved:
@@ -146,6 +150,7 @@ def backward(tensor, grad, retain_graph=False):
     # the total once (as for non-leaves), not one partial sum per consumer
     leaf_grads = {}
     changes = CHANGES
+    recent = recent_tick = None  # the cache of _check_saved, valid while the tick stays
     with no_grad():
         for node in _topological_order(root):
             if node.freed:
@@ -169,7 +174,9 @@ def backward(tensor, grad, retain_graph=False):
             for index in missing:  # an output nobody used still gets its (zero) gradient
                 grads[index] = _zeros_for(node, index)
             if node._saved_at < changes.tick:  # something changed in place since this node saved
-                _check_saved(node)
+                if recent is None or recent_tick != changes.tick:
+                    recent, recent_tick = {}, changes.tick
+                _check_saved(node, recent)
             input_grads = node.function.backward(node, *grads)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)

@@ -241,3 +241,41 @@ def test_the_log_of_changes_keeps_no_array_alive_and_stays_small():
     gc.collect()
     assert all(r() is None for r in refs)
     assert len(engine.CHANGES.ranges) <= 200  # dead ranges are dropped as the log grows
+
+
+def test_setitem_refuses_what_does_not_fit_naming_the_method():
+    t = ag.zeros(2, 3)
+    with pytest.raises(IndexError, match=r"__setitem__: cannot write int into t\[5\] of a tensor of shape \(2, 3\)"):
+        t[5] = 1
+    with pytest.raises(ValueError, match=r"__setitem__: cannot write Tensor into t\[0\]"):
+        t[0] = ag.zeros(4)
+    assert t._version == 0
+
+
+def test_an_unrelated_change_between_forward_and_backward_costs_one_scan_of_the_log():
+    # every node takes the slow path then (the clock moved); the result is still right
+    from autograd_core import engine
+    x = leaf(np.linspace(-1.0, 1.0, 6))
+    y = x
+    for _ in range(50):
+        y = y * 1.01 + 0.1
+    unrelated = ag.zeros(3)
+    unrelated.zero_()
+    scans = []
+    original = engine.CHANGES.changes_since
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(original.__self__, name)
+
+        def changes_since(self, tick):
+            scans.append(tick)
+            return original(tick)
+
+    engine.CHANGES = Counting()
+    try:
+        y.sum().backward()
+    finally:
+        engine.CHANGES = original.__self__
+    assert len(scans) == 1
+    np.testing.assert_allclose(x.grad.numpy(), np.full(6, 1.01 ** 50))
