@@ -14,6 +14,7 @@ saved, just before its backward runs: a node that saved arrays remembers the cha
 clock's tick (``Context.save_for_backward``), and only when the clock has moved since
 then does the engine look at which memory changed.
 """
+import threading
 import weakref
 
 import numpy as np
@@ -33,29 +34,34 @@ class _ChangeLog:
     The log holds no array alive, and one entry per changed range (a parameter's
     optimizer steps keep overwriting one entry)."""
 
-    __slots__ = ("tick", "ranges", "limit")
+    __slots__ = ("tick", "ranges", "limit", "lock")
 
     def __init__(self):
         self.tick = 0
         self.ranges = {}
         self.limit = 64
+        # changes are rare (an optimizer step makes one per parameter), so a lock costs
+        # nothing measurable, and two threads stepping optimizers cannot lose a tick
+        self.lock = threading.Lock()
 
     def record(self, array, description):
-        self.tick += 1
         owner = array
         while isinstance(owner.base, np.ndarray):
             owner = owner.base
         low, high = _byte_bounds(array)
-        if high > low:
-            self.ranges[(low, high)] = (self.tick, weakref.ref(owner), description)
-        if len(self.ranges) > self.limit:  # drop ranges of arrays that no longer exist
-            self.ranges = {key: entry for key, entry in self.ranges.items() if entry[1]() is not None}
-            self.limit = max(64, 2 * len(self.ranges))
+        with self.lock:
+            self.tick += 1
+            if high > low:
+                self.ranges[(low, high)] = (self.tick, weakref.ref(owner), description)
+            if len(self.ranges) > self.limit:  # drop ranges of arrays that no longer exist
+                self.ranges = {key: entry for key, entry in self.ranges.items() if entry[1]() is not None}
+                self.limit = max(64, 2 * len(self.ranges))
 
     def changes_since(self, tick):
         """[(low, high, description)] of the live ranges changed after tick."""
-        return [(low, high, entry[2]) for (low, high), entry in self.ranges.items()
-                if entry[0] > tick and entry[1]() is not None]
+        with self.lock:  # another thread may be recording a change
+            entries = list(self.ranges.items())
+        return [(low, high, entry[2]) for (low, high), entry in entries if entry[0] > tick and entry[1]() is not None]
 
 
 CHANGES = _ChangeLog()
@@ -153,11 +159,18 @@ def backward(tensor, grad, retain_graph=False):
     recent = recent_tick = None  # the cache of _check_saved, valid while the tick stays
     with no_grad():
         for node in _topological_order(root):
-            if node.freed:
-                raise RuntimeError(
-                    "backward: trying to backward through part of the graph a second time "
-                    "(%s's saved values were freed); pass retain_graph=True to the first backward"
-                    % node.function.__name__)
+            # one test for both rare cases: a freed node's _saved_at is -1, and a node that
+            # saved arrays before an in-place change has an older tick than the clock
+            if node._saved_at < changes.tick:
+                if node.freed:
+                    raise RuntimeError(
+                        "backward: trying to backward through part of the graph a second time "
+                        "(%s's saved values were freed); pass retain_graph=True to the first backward"
+                        % node.function.__name__)
+                if any((id(node), index) in pending for index in range(node.num_outputs)):
+                    if recent is None or recent_tick != changes.tick:
+                        recent, recent_tick = {}, changes.tick
+                    _check_saved(node, recent)  # (a node nothing flows through is skipped below)
             # this loop runs once per node of every backward (an LSTM makes one node per
             # time step): the per-output hook checks stay out of the way when unused
             node_id, hooks, retained = id(node), node.output_hooks, node.retained_outputs
@@ -173,27 +186,24 @@ def backward(tensor, grad, retain_graph=False):
                 continue  # nothing flows through this node (e.g. an unused output)
             for index in missing:  # an output nobody used still gets its (zero) gradient
                 grads[index] = _zeros_for(node, index)
-            if node._saved_at < changes.tick:  # something changed in place since this node saved
-                if recent is None or recent_tick != changes.tick:
-                    recent, recent_tick = {}, changes.tick
-                _check_saved(node, recent)
             input_grads = node.function.backward(node, *grads)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             if len(input_grads) != len(node.inputs):
                 raise RuntimeError("%s.backward returned %d gradients, expected %d (one per forward input)"
                                    % (node.function.__name__, len(input_grads), len(node.inputs)))
-            for position, (value, needs, g) in enumerate(zip(node.inputs, node.needs_input_grad, input_grads)):
+            for value, needs, g in zip(node.inputs, node.needs_input_grad, input_grads):
                 if not needs or g is None:
                     continue
                 if type(g) is not np.ndarray:
-                    g = _as_gradient_array(node, position, g)
+                    g = _as_gradient_array(node, value, g)
                 if g.shape != value.data.shape:
                     raise RuntimeError("%s.backward returned a gradient of shape %s for an input of shape %s "
                                        "(input %d; a gradient has its input's shape)"
-                                       % (node.function.__name__, g.shape, value.data.shape, position))
+                                       % (node.function.__name__, g.shape, value.data.shape,
+                                          _position(node, value)))
                 if g.dtype != value.data.dtype:
-                    g = _cast_gradient(node, position, g, value.data.dtype)
+                    g = _cast_gradient(node, value, g, value.data.dtype)
                 parent = value.grad_fn
                 if parent is None:
                     entry = leaf_grads.get(id(value))
@@ -206,24 +216,30 @@ def backward(tensor, grad, retain_graph=False):
             leaf.accumulate_grad(g)
 
 
-def _as_gradient_array(node, position, g):
+def _position(node, value):
+    """Which of node's inputs value is (for error messages: the loop does not count)."""
+    return next(i for i, candidate in enumerate(node.inputs) if candidate is value)
+
+
+def _as_gradient_array(node, value, g):
     """A backward's result that is not an ndarray (a number, a Tensor, a list) as one."""
     try:
         return np.asarray(g)
     except (TypeError, ValueError) as error:
         raise RuntimeError("%s.backward returned %s for input %d, expected a numpy array (%s)"
-                        % (node.function.__name__, type(g).__name__, position, error)) from None
+                           % (node.function.__name__, type(g).__name__, _position(node, value),
+                              error)) from None
 
 
-def _cast_gradient(node, position, g, dtype):
+def _cast_gradient(node, value, g, dtype):
     """g in the input's dtype: a float, integer or bool gradient is cast (float64 math
     for a float32 input is common); complex or non-numeric values are an error, since
     dropping an imaginary part would be a silently wrong gradient."""
     if g.dtype.kind not in "biuf":
         raise RuntimeError("%s.backward returned a gradient of dtype %s for input %d, of dtype %s: expected "
-                        "real (float) values%s" % (node.function.__name__, g.dtype, position, dtype,
-                                                   " (complex values have no meaning here)"
-                                                   if g.dtype.kind == "c" else ""))
+                           "real (float) values%s" % (node.function.__name__, g.dtype, _position(node, value),
+                                                      dtype, " (complex values have no meaning here)"
+                                                      if g.dtype.kind == "c" else ""))
     return g.astype(dtype)
 
 

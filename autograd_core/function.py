@@ -41,7 +41,8 @@ class Context:
     """
 
     # the change clock's tick when save_for_backward ran (see engine.CHANGES); a node
-    # that saved nothing keeps this class default, which no tick ever exceeds
+    # that saved nothing keeps this class default, which no tick ever exceeds, and a
+    # freed one has -1, below every tick, so that the engine tests one number per node
     _saved_at = float("inf")
 
     def __init__(self, function, inputs, needs_input_grad):
@@ -74,6 +75,7 @@ class Context:
         """Drop everything only backward needed (saved values, edges to inputs)."""
         self._saved = ()
         self.freed = True
+        self._saved_at = -1
         # without this a kept result (say losses.append(loss)) would keep every
         # activation of its graph alive; a second backward still finds `freed` and raises
         self.inputs = ()
@@ -84,7 +86,7 @@ class Context:
 
 
 _CONTEXT_FIELDS = frozenset(
-    ["function", "inputs", "needs_input_grad", "num_outputs", "freed", "_saved",
+    ["function", "inputs", "needs_input_grad", "num_outputs", "freed", "_saved", "_saved_at",
      "output_hooks", "retained_outputs"])
 
 

@@ -279,3 +279,33 @@ def test_an_unrelated_change_between_forward_and_backward_costs_one_scan_of_the_
         engine.CHANGES = original.__self__
     assert len(scans) == 1
     np.testing.assert_allclose(x.grad.numpy(), np.full(6, 1.01 ** 50))
+
+
+def test_changes_from_several_threads_are_all_counted_and_seen():
+    import threading
+    from autograd_core import engine
+    tensors = [ag.zeros(4) for _ in range(8)]
+    start = engine.CHANGES.tick
+    w = leaf([1.0, 2.0])
+    loss = (w * w).sum()
+
+    def work(t):
+        for _ in range(200):
+            t.add_(1.0)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in tensors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert engine.CHANGES.tick - start == 8 * 200
+    assert [t._version for t in tensors] == [200] * 8
+    loss.backward()  # none of them touched w
+    with ag.no_grad():
+        w.mul_(2)
+    loss = (w * w).sum()
+    changer = threading.Thread(target=lambda: w.detach().add_(1.0))  # a change from another thread
+    changer.start()
+    changer.join()
+    with pytest.raises(RuntimeError, match="mul: "):
+        loss.backward()
