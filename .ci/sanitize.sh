@@ -20,7 +20,7 @@ cd "$work"
 # and the runtime's. A listed file that is missing is an error, not a silent skip: a
 # renamed test file must be renamed here too.
 tests=(tests/test_runtime.py tests/test_gemm_kernels.py tests/test_conv2d_kernels.py tests/test_pool_kernels.py
-       tests/test_rnn_kernels.py)
+       tests/test_rnn_kernels.py tests/test_optim_kernels.py)
 for test_file in "${tests[@]}"; do
     if [ ! -f "$test_file" ]; then
         echo "sanitize: ERROR: kernel test file $test_file is missing (renamed? update .ci/sanitize.sh)" >&2

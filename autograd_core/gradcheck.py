@@ -15,11 +15,13 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     fn(*inputs) returns a Tensor (or a tuple of Tensors) of any shape. Each float input
     Tensor with requires_grad=True is checked: it is copied to float64, and the
     gradient of sum(output * v), for a fixed random v, computed by backward is compared
-    with (f(x + eps) - f(x - eps)) / (2 eps) element by element. An element passes when
-    |analytic - numeric| <= atol + rtol * |numeric|.
+    with (f(x + eps) - f(x - eps)) / (2 eps) element by element, signed values in the
+    input's shape. An element passes when |analytic - numeric| <= atol + rtol * |numeric|;
+    a NaN on either side fails.
 
-    Returns True, or raises GradcheckError naming the input, the element index, and
-    the analytic and numeric values of the worst mismatch.
+    Returns True, or raises GradcheckError naming the input (its position in inputs),
+    the element index, the analytic and numeric values of the worst mismatch, and how
+    many elements fail.
     """
     if isinstance(inputs, Tensor) or not isinstance(inputs, (tuple, list)):
         inputs = (inputs,)
@@ -57,28 +59,49 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         return sum(float(np.sum(o.data.astype(np.float64) * v)) for o, v in zip(outs, weights)
                    if isinstance(o, Tensor) and o.dtype.kind == "f")
 
-    worst = None
+    failures = []  # (excess, input index, flat element index, analytic, numeric)
+    failing = 0
     for position, i in enumerate(checked):
-        data = inputs[i].data
-        flat = data.reshape(-1)  # a view: perturbing it perturbs the input
-        for j in range(flat.size):
-            original = flat[j]
-            flat[j] = original + eps
-            plus = evaluate()
-            flat[j] = original - eps
-            minus = evaluate()
-            flat[j] = original
-            numeric = (plus - minus) / (2 * eps)
-            value = analytic[position].reshape(-1)[j]
-            error = abs(value - numeric) - (atol + rtol * abs(numeric))
-            if np.isnan(error):  # a NaN would compare False below and pass silently
-                error = np.inf
-            if error > 0 and (worst is None or error > worst[0]):
-                worst = (error, i, np.unravel_index(j, data.shape), value, numeric)
-    if worst is not None:
-        _, i, index, value, numeric = worst
+        numeric = _numeric_gradient(evaluate, inputs[i].data, eps)
+        excess = _excess(analytic[position], numeric, atol, rtol).reshape(-1)
+        bad = np.flatnonzero(excess > 0)
+        failing += bad.size
+        if bad.size:
+            j = bad[np.argmax(excess[bad])]
+            failures.append((excess[j], i, j, analytic[position].reshape(-1)[j], numeric.reshape(-1)[j]))
+    if failures:
+        _, i, j, value, numeric = max(failures, key=lambda failure: failure[0])
+        index = np.unravel_index(j, inputs[i].shape)
         raise GradcheckError(
             "gradcheck: input %d, element %s: analytic gradient %.8g, numeric %.8g "
-            "(difference %.3g exceeds atol=%g + rtol=%g * |numeric|)"
-            % (i, tuple(int(k) for k in index), value, numeric, abs(value - numeric), atol, rtol))
+            "(difference %.3g exceeds atol=%g + rtol=%g * |numeric|; %d element(s) fail in all)"
+            % (i, tuple(int(k) for k in index), value, numeric, abs(value - numeric), atol, rtol, failing))
     return True
+
+
+def _numeric_gradient(evaluate, data, eps):
+    """Central differences of evaluate() with respect to each element of data (perturbed
+    in place, then restored), in data's shape."""
+    flat = data.reshape(-1)  # a view: perturbing it perturbs the input
+    numeric = np.empty(flat.size)
+    for j in range(flat.size):
+        original = flat[j]
+        flat[j] = original + eps
+        plus = evaluate()
+        flat[j] = original - eps
+        minus = evaluate()
+        flat[j] = original
+        numeric[j] = (plus - minus) / (2 * eps)
+    return numeric.reshape(data.shape)
+
+
+def _excess(analytic, numeric, atol, rtol):
+    """How far each element's |analytic - numeric| lies beyond atol + rtol * |numeric|; an
+    element fails where this is > 0.
+
+    The signed values are compared, element by element in the input's own layout: a
+    gradient of the wrong sign, scaled by a factor, or transposed (same values, wrong
+    places) fails. A NaN on either side counts as infinitely far, as NaN > 0 would be False
+    and let it pass silently."""
+    excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+    return np.where(np.isnan(excess), np.inf, excess)

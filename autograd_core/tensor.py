@@ -478,8 +478,19 @@ def ones(*shape, dtype=_DEFAULT_FLOAT, requires_grad=False):
     return Tensor(np.ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
 
 
-def full(shape, fill_value, dtype=_DEFAULT_FLOAT, requires_grad=False):
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+def full(shape, fill_value, dtype=None, requires_grad=False):
+    """A [*shape] tensor of fill_value. Without dtype it follows the fill value, as in
+    PyTorch: a bool gives bool, an int int64, a float the default float32."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    elif isinstance(fill_value, np.generic):
+        fill_value = fill_value.item()
+    if not isinstance(fill_value, (bool, int, float)):
+        raise TypeError("full: got fill_value=%r (%s), expected a number (bool, int or float)"
+                        % (fill_value, type(fill_value).__name__))
+    if dtype is None:
+        dtype = bool if isinstance(fill_value, bool) else np.int64 if isinstance(fill_value, int) else _DEFAULT_FLOAT
     return Tensor(np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad)
 
 

@@ -1,9 +1,11 @@
 """One entry point for every benchmark module (benchmarks/bench_<name>.py).
 
-    python -m benchmarks [--quick] [--only gemm,conv] [--out benchmarks/results]
+    python -m benchmarks [--quick] [--only gemm,conv] [--out DIR]
 
 Prints one table and writes <out>/<name>.json per module:
     {"environment": {...}, "results": [rows from run(quick)]}
+The default <out> is a new folder, benchmarks/results/<UTC time>/, so a run never
+overwrites the committed reference results in benchmarks/results/*.json.
 """
 import argparse
 import importlib
@@ -18,6 +20,10 @@ import traceback
 import numpy as np
 
 import benchmarks
+
+
+# The committed reference results; each run writes a new folder inside it.
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def discover():
@@ -79,10 +85,15 @@ def environment():
 
 
 def _format_table(rows):
-    header = ("benchmark", "case", "impl", "ms", "GFLOP/s", "note")
-    lines = [(r["benchmark"], str(r["case"]), r["impl"], "%.3f" % (r["seconds"] * 1e3),
-              "%.1f" % r["gflops"] if r.get("gflops") is not None else "",
-              r.get("note", "") or "") for r in rows]
+    header = ("benchmark", "case", "impl", "ms", "CPU ms", "GFLOP/s", "MiB", "note")
+
+    def figure(row, key, scale, form):
+        value = row.get(key)
+        return form % (value * scale) if value is not None and value == value else ""
+
+    lines = [(r["benchmark"], str(r["case"]), r["impl"], figure(r, "seconds", 1e3, "%.3f"),
+              figure(r, "cpu_seconds", 1e3, "%.3f"), figure(r, "gflops", 1, "%.1f"),
+              figure(r, "peak_mib", 1, "%.0f"), r.get("note", "") or "") for r in rows]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)),
            "  ".join("-" * w for w in widths)]
@@ -96,8 +107,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
     parser.add_argument("--only", default="", help="comma-separated names, e.g. gemm,conv (available: %s)"
                         % ", ".join(discover()))
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
-                        help="folder for the JSON results (default: benchmarks/results)")
+    parser.add_argument("--out", help="folder for the JSON results (default: a new folder "
+                        "benchmarks/results/<UTC time>/, never the committed results)")
     args = parser.parse_args(argv)
 
     names = discover()
@@ -108,6 +119,8 @@ def main(argv=None):
             parser.error("--only: got %s, expected names from %s" % (", ".join(unknown), ", ".join(names)))
         names = wanted
 
+    if args.out is None:
+        args.out = os.path.join(RESULTS, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     env = environment()
     print("environment: " + json.dumps(env, indent=None, default=str))
     if env["OPENBLAS_CORETYPE"] or env["OPENBLAS_L2_SIZE"]:

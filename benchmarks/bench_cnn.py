@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from benchmarks.timing import alternating_medians, torch_or_none
+from benchmarks.timing import alternating_medians, comparison_rows, torch_or_none
 
 BATCH, CLASSES = 100, 10
 CASE = "seed CNN, batch %d" % BATCH
@@ -95,12 +95,8 @@ def run(quick=False):
             for case in ("train step", "inference"):
                 medians = alternating_medians({name: steps[case] for name, steps in libraries.items()},
                                               blocks=4 if quick else 10, calls_per_block=3)
-                for name, (wall, cpu) in medians.items():
-                    note = "median CPU %.1f ms" % (cpu * 1e3)
-                    if name == "autograd_core" and "pytorch" in medians:
-                        note += "; %.2fx PyTorch's time" % (wall / medians["pytorch"][0])
-                    rows.append(dict(benchmark="cnn_" + case.replace(" ", "_"), case="%s, %s, threads=%d"
-                                     % (CASE, case, threads), impl=name, seconds=wall, note=note))
+                rows += comparison_rows("cnn_" + case.replace(" ", "_"), "%s, %s, threads=%d"
+                                        % (CASE, case, threads), medians)
     finally:
         ag.set_num_threads(previous_threads)
     return rows

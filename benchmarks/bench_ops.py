@@ -1,8 +1,9 @@
 """Benchmark: the engine's per-op overhead, the cost every op pays before any arithmetic.
 
-A chain of LENGTH steps ``y = y * a + b`` over tiny [8, 8] float32 tensors (two ops per
-step, so the arithmetic is negligible and what is timed is graph recording, dispatch and
-the backward walk). Rows, each in microseconds per op:
+A chain of LENGTH steps ``y = y * a + b`` (two ops per step) over float32 tensors of 1
+and of 1,000 elements: at 1 element the arithmetic is negligible and what is timed is
+graph recording, dispatch and the backward walk; at 1,000 the arithmetic starts to
+count. Rows, each in microseconds per op:
 
   forward+backward   build the graph, then backward() through it (what training pays)
   forward            the same ops recorded for backward, no backward
@@ -16,9 +17,10 @@ import sys
 
 import numpy as np
 
-from benchmarks.timing import alternating_medians, torch_or_none
+from benchmarks.timing import alternating_medians, comparison_rows, torch_or_none
 
-LENGTH, SIZE = 100, 8
+LENGTH = 100
+SIZES = (1, 1000)
 OPS = 2 * LENGTH
 
 
@@ -47,25 +49,24 @@ def run(quick=False):
 
     torch = torch_or_none()
     rng = np.random.default_rng(0)
-    x0, a, b = (rng.standard_normal((SIZE, SIZE)).astype(np.float32) for _ in range(3))
-    libraries = {"autograd_core": _chains(ag, ag.tensor(x0, requires_grad=True), ag.tensor(a, requires_grad=True),
-                                          ag.tensor(b, requires_grad=True))}
-    if torch is not None:
-        libraries["pytorch"] = _chains(torch, *(torch.tensor(v, requires_grad=True) for v in (x0, a, b)))
     blocks = 5 if quick else 15
     rows = []
-    for case in ("forward+backward", "forward", "no_grad forward"):
-        medians = alternating_medians({name: chains[case] for name, chains in libraries.items()},
-                                      blocks=blocks, calls_per_block=5)
-        for name, (wall, cpu) in medians.items():
-            note = "%.2f us CPU per op; %d ops of [%d, %d] float32 per call" % (cpu / OPS * 1e6, OPS, SIZE, SIZE)
-            if name == "autograd_core" and "pytorch" in medians:
-                note += "; %.2fx PyTorch's time" % (wall / medians["pytorch"][0])
-            rows.append(dict(benchmark="per_op_overhead", case="%s, chain of y * a + b" % case, impl=name,
-                             seconds=wall / OPS, note=note))
+    for size in SIZES:
+        # |a| < 1 keeps the 100-step chain (and the gradients it accumulates) finite
+        x0, b = (rng.standard_normal(size).astype(np.float32) for _ in range(2))
+        a = rng.uniform(0.5, 0.9, size).astype(np.float32)
+        libraries = {"autograd_core": _chains(ag, *(ag.tensor(v, requires_grad=True) for v in (x0, a, b)))}
+        if torch is not None:
+            libraries["pytorch"] = _chains(torch, *(torch.tensor(v, requires_grad=True) for v in (x0, a, b)))
+        for case in ("forward+backward", "forward", "no_grad forward"):
+            medians = alternating_medians({name: chains[case] for name, chains in libraries.items()},
+                                          blocks=blocks, calls_per_block=5)
+            rows += comparison_rows("per_op_overhead", "%s, chain of y * a + b, %d element%s" % (
+                case, size, "" if size == 1 else "s"), medians, per=OPS,
+                note="per op; %d ops of %d float32 per call" % (OPS, size))
     return rows
 
 
 if __name__ == "__main__":
     for row in run(quick="--quick" in sys.argv):
-        print("%-40s %-14s %7.2f us/op  %s" % (row["case"], row["impl"], row["seconds"] * 1e6, row["note"]))
+        print("%-52s %-14s %7.2f us/op  %s" % (row["case"], row["impl"], row["seconds"] * 1e6, row["note"]))

@@ -3,38 +3,28 @@ backward, Adam) on a batch of 128, and a no-grad evaluation pass (negative ELBO)
 batch of 500, here and in PyTorch when torch is installed.
 
 Contract: ``run(quick: bool) -> list[dict]`` with keys benchmark, case, impl, seconds
-(the median of repeated time.perf_counter measurements) and an optional note. Quick mode
-times a handful of repetitions only. The inputs are synthetic images in [0, 1]: speed
+(the median of repeated time.perf_counter measurements), cpu_seconds and a note. The two
+libraries run in alternating blocks (see timing.py). Quick mode times a handful of
+repetitions only. The inputs are synthetic images in [0, 1]: speed
 does not depend on the pixels. Run alone: ``python benchmarks/bench_vae.py [--quick]``.
 
 For the accuracy comparison (10 epochs on Fashion-MNIST) see vae_torch_reference.py.
 """
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.timing import alternating_medians, comparison_rows, torch_or_none  # noqa: E402
 
 INPUT, HIDDEN, LATENT = 784, 512, 20
 TRAIN_BATCH, EVAL_BATCH = 128, 500
 BENCHMARK = "vae 784-512-20"
 
 
-def _median_seconds(step, repeats, warmup=1):
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _ours(train_x, eval_x, repeats):
+def _ours(train_x, eval_x):
     import autograd_core as ag
     import nn
     from nn.autoencoders import VariationalAutoencoder
@@ -55,60 +45,56 @@ def _ours(train_x, eval_x, repeats):
         with ag.no_grad():
             model.loss(x_eval, noise)
 
-    return _median_seconds(train_step, repeats), _median_seconds(evaluate, repeats)
+    return {"train": train_step, "evaluate": evaluate}
 
 
-def _torch(train_x, eval_x, repeats, threads):
-    import torch
+def _torch(torch, train_x, eval_x):
     from benchmarks.vae_torch_reference import build_torch_vae
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        torch.manual_seed(0)
-        model = build_torch_vae(torch)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        x_train, x_eval = torch.from_numpy(train_x), torch.from_numpy(eval_x)
+    torch.manual_seed(0)
+    model = build_torch_vae(torch)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x_train, x_eval = torch.from_numpy(train_x), torch.from_numpy(eval_x)
 
-        def train_step():
-            reconstruction, kl = model.loss_terms(x_train, torch.randn(TRAIN_BATCH, LATENT))
-            loss = reconstruction + kl
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    def train_step():
+        reconstruction, kl = model.loss_terms(x_train, torch.randn(TRAIN_BATCH, LATENT))
+        loss = reconstruction + kl
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
 
-        def evaluate():
-            with torch.no_grad():
-                model.loss_terms(x_eval, torch.randn(EVAL_BATCH, LATENT))
+    def evaluate():
+        with torch.no_grad():
+            model.loss_terms(x_eval, torch.randn(EVAL_BATCH, LATENT))
 
-        return _median_seconds(train_step, repeats), _median_seconds(evaluate, repeats), torch.__version__
-    finally:
-        torch.set_num_threads(previous)
+    return {"train": train_step, "evaluate": evaluate}
 
 
 def run(quick: bool) -> list:
-    """Rows of {"benchmark", "case", "impl", "seconds" (median), "note"?}."""
+    """Rows of {"benchmark", "case", "impl", "seconds" (median wall), "cpu_seconds", "note"}."""
     import autograd_core as ag
 
-    repeats = 3 if quick else 20
+    torch = torch_or_none()
     rng = np.random.default_rng(0)
     train_x = rng.random((TRAIN_BATCH, INPUT), dtype=np.float32)
     eval_x = rng.random((EVAL_BATCH, INPUT), dtype=np.float32)
     threads = ag.get_num_threads()
-    train_case = "train step, batch %d (fwd+bwd+Adam)" % TRAIN_BATCH
-    eval_case = "negative ELBO, batch %d, no grad" % EVAL_BATCH
-    train_seconds, eval_seconds = _ours(train_x, eval_x, repeats)
-    note = "%d thread(s), backend %s" % (threads, ag.get_backend())
-    rows = [dict(benchmark=BENCHMARK, case=train_case, impl="autograd_core", seconds=train_seconds, note=note),
-            dict(benchmark=BENCHMARK, case=eval_case, impl="autograd_core", seconds=eval_seconds, note=note)]
+    libraries = {"autograd_core": _ours(train_x, eval_x)}
+    if torch is not None:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        libraries["pytorch"] = _torch(torch, train_x, eval_x)
+    cases = {"train": "train step, batch %d (fwd+bwd+Adam), threads=%d" % (TRAIN_BATCH, threads),
+             "evaluate": "negative ELBO, batch %d, no grad, threads=%d" % (EVAL_BATCH, threads)}
+    rows = []
     try:
-        import torch  # noqa: F401
-    except ImportError:
-        return rows
-    train_seconds, eval_seconds, version = _torch(train_x, eval_x, repeats, threads)
-    note = "torch %s, %d thread(s)" % (version, threads)
-    rows += [dict(benchmark=BENCHMARK, case=train_case, impl="torch", seconds=train_seconds, note=note),
-             dict(benchmark=BENCHMARK, case=eval_case, impl="torch", seconds=eval_seconds, note=note)]
+        for key, case in cases.items():
+            medians = alternating_medians({name: calls[key] for name, calls in libraries.items()},
+                                          blocks=3 if quick else 10, calls_per_block=2 if quick else 4)
+            rows += comparison_rows(BENCHMARK, case, medians)
+    finally:
+        if torch is not None:
+            torch.set_num_threads(previous)
     return rows
 
 

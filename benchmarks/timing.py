@@ -39,3 +39,19 @@ def torch_or_none():
     except ImportError:
         return None
     return torch
+
+
+def comparison_rows(benchmark, case, medians, reference="pytorch", ours="autograd_core", per=1, note=""):
+    """Result rows for one case timed by alternating_medians: wall and CPU medians (divided
+    by ``per``, e.g. the number of ops in a chain), and on our row the ratio to the
+    reference's wall and CPU time when the reference ran."""
+    rows = []
+    for name, (wall, cpu) in medians.items():
+        row_note = note
+        if name == ours and reference in medians:
+            ratio = "%.2fx %s's wall time, %.2fx its CPU time" % (
+                wall / medians[reference][0], reference, cpu / max(medians[reference][1], 1e-12))
+            row_note = "; ".join(part for part in (note, ratio) if part)
+        rows.append(dict(benchmark=benchmark, case=case, impl=name, seconds=wall / per,
+                         cpu_seconds=cpu / per, note=row_note))
+    return rows

@@ -125,6 +125,25 @@ void ag_gru_cell_forward_f64(const double *gi, const double *gh, const double *h
 void ag_gru_cell_backward_f32(const float *saved, const float *h_prev, const float *grad_h, float *grad_gi, float *grad_gh, float *grad_h_prev, int64_t batch, int64_t hidden);
 void ag_gru_cell_backward_f64(const double *saved, const double *h_prev, const double *grad_h, double *grad_gi, double *grad_gh, double *grad_h_prev, int64_t batch, int64_t hidden);
 
+/* ---- fused optimizer steps (optim.c) ------------------------------------------ */
+/* One optimizer step over `count` parameters in one call, bit for bit the numpy update
+ * of autograd_core/kernels/optim.py (the same operations in the same order, each
+ * rounded to T; no FMA). Parameter i is sizes[i] dense elements at params[i]; grads[i]
+ * and its state buffers have the same size. Hyperparameters come as double and are
+ * rounded to T as numpy rounds a Python float against a T array; a term whose
+ * hyperparameter is 0 is left out, as the reference tests them for truth. The elements
+ * of all parameters split over ag_get_num_threads() threads (from 32 Ki elements on).
+ * Adam: step_sizes[i] = lr / (1 - beta1^t), bias2_scales[i] = 1 / sqrt(1 - beta2^t) with
+ * parameter i's own step t. SGD: momentum_buffers may be NULL when momentum == 0;
+ * fresh[i] != 0 starts buffer i at the gradient (its first step). RMSprop: grad_avg is
+ * read only when centered, momentum_buffers only when momentum != 0 (else NULL). */
+void ag_adam_step_f32(int64_t count, const int64_t *sizes, float *const *params, const float *const *grads, float *const *exp_avg, float *const *exp_avg_sq, const double *step_sizes, const double *bias2_scales, double beta1, double beta2, double eps, double weight_decay);
+void ag_adam_step_f64(int64_t count, const int64_t *sizes, double *const *params, const double *const *grads, double *const *exp_avg, double *const *exp_avg_sq, const double *step_sizes, const double *bias2_scales, double beta1, double beta2, double eps, double weight_decay);
+void ag_sgd_step_f32(int64_t count, const int64_t *sizes, float *const *params, const float *const *grads, float *const *momentum_buffers, const int *fresh, double lr, double momentum, double dampening, double weight_decay, int nesterov);
+void ag_sgd_step_f64(int64_t count, const int64_t *sizes, double *const *params, const double *const *grads, double *const *momentum_buffers, const int *fresh, double lr, double momentum, double dampening, double weight_decay, int nesterov);
+void ag_rmsprop_step_f32(int64_t count, const int64_t *sizes, float *const *params, const float *const *grads, float *const *square_avg, float *const *grad_avg, float *const *momentum_buffers, double lr, double alpha, double eps, double weight_decay, double momentum, int centered);
+void ag_rmsprop_step_f64(int64_t count, const int64_t *sizes, double *const *params, const double *const *grads, double *const *square_avg, double *const *grad_avg, double *const *momentum_buffers, double lr, double alpha, double eps, double weight_decay, double momentum, int centered);
+
 /* CFFI-END */
 
 #endif

@@ -7,7 +7,12 @@ Two guarantees matter more than anything else here:
 * A checkpoint on disk is always complete. Writes go to a temporary file in the same
   directory, are flushed to disk with ``fsync`` and then renamed over the target with
   ``os.replace`` (atomic on POSIX and Windows), so a crash mid-write leaves the previous
-  checkpoint intact and no partial file behind.
+  checkpoint intact and no partial file behind. A writer killed mid-write (``kill -9``)
+  cannot remove its temporary file; the next save of the same target removes such stale
+  temporaries (those of its own target whose writing process is gone, nothing else).
+* A crafted file cannot force a huge allocation: every array's header must agree with
+  the bytes its archive member holds before anything is read, and the metadata must be
+  a JSON object.
 
 The low-level pair is :func:`save` / :func:`load`. On top of it,
 :func:`save_training_state` / :func:`load_training_state` put a model's ``state_dict()``,
@@ -16,8 +21,11 @@ namespaces ``model/``, ``optim/`` and ``meta/``.
 """
 
 import json
+import math
 import os
+import re
 import tempfile
+import time
 import zipfile
 
 import numpy as np
@@ -30,6 +38,8 @@ __all__ = [
     "read_metadata",
     "split_namespaces",
     "check_state_dict",
+    "check_writable",
+    "read_shapes",
     "MODEL_PREFIX",
     "OPTIM_PREFIX",
     "METADATA_KEY",
@@ -43,6 +53,79 @@ METADATA_KEY = "meta/json"
 
 _ZIP_SIGNATURE = b"PK\x03\x04"
 _EMPTY_ZIP_SIGNATURE = b"PK\x05\x06"
+# Deflate cannot expand data by more than about 1032:1, so a member that claims more is
+# crafted (checked before numpy allocates the array its header describes).
+_DEFLATE_MAX_RATIO = 1032
+# A temporary file is ".<target>.pid<writer's pid>.<8 random characters>.tmp". Files of
+# the older form ".<target>.<8 random characters>.tmp" (no pid) count as stale once they
+# have not changed for _LEGACY_STALE_SECONDS.
+_TEMPORARY_MIDDLE = re.compile(r"(?:pid(\d+)\.)?[a-z0-9_]{8}")
+_LEGACY_STALE_SECONDS = 3600
+
+
+def _temporary_prefix(path):
+    return "." + os.path.basename(path) + "."
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # exists but belongs to someone else (or an odd pid: keep the file)
+    return True
+
+
+def _remove_stale_temporaries(path):
+    """Remove the temporary files that earlier saves of ``path`` left behind when they
+    were killed (only ``path``'s own pattern; a save in progress in a live process keeps
+    its file)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = _temporary_prefix(path)
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        match = _TEMPORARY_MIDDLE.fullmatch(name[len(prefix):-len(".tmp")])
+        if match is None:
+            continue
+        candidate = os.path.join(directory, name)
+        try:
+            if match.group(1) is not None:
+                pid = int(match.group(1))
+                if pid == os.getpid() or _process_alive(pid):
+                    continue
+            elif time.time() - os.stat(candidate).st_mtime < _LEGACY_STALE_SECONDS:
+                continue
+            os.unlink(candidate)
+        except OSError:
+            pass  # gone already, or not ours to remove: never fail a save over it
+
+
+def check_writable(path, what="checkpoint"):
+    """Check, before any work is done, that a file can be written at ``path``: create its
+    directory, refuse a directory at ``path`` itself, and create and remove a probe file
+    next to it. Raises ``ValueError`` naming ``what`` and ``path`` and the reason."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{what} {path!r} is a directory; expected a file name")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"cannot write {what} {path!r}: {directory!r} is a file, not a directory") from None
+    except OSError as error:
+        raise ValueError(f"cannot write {what} {path!r}: cannot create {directory!r} ({error.strerror})") from None
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=directory, prefix=_temporary_prefix(path) + "probe-")
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as error:
+        raise ValueError(f"cannot write {what} {path!r}: {directory!r} is not writable ({error.strerror})") from None
 
 
 def _as_plain_array(key, value, path):
@@ -81,8 +164,9 @@ def save(path, arrays):
 
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
+    _remove_stale_temporaries(path)
     descriptor, temporary = tempfile.mkstemp(
-        dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
+        dir=directory, prefix=f"{_temporary_prefix(path)}pid{os.getpid()}.", suffix=".tmp"
     )
     try:
         with os.fdopen(descriptor, "wb") as stream:
@@ -119,6 +203,20 @@ def _fsync_directory(directory):
         os.close(descriptor)
 
 
+def _check_signature(path):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"checkpoint {path!r} is a directory; expected an .npz file")
+    with open(path, "rb") as stream:
+        signature = stream.read(4)
+    if signature not in (_ZIP_SIGNATURE, _EMPTY_ZIP_SIGNATURE):
+        raise ValueError(
+            f"checkpoint {path!r} is not an .npz archive (starts with {signature!r}, "
+            f"expected {_ZIP_SIGNATURE!r}); the file is corrupt or of another format"
+        )
+
+
 def load(path):
     """Read a checkpoint written by :func:`save`; returns ``dict[str, np.ndarray]``.
 
@@ -127,16 +225,9 @@ def load(path):
     arrays (which are never unpickled).
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
-    with open(path, "rb") as stream:
-        signature = stream.read(4)
-    if signature not in (_ZIP_SIGNATURE, _EMPTY_ZIP_SIGNATURE):
-        raise ValueError(
-            f"checkpoint {path!r} is not an .npz archive (starts with {signature!r}, "
-            f"expected {_ZIP_SIGNATURE!r}); the file is corrupt or of another format"
-        )
+    _check_signature(path)
     try:
+        _member_shapes(path)
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
     except ValueError as error:
@@ -149,6 +240,58 @@ def load(path):
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, RuntimeError) as error:
         # Truncated archives surface as BadZipFile/EOFError, damaged members as
         # BadZipFile (CRC) or OSError, depending on where the damage is.
+        raise ValueError(
+            f"checkpoint {path!r} is corrupt or truncated ({type(error).__name__}: {error})"
+        ) from error
+
+
+def _member_shapes(path):
+    """{key: (shape, dtype)} of the archive's arrays, read from their headers only, after
+    refusing an archive whose headers claim more data than their members hold (numpy
+    would allocate the claimed size first): each ``.npy`` member's size must be exactly
+    its header plus shape x itemsize bytes."""
+    shapes = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            if (info.compress_type != zipfile.ZIP_STORED
+                    and info.file_size > _DEFLATE_MAX_RATIO * max(info.compress_size, 1)):
+                raise ValueError(f"member {info.filename!r} claims {info.file_size} bytes from "
+                                 f"{info.compress_size} compressed ones, more than deflate can expand")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                # save() writes 1.0 (2.0 past 64 KiB of header); 3.0 only serves structured
+                # dtypes with non-Latin-1 field names, which a checkpoint never holds
+                readers = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}
+                if version not in readers:
+                    raise ValueError(f"member {info.filename!r} has .npy format version {version}, "
+                                     "expected 1.0 or 2.0")
+                shape, _, dtype = readers[version](member)
+                header_size = member.tell()
+            key = info.filename[:-len(".npy")]
+            shapes[key] = (shape, dtype)
+            if dtype.hasobject:
+                continue  # np.load refuses it with the pickle message
+            expected = header_size + math.prod(shape) * dtype.itemsize
+            if expected != info.file_size:
+                raise ValueError(f"array {key!r} has shape {shape} of {dtype}, which needs "
+                                 f"{expected} bytes, but its member holds {info.file_size}")
+    return shapes
+
+
+def read_shapes(path):
+    """``{key: shape}`` of the arrays in the checkpoint at ``path``, from their headers
+    alone (nothing is loaded): to check metadata against the arrays before building
+    anything of the size it gives. Errors as in :func:`load`."""
+    path = os.fspath(path)
+    _check_signature(path)
+    try:
+        return {key: shape for key, (shape, _) in _member_shapes(path).items()}
+    except ValueError as error:
+        raise ValueError(f"checkpoint {path!r} is corrupt: {error}") from error
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, RuntimeError) as error:
         raise ValueError(
             f"checkpoint {path!r} is corrupt or truncated ({type(error).__name__}: {error})"
         ) from error
@@ -218,15 +361,27 @@ def save_training_state(path, model, optimizer=None, metadata=None):
     save(path, arrays)
 
 
-def _metadata_from(arrays):
+def _metadata_from(arrays, path):
     if METADATA_KEY not in arrays:
         return {}
-    return json.loads(str(arrays[METADATA_KEY][()]))
+    stored = arrays[METADATA_KEY]
+    if stored.shape != () or stored.dtype.kind != "U":
+        raise ValueError(f"checkpoint {os.fspath(path)!r}: {METADATA_KEY!r} is a {stored.dtype} array of "
+                         f"shape {stored.shape}, expected a JSON string")
+    try:
+        metadata = json.loads(str(stored[()]))
+    except ValueError as error:
+        raise ValueError(f"checkpoint {os.fspath(path)!r}: metadata is not valid JSON ({error})") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"checkpoint {os.fspath(path)!r}: metadata is a JSON {type(metadata).__name__}, "
+                         "expected an object")
+    return metadata
 
 
 def read_metadata(path):
-    """Return the metadata dict stored by :func:`save_training_state` (``{}`` if none)."""
-    return _metadata_from(load(path))
+    """Return the metadata dict stored by :func:`save_training_state` (``{}`` if none);
+    metadata that is not a JSON object is a ``ValueError`` naming the file."""
+    return _metadata_from(load(path), path)
 
 
 def load_training_state(path, model, optimizer=None):
@@ -239,6 +394,7 @@ def load_training_state(path, model, optimizer=None):
     optimizers create their per-parameter state lazily on the first step.
     """
     arrays = load(path)
+    metadata = _metadata_from(arrays, path)
     groups = split_namespaces(arrays)
     unknown = sorted(set(groups) - {"model", "optim", "meta"})
     if unknown:
@@ -258,4 +414,4 @@ def load_training_state(path, model, optimizer=None):
     model.load_state_dict(model_state)
     if optimizer is not None:
         optimizer.load_state_dict(groups["optim"])
-    return _metadata_from(arrays)
+    return metadata

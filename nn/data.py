@@ -95,19 +95,13 @@ class DatasetNotFoundError(FileNotFoundError):
 # IDX reading and writing
 
 
-def _read_bytes(path):
-    """Return the file's content, decompressing it if it is gzip (detected by magic bytes)."""
-    path = os.fspath(path)
-    with open(path, "rb") as stream:
-        content = stream.read()
-    if content[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(content)
-        except (EOFError, OSError, zlib.error) as error:
-            raise ValueError(
-                f"IDX file {path!r}: gzip data is corrupt or truncated ({error})"
-            ) from error
-    return content
+# Deflate cannot expand data by more than about 1032:1: a gzip file whose header claims
+# more than that many times its own size is truncated (or crafted), which is known before
+# a byte is decompressed.
+_DEFLATE_MAX_RATIO = 1032
+# Data are decompressed in chunks of this size straight into the array, so memory grows
+# with the data actually present, never with what a (crafted) header claims.
+_READ_CHUNK_BYTES = 1 << 20
 
 
 def read_idx(path, expected_magic=None):
@@ -116,9 +110,30 @@ def read_idx(path, expected_magic=None):
     ``expected_magic`` (e.g. ``IDX_IMAGES_MAGIC``) makes a different magic number an error.
     Raises ``ValueError`` naming the file if the header is malformed or the data size does
     not match the dimensions in the header (truncated or with trailing garbage).
+
+    The header is read first and the data streamed into an array of the size it gives, so
+    a small file never costs more memory than the data it really holds (a gzip file is
+    decompressed at most one chunk past what the header implies).
     """
     path = os.fspath(path)
-    content = _read_bytes(path)
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        file_size = os.fstat(raw.fileno()).st_size
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        try:
+            return _read_idx_stream(stream, path, expected_magic, file_size, compressed)
+        except (EOFError, OSError, zlib.error) as error:
+            if not compressed:
+                raise
+            raise ValueError(f"IDX file {path!r}: gzip data is corrupt or truncated ({error})") from error
+        finally:
+            if compressed:
+                stream.close()
+
+
+def _read_idx_stream(stream, path, expected_magic, file_size, compressed):
+    content = stream.read(4)
     if len(content) < 4:
         raise ValueError(
             f"IDX file {path!r}: {len(content)} bytes is too short for the 4-byte magic number"
@@ -136,22 +151,48 @@ def read_idx(path, expected_magic=None):
             "(expected 0x0000TTDD with type code TT in 08,09,0B,0C,0D,0E and DD >= 1 dimensions)"
         )
     header_size = 4 + 4 * ndim
-    if len(content) < header_size:
+    sizes = stream.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise ValueError(
             f"IDX file {path!r}: truncated header: {ndim} dimensions need {header_size} bytes, "
-            f"file has {len(content)}"
+            f"file has {4 + len(sizes)}"
         )
-    dims = tuple(int.from_bytes(content[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(sizes[4 * i: 4 + 4 * i], "big") for i in range(ndim))
     dtype = _IDX_DTYPES[type_code]
-    expected_size = header_size + math.prod(dims) * dtype.itemsize
-    if len(content) != expected_size:
-        state = "truncated" if len(content) < expected_size else "has trailing bytes"
-        raise ValueError(
+    data_size = math.prod(dims) * dtype.itemsize
+    expected_size = header_size + data_size
+
+    def size_error(actual, at_least=False):
+        state = "truncated" if actual < expected_size else "has trailing bytes"
+        what = "decompressed data" if compressed else "file"
+        return ValueError(
             f"IDX file {path!r}: {state}: dimensions {dims} of {dtype.name} need "
-            f"{expected_size} bytes (header included), file has {len(content)}"
+            f"{expected_size} bytes (header included), {what} has {'at least ' if at_least else ''}{actual}"
         )
-    array = np.frombuffer(content, dtype=dtype, offset=header_size).reshape(dims)
-    return array.astype(dtype.newbyteorder("="), copy=True)
+
+    if not compressed and file_size != expected_size:
+        raise size_error(file_size)
+    if compressed and expected_size > _DEFLATE_MAX_RATIO * file_size + 1024:
+        raise ValueError(
+            f"IDX file {path!r}: truncated: dimensions {dims} of {dtype.name} need {expected_size} "
+            f"bytes, more than a gzip file of {file_size} bytes can hold"
+        )
+    array = np.empty(dims, dtype=dtype)
+    view = memoryview(array.reshape(-1).view(np.uint8))
+    filled = 0
+    while filled < data_size:
+        count = stream.readinto(view[filled:filled + _READ_CHUNK_BYTES])
+        if not count:
+            raise size_error(header_size + filled)
+        filled += count
+    if stream.read(1):
+        # count at most one more chunk: never decompress the rest just to count it
+        extra = 1 + len(stream.read(_READ_CHUNK_BYTES))
+        raise size_error(expected_size + extra, at_least=extra > _READ_CHUNK_BYTES)
+    if dtype.itemsize > 1:
+        # big-endian by the format; swapped in place rather than copied
+        array = array.byteswap(inplace=True).view(dtype.newbyteorder("="))
+    return array
 
 
 def write_idx(path, array):

@@ -1,12 +1,15 @@
 """Optimizers, gradient clipping and a learning-rate schedule.
 
-The update rules are PyTorch's (same hyperparameter names and meanings). Each step works
-on whole numpy arrays, ``p.data`` and ``p.grad.data``, in place, through ``out=`` so that
-no large temporaries are allocated per step and a float32 parameter stays float32 (the
+The update rules are PyTorch's (same hyperparameter names and meanings). Each step updates
+``p.data`` in place from ``p.grad``, a float32 parameter staying float32 (the
 hyperparameters are Python floats, which numpy does not let widen an array's dtype).
-Parameters whose ``grad`` is None are skipped. Each step bumps every updated parameter's
-version (``Tensor.increment_version``), so that a backward through a graph built before
-the step raises instead of silently using the new weights, as in PyTorch.
+Parameters whose ``grad`` is None are skipped. The arithmetic lives in
+autograd_core/kernels/optim.py: one fused C call per group and dtype updates all the
+group's parameters, bit for bit the numpy reference written there, which runs instead for
+what C does not take (strided parameters, mixed dtypes, the 'numpy' backend).
+Each step bumps every updated parameter's version (``Tensor.increment_version``), so
+that a backward through a graph built before the step raises instead of silently using
+the new weights, as in PyTorch.
 
 ``state_dict()`` is flat: names -> numpy arrays, ready for ``np.savez``:
   ``group.{g}.{hyperparameter}``      0-d arrays (lr, momentum, betas as a 2-vector, ...)
@@ -18,11 +21,12 @@ import math
 
 import numpy as np
 
+from autograd_core.kernels import optim as optim_kernels
+
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "clip_grad_norm_", "StepLR"]
 
-# Elements per chunk of an update: 64 Ki float32 is 256 KiB per array, so the handful of
-# arrays one chunk touches stays in L2 cache across the update's passes.
-_CHUNK = 1 << 16
+# Elements per chunk of the numpy reference update (autograd_core/kernels/optim.py).
+_CHUNK = optim_kernels.CHUNK
 
 
 def _grad_array(param):
@@ -33,7 +37,8 @@ def _grad_array(param):
 
 
 class Optimizer:
-    """Holds parameter groups and per-parameter state; subclasses define ``_update``.
+    """Holds parameter groups and per-parameter state; subclasses define ``_prepare`` and
+    ``_step_group``.
 
     ``params`` is an iterable of Parameters, or of dicts ``{"params": [...], **overrides}``
     (parameter groups with their own hyperparameters, e.g. a different ``lr``).
@@ -80,7 +85,7 @@ class Optimizer:
         # Per-parameter state, keyed by id(param): the parameters themselves outlive it
         # because param_groups holds them.
         self.state = {}
-        self._work = {}  # dtype -> scratch arrays (see _work_space)
+        self._caches = {}  # group index -> optim_kernels.StepCache (pointer tables, scratch)
 
     # -- the loop shared by all optimizers -------------------------------------------
     def zero_grad(self, set_to_none=True):
@@ -97,7 +102,8 @@ class Optimizer:
     def step(self):
         """Apply one update to every parameter that has a gradient."""
         by = "%s.step()" % type(self).__name__
-        for group in self.param_groups:
+        for index, group in enumerate(self.param_groups):
+            members = []  # (data, grad, state, what _prepare returned) per parameter updated
             for param in group["params"]:
                 grad = _grad_array(param)
                 if grad is None:
@@ -109,43 +115,23 @@ class Optimizer:
                 state = self.state.get(id(param))
                 if state is None:
                     state = self.state[id(param)] = {}
-                info = self._prepare(state, data, group)
-                buffers = {name: state[name] for name in self._buffer_names if name in state}
+                members.append((data, grad, state, self._prepare(state, data, group)))
                 _changed_in_place(param, by)
-                if not data.flags.c_contiguous:  # rare: a strided view; update it whole
-                    work = [np.empty_like(data), np.empty_like(data)]
-                    self._update(data, grad, buffers, work, group, info)
-                    continue
-                # The update is a dozen elementwise passes. Run them all on one chunk
-                # before the next, so each chunk stays in cache: ~1.6x faster than whole-
-                # array passes once a parameter outgrows the cache.
-                size = data.size
-                flat_data, flat_grad = data.reshape(-1), grad.reshape(-1)
-                flat_buffers = {name: buffer.reshape(-1) for name, buffer in buffers.items()}
-                work = self._work_space(data.dtype)
-                for low in range(0, size, _CHUNK):
-                    high = min(low + _CHUNK, size)
-                    self._update(flat_data[low:high], flat_grad[low:high],
-                                 {name: buffer[low:high] for name, buffer in flat_buffers.items()},
-                                 [w[:high - low] for w in work], group, info)
-
-    def _work_space(self, dtype):
-        """Two chunk-sized scratch arrays, shared by all parameters of one dtype."""
-        work = self._work.get(dtype)
-        if work is None:
-            work = self._work[dtype] = [np.empty(_CHUNK, dtype=dtype), np.empty(_CHUNK, dtype=dtype)]
-        return work
+            if members:
+                cache = self._caches.get(index)
+                if cache is None:
+                    cache = self._caches[index] = optim_kernels.StepCache()
+                self._step_group(group, members, cache)
 
     def _prepare(self, state, data, group):
         """Once per parameter and step, before the update: create the state arrays it needs
-        (full size, C-contiguous, so that flat chunks of them are views) and advance
-        counters. Returns what every chunk's ``_update`` should know (e.g. the step)."""
+        (full size, C-contiguous) and advance counters. Returns what the update needs to
+        know of this parameter (e.g. its step)."""
         return None
 
-    def _update(self, data, grad, buffers, work, group, info):
-        """Update ``data`` in place from ``grad``. All arrays are matching chunks (flat
-        slices) of the parameter, its gradient and its state ``buffers``; ``work`` holds
-        two scratch arrays of the same size."""
+    def _step_group(self, group, members, cache):
+        """Update every member (data, grad, state, prepared) of one group in place: one
+        call of autograd_core.kernels.optim; ``cache`` is this group's StepCache."""
         raise NotImplementedError
 
     @staticmethod
@@ -153,16 +139,6 @@ class Optimizer:
         """Create state[name] as zeros shaped like the parameter, unless it exists."""
         if name not in state:
             state[name] = np.zeros(data.shape, dtype=data.dtype)
-
-    @staticmethod
-    def _effective_grad(data, grad, weight_decay, work):
-        """grad + weight_decay * data. Without weight decay this is ``grad`` itself, which
-        callers must only read: it belongs to the parameter."""
-        if not weight_decay:
-            return grad
-        np.multiply(data, weight_decay, out=work)
-        np.add(work, grad, out=work)
-        return work
 
     # -- checkpoints ---------------------------------------------------------------------
     def _all_params(self):
@@ -202,6 +178,11 @@ class Optimizer:
                 if field not in self.defaults:
                     raise ValueError("%s.load_state_dict: unexpected key %r (unknown hyperparameter)"
                                      % (name, key))
+                # a crafted value (text, nan, a wrong shape) would fail, or corrupt, a later step
+                if (value.dtype.kind not in "biuf" or value.shape != np.shape(self.defaults[field])
+                        or not np.all(np.isfinite(value))):
+                    raise ValueError("%s.load_state_dict: %r is %r, expected a finite number like %r"
+                                     % (name, key, value, self.defaults[field]))
                 continue
             if index >= len(params):
                 raise ValueError("%s.load_state_dict: key %r names parameter %d but the optimizer has %d"
@@ -209,6 +190,10 @@ class Optimizer:
             param = params[index]
             slot = new_state.setdefault(id(param), {})
             if field == "step" and self._counted:
+                # the bias corrections divide by 1 - beta ** (step + 1): a negative count divides by 0
+                if value.shape != () or value.dtype.kind not in "iu" or int(value) < 0:
+                    raise ValueError("%s.load_state_dict: %r is %r, expected an integer step count >= 0"
+                                     % (name, key, value))
                 slot["step"] = int(value)
             elif field in self._buffer_names:
                 if value.shape != param.data.shape:
@@ -276,28 +261,12 @@ class SGD(Optimizer):
             self._ensure(state, "momentum_buffer", data)
         return fresh
 
-    def _update(self, data, grad, buffers, work, group, fresh):
-        lr, momentum = group["lr"], group["momentum"]
-        g = self._effective_grad(data, grad, group["weight_decay"], work[0])
-        if momentum:
-            buffer = buffers["momentum_buffer"]
-            if fresh:  # PyTorch starts the buffer at the first gradient, undamped
-                np.copyto(buffer, g)
-            else:
-                np.multiply(buffer, momentum, out=buffer)
-                if group["dampening"]:
-                    np.multiply(g, 1.0 - group["dampening"], out=work[1])
-                    np.add(buffer, work[1], out=buffer)
-                else:
-                    np.add(buffer, g, out=buffer)
-            if group["nesterov"]:
-                np.multiply(buffer, momentum, out=work[1])
-                np.add(work[1], g, out=work[1])
-                g = work[1]
-            else:
-                g = buffer
-        np.multiply(g, lr, out=work[1])
-        np.subtract(data, work[1], out=data)
+    def _step_group(self, group, members, cache):
+        momentum = group["momentum"]
+        optim_kernels.sgd_step(
+            [m[0] for m in members], [m[1] for m in members],
+            [m[2]["momentum_buffer"] for m in members] if momentum else None, [m[3] for m in members],
+            group["lr"], momentum, group["dampening"], group["weight_decay"], group["nesterov"], cache)
 
 
 class Adam(Optimizer):
@@ -322,28 +291,11 @@ class Adam(Optimizer):
         state["step"] = state.get("step", 0) + 1
         return state["step"]
 
-    def _update(self, data, grad, buffers, work, group, step):
-        beta1, beta2 = group["betas"]
-        g = self._effective_grad(data, grad, group["weight_decay"], work[0])
-        exp_avg, exp_avg_sq, scratch = buffers["exp_avg"], buffers["exp_avg_sq"], work[1]
-        # exp_avg = beta1 * exp_avg + (1 - beta1) * g
-        np.multiply(exp_avg, beta1, out=exp_avg)
-        np.multiply(g, 1.0 - beta1, out=scratch)
-        np.add(exp_avg, scratch, out=exp_avg)
-        # exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g
-        np.multiply(exp_avg_sq, beta2, out=exp_avg_sq)
-        np.multiply(g, g, out=scratch)
-        np.multiply(scratch, 1.0 - beta2, out=scratch)
-        np.add(exp_avg_sq, scratch, out=exp_avg_sq)
-        # p -= lr / bc1 * exp_avg / (sqrt(exp_avg_sq) / sqrt(bc2) + eps)
-        bias_correction1 = 1.0 - beta1 ** step
-        bias_correction2 = 1.0 - beta2 ** step
-        np.sqrt(exp_avg_sq, out=scratch)
-        np.multiply(scratch, 1.0 / math.sqrt(bias_correction2), out=scratch)
-        np.add(scratch, group["eps"], out=scratch)
-        np.divide(exp_avg, scratch, out=scratch)
-        np.multiply(scratch, group["lr"] / bias_correction1, out=scratch)
-        np.subtract(data, scratch, out=data)
+    def _step_group(self, group, members, cache):
+        optim_kernels.adam_step(
+            [m[0] for m in members], [m[1] for m in members], [m[2]["exp_avg"] for m in members],
+            [m[2]["exp_avg_sq"] for m in members], [m[3] for m in members],
+            group["lr"], group["betas"], group["eps"], group["weight_decay"], cache)
 
 
 class RMSprop(Optimizer):
@@ -370,35 +322,13 @@ class RMSprop(Optimizer):
             self._ensure(state, "momentum_buffer", data)
         return None
 
-    def _update(self, data, grad, buffers, work, group, info):
-        alpha, momentum = group["alpha"], group["momentum"]
-        g = self._effective_grad(data, grad, group["weight_decay"], work[0])
-        square_avg, scratch = buffers["square_avg"], work[1]
-        # square_avg = alpha * square_avg + (1 - alpha) * g * g
-        np.multiply(square_avg, alpha, out=square_avg)
-        np.multiply(g, g, out=scratch)
-        np.multiply(scratch, 1.0 - alpha, out=scratch)
-        np.add(square_avg, scratch, out=square_avg)
-        if group["centered"]:
-            grad_avg = buffers["grad_avg"]
-            np.multiply(grad_avg, alpha, out=grad_avg)
-            np.multiply(g, 1.0 - alpha, out=scratch)
-            np.add(grad_avg, scratch, out=grad_avg)
-            np.multiply(grad_avg, grad_avg, out=scratch)
-            np.subtract(square_avg, scratch, out=scratch)
-            np.sqrt(scratch, out=scratch)
-        else:
-            np.sqrt(square_avg, out=scratch)
-        np.add(scratch, group["eps"], out=scratch)
-        np.divide(g, scratch, out=scratch)  # g / avg
-        if momentum:
-            buffer = buffers["momentum_buffer"]
-            np.multiply(buffer, momentum, out=buffer)
-            np.add(buffer, scratch, out=buffer)
-            np.multiply(buffer, group["lr"], out=scratch)
-        else:
-            np.multiply(scratch, group["lr"], out=scratch)
-        np.subtract(data, scratch, out=data)
+    def _step_group(self, group, members, cache):
+        centered, momentum = group["centered"], group["momentum"]
+        optim_kernels.rmsprop_step(
+            [m[0] for m in members], [m[1] for m in members], [m[2]["square_avg"] for m in members],
+            [m[2]["grad_avg"] for m in members] if centered else None,
+            [m[2]["momentum_buffer"] for m in members] if momentum else None,
+            group["lr"], group["alpha"], group["eps"], group["weight_decay"], momentum, centered, cache)
 
 
 def clip_grad_norm_(params, max_norm, norm_type=2.0):

@@ -153,8 +153,12 @@ TABLE = {
     "sub": binary(np.subtract),
     "mul": binary(np.multiply),
     "div": binary(np.divide),
+    # x ** 0 at x = 0 and 0 ** e for e > 0 have gradient 0 (PyTorch's rule), which finite
+    # differences see too: the formulas alone would give NaN there
     "pow": OpEntry(lambda rng: [Sample(_positive(rng, 2, 3), _away_from_zero(rng, 2, 3)),
-                                Sample(_positive(rng, 2, 3), 3.0), Sample(2.0, _away_from_zero(rng, 3))], np.power),
+                                Sample(_positive(rng, 2, 3), 3.0), Sample(2.0, _away_from_zero(rng, 3)),
+                                Sample(np.array([[0.0, 1.5, -0.7], [0.0, 2.0, 0.5]]), 0.0),
+                                Sample(0.0, _positive(rng, 3))], np.power),
     "maximum": OpEntry(_extreme_samples, np.maximum),
     "minimum": OpEntry(_extreme_samples, np.minimum),
     "where": OpEntry(_where_samples, np.where),
@@ -229,8 +233,8 @@ TABLE = {
     "pad": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), ((1, 0), (0, 2)), 0.5)],
                    lambda x, width, value: np.pad(x, width, constant_values=value)),
     "one_hot": OpEntry(lambda rng: [Sample(np.array([2, 0, 1])), Sample(np.array([[1], [3]]), 5)],
-                       lambda labels, num_classes=None: np.eye(num_classes or labels.max() + 1)[labels],
-                       gradcheck=False),
+                       lambda labels, num_classes=None: np.eye(num_classes or labels.max() + 1, dtype=np.int64)[labels],
+                       gradcheck=False, keeps_dtype=False),  # int64, as in PyTorch
     # -- linear algebra, convolution, pooling
     "matmul": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 3, 4)),
                                    Sample(_away_from_zero(rng, 2, 2, 3), _away_from_zero(rng, 3)),

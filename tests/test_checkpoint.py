@@ -1,11 +1,17 @@
 """Checkpoints: round trips, atomic writes, refusal of pickled data, clear errors."""
 import os
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 
 import numpy as np
 import pytest
 
 from nn import checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _arrays():
@@ -250,3 +256,96 @@ def test_real_model_and_adam_round_trip(tmp_path):
     wider = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
     with pytest.raises(ValueError, match=r"0\.weight: checkpoint has \(4, 3\), model expects \(5, 3\)"):
         checkpoint.load_training_state(path, wider)
+
+
+# -- leftovers of killed saves, crafted archives -------------------------------------------
+
+
+_KILLED_SAVE = """
+import os, signal, sys
+import numpy as np
+from nn import checkpoint
+os.replace = lambda *args: os.kill(os.getpid(), signal.SIGKILL)   # killed after writing, before the rename
+checkpoint.save(sys.argv[1], {"w": np.zeros(1000)})
+"""
+
+
+def test_a_save_removes_the_temporaries_that_killed_saves_of_its_target_left(tmp_path):
+    target = tmp_path / "run.npz"
+    checkpoint.save(target, {"w": np.ones(3)})
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-c", _KILLED_SAVE, str(target)], cwd=ROOT, timeout=60)
+        assert result.returncode == -signal.SIGKILL
+    # each killed save left its temporary, and the next save removed the one before
+    left = sorted(name for name in os.listdir(tmp_path) if name.endswith(".tmp"))
+    assert len(left) == 1 and left[0].startswith(".run.npz.pid")
+
+    # what a save must never remove: another target's temporary, a live writer's, other files
+    others = [".other.npz.pid999999.abcdefgh.tmp", f".run.npz.pid{os.getppid()}.abcdefgh.tmp",
+              ".run.npz.notes.tmp", "run.npz.tmp", ".run.npz.pid1.abcdefgh.tmp.keep"]
+    for name in others:
+        (tmp_path / name).write_bytes(b"x")
+    legacy_fresh, legacy_old = tmp_path / ".run.npz.fresh123.tmp", tmp_path / ".run.npz.stale123.tmp"
+    legacy_fresh.write_bytes(b"x")
+    legacy_old.write_bytes(b"x")
+    os.utime(legacy_old, (time.time() - 7200, time.time() - 7200))
+
+    checkpoint.save(target, {"w": np.full(3, 2.0)})
+    np.testing.assert_array_equal(checkpoint.load(target)["w"], np.full(3, 2.0))
+    remaining = set(os.listdir(tmp_path))
+    assert not remaining & set(left) and legacy_old.name not in remaining
+    assert remaining == {"run.npz", legacy_fresh.name, *others}
+
+
+def test_array_header_claiming_more_than_its_member_holds_is_refused(tmp_path):
+    # a .npy header of shape (10**12,) float64 with 8 bytes of data: numpy would allocate 8 TB first
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+    path = tmp_path / "crafted.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("model/w.npy", buffer.getvalue() + bytes(8))
+    for read in (checkpoint.load, checkpoint.read_shapes):
+        with pytest.raises(ValueError, match=r"crafted.npz.*'model/w' has shape \(1000000000000,\)"):
+            read(path)
+
+
+def test_read_shapes_reads_headers_only(tmp_path):
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, {"model/w": np.zeros((3, 4), np.float32), "meta/json": np.array("{}")})
+    assert checkpoint.read_shapes(path) == {"model/w": (3, 4), "meta/json": ()}
+
+
+@pytest.mark.parametrize("stored", [np.array("[1, 2]"), np.array("{not json"), np.array(5), np.array(["{}", "{}"])])
+def test_metadata_must_be_a_json_object(tmp_path, stored):
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, {"model/w": np.zeros(2), checkpoint.METADATA_KEY: stored})
+    with pytest.raises(ValueError, match="c.npz"):
+        checkpoint.read_metadata(path)
+
+
+def test_check_writable(tmp_path):
+    checkpoint.check_writable(tmp_path / "new" / "deeper" / "c.npz")
+    assert os.path.isdir(tmp_path / "new" / "deeper") and os.listdir(tmp_path / "new" / "deeper") == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file, not a directory"):
+        checkpoint.check_writable(tmp_path / "file" / "c.npz")
+    with pytest.raises(ValueError, match="cannot create"):
+        checkpoint.check_writable(tmp_path / "file" / "below" / "c.npz")   # NotADirectoryError, even for root
+    with pytest.raises(ValueError, match="is a directory"):
+        checkpoint.check_writable(tmp_path / "new")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories; covered by the "
+                                               "NotADirectoryError cases above")
+def test_check_writable_read_only_directory(tmp_path):
+    directory = tmp_path / "read-only"
+    directory.mkdir()
+    directory.chmod(0o500)
+    try:
+        with pytest.raises(ValueError, match="is not writable"):
+            checkpoint.check_writable(directory / "c.npz")
+    finally:
+        directory.chmod(0o700)

@@ -415,5 +415,27 @@ def test_trainer_clips_and_refuses_a_non_finite_loss():
     # two steps of at most 0.05 * 1e-3 each
     assert 0 < float(fitter.model.weight.data[0]) <= 1e-4 + 1e-12
     fitter, _ = _line_trainer(name="training line")
-    with pytest.raises(FloatingPointError, match="training line: loss became nan in epoch 1"):
+    with pytest.raises(FloatingPointError, match=r"training line: loss became nan at step 1 \(epoch 1\)"):
         list(fitter.fit(lambda epoch: [np.array([np.nan])], epochs=1))
+
+
+def test_trainer_stops_before_the_update_that_a_bad_loss_would_make():
+    # the third batch is non-finite: training stops there, at step 3, and the weights stay
+    # those after step 2 (no update from a NaN gradient)
+    x = np.array([1.0, 2.0, 3.0])
+    fitter, _ = _line_trainer(name="line")
+    with pytest.raises(trainer.TrainingDiverged, match=r"line: loss became nan at step 3 \(epoch 1\)"):
+        list(fitter.fit(lambda epoch: [x, x, np.array([np.inf]), x], epochs=1))
+    assert fitter.steps == 2 and np.isfinite(fitter.model.weight.data).all()
+    reference, _ = _line_trainer()
+    list(reference.fit(lambda epoch: [x, x], epochs=1))
+    np.testing.assert_array_equal(fitter.model.weight.data, reference.model.weight.data)
+
+    # a finite loss 10^4 times the first one is divergence too (the saturated softmax of a
+    # learning rate of 1e10 keeps the loss finite for ever); the bound is the Trainer's
+    fitter, _ = _line_trainer(name="line")
+    with pytest.raises(trainer.TrainingDiverged, match=r"step 2 \(epoch 1\), more than 10000 times the first"):
+        list(fitter.fit(lambda epoch: [x, 1e4 * x], epochs=1))
+    fitter, _ = _line_trainer(divergence_factor=None)
+    list(fitter.fit(lambda epoch: [x, 1e4 * x], epochs=1))
+    assert fitter.steps == 2

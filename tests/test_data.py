@@ -3,6 +3,8 @@ import gzip
 import hashlib
 import io
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +13,8 @@ from hypothesis import strategies as st
 
 from nn import data
 from nn.data import DataLoader, read_idx, read_idx_images, read_idx_labels, write_idx
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _images(count=7, seed=0):
@@ -356,3 +360,82 @@ def test_dataloader_batches_partition_the_examples(count, batch_size, shuffle, d
         np.testing.assert_array_equal(seen, np.arange(sum(sizes)))
     for first, second in batches:
         np.testing.assert_array_equal(second, first * 2)
+
+
+# -- crafted files cannot force huge memory ----------------------------------------------
+
+
+def _gzip_bomb(path, count, zero_megabytes):
+    """A gzip IDX file: a valid header for `count` 28x28 images, then that many MiB of zeros."""
+    import zlib
+
+    header = bytes([0, 0, 8, 3]) + b"".join(size.to_bytes(4, "big") for size in (count, 28, 28))
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = bytes(1 << 20)
+    with open(path, "wb") as stream:
+        stream.write(compressor.compress(header))
+        for _ in range(zero_megabytes):
+            stream.write(compressor.compress(chunk))
+        stream.write(compressor.flush())
+
+
+_MEASURE_READ = """
+import resource, sys
+from nn import data
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    data.read_idx(sys.argv[1])
+except ValueError as error:
+    print("ValueError", error)
+print("growth_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_gzip_bomb_is_refused_without_decompressing_it(tmp_path):
+    # 160 MiB of zeros compress to 160 KiB; decompressing it whole (as the loader once did)
+    # costs 160+ MiB, streaming after the header costs at most a chunk past the 7,840 bytes
+    # the header implies
+    bomb = tmp_path / "bomb.gz"
+    _gzip_bomb(bomb, 10, 160)
+    assert bomb.stat().st_size < 300_000
+    result = subprocess.run([sys.executable, "-c", _MEASURE_READ, str(bomb)], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "has trailing bytes" in result.stdout and str(bomb) in result.stdout
+    growth_mib = int(result.stdout.split("growth_kib")[1]) / 1024
+    assert growth_mib < 24, f"reading a {bomb.stat().st_size}-byte file grew the memory by {growth_mib:.0f} MiB"
+
+
+def test_header_claiming_more_than_gzip_can_hold_is_refused_before_reading(tmp_path):
+    bomb = tmp_path / "claims.gz"
+    _gzip_bomb(bomb, 2_000_000, 0)   # 1.5 GB claimed, a few dozen bytes present
+    with pytest.raises(ValueError, match="truncated: .*more than a gzip file of"):
+        data.read_idx(bomb)
+    raw = tmp_path / "claims.raw"
+    raw.write_bytes(bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (2_000_000, 28, 28)) + b"\0" * 10)
+    with pytest.raises(ValueError, match="truncated: .* file has 26"):
+        data.read_idx(raw)
+
+
+@pytest.mark.parametrize("extra", [1, 3 << 20])
+def test_gzip_data_longer_or_shorter_than_the_header_is_named(tmp_path, extra):
+    path = tmp_path / "images.gz"
+    images = _images(3)
+    header = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in images.shape)
+    path.write_bytes(gzip.compress(header + images.tobytes() + bytes(extra)))
+    message = "has at least" if extra > (1 << 20) else f"has {len(header) + images.size + extra}"
+    with pytest.raises(ValueError, match=f"{path.name}.*has trailing bytes.*{message}"):
+        data.read_idx(path)
+    path.write_bytes(gzip.compress(header + images.tobytes()[:-5]))
+    with pytest.raises(ValueError, match=f"{path.name}.*truncated.*has {len(header) + images.size - 5}"):
+        data.read_idx(path)
+
+
+def test_multi_byte_idx_read_in_chunks_keeps_values(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_READ_CHUNK_BYTES", 7)   # chunks that split values
+    array = np.arange(-50, 50, dtype=np.int32).reshape(4, 25) * 1000003
+    for name in ("a.idx", "a.idx.gz"):
+        data.write_idx(tmp_path / name, array)
+        loaded = data.read_idx(tmp_path / name)
+        assert loaded.dtype == np.int32 and loaded.dtype.isnative
+        np.testing.assert_array_equal(loaded, array)

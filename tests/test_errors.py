@@ -264,7 +264,7 @@ def test_other_type_errors():
         ag.abs("x")
     with pytest.raises(TypeError, match="relu: got dict"):
         ag.relu({})
-    with pytest.raises(TypeError, match="add.*<U1"):  # numpy's message, naming the ufunc and the dtypes
+    with pytest.raises(TypeError, match="add: got str 's', expected a Tensor, array or number"):
         shaped(2) + "s"
 
 

@@ -1,6 +1,7 @@
 """gradcheck itself: it passes correct gradients, and catches wrong ones with a message that
 names the input, the element index, and the analytic and numeric values."""
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -188,3 +189,124 @@ def test_nothing_to_check_raises():
         gradcheck(lambda a: a * 2, (ag.tensor([1.0]),))
     with pytest.raises(ValueError, match="does not depend on any input"):
         gradcheck(lambda a: ag.tensor([1.0]), (leaf([1.0]),))
+
+
+# -- each class of wrong backward is caught ---------------------------------------------------
+# The issue's injected bug: a gradcheck comparing magnitudes passed this file's tests, so a
+# backward with the wrong sign would pass too. Each Function below has one classic bug; the
+# tests say gradcheck catches it, and test_each_weakened_comparison_lets_its_bug_through
+# shows that each test would fail against a gradcheck weakened in the matching way.
+_B_SQUARE = np.array([[1.0, 2.0, -0.5], [0.3, -1.0, 0.7], [2.0, 0.1, 1.5]])
+_B_WIDE = np.array([[1.0, 2.0, -0.5, 0.2], [0.3, -1.0, 0.7, 1.1], [2.0, 0.1, 1.5, -0.4]])
+
+
+def _times(constant, wrong_grad):
+    """A Function computing x @ constant whose backward is wrong_grad(grad, constant, x_shape)."""
+
+    def forward(ctx, x):
+        ctx.shape = x.shape
+        return x @ constant
+
+    def backward(ctx, grad):
+        return wrong_grad(grad, constant, ctx.shape)
+
+    return type("Times", (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
+
+
+NegatedSquare = _scaled_backward("NegatedSquare", lambda shape: -1.0)
+# d(x @ B)/dx is grad @ B.T; these return it transposed: for a square x the transpose has
+# x's shape, so only the values tell; for a wide x the values are laid out in the wrong order
+# (what a C/Fortran-order or stride mix-up gives)
+TransposedSquare = _times(_B_SQUARE, lambda grad, b, shape: (grad @ b.T).T)
+TransposedWide = _times(_B_WIDE, lambda grad, b, shape: (grad @ b.T).T.reshape(shape))
+CorrectTimes = _times(_B_SQUARE, lambda grad, b, shape: grad @ b.T)
+
+
+class NanAtOneElement(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a * 3
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = grad * 3
+        out[0] = np.nan
+        return out
+
+
+def _square_input():
+    return leaf(np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75], [-2.0, 1.0, 0.6]]))
+
+
+# bug name -> (Function, input, where the error must point)
+_BUGS = {
+    "sign": (NegatedSquare, lambda: leaf([0.5, -1.0, 2.0]), r"input 0, element \(\d,\)"),
+    "factor": (DoubledSquare, lambda: leaf([0.5, -1.0, 2.0]), r"input 0, element \(\d,\)"),
+    "transposed square": (TransposedSquare, _square_input, r"input 0, element \(\d, \d\)"),
+    "transposed wide": (TransposedWide, lambda: leaf(np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]])),
+                        r"input 0, element \(\d, \d\)"),
+    "nan": (NanAtOneElement, lambda: leaf([0.5, -1.0, 2.0]), r"input 0, element \(0,\): analytic gradient nan"),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(_BUGS))
+def test_wrong_backward_is_caught(bug):
+    function, make_input, where = _BUGS[bug]
+    with pytest.raises(GradcheckError, match=where):
+        gradcheck(function.apply, (make_input(),))
+
+
+def test_a_sign_error_is_caught_at_every_element():
+    with pytest.raises(GradcheckError, match=r"3 element\(s\) fail in all"):
+        gradcheck(NegatedSquare.apply, (leaf([0.5, -1.0, 2.0]),))
+
+
+def test_a_transposed_gradient_of_the_wrong_shape_is_refused():
+    # a non-square x whose gradient comes back transposed, shape and all: the engine refuses it
+    transposed = _times(_B_WIDE, lambda grad, b, shape: (grad @ b.T).T)
+    with pytest.raises(RuntimeError, match=r"gradient of shape \(3, 2\) for an input of shape \(2, 3\)"):
+        gradcheck(transposed.apply, (leaf(np.ones((2, 3))),))
+
+
+def test_the_correct_versions_pass():
+    assert gradcheck(Square.apply, (leaf([0.5, -1.0, 2.0]),))
+    assert gradcheck(CorrectTimes.apply, (_square_input(),))
+
+
+def _weakened(kind):
+    """gradcheck's per-element comparison with one deliberate weakness."""
+    tolerance = lambda numeric, atol, rtol: atol + rtol * np.abs(numeric)  # noqa: E731
+
+    def magnitudes(analytic, numeric, atol, rtol):
+        return np.nan_to_num(np.abs(np.abs(analytic) - np.abs(numeric)) - tolerance(numeric, atol, rtol), nan=np.inf)
+
+    def as_multisets(analytic, numeric, atol, rtol):  # the right values, in any places
+        analytic, numeric = (np.sort(v.reshape(-1)).reshape(v.shape) for v in (analytic, numeric))
+        return np.nan_to_num(np.abs(analytic - numeric) - tolerance(numeric, atol, rtol), nan=np.inf)
+
+    def directions(analytic, numeric, atol, rtol):  # the right direction, any length
+        analytic, numeric = analytic / np.linalg.norm(analytic), numeric / np.linalg.norm(numeric)
+        return np.nan_to_num(np.abs(analytic - numeric) - tolerance(numeric, atol, rtol), nan=np.inf)
+
+    def nan_unguarded(analytic, numeric, atol, rtol):  # NaN > 0 is False
+        return np.abs(analytic - numeric) - tolerance(numeric, atol, rtol)
+
+    return {"magnitudes": magnitudes, "multisets": as_multisets, "directions": directions,
+            "nan unguarded": nan_unguarded}[kind]
+
+
+@pytest.mark.parametrize("weakness, bug", [("magnitudes", "sign"), ("directions", "factor"),
+                                           ("multisets", "transposed square"), ("multisets", "transposed wide"),
+                                           ("nan unguarded", "nan")])
+def test_each_weakened_comparison_lets_its_bug_through(monkeypatch, weakness, bug):
+    """The bug tests above have teeth: against a gradcheck weakened in the matching way,
+    the buggy backward passes (so test_wrong_backward_is_caught would fail), while
+    correct gradients still pass the weakened check."""
+    module = sys.modules["autograd_core.gradcheck"]
+    monkeypatch.setattr(module, "_excess", _weakened(weakness))
+    function, make_input, _ = _BUGS[bug]
+    assert gradcheck(function.apply, (make_input(),)) is True
+    assert gradcheck(Square.apply, (leaf([0.5, -1.0, 2.0]),)) is True
+    monkeypatch.undo()
+    with pytest.raises(GradcheckError):
+        gradcheck(function.apply, (make_input(),))

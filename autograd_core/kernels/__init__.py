@@ -9,6 +9,7 @@ One module per kernel family, each lining up with its C and its tests:
   conv2d.py    csrc/conv2d*.c   tests/test_conv2d_kernels.py
   pool.py      csrc/pool*.c     tests/test_pool_kernels.py
   rnn.py       csrc/rnn*.c      tests/test_rnn_kernels.py
+  optim.py     csrc/optim*.c    tests/test_optim_kernels.py
 
 Every public kernel validates its arguments (shapes, dtypes, contiguity, sizes), so C
 never sees an argument that would make it read or write out of bounds, and then runs
@@ -21,6 +22,7 @@ kernels.gemm(a, b)`. Note that `kernels.gemm` is the function; the module is
 """
 from .conv2d import conv2d_backward_input, conv2d_backward_weight, conv2d_forward
 from .gemm import batched_gemm, gemm
+from .optim import StepCache, adam_step, rmsprop_step, sgd_step
 from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 from .rnn import (gru_cell_backward, gru_cell_forward, lstm_cell_backward, lstm_cell_forward,
                   lstm_step_backward, lstm_step_forward, projection_forward)
@@ -30,11 +32,11 @@ from .runtime import (MAX_THREADS, SIMD_LEVELS, backend, cpu_simd_level, extensi
 from .windows import conv_output_size, resolve_padding
 
 __all__ = [
-    "MAX_THREADS", "SIMD_LEVELS", "avg_pool2d_backward", "avg_pool2d_forward", "backend", "batched_gemm",
-    "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward", "conv_output_size",
-    "cpu_simd_level", "extension_available", "gemm", "get_backend", "get_num_threads",
+    "MAX_THREADS", "SIMD_LEVELS", "StepCache", "adam_step", "avg_pool2d_backward", "avg_pool2d_forward",
+    "backend", "batched_gemm", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward",
+    "conv_output_size", "cpu_simd_level", "extension_available", "gemm", "get_backend", "get_num_threads",
     "get_simd_level", "gru_cell_backward", "gru_cell_forward", "lstm_cell_backward",
     "lstm_cell_forward", "lstm_step_backward", "lstm_step_forward", "max_pool2d_backward",
-    "max_pool2d_forward", "projection_forward", "resolve_padding", "set_backend",
-    "set_num_threads", "set_simd_level", "simd_level",
+    "max_pool2d_forward", "projection_forward", "resolve_padding", "rmsprop_step", "set_backend",
+    "set_num_threads", "set_simd_level", "sgd_step", "simd_level",
 ]

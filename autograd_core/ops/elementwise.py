@@ -8,8 +8,8 @@ import numpy as np
 
 from ..function import Function
 from ..registry import register
-from ..tensor import Tensor, as_tensor
-from ._util import broadcast_shape, match_float, unbroadcast
+from ..tensor import _DEFAULT_FLOAT, Tensor, as_tensor
+from ._util import broadcast_shape, number_dtype, promote, result_dtype, unbroadcast
 
 
 class BinaryElementwise(Function):
@@ -17,10 +17,10 @@ class BinaryElementwise(Function):
 
     Subclasses define ``compute(a, b)`` (numpy arrays or numbers -> array) and
     ``grad_a(grad, a, b, out)`` / ``grad_b(grad, a, b, out)``, each input's gradient at
-    the broadcast shape; this class checks the shapes, gives an integer operand the
-    float operand's dtype (``match_float``), saves a, b and the result, and sums each
-    gradient back to its input's shape. A gradient is computed only for an input that
-    needs it."""
+    the broadcast shape; this class checks the shapes, casts the operands to PyTorch's
+    result dtype (``promote``: int64 with float32 or with 2.5 is float32), saves a, b and
+    the result, and sums each gradient back to its input's shape. A gradient is computed
+    only for an input that needs it."""
 
     @staticmethod
     def compute(a, b):
@@ -32,7 +32,7 @@ class BinaryElementwise(Function):
         shape_b = b.shape if type(b) is np.ndarray else np.shape(b)
         if shape_a != shape_b:  # equal shapes always broadcast; the check costs ~1.5 us
             broadcast_shape(cls.name, shape_a, shape_b)
-        a, b = match_float(a, b)
+        a, b = promote(cls.name, a, b)
         out = cls.compute(a, b)
         ctx.save_for_backward(a, b, out)
         ctx.shapes = (shape_a, shape_b)
@@ -72,68 +72,101 @@ class Mul(BinaryElementwise):
 
 @register("div", methods=("div", "__truediv__"), reflected=("__rtruediv__",))
 class Div(BinaryElementwise):
-    """a / b (broadcast); integers divided give float32, the default float."""
+    """a / b (broadcast), true division: integers divided give float32, the default
+    float, as in PyTorch (numpy would say float64)."""
 
     @staticmethod
     def compute(a, b):
         out = np.true_divide(a, b)
         if not any(isinstance(v, np.ndarray) and v.dtype.kind == "f" for v in (a, b)):
-            out = out.astype(np.float32)  # numpy would say float64
+            out = out.astype(_DEFAULT_FLOAT)
         return out
 
     grad_a = staticmethod(lambda grad, a, b, out: grad / b)
     grad_b = staticmethod(lambda grad, a, b, out: -grad * a / b / b)
 
 
-def _log_base(a):
-    # d(a^b)/db = a^b log a; defined as 0 where a == 0 (the limit for b > 0)
+def _pow_grad_base(grad, a, b, out):
+    # d(a^b)/da = b a^(b-1), and 0 where b == 0 (a^0 is the constant 1), as in PyTorch:
+    # the formula alone gives 0 * 0^-1 = NaN at a = 0
+    if type(b) is not np.ndarray:  # a number exponent (x ** 2): no mask to build
+        return np.zeros_like(grad) if b == 0 else grad * b * np.power(a, b - 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(a > 0, np.log(np.where(a > 0, a, 1)), np.where(a == 0, 0, np.nan))
+        return np.where(b == 0, 0, grad * b * np.power(a, b - 1))
+
+
+def _pow_grad_exponent(grad, a, b, out):
+    # d(a^b)/db = a^b log a, and 0 where a == 0 and b >= 0, as in PyTorch: 0^b is the
+    # constant 0 for b > 0 (the formula gives 0 * -inf = NaN there) and has the one-sided
+    # limit 0 at b = 0. A negative base gives NaN (log of a negative number), and 0 to a
+    # negative power -inf (inf * log 0), PyTorch's values too.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        full = grad * out * np.log(a)
+        return np.where(np.equal(a, 0) & np.greater_equal(b, 0), 0, full).astype(grad.dtype, copy=False)
 
 
 @register("pow", methods=("pow", "__pow__"), reflected=("__rpow__",))
 class Pow(BinaryElementwise):
-    """a ** b for a Tensor or scalar exponent b (and a scalar or Tensor base)."""
-    compute = staticmethod(np.power)
-    grad_a = staticmethod(lambda grad, a, b, out: grad * b * np.power(a, np.subtract(b, 1)))
-    grad_b = staticmethod(lambda grad, a, b, out: grad * out * _log_base(a))
+    """a ** b (broadcast) for a Tensor or number base and exponent.
+
+    Gradients follow PyTorch: d/da = b * a^(b-1), 0 where b == 0 (so x ** 0 has gradient
+    0 at x = 0); d/db = a^b * log(a), 0 where a == 0 and b >= 0. An integer base with a
+    negative integer exponent is an error, as in PyTorch."""
+
+    @staticmethod
+    def compute(a, b):
+        if (type(a) is not np.ndarray or a.dtype.kind != "f") and np.asarray(a).dtype.kind in "biu" \
+                and np.asarray(b).dtype.kind in "biu" and np.any(np.less(b, 0)):
+            raise ValueError("pow: got an integer base and the negative integer exponent %s; integers to "
+                             "negative powers are not allowed, expected a float base (x.float() ** %s)"
+                             % (np.min(b), np.min(b)))
+        return np.power(a, b)
+
+    grad_a = staticmethod(_pow_grad_base)
+    grad_b = staticmethod(_pow_grad_exponent)
 
 
 class Maximum(BinaryElementwise):
-    """Elementwise max; at ties the gradient is split evenly."""
+    """Elementwise max. Gradients follow PyTorch: the larger input gets it all, ties split
+    it evenly, and where either input is NaN (the result is NaN) both get all of it."""
     name = "maximum"
-    compute, wins = staticmethod(np.maximum), staticmethod(np.greater)
+    compute, loses = staticmethod(np.maximum), staticmethod(np.less)
 
+    # a's share is 1 unless a loses (0) or ties (1/2); NaN neither loses nor ties, so a NaN
+    # on either side gives both inputs the full gradient, as PyTorch's formula does
     @classmethod
     def grad_a(cls, grad, a, b, out):
-        return grad * (cls.wins(a, b) + 0.5 * (a == b))
+        return (grad * (1 - cls.loses(a, b) - 0.5 * np.equal(a, b))).astype(grad.dtype, copy=False)
 
     @classmethod
     def grad_b(cls, grad, a, b, out):
-        return grad * (1 - (cls.wins(a, b) + 0.5 * (a == b)))
+        return (grad * (1 - cls.loses(b, a) - 0.5 * np.equal(a, b))).astype(grad.dtype, copy=False)
 
 
 class Minimum(Maximum):
-    """Elementwise min; at ties the gradient is split evenly."""
+    """Elementwise min. Gradients follow PyTorch: the smaller input gets it all, ties split
+    it evenly, and where either input is NaN (the result is NaN) both get all of it."""
     name = "minimum"
-    compute, wins = staticmethod(np.minimum), staticmethod(np.less)
+    compute, loses = staticmethod(np.minimum), staticmethod(np.greater)
 
 
 def _operand(op, x):
-    # a Python number stays a number: wrapped in a Tensor it would be an int64/float32 array
-    # and numpy would promote float32 with it (maximum(2, x) gave float64)
+    # a Python number stays a number, so that it ranks below the tensor in dtype promotion
+    # (maximum(2, x) keeps x's dtype), as it does for x + 2
     return x if isinstance(x, (int, float, np.number, np.bool_)) else as_tensor(op, x)
 
 
 @register("maximum", methods=("maximum",))
 def maximum(a, b):
-    """Elementwise max of a and b (broadcast); ties split the gradient evenly."""
+    """Elementwise max of a and b (broadcast, PyTorch's dtype promotion). Gradient as in
+    PyTorch: to the larger input, split evenly at ties, to both where either is NaN."""
     return Maximum.apply(_operand("maximum", a), b)
 
 
 @register("minimum", methods=("minimum",))
 def minimum(a, b):
-    """Elementwise min of a and b (broadcast); ties split the gradient evenly."""
+    """Elementwise min of a and b (broadcast, PyTorch's dtype promotion). Gradient as in
+    PyTorch: to the smaller input, split evenly at ties, to both where either is NaN."""
     return Minimum.apply(_operand("minimum", a), b)
 
 
@@ -146,7 +179,7 @@ class Where(Function):
         ctx.shapes = (np.shape(a), np.shape(b))
         broadcast_shape("where", condition.shape, *ctx.shapes)
         ctx.save_for_backward(condition)
-        return np.where(condition, *match_float(a, b))
+        return np.where(condition, *promote("where", a, b))
 
     @staticmethod
     def backward(ctx, grad):
@@ -162,13 +195,12 @@ class Where(Function):
 def where(condition, a, b):
     """Elements of a where condition holds, of b elsewhere (broadcast)."""
     if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
-        # two numbers, no tensor: numpy would make float64, but a float built from Python
-        # numbers is float32 here, as in tensor(1.0), so where(mask, 1.0, 0.0) is float32
+        # two numbers, no tensor: numpy would make float64, but PyTorch gives a Python float
+        # the default float32 (where(mask, 1.0, 0.0) is float32, where(mask, 1, 0) int64)
         condition = _data(condition)
         if condition.dtype != bool:
             raise TypeError("where: got a condition of dtype %s, expected bool" % condition.dtype)
-        values = np.where(condition, a, b)
-        return Tensor(values.astype(np.float32) if values.dtype == np.float64 else values)
+        return Tensor(np.where(condition, a, b).astype(result_dtype("where", a, b)))
     return Where.apply(_data(condition), a, b)
 
 
@@ -259,8 +291,13 @@ class Clip(Function):
 
     @staticmethod
     def forward(ctx, a, low, high):
+        for bound in (low, high):
+            if bound is not None and type(bound) is not float and type(bound) is not int:
+                number_dtype("clip", bound)  # a TypeError naming clip unless a number
         if low is not None and high is not None and low > high:
             raise ValueError("clip: got low=%s > high=%s" % (low, high))
+        if a.dtype.kind != "f":  # an integer tensor clipped to 2.5 is float32, as in PyTorch
+            a = a.astype(result_dtype("clip", a, low, high), copy=False)
         mask = np.ones(a.shape, dtype=bool)
         if low is not None:
             mask &= a >= low
@@ -428,6 +465,10 @@ def cast(x, dtype):
 def _comparison(name, ufunc):
     def compare(a, b):
         other = b.data if isinstance(b, Tensor) else b
+        if type(other) is not np.ndarray and type(other) is not float and type(other) is not int \
+                and other is not None and np.asarray(other).dtype.kind not in "biuf":
+            # numpy's error would not name the op (x == None stays all False, as in numpy)
+            raise TypeError("%s: got %s, expected a Tensor, array or number" % (name, type(other).__name__))
         # numpy's own message would not say which op failed
         broadcast_shape(ufunc.__name__, np.shape(a.data), np.shape(other))
         return Tensor(ufunc(a.data, other))

@@ -5,13 +5,13 @@ from .. import kernels
 from ..function import Function
 from ..registry import register
 from ..tensor import Tensor
-from ._util import unbroadcast
+from ._util import promote, unbroadcast
 
 
 def _matmul(a, b):
     """numpy.matmul semantics for ndim >= 2 (batch dims broadcast), via the kernel bridge."""
     if a.dtype != b.dtype or a.dtype.kind != "f":
-        return np.matmul(a, b)  # integer or mixed dtypes: numpy's promotion rules
+        return np.matmul(a, b)  # integers (MatMul.forward has promoted mixed dtypes)
     if a.ndim == 2 and b.ndim == 2:
         return kernels.gemm(a, b)
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
@@ -39,6 +39,8 @@ class MatMul(Function):
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError("matmul: shapes %s and %s do not match: %d columns vs %d rows"
                              % (a.shape, b.shape, a.shape[-1], b.shape[-2 if b.ndim > 1 else 0]))
+        if a.dtype != b.dtype:  # the elementwise ops' rule: int64 @ float32 is float32, not numpy's float64
+            a, b = promote("matmul", a, b)
         try:
             np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:

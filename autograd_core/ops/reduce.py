@@ -40,7 +40,9 @@ class Mean(Function):
 
 
 class _Extreme(Function):
-    """max/min over axes; the gradient is split evenly among tied extremes."""
+    """max/min over axes, with PyTorch's gradient for max()/amax: split evenly among the
+    elements equal to the result (ties), and, where the result is NaN (NaN propagates as
+    the extreme), split evenly among that slice's NaNs rather than lost."""
 
     reducer = None
 
@@ -51,6 +53,10 @@ class _Extreme(Function):
                              % (cls.__name__.lower(), a.shape))
         kept = cls.reducer(a, axis=axes, keepdims=True)
         mask = a == kept
+        # NaN == NaN is False: without this a slice whose result is NaN would get no gradient
+        # at all (and 0/0 shares); checked on the reduced array, so finite inputs pay little
+        if kept.dtype.kind == "f" and np.isnan(kept).any():
+            mask |= np.isnan(a)
         ctx.save_for_backward(mask)
         ctx.axes, ctx.keepdims = axes, keepdims
         return kept if keepdims else np.squeeze(kept, axis=axes)
@@ -61,7 +67,6 @@ class _Extreme(Function):
         grad = _expand_back(grad, mask.shape, ctx.axes, ctx.keepdims)
         share = mask / mask.sum(axis=ctx.axes, keepdims=True)
         return (grad * share).astype(grad.dtype, copy=False), None, None
-
 
 class Max(_Extreme):
     reducer = staticmethod(np.max)
@@ -146,13 +151,21 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
 
 @register("max", methods=("max",))
 def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Maximum over axis; ties share the gradient evenly."""
+    """Maximum over axis (None: all; int or tuple) -> the values, reduced shape.
+
+    Gradient as PyTorch's max() and amax: split evenly among tied maxima; a slice with a
+    NaN has NaN as its maximum and the gradient goes to its NaNs (split evenly). Unlike
+    torch.max(dim), which returns (values, indices) and gives one index all of it, this
+    returns the values only, as numpy's max does."""
     return Max.apply(x, _axes("max", x, axis, dim), bool(keepdims or keepdim))
 
 
 @register("min", methods=("min",))
 def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Minimum over axis; ties share the gradient evenly."""
+    """Minimum over axis (None: all; int or tuple) -> the values, reduced shape.
+
+    Gradient as PyTorch's min() and amin: split evenly among tied minima; a slice with a
+    NaN has NaN as its minimum and the gradient goes to its NaNs (split evenly)."""
     return Min.apply(x, _axes("min", x, axis, dim), bool(keepdims or keepdim))
 
 

@@ -4,7 +4,7 @@ import numpy as np
 from ..function import Function
 from ..registry import register
 from ..tensor import Tensor
-from ._util import is_int, normalize_axis, unbroadcast
+from ._util import is_int, normalize_axis, result_dtype, unbroadcast
 
 
 class Reshape(Function):
@@ -241,14 +241,13 @@ def _check_same(op, tensors, axis, except_axis):
                              % (op, first.shape, t.shape, axis if except_axis else "(none)"))
 
 
-def _match_floats(tensors):
-    """Integer/bool tensors joined with float ones take the float dtype (as in elementwise
-    ops): numpy would turn float32 joined with int64 into float64."""
-    floats = [t.dtype for t in tensors if t.dtype.kind == "f"]
-    if not floats or len(floats) == len(tensors):
-        return tensors
-    target = np.result_type(*floats)
-    return [t if t.dtype.kind == "f" else Tensor(t.data.astype(target)) for t in tensors]
+def _promote_all(op, tensors):
+    """The tensors cast to their common dtype by PyTorch's rule (_util.result_dtype):
+    numpy would turn float32 joined with int64 into float64; PyTorch says float32. Only
+    tensors without a gradient are cast here: one that needs a gradient is a float, and
+    numpy joins floats in the same dtype PyTorch does."""
+    dtype = result_dtype(op, *(t.data for t in tensors))
+    return [Tensor(t.data.astype(dtype)) if t.dtype != dtype and not t.requires_grad else t for t in tensors]
 
 
 @register("concat", methods=())
@@ -260,7 +259,7 @@ def concat(tensors, axis=0):
                          % ("no tensors" if not tensors else "a zero-dimensional tensor"))
     (axis,) = normalize_axis("concat", axis, tensors[0].ndim)
     _check_same("concat", tensors, axis, True)
-    return Concat.apply(axis, *_match_floats(tensors))
+    return Concat.apply(axis, *_promote_all("concat", tensors))
 
 
 @register("stack", methods=())
@@ -272,7 +271,7 @@ def stack(tensors, axis=0):
     axis = is_int("stack", "axis", axis)
     if not -ndim <= axis < ndim:
         raise ValueError("stack: axis %s is out of range for a result with %d dimensions" % (axis, ndim))
-    return Stack.apply(axis % ndim, *_match_floats(tensors))
+    return Stack.apply(axis % ndim, *_promote_all("stack", tensors))
 
 
 def _check_has_dimensions(op, x):
@@ -334,13 +333,20 @@ def pad(x, pad_width, value=0.0):
 
 
 @register("one_hot", differentiable=False)
-def one_hot(labels, num_classes=None, dtype=np.float32):
-    """[..] integer labels -> [.., num_classes] one-hot rows (not differentiable)."""
+def one_hot(labels, num_classes=None, dtype=np.int64):
+    """[..] integer labels -> [.., num_classes] one-hot rows (not differentiable).
+
+    int64 as in PyTorch, unless dtype says otherwise (dtype=np.float32 for a float target).
+    num_classes None or -1 (PyTorch's default) means max(labels) + 1."""
     data = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
     if data.dtype.kind not in "iu":
         raise TypeError("one_hot: got labels of dtype %s, expected integers" % data.dtype)
-    if num_classes is None:
+    if num_classes is None or (not isinstance(num_classes, (bool, np.bool_)) and num_classes == -1):
         num_classes = int(data.max()) + 1 if data.size else 0
+    num_classes = is_int("one_hot", "num_classes", num_classes)
+    if num_classes < 0:
+        raise ValueError("one_hot: got num_classes=%d, expected a count >= 0 (or -1: max label + 1)"
+                         % num_classes)
     if data.size and (data.min() < 0 or data.max() >= num_classes):
         raise ValueError("one_hot: labels must lie in [0, %d), got min %d and max %d"
                          % (num_classes, data.min(), data.max()))

@@ -118,7 +118,10 @@ def run_train(args):
                   limit_train=args.limit_train, limit_test=args.limit_test)
     arguments.set_threads(args)
     run_dir = args.out or os.path.join("runs", spec.name)
-    os.makedirs(run_dir, exist_ok=True)
+    # before the data are read and anything is trained: a run must not fail to save at the end
+    trainer.check_run_directory(run_dir)
+    if args.resume:
+        trainer.read_run_metadata(args.resume)
     train_set = _load_split("train", args, args.limit_train)
     test_set = _load_split("test", args, args.limit_test)
     trainer.train_model(spec, task, config, train_set, test_set, run_dir, resume=args.resume,
@@ -129,7 +132,7 @@ def run_train(args):
 def run_evaluate(args):
     """``evaluate``: the test metrics of a checkpoint written by ``train`` (and, with
     ``--pictures``, its task's pictures)."""
-    metadata = checkpoint.read_metadata(args.checkpoint)
+    metadata = trainer.read_run_metadata(args.checkpoint)
     if "model" not in metadata:
         raise ValueError(f"checkpoint {args.checkpoint!r} has no model name in its metadata; "
                          f"was it written by '{PROG} train'?")
@@ -137,6 +140,11 @@ def run_evaluate(args):
     task = models.get_task(spec.task)
     if args.pictures is not None and task.pictures is None:
         raise ValueError(f"--pictures: {spec.name} is a {spec.task} model, which draws no pictures")
+    picture_directory = None
+    if args.pictures is not None:
+        picture_directory = args.pictures or os.path.dirname(os.path.abspath(args.checkpoint))
+        # checked before evaluating, which takes the time
+        checkpoint.check_writable(os.path.join(picture_directory, "reconstructions.png"), "--pictures file")
     arguments.set_threads(args)
     model = spec.build()
     checkpoint.load_training_state(args.checkpoint, model)
@@ -145,12 +153,11 @@ def run_evaluate(args):
     metrics = trainer.evaluate(model, task.evaluate, data.DataLoader(images, labels, batch_size=batch_size))
     print(f"{spec.name} (epoch {metadata.get('epoch', '?')}) on {len(labels)} test images: "
           + trainer.format_metrics(metrics))
-    if args.pictures is not None:
-        directory = args.pictures or os.path.dirname(os.path.abspath(args.checkpoint))
+    if picture_directory is not None:
         if plots.pyplot() is None:
             print("matplotlib is not installed: skipped the task's pictures (pip install 'autograd-core[plot]')")
         else:
-            for path in task.pictures(model, images, labels, directory, spec.name):
+            for path in task.pictures(model, images, labels, picture_directory, spec.name):
                 print("wrote " + path)
     return 0
 
@@ -162,14 +169,7 @@ COMMANDS = {"models": run_models, "train": run_train, "evaluate": run_evaluate,
 def main(argv=None):
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     args = build_parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except (data.DatasetNotFoundError, FileNotFoundError, ValueError, FloatingPointError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    return arguments.run_reporting_errors(COMMANDS[args.command], args, PROG)
 
 
 if __name__ == "__main__":

@@ -262,7 +262,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m nn.apps.sequence_tasks",
                                      description="The lecture's sequence-to-sequence and encoder-decoder tasks.")
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return arguments.run_reporting_errors(run, parser.parse_args(argv), "python -m nn.apps.sequence_tasks")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from . import arguments
 from .trainer import Trainer
 
 __all__ = ["CharVocabulary", "load_text", "split_ids", "batch_streams", "chunks", "CharLanguageModel",
-           "evaluate_language_model", "train_language_model", "sample", "save_language_model",
+           "evaluate_language_model", "check_training_settings", "train_language_model", "sample", "save_language_model",
            "load_language_model", "add_train_arguments", "add_sample_arguments", "run_train", "run_sample",
            "build_parser", "main"]
 
@@ -166,19 +166,54 @@ def evaluate_language_model(model, ids, batch_size=64, seq_len=200):
         model.train(was_training)
 
 
+def _positive_integer(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
+def check_training_settings(train_ids, validation_ids, batch_size, seq_len, time_limit=None, max_steps=None,
+                            epochs=None, eval_every=0):
+    """Raise ``ValueError`` for anything that would stop :func:`train_language_model` after
+    it has started: sizes and budgets that are not positive, a training split too short
+    for ``batch_size`` streams, a validation split too short to evaluate (2 characters)."""
+    for name, value in (("batch_size", batch_size), ("seq_len", seq_len)):
+        if not _positive_integer(value):
+            raise ValueError(f"train_language_model: {name} must be an integer >= 1, got {value!r}")
+    for name, value in (("max_steps", max_steps), ("epochs", epochs)):
+        if value is not None and not _positive_integer(value):
+            raise ValueError(f"train_language_model: {name} must be an integer >= 1 or None, got {value!r}")
+    if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
+        raise ValueError(f"train_language_model: time_limit must be > 0 seconds, got {time_limit!r}")
+    if not (isinstance(eval_every, (int, np.integer)) and not isinstance(eval_every, bool) and eval_every >= 0):
+        raise ValueError(f"train_language_model: eval_every must be an integer >= 0, got {eval_every!r}")
+    if len(train_ids) < 2 * batch_size:
+        raise ValueError(f"train_language_model: the training split holds {len(train_ids)} characters, too few "
+                         f"for {batch_size} streams of at least 2 (need {2 * batch_size}; lower the batch size)")
+    if len(validation_ids) < 2:
+        raise ValueError(f"train_language_model: the validation split holds {len(validation_ids)} character(s); "
+                         "evaluating needs at least 2 (use a longer text or a larger validation fraction)")
+
+
 def train_language_model(model, train_ids, validation_ids, batch_size=64, seq_len=100, lr=3e-3,
                          clip=5.0, time_limit=None, max_steps=None, epochs=None, eval_every=200,
-                         eval_batch_size=64, eval_seq_len=200, lr_decay=None, seed=0, log=print):
+                         eval_batch_size=64, eval_seq_len=200, lr_decay=None, seed=0, log=print,
+                         after_evaluation=None):
     """Train with Adam and truncated BPTT until time_limit seconds (wall clock, evaluation
     included), max_steps updates or epochs passes, whichever comes first.
 
-    Evaluates the validation loss (nats/char) every ``eval_every`` steps and at the end.
+    Evaluates the validation loss (nats/char) every ``eval_every`` steps and at the end,
+    and then calls ``after_evaluation(history)`` (optional; ``train-lm`` saves its
+    checkpoint there, so a run that is killed or diverges keeps the last evaluated model).
     ``lr_decay`` (optional) multiplies the learning rate by that factor after each epoch.
+    Every setting and both splits are checked before the first step
+    (:func:`check_training_settings`); a non-finite or diverged loss stops training with
+    :class:`nn.apps.trainer.TrainingDiverged` before that step's update.
     Returns the history: a list of dicts with step, epoch, seconds (wall), cpu_seconds,
     train_loss and validation_loss.
     """
     if time_limit is None and max_steps is None and epochs is None:
         raise ValueError("train_language_model: give time_limit, max_steps or epochs, else it never ends")
+    check_training_settings(train_ids, validation_ids, batch_size, seq_len, time_limit, max_steps, epochs,
+                            eval_every)
     rng = np.random.default_rng(seed)
     optimizer = optim.Adam(model.parameters(), lr=lr)
     streams = batch_streams(train_ids, batch_size)
@@ -214,6 +249,8 @@ def train_language_model(model, train_ids, validation_ids, batch_size=64, seq_le
             log("step %6d  epoch %d  %7.1fs (cpu %7.1fs)  train %.4f  validation %.4f nats/char%s" % (
                 trainer.steps, completed_epochs, entry["seconds"], entry["cpu_seconds"], entry["train_loss"],
                 validation, "  (final)" if done else ""))
+        if after_evaluation is not None:
+            after_evaluation(history)
 
     def after_step(value):
         nonlocal state
@@ -271,11 +308,58 @@ def save_language_model(path, model, vocabulary, extra=None):
     checkpoint.save_training_state(path, model, metadata=metadata)
 
 
-def load_language_model(path):
-    """(model, vocabulary, metadata) from a checkpoint written by save_language_model."""
+_CONFIG_FIELDS = ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "dropout")
+
+
+def _checked_language_model_metadata(path):
+    """The metadata of a language-model checkpoint, every field that sizes the model
+    checked for its type and against the shapes of the checkpoint's own arrays (read
+    from their headers) before anything is built: a crafted ``vocab_size`` of 1e8 would
+    otherwise allocate gigabytes."""
+    path = str(path)
     metadata = checkpoint.read_metadata(path)
+
+    def refuse(problem):
+        raise ValueError(f"load_language_model: checkpoint {path!r}: {problem}")
+
     if metadata.get("kind") != "char-lm":
-        raise ValueError("load_language_model: %s is not a character language model checkpoint" % path)
+        refuse("not a character language model checkpoint (metadata kind %r, expected 'char-lm')"
+               % (metadata.get("kind"),))
+    config = metadata.get("config")
+    if not isinstance(config, dict) or sorted(config) != sorted(_CONFIG_FIELDS):
+        refuse(f"metadata config is {config!r:.120}, expected an object with the fields {list(_CONFIG_FIELDS)}")
+    for field in _CONFIG_FIELDS[:4]:
+        if not _positive_integer(config[field]):
+            refuse(f"config {field} is {config[field]!r:.40}, expected an integer >= 1")
+    if isinstance(config["dropout"], bool) or not isinstance(config["dropout"], (int, float)) \
+            or not 0 <= config["dropout"] < 1:
+        refuse(f"config dropout is {config['dropout']!r:.40}, expected a number from 0 to 1 (1 excluded)")
+    shapes = checkpoint.read_shapes(path)
+    vocab, embedding, hidden, layers = (config[field] for field in _CONFIG_FIELDS[:4])
+    expected = {"model/embedding.weight": (vocab, embedding), "model/decoder.weight": (vocab, hidden)}
+    expected.update({f"model/lstm.weight_hh_l{layer}": (4 * hidden, hidden) for layer in range(layers)})
+    for key, shape in expected.items():
+        if shapes.get(key) != shape:
+            refuse(f"config {dict(config)} disagrees with the array {key!r}: it has shape {shapes.get(key)}, "
+                   f"the config implies {shape}")
+    if f"model/lstm.weight_hh_l{layers}" in shapes:
+        refuse(f"config num_layers {layers} disagrees with the arrays, which hold more LSTM layers")
+    try:
+        characters = json.loads(metadata.get("vocabulary"))
+    except (TypeError, ValueError):
+        characters = None
+    if (not isinstance(characters, list) or len(characters) != vocab
+            or not all(isinstance(c, str) and len(c) == 1 for c in characters) or len(set(characters)) != vocab):
+        refuse(f"metadata vocabulary is {metadata.get('vocabulary')!r:.80}, expected a JSON list of "
+               f"{vocab} distinct characters (the config's vocab_size)")
+    return metadata
+
+
+def load_language_model(path):
+    """(model, vocabulary, metadata) from a checkpoint written by save_language_model.
+    Metadata that disagrees with the arrays, or has the wrong type, is a ``ValueError``
+    naming the file and the field."""
+    metadata = _checked_language_model_metadata(path)
     model = CharLanguageModel(**metadata["config"])
     checkpoint.load_training_state(path, model)
     return model, CharVocabulary.from_json(metadata["vocabulary"]), metadata
@@ -303,14 +387,15 @@ def add_train_arguments(parser):
     parser.add_argument("--embedding", type=arguments.positive_int, default=64)
     parser.add_argument("--hidden", type=arguments.positive_int, default=256)
     parser.add_argument("--layers", type=arguments.positive_int, default=1)
-    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--dropout", type=arguments.probability, default=0.0)
     parser.add_argument("--batch-size", type=arguments.positive_int, default=64)
     parser.add_argument("--seq-len", type=arguments.positive_int, default=100)
     parser.add_argument("--lr", type=arguments.positive_float, default=3e-3)
     parser.add_argument("--lr-decay", type=arguments.positive_float, help="learning-rate factor after each epoch")
-    parser.add_argument("--clip", type=float, default=5.0, help="gradient-norm clip (0: none)")
-    parser.add_argument("--eval-every", type=int, default=200, help="steps between evaluations (0: at the end only)")
-    parser.add_argument("--validation-fraction", type=float, default=0.1)
+    parser.add_argument("--clip", type=arguments.non_negative_float, default=5.0, help="gradient-norm clip (0: none)")
+    parser.add_argument("--eval-every", type=arguments.non_negative_int, default=200,
+                        help="steps between evaluations, each also saving --out (0: at the end only)")
+    parser.add_argument("--validation-fraction", type=arguments.fraction, default=0.1)
     arguments.add_threads_argument(parser)
     arguments.add_seed_argument(parser, help="seed for initialisation and the chunk offsets")
     parser.add_argument("--history", help="write the history as JSON here")
@@ -320,7 +405,7 @@ def add_sample_arguments(parser):
     """The options of ``sample`` (``python -m nn.apps.text sample``)."""
     parser.add_argument("checkpoint", help="checkpoint written by train")
     parser.add_argument("--prime", default="", help="text to start from")
-    parser.add_argument("--length", type=int, default=500)
+    parser.add_argument("--length", type=arguments.non_negative_int, default=500)
     parser.add_argument("--temperature", type=arguments.positive_float, default=0.8)
     arguments.add_seed_argument(parser, help="seed for drawing the characters")
 
@@ -328,18 +413,28 @@ def add_sample_arguments(parser):
 def run_train(args):
     """The ``train-lm`` command: train on ``args.file`` and write the checkpoint ``args.out``."""
     arguments.set_threads(args)
+    # before anything is trained: a run must not learn for 15 minutes and then fail to save
+    checkpoint.check_writable(args.out, "--out checkpoint")
+    if args.history:
+        checkpoint.check_writable(args.history, "--history file")
     init.manual_seed(args.seed)
     text = load_text(args.file)
     vocabulary = CharVocabulary(text)
     train_ids, validation_ids = split_ids(vocabulary.encode(text), args.validation_fraction)
     print("%s: %d characters, vocabulary %d, train %d, validation %d" % (
         args.file, len(text), vocabulary.size, len(train_ids), len(validation_ids)))
+    check_training_settings(train_ids, validation_ids, args.batch_size, args.seq_len, args.minutes * 60,
+                            args.max_steps, None, args.eval_every)
     model = CharLanguageModel(vocabulary.size, args.embedding, args.hidden, args.layers, args.dropout)
+
+    def save(history):
+        # after every evaluation: a run that is killed or diverges keeps the last evaluated model
+        save_language_model(args.out, model, vocabulary, extra=dict(history=history))
+
     history = train_language_model(
         model, train_ids, validation_ids, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
         clip=args.clip, time_limit=args.minutes * 60, max_steps=args.max_steps, eval_every=args.eval_every,
-        lr_decay=args.lr_decay, seed=args.seed)
-    save_language_model(args.out, model, vocabulary, extra=dict(history=history))
+        lr_decay=args.lr_decay, seed=args.seed, after_evaluation=save)
     if args.history:
         with open(args.history, "w") as handle:
             json.dump(history, handle, indent=1)
@@ -356,8 +451,10 @@ def run_sample(args):
 
 
 def main(argv=None):
+    """``python -m nn.apps.text train|sample ...``; user errors are one line, as in ``autograd-core``."""
     args = build_parser().parse_args(argv)
-    return {"train": run_train, "sample": run_sample}[args.command](args)
+    return arguments.run_reporting_errors({"train": run_train, "sample": run_sample}[args.command], args,
+                                          "python -m nn.apps.text")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The one training loop every command uses, and the run directory of ``train``.
 
-:class:`Trainer` owns the optimisation step (zero the gradients, backward, clip, step,
-refuse a non-finite loss) and the epoch loop (learning-rate schedule, train mode, an
+:class:`Trainer` owns the optimisation step (zero the gradients, backward, clip, step;
+stop, before the update, at a non-finite or diverged loss) and the epoch loop (learning-rate schedule, train mode, an
 optional progress bar). :meth:`Trainer.fit` yields after each epoch, so that each command
 does its own bookkeeping between epochs: ``train`` evaluates and writes its run directory,
 the language model decays its learning rate, the sequence tasks log.
@@ -14,6 +14,7 @@ one) and ``metrics.json``; at the end it draws ``curve.png`` and the task's pict
 import itertools
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -24,8 +25,8 @@ import autograd_core
 from .. import checkpoint, data, init, optim
 from . import plots
 
-__all__ = ["OPTIMIZERS", "make_optimizer", "Progress", "Trainer", "EpochResult", "evaluate", "write_json",
-           "format_metrics", "train_model"]
+__all__ = ["OPTIMIZERS", "make_optimizer", "Progress", "Trainer", "TrainingDiverged", "EpochResult", "evaluate",
+           "write_json", "format_metrics", "read_run_metadata", "check_run_directory", "train_model"]
 
 try:
     import tqdm as _tqdm
@@ -79,6 +80,11 @@ class Progress:
             self.bar.close()
 
 
+class TrainingDiverged(FloatingPointError):
+    """The training loss became non-finite or grew past the Trainer's divergence bound;
+    raised before that batch's update, so the weights are the last good ones."""
+
+
 @dataclass(frozen=True)
 class EpochResult:
     """What :meth:`Trainer.fit` yields after an epoch: its number, the mean training loss
@@ -97,30 +103,61 @@ class Trainer:
     ``clip_grad_norm`` (optional) clips the gradients' joint norm before each step.
     ``name`` names the run in errors; ``show_progress`` draws a progress bar per epoch
     (the batches must then have a length).
+
+    A loss that is not finite, or whose magnitude exceeds ``divergence_factor`` times
+    that of this Trainer's first loss (at least 1), stops training with
+    :class:`TrainingDiverged` naming the step and the value, before that batch's update:
+    the weights stay those of the last good step. (A diverged run's loss can stay finite
+    for ever, e.g. 1e10 nats per character at a learning rate of 1e10, because the
+    softmax saturates; training on would only waste the time budget.)
+    ``divergence_factor=None`` checks finiteness only.
     """
 
-    def __init__(self, model, optimizer, loss, clip_grad_norm=None, name="training", show_progress=False):
+    # No sound run multiplies its first loss by 10,000 (a classifier starting at
+    # ln 10 = 2.3 nats would reach 23,000): only a diverged one does.
+    DIVERGENCE_FACTOR = 1e4
+
+    def __init__(self, model, optimizer, loss, clip_grad_norm=None, name="training", show_progress=False,
+                 divergence_factor=DIVERGENCE_FACTOR):
         self.model = model
         self.optimizer = optimizer
         self.loss = loss
         self.clip_grad_norm = clip_grad_norm
         self.name = name
         self.show_progress = show_progress
+        self.divergence_factor = divergence_factor
+        self.first_loss = None
         self.steps = 0
         self.epoch = None
 
+    def _check_loss(self, value):
+        step = self.steps + 1
+        if not np.isfinite(value):
+            problem = f"loss became {value} at step {step} (epoch {self.epoch})"
+        elif self.first_loss is None:
+            self.first_loss = value
+            return
+        elif (self.divergence_factor is not None
+              and abs(value) > self.divergence_factor * max(abs(self.first_loss), 1.0)):
+            problem = (f"loss became {value:.6g} at step {step} (epoch {self.epoch}), more than "
+                       f"{self.divergence_factor:g} times the first loss {self.first_loss:.6g}: training diverged")
+        else:
+            return
+        raise TrainingDiverged(f"{self.name}: {problem}; stopped before that step's update (the weights are "
+                               f"those after step {self.steps}); try a smaller learning rate or clipping "
+                               "the gradients' norm")
+
     def step(self, batch):
-        """One update on ``batch``; returns (loss value, examples)."""
+        """One update on ``batch``; returns (loss value, examples). A non-finite or
+        diverged loss raises :class:`TrainingDiverged` before anything is changed."""
         loss, examples = self.loss(batch)
+        value = float(loss.data)
+        self._check_loss(value)
         self.optimizer.zero_grad()
         loss.backward()
         if self.clip_grad_norm:
             optim.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()
-        value = float(loss.data)
-        if not np.isfinite(value):
-            raise FloatingPointError(f"{self.name}: loss became {value} in epoch {self.epoch}; "
-                                     "try a smaller learning rate or clipping the gradients' norm")
         self.steps += 1
         return value, examples
 
@@ -201,6 +238,68 @@ def _step_schedule(config):
     return lambda epoch: config["lr"] * config["lr_gamma"] ** ((epoch - 1) // config["lr_step_size"])
 
 
+# The files train writes into its run directory (the task's pictures go there too).
+RUN_FILES = ("checkpoint.npz", "metrics.json", "curve.png")
+
+
+def check_run_directory(run_dir, option="--out"):
+    """Create ``run_dir`` and check, before any training, that ``train`` can write its files
+    there (not a file, writable, no directory in a file's place): a run must not
+    learn for an hour and then fail to save."""
+    run_dir = os.fspath(run_dir)
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise ValueError(f"{option} {run_dir!r} is a file; expected a run directory")
+    for name in RUN_FILES:
+        checkpoint.check_writable(os.path.join(run_dir, name), what=f"{option} file")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def read_run_metadata(path):
+    """The metadata of a checkpoint written by ``train``, with the type of every field
+    that is used checked: ``model`` a str, ``epoch`` an int >= 0, ``history`` a list of
+    objects, ``config`` an object. A crafted or foreign value is a ``ValueError`` naming
+    the file and the field."""
+    metadata = checkpoint.read_metadata(path)
+    expected = {"model": (lambda v: isinstance(v, str), "a model name (string)"),
+                "task": (lambda v: isinstance(v, str), "a task name (string)"),
+                "epoch": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+                "history": (lambda v: isinstance(v, list) and all(isinstance(e, dict) for e in v),
+                            "a list of objects"),
+                "config": (lambda v: isinstance(v, dict), "an object")}
+    for field, (valid, description) in expected.items():
+        if field in metadata and not valid(metadata[field]):
+            raise ValueError(f"checkpoint {os.fspath(path)!r}: metadata field {field!r} is "
+                             f"{metadata[field]!r:.80}, expected {description}")
+    return metadata
+
+
+def _check_config(config):
+    for key in ("epochs", "batch_size"):
+        if not _is_int(config[key]) or config[key] < 1:
+            raise ValueError(f"train: {key} must be an integer >= 1, got {config[key]!r}")
+    if not (isinstance(config["lr"], (int, float)) and np.isfinite(config["lr"]) and config["lr"] > 0):
+        raise ValueError(f"train: lr must be a finite number > 0, got {config['lr']!r}")
+
+
+def _warn_if_resumed_differently(resume, metadata, config, train_examples):
+    """A resumed run continues the old one exactly only with the same batches: say so if
+    the batch size, the data limit or the number of training examples changed."""
+    old_config = metadata.get("config") or {}
+    differences = []
+    for key, label in (("batch_size", "batch size"), ("limit_train", "--limit-train")):
+        if key in old_config and old_config[key] != config.get(key):
+            differences.append(f"{label} {old_config[key]} -> {config.get(key)}")
+    if "train_examples" in metadata and metadata["train_examples"] != train_examples:
+        differences.append(f"training examples {metadata['train_examples']} -> {train_examples}")
+    if differences:
+        print(f"warning: --resume {resume}: this run differs from the checkpoint's ("
+              + ", ".join(differences) + "); training continues, but not as the uninterrupted run would have",
+              file=sys.stderr, flush=True)
+
+
 def train_model(spec, task, config, train_set, test_set, run_dir, resume=None, explicit_lr=None,
                 show_progress=True):
     """Train the registered model ``spec`` on its ``task``: the ``train`` command.
@@ -212,11 +311,20 @@ def train_model(spec, task, config, train_set, test_set, run_dir, resume=None, e
     pictures) at the end. ``resume``: a checkpoint of this model to continue from;
     ``explicit_lr``: a learning rate that replaces the resumed one. Returns the history
     (one dict per epoch, as in metrics.json).
+
+    Everything that can be checked is checked before the first step: the run directory
+    is writable, both sets hold examples, the settings are valid, the checkpoint to
+    resume is this model's. A non-finite or diverged loss stops training
+    (:class:`TrainingDiverged`) and leaves the last epoch's checkpoint as it was.
     """
-    os.makedirs(run_dir, exist_ok=True)
+    _check_config(config)
+    check_run_directory(run_dir)
     checkpoint_path = os.path.join(run_dir, "checkpoint.npz")
     metrics_path = os.path.join(run_dir, "metrics.json")
     (train_images, train_labels), (test_images, test_labels) = train_set, test_set
+    for name, labels in (("training", train_labels), ("test", test_labels)):
+        if len(labels) == 0:
+            raise ValueError(f"train {spec.name}: the {name} set holds no examples; expected at least one")
 
     # One seed fixes initial weights, dropout masks and the shuffling order.
     init.manual_seed(config["seed"])
@@ -230,7 +338,7 @@ def train_model(spec, task, config, train_set, test_set, run_dir, resume=None, e
     history = []
     first_epoch = 1
     if resume:
-        metadata = checkpoint.read_metadata(resume)
+        metadata = read_run_metadata(resume)
         if metadata.get("model") != spec.name:
             raise ValueError(f"--resume {resume}: checkpoint is of model {metadata.get('model')!r}, "
                              f"not {spec.name!r}")
@@ -239,12 +347,13 @@ def train_model(spec, task, config, train_set, test_set, run_dir, resume=None, e
             for group in optimizer.param_groups:
                 group["lr"] = explicit_lr
         history = list(metadata.get("history", []))
-        first_epoch = int(metadata.get("epoch", 0)) + 1
+        first_epoch = metadata.get("epoch", 0) + 1
         if first_epoch > config["epochs"]:
             raise ValueError(f"--resume {resume}: the checkpoint already has {first_epoch - 1} epoch(s); "
                              f"pass --epochs greater than that")
         # DataLoader epochs count from 0: continue with the order the next epoch would have had.
         train_loader.set_epoch(first_epoch - 1)
+        _warn_if_resumed_differently(resume, metadata, config, len(train_labels))
         print(f"resumed from {resume} after epoch {first_epoch - 1}")
     parameter_count = sum(int(np.prod(p.shape)) for p in model.parameters())
     print(f"training {spec.name} ({parameter_count} parameters) on {len(train_labels)} images, "
@@ -271,7 +380,7 @@ def train_model(spec, task, config, train_set, test_set, run_dir, resume=None, e
         print(f"epoch {result.epoch}/{config['epochs']}: train loss {entry['train_loss']:.4f}, "
               f"{format_metrics(metrics)} ({entry['seconds']:.1f} s)", flush=True)
         metadata = {"model": spec.name, "task": spec.task, "epoch": result.epoch, "config": config,
-                    "history": history}
+                    "history": history, "train_examples": len(train_labels)}
         checkpoint.save_training_state(checkpoint_path, model, optimizer, metadata)
         write_json(metrics_path, {"model": spec.name, "task": spec.task, "config": config,
                                   "checkpoint": "checkpoint.npz", "epochs": history})

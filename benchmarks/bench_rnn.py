@@ -1,0 +1,85 @@
+"""Benchmark: 2-layer GRU and plain (tanh) RNN, 28 -> 128, 28 steps, batch 100, one
+training step (forward over the sequence, a loss on the last output, backward, Adam),
+the same shapes as bench_lstm.py's LSTM, here and in PyTorch's nn.GRU / nn.RNN
+(batch_first) when torch is importable, in alternating blocks (see timing.py). At 1 and
+2 threads (1 only with --quick).
+
+    python -m benchmarks.bench_rnn [--quick]
+"""
+import sys
+
+import numpy as np
+
+from benchmarks.timing import alternating_medians, comparison_rows, torch_or_none
+
+BATCH, STEPS, INPUT, HIDDEN, LAYERS = 100, 28, 28, 128, 2
+KINDS = ("GRU", "RNN")
+
+
+def _ours(kind, x_array):
+    import autograd_core as ag
+    import nn
+    from nn import recurrent
+
+    nn.init.manual_seed(0)
+    model = getattr(recurrent, kind)(INPUT, HIDDEN, num_layers=LAYERS)
+    optimizer = nn.optim.Adam(model.parameters(), lr=1e-3)
+    x = ag.from_numpy(x_array)
+
+    def step():
+        outputs, _ = model(x)
+        last = outputs[:, -1]
+        loss = (last * last).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def _torch(torch, kind, x_array):
+    torch.manual_seed(0)
+    model = getattr(torch.nn, kind)(INPUT, HIDDEN, num_layers=LAYERS, batch_first=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.from_numpy(x_array)
+
+    def step():
+        outputs, _ = model(x)
+        last = outputs[:, -1]
+        loss = (last * last).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def run(quick=False):
+    """Time one training step of each kind in each library; returns the result rows."""
+    import autograd_core as ag
+
+    torch = torch_or_none()
+    x = np.random.default_rng(0).standard_normal((BATCH, STEPS, INPUT)).astype(np.float32)
+    previous_threads = ag.get_num_threads()
+    rows = []
+    try:
+        for threads in ((1,) if quick else (1, 2)):
+            ag.set_num_threads(threads)
+            if torch is not None:
+                torch.set_num_threads(threads)
+            for kind in KINDS:
+                steps = {"autograd_core": _ours(kind, x)}
+                if torch is not None:
+                    steps["pytorch"] = _torch(torch, kind, x)
+                medians = alternating_medians(steps, blocks=3 if quick else 10, calls_per_block=3)
+                case = "2-layer %s %d->%d, %d steps, batch %d, fwd+bwd+Adam, threads=%d" % (
+                    kind, INPUT, HIDDEN, STEPS, BATCH, threads)
+                rows += comparison_rows("%s_train_step" % kind.lower(), case, medians)
+    finally:
+        ag.set_num_threads(previous_threads)
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run(quick="--quick" in sys.argv):
+        print("%-70s %-14s %8.2f ms  %s" % (row["case"], row["impl"], row["seconds"] * 1e3, row["note"]))
