@@ -240,7 +240,8 @@ def test_the_log_of_changes_keeps_no_array_alive_and_stays_small():
         del t
     gc.collect()
     assert all(r() is None for r in refs)
-    assert len(engine.CHANGES.ranges) <= 200  # dead ranges are dropped as the log grows
+    # dead ranges are dropped as the log grows
+    assert len(engine.CHANGES.ranges) <= 65 and len(engine.CHANGES.known) <= 65
 
 
 def test_setitem_refuses_what_does_not_fit_naming_the_method():
