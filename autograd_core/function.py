@@ -23,6 +23,7 @@ Tensor (anything else is a TypeError naming the op). ``name`` is the op's public
 """
 import numpy as np
 
+from .engine import CHANGES
 from .grad_mode import is_grad_enabled
 from .tensor import Tensor, as_tensor
 
@@ -33,7 +34,16 @@ class Context:
     ``inputs`` are the call's arguments (Tensors keep the graph reachable);
     ``needs_input_grad`` says which inputs want a gradient. Ops may set any other
     attribute (``ctx.stride = ...``).
+
+    The engine checks the arrays given to ``save_for_backward`` (only those) before
+    backward: if the library changed their memory in place since (an optimizer step, an
+    in-place Tensor method), backward raises instead of using the new values.
     """
+
+    # the change clock's tick when save_for_backward ran (see engine.CHANGES); a node
+    # that saved nothing keeps this class default, which no tick ever exceeds, and a
+    # freed one has -1, below every tick, so that the engine tests one number per node
+    _saved_at = float("inf")
 
     def __init__(self, function, inputs, needs_input_grad):
         self.function = function
@@ -47,8 +57,10 @@ class Context:
         self.retained_outputs = None
 
     def save_for_backward(self, *values):
-        """Keep arrays for backward; they are freed after backward unless retain_graph."""
+        """Keep arrays for backward; they are freed after backward unless retain_graph.
+        Their memory is checked for in-place changes before backward (see the class)."""
         self._saved = values
+        self._saved_at = CHANGES.tick
 
     @property
     def saved_tensors(self):
@@ -63,6 +75,7 @@ class Context:
         """Drop everything only backward needed (saved values, edges to inputs)."""
         self._saved = ()
         self.freed = True
+        self._saved_at = -1
         # without this a kept result (say losses.append(loss)) would keep every
         # activation of its graph alive; a second backward still finds `freed` and raises
         self.inputs = ()
@@ -73,7 +86,7 @@ class Context:
 
 
 _CONTEXT_FIELDS = frozenset(
-    ["function", "inputs", "needs_input_grad", "num_outputs", "freed", "_saved",
+    ["function", "inputs", "needs_input_grad", "num_outputs", "freed", "_saved", "_saved_at",
      "output_hooks", "retained_outputs"])
 
 

@@ -10,6 +10,7 @@ import weakref
 import numpy as np
 
 from . import engine
+from .grad_mode import is_grad_enabled
 
 _DEFAULT_FLOAT = np.float32
 
@@ -48,13 +49,30 @@ class Tensor:
 
     ``data`` is the array, ``grad`` the accumulated gradient (a Tensor) once backward
     has reached it, and ``requires_grad`` says whether ops record a graph for it.
+
+    In-place changes and backward, as in PyTorch: the in-place methods (``zero_``,
+    ``fill_``, ``copy_``, ``add_``, ``sub_``, ``mul_``, ``div_``, ``clamp_``, ``t[i] = v``)
+    and the optimizers' ``step()`` bump the tensor's ``_version`` and tell the engine
+    which memory changed. If an op had saved that memory for its backward (a weight that
+    ``optimizer.step()`` updated between ``loss = f()`` and ``loss.backward()``), that
+    backward raises a RuntimeError naming the op instead of using the new values. The
+    check compares memory, so a change through a view (``w.T``, ``w[0]``, ``w.detach()``)
+    is seen by an op that saved ``w``, and the other way round; ``_version`` itself counts
+    the changes made through this Tensor object (views do not share it).
+    Not seen, on purpose or because they cannot be: writes through ``.data`` (the
+    untracked escape hatch, e.g. ``t.data[...] = 0``), and writes through memory shared
+    with numpy (an array given to ``from_numpy``, the array ``numpy()`` returns).
+    ``t += 1`` is not in place: it rebinds t to the new tensor ``t + 1``.
     """
 
     # grad_fn (the graph node, a function.Context, or None for a leaf) and output_index
     # (which of that node's outputs this is) are read by Function and the engine on every
     # op; plain slots rather than properties, as they are the engine's hottest reads.
     # Only Tensor's own methods set them.
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "output_index", "_hooks", "__weakref__")
+    # _version_count is set by the first in-place change (a fresh tensor is at version 0
+    # and pays nothing for it; see _version).
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "output_index", "_hooks", "_version_count",
+                 "__weakref__")
     # numpy defers to Tensor's operators (ndarray * Tensor -> Tensor.__rmul__) and refuses
     # to apply its ufuncs to a Tensor: np.exp(t) raises instead of returning an array that
     # silently dropped the graph (use t.exp(), or np.exp(t.numpy()) on purpose).
@@ -214,9 +232,110 @@ class Tensor:
             node.retained_outputs = {}
         node.retained_outputs[self.output_index] = weakref.ref(self)
 
+    # ---- in-place changes ---------------------------------------------------------
+    @property
+    def _version(self):
+        """How many in-place changes the library made through this tensor (PyTorch's
+        ``_version``): in-place methods and optimizer steps; not writes through ``.data``."""
+        return getattr(self, "_version_count", 0)
+
+    def increment_version(self, by="an in-place change"):
+        """Record that this tensor's values were changed in place (``by`` says how, for
+        the error message): bumps ``_version``, and a backward that saved this memory
+        before the change will raise. The in-place methods and optimizers call it; code
+        that writes into ``t.data`` on purpose and wants the check can call it too."""
+        version = self._version_count = getattr(self, "_version_count", 0) + 1
+        engine.note_in_place_change(self.data, (self.data.shape, self.data.dtype, version, by))
+
+    def _writable(self, method):
+        """self.data, for an in-place method that is about to write into it."""
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError(
+                "%s: in-place changes of a tensor that requires grad are not recorded in the graph; use "
+                "the out-of-place op (e.g. t = t.add(x)), or change it under no_grad() (as optimizers do)" % method)
+        return self.data
+
+    def _change(self, method, ufunc, other, alpha=None):
+        """self = ufunc(self, other [* alpha]) in place, in self's dtype."""
+        data = self._writable(method)
+        other = other.data if isinstance(other, Tensor) else other
+        if alpha is not None and alpha != 1:
+            other = np.multiply(other, alpha)
+        try:
+            ufunc(data, other, out=data, casting="same_kind")
+        except (TypeError, ValueError) as error:  # numpy's casting and broadcasting errors
+            raise (TypeError if isinstance(error, TypeError) else ValueError)(
+                "%s: cannot write the result into a tensor of shape %s and dtype %s: %s"
+                % (method, self.shape, self.dtype, error)) from None
+        self.increment_version(method)
+        return self
+
+    def add_(self, other, alpha=1):
+        """self += alpha * other, in place (other broadcasts to self's shape); returns self."""
+        return self._change("add_", np.add, other, alpha)
+
+    def sub_(self, other, alpha=1):
+        """self -= alpha * other, in place; returns self."""
+        return self._change("sub_", np.subtract, other, alpha)
+
+    def mul_(self, other):
+        """self *= other, in place; returns self."""
+        return self._change("mul_", np.multiply, other)
+
+    def div_(self, other):
+        """self /= other, in place (float tensors); returns self."""
+        return self._change("div_", np.true_divide, other)
+
+    def clamp_(self, min=None, max=None):
+        """Clip self into [min, max] in place (either bound may be None); returns self."""
+        if min is None and max is None:
+            raise ValueError("clamp_: got neither min nor max, expected at least one bound")
+        low, high = (b.data if isinstance(b, Tensor) else b for b in (min, max))
+        return self._change("clamp_", lambda data, _, out, casting: np.clip(data, low, high, out=out,
+                                                                            casting=casting), None)
+
+    def copy_(self, source):
+        """Copy source's values into self in place (broadcast to self's shape, converted
+        to self's dtype); returns self."""
+        return self._assign("copy_", source)
+
+    def fill_(self, value):
+        """Set every element to value, in place; returns self."""
+        return self._assign("fill_", value)
+
+    def zero_(self):
+        """Set every element to 0, in place; returns self."""
+        return self._assign("zero_", 0)
+
+    def _assign(self, method, source):
+        data = self._writable(method)
+        try:
+            np.copyto(data, source.data if isinstance(source, Tensor) else source, casting="unsafe")
+        except (TypeError, ValueError) as error:
+            raise (TypeError if isinstance(error, TypeError) else ValueError)(
+                "%s: cannot write %s into a tensor of shape %s: %s"
+                % (method, type(source).__name__, self.shape, error)) from None
+        self.increment_version(method)
+        return self
+
+    def __setitem__(self, index, value):
+        """t[index] = value, in place (numpy's indexing); value a number, array or Tensor."""
+        data = self._writable("__setitem__")
+        if isinstance(index, Tensor):
+            index = index.data
+        try:
+            data[index] = value.data if isinstance(value, Tensor) else value
+        except (IndexError, TypeError, ValueError) as error:  # numpy's, naming no op
+            raise next(kind for kind in (IndexError, TypeError, ValueError) if isinstance(error, kind))("__setitem__: cannot write %s into t[%r] of a tensor of shape %s: %s"
+                              % (type(value).__name__, index, self.shape, error)) from None
+        self.increment_version("t[...] = value")
+
+    # ---- hooks --------------------------------------------------------------------
     def register_hook(self, hook):
         """hook(grad) -> Tensor or None runs when this tensor's gradient is computed; a
-        returned value replaces the gradient. Returns a handle with remove()."""
+        returned value replaces the gradient, and must have the tensor's shape and real
+        (float, int or bool) values, converted to the tensor's dtype; anything else is a
+        RuntimeError naming the hook. Returns a handle with remove()."""
         if not self.requires_grad:
             raise RuntimeError("register_hook: the tensor does not require grad")
         node = self.grad_fn
@@ -229,7 +348,7 @@ class Tensor:
                 node.output_hooks = {}
             hooks = node.output_hooks.setdefault(self.output_index, [])
         # the engine passes arrays, not Tensors: it never has to build one
-        array_hook = _ArrayHook(hook, self.data.dtype)
+        array_hook = _ArrayHook(hook, self.data.shape, self.data.dtype)
         hooks.append(array_hook)
         return _HookHandle(hooks, array_hook)
 
@@ -264,23 +383,46 @@ class Tensor:
             if grad.shape != self.shape:
                 raise ValueError("backward: got a gradient of shape %s for a tensor of shape %s"
                                  % (grad.shape, self.shape))
+            if grad.dtype.kind not in "biuf":
+                raise TypeError("backward: got a gradient of dtype %s for a %s tensor, expected real (float) "
+                                "values" % (grad.dtype, self.dtype))
             grad = grad.astype(self.dtype, copy=False)
         engine.backward(self, grad, retain_graph=retain_graph)
 
 
 class _ArrayHook:
-    """A user's hook(Tensor) -> Tensor or None, as the engine calls it: array -> array."""
+    """A user's hook(Tensor) -> Tensor or None, as the engine calls it: array -> array.
+    What the hook returns is checked here, where the hook is known, so that a wrong
+    gradient neither becomes a leaf's .grad nor fails later in some op's backward."""
 
-    __slots__ = ("hook", "dtype")
+    __slots__ = ("hook", "shape", "dtype")
 
-    def __init__(self, hook, dtype):
-        self.hook, self.dtype = hook, dtype
+    def __init__(self, hook, shape, dtype):
+        self.hook, self.shape, self.dtype = hook, shape, dtype
 
     def __call__(self, grad):
         result = self.hook(Tensor(grad))
         if result is None:
             return grad
-        return np.asarray(result.data if isinstance(result, Tensor) else result, dtype=self.dtype)
+        array = result.data if isinstance(result, Tensor) else result
+        if isinstance(array, (np.ndarray, np.generic, int, float, bool, list)):
+            try:
+                array = np.asarray(array)
+            except ValueError:  # a ragged list
+                array = np.asarray(array, dtype=object)
+            if array.shape == self.shape and array.dtype.kind in "biuf":
+                return array.astype(self.dtype, copy=False)
+            got = "a gradient of shape %s and dtype %s" % (array.shape, array.dtype)
+        else:
+            got = "a %s" % type(result).__name__
+        raise RuntimeError("hook %s on a tensor of shape %s (%s) returned %s; a hook must return None or a "
+                           "gradient of the tensor's shape %s with real (float) values"
+                           % (_name_of(self.hook), self.shape, self.dtype, got, self.shape))
+
+
+def _name_of(function):
+    name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
+    return repr(name) if name else repr(function)
 
 
 class _HookHandle:

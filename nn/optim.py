@@ -7,6 +7,9 @@ Parameters whose ``grad`` is None are skipped. The arithmetic lives in
 autograd_core/kernels/optim.py: one fused C call per group and dtype updates all the
 group's parameters, bit for bit the numpy reference written there, which runs instead for
 what C does not take (strided parameters, mixed dtypes, the 'numpy' backend).
+Each step bumps every updated parameter's version (``Tensor.increment_version``), so
+that a backward through a graph built before the step raises instead of silently using
+the new weights, as in PyTorch.
 
 ``state_dict()`` is flat: names -> numpy arrays, ready for ``np.savez``:
   ``group.{g}.{hyperparameter}``      0-d arrays (lr, momentum, betas as a 2-vector, ...)
@@ -98,6 +101,7 @@ class Optimizer:
 
     def step(self):
         """Apply one update to every parameter that has a gradient."""
+        by = "%s.step()" % type(self).__name__
         for index, group in enumerate(self.param_groups):
             members = []  # (data, grad, state, what _prepare returned) per parameter updated
             for param in group["params"]:
@@ -112,6 +116,7 @@ class Optimizer:
                 if state is None:
                     state = self.state[id(param)] = {}
                 members.append((data, grad, state, self._prepare(state, data, group)))
+                _changed_in_place(param, by)
             if members:
                 cache = self._caches.get(index)
                 if cache is None:
@@ -216,6 +221,14 @@ class Optimizer:
                     lines.append("    %s: %s" % (name, group[name]))
         lines.append(")")
         return "\n".join(lines)
+
+
+def _changed_in_place(param, by):
+    """Tell the engine param's values change in place now (Parameters are Tensors; other
+    objects with a numpy .data, which the optimizers also accept, have no version)."""
+    increment_version = getattr(param, "increment_version", None)
+    if increment_version is not None:
+        increment_version(by)
 
 
 def _check_non_negative(op, **values):
@@ -340,6 +353,8 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0):
                               float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
     else:
         total = sum(float(np.sum(np.abs(g, dtype=np.float64) ** norm_type)) for g in grads) ** (1.0 / norm_type)
+    # (gradients are not saved by any op's forward, so scaling them in place needs no
+    # version bump)
     coefficient = float(max_norm) / (total + 1e-6)
     if coefficient < 1.0:
         for g in grads:
