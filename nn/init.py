@@ -54,6 +54,8 @@ def _fill(tensor, values, op):
     # Assigning through [...] keeps the caller's array object (and dtype) alive: anything
     # that holds a reference to it, such as an optimizer, sees the new values.
     array[...] = values
+    if hasattr(tensor, "increment_version"):  # a backward that saved it would now be wrong
+        tensor.increment_version("nn.init." + op)
     return tensor
 
 

@@ -307,9 +307,12 @@ class Module:
                                  "the module has %s" % (owner, name, value.shape, current.shape))
             arrays[name] = value
         for name, value in arrays.items():
-            _, _, current = targets[name]
+            module, attribute, current = targets[name]
             # in place: optimizers and tied modules keep referring to the same arrays
             np.copyto(current, value, casting="unsafe")
+            tensor = getattr(module, attribute, None)
+            if isinstance(tensor, Tensor):  # a backward that saved the old values would be wrong
+                tensor.increment_version("%s.load_state_dict" % owner)
         return IncompatibleKeys(missing, unexpected)
 
     # -- printing ----------------------------------------------------------------------

@@ -45,13 +45,13 @@ def test_each_step_bumps_the_version_of_the_parameters_it_updates(name):
     model = _model()
     optimizer = OPTIMIZERS[name](model.parameters())
     first, *rest = model.parameters()
-    assert first._version == 0
+    before = [p._version for p in model.parameters()]  # initialisation counts, as in torch
     model(ag.randn(5, 4)).sum().backward()
     first.grad = None  # skipped by the step: unchanged
     optimizer.step()
     optimizer.step()
-    assert first._version == 0
-    assert [p._version for p in rest] == [2] * len(rest)
+    assert first._version == before[0]
+    assert [p._version for p in rest] == [version + 2 for version in before[1:]]
 
 
 def test_the_usual_loop_of_backward_then_step_is_unaffected():
@@ -142,6 +142,22 @@ def test_changes_that_backward_does_not_need_are_allowed():
     np.testing.assert_array_equal(a.grad.numpy(), [0.0, 1.0, 1.0])
     with pytest.raises(RuntimeError, match="mul: "):
         total.backward()
+
+
+def test_add_and_sub_save_nothing_so_their_operands_may_change():
+    """As in PyTorch: their gradients never read the operands."""
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    y = ((a + b) - a * 0.5).sum()     # mul saves a: so a change of a is still caught
+    z = (a + b - b).sum()
+    with ag.no_grad():
+        b.add_(1.0)
+    z.backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [1.0, 1.0])
+    np.testing.assert_array_equal(b.grad.numpy(), [0.0, 0.0])
+    with ag.no_grad():
+        a.add_(1.0)
+    with pytest.raises(RuntimeError, match="mul: "):
+        y.backward()
 
 
 def test_changes_before_the_forward_pass_are_fine():
@@ -309,4 +325,18 @@ def test_changes_from_several_threads_are_all_counted_and_seen():
     changer.start()
     changer.join()
     with pytest.raises(RuntimeError, match="mul: "):
+        loss.backward()
+
+
+def test_load_state_dict_and_init_are_in_place_changes():
+    import nn
+    layer = nn.Linear(3, 2)
+    x = ag.tensor(np.ones((4, 3), np.float32))
+    loss = layer(x).sum()
+    layer.load_state_dict({name: np.zeros_like(p.data) for name, p in layer.named_parameters()})
+    with pytest.raises(RuntimeError, match="load_state_dict"):
+        loss.backward()
+    loss = layer(x).sum()
+    nn.init.normal_(layer.weight)
+    with pytest.raises(RuntimeError, match="nn.init.normal_"):
         loss.backward()

@@ -20,7 +20,13 @@ class BinaryElementwise(Function):
     the broadcast shape; this class checks the shapes, casts the operands to PyTorch's
     result dtype (``promote``: int64 with float32 or with 2.5 is float32), saves a, b and
     the result, and sums each gradient back to its input's shape. A gradient is computed
-    only for an input that needs it."""
+    only for an input that needs it.
+
+    ``saves_operands = False`` (add, sub: gradients that never read a, b or the result)
+    saves nothing, so that changing an operand in place after the op is no error, as in
+    PyTorch, and a graph of sums keeps no operand alive."""
+
+    saves_operands = True
 
     @staticmethod
     def compute(a, b):
@@ -34,13 +40,14 @@ class BinaryElementwise(Function):
             broadcast_shape(cls.name, shape_a, shape_b)
         a, b = promote(cls.name, a, b)
         out = cls.compute(a, b)
-        ctx.save_for_backward(a, b, out)
+        if cls.saves_operands:
+            ctx.save_for_backward(a, b, out)
         ctx.shapes = (shape_a, shape_b)
         return out
 
     @classmethod
     def backward(cls, ctx, grad):
-        a, b, out = ctx.saved_tensors
+        a, b, out = ctx.saved_tensors if cls.saves_operands else (None, None, None)
         needs_a, needs_b = ctx.needs_input_grad
         shape_a, shape_b = ctx.shapes
         return (unbroadcast(cls.grad_a(grad, a, b, out), shape_a) if needs_a else None,
@@ -50,6 +57,7 @@ class BinaryElementwise(Function):
 @register("add", methods=("add", "__add__"), reflected=("__radd__",))
 class Add(BinaryElementwise):
     """a + b (broadcast)."""
+    saves_operands = False
     compute = staticmethod(np.add)
     grad_a = grad_b = staticmethod(lambda grad, a, b, out: grad)
 
@@ -57,6 +65,7 @@ class Add(BinaryElementwise):
 @register("sub", methods=("sub", "__sub__"), reflected=("__rsub__",))
 class Sub(BinaryElementwise):
     """a - b (broadcast)."""
+    saves_operands = False
     compute = staticmethod(np.subtract)
     grad_a = staticmethod(lambda grad, a, b, out: grad)
     grad_b = staticmethod(lambda grad, a, b, out: -grad)
