@@ -134,18 +134,15 @@ def _topological_order(root):
             continue
         visited.add(id(node))
         stack.append((node, True))
-        for value in node.inputs:
-            parent = getattr(value, "grad_fn", None)
-            if parent is not None and id(parent) not in visited:
-                stack.append((parent, False))
+        # an input that needs a gradient is a Tensor; others (numbers, arrays, tensors
+        # that need none) lead nowhere, and are not even looked at
+        for value, needs in zip(node.inputs, node.needs_input_grad):
+            if needs:
+                parent = value.grad_fn
+                if parent is not None and id(parent) not in visited:
+                    stack.append((parent, False))
     order.reverse()
     return order
-
-
-def _accumulate(store, key, grad):
-    previous = store.get(key)
-    # never add in place: a backward may hand the same array to several inputs
-    store[key] = grad if previous is None else previous + grad
 
 
 def _run_hooks(hooks, grad):
@@ -181,22 +178,27 @@ def backward(tensor, grad, retain_graph=False):
                         recent, recent_tick = {}, changes.tick
                     _check_saved(node, recent)  # (a node nothing flows through is skipped below)
             # this loop runs once per node of every backward (an LSTM makes one node per
-            # time step): the per-output hook checks stay out of the way when unused
+            # time step): the common case, one output and no hooks, takes the short way
             node_id, hooks, retained = id(node), node.output_hooks, node.retained_outputs
-            grads = [pending.pop((node_id, index), None) for index in range(node.num_outputs)]
-            if hooks or retained:
+            if node.num_outputs == 1 and not (hooks or retained):
+                g = pending.pop((node_id, 0), None)
+                if g is None:
+                    continue  # nothing flows through this node
+                input_grads = node.function.backward(node, g)
+            else:
+                grads = [pending.pop((node_id, index), None) for index in range(node.num_outputs)]
                 for index, g in enumerate(grads):
                     if g is not None and hooks and hooks.get(index):
                         g = grads[index] = _run_hooks(hooks[index], g)
                     if g is not None and retained and index in retained:
                         _deliver_to_retained(retained[index], g)
-            missing = [index for index, g in enumerate(grads) if g is None]
-            if len(missing) == len(grads):
-                continue  # nothing flows through this node (e.g. an unused output)
-            for index in missing:  # an output nobody used still gets its (zero) gradient
-                grads[index] = _zeros_for(node, index)
-            input_grads = node.function.backward(node, *grads)
-            if not isinstance(input_grads, tuple):
+                missing = [index for index, g in enumerate(grads) if g is None]
+                if len(missing) == len(grads):
+                    continue  # nothing flows through this node (e.g. an unused output)
+                for index in missing:  # an output nobody used still gets its (zero) gradient
+                    grads[index] = _zeros_for(node, index)
+                input_grads = node.function.backward(node, *grads)
+            if type(input_grads) is not tuple and not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             if len(input_grads) != len(node.inputs):
                 raise RuntimeError("%s.backward returned %d gradients, expected %d (one per forward input)"
@@ -204,21 +206,25 @@ def backward(tensor, grad, retain_graph=False):
             for value, needs, g in zip(node.inputs, node.needs_input_grad, input_grads):
                 if not needs or g is None:
                     continue
+                data = value.data
                 if type(g) is not np.ndarray:
                     g = _as_gradient_array(node, value, g)
-                if g.shape != value.data.shape:
+                if g.shape != data.shape:
                     raise RuntimeError("%s.backward returned a gradient of shape %s for an input of shape %s "
                                        "(input %d; a gradient has its input's shape)"
-                                       % (node.function.__name__, g.shape, value.data.shape,
+                                       % (node.function.__name__, g.shape, data.shape,
                                           _position(node, value)))
-                if g.dtype != value.data.dtype:
-                    g = _cast_gradient(node, value, g, value.data.dtype)
+                if g.dtype != data.dtype:
+                    g = _cast_gradient(node, value, g, data.dtype)
                 parent = value.grad_fn
                 if parent is None:
                     entry = leaf_grads.get(id(value))
                     leaf_grads[id(value)] = (value, g if entry is None else entry[1] + g)
                 else:
-                    _accumulate(pending, (id(parent), value.output_index), g)
+                    key = (id(parent), value.output_index)
+                    previous = pending.get(key)
+                    # never add in place: a backward may hand the same array to several inputs
+                    pending[key] = g if previous is None else previous + g
             if not retain_graph:
                 node.release()
         for leaf, g in leaf_grads.values():

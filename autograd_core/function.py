@@ -24,7 +24,7 @@ Tensor (anything else is a TypeError naming the op). ``name`` is the op's public
 import numpy as np
 
 from .engine import CHANGES
-from .grad_mode import is_grad_enabled
+from .grad_mode import _local as grad_state
 from .tensor import Tensor, as_tensor
 
 
@@ -45,16 +45,19 @@ class Context:
     # freed one has -1, below every tick, so that the engine tests one number per node
     _saved_at = float("inf")
 
+    # defaults every node starts with, as class attributes: an op call sets only the
+    # three fields below (every op pays for __init__)
+    num_outputs = 1
+    freed = False
+    _saved = ()
+    # per-output bookkeeping, filled only when asked for (retain_grad / register_hook)
+    output_hooks = None
+    retained_outputs = None
+
     def __init__(self, function, inputs, needs_input_grad):
         self.function = function
         self.inputs = inputs
         self.needs_input_grad = needs_input_grad
-        self.num_outputs = 1
-        self.freed = False
-        self._saved = ()
-        # per-output bookkeeping, filled only when asked for (retain_grad / register_hook)
-        self.output_hooks = None
-        self.retained_outputs = None
 
     def save_for_backward(self, *values):
         """Keep arrays for backward; they are freed after backward unless retain_graph.
@@ -124,10 +127,21 @@ def _make_apply(cls):
     def apply(*args):
         if checked:
             args = _check_first_input(cls, args)
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        raw = [a.data if isinstance(a, Tensor) else _weak_scalar(a) for a in args]
-        record = any(needs) and is_grad_enabled()
-        ctx = Context(cls, args if record else (), needs)
+        # one pass over the arguments (every op pays this loop: it is written for speed)
+        raw, needs, record = [], [], False
+        for value in args:
+            if isinstance(value, Tensor):
+                raw.append(value.data)
+                wanted = value.requires_grad
+                needs.append(wanted)
+                if wanted:
+                    record = True
+            else:
+                raw.append(_weak_scalar(value) if isinstance(value, np.generic) else value)
+                needs.append(False)
+        if record and not grad_state.enabled:
+            record = False
+        ctx = Context(cls, args if record else (), tuple(needs))
         result = cls.forward(ctx, *raw)
         node = ctx if record else None
         if isinstance(result, tuple):
@@ -166,10 +180,10 @@ def _check_first_input(cls, args):
 
 
 def _weak_scalar(value):
-    """A numpy scalar (np.float64(0.5), np.int64(2): what np.sqrt(2) or array.sum() return)
+    """(value: a numpy scalar) A numpy scalar (np.float64(0.5), np.int64(2): what np.sqrt(2) or array.sum() return)
     as the Python number it stands for. numpy lets a Python number adapt to an array's
     dtype but promotes with a numpy scalar, so x * np.sqrt(2) would turn float32 into float64."""
-    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+    if value.dtype.kind in "biuf":
         return value.item()
     return value
 

@@ -3,12 +3,19 @@ import contextlib
 import functools
 import threading
 
-_local = threading.local()
+class _State(threading.local):
+    """Per-thread grad mode. The class attribute is every new thread's default, so that
+    reading ``_local.enabled`` never misses: a getattr with a default that misses costs
+    ~0.7 us (an AttributeError raised and caught), and every op reads the mode."""
+    enabled = True
+
+
+_local = _State()
 
 
 def is_grad_enabled():
     """True when ops record the graph for backward (the default)."""
-    return getattr(_local, "enabled", True)
+    return _local.enabled
 
 
 def _set(enabled):
