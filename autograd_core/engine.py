@@ -214,7 +214,7 @@ def backward(tensor, grad, retain_graph=False):
                                        "(input %d; a gradient has its input's shape)"
                                        % (node.function.__name__, g.shape, data.shape,
                                           _position(node, value)))
-                if g.dtype != data.dtype:
+                if g.dtype is not data.dtype and g.dtype != data.dtype:  # (identity: the fast common case)
                     g = _cast_gradient(node, value, g, data.dtype)
                 parent = value.grad_fn
                 if parent is None:

@@ -50,6 +50,7 @@ class Context:
     num_outputs = 1
     freed = False
     _saved = ()
+    inputs = needs_input_grad = ()  # what a released node has
     # per-output bookkeeping, filled only when asked for (retain_grad / register_hook)
     output_hooks = None
     retained_outputs = None
@@ -75,22 +76,18 @@ class Context:
         return self._saved
 
     def release(self):
-        """Drop everything only backward needed (saved values, edges to inputs)."""
-        self._saved = ()
-        self.freed = True
-        self._saved_at = -1
-        # without this a kept result (say losses.append(loss)) would keep every
-        # activation of its graph alive; a second backward still finds `freed` and raises
-        self.inputs = ()
-        # attributes that ops stored on ctx can be large arrays: drop them too
-        for name in list(vars(self)):
-            if name not in _CONTEXT_FIELDS:
-                delattr(self, name)
-
-
-_CONTEXT_FIELDS = frozenset(
-    ["function", "inputs", "needs_input_grad", "num_outputs", "freed", "_saved", "_saved_at",
-     "output_hooks", "retained_outputs"])
+        """Drop everything only backward needed (saved values, edges to inputs, and any
+        attribute an op stored, which can be large arrays). Without this a kept result
+        (say losses.append(loss)) would keep every activation of its graph alive; a
+        second backward still finds ``freed`` and raises. What stays: the function (for
+        error messages) and the output count; hooks and retained outputs go with the graph."""
+        function, num_outputs = self.function, self.num_outputs
+        fields = self.__dict__
+        fields.clear()  # one call, however many attributes the op set (runs once per node)
+        fields["function"] = function
+        fields["num_outputs"] = num_outputs
+        fields["freed"] = True
+        fields["_saved_at"] = -1
 
 
 class Function:
