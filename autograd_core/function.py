@@ -99,11 +99,15 @@ class Function:
     name = None
     float_input = False
     coerce_input = False
+    # True for ops of exactly two operands (the binary elementwise ops): their apply is
+    # written out for two arguments, which saves a loop and two lists on every call
+    two_operands = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "apply" not in cls.__dict__:
-            cls.apply = staticmethod(_make_apply(cls))
+            plain = cls.two_operands and not (cls.float_input or cls.coerce_input)
+            cls.apply = staticmethod(_make_binary_apply(cls) if plain else _make_apply(cls))
 
     @staticmethod
     def forward(ctx, *args):
@@ -150,6 +154,31 @@ def _make_apply(cls):
         if type(result) is not np.ndarray:
             result = _output_array(cls, result)
         return Tensor._from_function(result, node, 0)
+
+    apply.__name__ = apply.__qualname__ = cls.name or cls.__name__
+    apply.__doc__ = cls.__doc__
+    return apply
+
+
+def _make_binary_apply(cls):
+    """_make_apply's apply for an op of two operands returning one array, unrolled: the
+    same rules (see _make_apply) with no loop, list or tuple result to handle."""
+
+    def apply(a, b):
+        if isinstance(a, Tensor):
+            x, needs_a = a.data, a.requires_grad
+        else:
+            x, needs_a = (_weak_scalar(a) if isinstance(a, np.generic) else a), False
+        if isinstance(b, Tensor):
+            y, needs_b = b.data, b.requires_grad
+        else:
+            y, needs_b = (_weak_scalar(b) if isinstance(b, np.generic) else b), False
+        record = (needs_a or needs_b) and grad_state.enabled
+        ctx = Context(cls, (a, b) if record else (), (needs_a, needs_b))
+        result = cls.forward(ctx, x, y)
+        if type(result) is not np.ndarray:
+            result = _output_array(cls, result)
+        return Tensor._from_function(result, ctx if record else None, 0)
 
     apply.__name__ = apply.__qualname__ = cls.name or cls.__name__
     apply.__doc__ = cls.__doc__

@@ -33,6 +33,7 @@ class BinaryElementwise(Function):
     PyTorch, and a graph of sums keeps no operand alive."""
 
     saves_operands = True
+    two_operands = True
 
     @staticmethod
     def compute(a, b):
@@ -45,7 +46,8 @@ class BinaryElementwise(Function):
         # equal shapes and a number always broadcast; the check costs ~1.5 us
         if shape_a != shape_b and shape_a and shape_b:
             broadcast_shape(cls.name, shape_a, shape_b)
-        a, b = promote(cls.name, a, b)
+        if type(a) is not np.ndarray or type(b) is not np.ndarray or a.dtype is not b.dtype:
+            a, b = promote(cls.name, a, b)  # (arrays of one dtype, the common case, need nothing)
         out = cls.compute(a, b)
         if cls.saves_operands:
             ctx.save_for_backward(a, b, out)
