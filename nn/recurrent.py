@@ -58,6 +58,7 @@ from autograd_core.ops.recurrent import (GRUStep, InputProjection, RNNStep, gru_
                                          rnn_step, unbind)
 
 from .lstm_steps import LayerStep, SequenceSteps, StackedSteps, StepSlots, Workspace
+from .sequence_layers import GRUSequence, RNNSequence
 
 from . import functional as F
 from . import init
@@ -298,6 +299,13 @@ class _RNNBase(Module):
             weight_ih, weight_hh, bias_ih, bias_hh = self._layer_params(layer)
             width = layer_input.shape[2]
             flat = layer_input.reshape(steps * batch, width)
+            if valid is None and batch and self._sequence is not None:
+                # the whole layer as one node (nn/sequence_layers.py); not with lengths
+                layer_input, final = self._sequence.apply(flat, states[layer], weight_ih, weight_hh, bias_ih,
+                                                          bias_hh, steps, self._workspace(), layer,
+                                                          *self._sequence_options)
+                finals.append(final)
+                continue
             projected = self._project_layer(layer, flat, weight_ih, bias_ih, bias_hh)
             layer_input, final = self._run_layer(layer, projected.reshape(steps, batch, projected.shape[1]),
                                                  states[layer], weight_hh, bias_ih, bias_hh, masks, weight_ih, flat)
@@ -307,7 +315,17 @@ class _RNNBase(Module):
             outputs = autograd_core.transpose(outputs, 0, 1)
         return outputs, self._final_state(finals)
 
-    # The three modes differ only in these hooks.
+    # The three modes differ only in these hooks. _sequence: the Function that runs a
+    # whole layer as one node (None: step by step), with _sequence_options after its inputs.
+    _sequence = None
+    _sequence_options = ()
+
+    def _workspace(self):
+        workspace = self.__dict__.get("_reusable")
+        if workspace is None:
+            workspace = self._reusable = Workspace()
+        return workspace
+
     def _initial_states(self, hx, batch, dtype):
         return self._initial(hx, batch, dtype, "h")
 
@@ -346,6 +364,12 @@ class RNN(_RNNBase):
         self._mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, dtype)
         self.nonlinearity = nonlinearity
+
+    _sequence = RNNSequence
+
+    @property
+    def _sequence_options(self):
+        return (self.nonlinearity,)
 
     def _run_layer(self, layer, projected, h, weight_hh, bias_ih, bias_hh, masks, weight_ih, flat):
         outputs = []
@@ -419,12 +443,6 @@ class LSTM(_RNNBase):
         out = self._workspace().empty((layer, "projected"), (flat.shape[0], weight_ih.shape[0]), flat.dtype)
         return InputProjection.apply(flat, weight_ih.data, None, None, out)
 
-    def _workspace(self):
-        workspace = self.__dict__.get("_reusable")
-        if workspace is None:
-            workspace = self._reusable = Workspace()
-        return workspace
-
     def _final_state(self, finals):
         return (autograd_core.stack([h for h, _ in finals], axis=0),
                 autograd_core.stack([c for _, c in finals], axis=0))
@@ -441,6 +459,7 @@ class GRU(_RNNBase):
     """
 
     _mode = "GRU"
+    _sequence = GRUSequence
 
     def _project_layer(self, layer, flat, weight_ih, bias_ih, bias_hh):
         return _project(flat, weight_ih, bias_ih)  # b_hh stays in the step: r scales it

@@ -224,3 +224,145 @@ def test_lstm_step(level, threads, dtype, batch, hidden, with_state):
     if dtype == np.float32:
         tolerance = 1e-5 * np.sqrt(batch)  # the bias gradient sums `batch` rows
     assert_matches(on_c(level, threads, passes), on_numpy(passes), dtype, tolerance)
+
+
+# ---- whole GRU and Elman RNN layers over a sequence ----------------------------------------
+# 70 x 130 splits the batch over 2 threads; each thread then runs every step of its rows.
+SEQUENCE_STEPS = 4
+
+
+_REFERENCES = {}
+
+
+def _reference(key, passes):
+    """on_numpy(passes), once per key: the slow reference is the same at every level."""
+    if key not in _REFERENCES:
+        _REFERENCES[key] = on_numpy(passes)
+    return _REFERENCES[key]
+
+
+def _sequence_tolerance(dtype, hidden):
+    # float32: fast exp/tanh, and errors carried through the steps' matmuls
+    return 5e-5 if dtype == np.float32 else max(1e-12, sum_tolerance(dtype, 3 * hidden))
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("batch, hidden", RNN_SHAPES)
+@pytest.mark.parametrize("with_state, with_bias", [(True, True), (False, False)])
+def test_gru_sequence(level, threads, dtype, batch, hidden, with_state, with_bias):
+    rng = np.random.default_rng(batch + hidden + 3)
+    x_gates = rng.standard_normal((SEQUENCE_STEPS, batch, 3 * hidden)).astype(dtype)
+    h0 = rng.standard_normal((batch, hidden)).astype(dtype) if with_state else None
+    weight_hh = (rng.standard_normal((3 * hidden, hidden)) / np.sqrt(hidden)).astype(dtype)
+    weight_hh_t = np.ascontiguousarray(weight_hh.T)
+    bias_hh = rng.standard_normal(3 * hidden).astype(dtype) if with_bias else None
+    grad_h = rng.standard_normal((SEQUENCE_STEPS, batch, hidden)).astype(dtype)
+    grad_final = rng.standard_normal((batch, hidden)).astype(dtype)
+
+    def passes():
+        h, saved = kernels.rnn.gru_sequence_forward(x_gates, h0, weight_hh_t, bias_hh)
+        back = kernels.rnn.gru_sequence_backward(saved, h, h0, grad_h, grad_final, weight_hh)
+        # no gradient arriving at the outputs or the last state: zeros stand in for them
+        only_final = kernels.rnn.gru_sequence_backward(saved, h, h0, None, grad_final, weight_hh)
+        only_outputs = kernels.rnn.gru_sequence_backward(saved, h, h0, grad_h, None, weight_hh,
+                                                         needs_grad_h0=False)
+        return (h, saved) + back + only_final + only_outputs
+
+    got = on_c(level, threads, passes)
+    expected = _reference(("gru", dtype, batch, hidden, with_state, with_bias), passes)
+    assert_matches(got, expected, dtype, _sequence_tolerance(dtype, hidden))
+    assert (got[4] is None) == (not with_state) and got[-1] is None
+
+
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("batch, hidden", RNN_SHAPES)
+@pytest.mark.parametrize("nonlinearity, with_state", [("tanh", True), ("relu", False)])
+def test_rnn_sequence(level, threads, dtype, batch, hidden, nonlinearity, with_state):
+    rng = np.random.default_rng(batch + hidden + 4)
+    x_gates = rng.standard_normal((SEQUENCE_STEPS, batch, hidden)).astype(dtype)
+    h0 = rng.standard_normal((batch, hidden)).astype(dtype) if with_state else None
+    weight_hh = (rng.standard_normal((hidden, hidden)) / np.sqrt(hidden)).astype(dtype)
+    weight_hh_t = np.ascontiguousarray(weight_hh.T)
+    grad_h = rng.standard_normal((SEQUENCE_STEPS, batch, hidden)).astype(dtype)
+    grad_final = rng.standard_normal((batch, hidden)).astype(dtype)
+
+    def passes():
+        h = kernels.rnn.rnn_sequence_forward(x_gates, h0, weight_hh_t, nonlinearity)
+        back = kernels.rnn.rnn_sequence_backward(h, grad_h, grad_final, weight_hh, nonlinearity)
+        only_final = kernels.rnn.rnn_sequence_backward(h, None, grad_final, weight_hh, nonlinearity)
+        only_outputs = kernels.rnn.rnn_sequence_backward(h, grad_h, None, weight_hh, nonlinearity,
+                                                         needs_grad_h0=False)
+        return (h,) + back + only_final + only_outputs
+
+    got = on_c(level, threads, passes)
+    expected = _reference(("rnn", dtype, batch, hidden, nonlinearity, with_state), passes)
+    assert_matches(got, expected, dtype, _sequence_tolerance(dtype, hidden))
+    assert got[-1] is None
+    if nonlinearity == "relu":
+        assert (got[0] >= 0).all() and (got[0] == 0).any()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["gru", "tanh", "relu"])
+def test_sequence_backward_equals_finite_differences(backend, kind):
+    """The numpy reference and the C kernels both against central differences of the
+    forward, through every step and the initial state (float64)."""
+    rng = np.random.default_rng(5)
+    steps, batch, hidden = 3, 2, 3
+    gates = 3 if kind == "gru" else 1
+    x_gates = rng.standard_normal((steps, batch, gates * hidden))
+    h0 = rng.standard_normal((batch, hidden))
+    weight_hh = rng.standard_normal((gates * hidden, hidden)) * 0.5
+    bias_hh = rng.standard_normal(3 * hidden) if kind == "gru" else None
+    grad_h = rng.standard_normal((steps, batch, hidden))
+    grad_final = rng.standard_normal((batch, hidden))
+
+    def forward(x_gates, h0):
+        if kind == "gru":
+            return kernels.rnn.gru_sequence_forward(x_gates, h0, np.ascontiguousarray(weight_hh.T), bias_hh)
+        return kernels.rnn.rnn_sequence_forward(x_gates, h0, np.ascontiguousarray(weight_hh.T), kind), None
+
+    def loss(x_gates, h0):
+        h, _ = forward(x_gates, h0)
+        return (h * grad_h).sum() + (h[-1] * grad_final).sum()
+
+    with kernels.backend(backend):
+        h, saved = forward(x_gates, h0)
+        if kind == "gru":
+            grad_x, _, grad_h0 = kernels.rnn.gru_sequence_backward(saved, h, h0, grad_h, grad_final, weight_hh)
+        else:
+            grad_x, grad_h0 = kernels.rnn.rnn_sequence_backward(h, grad_h, grad_final, weight_hh, kind)
+        for position, analytic in enumerate((grad_x, grad_h0)):
+            value = (x_gates, h0)[position]
+            numeric = np.zeros_like(value)
+            for index in np.ndindex(value.shape):
+                shifted = []
+                for step in (1e-6, -1e-6):
+                    args = [x_gates, h0]
+                    args[position] = value.copy()
+                    args[position][index] += step
+                    shifted.append(loss(*args))
+                numeric[index] = (shifted[0] - shifted[1]) / 2e-6
+            np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sequence_kernels_validate_arguments(backend):
+    x_gates = np.zeros((2, 3, 12), dtype=np.float32)
+    weight_hh_t = np.zeros((4, 12), dtype=np.float32)
+    with kernels.backend(backend):
+        with pytest.raises(ValueError, match="gru_sequence_forward: weight_hh_t must be an array"):
+            kernels.rnn.gru_sequence_forward(x_gates, None, weight_hh_t[:, :8])
+        with pytest.raises(ValueError, match="gru_sequence_forward: got h0 of shape"):
+            kernels.rnn.gru_sequence_forward(x_gates, np.zeros((3, 5), dtype=np.float32), weight_hh_t)
+        with pytest.raises(ValueError, match="gru_sequence_forward: x_gates must be an array"):
+            kernels.rnn.gru_sequence_forward(x_gates[0], None, weight_hh_t)
+        with pytest.raises(ValueError, match="rnn_sequence_forward: got nonlinearity='sigmoid'"):
+            kernels.rnn.rnn_sequence_forward(x_gates[:, :, :4], None, weight_hh_t[:, :4], "sigmoid")
+        with pytest.raises(ValueError, match="rnn_sequence_backward: got weight_hh of shape"):
+            kernels.rnn.rnn_sequence_backward(x_gates[:, :, :4], None, None, weight_hh_t)
+        with pytest.raises(ValueError, match="h_out must be a writeable C-contiguous"):
+            kernels.rnn.rnn_sequence_forward(x_gates[:, :, :4], None, weight_hh_t[:, :4],
+                                             h_out=np.zeros((3, 2, 4), dtype=np.float32))
