@@ -124,6 +124,20 @@ void ag_gru_cell_forward_f32(const float *gi, const float *gh, const float *h_pr
 void ag_gru_cell_forward_f64(const double *gi, const double *gh, const double *h_prev, double *h, double *saved, int64_t batch, int64_t hidden);
 void ag_gru_cell_backward_f32(const float *saved, const float *h_prev, const float *grad_h, float *grad_gi, float *grad_gh, float *grad_h_prev, int64_t batch, int64_t hidden);
 void ag_gru_cell_backward_f64(const double *saved, const double *h_prev, const double *grad_h, double *grad_gi, double *grad_gh, double *grad_h_prev, int64_t batch, int64_t hidden);
+/* A whole LSTM layer over its sequence, time-major: x_gates [steps, batch, 4*hidden] =
+ * x W_ih^T + b_ih + b_hh for every step; h0 [batch, hidden] or NULL (zeros), c0
+ * [batch, hidden] (always given); weight_hh_t [hidden, 4*hidden] is W_hh^T. h and c
+ * [steps, batch, hidden] receive every step's states, saved [steps, batch, 5*hidden]
+ * each step's i, f, g, o and tanh(c); work [batch, 4*hidden] is scratch. The backward
+ * reads saved, c, h0 and c0, the gradients of the outputs grad_h [steps, batch, hidden]
+ * (NULL: zeros) and of the last states grad_final_h and grad_final_c [batch, hidden]
+ * (NULL: zeros), weight_hh [4*hidden, hidden] and work [4, batch, hidden] scratch; it
+ * writes grad_gates [steps, batch, 4*hidden] (the gradient of x_gates) and, unless
+ * NULL, grad_h0 (only when h0 is given) and grad_c0 [batch, hidden]. */
+void ag_lstm_sequence_forward_f32(const float *x_gates, const float *h0, const float *c0, const float *weight_hh_t, float *work, float *h, float *c, float *saved, int64_t steps, int64_t batch, int64_t hidden);
+void ag_lstm_sequence_forward_f64(const double *x_gates, const double *h0, const double *c0, const double *weight_hh_t, double *work, double *h, double *c, double *saved, int64_t steps, int64_t batch, int64_t hidden);
+void ag_lstm_sequence_backward_f32(const float *saved, const float *c, const float *h0, const float *c0, const float *grad_h, const float *grad_final_h, const float *grad_final_c, const float *weight_hh, float *work, float *grad_gates, float *grad_h0, float *grad_c0, int64_t steps, int64_t batch, int64_t hidden);
+void ag_lstm_sequence_backward_f64(const double *saved, const double *c, const double *h0, const double *c0, const double *grad_h, const double *grad_final_h, const double *grad_final_c, const double *weight_hh, double *work, double *grad_gates, double *grad_h0, double *grad_c0, int64_t steps, int64_t batch, int64_t hidden);
 /* A whole GRU layer over its sequence, time-major: x_gates [steps, batch, 3*hidden] =
  * x W_ih^T + b_ih for every step; h0 [batch, hidden] or NULL (zeros); weight_hh_t
  * [hidden, 3*hidden] is W_hh^T; bias_hh [3*hidden] or NULL. h [steps, batch, hidden]

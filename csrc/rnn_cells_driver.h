@@ -17,11 +17,12 @@ typedef struct {
     int64_t ld_x, hidden;
     T *h, *c, *saved_out, *work, *grad_gates, *grad_h_prev, *grad_c_prev, *grad_bias;
     T *grad_gh;
-    /* whole sequences (GRU, Elman RNN): steps, the batch, the initial state h0 (NULL:
+    /* whole sequences (LSTM, GRU, Elman RNN): steps, the batch, the initial state h0 (NULL:
      * zeros), the gradient of the last state (NULL: zeros), where the initial state's
-     * gradient goes (NULL: not needed), tanh or relu */
-    const T *h0, *grad_final;
-    T *grad_h0;
+     * gradient goes (NULL: not needed), tanh or relu; the LSTM's cell state likewise
+     * (c0 always given) */
+    const T *h0, *grad_final, *c0, *grad_final_c;
+    T *grad_h0, *grad_c0;
     int64_t steps, batch;
     int relu;
 } AG_NAME(cell_job);
@@ -177,7 +178,7 @@ void AG_NAME(ag_gru_cell_backward)(const T *saved, const T *h_prev, const T *gra
     ag_parallel_for(cell_threads(batch * hidden), batch, AG_NAME(gru_cell_backward_share), &job);
 }
 
-/* ---- whole GRU and Elman RNN layers over their sequences ------------------------------- */
+/* ---- whole LSTM, GRU and Elman RNN layers over their sequences------------------------- */
 /* Row b of step t depends on row b of step t-1 only (h_{t-1} W_hh^T is row by row), so
  * each thread runs every step for its own share of the batch: one parallel region for
  * the whole sequence, no barrier between steps. Each step's matmul is a single-threaded
@@ -353,4 +354,84 @@ void AG_NAME(ag_rnn_sequence_backward)(const T *h, const T *grad_h, const T *gra
     job.work = work; job.grad_gates = grad_pre; job.grad_h0 = grad_h0; job.steps = steps; job.batch = batch;
     job.hidden = hidden; job.relu = relu;
     ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(rnn_sequence_backward_share), &job);
+}
+
+static void AG_NAME(lstm_sequence_forward_share)(void *job_pointer, int64_t first, int64_t last,
+                                                 int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
+    T *hw = job->work + first * 4 * hidden;  /* h_{t-1} W_hh^T of the share's rows */
+    (void)thread;
+    if (count <= 0)
+        return;
+    for (int64_t t = 0; t < job->steps; t++) {
+        const T *h_prev = AG_NAME(previous_state)(job, t, first);
+        const T *c_prev = t > 0 ? job->c + ((t - 1) * batch + first) * hidden : job->c0 + first * hidden;
+        const int64_t row = t * batch + first;
+        if (h_prev != NULL)
+            AG_GEMM(0, 0, count, 4 * hidden, hidden, (T)1, h_prev, hidden, job->weight, 4 * hidden, (T)0,
+                    hw, 4 * hidden);
+        for (int64_t b = 0; b < count; b++)
+            job->rows.lstm_forward_row(job->gates + (row + b) * 4 * hidden,
+                                       h_prev != NULL ? hw + b * 4 * hidden : NULL, NULL, c_prev + b * hidden,
+                                       job->h + (row + b) * hidden, job->c + (row + b) * hidden,
+                                       job->saved_out + (row + b) * 5 * hidden, hidden);
+    }
+}
+
+void AG_NAME(ag_lstm_sequence_forward)(const T *x_gates, const T *h0, const T *c0, const T *weight_hh_t,
+                                       T *work, T *h, T *c, T *saved, int64_t steps, int64_t batch,
+                                       int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.gates = x_gates; job.h0 = h0; job.c0 = c0; job.weight = weight_hh_t; job.work = work; job.h = h;
+    job.c = c; job.saved_out = saved; job.steps = steps; job.batch = batch; job.hidden = hidden;
+    ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(lstm_sequence_forward_share), &job);
+}
+
+static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t first, int64_t last,
+                                                  int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden, batch = job->batch, count = last - first, width = count * hidden;
+    T *gy = job->work + first * hidden;                       /* the gradient reaching h_t */
+    T *carry = job->work + (batch + first) * hidden;          /* ... and reaching h_{t-1} */
+    T *carry_c = job->work + (2 * batch + first) * hidden;    /* reaching c_t, then c_{t-1}: */
+    T *next_c = job->work + (3 * batch + first) * hidden;     /* two arrays, swapped each step */
+    (void)thread;
+    if (count <= 0)
+        return;
+    AG_NAME(start_carry)(job, first, count, carry);
+    for (int64_t j = 0; j < width; j++)
+        carry_c[j] = job->grad_final_c != NULL ? job->grad_final_c[first * hidden + j] : (T)0;
+    for (int64_t t = job->steps - 1; t >= 0; t--) {
+        const T *c_prev = t > 0 ? job->c + ((t - 1) * batch + first) * hidden : job->c0 + first * hidden;
+        const int64_t row = t * batch + first;
+        T *swap;
+        AG_NAME(incoming_gradient)(job, t, first, count, carry, gy);
+        for (int64_t b = 0; b < count; b++)
+            job->rows.lstm_backward_row(job->saved + (row + b) * 5 * hidden, c_prev + b * hidden, gy + b * hidden,
+                                        carry_c + b * hidden, job->grad_gates + (row + b) * 4 * hidden,
+                                        next_c + b * hidden, hidden);
+        swap = carry_c; carry_c = next_c; next_c = swap;
+        if (t > 0 || (job->h0 != NULL && job->grad_h0 != NULL))
+            AG_GEMM(0, 0, count, hidden, 4 * hidden, (T)1, job->grad_gates + row * 4 * hidden, 4 * hidden,
+                    job->weight, hidden, (T)0, carry, hidden);
+    }
+    AG_NAME(finish_carry)(job, first, count, carry);
+    if (job->grad_c0 != NULL)
+        for (int64_t j = 0; j < width; j++)
+            job->grad_c0[first * hidden + j] = carry_c[j];
+}
+
+void AG_NAME(ag_lstm_sequence_backward)(const T *saved, const T *c, const T *h0, const T *c0, const T *grad_h,
+                                        const T *grad_final_h, const T *grad_final_c, const T *weight_hh,
+                                        T *work, T *grad_gates, T *grad_h0, T *grad_c0, int64_t steps,
+                                        int64_t batch, int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.saved = saved; job.c = (T *)c; job.h0 = h0; job.c0 = c0; job.grad_h = grad_h;
+    job.grad_final = grad_final_h; job.grad_final_c = grad_final_c; job.weight = weight_hh; job.work = work;
+    job.grad_gates = grad_gates; job.grad_h0 = grad_h0; job.grad_c0 = grad_c0; job.steps = steps;
+    job.batch = batch; job.hidden = hidden;
+    ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(lstm_sequence_backward_share), &job);
 }

@@ -1,4 +1,7 @@
-"""The machinery of nn.LSTM's layers, private to them: not general-purpose ops.
+"""The machinery of nn.LSTM's layers when they run step by step (with lengths: without,
+a layer is one node of nn/sequence_layers.py), private to them: not general-purpose ops.
+``sequence_weight_grads`` (the weights' gradients over a whole sequence as one GEMM) and
+``Workspace`` serve every recurrent layer.
 
 nn.LSTM runs a layer as T steps of autograd_core's fused LSTM step, and makes that
 fast with three things that only hold under the layer's own contract:

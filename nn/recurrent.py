@@ -38,13 +38,15 @@ each gate's block taken in the order given):
       h' = (1 - z) * n + z * h
 
 How it runs: layers work time-major (``[time, batch, features]``, so that each step's
-slice is contiguous). The input projection of a layer for all T steps is one GEMM
-(``[time*batch, input] @ W_ih^T``); each step then does only ``h W_hh^T`` and the gate
-math, fused into one graph node (``autograd_core.ops.recurrent``). Backpropagation
-through time is the ordinary engine walking those nodes backwards. The LSTM goes
-further (it is the one the benchmark times): each step is one C call each way, its
-results go into per-layer buffers reused from call to call, and the gradients of W_hh
-and the biases, sums over all steps, are taken once per layer (``SequenceSteps``).
+slice is contiguous). Without ``lengths``, each layer of LSTM, GRU and RNN is one graph
+node (``nn/sequence_layers.py``): the input projection of all T steps is one GEMM
+(``[time*batch, input] @ W_ih^T``), then one C call runs every step's ``h W_hh^T`` and
+fused gate math (each thread owning a share of the batch rows for all steps), and one
+more runs them backwards; the weights' and biases' gradients, sums over all steps, are
+one GEMM per layer. With ``lengths`` (per-step masks), layers run step by step: one
+fused node per step (``autograd_core.ops.recurrent``; for the LSTM, the reusable-buffer
+steps of ``nn/lstm_steps.py``), and backpropagation through time is the ordinary
+engine walking those nodes backwards.
 For truncated BPTT, pass the returned state back in after ``detach()`` (see
 :func:`detach_state`).
 """
@@ -58,7 +60,7 @@ from autograd_core.ops.recurrent import (GRUStep, InputProjection, RNNStep, gru_
                                          rnn_step, unbind)
 
 from .lstm_steps import LayerStep, SequenceSteps, StackedSteps, StepSlots, Workspace
-from .sequence_layers import GRUSequence, RNNSequence
+from .sequence_layers import GRUSequence, LSTMSequence, RNNSequence
 
 from . import functional as F
 from . import init
@@ -301,10 +303,10 @@ class _RNNBase(Module):
             flat = layer_input.reshape(steps * batch, width)
             if valid is None and batch and self._sequence is not None:
                 # the whole layer as one node (nn/sequence_layers.py); not with lengths
-                layer_input, final = self._sequence.apply(flat, states[layer], weight_ih, weight_hh, bias_ih,
-                                                          bias_hh, steps, self._workspace(), layer,
-                                                          *self._sequence_options)
-                finals.append(final)
+                initial = states[layer] if isinstance(states[layer], tuple) else (states[layer],)
+                layer_input, *final = self._sequence.apply(flat, *initial, weight_ih, weight_hh, bias_ih, bias_hh,
+                                                           steps, self._workspace(), layer, *self._sequence_options)
+                finals.append(tuple(final) if len(final) > 1 else final[0])
                 continue
             projected = self._project_layer(layer, flat, weight_ih, bias_ih, bias_hh)
             layer_input, final = self._run_layer(layer, projected.reshape(steps, batch, projected.shape[1]),
@@ -393,6 +395,7 @@ class LSTM(_RNNBase):
     """
 
     _mode = "LSTM"
+    _sequence = LSTMSequence
 
     def _initial_states(self, hx, batch, dtype):
         if hx is None:
@@ -404,7 +407,8 @@ class LSTM(_RNNBase):
         return list(zip(self._initial(h0, batch, dtype, "h"), self._initial(c0, batch, dtype, "c")))
 
     def _run_layer(self, layer, projected, state, weight_hh, bias_ih, bias_hh, masks, weight_ih, flat):
-        """projected [T, b, 4h] -> (outputs [T, b, h], (h, c) after the last step).
+        """projected [T, b, 4h] -> (outputs [T, b, h], (h, c) after the last step), step by
+        step (the path with lengths; without, the layer is one LSTMSequence node).
 
         Each step writes its h into a slot of one [T, b, h] array, which then is the
         layer's output with no copy (StackedSteps) and, at backward, the h_{t-1} of

@@ -1,9 +1,9 @@
-"""nn.GRU's and nn.RNN's layers as one graph node each: the whole sequence forward in
-one C call, and backward in one more, private to those layers.
+"""nn.LSTM's, nn.GRU's and nn.RNN's layers as one graph node each: the whole sequence
+forward in one C call, and backward in one more, private to those layers.
 
-A layer's node does what nn.LSTM's layer does with its T step nodes, with no Python per
-step: the input projection of every step as one GEMM (biases folded in), then
-``kernels.rnn.gru_sequence_forward`` / ``rnn_sequence_forward``, which run every step's
+A layer's node runs T steps with no Python per step: the input projection of every
+step as one GEMM (biases folded in), then ``kernels.rnn.lstm_sequence_forward``,
+``gru_sequence_forward`` or ``rnn_sequence_forward``, which run every step's
 recurrent GEMM and fused cell in C (each thread owns a share of the batch rows for all
 steps: row b of a step depends on row b of the step before only). Backward runs the
 steps in reverse in C likewise, then takes the gradients of the input, of both weights
@@ -12,8 +12,10 @@ as one GEMM over [x_t | h_{t-1} | 1] (``sequence_weight_grads``, shared with nn.
 Results go into per-layer buffers that a ``Workspace`` reuses from call to call.
 
 Inputs: (inputs [T*b, in], initial [b, h] or None, weight_ih, weight_hh, bias_ih,
-bias_hh (both or neither), steps, workspace, layer) -> (outputs [T, b, h], h_T [b, h]).
-Lengths (masks) are not covered: the layers then run their step-by-step path.
+bias_hh (both or neither), steps, workspace, layer) -> (outputs [T, b, h], h_T [b, h]);
+the LSTM's take the initial (h0, c0) and give (outputs, h_T, c_T).
+Lengths (masks) are not covered: the layers then run their step-by-step path (for the
+LSTM, the step nodes of nn/lstm_steps.py).
 """
 import numpy as np
 
@@ -23,7 +25,7 @@ from autograd_core.kernels import rnn as rnn_kernels
 
 from .lstm_steps import sequence_weight_grads
 
-__all__ = ["GRUSequence", "RNNSequence"]
+__all__ = ["GRUSequence", "LSTMSequence", "RNNSequence"]
 
 
 def _project(workspace, layer, inputs, weight_ih, bias, width):
@@ -35,6 +37,21 @@ def _project(workspace, layer, inputs, weight_ih, bias, width):
 def _remember(ctx, inputs, initial, weight_ih, weight_hh, outputs, workspace, layer, has_bias):
     ctx.layer_inputs, ctx.initial, ctx.weight_ih, ctx.weight_hh = inputs, initial, weight_ih, weight_hh
     ctx.outputs, ctx.workspace, ctx.layer, ctx.has_bias = outputs, workspace, layer, has_bias
+
+
+def _weight_and_bias_grads(ctx, grad_gates, needed):
+    """grad W_ih, grad W_hh and the gradient of both biases (None without biases) from
+    the pre-activations' gradient grad_gates [T, b, G], as one GEMM (the LSTM and the
+    Elman RNN, whose biases both join the input projection); needed: whether any of
+    them is."""
+    if not needed:
+        return None, None, None
+    inputs, outputs = ctx.layer_inputs, ctx.outputs
+    operand = ctx.workspace.empty((ctx.layer, "operand"),
+                                  (inputs.shape[0], inputs.shape[1] + outputs.shape[2] + ctx.has_bias),
+                                  outputs.dtype)
+    grads = sequence_weight_grads(grad_gates, inputs, outputs, ctx.initial, operand, ctx.has_bias)
+    return grads[0], grads[1], grads[2] if ctx.has_bias else None
 
 
 def _input_grad(ctx, grad_gates):
@@ -89,6 +106,39 @@ class GRUSequence(Function):
                 None, None, None)
 
 
+class LSTMSequence(Function):
+    """A whole LSTM layer (gates i, f, g, o); both biases join the input projection.
+    Inputs as in the module docstring, with the initial state as h0, c0 (each [b, h] or
+    None); gives (outputs [T, b, h], h_T, c_T)."""
+
+    @staticmethod
+    def forward(ctx, inputs, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, steps, workspace, layer):
+        hidden, dtype = weight_hh.shape[1], inputs.dtype
+        batch = inputs.shape[0] // steps
+        bias = None if bias_ih is None else bias_ih + bias_hh  # [4h] once, not a pass over [T*b, 4h]
+        x_gates = _project(workspace, layer, inputs, weight_ih, bias, 4 * hidden)
+        outputs, cells, saved = rnn_kernels.lstm_sequence_forward(
+            x_gates.reshape(steps, batch, 4 * hidden), h0, c0, np.ascontiguousarray(weight_hh.T),
+            workspace.empty((layer, "h"), (steps, batch, hidden), dtype),
+            workspace.empty((layer, "c"), (steps, batch, hidden), dtype),
+            workspace.empty((layer, "saved"), (steps, batch, 5 * hidden), dtype))
+        _remember(ctx, inputs, h0, weight_ih, weight_hh, outputs, workspace, layer, bias is not None)
+        ctx.cells, ctx.c0, ctx.saved = cells, c0, saved
+        return outputs, outputs[-1].copy(), cells[-1].copy()
+
+    @staticmethod
+    def backward(ctx, grad_outputs, grad_h, grad_c):
+        needs = ctx.needs_input_grad
+        grad_gates, grad_h0, grad_c0 = rnn_kernels.lstm_sequence_backward(
+            ctx.saved, ctx.cells, ctx.initial, ctx.c0, grad_outputs, grad_h, grad_c, ctx.weight_hh,
+            ctx.workspace.empty((ctx.layer, "grad_gates"), ctx.saved.shape[:2] + (4 * ctx.outputs.shape[2],),
+                                ctx.outputs.dtype),
+            needs_grad_h0=needs[1], needs_grad_c0=needs[2])
+        grad_weight_ih, grad_weight_hh, grad_bias = _weight_and_bias_grads(ctx, grad_gates, any(needs[3:7]))
+        return (_input_grad(ctx, grad_gates), grad_h0, grad_c0, grad_weight_ih, grad_weight_hh, grad_bias,
+                grad_bias, None, None, None)
+
+
 class RNNSequence(Function):
     """A whole Elman RNN layer, h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh),
     act tanh or relu; both biases join the input projection. Inputs as in the module
@@ -115,14 +165,6 @@ class RNNSequence(Function):
             outputs, grad_outputs, grad_final, ctx.weight_hh, ctx.nonlinearity,
             ctx.workspace.empty((ctx.layer, "grad_pre"), outputs.shape, outputs.dtype),
             needs_grad_h0=ctx.initial is not None and needs[1])
-        grad_weight_ih = grad_weight_hh = grad_bias = None
-        if any(needs[2:6]):
-            inputs = ctx.layer_inputs
-            operand = ctx.workspace.empty((ctx.layer, "operand"),
-                                          (inputs.shape[0], inputs.shape[1] + outputs.shape[2] + ctx.has_bias),
-                                          outputs.dtype)
-            grads = sequence_weight_grads(grad_pre, inputs, outputs, ctx.initial, operand, ctx.has_bias)
-            grad_weight_ih, grad_weight_hh = grads[0], grads[1]
-            grad_bias = grads[2] if ctx.has_bias else None
+        grad_weight_ih, grad_weight_hh, grad_bias = _weight_and_bias_grads(ctx, grad_pre, any(needs[2:6]))
         return (_input_grad(ctx, grad_pre), grad_initial, grad_weight_ih, grad_weight_hh, grad_bias, grad_bias,
                 None, None, None, None)

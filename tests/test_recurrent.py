@@ -670,16 +670,19 @@ def _sequence_inputs(rng, gates, with_state, with_bias, steps=3, batch=2, width=
 
 
 @pytest.mark.parametrize("with_state, with_bias", [(True, True), (False, False)])
-@pytest.mark.parametrize("kind", ["GRU", "tanh", "relu"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "tanh", "relu"])
 def test_sequence_layer_gradcheck(backend, kind, with_state, with_bias):
     """The fused whole-layer Functions against finite differences, every input at once:
-    the layer's input, initial state, both weights and both biases (float64)."""
+    the layer's input, initial state(s), both weights and both biases (float64)."""
     from nn.lstm_steps import Workspace
-    from nn.sequence_layers import GRUSequence, RNNSequence
+    from nn.sequence_layers import GRUSequence, LSTMSequence, RNNSequence
     rng = np.random.default_rng(30)
-    inputs = _sequence_inputs(rng, 3 if kind == "GRU" else 1, with_state, with_bias)
+    gates = {"LSTM": 4, "GRU": 3}.get(kind, 1)
+    inputs = _sequence_inputs(rng, gates, with_state, with_bias)
     if kind == "relu":  # keep pre-activations away from relu's kink, where differences jump
         inputs[0] = ag.Tensor(inputs[0].data + np.sign(inputs[0].data), requires_grad=True)
+    if kind == "LSTM":  # c0 after h0
+        inputs.insert(2, _t(rng, 2, 3, scale=0.5) if with_state else None)
     present = [i for i, value in enumerate(inputs) if value is not None]
     workspace = Workspace()
 
@@ -687,6 +690,9 @@ def test_sequence_layer_gradcheck(backend, kind, with_state, with_bias):
         arguments = list(inputs)
         for i, value in zip(present, values):
             arguments[i] = value
+        if kind == "LSTM":
+            outputs, h, c = LSTMSequence.apply(*arguments, 3, workspace, 0)
+            return outputs.sum(axis=0) * h + c
         if kind == "GRU":
             outputs, final = GRUSequence.apply(*arguments, 3, workspace, 0)
         else:
@@ -703,24 +709,31 @@ def _layer_results(layer, x, h0, fused):
         object.__setattr__(layer, "_sequence", None)
     layer.zero_grad()
     x = ag.Tensor(x, requires_grad=True)
-    h0 = None if h0 is None else ag.Tensor(h0, requires_grad=True)
+    initial = [] if h0 is None else [ag.Tensor(h0, requires_grad=True)]
+    if initial and isinstance(layer, LSTM):
+        initial.append(ag.Tensor(h0[::-1] * 0.5, requires_grad=True))  # c0
     nn.init.manual_seed(5)  # the same dropout masks on both paths
-    outputs, final = layer(x, h0)
-    ((outputs * outputs).sum() + (final * final * 3).sum()).backward()
+    outputs, final = layer(x, None if not initial else tuple(initial) if len(initial) == 2 else initial[0])
+    finals = final if isinstance(layer, LSTM) else (final,)
+    loss = (outputs * outputs).sum()
+    for weight, state in enumerate(finals):
+        loss = loss + (state * state * (weight + 3)).sum()
+    loss.backward()
     if not fused:
         del layer.__dict__["_sequence"]
-    results = [outputs.data, final.data, x.grad.data] + ([] if h0 is None else [h0.grad.data])
-    return results + [p.grad.data for p in layer.parameters()]
+    results = [outputs.data] + [state.data for state in finals] + [x.grad.data]
+    return results + [state.grad.data for state in initial] + [p.grad.data for p in layer.parameters()]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, F64])
 @pytest.mark.parametrize("layer_type, options", [
     (GRU, {}), (GRU, {"bias": False, "batch_first": False}), (GRU, {"dropout": 0.3}),
-    (RNN, {}), (RNN, {"nonlinearity": "relu", "batch_first": False}), (RNN, {"bias": False, "dropout": 0.3})])
+    (RNN, {}), (RNN, {"nonlinearity": "relu", "batch_first": False}), (RNN, {"bias": False, "dropout": 0.3}),
+    (LSTM, {}), (LSTM, {"bias": False, "batch_first": False}), (LSTM, {"dropout": 0.3})])
 @pytest.mark.parametrize("with_state", [True, False])
 def test_fused_layers_equal_the_step_by_step_path(backend, layer_type, options, dtype, with_state):
-    """GRU and RNN run each layer as one fused node unless lengths are given; outputs,
-    states and every gradient equal the step-by-step path's."""
+    """LSTM, GRU and RNN run each layer as one fused node unless lengths are given;
+    outputs, states and every gradient equal the step-by-step path's."""
     nn.init.manual_seed(31)
     layer = layer_type(4, 5, num_layers=2, dtype=dtype, **options)
     calls = []
@@ -729,7 +742,7 @@ def test_fused_layers_equal_the_step_by_step_path(backend, layer_type, options, 
     class Counting:
         @staticmethod
         def apply(*args):
-            calls.append(args[-1] if layer_type is GRU else args[-2])
+            calls.append(len(args))
             return fused.apply(*args)
 
     object.__setattr__(layer, "_sequence", Counting)
@@ -738,9 +751,9 @@ def test_fused_layers_equal_the_step_by_step_path(backend, layer_type, options, 
     batch = 3 if layer.batch_first else 6
     h0 = rng.standard_normal((2, batch, 5)).astype(dtype) if with_state else None
     got = _layer_results(layer, x, h0, fused=True)
-    assert calls == [0, 1]  # one node per layer
+    assert len(calls) == 2  # one node per layer
     expected = _layer_results(layer, x, h0, fused=False)
-    assert calls == [0, 1]
+    assert len(calls) == 2
     tolerance = 2e-5 if dtype == np.float32 else 1e-12
     for a, b in zip(got, expected):
         assert a.dtype == b.dtype and a.shape == b.shape

@@ -15,6 +15,8 @@ _GRU_CELL_FORWARD = by_dtype("ag_gru_cell_forward_f32", "ag_gru_cell_forward_f64
 _GRU_CELL_BACKWARD = by_dtype("ag_gru_cell_backward_f32", "ag_gru_cell_backward_f64")
 _LSTM_STEP_FORWARD = by_dtype("ag_lstm_step_forward_f32", "ag_lstm_step_forward_f64")
 _LSTM_STEP_BACKWARD = by_dtype("ag_lstm_step_backward_f32", "ag_lstm_step_backward_f64")
+_LSTM_SEQUENCE_FORWARD = by_dtype("ag_lstm_sequence_forward_f32", "ag_lstm_sequence_forward_f64")
+_LSTM_SEQUENCE_BACKWARD = by_dtype("ag_lstm_sequence_backward_f32", "ag_lstm_sequence_backward_f64")
 _GRU_SEQUENCE_FORWARD = by_dtype("ag_gru_sequence_forward_f32", "ag_gru_sequence_forward_f64")
 _GRU_SEQUENCE_BACKWARD = by_dtype("ag_gru_sequence_backward_f32", "ag_gru_sequence_backward_f64")
 _RNN_SEQUENCE_FORWARD = by_dtype("ag_rnn_sequence_forward_f32", "ag_rnn_sequence_forward_f64")
@@ -323,7 +325,7 @@ def _lstm_step_backward_numpy(saved, c_prev, grad_h, grad_c, weight_hh, grad_gat
     return grad_gates, grad_h_prev, grad_c_prev
 
 
-# ---- whole GRU and Elman RNN layers (every step of a sequence in one C call) --------------
+# ---- whole LSTM, GRU and Elman RNN layers (every step of a sequence in one C call) --------
 # Arrays are time-major, [steps, batch, k]. Row b of a step depends only on row b of
 # the step before, so C runs all steps of a share of the batch rows per thread.
 
@@ -343,6 +345,18 @@ def _sequence_shapes(op, x_gates, weight_hh_t, gates):
     return x_gates.shape[0], x_gates.shape[1], hidden, dtype
 
 
+def _saved_sequence(op, saved, parts):
+    """(steps, batch, hidden, dtype, saved) of a forward's saved activations [steps,
+    batch, parts * hidden], checked (saved C-contiguous)."""
+    if not isinstance(saved, np.ndarray) or saved.ndim != 3 or saved.shape[2] % parts:
+        raise ValueError("%s: saved must be an array [steps, batch, %d * hidden], got %s" % (
+            op, parts, saved.shape if isinstance(saved, np.ndarray) else type(saved).__name__))
+    if saved.dtype not in FLOAT_DTYPES:
+        raise TypeError("%s: got saved of dtype %s, expected float32 or float64" % (op, saved.dtype))
+    steps, batch, width = saved.shape
+    return steps, batch, width // parts, saved.dtype, _step_operand(op, "saved", saved, saved.shape, saved.dtype)
+
+
 def _optional_state(op, name, value, batch, hidden, dtype):
     return None if value is None else _step_operand(op, name, value, (batch, hidden), dtype)
 
@@ -351,6 +365,105 @@ def _relu_flag(op, nonlinearity):
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError("%s: got nonlinearity=%r, expected 'tanh' or 'relu'" % (op, nonlinearity))
     return int(nonlinearity == "relu")
+
+
+def lstm_sequence_forward(x_gates, h0, c0, weight_hh_t, h_out=None, c_out=None, saved_out=None):
+    """A whole LSTM layer over its sequence (gates i, f, g, o; see lstm_cell_forward).
+
+    x_gates [T, b, 4h] = x W_ih^T + b_ih + b_hh for every step; h0, c0 [b, h] or None
+    (zeros); weight_hh_t [h, 4h] is W_hh^T. h_out, c_out [T, b, h] and saved_out
+    [T, b, 5h], when given, are C-contiguous arrays to write into (a layer's reusable
+    buffers). Returns h and c [T, b, h], every step's states, and saved [T, b, 5h],
+    every step's activations for lstm_sequence_backward."""
+    op = "lstm_sequence_forward"
+    steps, batch, hidden, dtype = _sequence_shapes(op, x_gates, weight_hh_t, 4)
+    x_gates = _step_operand(op, "x_gates", x_gates, (steps, batch, 4 * hidden), dtype)
+    h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
+    c0 = _optional_state(op, "c0", c0, batch, hidden, dtype)
+    h = _step_output(op, "h_out", h_out, (steps, batch, hidden), dtype)
+    c = _step_output(op, "c_out", c_out, (steps, batch, hidden), dtype)
+    saved = _step_output(op, "saved_out", saved_out, (steps, batch, 5 * hidden), dtype)
+    return dispatch(_lstm_sequence_forward_c, _lstm_sequence_forward_numpy, x_gates, h0,
+                    np.zeros((batch, hidden), dtype=dtype) if c0 is None else c0,
+                    _step_operand(op, "weight_hh_t", weight_hh_t, weight_hh_t.shape, dtype), h, c, saved)
+
+
+def _lstm_sequence_forward_c(x_gates, h0, c0, weight_hh_t, h, c, saved):
+    steps, batch, hidden = h.shape
+    if steps and batch and hidden:
+        work = np.empty((batch, 4 * hidden), dtype=h.dtype)
+        _LSTM_SEQUENCE_FORWARD[h.dtype](*pointers(x_gates, h0, c0, weight_hh_t, work, h, c, saved),
+                                        steps, batch, hidden)
+    return h, c, saved
+
+
+def _lstm_sequence_forward_numpy(x_gates, h0, c0, weight_hh_t, h, c, saved):
+    """The reference: the LSTM cell's reference, step after step."""
+    h_prev, c_prev = h0, c0
+    for t in range(h.shape[0]):
+        gates = x_gates[t] if h_prev is None else (x_gates[t] + np.matmul(h_prev, weight_hh_t)).astype(h.dtype)
+        h[t], c[t], saved[t] = _lstm_cell_forward_numpy(gates, c_prev)
+        h_prev, c_prev = h[t], c[t]
+    return h, c, saved
+
+
+def lstm_sequence_backward(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_hh, grad_gates_out=None,
+                           needs_grad_h0=True, needs_grad_c0=True):
+    """Backward of lstm_sequence_forward through all its steps. saved [T, b, 5h] and c
+    [T, b, h] are its results, h0 and c0 its initial states (None: zeros); grad_h
+    [T, b, h], grad_final_h and grad_final_c [b, h] (each None: zeros) the gradients of
+    every step's output and of the last states; weight_hh [4h, h]; grad_gates_out,
+    optional, a C-contiguous [T, b, 4h] array to write into. Returns grad_gates
+    [T, b, 4h] (of x_gates), grad_h0 (None when h0 is None or not needs_grad_h0) and
+    grad_c0 [b, h] (None unless needs_grad_c0)."""
+    op = "lstm_sequence_backward"
+    steps, batch, hidden, dtype, saved = _saved_sequence(op, saved, 5)
+    c = _step_operand(op, "c", c, (steps, batch, hidden), dtype)
+    h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
+    c0 = _optional_state(op, "c0", c0, batch, hidden, dtype)
+    if grad_h is not None:
+        grad_h = _step_operand(op, "grad_h", grad_h, (steps, batch, hidden), dtype)
+    grad_final_h = _optional_state(op, "grad_final_h", grad_final_h, batch, hidden, dtype)
+    grad_final_c = _optional_state(op, "grad_final_c", grad_final_c, batch, hidden, dtype)
+    weight_hh = _step_operand(op, "weight_hh", weight_hh, (4 * hidden, hidden), dtype)
+    grad_gates = _step_output(op, "grad_gates_out", grad_gates_out, (steps, batch, 4 * hidden), dtype)
+    grad_h0 = np.empty((batch, hidden), dtype=dtype) if h0 is not None and needs_grad_h0 else None
+    grad_c0 = np.empty((batch, hidden), dtype=dtype) if needs_grad_c0 else None
+    return dispatch(_lstm_sequence_backward_c, _lstm_sequence_backward_numpy, saved, c, h0,
+                    np.zeros((batch, hidden), dtype=dtype) if c0 is None else c0, grad_h, grad_final_h,
+                    grad_final_c, weight_hh, grad_gates, grad_h0, grad_c0)
+
+
+def _lstm_sequence_backward_c(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_hh, grad_gates, grad_h0,
+                              grad_c0):
+    steps, batch, hidden = c.shape
+    if steps and batch and hidden:
+        work = np.empty((4, batch, hidden), dtype=c.dtype)
+        _LSTM_SEQUENCE_BACKWARD[c.dtype](*pointers(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_hh,
+                                                   work, grad_gates, grad_h0, grad_c0), steps, batch, hidden)
+    else:
+        for grad, final in ((grad_h0, grad_final_h), (grad_c0, grad_final_c)):
+            if grad is not None:
+                grad[...] = 0 if final is None else final
+    return grad_gates, grad_h0, grad_c0
+
+
+def _lstm_sequence_backward_numpy(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_hh, grad_gates,
+                                  grad_h0, grad_c0):
+    """The reference: the LSTM cell's reference backward and numpy's matmul, step after
+    step from the last."""
+    zeros = np.zeros(c.shape[1:], dtype=c.dtype)
+    carry = zeros if grad_final_h is None else grad_final_h
+    carry_c = zeros if grad_final_c is None else grad_final_c
+    for t in range(c.shape[0] - 1, -1, -1):
+        incoming = carry if grad_h is None else carry + grad_h[t]
+        grad_gates[t], carry_c = _lstm_cell_backward_numpy(saved[t], c[t - 1] if t else c0, incoming, carry_c)
+        carry = np.matmul(grad_gates[t], weight_hh).astype(c.dtype, copy=False)
+    if grad_h0 is not None:
+        grad_h0[...] = carry
+    if grad_c0 is not None:
+        grad_c0[...] = carry_c
+    return grad_gates, grad_h0, grad_c0
 
 
 def gru_sequence_forward(x_gates, h0, weight_hh_t, bias_hh=None, h_out=None, saved_out=None):
@@ -404,14 +517,7 @@ def gru_sequence_backward(saved, h, h0, grad_h, grad_final, weight_hh, grad_gi_o
     x_gates), grad_gh [T, b, 3h] (of h_{t-1} W_hh^T + b_hh, for the weight and bias
     gradients) and grad_h0 [b, h] (None when h0 is None or not needs_grad_h0)."""
     op = "gru_sequence_backward"
-    if not isinstance(saved, np.ndarray) or saved.ndim != 3 or saved.shape[2] % 4:
-        raise ValueError("%s: saved must be an array [steps, batch, 4 * hidden], got %s" % (
-            op, saved.shape if isinstance(saved, np.ndarray) else type(saved).__name__))
-    (steps, batch, width), dtype = saved.shape, saved.dtype
-    hidden = width // 4
-    if dtype not in FLOAT_DTYPES:
-        raise TypeError("%s: got saved of dtype %s, expected float32 or float64" % (op, dtype))
-    saved = _step_operand(op, "saved", saved, (steps, batch, width), dtype)
+    steps, batch, hidden, dtype, saved = _saved_sequence(op, saved, 4)
     h = _step_operand(op, "h", h, (steps, batch, hidden), dtype)
     h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
     if grad_h is not None:
