@@ -125,6 +125,43 @@ void ag_gru_cell_forward_f32(const float *gi, const float *gh, const float *h_pr
 void ag_gru_cell_forward_f64(const double *gi, const double *gh, const double *h_prev, double *h, double *saved, int64_t batch, int64_t hidden);
 void ag_gru_cell_backward_f32(const float *saved, const float *h_prev, const float *grad_h, float *grad_gi, float *grad_gh, float *grad_h_prev, int64_t batch, int64_t hidden);
 void ag_gru_cell_backward_f64(const double *saved, const double *h_prev, const double *grad_h, double *grad_gi, double *grad_gh, double *grad_h_prev, int64_t batch, int64_t hidden);
+/* A whole LSTM layer over its sequence, time-major: x_gates [steps, batch, 4*hidden] =
+ * x W_ih^T + b_ih + b_hh for every step; h0 [batch, hidden] or NULL (zeros), c0
+ * [batch, hidden] (always given); weight_hh_t [hidden, 4*hidden] is W_hh^T. h and c
+ * [steps, batch, hidden] receive every step's states, saved [steps, batch, 5*hidden]
+ * each step's i, f, g, o and tanh(c); work [batch, 4*hidden] is scratch. The backward
+ * reads saved, c, h0 and c0, the gradients of the outputs grad_h [steps, batch, hidden]
+ * (NULL: zeros) and of the last states grad_final_h and grad_final_c [batch, hidden]
+ * (NULL: zeros), weight_hh [4*hidden, hidden] and work [4, batch, hidden] scratch; it
+ * writes grad_gates [steps, batch, 4*hidden] (the gradient of x_gates) and, unless
+ * NULL, grad_h0 (only when h0 is given) and grad_c0 [batch, hidden]. */
+void ag_lstm_sequence_forward_f32(const float *x_gates, const float *h0, const float *c0, const float *weight_hh_t, float *work, float *h, float *c, float *saved, int64_t steps, int64_t batch, int64_t hidden);
+void ag_lstm_sequence_forward_f64(const double *x_gates, const double *h0, const double *c0, const double *weight_hh_t, double *work, double *h, double *c, double *saved, int64_t steps, int64_t batch, int64_t hidden);
+void ag_lstm_sequence_backward_f32(const float *saved, const float *c, const float *h0, const float *c0, const float *grad_h, const float *grad_final_h, const float *grad_final_c, const float *weight_hh, float *work, float *grad_gates, float *grad_h0, float *grad_c0, int64_t steps, int64_t batch, int64_t hidden);
+void ag_lstm_sequence_backward_f64(const double *saved, const double *c, const double *h0, const double *c0, const double *grad_h, const double *grad_final_h, const double *grad_final_c, const double *weight_hh, double *work, double *grad_gates, double *grad_h0, double *grad_c0, int64_t steps, int64_t batch, int64_t hidden);
+/* A whole GRU layer over its sequence, time-major: x_gates [steps, batch, 3*hidden] =
+ * x W_ih^T + b_ih for every step; h0 [batch, hidden] or NULL (zeros); weight_hh_t
+ * [hidden, 3*hidden] is W_hh^T; bias_hh [3*hidden] or NULL. h [steps, batch, hidden]
+ * receives every step's state, saved [steps, batch, 4*hidden] each step's r, z, n, gh_n;
+ * work [batch, 3*hidden] is scratch. The backward takes the gradients of the outputs
+ * grad_h [steps, batch, hidden] (NULL: zeros) and of the last state grad_final [batch,
+ * hidden] (NULL: zeros), weight_hh [3*hidden, hidden] and work [2, batch, hidden]
+ * scratch; it writes grad_gi and grad_gh [steps, batch, 3*hidden] (the gradients of the
+ * input and hidden pre-activations) and, unless NULL, grad_h0 [batch, hidden]. */
+void ag_gru_sequence_forward_f32(const float *x_gates, const float *h0, const float *weight_hh_t, const float *bias_hh, float *work, float *h, float *saved, int64_t steps, int64_t batch, int64_t hidden);
+void ag_gru_sequence_forward_f64(const double *x_gates, const double *h0, const double *weight_hh_t, const double *bias_hh, double *work, double *h, double *saved, int64_t steps, int64_t batch, int64_t hidden);
+void ag_gru_sequence_backward_f32(const float *saved, const float *h, const float *h0, const float *grad_h, const float *grad_final, const float *weight_hh, float *work, float *grad_gi, float *grad_gh, float *grad_h0, int64_t steps, int64_t batch, int64_t hidden);
+void ag_gru_sequence_backward_f64(const double *saved, const double *h, const double *h0, const double *grad_h, const double *grad_final, const double *weight_hh, double *work, double *grad_gi, double *grad_gh, double *grad_h0, int64_t steps, int64_t batch, int64_t hidden);
+/* A whole Elman RNN layer: h_t = act(x_gates_t + h_{t-1} W_hh^T), act tanh or (relu
+ * nonzero) relu; x_gates [steps, batch, hidden] = x W_ih^T + b_ih + b_hh, h0 and
+ * weight_hh_t [hidden, hidden] as for the GRU. The backward reads the outputs h (the
+ * nonlinearity's derivative comes from them), grad_h and grad_final as for the GRU,
+ * weight_hh, work [batch, hidden] scratch, and writes grad_pre [steps, batch, hidden]
+ * (the gradient of the pre-activations, so of x_gates) and, unless NULL, grad_h0. */
+void ag_rnn_sequence_forward_f32(const float *x_gates, const float *h0, const float *weight_hh_t, float *h, int64_t steps, int64_t batch, int64_t hidden, int relu);
+void ag_rnn_sequence_forward_f64(const double *x_gates, const double *h0, const double *weight_hh_t, double *h, int64_t steps, int64_t batch, int64_t hidden, int relu);
+void ag_rnn_sequence_backward_f32(const float *h, const float *grad_h, const float *grad_final, const float *weight_hh, float *work, float *grad_pre, float *grad_h0, int64_t steps, int64_t batch, int64_t hidden, int relu);
+void ag_rnn_sequence_backward_f64(const double *h, const double *grad_h, const double *grad_final, const double *weight_hh, double *work, double *grad_pre, double *grad_h0, int64_t steps, int64_t batch, int64_t hidden, int relu);
 
 /* ---- fused optimizer steps (optim.c) ------------------------------------------ */
 /* One optimizer step over `count` parameters in one call, bit for bit the numpy update

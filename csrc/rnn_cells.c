@@ -1,4 +1,4 @@
-/* rnn_cells.c: the elementwise part of one LSTM or GRU step, fused: the portable driver.
+/* rnn_cells.c: the elementwise part of one LSTM, GRU or Elman RNN step, fused: the portable driver.
  *
  * The matmuls (x W_ih^T, h W_hh^T) stay in the GEMM; what is left is a dozen
  * elementwise ops per hidden unit which, done one numpy op at a time, would each make
@@ -7,6 +7,10 @@
  * entry points also call the GEMM for h W_hh^T (forward) and grad_gates W_hh
  * (backward), so that one LSTM step is one call from Python each way: at batch 100,
  * hidden 128 a step's arithmetic takes ~150 us, and per-call Python costs add up.
+ * The ag_*_sequence_* entry points go further and run a whole layer's steps in one call
+ * each way (LSTM, GRU, Elman RNN): row b of a step needs only row b of the step before,
+ * so each thread runs every step for its share of the batch rows, with no barrier and
+ * no Python between steps.
  *
  * Split as GEMM is: this file splits the batch rows over threads (parallel.h) and calls
  * the GEMM; the row loops (rnn_cells_rows.h) are built once per SIMD level -- here

@@ -17,6 +17,14 @@ typedef struct {
     int64_t ld_x, hidden;
     T *h, *c, *saved_out, *work, *grad_gates, *grad_h_prev, *grad_c_prev, *grad_bias;
     T *grad_gh;
+    /* whole sequences (LSTM, GRU, Elman RNN): steps, the batch, the initial state h0 (NULL:
+     * zeros), the gradient of the last state (NULL: zeros), where the initial state's
+     * gradient goes (NULL: not needed), tanh or relu; the LSTM's cell state likewise
+     * (c0 always given) */
+    const T *h0, *grad_final, *c0, *grad_final_c;
+    T *grad_h0, *grad_c0;
+    int64_t steps, batch;
+    int relu;
 } AG_NAME(cell_job);
 
 /* ---- LSTM cell -------------------------------------------------------------------------- */
@@ -168,4 +176,262 @@ void AG_NAME(ag_gru_cell_backward)(const T *saved, const T *h_prev, const T *gra
     job.saved = saved; job.h_prev = h_prev; job.grad_h = grad_h; job.grad_gates = grad_gi;
     job.grad_gh = grad_gh; job.grad_h_prev = grad_h_prev; job.hidden = hidden;
     ag_parallel_for(cell_threads(batch * hidden), batch, AG_NAME(gru_cell_backward_share), &job);
+}
+
+/* ---- whole LSTM, GRU and Elman RNN layers over their sequences------------------------- */
+/* Row b of step t depends on row b of step t-1 only (h_{t-1} W_hh^T is row by row), so
+ * each thread runs every step for its own share of the batch: one parallel region for
+ * the whole sequence, no barrier between steps. Each step's matmul is a single-threaded
+ * GEMM of the share's rows, as in the LSTM step. Arrays are time-major [steps, batch, k]. */
+
+/* The previous state of rows first.. at step t: h0 (or NULL, zeros) at t = 0. */
+static const T *AG_NAME(previous_state)(const AG_NAME(cell_job) *job, int64_t t, int64_t first) {
+    const int64_t hidden = job->hidden;
+    if (t > 0)
+        return job->h + ((t - 1) * job->batch + first) * hidden;
+    return job->h0 != NULL ? job->h0 + first * hidden : NULL;
+}
+
+/* rows = value (count rows of width, value NULL: zeros) */
+static void AG_NAME(fill_rows)(T *rows, const T *value, int64_t count, int64_t width) {
+    for (int64_t b = 0; b < count; b++)
+        for (int64_t j = 0; j < width; j++)
+            rows[b * width + j] = value != NULL ? value[j] : (T)0;
+}
+
+static void AG_NAME(gru_sequence_forward_share)(void *job_pointer, int64_t first, int64_t last,
+                                                int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
+    T *gh = job->work + first * 3 * hidden;  /* h_{t-1} W_hh^T + b_hh of the share's rows */
+    (void)thread;
+    if (count <= 0)
+        return;
+    for (int64_t t = 0; t < job->steps; t++) {
+        const T *h_prev = AG_NAME(previous_state)(job, t, first);
+        const int64_t row = t * batch + first;
+        if (job->bias != NULL || h_prev == NULL)
+            AG_NAME(fill_rows)(gh, job->bias, count, 3 * hidden);
+        if (h_prev != NULL)
+            AG_GEMM(0, 0, count, 3 * hidden, hidden, (T)1, h_prev, hidden, job->weight, 3 * hidden,
+                    job->bias != NULL ? (T)1 : (T)0, gh, 3 * hidden);
+        for (int64_t b = 0; b < count; b++)
+            job->rows.gru_forward_row(job->gates + (row + b) * 3 * hidden, gh + b * 3 * hidden,
+                                      h_prev != NULL ? h_prev + b * hidden : NULL,
+                                      job->h + (row + b) * hidden, job->saved_out + (row + b) * 4 * hidden,
+                                      hidden);
+    }
+}
+
+void AG_NAME(ag_gru_sequence_forward)(const T *x_gates, const T *h0, const T *weight_hh_t,
+                                      const T *bias_hh, T *work, T *h, T *saved, int64_t steps,
+                                      int64_t batch, int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.gates = x_gates; job.h0 = h0; job.weight = weight_hh_t; job.bias = bias_hh; job.work = work;
+    job.h = h; job.saved_out = saved; job.steps = steps; job.batch = batch; job.hidden = hidden;
+    ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(gru_sequence_forward_share), &job);
+}
+
+/* The gradient flowing into h_{t} of rows first..: carry (from step t+1) plus the
+ * output's own gradient (grad_h NULL: none), into gy. */
+static void AG_NAME(incoming_gradient)(const AG_NAME(cell_job) *job, int64_t t, int64_t first,
+                                       int64_t count, const T *carry, T *gy) {
+    const int64_t width = count * job->hidden;
+    const T *grad_h = job->grad_h != NULL ? job->grad_h + (t * job->batch + first) * job->hidden : NULL;
+    for (int64_t j = 0; j < width; j++)
+        gy[j] = grad_h != NULL ? carry[j] + grad_h[j] : carry[j];
+}
+
+static void AG_NAME(start_carry)(const AG_NAME(cell_job) *job, int64_t first, int64_t count, T *carry) {
+    const int64_t width = count * job->hidden;
+    for (int64_t j = 0; j < width; j++)
+        carry[j] = job->grad_final != NULL ? job->grad_final[first * job->hidden + j] : (T)0;
+}
+
+static void AG_NAME(finish_carry)(const AG_NAME(cell_job) *job, int64_t first, int64_t count, const T *carry) {
+    const int64_t width = count * job->hidden;
+    if (job->grad_h0 != NULL)
+        for (int64_t j = 0; j < width; j++)
+            job->grad_h0[first * job->hidden + j] = carry[j];
+}
+
+static void AG_NAME(gru_sequence_backward_share)(void *job_pointer, int64_t first, int64_t last,
+                                                 int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
+    T *gy = job->work + first * hidden;                 /* the gradient reaching h_t */
+    T *carry = job->work + (batch + first) * hidden;    /* ... and reaching h_{t-1} */
+    (void)thread;
+    if (count <= 0)
+        return;
+    AG_NAME(start_carry)(job, first, count, carry);
+    for (int64_t t = job->steps - 1; t >= 0; t--) {
+        const T *h_prev = AG_NAME(previous_state)(job, t, first);
+        const int64_t row = t * batch + first;
+        AG_NAME(incoming_gradient)(job, t, first, count, carry, gy);
+        for (int64_t b = 0; b < count; b++)
+            job->rows.gru_backward_row(job->saved + (row + b) * 4 * hidden,
+                                       h_prev != NULL ? h_prev + b * hidden : NULL, gy + b * hidden,
+                                       job->grad_gates + (row + b) * 3 * hidden,
+                                       job->grad_gh + (row + b) * 3 * hidden, carry + b * hidden, hidden);
+        if (h_prev != NULL && (t > 0 || job->grad_h0 != NULL))
+            AG_GEMM(0, 0, count, hidden, 3 * hidden, (T)1, job->grad_gh + row * 3 * hidden, 3 * hidden,
+                    job->weight, hidden, (T)1, carry, hidden);
+    }
+    AG_NAME(finish_carry)(job, first, count, carry);
+}
+
+void AG_NAME(ag_gru_sequence_backward)(const T *saved, const T *h, const T *h0, const T *grad_h,
+                                       const T *grad_final, const T *weight_hh, T *work, T *grad_gi,
+                                       T *grad_gh, T *grad_h0, int64_t steps, int64_t batch,
+                                       int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.saved = saved; job.h = (T *)h; job.h0 = h0; job.grad_h = grad_h; job.grad_final = grad_final;
+    job.weight = weight_hh; job.work = work; job.grad_gates = grad_gi; job.grad_gh = grad_gh;
+    job.grad_h0 = grad_h0; job.steps = steps; job.batch = batch; job.hidden = hidden;
+    ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(gru_sequence_backward_share), &job);
+}
+
+static void AG_NAME(rnn_sequence_forward_share)(void *job_pointer, int64_t first, int64_t last,
+                                                int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
+    (void)thread;
+    if (count <= 0)
+        return;
+    for (int64_t t = 0; t < job->steps; t++) {
+        const T *h_prev = AG_NAME(previous_state)(job, t, first);
+        const int64_t row = t * batch + first;
+        T *h = job->h + row * hidden;
+        const T *x = job->gates + row * hidden;
+        for (int64_t j = 0; j < count * hidden; j++)
+            h[j] = x[j];
+        if (h_prev != NULL)
+            AG_GEMM(0, 0, count, hidden, hidden, (T)1, h_prev, hidden, job->weight, hidden, (T)1, h, hidden);
+        job->rows.rnn_forward_span(h, count * hidden, job->relu);
+    }
+}
+
+void AG_NAME(ag_rnn_sequence_forward)(const T *x_gates, const T *h0, const T *weight_hh_t, T *h,
+                                      int64_t steps, int64_t batch, int64_t hidden, int relu) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.gates = x_gates; job.h0 = h0; job.weight = weight_hh_t; job.h = h; job.steps = steps;
+    job.batch = batch; job.hidden = hidden; job.relu = relu;
+    ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(rnn_sequence_forward_share), &job);
+}
+
+static void AG_NAME(rnn_sequence_backward_share)(void *job_pointer, int64_t first, int64_t last,
+                                                 int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
+    T *carry = job->work + first * hidden;  /* the gradient reaching h_t from step t+1 */
+    (void)thread;
+    if (count <= 0)
+        return;
+    AG_NAME(start_carry)(job, first, count, carry);
+    for (int64_t t = job->steps - 1; t >= 0; t--) {
+        const int64_t row = t * batch + first;
+        T *grad_pre = job->grad_gates + row * hidden;
+        job->rows.rnn_backward_span(job->h + row * hidden,
+                                    job->grad_h != NULL ? job->grad_h + row * hidden : NULL, carry, grad_pre,
+                                    count * hidden, job->relu);
+        if (t > 0 || job->grad_h0 != NULL)
+            AG_GEMM(0, 0, count, hidden, hidden, (T)1, grad_pre, hidden, job->weight, hidden, (T)0, carry,
+                    hidden);
+    }
+    AG_NAME(finish_carry)(job, first, count, carry);
+}
+
+void AG_NAME(ag_rnn_sequence_backward)(const T *h, const T *grad_h, const T *grad_final,
+                                       const T *weight_hh, T *work, T *grad_pre, T *grad_h0,
+                                       int64_t steps, int64_t batch, int64_t hidden, int relu) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.h = (T *)h; job.grad_h = grad_h; job.grad_final = grad_final; job.weight = weight_hh;
+    job.work = work; job.grad_gates = grad_pre; job.grad_h0 = grad_h0; job.steps = steps; job.batch = batch;
+    job.hidden = hidden; job.relu = relu;
+    ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(rnn_sequence_backward_share), &job);
+}
+
+static void AG_NAME(lstm_sequence_forward_share)(void *job_pointer, int64_t first, int64_t last,
+                                                 int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
+    T *hw = job->work + first * 4 * hidden;  /* h_{t-1} W_hh^T of the share's rows */
+    (void)thread;
+    if (count <= 0)
+        return;
+    for (int64_t t = 0; t < job->steps; t++) {
+        const T *h_prev = AG_NAME(previous_state)(job, t, first);
+        const T *c_prev = t > 0 ? job->c + ((t - 1) * batch + first) * hidden : job->c0 + first * hidden;
+        const int64_t row = t * batch + first;
+        if (h_prev != NULL)
+            AG_GEMM(0, 0, count, 4 * hidden, hidden, (T)1, h_prev, hidden, job->weight, 4 * hidden, (T)0,
+                    hw, 4 * hidden);
+        for (int64_t b = 0; b < count; b++)
+            job->rows.lstm_forward_row(job->gates + (row + b) * 4 * hidden,
+                                       h_prev != NULL ? hw + b * 4 * hidden : NULL, NULL, c_prev + b * hidden,
+                                       job->h + (row + b) * hidden, job->c + (row + b) * hidden,
+                                       job->saved_out + (row + b) * 5 * hidden, hidden);
+    }
+}
+
+void AG_NAME(ag_lstm_sequence_forward)(const T *x_gates, const T *h0, const T *c0, const T *weight_hh_t,
+                                       T *work, T *h, T *c, T *saved, int64_t steps, int64_t batch,
+                                       int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.gates = x_gates; job.h0 = h0; job.c0 = c0; job.weight = weight_hh_t; job.work = work; job.h = h;
+    job.c = c; job.saved_out = saved; job.steps = steps; job.batch = batch; job.hidden = hidden;
+    ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(lstm_sequence_forward_share), &job);
+}
+
+static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t first, int64_t last,
+                                                  int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden, batch = job->batch, count = last - first, width = count * hidden;
+    T *gy = job->work + first * hidden;                       /* the gradient reaching h_t */
+    T *carry = job->work + (batch + first) * hidden;          /* ... and reaching h_{t-1} */
+    T *carry_c = job->work + (2 * batch + first) * hidden;    /* reaching c_t, then c_{t-1}: */
+    T *next_c = job->work + (3 * batch + first) * hidden;     /* two arrays, swapped each step */
+    (void)thread;
+    if (count <= 0)
+        return;
+    AG_NAME(start_carry)(job, first, count, carry);
+    for (int64_t j = 0; j < width; j++)
+        carry_c[j] = job->grad_final_c != NULL ? job->grad_final_c[first * hidden + j] : (T)0;
+    for (int64_t t = job->steps - 1; t >= 0; t--) {
+        const T *c_prev = t > 0 ? job->c + ((t - 1) * batch + first) * hidden : job->c0 + first * hidden;
+        const int64_t row = t * batch + first;
+        T *swap;
+        AG_NAME(incoming_gradient)(job, t, first, count, carry, gy);
+        for (int64_t b = 0; b < count; b++)
+            job->rows.lstm_backward_row(job->saved + (row + b) * 5 * hidden, c_prev + b * hidden, gy + b * hidden,
+                                        carry_c + b * hidden, job->grad_gates + (row + b) * 4 * hidden,
+                                        next_c + b * hidden, hidden);
+        swap = carry_c; carry_c = next_c; next_c = swap;
+        if (t > 0 || (job->h0 != NULL && job->grad_h0 != NULL))
+            AG_GEMM(0, 0, count, hidden, 4 * hidden, (T)1, job->grad_gates + row * 4 * hidden, 4 * hidden,
+                    job->weight, hidden, (T)0, carry, hidden);
+    }
+    AG_NAME(finish_carry)(job, first, count, carry);
+    if (job->grad_c0 != NULL)
+        for (int64_t j = 0; j < width; j++)
+            job->grad_c0[first * hidden + j] = carry_c[j];
+}
+
+void AG_NAME(ag_lstm_sequence_backward)(const T *saved, const T *c, const T *h0, const T *c0, const T *grad_h,
+                                        const T *grad_final_h, const T *grad_final_c, const T *weight_hh,
+                                        T *work, T *grad_gates, T *grad_h0, T *grad_c0, int64_t steps,
+                                        int64_t batch, int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.saved = saved; job.c = (T *)c; job.h0 = h0; job.c0 = c0; job.grad_h = grad_h;
+    job.grad_final = grad_final_h; job.grad_final_c = grad_final_c; job.weight = weight_hh; job.work = work;
+    job.grad_gates = grad_gates; job.grad_h0 = grad_h0; job.grad_c0 = grad_c0; job.steps = steps;
+    job.batch = batch; job.hidden = hidden;
+    ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(lstm_sequence_backward_share), &job);
 }

@@ -26,8 +26,12 @@
  *   lstm_backward_row(saved, cp, grad_h, grad_c, grad_gates, grad_c_prev, hidden):
  *       grad_c may be NULL (zeros)
  *   add_rows(acc, rows, count, width): acc[j] += sum of rows[b][j], b in order
- *   gru_forward_row(gi, gh, h_prev, h, saved, hidden)
- *   gru_backward_row(saved, h_prev, grad_h, grad_gi, grad_gh, grad_h_prev, hidden) */
+ *   gru_forward_row(gi, gh, h_prev, h, saved, hidden): h_prev may be NULL (zeros)
+ *   gru_backward_row(saved, h_prev, grad_h, grad_gi, grad_gh, grad_h_prev, hidden):
+ *       h_prev may be NULL (zeros)
+ *   rnn_forward_span(h, count, relu): tanh (or relu) in place over count elements
+ *   rnn_backward_span(h, grad_h, carry, grad_pre, count, relu): grad_pre =
+ *       (grad_h + carry) * act'(pre) from the outputs h; grad_h may be NULL (zeros) */
 #define AG_RNN_ROWS_TABLE(NAME, T)                                                      \
     typedef struct {                                                                    \
         void (*lstm_forward_row)(const T *, const T *, const T *, const T *, T *, T *, T *, int64_t); \
@@ -35,6 +39,8 @@
         void (*add_rows)(T *, const T *, int64_t, int64_t);                             \
         void (*gru_forward_row)(const T *, const T *, const T *, T *, T *, int64_t);    \
         void (*gru_backward_row)(const T *, const T *, const T *, T *, T *, T *, int64_t); \
+        void (*rnn_forward_span)(T *, int64_t, int);                                    \
+        void (*rnn_backward_span)(const T *, const T *, const T *, T *, int64_t, int);  \
     } NAME;
 AG_RNN_ROWS_TABLE(ag_rnn_rows_f32, float)
 AG_RNN_ROWS_TABLE(ag_rnn_rows_f64, double)

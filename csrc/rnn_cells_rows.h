@@ -1,4 +1,4 @@
-/* rnn_cells_rows.h: the per-row loops of the fused LSTM / GRU cells, written once and
+/* rnn_cells_rows.h: the per-row loops of the fused LSTM / GRU / Elman RNN cells, written once and
  * included for each (element type, SIMD level) with these macros defined:
  *   T             element type (float / double)
  *   AG_NAME(x)    name mangling, e.g. x##_f32_avx512; the one public symbol an
@@ -104,34 +104,95 @@ static void AG_NAME(add_rows)(T *restrict acc, const T *restrict rows,
 }
 
 
+/* One GRU unit: pre-activations in (xi_* = x W_i*^T + b_i*, gh_* = h W_h*^T + b_h*),
+ * h' and the saved r, z, n, gh_n out. hp is the unit's previous state. */
+AG_UNIT void AG_NAME(gru_unit)(T xr, T xz, T xn, T ghr, T ghz, T ghn, T hp, T *hb, T *s,
+                               int64_t hidden) {
+    const T r = AG_NAME(sigmoid)(xr + ghr);
+    const T z = AG_NAME(sigmoid)(xz + ghz);
+    const T n = TANH(xn + r * ghn);
+    *hb = ((T)1 - z) * n + z * hp;
+    s[0] = r; s[hidden] = z; s[2 * hidden] = n; s[3 * hidden] = ghn;
+}
+
+/* hp NULL is a zero state (a layer's first step without an initial state); each case
+ * is its own loop so that no loop tests a pointer per element. */
 static void AG_NAME(gru_forward_row)(const T *restrict xi, const T *restrict hh,
                                      const T *restrict hp, T *restrict hb, T *restrict s,
                                      int64_t hidden) {
+    const int64_t h1 = hidden, h2 = 2 * hidden;
     int64_t j;
-    for (j = 0; j < hidden; j++) {
-        const T r = AG_NAME(sigmoid)(xi[j] + hh[j]);
-        const T z = AG_NAME(sigmoid)(xi[hidden + j] + hh[hidden + j]);
-        const T ghn = hh[2 * hidden + j];
-        const T n = TANH(xi[2 * hidden + j] + r * ghn);
-        hb[j] = ((T)1 - z) * n + z * hp[j];
-        s[j] = r; s[hidden + j] = z; s[2 * hidden + j] = n; s[3 * hidden + j] = ghn;
+    if (hp == NULL) {
+        for (j = 0; j < hidden; j++)
+            AG_NAME(gru_unit)(xi[j], xi[h1 + j], xi[h2 + j], hh[j], hh[h1 + j], hh[h2 + j], (T)0,
+                              hb + j, s + j, hidden);
+    } else {
+        for (j = 0; j < hidden; j++)
+            AG_NAME(gru_unit)(xi[j], xi[h1 + j], xi[h2 + j], hh[j], hh[h1 + j], hh[h2 + j], hp[j],
+                              hb + j, s + j, hidden);
     }
 }
 
-static void AG_NAME(gru_backward_row)(const T *s, const T *hp, const T *gy, T *gi, T *gh,
-                                      T *ghp, int64_t hidden) {
+/* The backward of one unit: gy arrives at h'; gi and gh receive the gradients of the
+ * input and hidden pre-activations, ghp the direct path h' = ... + z * hp only (the
+ * path through gh is the caller's matmul with W_hh). */
+AG_UNIT void AG_NAME(gru_unit_backward)(const T *s, T hp, T gy, T *gi, T *gh, T *ghp,
+                                        int64_t hidden) {
+    const T r = s[0], z = s[hidden], n = s[2 * hidden], ghn = s[3 * hidden];
+    const T dn = gy * ((T)1 - z) * ((T)1 - n * n);
+    const T dz = gy * (hp - n) * z * ((T)1 - z);
+    const T dr = dn * ghn * r * ((T)1 - r);
+    gi[0] = dr; gi[hidden] = dz; gi[2 * hidden] = dn;
+    gh[0] = dr; gh[hidden] = dz; gh[2 * hidden] = dn * r;
+    *ghp = gy * z;
+}
+
+/* hp NULL is a zero state, as in gru_forward_row. */
+static void AG_NAME(gru_backward_row)(const T *restrict s, const T *restrict hp,
+                                      const T *restrict gy, T *restrict gi, T *restrict gh,
+                                      T *restrict ghp, int64_t hidden) {
     int64_t j;
-    for (j = 0; j < hidden; j++) {
-        const T r = s[j], z = s[hidden + j], n = s[2 * hidden + j];
-        const T ghn = s[3 * hidden + j];
-        const T dn = gy[j] * ((T)1 - z) * ((T)1 - n * n);
-        const T dz = gy[j] * (hp[j] - n) * z * ((T)1 - z);
-        const T dr = dn * ghn * r * ((T)1 - r);
-        gi[j] = dr; gi[hidden + j] = dz; gi[2 * hidden + j] = dn;
-        gh[j] = dr; gh[hidden + j] = dz; gh[2 * hidden + j] = dn * r;
-        /* only the direct path h' = ... + z * h; the path through gh is the caller's
-         * matmul with W_hh */
-        ghp[j] = gy[j] * z;
+    if (hp == NULL) {
+        for (j = 0; j < hidden; j++)
+            AG_NAME(gru_unit_backward)(s + j, (T)0, gy[j], gi + j, gh + j, ghp + j, hidden);
+    } else {
+        for (j = 0; j < hidden; j++)
+            AG_NAME(gru_unit_backward)(s + j, hp[j], gy[j], gi + j, gh + j, ghp + j, hidden);
+    }
+}
+
+/* The Elman RNN's nonlinearity over count contiguous pre-activations, in place:
+ * tanh, or relu when relu is nonzero. */
+static void AG_NAME(rnn_forward_span)(T *restrict h, int64_t count, int relu) {
+    int64_t j;
+    if (relu) {
+        for (j = 0; j < count; j++)
+            h[j] = h[j] > (T)0 ? h[j] : (T)0;
+    } else {
+        for (j = 0; j < count; j++)
+            h[j] = TANH(h[j]);
+    }
+}
+
+/* Its backward from the outputs h: grad_pre = (grad_h + carry) * act'(pre), where
+ * act' is 1 - h^2 for tanh and [h > 0] for relu; grad_h NULL is zeros (carry, the
+ * gradient coming back from the next step, is always given). */
+static void AG_NAME(rnn_backward_span)(const T *restrict h, const T *restrict grad_h,
+                                       const T *restrict carry, T *restrict grad_pre,
+                                       int64_t count, int relu) {
+    int64_t j;
+    if (relu && grad_h == NULL) {
+        for (j = 0; j < count; j++)
+            grad_pre[j] = h[j] > (T)0 ? carry[j] : (T)0;
+    } else if (relu) {
+        for (j = 0; j < count; j++)
+            grad_pre[j] = h[j] > (T)0 ? grad_h[j] + carry[j] : (T)0;
+    } else if (grad_h == NULL) {
+        for (j = 0; j < count; j++)
+            grad_pre[j] = carry[j] * ((T)1 - h[j] * h[j]);
+    } else {
+        for (j = 0; j < count; j++)
+            grad_pre[j] = (grad_h[j] + carry[j]) * ((T)1 - h[j] * h[j]);
     }
 }
 
@@ -141,4 +202,6 @@ void AG_NAME(ag_rnn_rows)(AG_ROWS_TABLE *rows) {
     rows->add_rows = AG_NAME(add_rows);
     rows->gru_forward_row = AG_NAME(gru_forward_row);
     rows->gru_backward_row = AG_NAME(gru_backward_row);
+    rows->rnn_forward_span = AG_NAME(rnn_forward_span);
+    rows->rnn_backward_span = AG_NAME(rnn_backward_span);
 }

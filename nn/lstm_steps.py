@@ -1,4 +1,7 @@
-"""The machinery of nn.LSTM's layers, private to them: not general-purpose ops.
+"""The machinery of nn.LSTM's layers when they run step by step (with lengths: without,
+a layer is one node of nn/sequence_layers.py), private to them: not general-purpose ops.
+``sequence_weight_grads`` (the weights' gradients over a whole sequence as one GEMM) and
+``Workspace`` serve every recurrent layer.
 
 nn.LSTM runs a layer as T steps of autograd_core's fused LSTM step, and makes that
 fast with three things that only hold under the layer's own contract:
@@ -19,7 +22,7 @@ import numpy as np
 from autograd_core import Function
 from autograd_core.ops.recurrent import LSTMStep, transposed_product
 
-__all__ = ["LayerStep", "SequenceSteps", "StackedSteps", "StepSlots", "Workspace"]
+__all__ = ["LayerStep", "SequenceSteps", "StackedSteps", "StepSlots", "Workspace", "sequence_weight_grads"]
 
 
 StepSlots = namedtuple("StepSlots", ["h", "c", "saved", "grad_gates", "grad_bias_sum"], defaults=(None,) * 5)
@@ -129,20 +132,49 @@ class SequenceSteps(Function):
 
 def _input_and_recurrent_weight_grads(ctx, grad_gates):
     """grad W_ih = sum_t grad_gates_t^T x_t and grad W_hh = sum_t grad_gates_t^T h_{t-1}
-    as one GEMM: [x_t | h_{t-1}] side by side in ctx.operand [T*b, in + h] (a zero or
-    the initial state for t = 0), so that grad_gates, the big operand, is read and
-    packed once for both weights, not twice."""
+    as one GEMM (see sequence_weight_grads)."""
+    return sequence_weight_grads(grad_gates, ctx.layer_inputs, ctx.states, ctx.initial, ctx.operand)
+
+
+def sequence_weight_grads(grad_gates, inputs=None, states=None, initial=None, operand=None, bias=False):
+    """The weight (and bias) gradients of a recurrent layer over its whole sequence, as
+    one GEMM: grad_gates [T, b, G] (the gradient of every step's pre-activations)
+    against [x_t | h_{t-1} | 1] side by side in one [T*b, columns] operand, so that
+    grad_gates, the big operand, is read and packed once for every gradient, not once
+    per weight. inputs [T*b, in] (the layer's input) or None; states [T, b, h] (every
+    step's state; h_{t-1} is states[t-1], initial [b, h] or zeros for t = 0) or None;
+    bias: a column of ones, whose product is the bias gradient sum_t,b grad_gates.
+    operand, optional: an array [T*b, columns] to assemble in (a layer's reusable
+    buffer). Returns the gradients asked for, in that order: [G, in], [G, h], [G]."""
     steps, batch, width = grad_gates.shape
-    inputs, states = ctx.layer_inputs, ctx.states
-    columns, hidden = inputs.shape[1], states.shape[2]
-    operand = ctx.operand
-    if operand is None or operand.shape != (steps * batch, columns + hidden):
-        operand = np.empty((steps * batch, columns + hidden), dtype=grad_gates.dtype)
-    operand[:, :columns] = inputs
-    operand[batch:, columns:] = states[:-1].reshape((steps - 1) * batch, hidden)
-    operand[:batch, columns:] = 0 if ctx.initial is None else ctx.initial
-    both = transposed_product(grad_gates.reshape(steps * batch, width), operand)  # [G, in + h]
-    return both[:, :columns], both[:, columns:]
+    parts = []
+    if inputs is not None:
+        parts.append(inputs.shape[1])
+    if states is not None:
+        parts.append(states.shape[2])
+    if bias:
+        parts.append(1)
+    columns = sum(parts)
+    if operand is None or operand.shape != (steps * batch, columns) or operand.dtype != grad_gates.dtype:
+        operand = np.empty((steps * batch, columns), dtype=grad_gates.dtype)
+    start = 0
+    if inputs is not None:
+        operand[:, :inputs.shape[1]] = inputs
+        start = inputs.shape[1]
+    if states is not None:
+        hidden = states.shape[2]
+        operand[batch:, start:start + hidden] = states[:-1].reshape((steps - 1) * batch, hidden)
+        operand[:batch, start:start + hidden] = 0 if initial is None else initial
+    if bias:
+        operand[:, -1] = 1
+    product = transposed_product(grad_gates.reshape(steps * batch, width), operand)  # [G, columns]
+    grads, start = [], 0
+    for count in parts:
+        grads.append(product[:, start:start + count])
+        start += count
+    if bias:
+        grads[-1] = grads[-1][:, 0]
+    return grads
 
 
 def _same_memory(a, b):

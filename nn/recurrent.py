@@ -38,13 +38,15 @@ each gate's block taken in the order given):
       h' = (1 - z) * n + z * h
 
 How it runs: layers work time-major (``[time, batch, features]``, so that each step's
-slice is contiguous). The input projection of a layer for all T steps is one GEMM
-(``[time*batch, input] @ W_ih^T``); each step then does only ``h W_hh^T`` and the gate
-math, fused into one graph node (``autograd_core.ops.recurrent``). Backpropagation
-through time is the ordinary engine walking those nodes backwards. The LSTM goes
-further (it is the one the benchmark times): each step is one C call each way, its
-results go into per-layer buffers reused from call to call, and the gradients of W_hh
-and the biases, sums over all steps, are taken once per layer (``SequenceSteps``).
+slice is contiguous). Without ``lengths``, each layer of LSTM, GRU and RNN is one graph
+node (``nn/sequence_layers.py``): the input projection of all T steps is one GEMM
+(``[time*batch, input] @ W_ih^T``), then one C call runs every step's ``h W_hh^T`` and
+fused gate math (each thread owning a share of the batch rows for all steps), and one
+more runs them backwards; the weights' and biases' gradients, sums over all steps, are
+one GEMM per layer. With ``lengths`` (per-step masks), layers run step by step: one
+fused node per step (``autograd_core.ops.recurrent``; for the LSTM, the reusable-buffer
+steps of ``nn/lstm_steps.py``), and backpropagation through time is the ordinary
+engine walking those nodes backwards.
 For truncated BPTT, pass the returned state back in after ``detach()`` (see
 :func:`detach_state`).
 """
@@ -58,6 +60,7 @@ from autograd_core.ops.recurrent import (GRUStep, InputProjection, RNNStep, gru_
                                          rnn_step, unbind)
 
 from .lstm_steps import LayerStep, SequenceSteps, StackedSteps, StepSlots, Workspace
+from .sequence_layers import GRUSequence, LSTMSequence, RNNSequence
 
 from . import functional as F
 from . import init
@@ -298,6 +301,13 @@ class _RNNBase(Module):
             weight_ih, weight_hh, bias_ih, bias_hh = self._layer_params(layer)
             width = layer_input.shape[2]
             flat = layer_input.reshape(steps * batch, width)
+            if valid is None and batch and self._sequence is not None:
+                # the whole layer as one node (nn/sequence_layers.py); not with lengths
+                initial = states[layer] if isinstance(states[layer], tuple) else (states[layer],)
+                layer_input, *final = self._sequence.apply(flat, *initial, weight_ih, weight_hh, bias_ih, bias_hh,
+                                                           steps, self._workspace(), layer, *self._sequence_options)
+                finals.append(tuple(final) if len(final) > 1 else final[0])
+                continue
             projected = self._project_layer(layer, flat, weight_ih, bias_ih, bias_hh)
             layer_input, final = self._run_layer(layer, projected.reshape(steps, batch, projected.shape[1]),
                                                  states[layer], weight_hh, bias_ih, bias_hh, masks, weight_ih, flat)
@@ -307,7 +317,17 @@ class _RNNBase(Module):
             outputs = autograd_core.transpose(outputs, 0, 1)
         return outputs, self._final_state(finals)
 
-    # The three modes differ only in these hooks.
+    # The three modes differ only in these hooks. _sequence: the Function that runs a
+    # whole layer as one node (None: step by step), with _sequence_options after its inputs.
+    _sequence = None
+    _sequence_options = ()
+
+    def _workspace(self):
+        workspace = self.__dict__.get("_reusable")
+        if workspace is None:
+            workspace = self._reusable = Workspace()
+        return workspace
+
     def _initial_states(self, hx, batch, dtype):
         return self._initial(hx, batch, dtype, "h")
 
@@ -347,6 +367,12 @@ class RNN(_RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, dtype)
         self.nonlinearity = nonlinearity
 
+    _sequence = RNNSequence
+
+    @property
+    def _sequence_options(self):
+        return (self.nonlinearity,)
+
     def _run_layer(self, layer, projected, h, weight_hh, bias_ih, bias_hh, masks, weight_ih, flat):
         outputs = []
         for x_gates, mask in zip(unbind(projected, 0), masks):
@@ -369,6 +395,7 @@ class LSTM(_RNNBase):
     """
 
     _mode = "LSTM"
+    _sequence = LSTMSequence
 
     def _initial_states(self, hx, batch, dtype):
         if hx is None:
@@ -380,7 +407,8 @@ class LSTM(_RNNBase):
         return list(zip(self._initial(h0, batch, dtype, "h"), self._initial(c0, batch, dtype, "c")))
 
     def _run_layer(self, layer, projected, state, weight_hh, bias_ih, bias_hh, masks, weight_ih, flat):
-        """projected [T, b, 4h] -> (outputs [T, b, h], (h, c) after the last step).
+        """projected [T, b, 4h] -> (outputs [T, b, h], (h, c) after the last step), step by
+        step (the path with lengths; without, the layer is one LSTMSequence node).
 
         Each step writes its h into a slot of one [T, b, h] array, which then is the
         layer's output with no copy (StackedSteps) and, at backward, the h_{t-1} of
@@ -421,12 +449,6 @@ class LSTM(_RNNBase):
         out = self._workspace().empty((layer, "projected"), (flat.shape[0], weight_ih.shape[0]), flat.dtype)
         return InputProjection.apply(flat, weight_ih.data, None, None, out)
 
-    def _workspace(self):
-        workspace = self.__dict__.get("_reusable")
-        if workspace is None:
-            workspace = self._reusable = Workspace()
-        return workspace
-
     def _final_state(self, finals):
         return (autograd_core.stack([h for h, _ in finals], axis=0),
                 autograd_core.stack([c for _, c in finals], axis=0))
@@ -443,6 +465,7 @@ class GRU(_RNNBase):
     """
 
     _mode = "GRU"
+    _sequence = GRUSequence
 
     def _project_layer(self, layer, flat, weight_ih, bias_ih, bias_hh):
         return _project(flat, weight_ih, bias_ih)  # b_hh stays in the step: r scales it

@@ -659,3 +659,130 @@ def test_lstm_layer_gradcheck_of_input_weights_and_biases(backend_name):
 
     with kernels.backend(backend_name):
         assert gradcheck(run, params)
+
+
+# ---- GRU and RNN layers as one node each (nn/sequence_layers.py) ------------------------------
+def _sequence_inputs(rng, gates, with_state, with_bias, steps=3, batch=2, width=2, hidden=3):
+    inputs = [_t(rng, steps * batch, width), _t(rng, batch, hidden, scale=0.5) if with_state else None,
+              _t(rng, gates * hidden, width, scale=0.5), _t(rng, gates * hidden, hidden, scale=0.5)]
+    inputs += [_t(rng, gates * hidden), _t(rng, gates * hidden)] if with_bias else [None, None]
+    return inputs
+
+
+@pytest.mark.parametrize("with_state, with_bias", [(True, True), (False, False)])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "tanh", "relu"])
+def test_sequence_layer_gradcheck(backend, kind, with_state, with_bias):
+    """The fused whole-layer Functions against finite differences, every input at once:
+    the layer's input, initial state(s), both weights and both biases (float64)."""
+    from nn.lstm_steps import Workspace
+    from nn.sequence_layers import GRUSequence, LSTMSequence, RNNSequence
+    rng = np.random.default_rng(30)
+    gates = {"LSTM": 4, "GRU": 3}.get(kind, 1)
+    inputs = _sequence_inputs(rng, gates, with_state, with_bias)
+    if kind == "relu":  # keep pre-activations away from relu's kink, where differences jump
+        inputs[0] = ag.Tensor(inputs[0].data + np.sign(inputs[0].data), requires_grad=True)
+    if kind == "LSTM":  # c0 after h0
+        inputs.insert(2, _t(rng, 2, 3, scale=0.5) if with_state else None)
+    present = [i for i, value in enumerate(inputs) if value is not None]
+    workspace = Workspace()
+
+    def run(*values):
+        arguments = list(inputs)
+        for i, value in zip(present, values):
+            arguments[i] = value
+        if kind == "LSTM":
+            outputs, h, c = LSTMSequence.apply(*arguments, 3, workspace, 0)
+            return outputs.sum(axis=0) * h + c
+        if kind == "GRU":
+            outputs, final = GRUSequence.apply(*arguments, 3, workspace, 0)
+        else:
+            outputs, final = RNNSequence.apply(*arguments, 3, workspace, 0, kind)
+        return outputs.sum(axis=0) * final
+
+    assert gradcheck(run, [inputs[i] for i in present])
+
+
+def _layer_results(layer, x, h0, fused):
+    """outputs, final state and the gradients of x, h0 and every parameter, with the
+    layer's fused whole-layer path or (fused False) its step-by-step one."""
+    if not fused:
+        object.__setattr__(layer, "_sequence", None)
+    layer.zero_grad()
+    x = ag.Tensor(x, requires_grad=True)
+    initial = [] if h0 is None else [ag.Tensor(h0, requires_grad=True)]
+    if initial and isinstance(layer, LSTM):
+        initial.append(ag.Tensor(h0[::-1] * 0.5, requires_grad=True))  # c0
+    nn.init.manual_seed(5)  # the same dropout masks on both paths
+    outputs, final = layer(x, None if not initial else tuple(initial) if len(initial) == 2 else initial[0])
+    finals = final if isinstance(layer, LSTM) else (final,)
+    loss = (outputs * outputs).sum()
+    for weight, state in enumerate(finals):
+        loss = loss + (state * state * (weight + 3)).sum()
+    loss.backward()
+    if not fused:
+        del layer.__dict__["_sequence"]
+    results = [outputs.data] + [state.data for state in finals] + [x.grad.data]
+    return results + [state.grad.data for state in initial] + [p.grad.data for p in layer.parameters()]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, F64])
+@pytest.mark.parametrize("layer_type, options", [
+    (GRU, {}), (GRU, {"bias": False, "batch_first": False}), (GRU, {"dropout": 0.3}),
+    (RNN, {}), (RNN, {"nonlinearity": "relu", "batch_first": False}), (RNN, {"bias": False, "dropout": 0.3}),
+    (LSTM, {}), (LSTM, {"bias": False, "batch_first": False}), (LSTM, {"dropout": 0.3})])
+@pytest.mark.parametrize("with_state", [True, False])
+def test_fused_layers_equal_the_step_by_step_path(backend, layer_type, options, dtype, with_state):
+    """LSTM, GRU and RNN run each layer as one fused node unless lengths are given;
+    outputs, states and every gradient equal the step-by-step path's."""
+    nn.init.manual_seed(31)
+    layer = layer_type(4, 5, num_layers=2, dtype=dtype, **options)
+    calls = []
+    fused = type(layer)._sequence
+
+    class Counting:
+        @staticmethod
+        def apply(*args):
+            calls.append(len(args))
+            return fused.apply(*args)
+
+    object.__setattr__(layer, "_sequence", Counting)
+    rng = np.random.default_rng(32)
+    x = rng.standard_normal((3, 6, 4)).astype(dtype)
+    batch = 3 if layer.batch_first else 6
+    h0 = rng.standard_normal((2, batch, 5)).astype(dtype) if with_state else None
+    got = _layer_results(layer, x, h0, fused=True)
+    assert len(calls) == 2  # one node per layer
+    expected = _layer_results(layer, x, h0, fused=False)
+    assert len(calls) == 2
+    tolerance = 2e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(got, expected):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("layer_type", [GRU, RNN])
+def test_fused_layers_two_graphs_alive_and_retain_graph(layer_type):
+    """The fused layers reuse their buffers between calls: two forwards whose graphs are
+    both alive must not share them, and a retained graph must backward twice alike."""
+    rng = np.random.default_rng(33)
+    model = layer_type(3, 4, num_layers=2, dtype=F64)
+    x1, x2 = ag.Tensor(rng.standard_normal((2, 5, 3))), ag.Tensor(rng.standard_normal((2, 5, 3)))
+
+    def grads(loss, retain=False):
+        model.zero_grad()
+        loss.backward(retain_graph=retain)
+        return [p.grad.data.copy() for p in model.parameters()]
+
+    out1, _ = model(x1)
+    expected1 = grads((out1 * out1).sum())
+    out2, _ = model(x2)
+    expected2 = grads((out2 * out2).sum())
+    out1, _ = model(x1)
+    out2, _ = model(x2)  # both graphs alive now
+    loss1, loss2 = (out1 * out1).sum(), (out2 * out2).sum()
+    first = grads(loss1, retain=True)
+    for a, b in zip(first + grads(loss2) + grads(loss1), expected1 + expected2 + expected1):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(model(x1)[0].data, out1.data, rtol=0, atol=0)
+    with ag.no_grad():
+        np.testing.assert_allclose(model(x1)[0].data, out1.data, rtol=0, atol=0)

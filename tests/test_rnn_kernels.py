@@ -224,3 +224,189 @@ def test_lstm_step(level, threads, dtype, batch, hidden, with_state):
     if dtype == np.float32:
         tolerance = 1e-5 * np.sqrt(batch)  # the bias gradient sums `batch` rows
     assert_matches(on_c(level, threads, passes), on_numpy(passes), dtype, tolerance)
+
+
+# ---- whole LSTM, GRU and Elman RNN layers over a sequence ----------------------------------------
+# 70 x 130 splits the batch over 2 threads; each thread then runs every step of its rows.
+SEQUENCE_STEPS = 4
+
+
+_REFERENCES = {}
+
+
+def _every_configuration(test):
+    """test at every (SIMD level, threads), float dtype and RNN_SHAPES shape."""
+    test = pytest.mark.parametrize("batch, hidden", RNN_SHAPES)(test)
+    test = pytest.mark.parametrize("dtype", FLOAT_DTYPES)(test)
+    return pytest.mark.parametrize("level, threads", CONFIGURATIONS)(test)
+
+
+def _reference(key, passes):
+    """on_numpy(passes), once per key: the slow reference is the same at every level."""
+    if key not in _REFERENCES:
+        _REFERENCES[key] = on_numpy(passes)
+    return _REFERENCES[key]
+
+
+def _sequence_tolerance(dtype, hidden):
+    # float32: fast exp/tanh, and errors carried through the steps' matmuls
+    return 5e-5 if dtype == np.float32 else max(1e-12, sum_tolerance(dtype, 3 * hidden))
+
+
+@_every_configuration
+@pytest.mark.parametrize("with_state", [True, False])
+def test_lstm_sequence(level, threads, dtype, batch, hidden, with_state):
+    rng = np.random.default_rng(batch + hidden + 6)
+    x_gates = rng.standard_normal((SEQUENCE_STEPS, batch, 4 * hidden)).astype(dtype)
+    h0 = rng.standard_normal((batch, hidden)).astype(dtype) if with_state else None
+    c0 = rng.standard_normal((batch, hidden)).astype(dtype) if with_state else None
+    weight_hh = (rng.standard_normal((4 * hidden, hidden)) / np.sqrt(hidden)).astype(dtype)
+    weight_hh_t = np.ascontiguousarray(weight_hh.T)
+    grad_h = rng.standard_normal((SEQUENCE_STEPS, batch, hidden)).astype(dtype)
+    grad_final_h = rng.standard_normal((batch, hidden)).astype(dtype)
+    grad_final_c = rng.standard_normal((batch, hidden)).astype(dtype)
+
+    def passes():
+        h, c, saved = kernels.rnn.lstm_sequence_forward(x_gates, h0, c0, weight_hh_t)
+        back = kernels.rnn.lstm_sequence_backward(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_hh)
+        # no gradient arriving at the outputs or at the last states: zeros stand in
+        only_finals = kernels.rnn.lstm_sequence_backward(saved, c, h0, c0, None, grad_final_h, grad_final_c,
+                                                         weight_hh)
+        only_outputs = kernels.rnn.lstm_sequence_backward(saved, c, h0, c0, grad_h, None, None, weight_hh,
+                                                          needs_grad_h0=False, needs_grad_c0=False)
+        return (h, c, saved) + back + only_finals + only_outputs
+
+    got = on_c(level, threads, passes)
+    expected = _reference(("lstm", dtype, batch, hidden, with_state), passes)
+    assert_matches(got, expected, dtype, _sequence_tolerance(dtype, hidden))
+    assert (got[4] is None) == (not with_state) and got[-2] is None and got[-1] is None
+
+
+@_every_configuration
+@pytest.mark.parametrize("with_state, with_bias", [(True, True), (False, False)])
+def test_gru_sequence(level, threads, dtype, batch, hidden, with_state, with_bias):
+    rng = np.random.default_rng(batch + hidden + 3)
+    x_gates = rng.standard_normal((SEQUENCE_STEPS, batch, 3 * hidden)).astype(dtype)
+    h0 = rng.standard_normal((batch, hidden)).astype(dtype) if with_state else None
+    weight_hh = (rng.standard_normal((3 * hidden, hidden)) / np.sqrt(hidden)).astype(dtype)
+    weight_hh_t = np.ascontiguousarray(weight_hh.T)
+    bias_hh = rng.standard_normal(3 * hidden).astype(dtype) if with_bias else None
+    grad_h = rng.standard_normal((SEQUENCE_STEPS, batch, hidden)).astype(dtype)
+    grad_final = rng.standard_normal((batch, hidden)).astype(dtype)
+
+    def passes():
+        h, saved = kernels.rnn.gru_sequence_forward(x_gates, h0, weight_hh_t, bias_hh)
+        back = kernels.rnn.gru_sequence_backward(saved, h, h0, grad_h, grad_final, weight_hh)
+        # no gradient arriving at the outputs or the last state: zeros stand in for them
+        only_final = kernels.rnn.gru_sequence_backward(saved, h, h0, None, grad_final, weight_hh)
+        only_outputs = kernels.rnn.gru_sequence_backward(saved, h, h0, grad_h, None, weight_hh,
+                                                         needs_grad_h0=False)
+        return (h, saved) + back + only_final + only_outputs
+
+    got = on_c(level, threads, passes)
+    expected = _reference(("gru", dtype, batch, hidden, with_state, with_bias), passes)
+    assert_matches(got, expected, dtype, _sequence_tolerance(dtype, hidden))
+    assert (got[4] is None) == (not with_state) and got[-1] is None
+
+
+@_every_configuration
+@pytest.mark.parametrize("nonlinearity, with_state", [("tanh", True), ("relu", False)])
+def test_rnn_sequence(level, threads, dtype, batch, hidden, nonlinearity, with_state):
+    rng = np.random.default_rng(batch + hidden + 4)
+    x_gates = rng.standard_normal((SEQUENCE_STEPS, batch, hidden)).astype(dtype)
+    h0 = rng.standard_normal((batch, hidden)).astype(dtype) if with_state else None
+    weight_hh = (rng.standard_normal((hidden, hidden)) / np.sqrt(hidden)).astype(dtype)
+    weight_hh_t = np.ascontiguousarray(weight_hh.T)
+    grad_h = rng.standard_normal((SEQUENCE_STEPS, batch, hidden)).astype(dtype)
+    grad_final = rng.standard_normal((batch, hidden)).astype(dtype)
+
+    def passes():
+        h = kernels.rnn.rnn_sequence_forward(x_gates, h0, weight_hh_t, nonlinearity)
+        back = kernels.rnn.rnn_sequence_backward(h, grad_h, grad_final, weight_hh, nonlinearity)
+        only_final = kernels.rnn.rnn_sequence_backward(h, None, grad_final, weight_hh, nonlinearity)
+        only_outputs = kernels.rnn.rnn_sequence_backward(h, grad_h, None, weight_hh, nonlinearity,
+                                                         needs_grad_h0=False)
+        return (h,) + back + only_final + only_outputs
+
+    got = on_c(level, threads, passes)
+    expected = _reference(("rnn", dtype, batch, hidden, nonlinearity, with_state), passes)
+    assert_matches(got, expected, dtype, _sequence_tolerance(dtype, hidden))
+    assert got[-1] is None
+    if nonlinearity == "relu":
+        assert (got[0] >= 0).all() and (got[0] == 0).any()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["lstm", "gru", "tanh", "relu"])
+def test_sequence_backward_equals_finite_differences(backend, kind):
+    """The numpy reference and the C kernels both against central differences of the
+    forward, through every step and the initial state(s) (float64)."""
+    rng = np.random.default_rng(5)
+    steps, batch, hidden = 3, 2, 3
+    gates = {"lstm": 4, "gru": 3}.get(kind, 1)
+    values = [rng.standard_normal((steps, batch, gates * hidden)), rng.standard_normal((batch, hidden)),
+              rng.standard_normal((batch, hidden))]  # x_gates, h0, c0 (the LSTM's)
+    weight_hh = rng.standard_normal((gates * hidden, hidden)) * 0.5
+    weight_hh_t = np.ascontiguousarray(weight_hh.T)
+    bias_hh = rng.standard_normal(3 * hidden)
+    grad_h = rng.standard_normal((steps, batch, hidden))
+    grad_finals = rng.standard_normal((2, batch, hidden))
+
+    def forward(x_gates, h0, c0):
+        """Every step's h, the last states, and what the backward needs."""
+        if kind == "lstm":
+            h, c, saved = kernels.rnn.lstm_sequence_forward(x_gates, h0, c0, weight_hh_t)
+            return h, (h[-1], c[-1]), (saved, c)
+        if kind == "gru":
+            h, saved = kernels.rnn.gru_sequence_forward(x_gates, h0, weight_hh_t, bias_hh)
+            return h, (h[-1],), saved
+        h = kernels.rnn.rnn_sequence_forward(x_gates, h0, weight_hh_t, kind)
+        return h, (h[-1],), None
+
+    def loss(*args):
+        h, finals, _ = forward(*args)
+        return (h * grad_h).sum() + sum((final * grad).sum() for final, grad in zip(finals, grad_finals))
+
+    with kernels.backend(backend):
+        h, _, kept = forward(*values)
+        if kind == "lstm":
+            saved, c = kept
+            analytic = kernels.rnn.lstm_sequence_backward(saved, c, values[1], values[2], grad_h, grad_finals[0],
+                                                          grad_finals[1], weight_hh)
+        elif kind == "gru":
+            grad_x, _, grad_h0 = kernels.rnn.gru_sequence_backward(kept, h, values[1], grad_h, grad_finals[0],
+                                                                   weight_hh)
+            analytic = (grad_x, grad_h0)
+        else:
+            analytic = kernels.rnn.rnn_sequence_backward(h, grad_h, grad_finals[0], weight_hh, kind)
+        for position, gradient in enumerate(analytic):
+            numeric = np.zeros_like(values[position])
+            for index in np.ndindex(numeric.shape):
+                shifted = []
+                for step in (1e-6, -1e-6):
+                    args = list(values)
+                    args[position] = values[position].copy()
+                    args[position][index] += step
+                    shifted.append(loss(*args))
+                numeric[index] = (shifted[0] - shifted[1]) / 2e-6
+            np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sequence_kernels_validate_arguments(backend):
+    x_gates = np.zeros((2, 3, 12), dtype=np.float32)
+    weight_hh_t = np.zeros((4, 12), dtype=np.float32)
+    with kernels.backend(backend):
+        with pytest.raises(ValueError, match="gru_sequence_forward: weight_hh_t must be an array"):
+            kernels.rnn.gru_sequence_forward(x_gates, None, weight_hh_t[:, :8])
+        with pytest.raises(ValueError, match="gru_sequence_forward: got h0 of shape"):
+            kernels.rnn.gru_sequence_forward(x_gates, np.zeros((3, 5), dtype=np.float32), weight_hh_t)
+        with pytest.raises(ValueError, match="gru_sequence_forward: x_gates must be an array"):
+            kernels.rnn.gru_sequence_forward(x_gates[0], None, weight_hh_t)
+        with pytest.raises(ValueError, match="rnn_sequence_forward: got nonlinearity='sigmoid'"):
+            kernels.rnn.rnn_sequence_forward(x_gates[:, :, :4], None, weight_hh_t[:, :4], "sigmoid")
+        with pytest.raises(ValueError, match="rnn_sequence_backward: got weight_hh of shape"):
+            kernels.rnn.rnn_sequence_backward(x_gates[:, :, :4], None, None, weight_hh_t)
+        with pytest.raises(ValueError, match="h_out must be a writeable C-contiguous"):
+            kernels.rnn.rnn_sequence_forward(x_gates[:, :, :4], None, weight_hh_t[:, :4],
+                                             h_out=np.zeros((3, 2, 4), dtype=np.float32))

@@ -1,5 +1,6 @@
 """Recurrent family (csrc/rnn*.c): fused LSTM and GRU cells, whole LSTM steps (the
-recurrent matmul and the cell in one C call) and a recurrent layer's input projection.
+recurrent matmul and the cell in one C call), whole GRU and Elman RNN layers over their
+sequences (one C call each way) and a recurrent layer's input projection.
 
 Gate orders are PyTorch's: LSTM i, f, g, o; GRU r, z, n, with the reset gate applied
 after the hidden matmul. Arrays are [batch, k * hidden], float32 or float64.
@@ -14,6 +15,12 @@ _GRU_CELL_FORWARD = by_dtype("ag_gru_cell_forward_f32", "ag_gru_cell_forward_f64
 _GRU_CELL_BACKWARD = by_dtype("ag_gru_cell_backward_f32", "ag_gru_cell_backward_f64")
 _LSTM_STEP_FORWARD = by_dtype("ag_lstm_step_forward_f32", "ag_lstm_step_forward_f64")
 _LSTM_STEP_BACKWARD = by_dtype("ag_lstm_step_backward_f32", "ag_lstm_step_backward_f64")
+_LSTM_SEQUENCE_FORWARD = by_dtype("ag_lstm_sequence_forward_f32", "ag_lstm_sequence_forward_f64")
+_LSTM_SEQUENCE_BACKWARD = by_dtype("ag_lstm_sequence_backward_f32", "ag_lstm_sequence_backward_f64")
+_GRU_SEQUENCE_FORWARD = by_dtype("ag_gru_sequence_forward_f32", "ag_gru_sequence_forward_f64")
+_GRU_SEQUENCE_BACKWARD = by_dtype("ag_gru_sequence_backward_f32", "ag_gru_sequence_backward_f64")
+_RNN_SEQUENCE_FORWARD = by_dtype("ag_rnn_sequence_forward_f32", "ag_rnn_sequence_forward_f64")
+_RNN_SEQUENCE_BACKWARD = by_dtype("ag_rnn_sequence_backward_f32", "ag_rnn_sequence_backward_f64")
 _GEMM = by_dtype("ag_sgemm", "ag_dgemm")
 
 
@@ -316,6 +323,319 @@ def _lstm_step_backward_numpy(saved, c_prev, grad_h, grad_c, weight_hh, grad_gat
     if grad_bias_sum is not None:
         grad_bias_sum[0] += grad_gates.sum(axis=0)
     return grad_gates, grad_h_prev, grad_c_prev
+
+
+# ---- whole LSTM, GRU and Elman RNN layers (every step of a sequence in one C call) --------
+# Arrays are time-major, [steps, batch, k]. Row b of a step depends only on row b of
+# the step before, so C runs all steps of a share of the batch rows per thread.
+
+def _sequence_shapes(op, x_gates, weight_hh_t, gates):
+    """(steps, batch, hidden, dtype) from x_gates [steps, batch, gates * hidden] and
+    weight_hh_t [hidden, gates * hidden], checked."""
+    if (not isinstance(weight_hh_t, np.ndarray) or weight_hh_t.ndim != 2
+            or weight_hh_t.shape[1] != gates * weight_hh_t.shape[0]):
+        raise ValueError("%s: weight_hh_t must be an array [hidden, %d * hidden], got %s" % (
+            op, gates, weight_hh_t.shape if isinstance(weight_hh_t, np.ndarray) else type(weight_hh_t).__name__))
+    hidden, dtype = weight_hh_t.shape[0], weight_hh_t.dtype
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError("%s: got weight_hh_t of dtype %s, expected float32 or float64" % (op, dtype))
+    if not isinstance(x_gates, np.ndarray) or x_gates.ndim != 3:
+        raise ValueError("%s: x_gates must be an array [steps, batch, %d * %d], got %s" % (
+            op, gates, hidden, x_gates.shape if isinstance(x_gates, np.ndarray) else type(x_gates).__name__))
+    return x_gates.shape[0], x_gates.shape[1], hidden, dtype
+
+
+def _saved_sequence(op, saved, parts):
+    """(steps, batch, hidden, dtype, saved) of a forward's saved activations [steps,
+    batch, parts * hidden], checked (saved C-contiguous)."""
+    if not isinstance(saved, np.ndarray) or saved.ndim != 3 or saved.shape[2] % parts:
+        raise ValueError("%s: saved must be an array [steps, batch, %d * hidden], got %s" % (
+            op, parts, saved.shape if isinstance(saved, np.ndarray) else type(saved).__name__))
+    if saved.dtype not in FLOAT_DTYPES:
+        raise TypeError("%s: got saved of dtype %s, expected float32 or float64" % (op, saved.dtype))
+    steps, batch, width = saved.shape
+    return steps, batch, width // parts, saved.dtype, _step_operand(op, "saved", saved, saved.shape, saved.dtype)
+
+
+def _optional_state(op, name, value, batch, hidden, dtype):
+    return None if value is None else _step_operand(op, name, value, (batch, hidden), dtype)
+
+
+def _relu_flag(op, nonlinearity):
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError("%s: got nonlinearity=%r, expected 'tanh' or 'relu'" % (op, nonlinearity))
+    return int(nonlinearity == "relu")
+
+
+def lstm_sequence_forward(x_gates, h0, c0, weight_hh_t, h_out=None, c_out=None, saved_out=None):
+    """A whole LSTM layer over its sequence (gates i, f, g, o; see lstm_cell_forward).
+
+    x_gates [T, b, 4h] = x W_ih^T + b_ih + b_hh for every step; h0, c0 [b, h] or None
+    (zeros); weight_hh_t [h, 4h] is W_hh^T. h_out, c_out [T, b, h] and saved_out
+    [T, b, 5h], when given, are C-contiguous arrays to write into (a layer's reusable
+    buffers). Returns h and c [T, b, h], every step's states, and saved [T, b, 5h],
+    every step's activations for lstm_sequence_backward."""
+    op = "lstm_sequence_forward"
+    steps, batch, hidden, dtype = _sequence_shapes(op, x_gates, weight_hh_t, 4)
+    x_gates = _step_operand(op, "x_gates", x_gates, (steps, batch, 4 * hidden), dtype)
+    h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
+    c0 = _optional_state(op, "c0", c0, batch, hidden, dtype)
+    h = _step_output(op, "h_out", h_out, (steps, batch, hidden), dtype)
+    c = _step_output(op, "c_out", c_out, (steps, batch, hidden), dtype)
+    saved = _step_output(op, "saved_out", saved_out, (steps, batch, 5 * hidden), dtype)
+    return dispatch(_lstm_sequence_forward_c, _lstm_sequence_forward_numpy, x_gates, h0,
+                    np.zeros((batch, hidden), dtype=dtype) if c0 is None else c0,
+                    _step_operand(op, "weight_hh_t", weight_hh_t, weight_hh_t.shape, dtype), h, c, saved)
+
+
+def _lstm_sequence_forward_c(x_gates, h0, c0, weight_hh_t, h, c, saved):
+    steps, batch, hidden = h.shape
+    if steps and batch and hidden:
+        work = np.empty((batch, 4 * hidden), dtype=h.dtype)
+        _LSTM_SEQUENCE_FORWARD[h.dtype](*pointers(x_gates, h0, c0, weight_hh_t, work, h, c, saved),
+                                        steps, batch, hidden)
+    return h, c, saved
+
+
+def _lstm_sequence_forward_numpy(x_gates, h0, c0, weight_hh_t, h, c, saved):
+    """The reference: the LSTM cell's reference, step after step."""
+    h_prev, c_prev = h0, c0
+    for t in range(h.shape[0]):
+        gates = x_gates[t] if h_prev is None else (x_gates[t] + np.matmul(h_prev, weight_hh_t)).astype(h.dtype)
+        h[t], c[t], saved[t] = _lstm_cell_forward_numpy(gates, c_prev)
+        h_prev, c_prev = h[t], c[t]
+    return h, c, saved
+
+
+def lstm_sequence_backward(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_hh, grad_gates_out=None,
+                           needs_grad_h0=True, needs_grad_c0=True):
+    """Backward of lstm_sequence_forward through all its steps. saved [T, b, 5h] and c
+    [T, b, h] are its results, h0 and c0 its initial states (None: zeros); grad_h
+    [T, b, h], grad_final_h and grad_final_c [b, h] (each None: zeros) the gradients of
+    every step's output and of the last states; weight_hh [4h, h]; grad_gates_out,
+    optional, a C-contiguous [T, b, 4h] array to write into. Returns grad_gates
+    [T, b, 4h] (of x_gates), grad_h0 (None when h0 is None or not needs_grad_h0) and
+    grad_c0 [b, h] (None unless needs_grad_c0)."""
+    op = "lstm_sequence_backward"
+    steps, batch, hidden, dtype, saved = _saved_sequence(op, saved, 5)
+    c = _step_operand(op, "c", c, (steps, batch, hidden), dtype)
+    h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
+    c0 = _optional_state(op, "c0", c0, batch, hidden, dtype)
+    if grad_h is not None:
+        grad_h = _step_operand(op, "grad_h", grad_h, (steps, batch, hidden), dtype)
+    grad_final_h = _optional_state(op, "grad_final_h", grad_final_h, batch, hidden, dtype)
+    grad_final_c = _optional_state(op, "grad_final_c", grad_final_c, batch, hidden, dtype)
+    weight_hh = _step_operand(op, "weight_hh", weight_hh, (4 * hidden, hidden), dtype)
+    grad_gates = _step_output(op, "grad_gates_out", grad_gates_out, (steps, batch, 4 * hidden), dtype)
+    grad_h0 = np.empty((batch, hidden), dtype=dtype) if h0 is not None and needs_grad_h0 else None
+    grad_c0 = np.empty((batch, hidden), dtype=dtype) if needs_grad_c0 else None
+    return dispatch(_lstm_sequence_backward_c, _lstm_sequence_backward_numpy, saved, c, h0,
+                    np.zeros((batch, hidden), dtype=dtype) if c0 is None else c0, grad_h, grad_final_h,
+                    grad_final_c, weight_hh, grad_gates, grad_h0, grad_c0)
+
+
+def _lstm_sequence_backward_c(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_hh, grad_gates, grad_h0,
+                              grad_c0):
+    steps, batch, hidden = c.shape
+    if steps and batch and hidden:
+        work = np.empty((4, batch, hidden), dtype=c.dtype)
+        _LSTM_SEQUENCE_BACKWARD[c.dtype](*pointers(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_hh,
+                                                   work, grad_gates, grad_h0, grad_c0), steps, batch, hidden)
+    else:
+        for grad, final in ((grad_h0, grad_final_h), (grad_c0, grad_final_c)):
+            if grad is not None:
+                grad[...] = 0 if final is None else final
+    return grad_gates, grad_h0, grad_c0
+
+
+def _lstm_sequence_backward_numpy(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_hh, grad_gates,
+                                  grad_h0, grad_c0):
+    """The reference: the LSTM cell's reference backward and numpy's matmul, step after
+    step from the last."""
+    zeros = np.zeros(c.shape[1:], dtype=c.dtype)
+    carry = zeros if grad_final_h is None else grad_final_h
+    carry_c = zeros if grad_final_c is None else grad_final_c
+    for t in range(c.shape[0] - 1, -1, -1):
+        incoming = carry if grad_h is None else carry + grad_h[t]
+        grad_gates[t], carry_c = _lstm_cell_backward_numpy(saved[t], c[t - 1] if t else c0, incoming, carry_c)
+        carry = np.matmul(grad_gates[t], weight_hh).astype(c.dtype, copy=False)
+    if grad_h0 is not None:
+        grad_h0[...] = carry
+    if grad_c0 is not None:
+        grad_c0[...] = carry_c
+    return grad_gates, grad_h0, grad_c0
+
+
+def gru_sequence_forward(x_gates, h0, weight_hh_t, bias_hh=None, h_out=None, saved_out=None):
+    """A whole GRU layer over its sequence (gates r, z, n; see gru_cell_forward).
+
+    x_gates [T, b, 3h] = x W_ih^T + b_ih for every step; h0 [b, h] or None (zeros);
+    weight_hh_t [h, 3h] is W_hh^T, bias_hh [3h] or None. h_out [T, b, h] and saved_out
+    [T, b, 4h], when given, are C-contiguous arrays to write into (a layer's reusable
+    buffers). Returns h [T, b, h], every step's state, and saved [T, b, 4h], every
+    step's r, z, n, gh_n for gru_sequence_backward."""
+    op = "gru_sequence_forward"
+    steps, batch, hidden, dtype = _sequence_shapes(op, x_gates, weight_hh_t, 3)
+    x_gates = _step_operand(op, "x_gates", x_gates, (steps, batch, 3 * hidden), dtype)
+    h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
+    if bias_hh is not None:
+        bias_hh = _step_operand(op, "bias_hh", bias_hh, (3 * hidden,), dtype)
+    h = _step_output(op, "h_out", h_out, (steps, batch, hidden), dtype)
+    saved = _step_output(op, "saved_out", saved_out, (steps, batch, 4 * hidden), dtype)
+    return dispatch(_gru_sequence_forward_c, _gru_sequence_forward_numpy, x_gates, h0,
+                    _step_operand(op, "weight_hh_t", weight_hh_t, weight_hh_t.shape, dtype), bias_hh, h, saved)
+
+
+def _gru_sequence_forward_c(x_gates, h0, weight_hh_t, bias_hh, h, saved):
+    steps, batch, hidden = h.shape
+    if steps and batch and hidden:
+        work = np.empty((batch, 3 * hidden), dtype=h.dtype)
+        _GRU_SEQUENCE_FORWARD[h.dtype](*pointers(x_gates, h0, weight_hh_t, bias_hh, work, h, saved),
+                                       steps, batch, hidden)
+    return h, saved
+
+
+def _gru_sequence_forward_numpy(x_gates, h0, weight_hh_t, bias_hh, h, saved):
+    """The reference: the GRU cell's reference, step after step."""
+    h_prev = np.zeros(h.shape[1:], dtype=h.dtype) if h0 is None else h0
+    for t in range(h.shape[0]):
+        hidden_gates = np.matmul(h_prev, weight_hh_t)
+        if bias_hh is not None:
+            hidden_gates = hidden_gates + bias_hh
+        h[t], saved[t] = _gru_cell_forward_numpy(x_gates[t], hidden_gates.astype(h.dtype, copy=False), h_prev)
+        h_prev = h[t]
+    return h, saved
+
+
+def gru_sequence_backward(saved, h, h0, grad_h, grad_final, weight_hh, grad_gi_out=None, grad_gh_out=None,
+                          needs_grad_h0=True):
+    """Backward of gru_sequence_forward through all its steps. saved [T, b, 4h] and h
+    [T, b, h] are its results, h0 its initial state (None: zeros); grad_h [T, b, h] and
+    grad_final [b, h] (either None: zeros) the gradients of every step's output and of
+    the last state; weight_hh [3h, h]. grad_gi_out and grad_gh_out, optional, are
+    C-contiguous [T, b, 3h] arrays to write into. Returns grad_gi [T, b, 3h] (of
+    x_gates), grad_gh [T, b, 3h] (of h_{t-1} W_hh^T + b_hh, for the weight and bias
+    gradients) and grad_h0 [b, h] (None when h0 is None or not needs_grad_h0)."""
+    op = "gru_sequence_backward"
+    steps, batch, hidden, dtype, saved = _saved_sequence(op, saved, 4)
+    h = _step_operand(op, "h", h, (steps, batch, hidden), dtype)
+    h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
+    if grad_h is not None:
+        grad_h = _step_operand(op, "grad_h", grad_h, (steps, batch, hidden), dtype)
+    grad_final = _optional_state(op, "grad_final", grad_final, batch, hidden, dtype)
+    weight_hh = _step_operand(op, "weight_hh", weight_hh, (3 * hidden, hidden), dtype)
+    grad_gi = _step_output(op, "grad_gi_out", grad_gi_out, (steps, batch, 3 * hidden), dtype)
+    grad_gh = _step_output(op, "grad_gh_out", grad_gh_out, (steps, batch, 3 * hidden), dtype)
+    grad_h0 = np.empty((batch, hidden), dtype=dtype) if h0 is not None and needs_grad_h0 else None
+    return dispatch(_gru_sequence_backward_c, _gru_sequence_backward_numpy,
+                    saved, h, h0, grad_h, grad_final, weight_hh, grad_gi, grad_gh, grad_h0)
+
+
+def _gru_sequence_backward_c(saved, h, h0, grad_h, grad_final, weight_hh, grad_gi, grad_gh, grad_h0):
+    steps, batch, hidden = h.shape
+    if steps and batch and hidden:
+        work = np.empty((2, batch, hidden), dtype=h.dtype)
+        _GRU_SEQUENCE_BACKWARD[h.dtype](*pointers(saved, h, h0, grad_h, grad_final, weight_hh, work, grad_gi,
+                                                  grad_gh, grad_h0), steps, batch, hidden)
+    elif grad_h0 is not None:
+        grad_h0[...] = 0 if grad_final is None else grad_final
+    return grad_gi, grad_gh, grad_h0
+
+
+def _gru_sequence_backward_numpy(saved, h, h0, grad_h, grad_final, weight_hh, grad_gi, grad_gh, grad_h0):
+    """The reference: the GRU cell's reference backward and numpy's matmul, step after
+    step from the last."""
+    carry = np.zeros(h.shape[1:], dtype=h.dtype) if grad_final is None else grad_final
+    for t in range(h.shape[0] - 1, -1, -1):
+        h_prev = h[t - 1] if t else (np.zeros_like(carry) if h0 is None else h0)
+        incoming = carry if grad_h is None else carry + grad_h[t]
+        grad_gi[t], grad_gh[t], direct = _gru_cell_backward_numpy(saved[t], h_prev, incoming)
+        carry = (direct + np.matmul(grad_gh[t], weight_hh)).astype(h.dtype, copy=False)
+    if grad_h0 is not None:
+        grad_h0[...] = carry
+    return grad_gi, grad_gh, grad_h0
+
+
+def rnn_sequence_forward(x_gates, h0, weight_hh_t, nonlinearity="tanh", h_out=None):
+    """A whole Elman RNN layer: h_t = act(x_gates_t + h_{t-1} W_hh^T), act tanh or relu.
+
+    x_gates [T, b, h] = x W_ih^T + b_ih + b_hh for every step; h0 [b, h] or None
+    (zeros); weight_hh_t [h, h] is W_hh^T; h_out, optional, a C-contiguous [T, b, h]
+    array to write into. Returns h [T, b, h], every step's state (the backward needs
+    nothing else)."""
+    op = "rnn_sequence_forward"
+    relu = _relu_flag(op, nonlinearity)
+    steps, batch, hidden, dtype = _sequence_shapes(op, x_gates, weight_hh_t, 1)
+    x_gates = _step_operand(op, "x_gates", x_gates, (steps, batch, hidden), dtype)
+    h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
+    h = _step_output(op, "h_out", h_out, (steps, batch, hidden), dtype)
+    return dispatch(_rnn_sequence_forward_c, _rnn_sequence_forward_numpy, x_gates, h0,
+                    _step_operand(op, "weight_hh_t", weight_hh_t, weight_hh_t.shape, dtype), relu, h)
+
+
+def _rnn_sequence_forward_c(x_gates, h0, weight_hh_t, relu, h):
+    steps, batch, hidden = h.shape
+    if steps and batch and hidden:
+        _RNN_SEQUENCE_FORWARD[h.dtype](*pointers(x_gates, h0, weight_hh_t, h), steps, batch, hidden, relu)
+    return h
+
+
+def _rnn_sequence_forward_numpy(x_gates, h0, weight_hh_t, relu, h):
+    """The reference: numpy's matmul and np.tanh (or np.maximum), step after step."""
+    h_prev = h0
+    for t in range(h.shape[0]):
+        pre = x_gates[t] if h_prev is None else x_gates[t] + np.matmul(h_prev, weight_hh_t)
+        h[t] = np.maximum(pre, 0) if relu else np.tanh(pre)
+        h_prev = h[t]
+    return h
+
+
+def rnn_sequence_backward(h, grad_h, grad_final, weight_hh, nonlinearity="tanh", grad_pre_out=None,
+                          needs_grad_h0=True):
+    """Backward of rnn_sequence_forward through all its steps. h [T, b, h] are its
+    outputs (the nonlinearity's derivative comes from them: 1 - h^2, or h > 0);
+    grad_h [T, b, h] and grad_final [b, h] (either None: zeros) the gradients of every
+    step's output and of the last state; weight_hh [h, h]; grad_pre_out, optional, a
+    C-contiguous [T, b, h] array to write into. Returns grad_pre [T, b, h] (of x_gates)
+    and grad_h0 [b, h] (None unless needs_grad_h0)."""
+    op = "rnn_sequence_backward"
+    relu = _relu_flag(op, nonlinearity)
+    if not isinstance(h, np.ndarray) or h.ndim != 3 or h.dtype not in FLOAT_DTYPES:
+        raise ValueError("%s: h must be a float32 or float64 array [steps, batch, hidden], got %s" % (
+            op, (h.shape, h.dtype) if isinstance(h, np.ndarray) else type(h).__name__))
+    (steps, batch, hidden), dtype = h.shape, h.dtype
+    h = _step_operand(op, "h", h, h.shape, dtype)
+    if grad_h is not None:
+        grad_h = _step_operand(op, "grad_h", grad_h, h.shape, dtype)
+    grad_final = _optional_state(op, "grad_final", grad_final, batch, hidden, dtype)
+    weight_hh = _step_operand(op, "weight_hh", weight_hh, (hidden, hidden), dtype)
+    grad_pre = _step_output(op, "grad_pre_out", grad_pre_out, h.shape, dtype)
+    grad_h0 = np.empty((batch, hidden), dtype=dtype) if needs_grad_h0 else None
+    return dispatch(_rnn_sequence_backward_c, _rnn_sequence_backward_numpy,
+                    h, grad_h, grad_final, weight_hh, relu, grad_pre, grad_h0)
+
+
+def _rnn_sequence_backward_c(h, grad_h, grad_final, weight_hh, relu, grad_pre, grad_h0):
+    steps, batch, hidden = h.shape
+    if steps and batch and hidden:
+        work = np.empty((batch, hidden), dtype=h.dtype)
+        _RNN_SEQUENCE_BACKWARD[h.dtype](*pointers(h, grad_h, grad_final, weight_hh, work, grad_pre, grad_h0),
+                                        steps, batch, hidden, relu)
+    elif grad_h0 is not None:
+        grad_h0[...] = 0 if grad_final is None else grad_final
+    return grad_pre, grad_h0
+
+
+def _rnn_sequence_backward_numpy(h, grad_h, grad_final, weight_hh, relu, grad_pre, grad_h0):
+    """The reference: the chain rule through h_t = act(pre_t), step after step from the last."""
+    carry = np.zeros(h.shape[1:], dtype=h.dtype) if grad_final is None else grad_final
+    for t in range(h.shape[0] - 1, -1, -1):
+        incoming = carry if grad_h is None else carry + grad_h[t]
+        grad_pre[t] = incoming * (h[t] > 0) if relu else incoming * (1 - h[t] * h[t])
+        carry = np.matmul(grad_pre[t], weight_hh).astype(h.dtype, copy=False)
+    if grad_h0 is not None:
+        grad_h0[...] = carry
+    return grad_pre, grad_h0
 
 
 # ---- the input projection of a recurrent layer --------------------------------------------
