@@ -35,6 +35,9 @@ def _project(workspace, layer, inputs, weight_ih, bias, width):
 
 
 def _remember(ctx, inputs, initial, weight_ih, weight_hh, outputs, workspace, layer, has_bias):
+    # the arrays backward reads that a user or optimizer could change in place: saved
+    # so that backward checks them (an optimizer.step() between forward and backward raises)
+    ctx.save_for_backward(inputs, weight_ih, weight_hh)
     ctx.layer_inputs, ctx.initial, ctx.weight_ih, ctx.weight_hh = inputs, initial, weight_ih, weight_hh
     ctx.outputs, ctx.workspace, ctx.layer, ctx.has_bias = outputs, workspace, layer, has_bias
 

@@ -68,10 +68,11 @@ def test_the_usual_loop_of_backward_then_step_is_unaffected():
         np.testing.assert_array_equal(p.numpy(), q.numpy())
 
 
-def test_an_lstm_graph_is_checked_too():
-    # the fused LSTM steps take W_hh as a plain array: the check goes by memory, so it sees it
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_a_recurrent_graph_is_checked_too(kind):
+    # the fused layers take their weights as plain arrays: the check goes by memory, so it sees them
     ag.manual_seed(0)
-    lstm = nn.LSTM(3, 4)
+    lstm = getattr(nn, kind)(3, 4, num_layers=2)
     optimizer = optim.SGD(list(lstm.parameters()), lr=0.1)
     x = ag.randn(2, 5, 3)
     output, _ = lstm(x)
