@@ -49,9 +49,10 @@ class BinaryElementwise(Function):
         if type(a) is not np.ndarray or type(b) is not np.ndarray or a.dtype is not b.dtype:
             a, b = promote(cls.name, a, b)  # (arrays of one dtype, the common case, need nothing)
         out = cls.compute(a, b)
-        if cls.saves_operands:
-            ctx.save_for_backward(a, b, out)
-        ctx.shapes = (shape_a, shape_b)
+        if ctx.inputs:  # recorded for backward (not under no_grad, an input needs a gradient)
+            if cls.saves_operands:
+                ctx.save_for_backward(a, b, out)
+            ctx.shapes = (shape_a, shape_b)
         return out
 
     @classmethod
