@@ -60,8 +60,16 @@ class BinaryElementwise(Function):
         a, b, out = ctx.saved_tensors if cls.saves_operands else (None, None, None)
         needs_a, needs_b = ctx.needs_input_grad
         shape_a, shape_b = ctx.shapes
-        return (unbroadcast(cls.grad_a(grad, a, b, out), shape_a) if needs_a else None,
-                unbroadcast(cls.grad_b(grad, a, b, out), shape_b) if needs_b else None)
+        grad_a = grad_b = None
+        if needs_a:
+            grad_a = cls.grad_a(grad, a, b, out)
+            if grad_a.shape != shape_a:  # (tested here: unbroadcast is a call per op otherwise)
+                grad_a = unbroadcast(grad_a, shape_a)
+        if needs_b:
+            grad_b = cls.grad_b(grad, a, b, out)
+            if grad_b.shape != shape_b:
+                grad_b = unbroadcast(grad_b, shape_b)
+        return grad_a, grad_b
 
 
 @register("add", methods=("add", "__add__"), reflected=("__radd__",))
