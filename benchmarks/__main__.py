@@ -107,6 +107,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
     parser.add_argument("--only", default="", help="comma-separated names, e.g. gemm,conv (available: %s)"
                         % ", ".join(discover()))
+    parser.add_argument("--simd", choices=("avx512", "avx2", "portable"),
+                        help="force the C kernels' SIMD path (default: the best the CPU has), e.g. to "
+                        "report the AVX2 dispatch on an AVX-512 machine")
     parser.add_argument("--out", help="folder for the JSON results (default: a new folder "
                         "benchmarks/results/<UTC time>/, never the committed results)")
     args = parser.parse_args(argv)
@@ -119,6 +122,14 @@ def main(argv=None):
             parser.error("--only: got %s, expected names from %s" % (", ".join(unknown), ", ".join(names)))
         names = wanted
 
+    if args.simd is not None:
+        from autograd_core import kernels
+        wanted = {"portable": 0, "avx2": 1, "avx512": 2}[args.simd]
+        try:
+            kernels.set_simd_level(wanted)
+        except ValueError:
+            parser.error("--simd %s: this CPU supports only up to %s"
+                         % (args.simd, kernels.SIMD_LEVELS[kernels.cpu_simd_level()]))
     if args.out is None:
         args.out = os.path.join(RESULTS, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     env = environment()
