@@ -219,7 +219,13 @@ def backward(tensor, grad, retain_graph=False):
                 parent = value.grad_fn
                 if parent is None:
                     entry = leaf_grads.get(id(value))
-                    leaf_grads[id(value)] = (value, g if entry is None else entry[1] + g)
+                    if entry is None:
+                        leaf_grads[id(value)] = [value, g, False]
+                    elif entry[2]:  # a sum this loop made: add into it (no new array per use)
+                        np.add(entry[1], g, entry[1])
+                    else:  # g may be shared with other inputs (never add into it): a new sum
+                        total = entry[1] + g  # (0-d arrays add up to a numpy scalar: not owned)
+                        entry[1], entry[2] = total, type(total) is np.ndarray
                 else:
                     key = (id(parent), value.output_index)
                     previous = pending.get(key)
@@ -227,7 +233,7 @@ def backward(tensor, grad, retain_graph=False):
                     pending[key] = g if previous is None else previous + g
             if not retain_graph:
                 node.release()
-        for leaf, g in leaf_grads.values():
+        for leaf, g, _ in leaf_grads.values():
             leaf.accumulate_grad(g)
 
 
