@@ -81,8 +81,14 @@ def _forward_c(x, bias, relu, with_mask, out):
 
 def _forward_numpy(x, bias, relu, with_mask, out):
     """The reference: numpy's add and maximum, and packbits of y > 0."""
-    y = np.add(x, bias, out=out) if bias is not None else (np.copyto(out, x) or out if out is not None
-                                                          else x.copy())
+    if bias is not None:
+        with np.errstate(invalid="ignore"):  # inf - inf is NaN, silently, as in C
+            y = np.add(x, bias, out=out)
+    elif out is not None:
+        np.copyto(out, x)
+        y = out
+    else:
+        y = x.copy()
     if relu:
         np.maximum(y, 0, out=y)
     mask = np.packbits((y > 0).ravel(), bitorder="little") if with_mask else None
@@ -128,5 +134,6 @@ def _backward_numpy(grad, mask, with_bias):
     if mask is not None:
         active = np.unpackbits(mask, count=grad.size, bitorder="little").reshape(grad.shape).view(bool)
         grad_x = np.where(active, grad, grad.dtype.type(0))
-    grad_bias = grad_x.reshape(-1, grad.shape[-1]).sum(axis=0) if with_bias else None
+    with np.errstate(invalid="ignore"):
+        grad_bias = grad_x.reshape(-1, grad.shape[-1]).sum(axis=0) if with_bias else None
     return grad_x, grad_bias
