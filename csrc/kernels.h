@@ -84,7 +84,7 @@ typedef struct {
     int64_t out_height, out_width;
 } ag_pool2d_geometry;
 /* argmax[i] = flat index into x of the maximum that y[i] took (first maximum in
- * row-major window order); kernel_h * kernel_w must be below 2**31 (a float32 forward
+ * row-major window order; argmax may be NULL in the forward: y only); kernel_h * kernel_w must be below 2**31 (a float32 forward
  * keeps window cell numbers in 32 bits). The forward allocates nothing, whatever the
  * window's size, and returns 0 (-1 is reserved for a failed allocation). The backward returns -1
  * (and skips the entry) when an argmax points outside its own image, else 0. */
