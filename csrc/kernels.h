@@ -84,7 +84,7 @@ typedef struct {
     int64_t out_height, out_width;
 } ag_pool2d_geometry;
 /* argmax[i] = flat index into x of the maximum that y[i] took (first maximum in
- * row-major window order); kernel_h * kernel_w must be below 2**31 (a float32 forward
+ * row-major window order; argmax may be NULL in the forward: y only); kernel_h * kernel_w must be below 2**31 (a float32 forward
  * keeps window cell numbers in 32 bits). The forward allocates nothing, whatever the
  * window's size, and returns 0 (-1 is reserved for a failed allocation). The backward returns -1
  * (and skips the entry) when an argmax points outside its own image, else 0. */
@@ -181,6 +181,21 @@ void ag_sgd_step_f32(int64_t count, const int64_t *sizes, float *const *params, 
 void ag_sgd_step_f64(int64_t count, const int64_t *sizes, double *const *params, const double *const *grads, double *const *momentum_buffers, const int *fresh, double lr, double momentum, double dampening, double weight_decay, int nesterov);
 void ag_rmsprop_step_f32(int64_t count, const int64_t *sizes, float *const *params, const float *const *grads, float *const *square_avg, float *const *grad_avg, float *const *momentum_buffers, double lr, double alpha, double eps, double weight_decay, double momentum, int centered);
 void ag_rmsprop_step_f64(int64_t count, const int64_t *sizes, double *const *params, const double *const *grads, double *const *square_avg, double *const *grad_avg, double *const *momentum_buffers, double lr, double alpha, double eps, double weight_decay, double momentum, int centered);
+
+/* ---- bias + ReLU, the fused layers' epilogue, and its backward (activation.c) ---- */
+/* x, y [rows, channels], dense (y may be x: in place). y = x + bias (bias [channels], or
+ * NULL for none), then, when relu != 0, y = max(y, 0) with NaN passing through (numpy's
+ * maximum). mask, unless NULL (it must be NULL when relu == 0), receives the ReLU's
+ * mask as bits: bit i % 8 of byte i / 8 is y[i] > 0 (numpy's packbits with
+ * bitorder='little'; ceil(rows * channels / 8) bytes). Threads follow ag_get_num_threads. */
+void ag_bias_relu_forward_f32(int64_t rows, int64_t channels, const float *x, const float *bias, int relu, float *y, uint8_t *mask);
+void ag_bias_relu_forward_f64(int64_t rows, int64_t channels, const double *x, const double *bias, int relu, double *y, uint8_t *mask);
+/* grad [rows, channels]. With a mask (as the forward wrote it): grad_x[i] = grad[i] where
+ * bit i is set, else 0 (a select: a NaN gradient of an inactive unit gives 0), written
+ * unless grad_x is NULL. grad_bias [channels], unless NULL, = the column sums of grad_x
+ * (of grad without a mask). Returns 0, or -1 when the partial sums could not be allocated. */
+int ag_relu_bias_backward_f32(int64_t rows, int64_t channels, const float *grad, const uint8_t *mask, float *grad_x, float *grad_bias);
+int ag_relu_bias_backward_f64(int64_t rows, int64_t channels, const double *grad, const uint8_t *mask, double *grad_x, double *grad_bias);
 
 /* CFFI-END */
 

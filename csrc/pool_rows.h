@@ -62,11 +62,12 @@ static void AG_NAME(max_forward_rows)(const ag_pool2d_geometry *g, const T *x, T
                         }
                     }
                 }
-                for (c = 0; c < lanes; c++) {
-                    const int64_t cell = (int64_t)where[c];
-                    y[out + c0 + c] = best[c];
-                    argmax[out + c0 + c] = origin + (cell / kw_n * w + cell % kw_n) * c_n + c0 + c;
-                }
+                for (c = 0; c < lanes; c++) y[out + c0 + c] = best[c];
+                if (argmax != NULL)  /* NULL: inference, no backward to route */
+                    for (c = 0; c < lanes; c++) {
+                        const int64_t cell = (int64_t)where[c];
+                        argmax[out + c0 + c] = origin + (cell / kw_n * w + cell % kw_n) * c_n + c0 + c;
+                    }
             }
         }
     }

@@ -22,25 +22,28 @@ def _check_tensor(op, name, value):
         raise TypeError("%s: %s must be a Tensor, got %s" % (op, name, type(value).__name__))
 
 
-def linear(x, weight, bias=None):
-    """y = x @ weight.T + bias.
+def linear(x, weight, bias=None, activation=None):
+    """y = x @ weight.T + bias, then the activation.
 
     x: [..., in_features]; weight: [out_features, in_features]; bias: [out_features] or
-    None. Returns [..., out_features]. One fused engine op (autograd_core.linear).
+    None; activation: None or 'relu' (relu(linear(...)) as one op: the bias and the ReLU
+    in one pass, the ReLU's mask kept as bits). Returns [..., out_features]. One fused
+    engine op (autograd_core.linear).
     """
     _check_tensor("linear", "x", x)
-    return autograd_core.linear(x, weight, bias)
+    return autograd_core.linear(x, weight, bias, activation=activation)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding="valid"):
-    """2-D convolution (cross-correlation) of NHWC images.
+def conv2d(x, weight, bias=None, stride=1, padding="valid", activation=None):
+    """2-D convolution (cross-correlation) of NHWC images, then the activation.
 
     x: [N, H, W, in_channels]; weight: [kh, kw, in_channels, out_channels];
     bias: [out_channels] or None; padding: 'valid' (default, as autograd_core.conv2d),
-    'same' (output = ceil(input / stride)) or an int/pair.
-    Returns [N, out_h, out_w, out_channels].
+    'same' (output = ceil(input / stride)) or an int/pair; activation: None or 'relu'
+    (relu(conv2d(...)) as one op: the bias and the ReLU in one pass, the ReLU's mask
+    kept as bits). Returns [N, out_h, out_w, out_channels].
     """
-    return autograd_core.conv2d(x, weight, bias, stride=stride, padding=padding)
+    return autograd_core.conv2d(x, weight, bias, stride=stride, padding=padding, activation=activation)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):

@@ -14,7 +14,7 @@ from . import functional as F
 from . import init
 from ._checks import pair, positive_int
 from .losses import _check_reduction
-from .module import Module, Parameter
+from .module import FUSED_ACTIVATION_LAYERS, FUSED_ACTIVATIONS, Module, Parameter
 
 __all__ = ["Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Dropout", "Identity",
            "ReLU", "Sigmoid", "Tanh", "ELU", "LeakyReLU", "Softmax", "LogSoftmax",
@@ -55,12 +55,14 @@ class Linear(Module):
             bound = _bias_bound(self.in_features)
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
+    def forward(self, x, activation=None):
+        """x [..., in_features] -> [..., out_features]. activation: None or 'relu', applied
+        in the same fused op (Sequential passes 'relu' when a ReLU module follows)."""
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError("%s: expected input [..., %d], got shape %s"
                              % (self._name(), self.in_features, tuple(x.shape)))
         _check_dtype(self._name(), x, self.weight)
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias, activation=activation)
 
     def _name(self):
         return "Linear(in_features=%d, out_features=%d)" % (self.in_features, self.out_features)
@@ -111,7 +113,10 @@ class Conv2d(Module):
             bound = _bias_bound(self.kernel_size[0] * self.kernel_size[1] * self.in_channels)
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
+    def forward(self, x, activation=None):
+        """x [N, H, W, in_channels] -> [N, out_h, out_w, out_channels]. activation: None or
+        'relu', applied in the same fused op (Sequential passes 'relu' when a ReLU module
+        follows)."""
         if x.ndim != 4 or x.shape[3] != self.in_channels:
             hint = ""
             if x.ndim == 4 and x.shape[1] == self.in_channels:
@@ -119,7 +124,8 @@ class Conv2d(Module):
             raise ValueError("%s: expected NHWC input [N, H, W, %d], got shape %s%s"
                              % (self._name(), self.in_channels, tuple(x.shape), hint))
         _check_dtype(self._name(), x, self.weight)
-        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
+                        activation=activation)
 
     def _name(self):
         return "Conv2d(%d, %d, kernel_size=%s)" % (self.in_channels, self.out_channels, self.kernel_size)
@@ -235,6 +241,12 @@ class ReLU(Module):
 
     def forward(self, x):
         return F.relu(x)
+
+
+# Sequential runs a Linear or Conv2d followed by a ReLU as one fused op (see
+# Sequential.forward); exact types only, so a subclass that overrides forward is run as written.
+FUSED_ACTIVATION_LAYERS.update((Linear, Conv2d))
+FUSED_ACTIVATIONS[ReLU] = "relu"
 
 
 class Sigmoid(Module):

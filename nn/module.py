@@ -336,6 +336,12 @@ class Module:
         return name + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
+# Filled by layers.py (module.py imports no layer): the layer types whose forward takes
+# activation=, and the activation modules Sequential may fold into them ({type: name}).
+FUSED_ACTIVATION_LAYERS = set()
+FUSED_ACTIVATIONS = {}
+
+
 class Sequential(Module):
     """Runs its modules in order, each one's output the next one's input.
 
@@ -377,9 +383,25 @@ class Sequential(Module):
             raise IndexError("Sequential: index %r out of range for %d modules" % (index, len(modules))) from None
 
     def forward(self, x):
+        """Each module on the previous one's output. A Linear or Conv2d directly followed
+        by a ReLU runs as one fused op (layer.forward(x, activation='relu')): the bias and
+        the ReLU in one pass and the ReLU's mask kept as bits, the same result as the two
+        modules one after the other."""
+        pending = None  # a fusable layer waiting to see whether a ReLU follows it
         for module in self._modules.values():
-            x = module(x)
-        return x
+            if pending is not None:
+                activation = FUSED_ACTIVATIONS.get(type(module))
+                if activation is not None:
+                    x = pending.forward(x, activation=activation)
+                    pending = None
+                    continue
+                x = pending(x)
+                pending = None
+            if type(module) in FUSED_ACTIVATION_LAYERS:
+                pending = module
+            else:
+                x = module(x)
+        return pending(x) if pending is not None else x
 
 
 class ModuleList(Module):

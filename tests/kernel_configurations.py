@@ -1,5 +1,5 @@
 """What the kernel tests run under, shared by tests/test_gemm_kernels.py, test_conv2d_kernels.py,
-test_pool_kernels.py and test_rnn_kernels.py: every SIMD level this CPU has, with 1 and 2
+test_pool_kernels.py, test_rnn_kernels.py and test_activation_kernels.py: every SIMD level this CPU has, with 1 and 2
 threads, on the C backend; and the backends to compare."""
 import contextlib
 

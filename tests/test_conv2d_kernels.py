@@ -106,10 +106,11 @@ def test_conv2d_across_workspace_tiles(simd_level, threads, stride, padding):
 @st.composite
 def wide_conv_cases(draw):
     """Channel counts that are multiples of 16: the float32 direct kernel's territory
-    (forward when c_out is, backward input when c_in is and the stride is 1)."""
+    (forward and backward weight when c_out is, backward input when c_in is and the
+    stride is 1; c_in below 8 takes the weight gradient's merged kw x c_in tiles)."""
     n = draw(st.integers(1, 2))
     height, width = draw(st.integers(1, 15)), draw(st.integers(1, 15))
-    in_channels = draw(st.sampled_from([3, 16, 32]))
+    in_channels = draw(st.sampled_from([1, 3, 16, 32]))
     out_channels = draw(st.sampled_from([16, 32, 48, 64, 128]))
     kernel_h, kernel_w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     stride = draw(st.one_of(st.just(1), st.integers(1, 3), st.tuples(st.integers(1, 2), st.integers(1, 3))))
@@ -139,6 +140,21 @@ def test_conv2d_wide_channels_match_reference(simd_level, threads, case, seed):
     _assert_close(y, y_ref, np.float32, w_shape[0] * w_shape[1] * w_shape[2])
     _assert_close(grad_x, grad_x_ref, np.float32, w_shape[0] * w_shape[1] * w_shape[3])
     _assert_close(grad_w, grad_w_ref, np.float32, y_ref.shape[0] * y_ref.shape[1] * y_ref.shape[2])
+
+
+@needs_c
+@pytest.mark.parametrize("simd_level, threads", CONFIGURATIONS)
+def test_conv2d_seed_first_layer_weight_gradient_matches_reference(simd_level, threads):
+    # The seed CNN's first layer (28x28x1 -> 32, 5x5 'same'): one input channel, so the
+    # direct weight gradient merges the kernel columns with the channels (a 5-wide span)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 28, 28, 1)).astype(np.float32)
+    grad_y = rng.standard_normal((5, 28, 28, 32)).astype(np.float32)
+    with kernels.backend("numpy"):
+        grad_w_ref = kernels.conv2d_backward_weight(x, grad_y, (5, 5, 1, 32), 1, "same")
+    with configured(simd_level, threads):
+        grad_w = kernels.conv2d_backward_weight(x, grad_y, (5, 5, 1, 32), 1, "same")
+    _assert_close(grad_w, grad_w_ref, np.float32, 5 * 28 * 28)
 
 
 def _placed(array, aligned):

@@ -277,3 +277,17 @@ def test_window_that_dwarfs_the_input_costs_little_memory(backend):
     assert huge_peak_mb - small_peak_mb < 250, (
         "peak resident memory %d MB with the 2**14 window, %d MB with a 2x2 one (%s backend), expected less "
         "than 250 MB more" % (huge_peak_mb, small_peak_mb, backend))
+
+
+@needs_c
+@pytest.mark.parametrize("simd_level, threads", CONFIGURATIONS)
+def test_max_pool_without_argmax_gives_the_same_output(simd_level, threads):
+    # inference (no_grad) asks for y only: C gets a NULL argmax and must not write it
+    x = np.random.default_rng(8).standard_normal((3, 9, 8, 20)).astype(np.float32)
+    x[0, 1, 1, :3] = np.nan
+    with kernels.backend("numpy"):
+        y_ref, _ = kernels.max_pool2d_forward(x, (3, 2), (2, 2), "same")
+    with configured(simd_level, threads):
+        y, argmax = kernels.max_pool2d_forward(x, (3, 2), (2, 2), "same", with_argmax=False)
+    assert argmax is None
+    np.testing.assert_array_equal(y, y_ref)

@@ -7,6 +7,7 @@ One module per kernel family, each lining up with its C and its tests:
   windows.py   stride/padding forms and the 'same' rule, shared by conv2d and pool
   gemm.py      csrc/gemm*.c     tests/test_gemm_kernels.py
   conv2d.py    csrc/conv2d*.c   tests/test_conv2d_kernels.py
+  activation.py csrc/activation*.c tests/test_activation_kernels.py
   pool.py      csrc/pool*.c     tests/test_pool_kernels.py
   rnn.py       csrc/rnn*.c      tests/test_rnn_kernels.py
   optim.py     csrc/optim*.c    tests/test_optim_kernels.py
@@ -20,6 +21,7 @@ kernels.gemm(a, b)`. Note that `kernels.gemm` is the function; the module is
 `autograd_core.kernels.gemm` in sys.modules, reached with
 `from autograd_core.kernels.gemm import matrix_layout` (not `import ... as`).
 """
+from .activation import bias_relu_forward, relu_bias_backward
 from .conv2d import conv2d_backward_input, conv2d_backward_weight, conv2d_forward
 from .gemm import batched_gemm, gemm
 from .optim import StepCache, adam_step, rmsprop_step, sgd_step
@@ -33,10 +35,10 @@ from .windows import conv_output_size, resolve_padding
 
 __all__ = [
     "MAX_THREADS", "SIMD_LEVELS", "StepCache", "adam_step", "avg_pool2d_backward", "avg_pool2d_forward",
-    "backend", "batched_gemm", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward",
+    "backend", "batched_gemm", "bias_relu_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward",
     "conv_output_size", "cpu_simd_level", "extension_available", "gemm", "get_backend", "get_num_threads",
     "get_simd_level", "gru_cell_backward", "gru_cell_forward", "lstm_cell_backward",
     "lstm_cell_forward", "lstm_step_backward", "lstm_step_forward", "max_pool2d_backward",
-    "max_pool2d_forward", "projection_forward", "resolve_padding", "rmsprop_step", "set_backend",
+    "max_pool2d_forward", "projection_forward", "relu_bias_backward", "resolve_padding", "rmsprop_step", "set_backend",
     "set_num_threads", "set_simd_level", "sgd_step", "simd_level",
 ]

@@ -60,26 +60,28 @@ def _call(functions, dtype, geometry, arrays, *flags):
 
 # ---- max pooling -------------------------------------------------------------------------
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, with_argmax=True):
     """2-D max pooling: x [n, h, w, c] -> (y [n, out_h, out_w, c], argmax int64 of y's
     shape holding the flat index into x of each maximum; ties go to the first maximum
-    in row-major window order, padded cells never win)."""
+    in row-major window order, padded cells never win). with_argmax=False (inference,
+    nothing to backpropagate) returns (y, None) and spares the argmax's 8 bytes a value."""
     op = "max_pool2d_forward"
     check_array(op, "x", x, 4)
     check_float(op, x=x)
     geometry, kernel, stride, pads = _geometry(op, x.shape, kernel_size, stride, padding)
-    return dispatch(_max_forward_c, _max_forward_numpy, x, geometry, kernel, stride, pads)
+    y, argmax = dispatch(_max_forward_c, _max_forward_numpy, x, geometry, kernel, stride, pads, with_argmax)
+    return y, (argmax if with_argmax else None)
 
 
-def _max_forward_c(x, geometry, kernel, stride, pads):
+def _max_forward_c(x, geometry, kernel, stride, pads, with_argmax=True):
     y = np.empty(_out_shape(geometry), dtype=x.dtype)
-    argmax = np.empty(y.shape, dtype=np.int64)
+    argmax = np.empty(y.shape, dtype=np.int64) if with_argmax else None
     if _call(_MAX_FORWARD, x.dtype, geometry, (c_array(x), y, argmax)) != 0:
         raise MemoryError("max_pool2d_forward: could not allocate its workspace")
     return y, argmax
 
 
-def _max_forward_numpy(x, geometry, kernel, stride, pads):
+def _max_forward_numpy(x, geometry, kernel, stride, pads, with_argmax=True):
     """The reference: each window's maximum (NaN propagates) and the flat index into x
     of its first maximum in row-major window order. Padded cells never win, even against
     a real -inf: they are never read (see _taps)."""

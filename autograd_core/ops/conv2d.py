@@ -3,16 +3,32 @@ import numpy as np
 
 from .. import kernels
 from ..function import Function
+from ..grad_mode import is_grad_enabled
 from ..registry import register
 
 
+ACTIVATIONS = (None, "relu")
+
+
+def check_activation(op, activation):
+    """activation itself when it is one the fused ops apply (None or 'relu')."""
+    if activation not in ACTIVATIONS:
+        raise ValueError("%s: got activation=%r, expected None or 'relu'" % (op, activation))
+    return activation
+
+
 class Conv2d(Function):
-    """y = conv(x, weight) + bias: x [n, h, w, c_in], weight [kh, kw, c_in, c_out],
-    bias [c_out] or None -> y [n, out_h, out_w, c_out]."""
+    """y = activation(conv(x, weight) + bias): x [n, h, w, c_in], weight [kh, kw, c_in, c_out],
+    bias [c_out] or None, activation None or 'relu' -> y [n, out_h, out_w, c_out].
+
+    The bias and the ReLU are one threaded pass over y, in place (kernels.bias_relu_forward),
+    and the backward's mask and bias gradient one pass over the gradient; the ReLU's mask
+    is kept as bits, not as the output."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding):
+    def forward(ctx, x, weight, bias, stride, padding, activation=None):
         y = kernels.conv2d_forward(x, weight, stride, padding)
+        relu = activation == "relu"
         if bias is not None:
             if not isinstance(bias, np.ndarray) or bias.shape != (weight.shape[3],):
                 raise ValueError("conv2d: got bias of shape %s, expected (%d,) (one per output channel)"
@@ -20,7 +36,10 @@ class Conv2d(Function):
             if bias.dtype != y.dtype:
                 raise TypeError("conv2d: got bias dtype %s, expected %s like the input"
                                 % (bias.dtype, y.dtype))
-            y += bias  # in place: y is a fresh array, and this avoids a second output buffer
+        ctx.mask = None
+        if bias is not None or relu:
+            # in place: y is a fresh array, and this avoids a second output buffer
+            _, ctx.mask = kernels.bias_relu_forward(y, bias, relu, with_mask=is_grad_enabled(), out=y)
         ctx.save_for_backward(x, weight)
         ctx.stride, ctx.padding = stride, padding
         return y
@@ -29,24 +48,26 @@ class Conv2d(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
-        grad_x = grad_weight = grad_bias = None
+        grad_x = grad_weight = None
+        grad, grad_bias = kernels.relu_bias_backward(grad, ctx.mask, with_bias=needs_bias)
         if needs_x:
             grad_x = kernels.conv2d_backward_input(grad, weight, x.shape, ctx.stride, ctx.padding)
         if needs_weight:
             grad_weight = kernels.conv2d_backward_weight(x, grad, weight.shape, ctx.stride, ctx.padding)
-        if needs_bias:
-            grad_bias = grad.sum(axis=(0, 1, 2))
-        return grad_x, grad_weight, grad_bias, None, None
+        return grad_x, grad_weight, grad_bias, None, None, None
 
 
 @register("conv2d")
-def conv2d(x, weight, bias=None, stride=1, padding="valid"):
-    """2-D convolution (cross-correlation, as in PyTorch and TensorFlow) over NHWC images.
+def conv2d(x, weight, bias=None, stride=1, padding="valid", activation=None):
+    """2-D convolution (cross-correlation, as in PyTorch and TensorFlow) over NHWC images,
+    then the activation, as one op.
 
     x: [batch, height, width, in_channels]; weight: [kh, kw, in_channels, out_channels];
     bias: [out_channels] or None. stride: int or (stride_h, stride_w). padding: 'valid',
     'same' (TensorFlow's rule: output = ceil(input / stride), an odd total padding puts
     the extra row/column after), an int, (pad_h, pad_w) or ((top, bottom), (left, right)).
-    Returns [batch, out_height, out_width, out_channels].
+    activation: None or 'relu' (relu(conv2d(...)) with the bias and the ReLU fused into
+    one pass, and the ReLU's mask kept as bits). Returns [batch, out_height, out_width,
+    out_channels].
     """
-    return Conv2d.apply(x, weight, bias, stride, padding)
+    return Conv2d.apply(x, weight, bias, stride, padding, check_activation("conv2d", activation))

@@ -6,7 +6,9 @@ says only how to compute its result and each input's gradient. Unary ops that ne
 float input set ``float_input`` (checked once, in Function.apply)."""
 import numpy as np
 
+from .. import kernels
 from ..function import Function
+from ..grad_mode import is_grad_enabled
 from ..registry import register
 from ..tensor import _DEFAULT_FLOAT, Tensor, as_tensor
 from ._util import broadcast_shape, number_dtype, promote, result_dtype, unbroadcast
@@ -387,21 +389,36 @@ class Sigmoid(Function):
         return grad * out * (1 - out)
 
 
+_RELU_C_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Elements from which the ReLU takes the threaded C pass (kernels.bias_relu_forward,
+# whose mask is bits): below it numpy's maximum costs less than the C call's setup.
+_RELU_C_MIN = 4096
+
+
 @register("relu", methods=("relu",))
 class Relu(Function):
-    """max(x, 0) elementwise."""
+    """max(x, 0) elementwise: NaN passes through, as numpy's maximum and PyTorch's relu;
+    the gradient is passed where the output is > 0 and is exactly 0 elsewhere (NaN
+    inputs included; a select, so an inactive unit's NaN or inf gradient gives 0). The
+    fused conv2d / linear(activation='relu') follow the same rule."""
     coerce_input = True
 
     @staticmethod
     def forward(ctx, a):
+        if a.size >= _RELU_C_MIN and a.dtype in _RELU_C_DTYPES:
+            out, ctx.mask = kernels.bias_relu_forward(a, None, True, with_mask=is_grad_enabled())
+            return out
         out = np.maximum(a, 0)
+        ctx.mask = None
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.mask is not None:
+            return kernels.relu_bias_backward(grad, ctx.mask, with_bias=False)[0]
         (out,) = ctx.saved_tensors
-        return grad * (out > 0)
+        return np.where(out > 0, grad, grad.dtype.type(0))
 
 
 class LeakyRelu(Function):

@@ -3,9 +3,11 @@ import numpy as np
 
 from .. import kernels
 from ..function import Function
+from ..grad_mode import is_grad_enabled
 from ..registry import register
 from ..tensor import Tensor
 from ._util import promote, unbroadcast
+from .conv2d import check_activation
 
 
 def _matmul(a, b):
@@ -77,32 +79,39 @@ class MatMul(Function):
 
 
 class Linear(Function):
-    """y = x @ weight.T + bias as one node: every product is one GEMM on the arrays as
-    they lie (weight [out, in] is read transposed in place), and the weight gradient
-    comes out [out, in] and C-contiguous, as the optimizers want it."""
+    """y = activation(x @ weight.T + bias) as one node: every product is one GEMM on the
+    arrays as they lie (weight [out, in] is read transposed in place), the weight
+    gradient comes out [out, in] and C-contiguous, as the optimizers want it, and the
+    bias and the ReLU are one threaded pass over y (kernels.bias_relu_forward), the
+    ReLU's mask kept as bits."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias):
+    def forward(ctx, x, weight, bias, activation=None):
         ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
         y = kernels.gemm(x, weight, trans_b=True)
-        if bias is not None:
-            y += bias
+        relu = activation == "relu"
+        ctx.mask = None
+        if bias is not None or relu:
+            _, ctx.mask = kernels.bias_relu_forward(y, bias, relu, with_mask=is_grad_enabled(), out=y)
         return y
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        needs_x, needs_weight, needs_bias = ctx.needs_input_grad
+        needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
+        grad, grad_bias = kernels.relu_bias_backward(grad, ctx.mask, with_bias=needs_bias)
         return (kernels.gemm(grad, weight) if needs_x else None,
                 kernels.gemm(grad, x, trans_a=True) if needs_weight else None,
-                grad.sum(axis=0) if needs_bias and ctx.has_bias else None)
+                grad_bias, None)
 
 
 @register("linear")
-def linear(x, weight, bias=None):
-    """x @ weight.T + bias for x [batch, in], weight [out, in], bias [out] or None;
-    returns [batch, out]. Leading dimensions of x beyond two are flattened and restored."""
+def linear(x, weight, bias=None, activation=None):
+    """activation(x @ weight.T + bias) for x [batch, in], weight [out, in], bias [out] or
+    None, activation None or 'relu' (fused: one pass for the bias and the ReLU, whose
+    mask is kept as bits); returns [batch, out]. Leading dimensions of x beyond two are
+    flattened and restored."""
+    check_activation("linear", activation)
     for name, value in (("x", x), ("weight", weight), ("bias", bias)):
         if value is not None and not isinstance(value, Tensor):
             raise TypeError("linear: %s must be a Tensor, got %s" % (name, type(value).__name__))
@@ -118,7 +127,7 @@ def linear(x, weight, bias=None):
         raise TypeError("linear: got dtypes %s, expected one float dtype for input, weight and bias"
                         % sorted(str(d) for d in dtypes))
     if x.ndim == 2:
-        return Linear.apply(x, weight, bias)
+        return Linear.apply(x, weight, bias, activation)
     rows = x.reshape(-1, x.shape[-1]) if x.ndim != 1 else x.reshape(1, -1)
-    y = Linear.apply(rows, weight, bias)
+    y = Linear.apply(rows, weight, bias, activation)
     return y.reshape(x.shape[:-1] + (weight.shape[0],))

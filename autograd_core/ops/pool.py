@@ -1,6 +1,7 @@
 """2-D max and average pooling over NHWC images as differentiable ops (kernels: csrc/pool.c)."""
 from .. import kernels
 from ..function import Function
+from ..grad_mode import is_grad_enabled
 from ..registry import register
 
 
@@ -9,8 +10,9 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding):
-        y, argmax = kernels.max_pool2d_forward(x, kernel_size, stride, padding)
+        y, argmax = kernels.max_pool2d_forward(x, kernel_size, stride, padding, with_argmax=is_grad_enabled())
         # the argmax is all backward needs: it routes each gradient to its winning cell
+        # (none under no_grad, where no backward can run)
         ctx.save_for_backward(argmax)
         ctx.x_shape = x.shape
         return y

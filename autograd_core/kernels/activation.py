@@ -1,0 +1,139 @@
+"""activation family (csrc/activation*.c): bias + ReLU as one pass over a layer's
+output, and its backward, for the fused conv2d / linear ops and the ReLU op.
+
+Arrays are [rows, channels] in memory (any shape whose last dimension is the channels:
+a conv output [n, h, w, c_out] is [n*h*w, c_out]). The ReLU's mask is kept as bits,
+numpy's ``packbits(y > 0, bitorder='little')``: 1/32 of the float32 output the backward
+would otherwise keep alive. The numpy reference sits next to each C path.
+
+The ReLU rule, shared by the C loops and the reference: the forward is numpy's
+``maximum(v, 0)`` (NaN passes through, as in PyTorch; -0.0 stays -0.0); the backward
+passes the gradient where the output is > 0 and gives exactly 0 elsewhere, NaN inputs
+included (a select, not a product: an inactive unit's NaN or inf gradient gives 0, as
+PyTorch's threshold_backward does).
+"""
+import numpy as np
+
+from .runtime import by_dtype, c_array, check_float, dispatch, ffi, pointers
+
+_FORWARD = by_dtype("ag_bias_relu_forward_f32", "ag_bias_relu_forward_f64")
+_BACKWARD = by_dtype("ag_relu_bias_backward_f32", "ag_relu_bias_backward_f64")
+
+
+def mask_bytes(count):
+    """Bytes of the bit mask of ``count`` elements."""
+    return (count + 7) // 8
+
+
+def _check(op, name, array, channels=None):
+    if not isinstance(array, np.ndarray) or array.ndim < 1:
+        raise TypeError("%s: got %s of type %s, expected a numpy.ndarray with at least one dimension"
+                        % (op, name, type(array).__name__))
+    if channels is not None and array.shape[-1] != channels:
+        raise ValueError("%s: got %s of shape %s, expected its last dimension to be the %d channels"
+                         % (op, name, array.shape, channels))
+
+
+def _check_bias(op, bias, x):
+    if bias is None:
+        return
+    if not isinstance(bias, np.ndarray) or bias.shape != (x.shape[-1],):
+        raise ValueError("%s: got bias of shape %s, expected (%d,) (one per channel, the last dimension "
+                         "of %s)" % (op, np.shape(bias), x.shape[-1], x.shape))
+    check_float(op, x=x, bias=bias)
+
+
+def _check_mask(op, mask, count):
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8 or mask.shape != (mask_bytes(count),):
+        raise ValueError("%s: got a mask %s, expected uint8 bits of shape (%d,) for %d elements"
+                         % (op, getattr(mask, "shape", type(mask).__name__), mask_bytes(count), count))
+
+
+# ---- forward -----------------------------------------------------------------------------
+
+def bias_relu_forward(x, bias=None, relu=True, with_mask=True, out=None):
+    """y = relu(x + bias) (or x + bias without relu), and the ReLU's bit mask.
+
+    x: [..., channels] float; bias: [channels] or None; out: where y goes (may be x
+    itself: in place; default a new array). Returns (y, mask): mask is uint8
+    [ceil(x.size / 8)] when relu and with_mask, else None."""
+    op = "bias_relu_forward"
+    _check(op, "x", x)
+    check_float(op, x=x)
+    _check_bias(op, bias, x)
+    if out is not None and (not isinstance(out, np.ndarray) or out.shape != x.shape or out.dtype != x.dtype
+                            or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError("bias_relu_forward: out must be a writeable C-contiguous %s array of shape %s"
+                         % (x.dtype, x.shape))
+    return dispatch(_forward_c, _forward_numpy, x, bias, bool(relu), bool(relu and with_mask), out)
+
+
+def _forward_c(x, bias, relu, with_mask, out):
+    x = c_array(x)
+    y = np.empty_like(x) if out is None else out
+    mask = np.empty(mask_bytes(x.size), dtype=np.uint8) if with_mask else None
+    channels = x.shape[-1]
+    rows = x.size // channels if channels else 0
+    _FORWARD[x.dtype](rows, channels, *pointers(x, None if bias is None else c_array(bias)),
+                      int(relu), *pointers(y), ffi.from_buffer("uint8_t[]", mask) if with_mask else ffi.NULL)
+    return y, mask
+
+
+def _forward_numpy(x, bias, relu, with_mask, out):
+    """The reference: numpy's add and maximum, and packbits of y > 0."""
+    if bias is not None:
+        with np.errstate(invalid="ignore"):  # inf - inf is NaN, silently, as in C
+            y = np.add(x, bias, out=out)
+    elif out is not None:
+        np.copyto(out, x)
+        y = out
+    else:
+        y = x.copy()
+    if relu:
+        np.maximum(y, 0, out=y)
+    mask = np.packbits((y > 0).ravel(), bitorder="little") if with_mask else None
+    return y, mask
+
+
+# ---- backward ----------------------------------------------------------------------------
+
+def relu_bias_backward(grad, mask=None, with_bias=True):
+    """The backward of bias_relu_forward: (grad_x, grad_bias).
+
+    grad: [..., channels]; mask: the forward's bit mask, or None when there was no ReLU
+    (then grad_x is grad itself). grad_x = grad where the ReLU's output was > 0, else
+    0; grad_bias: [channels], the sums of grad_x over every dimension but the last, or
+    None unless with_bias."""
+    op = "relu_bias_backward"
+    _check(op, "grad", grad)
+    check_float(op, grad=grad)
+    if mask is not None:
+        _check_mask(op, mask, grad.size)
+    if mask is None and not with_bias:
+        return grad, None
+    return dispatch(_backward_c, _backward_numpy, grad, mask, with_bias)
+
+
+def _backward_c(grad, mask, with_bias):
+    grad = c_array(grad)
+    channels = grad.shape[-1]
+    rows = grad.size // channels if channels else 0
+    grad_x = np.empty_like(grad) if mask is not None else grad
+    grad_bias = np.empty(channels, dtype=grad.dtype) if with_bias else None
+    status = _BACKWARD[grad.dtype](
+        rows, channels, *pointers(grad), ffi.from_buffer("uint8_t[]", mask) if mask is not None else ffi.NULL,
+        *pointers(grad_x if mask is not None else None, grad_bias))
+    if status != 0:
+        raise MemoryError("relu_bias_backward: could not allocate the bias gradient's partial sums")
+    return grad_x, grad_bias
+
+
+def _backward_numpy(grad, mask, with_bias):
+    """The reference: a select by the unpacked mask, then a sum over the leading axes."""
+    grad_x = grad
+    if mask is not None:
+        active = np.unpackbits(mask, count=grad.size, bitorder="little").reshape(grad.shape).view(bool)
+        grad_x = np.where(active, grad, grad.dtype.type(0))
+    with np.errstate(invalid="ignore"):
+        grad_bias = grad_x.reshape(-1, grad.shape[-1]).sum(axis=0) if with_bias else None
+    return grad_x, grad_bias

@@ -1,0 +1,40 @@
+/* activation_internal.h: what the bias + ReLU driver (activation.c) and its ISA-specific
+ * element loops (activation_x86.c) share. Not part of the public C API (kernels.h).
+ *
+ * A span function does elements [begin, end) of a dense [rows, channels] array; begin
+ * is a multiple of 16 (the driver splits threads on 16-element groups, so no two threads
+ * ever write the same mask byte), and the channel of element i is i % channels.
+ *   forward(x, bias or NULL, relu, y, mask or NULL, channels, begin, end)
+ *   backward(grad, mask or NULL, grad_x or NULL, sums or NULL, channels, begin, end):
+ *       grad_x[i] = bit i of mask ? grad[i] : 0, and sums[c] += that value (or grad[i]
+ *       when mask is NULL) for every element of channel c in the span.
+ * The mask holds bit i % 8 of byte i / 8 for element i (numpy's packbits with
+ * bitorder='little'), set where the ReLU's output is > 0. */
+#ifndef AUTOGRAD_CORE_ACTIVATION_INTERNAL_H
+#define AUTOGRAD_CORE_ACTIVATION_INTERNAL_H
+#include <stdint.h>
+#include "kernels.h"
+
+#define AG_ACTIVATION_TYPES(SUFFIX, T)                                                   \
+    typedef void (*ag_bias_relu_span_##SUFFIX)(const T *x, const T *bias, int relu, T *y, \
+                                               uint8_t *mask, int64_t channels,          \
+                                               int64_t begin, int64_t end);              \
+    typedef void (*ag_relu_bias_backward_span_##SUFFIX)(const T *grad, const uint8_t *mask, \
+                                                        T *grad_x, T *sums, int64_t channels, \
+                                                        int64_t begin, int64_t end);     \
+    typedef struct {                                                                     \
+        ag_bias_relu_span_##SUFFIX forward;                                              \
+        ag_relu_bias_backward_span_##SUFFIX backward;                                    \
+    } ag_activation_spans_##SUFFIX;
+AG_ACTIVATION_TYPES(f32, float)
+AG_ACTIVATION_TYPES(f64, double)
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define AG_HAVE_ACTIVATION_X86 1
+/* activation_x86.c: float32 loops for channel counts that are multiples of the vector
+ * width (16 for AVX-512F, 8 for AVX2); they fill `spans` only when `channels` allows. */
+void ag_activation_spans_f32_avx512(int64_t channels, ag_activation_spans_f32 *spans);
+void ag_activation_spans_f32_avx2(int64_t channels, ag_activation_spans_f32 *spans);
+#endif
+
+#endif

@@ -1,0 +1,278 @@
+"""Bias + ReLU kernels (autograd_core/kernels/activation.py, csrc/activation*.c) and the ops
+that use them: C against the numpy reference on every SIMD level and thread count, the
+ReLU's NaN rule, the fused conv2d / linear(activation='relu') against the unfused ops,
+Sequential's fusion, gradcheck in float64, and argument validation."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kernel_configurations import BACKENDS, CONFIGURATIONS, FLOAT_DTYPES, configured, needs_c, sum_tolerance
+
+import autograd_core as ag
+import nn
+from autograd_core import kernels
+from autograd_core.gradcheck import gradcheck
+from autograd_core.kernels import activation
+
+CI = settings(derandomize=True, deadline=None, max_examples=25)
+# The C path's threads start from 2 Mi elements (csrc/activation_driver.h): one case that
+# large (8 MiB of float32) runs the split, its 16-element groups and its partial sums.
+LARGE_ROWS, LARGE_CHANNELS = 65537, 32
+
+
+def _values(rng, shape, dtype, specials):
+    """Normal values with, when specials, NaN, +-inf, +-0.0 sprinkled in."""
+    x = rng.standard_normal(shape).astype(dtype)
+    if specials and x.size:
+        flat = x.reshape(-1)
+        picks = rng.integers(0, flat.size, size=max(1, flat.size // 7))
+        flat[picks] = rng.choice(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], dtype=dtype), size=picks.size)
+    return x
+
+
+def _run_both(level, threads, fn):
+    with kernels.backend("numpy"):
+        expected = fn()
+    with configured(level, threads):
+        got = fn()
+    return got, expected
+
+
+@st.composite
+def activation_cases(draw):
+    # channel counts that take the AVX-512 (16k), AVX2 (8k) and portable (others) loops
+    channels = draw(st.sampled_from([1, 3, 8, 10, 16, 24, 32, 48, 64]))
+    rows = draw(st.integers(0, 40))
+    leading = draw(st.sampled_from([(rows,), (1, rows), (rows, 1)]))
+    return (leading + (channels,), draw(st.sampled_from(FLOAT_DTYPES)), draw(st.booleans()),
+            draw(st.booleans()), draw(st.booleans()), draw(st.integers(0, 2 ** 16)))
+
+
+@needs_c
+@pytest.mark.parametrize("simd_level, threads", CONFIGURATIONS)
+@CI
+@given(case=activation_cases())
+def test_bias_relu_matches_reference(simd_level, threads, case):
+    shape, dtype, with_bias, relu, specials, seed = case
+    rng = np.random.default_rng(seed)
+    x = _values(rng, shape, dtype, specials)
+    bias = _values(rng, shape[-1:], dtype, specials) if with_bias else None
+    grad = _values(rng, shape, dtype, specials)
+    (y, mask), (y_ref, mask_ref) = _run_both(simd_level, threads,
+                                             lambda: activation.bias_relu_forward(x, bias, relu))
+    # bit for bit, the sign of zero included (numpy's maximum gives +0.0 for -0.0)
+    assert y.dtype == dtype and y.tobytes() == y_ref.tobytes()
+    if relu:
+        assert mask.dtype == np.uint8 and np.array_equal(mask, mask_ref)
+    else:
+        assert mask is None and mask_ref is None
+    (grad_x, grad_bias), (grad_x_ref, grad_bias_ref) = _run_both(
+        simd_level, threads, lambda: activation.relu_bias_backward(grad, mask_ref, with_bias=True))
+    assert grad_x.tobytes() == grad_x_ref.tobytes()
+    np.testing.assert_allclose(grad_bias, grad_bias_ref, equal_nan=True,
+                               rtol=sum_tolerance(dtype, x.size), atol=sum_tolerance(dtype, x.size))
+
+
+@needs_c
+@pytest.mark.parametrize("simd_level, threads", CONFIGURATIONS)
+def test_large_arrays_split_over_threads_match_reference(simd_level, threads):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((LARGE_ROWS, LARGE_CHANNELS)).astype(np.float32)
+    bias = rng.standard_normal(LARGE_CHANNELS).astype(np.float32)
+    grad = rng.standard_normal(x.shape).astype(np.float32)
+    (y, mask), (y_ref, mask_ref) = _run_both(simd_level, threads, lambda: activation.bias_relu_forward(x, bias))
+    assert np.array_equal(y, y_ref) and np.array_equal(mask, mask_ref)
+    (grad_x, grad_bias), (grad_x_ref, grad_bias_ref) = _run_both(
+        simd_level, threads, lambda: activation.relu_bias_backward(grad, mask))
+    assert np.array_equal(grad_x, grad_x_ref)
+    np.testing.assert_allclose(grad_bias, grad_bias_ref, rtol=1e-4, atol=sum_tolerance(np.float32, LARGE_ROWS))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mask_is_packbits_of_the_output(backend):
+    x = np.array([[1.0, -1.0, 0.0, -0.0, np.nan, np.inf, -np.inf, 2.0, 3.0]], dtype=np.float32)
+    with kernels.backend(backend):
+        y, mask = activation.bias_relu_forward(x)
+    np.testing.assert_array_equal(y, [[1.0, 0.0, 0.0, 0.0, np.nan, np.inf, 0.0, 2.0, 3.0]])
+    assert not np.signbit(y).any()
+    # element i is bit i % 8 of byte i / 8: elements 0, 5, 7 and 8 are > 0
+    np.testing.assert_array_equal(mask, [0b10100001, 0b00000001])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_in_place_forward_writes_out(backend):
+    x = np.array([[-1.0, 2.0], [3.0, -4.0]])
+    with kernels.backend(backend):
+        y, _ = activation.bias_relu_forward(x, np.array([0.5, -0.5]), out=x)
+    assert y is x
+    np.testing.assert_array_equal(x, [[0.0, 1.5], [3.5, 0.0]])
+
+
+def test_backward_without_mask_or_bias_returns_grad_itself():
+    grad = np.ones((2, 3), dtype=np.float32)
+    grad_x, grad_bias = activation.relu_bias_backward(grad, None, with_bias=False)
+    assert grad_x is grad and grad_bias is None
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: activation.bias_relu_forward([1.0]), "numpy.ndarray"),
+    (lambda: activation.bias_relu_forward(np.ones((2, 3), np.float32), np.ones(2, np.float32)), "bias"),
+    (lambda: activation.bias_relu_forward(np.ones((2, 3), np.float32), np.ones(3)), "float64"),
+    (lambda: activation.bias_relu_forward(np.ones((2, 3), np.int64)), "int64"),
+    (lambda: activation.bias_relu_forward(np.ones((2, 3)), out=np.ones((3, 2))), "out"),
+    (lambda: activation.relu_bias_backward(np.ones((2, 3)), np.zeros(2, np.uint8)), "mask"),
+    (lambda: activation.relu_bias_backward(np.ones((2, 3)), np.zeros(1, np.int64)), "mask"),
+])
+def test_arguments_are_checked(call, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        call()
+
+
+# ---- the ops: the ReLU rule, fused against unfused ----------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("size", [5, 5000])  # numpy's maximum below 4096 elements, the C pass above
+def test_relu_passes_nan_forward_and_gives_zero_gradient_where_inactive(backend, size):
+    values = np.resize(np.array([np.nan, -1.0, 2.0, 0.0, -0.0], dtype=np.float32), size)
+    upstream = np.resize(np.array([1.0, np.nan, 3.0, np.inf, 5.0], dtype=np.float32), size)
+    with kernels.backend(backend):
+        x = ag.tensor(values, requires_grad=True)
+        y = ag.relu(x)
+        y.backward(upstream)
+    np.testing.assert_array_equal(y.numpy()[:5], [np.nan, 0.0, 2.0, 0.0, 0.0])
+    # NaN inputs and inactive units get exactly 0, whatever the upstream gradient (a select)
+    np.testing.assert_array_equal(x.grad.numpy()[:5], [0.0, 0.0, 3.0, 0.0, 0.0])
+
+
+def _conv_case(rng, dtype, channels_out=32, specials=False):
+    x = _values(rng, (3, 6, 5, 16), dtype, specials)
+    weight = (rng.standard_normal((3, 3, 16, channels_out)) * 0.2).astype(dtype)
+    bias = rng.standard_normal(channels_out).astype(dtype)
+    return x, weight, bias
+
+
+def _fused_and_unfused(op, inputs, upstream, **kwargs):
+    """(output, gradients) of op(..., activation='relu') and of relu(op(...))."""
+    results = []
+    for fused in (True, False):
+        tensors = [ag.tensor(v, requires_grad=True) for v in inputs]
+        y = op(*tensors, activation="relu", **kwargs) if fused else ag.relu(op(*tensors, **kwargs))
+        y.backward(upstream)
+        results.append((y.numpy(), [t.grad.numpy() for t in tensors]))
+    return results
+
+
+@pytest.mark.parametrize("simd_level, threads", CONFIGURATIONS if kernels.extension_available() else [])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("specials", [False, True])
+def test_fused_conv2d_and_linear_equal_unfused(simd_level, threads, dtype, specials):
+    rng = np.random.default_rng(2)
+    x, weight, bias = _conv_case(rng, dtype, specials=specials)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    with configured(simd_level, threads):
+        upstream = rng.standard_normal((3, 6, 5, 32)).astype(dtype)
+        (y, grads), (y_ref, grads_ref) = _fused_and_unfused(ag.conv2d, (x, weight, bias), upstream, padding="same")
+        # the forward is the same conv and the same pass: equal bit for bit
+        assert y.tobytes() == y_ref.tobytes()
+        for got, wanted in zip(grads, grads_ref):
+            np.testing.assert_allclose(got, wanted, rtol=tolerance, atol=tolerance * 10)
+        rows = x.reshape(-1, 16)[:40]
+        linear_weight, linear_bias = weight.reshape(-1, 32)[:16].T.copy(), bias
+        upstream = rng.standard_normal((40, 32)).astype(dtype)
+        (y, grads), (y_ref, grads_ref) = _fused_and_unfused(ag.linear, (rows, linear_weight, linear_bias), upstream)
+        assert y.tobytes() == y_ref.tobytes()
+        for got, wanted in zip(grads, grads_ref):
+            np.testing.assert_allclose(got, wanted, rtol=tolerance, atol=tolerance * 10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fused_ops_match_the_numpy_reference_of_the_unfused_ops(backend):
+    rng = np.random.default_rng(3)
+    x, weight, bias = _conv_case(rng, np.float32, channels_out=24)
+    upstream = rng.standard_normal((3, 6, 5, 24)).astype(np.float32)
+    with kernels.backend("numpy"):
+        _, (y_ref, grads_ref) = _fused_and_unfused(ag.conv2d, (x, weight, bias), upstream, padding="same")
+    with kernels.backend(backend):
+        (y, grads), _ = _fused_and_unfused(ag.conv2d, (x, weight, bias), upstream, padding="same")
+    np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+    for got, wanted in zip(grads, grads_ref):
+        np.testing.assert_allclose(got, wanted, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fused_ops_gradcheck_in_float64(backend):
+    rng = np.random.default_rng(4)
+
+    def away_from_kink(*shape):
+        return rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
+
+    with kernels.backend(backend):
+        conv_inputs = [ag.tensor(v, requires_grad=True)
+                       for v in (away_from_kink(2, 4, 4, 3), away_from_kink(2, 2, 3, 5), away_from_kink(5))]
+        assert gradcheck(lambda x, w, b: ag.conv2d(x, w, b, padding=1, activation="relu"), conv_inputs)
+        linear_inputs = [ag.tensor(v, requires_grad=True)
+                         for v in (away_from_kink(4, 3), away_from_kink(6, 3), away_from_kink(6))]
+        assert gradcheck(lambda x, w, b: ag.linear(x, w, b, activation="relu"), linear_inputs)
+
+
+def test_fused_ops_under_no_grad_keep_no_mask_and_give_the_same_output():
+    rng = np.random.default_rng(5)
+    x, weight, bias = (ag.tensor(v, requires_grad=True) for v in _conv_case(rng, np.float32))
+    with ag.no_grad():
+        y = ag.conv2d(x, weight, bias, padding="same", activation="relu")
+    assert y.grad_fn is None
+    np.testing.assert_array_equal(y.numpy(), ag.relu(ag.conv2d(x, weight, bias, padding="same")).numpy())
+
+
+@pytest.mark.parametrize("op, args", [
+    (ag.conv2d, (np.ones((1, 3, 3, 1)), np.ones((1, 1, 1, 2)))),
+    (ag.linear, (np.ones((2, 3)), np.ones((4, 3)))),
+])
+def test_unknown_activation_is_an_error_naming_the_op(op, args):
+    with pytest.raises(ValueError, match=r"%s: got activation='tanh', expected None or 'relu'" % op.__name__):
+        op(*(ag.tensor(a) for a in args), activation="tanh")
+
+
+# ---- Sequential folds Conv2d / Linear + ReLU into the fused op -----------------------------
+
+def _seed_cnn_like():
+    nn.init.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding="same"), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(),
+                         nn.Linear(4 * 4 * 16, 32), nn.ReLU(), nn.Linear(32, 8), nn.ReLU(), nn.Tanh(),
+                         nn.Linear(8, 3))
+
+
+def test_sequential_fuses_relu_and_matches_running_the_modules_one_by_one():
+    model = _seed_cnn_like()
+    x = ag.tensor(np.random.default_rng(6).standard_normal((5, 8, 8, 1)).astype(np.float32))
+    fused = model(x)
+    fused.sum().backward()
+    fused_grads = [p.grad.numpy().copy() for p in model.parameters()]
+    model.zero_grad()
+    y = x
+    for module in model:
+        y = module(y)
+    y.sum().backward()
+    np.testing.assert_allclose(fused.numpy(), y.numpy(), rtol=1e-6, atol=1e-6)
+    for got, wanted in zip(fused_grads, [p.grad.numpy() for p in model.parameters()]):
+        np.testing.assert_allclose(got, wanted, rtol=1e-5, atol=1e-6)
+
+
+def test_sequential_fusion_leaves_one_node_per_layer():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    y = model(ag.tensor(np.ones((2, 3), dtype=np.float32)))
+    assert y.grad_fn.function.__name__ == "Linear"  # the ReLU is inside the Linear node
+    assert y.grad_fn.function.__name__ != "Relu"
+
+
+def test_sequential_runs_a_subclass_that_overrides_forward_as_written():
+    class Doubled(nn.Linear):
+        def forward(self, x):
+            return super().forward(x) * 2.0
+
+    nn.init.manual_seed(0)
+    model = nn.Sequential(Doubled(3, 2), nn.ReLU())
+    x = ag.tensor(np.array([[1.0, -2.0, 0.5]], dtype=np.float32))
+    layer = model[0]
+    expected = np.maximum((x.numpy() @ layer.weight.numpy().T + layer.bias.numpy()) * 2.0, 0)
+    np.testing.assert_allclose(model(x).numpy(), expected, rtol=1e-6)
