@@ -16,6 +16,15 @@ An entry is ``OpEntry(samples, reference, call=None, gradcheck=True)``:
 * ``gradcheck``: False for ops with no gradient (argmax, comparisons, one_hot).
 * ``keeps_dtype``: False when the result's dtype is the reference's, not the float
   inputs' (cast).
+* ``torch``: how PyTorch computes the same, for tests/test_op_registry.py's comparison
+  with torch (run where torch is installed): ``SAME`` for ``torch.<name>(*args,
+  **kwargs)`` with the sample's arrays as torch tensors, a callable ``torch(torch_module,
+  *args, **kwargs)`` for anything else, or None (the default) where torch has no
+  counterpart with the same arguments (channels-last convolutions, the fused steps).
+
+The entries live in this file and in ``op_table_<area>.py`` files beside it, each with
+a ``TABLE`` dict of its own (one file per area keeps parallel work from colliding);
+this module collects them all into ``TABLE`` and refuses an op listed twice.
 
 Sample values stay away from the points where an op has no derivative (0 for abs
 and relu, ties for max, clip's bounds), so that finite differences are exact enough.
@@ -37,10 +46,14 @@ def _short(value):
     return "array%s" % (value.shape,) if isinstance(value, np.ndarray) else repr(value)
 
 
+SAME = "same"  # OpEntry(torch=SAME): torch.<name> takes the same arguments
+
+
 class OpEntry:
-    def __init__(self, samples, reference, call=None, gradcheck=True, keeps_dtype=True):
+    def __init__(self, samples, reference, call=None, gradcheck=True, keeps_dtype=True, torch=None):
         self.samples, self.reference, self.call, self.gradcheck = samples, reference, call, gradcheck
         self.keeps_dtype = keeps_dtype
+        self.torch = torch
 
 
 def _away_from_zero(rng, *shape):
@@ -57,18 +70,18 @@ def _distinct(rng, *shape):
     return rng.permutation(np.linspace(-2.0, 2.0, int(np.prod(shape)))).reshape(shape) + 0.01
 
 
-def binary(reference):
+def binary(reference, torch=None):
     """Two broadcast cases (same shapes; [2, 1, 3] with [4, 1]) and a Python number operand."""
     def samples(rng):
         return [Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 2, 3)),
                 Sample(_away_from_zero(rng, 2, 1, 3), _away_from_zero(rng, 4, 1)),
                 Sample(_away_from_zero(rng, 3), 0.7)]
-    return OpEntry(samples, reference)
+    return OpEntry(samples, reference, torch=torch)
 
 
-def unary(reference, values=_away_from_zero, **kwargs):
+def unary(reference, values=_away_from_zero, torch=None, **kwargs):
     return OpEntry(lambda rng: [Sample(values(rng, 2, 3), **kwargs), Sample(values(rng, 4), **kwargs)],
-                   lambda x, **k: reference(x, **k))
+                   lambda x, **k: reference(x, **k), torch=torch)
 
 
 def comparison(ufunc):
@@ -154,10 +167,10 @@ def _where_samples(rng):
 
 TABLE = {
     # -- elementwise
-    "add": binary(np.add),
-    "sub": binary(np.subtract),
-    "mul": binary(np.multiply),
-    "div": binary(np.divide),
+    "add": binary(np.add, torch=SAME),
+    "sub": binary(np.subtract, torch=SAME),
+    "mul": binary(np.multiply, torch=SAME),
+    "div": binary(np.divide, torch=SAME),
     # x ** 0 at x = 0 and 0 ** e for e > 0 have gradient 0 (PyTorch's rule), which finite
     # differences see too: the formulas alone would give NaN there
     "pow": OpEntry(lambda rng: [Sample(_positive(rng, 2, 3), _away_from_zero(rng, 2, 3)),
@@ -167,16 +180,16 @@ TABLE = {
     "maximum": OpEntry(_extreme_samples, np.maximum),
     "minimum": OpEntry(_extreme_samples, np.minimum),
     "where": OpEntry(_where_samples, np.where),
-    "neg": unary(np.negative),
-    "exp": unary(np.exp),
-    "log": unary(np.log, _positive),
-    "sqrt": unary(np.sqrt, _positive),
-    "abs": unary(np.abs),
+    "neg": unary(np.negative, torch=SAME),
+    "exp": unary(np.exp, torch=SAME),
+    "log": unary(np.log, _positive, torch=SAME),
+    "sqrt": unary(np.sqrt, _positive, torch=SAME),
+    "abs": unary(np.abs, torch=SAME),
     "clip": OpEntry(lambda rng: [Sample(_distinct(rng, 2, 3), -1.005, 1.005), Sample(_distinct(rng, 4), min=0.005)],
                     lambda x, min=None, max=None: np.clip(x, min, max)),
-    "tanh": unary(np.tanh),
-    "sigmoid": unary(_sigmoid),
-    "relu": unary(lambda x: np.maximum(x, 0)),
+    "tanh": unary(np.tanh, torch=SAME),
+    "sigmoid": unary(_sigmoid, torch=SAME),
+    "relu": unary(lambda x: np.maximum(x, 0), torch=SAME),
     "leaky_relu": unary(lambda x, negative_slope: np.where(x > 0, x, negative_slope * x), negative_slope=0.2),
     "elu": unary(lambda x, alpha: np.where(x > 0, x, alpha * (np.exp(x) - 1)), alpha=0.7),
     "softplus": unary(lambda x: np.log1p(np.exp(x))),
@@ -280,3 +293,19 @@ TABLE = {
                                                     _away_from_zero(rng, 2), _away_from_zero(rng, 2))],
                                 lambda x, w, b1=None, b2=None: x @ w.T + b1 + b2),
 }
+
+
+def _collect_area_tables():
+    """Add the entries of every tests/op_table_<area>.py to TABLE (they import the helpers
+    above from this module, which is why this runs last)."""
+    import importlib
+    import pathlib
+    for path in sorted(pathlib.Path(__file__).parent.glob("op_table_*.py")):
+        area = importlib.import_module(path.stem).TABLE
+        twice = sorted(set(area) & set(TABLE))
+        if twice:
+            raise ValueError("tests/%s lists ops that another table lists too: %s" % (path.name, twice))
+        TABLE.update(area)
+
+
+_collect_area_tables()

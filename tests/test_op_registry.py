@@ -9,7 +9,7 @@ import pytest
 import autograd_core as ag
 from autograd_core import Tensor, gradcheck, registry
 
-from op_table import TABLE
+from op_table import SAME, TABLE
 
 OPS = registry.ops()
 
@@ -82,6 +82,44 @@ def test_non_differentiable_ops_stay_off_the_graph(name):
     sample = TABLE[name].samples(np.random.default_rng(0))[0]
     result = _call(name, _tensors(sample.args, requires_grad=True), sample.kwargs)
     assert not result.requires_grad and result.grad_fn is None
+
+
+def _torch_cases():
+    return [case for case in _cases() if TABLE[case.values[0]].torch is not None]
+
+
+@pytest.mark.parametrize("name, sample", _torch_cases())
+def test_forward_and_gradients_match_pytorch(name, sample):
+    """Where torch is installed: the same call in torch gives the same values, dtypes and,
+    for differentiable ops, the same gradients of a random weighting of the outputs."""
+    torch = pytest.importorskip("torch")
+    entry = TABLE[name]
+    ours = _tensors(sample.args, requires_grad=entry.gradcheck)
+    theirs = tuple(torch.tensor(a, requires_grad=entry.gradcheck and a.dtype.kind == "f")
+                   if isinstance(a, np.ndarray) else a for a in sample.args)
+    got = _call(name, ours, sample.kwargs)
+    expected = (getattr(torch, name)(*theirs, **sample.kwargs) if entry.torch == SAME
+                else entry.torch(torch, *theirs, **sample.kwargs))
+    got, expected = (tuple(got), tuple(expected)) if isinstance(got, tuple) else ((got,), (expected,))
+    assert len(got) == len(expected)
+    rng = np.random.default_rng(1)
+    our_total, their_total = 0, 0
+    for g, e in zip(got, expected):
+        assert g.shape == tuple(e.shape), (name, g.shape, tuple(e.shape))
+        assert str(g.dtype) == str(e.dtype).replace("torch.", ""), (name, g.dtype, e.dtype)
+        np.testing.assert_allclose(g.data, e.detach().numpy(), rtol=1e-10, atol=1e-12)
+        if entry.gradcheck and g.dtype.kind == "f":
+            weights = rng.standard_normal(g.shape)
+            our_total = our_total + (g * Tensor(weights)).sum()
+            their_total = their_total + (e * torch.tensor(weights)).sum()
+    if not entry.gradcheck:
+        return
+    our_total.backward()
+    their_total.backward()
+    for mine, torchs in zip(ours, theirs):
+        if isinstance(mine, Tensor) and mine.requires_grad:
+            expected_grad = torchs.grad.numpy() if torchs.grad is not None else np.zeros(mine.shape)
+            np.testing.assert_allclose(mine.grad.data, expected_grad, rtol=1e-9, atol=1e-12)
 
 
 def test_exports_and_methods_come_from_the_registry():
