@@ -18,6 +18,9 @@ from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import (Tensor, arange, default_generator, eye, from_numpy, full, manual_seed, ones,
                      ones_like, rand, randn, tensor, zeros, zeros_like)
 from .function import Context, Function
+from .creation import (empty, empty_like, full_like, linspace, logspace, rand_like, randint, randint_like,
+                       randn_like, randperm, tril_indices, triu_indices)
+from . import creation
 from .kernels import backend, get_backend, get_num_threads, set_backend, set_num_threads
 from .gradcheck import GradcheckError, gradcheck
 from . import registry
@@ -35,4 +38,5 @@ __all__ = ["Context", "Function", "GradcheckError", "Tensor", "arange", "backend
            "enable_grad", "eye", "float32", "float64", "from_numpy", "full", "get_backend", "get_num_threads",
            "gradcheck", "int64", "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "rand", "randn",
            "set_backend", "set_grad_enabled", "set_num_threads", "tensor", "zeros", "zeros_like"]
+__all__ += creation.__all__
 __all__ += list(registry.exports())

@@ -504,7 +504,7 @@ def ones_like(t, dtype=None, requires_grad=False):
 
 def arange(start, stop=None, step=1, dtype=None, requires_grad=False):
     """Like numpy.arange; integer arguments give int64, float ones float32."""
-    values = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    values = np.arange(start, stop, step) if stop is not None else np.arange(0, start, step)
     if dtype is None:
         dtype = _DEFAULT_FLOAT if values.dtype.kind == "f" else np.int64
     return Tensor(values.astype(dtype), requires_grad=requires_grad)

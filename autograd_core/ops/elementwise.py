@@ -221,8 +221,15 @@ class Where(Function):
 
 
 @register("where")
-def where(condition, a, b):
-    """Elements of a where condition holds, of b elsewhere (broadcast)."""
+def where(condition, a=None, b=None):
+    """Elements of a where condition holds, of b elsewhere (broadcast). With condition
+    alone, torch.where(condition): nonzero(condition, as_tuple=True), one int64 tensor of
+    coordinates per dimension."""
+    if a is None and b is None:
+        data = _data(condition)
+        return tuple(Tensor(i.astype(np.int64)) for i in np.nonzero(data.reshape(-1) if data.ndim == 0 else data))
+    if a is None or b is None:
+        raise TypeError("where: got only one of the two values, expected both (or neither: the nonzero form)")
     if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
         # two numbers, no tensor: numpy would make float64, but PyTorch gives a Python float
         # the default float32 (where(mask, 1.0, 0.0) is float32, where(mask, 1, 0) int64)
