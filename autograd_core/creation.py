@@ -117,8 +117,22 @@ def _steps(op, steps):
 
 def linspace(start, end, steps, dtype=None, requires_grad=False):
     """steps evenly spaced values from start to end, both included (float32 by default)."""
-    values = np.linspace(float(start), float(end), _steps("linspace", steps))
-    return Tensor(values.astype(dtype or _DEFAULT_FLOAT), requires_grad=requires_grad)
+    return Tensor(_evenly_spaced("linspace", start, end, steps, dtype), requires_grad=requires_grad)
+
+
+def _evenly_spaced(op, start, end, steps, dtype):
+    """torch's linspace arithmetic, in the result's float dtype so that float32 values
+    round as torch's do: the first half counts up from start, the second down from end."""
+    steps, dtype = _steps(op, steps), np.dtype(dtype or _DEFAULT_FLOAT)
+    work = dtype if dtype.kind == "f" else np.dtype(np.float64)
+    first, last = work.type(start), work.type(end)
+    if steps == 1:
+        return np.full(1, first).astype(dtype)
+    step = (last - first) / work.type(steps - 1)
+    positions = np.arange(steps, dtype=work)
+    values = np.where(np.arange(steps) < steps // 2, first + step * positions,
+                      last - step * (work.type(steps - 1) - positions))
+    return values.astype(dtype)
 
 
 def logspace(start, end, steps, base=10.0, dtype=None, requires_grad=False):

@@ -78,10 +78,6 @@ def _unflatten(x, dim, sizes):
     return x.reshape(x.shape[:dim] + tuple(sizes) + x.shape[dim + 1:])
 
 
-def _samples(*samples):
-    return lambda rng: [sample(rng) for sample in samples]
-
-
 TABLE = {
     "flip": OpEntry(lambda rng: [Sample(_x(rng, 2, 3, 4), (0, 2)), Sample(_x(rng, 3), (0,)),
                                  Sample(_x(rng, 2, 3), (-1,))],
@@ -89,7 +85,8 @@ TABLE = {
     "roll": OpEntry(lambda rng: [Sample(_x(rng, 2, 3), 1), Sample(_x(rng, 2, 3, 4), (1, -2), (0, 2)),
                                  Sample(_x(rng, 4), -1, 0)],
                     lambda x, shifts, dims=None: np.roll(x, shifts, dims), torch=SAME),
-    "repeat": OpEntry(lambda rng: [Sample(_x(rng, 2, 3), 2, 1), Sample(_x(rng, 3), (2, 1, 2)), Sample(np.array(_x(rng)), 3),
+    "repeat": OpEntry(lambda rng: [Sample(_x(rng, 2, 3), 2, 1), Sample(_x(rng, 3), (2, 1, 2)),
+                                   Sample(np.array(_x(rng)), 3),
                                    Sample(_x(rng, 2, 1, 2), 1, 3, 2)],
                       _repeat, torch=_method("repeat")),
     "tile": OpEntry(lambda rng: [Sample(_x(rng, 2, 3), (2,)), Sample(_x(rng, 2, 3), (2, 1, 2))],
