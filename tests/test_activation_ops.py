@@ -189,12 +189,3 @@ def test_bad_arguments_name_the_op():
 def test_prelu_accepts_a_0d_weight_and_a_0d_input():
     assert ag.prelu(Tensor(np.array(-2.0)), Tensor(np.array([0.25]))).shape == ()
     np.testing.assert_allclose(ag.prelu(Tensor(np.array([-2.0, 3.0])), Tensor(np.array(0.25))).data, [-0.5, 3.0])
-
-
-def test_exact_gelu_is_fast_enough_for_large_tensors():
-    # vectorised (no Python loop over elements): a million elements in well under a second
-    import time
-    x = Tensor(np.random.default_rng(0).standard_normal(1_000_000) * 3, requires_grad=True)
-    start = time.perf_counter()
-    ag.gelu(x).sum().backward()
-    assert time.perf_counter() - start < 2.0

@@ -32,11 +32,12 @@ from .reduce import softmax
 # depth counts give erf a relative error < 1e-15 against math.erf; erfc = 1 - erf on
 # 0 < u < 2 keeps an absolute error < 1e-15 (relative < 2e-13 near u = 2), and erfc of a
 # negative u (1 + erf) or of u >= 2 (the fraction) is as accurate as erf (the tests say so).
-_SERIES_LIMIT = 2.0
-_SERIES_TERMS = 32
-_FRACTION_DEPTH = 56
+# Bands of u with the term (depth) count each needs, smaller u needing fewer: the series on
+# [0, 1) and [1, 2), the fraction on [2, 3), [3, 4) and [4, inf).
+_SERIES_BANDS = ((1.0, 20), (2.0, 32))
+_FRACTION_BANDS = ((3.0, 56), (4.0, 32), (np.inf, 22))
 _SERIES_COEFFICIENTS = [1.0]  # 1 / (2n + 1)!!
-for _n in range(1, _SERIES_TERMS):
+for _n in range(1, max(terms for _, terms in _SERIES_BANDS)):
     _SERIES_COEFFICIENTS.append(_SERIES_COEFFICIENTS[-1] / (2 * _n + 1))
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _ONE_OVER_SQRT_PI = 1.0 / math.sqrt(math.pi)
@@ -49,27 +50,49 @@ def _exp_negative_square(u):
     return np.exp(-head * head) * np.exp(-(u - head) * (u + head))
 
 
+def _erf_series(u, terms):
+    """erf(u) by the series' first ``terms`` terms (Horner in 2u^2)."""
+    square2 = 2.0 * u * u
+    total = np.full_like(u, _SERIES_COEFFICIENTS[terms - 1])
+    for coefficient in _SERIES_COEFFICIENTS[terms - 2::-1]:  # in place: no array per term
+        total *= square2
+        total += coefficient
+    return _TWO_OVER_SQRT_PI * u * _exp_negative_square(u) * total
+
+
+def _erfc_fraction(u, depth):
+    """erfc(u) by the continued fraction cut at ``depth``, evaluated from its tail."""
+    u = np.minimum(u, 40.0)  # erfc(40) underflows to 0; keeps inf out of u - head
+    fraction = u.copy()
+    for k in range(depth, 0, -1):  # in place: no array per level
+        np.divide(0.5 * k, fraction, out=fraction)
+        fraction += u
+    return _ONE_OVER_SQRT_PI * _exp_negative_square(u) / fraction
+
+
 def _erf_and_erfc_of_magnitude(u):
     """(erf(u), erfc(u)) for a float64 array u >= 0 (NaN passes through)."""
-    erf_u, erfc_u = np.empty_like(u), np.empty_like(u)
-    near = u < _SERIES_LIMIT
-    if near.any():
-        small = u[near]
-        square2 = 2.0 * small * small
-        total = np.full_like(small, _SERIES_COEFFICIENTS[-1])
-        for coefficient in _SERIES_COEFFICIENTS[-2::-1]:  # Horner over the series' terms
-            total = total * square2 + coefficient
-        erf_u[near] = _TWO_OVER_SQRT_PI * small * _exp_negative_square(small) * total
-        erfc_u[near] = 1.0 - erf_u[near]
-    far = ~near
-    if far.any():
-        large = np.minimum(u[far], 40.0)  # erfc(40) underflows to 0; keeps inf out of u - head
-        fraction = large.copy()
-        for k in range(_FRACTION_DEPTH, 0, -1):  # the continued fraction, from its tail
-            fraction = large + (0.5 * k) / fraction
-        erfc_u[far] = _ONE_OVER_SQRT_PI * _exp_negative_square(large) / fraction
-        erf_u[far] = 1.0 - erfc_u[far]
-    return erf_u, erfc_u
+    # value holds erf(u) on the series' bands and erfc(u) on the fraction's; each band's
+    # elements are gathered once by their flat indices
+    flat = u.reshape(-1)
+    value = np.empty_like(flat)
+    low = 0.0
+    for high, terms in _SERIES_BANDS:
+        index = np.flatnonzero((flat >= low) & (flat < high))
+        if index.size:
+            value[index] = _erf_series(flat[index], terms)
+        low = high
+    series_limit = low
+    for high, depth in _FRACTION_BANDS:
+        # the last band takes NaN too (every comparison with NaN is False)
+        index = np.flatnonzero((flat >= low) & (flat < high) if high != np.inf else ~(flat < low))
+        if index.size:
+            value[index] = _erfc_fraction(flat[index], depth)
+        low = high
+    value = value.reshape(u.shape)
+    near = u < series_limit
+    complement = 1.0 - value
+    return np.where(near, value, complement), np.where(near, complement, value)
 
 
 def _erf(x):
