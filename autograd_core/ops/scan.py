@@ -21,7 +21,7 @@ from ..registry import register
 from ..tensor import _DEFAULT_FLOAT, Tensor
 from ._util import check_float, is_int, normalize_axis
 from .elementwise import cast
-from .reduce import Max, Min, _axes, _expand_back
+from .reduce import _axes, _expand_back
 
 
 # ---- (values, indices) results, as torch.return_types ---------------------------------
@@ -208,18 +208,49 @@ def count_nonzero(x, dim=None, *, axis=None):
     return Tensor(np.asarray(np.sum(x.data != 0, axis=axes, dtype=np.int64)))
 
 
-# ---- amax, amin: max/min's Functions (ties and NaN as torch) ---------------------------
-class Amax(Max):
-    """max over axes; gradient split evenly among tied maxima, and to the NaNs of a slice
-    whose maximum is NaN (see reduce._Extreme)."""
+# ---- amax, amin -------------------------------------------------------------------------
+class _ReducedExtreme(Function):
+    """max/min over axes with torch's amax/amin gradient: split evenly among the elements
+    equal to the result (ties); a slice whose result is NaN (NaN propagates) has no element
+    equal to it, and its gradient is NaN throughout, as in torch (unlike max() over all
+    elements, whose gradient goes to the NaNs: see reduce._Extreme)."""
+
+    reducer = None
+
+    @classmethod
+    def forward(cls, ctx, a, axes, keepdim):
+        if a.size == 0:
+            raise ValueError("%s: got an empty tensor of shape %s, expected at least one element"
+                             % (cls.name, a.shape))
+        kept = cls.reducer(a, axis=axes, keepdims=True)
+        ctx.save_for_backward(a == kept)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return kept if keepdim else np.squeeze(kept, axis=axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (chosen,) = ctx.saved_tensors
+        grad = _expand_back(grad, chosen.shape, ctx.axes, ctx.keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a NaN slice counts 0 ties: NaN, as torch
+            share = grad / np.sum(chosen, axis=ctx.axes, keepdims=True) * chosen
+        return share.astype(grad.dtype, copy=False), None, None
 
 
-class Amin(Min):
-    """min over axes; gradient as Amax's."""
+class Amax(_ReducedExtreme):
+    name = "amax"
+    reducer = staticmethod(np.max)
+
+
+class Amin(_ReducedExtreme):
+    name = "amin"
+    reducer = staticmethod(np.min)
 
 
 def _extreme_axes(op, x, dim, axis):
-    dim = _dim_alias(op, dim, axis)
+    if axis is not None:
+        if dim != ():
+            raise TypeError("%s: got both dim and axis; pass one" % op)
+        dim = axis
     # torch's amax/amin reduce over every dim when dim is () (their default)
     return _axes(op, x, None, None if isinstance(dim, (tuple, list)) and not dim else dim)
 
@@ -245,7 +276,8 @@ class LogSumExp(Function):
     def forward(ctx, a, axes, keepdim):
         shift = np.max(a, axis=axes, keepdims=True, initial=-np.inf)
         shift = np.where(np.isfinite(shift), shift, 0)  # all -inf (or +inf) slices: no shift
-        out = np.log(np.sum(np.exp(a - shift), axis=axes, keepdims=True)) + shift
+        with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf (or empty) slice, as torch
+            out = np.log(np.sum(np.exp(a - shift), axis=axes, keepdims=True)) + shift
         ctx.save_for_backward(a, out)
         ctx.axes = axes
         return out if keepdim else np.squeeze(out, axis=axes)
@@ -254,7 +286,8 @@ class LogSumExp(Function):
     def backward(ctx, grad):
         a, out = ctx.saved_tensors
         grad = grad.reshape(out.shape)
-        return grad * np.exp(a - out), None, None
+        with np.errstate(invalid="ignore"):  # -inf - (-inf): NaN for an all -inf slice, as torch
+            return grad * np.exp(a - out), None, None
 
 
 @register("logsumexp", methods=("logsumexp",))
