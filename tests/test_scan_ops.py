@@ -224,6 +224,14 @@ def test_axis_and_keepdims_are_aliases_of_dim_and_keepdim():
     assert x.kthvalue(1, axis=0, keepdims=True).values.shape == (1, 3)
 
 
+def test_empty_tensors_as_in_torch():
+    empty = ag.tensor(np.ones((2, 0)))
+    assert ag.amax(empty, 0).shape == (0,) and ag.norm(empty, INF, 0).shape == (0,)  # nothing reduced is empty
+    assert math.isnan(ag.median(empty).item()) and ag.prod(empty, 1).tolist() == [1.0, 1.0]
+    assert ag.logsumexp(empty, 1).tolist() == [-INF, -INF] and ag.norm(empty).item() == 0.0
+    assert ag.sort(empty, 1).values.shape == (2, 0) and ag.topk(empty, 0).indices.shape == (2, 0)
+
+
 def test_zero_dim_tensors_work_as_in_torch():
     x = leaf(2.5)
     assert x.sort().values.shape == () and x.sort().indices.item() == 0
@@ -242,8 +250,9 @@ def test_zero_dim_tensors_work_as_in_torch():
     (lambda x: ag.kthvalue(x, 0, 1), ValueError, "kthvalue: got k=0, expected 1 <= k <= 3"),
     (lambda x: ag.topk(x, 1.5), TypeError, "topk: got k=1.5, expected an int"),
     (lambda x: ag.median(x[:, :0], 1), ValueError, r"median: got an empty tensor of shape \(2, 0\)"),
-    (lambda x: ag.amax(x[:0]), ValueError, "amax: got an empty tensor"),
-    (lambda x: ag.norm(x[:0], INF), ValueError, "norm: got an empty tensor"),
+    (lambda x: ag.amax(x[:0]), ValueError, r"amax: got a tensor of shape \(0, 3\), expected no dimension of size 0"),
+    (lambda x: ag.amin(x[:, :0], 1), ValueError, r"amin: got a tensor of shape \(2, 0\), expected no dimension"),
+    (lambda x: ag.norm(x[:0], INF), ValueError, r"norm: got a tensor of shape \(0, 3\), expected no dimension"),
     (lambda x: ag.prod(x, dtype="text"), TypeError, "prod: got dtype='text'"),
 ])
 def test_bad_arguments_name_the_op(call, error, message):

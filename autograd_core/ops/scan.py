@@ -72,6 +72,11 @@ def _as_dtype(op, dtype):
         raise TypeError("%s: got dtype=%r, expected a dtype such as float32, float64 or int64" % (op, dtype)) from None
 
 
+def _any_empty(shape, axes):
+    """Whether a dimension among axes has size 0 (max/min over it have no value)."""
+    return 0 in [shape[i] for i in axes]
+
+
 def _reduced_shape(shape, axes, keepdim):
     if keepdim:
         return tuple(1 if i in axes else n for i, n in enumerate(shape))
@@ -219,9 +224,9 @@ class _ReducedExtreme(Function):
 
     @classmethod
     def forward(cls, ctx, a, axes, keepdim):
-        if a.size == 0:
-            raise ValueError("%s: got an empty tensor of shape %s, expected at least one element"
-                             % (cls.name, a.shape))
+        if a.size == 0 and _any_empty(a.shape, axes):
+            raise ValueError("%s: got a tensor of shape %s, expected no dimension of size 0 among those reduced %s"
+                             % (cls.name, a.shape, axes))
         kept = cls.reducer(a, axis=axes, keepdims=True)
         ctx.save_for_backward(a == kept)
         ctx.axes, ctx.keepdim = axes, keepdim
@@ -363,9 +368,9 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None, *, axis=None, keepdims
     elif isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
         raise TypeError("norm: got p=%r, expected a number, inf, -inf or 'fro'" % (p,))
     axes = _axes("norm", x, axis, dim)
-    if x.data.size == 0 and p in (np.inf, -np.inf):
-        raise ValueError("norm: got an empty tensor of shape %s, expected at least one element for p=%s"
-                         % (x.shape, p))
+    if p in (np.inf, -np.inf) and _any_empty(x.shape, axes):
+        raise ValueError("norm: got a tensor of shape %s, expected no dimension of size 0 among those reduced %s "
+                         "for p=%s" % (x.shape, axes, p))
     return VectorNorm.apply(x, float(p), axes, bool(keepdim or keepdims))
 
 
@@ -552,10 +557,11 @@ def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     dim = _dim_alias("median", dim, axis)
     if dim is None:
         data = x.data.reshape(-1)
-        if data.size == 0:
+        if data.size == 0 and data.dtype.kind != "f":
             _raise_empty("median", x)
-        ordered = np.sort(data)  # NaN sorts last
-        value = ordered[-1] if data.dtype.kind == "f" and np.isnan(ordered[-1]) else ordered[(data.size - 1) // 2]
+        ordered = np.sort(data)  # NaN sorts last; no element: NaN, as torch
+        value = np.nan if data.size == 0 else ordered[-1] if data.dtype.kind == "f" and np.isnan(ordered[-1]) \
+            else ordered[(data.size - 1) // 2]
         return MedianOfAll.apply(x, value)
     along = _one_dim("median", x, dim)
     data = _work(x)
