@@ -5,6 +5,7 @@ from ..function import Function
 from ..registry import register
 from ..tensor import Tensor
 from ._util import check_float, normalize_axis
+from .elementwise import cast
 
 
 def _expand_back(grad, shape, axes, keepdims):
@@ -137,8 +138,11 @@ def _axes(op, x, axis, dim):
 
 
 @register("sum", methods=("sum",))
-def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Sum over axis (None: all; int or tuple). ``dim``/``keepdim`` are PyTorch spellings."""
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+    """Sum over axis (None: all; int or tuple). ``dim``/``keepdim`` are PyTorch spellings;
+    ``dtype`` casts the input first, as torch's (bool and integer inputs sum to int64)."""
+    if dtype is not None:
+        x = cast(x, str(dtype).replace("torch.", "") if not isinstance(dtype, (type, np.dtype)) else dtype)
     return Sum.apply(x, _axes("sum", x, axis, dim), bool(keepdims or keepdim))
 
 
