@@ -17,6 +17,13 @@
 /* Upper bound on the packed B panel (nc columns x all of k): deep products get fewer
  * columns per panel rather than more memory. */
 #define AG_GEMM_B_PANEL_BYTES (32.0 * 1024 * 1024)
+/* The unit path (gemm_driver.h) keeps, per thread, a packed copy of the smaller side
+ * (m x k or k x n) when it has at most this many elements (16 MiB of float); bigger
+ * products take the shared-panel path. */
+#define AG_GEMM_UNIT_CACHE_ELEMENTS (4.0 * 1024 * 1024)
+/* The most micro-panels in one column chunk of the unit path: 8 x 32 columns x kc 512
+ * floats is 512 KiB, half an L2 of the development machine. */
+#define AG_GEMM_UNIT_CHUNK_PANELS 8
 /* B micro-panels packed per step of the parallel packing loop (8 x 32 floats = 1 KiB
  * of each row of B read contiguously). */
 #define AG_PACK_B_GROUP 8
@@ -73,36 +80,36 @@ void ag_sgemm_select(int level, ag_sgemm_config *config) {
 #ifdef AG_HAVE_X86_KERNELS
     if (level >= 2) {
         ag_sgemm_config avx512 = {12, 32, 512, 96, 512, ag_sgemm_kernel_avx512_12x32,
-                                   ag_spack_a_avx512_12};
+                                   ag_spack_a_avx512_12, ag_spack_bt_avx512_32};
         *config = avx512;
         return;
     }
     if (level == 1) {
-        ag_sgemm_config avx2 = {6, 16, 256, 144, 4096, ag_sgemm_kernel_avx2_6x16, NULL};
+        ag_sgemm_config avx2 = {6, 16, 256, 144, 4096, ag_sgemm_kernel_avx2_6x16, NULL, NULL};
         *config = avx2;
         return;
     }
 #endif
     (void)level;
-    ag_sgemm_config portable = {6, 8, 256, 120, 4096, ag_sgemm_kernel_c_6x8, NULL};
+    ag_sgemm_config portable = {6, 8, 256, 120, 4096, ag_sgemm_kernel_c_6x8, NULL, NULL};
     *config = portable;
 }
 
 void ag_dgemm_select(int level, ag_dgemm_config *config) {
 #ifdef AG_HAVE_X86_KERNELS
     if (level >= 2) {
-        ag_dgemm_config avx512 = {12, 16, 256, 96, 512, ag_dgemm_kernel_avx512_12x16, NULL};
+        ag_dgemm_config avx512 = {12, 16, 256, 96, 512, ag_dgemm_kernel_avx512_12x16, NULL, NULL};
         *config = avx512;
         return;
     }
     if (level == 1) {
-        ag_dgemm_config avx2 = {6, 8, 256, 96, 4096, ag_dgemm_kernel_avx2_6x8, NULL};
+        ag_dgemm_config avx2 = {6, 8, 256, 96, 4096, ag_dgemm_kernel_avx2_6x8, NULL, NULL};
         *config = avx2;
         return;
     }
 #endif
     (void)level;
-    ag_dgemm_config portable = {4, 8, 256, 96, 4096, ag_dgemm_kernel_c_4x8, NULL};
+    ag_dgemm_config portable = {4, 8, 256, 96, 4096, ag_dgemm_kernel_c_4x8, NULL, NULL};
     *config = portable;
 }
 
