@@ -18,9 +18,12 @@
  * columns per panel rather than more memory. */
 #define AG_GEMM_B_PANEL_BYTES (32.0 * 1024 * 1024)
 /* The unit path (gemm_driver.h) keeps, per thread, a packed copy of the smaller side
- * (m x k or k x n) when it has at most this many elements (16 MiB of float); bigger
- * products take the shared-panel path. */
+ * (m x k or k x n) when it has at most this many elements (16 MiB of float) and the
+ * smaller of m and n is at most AG_GEMM_UNIT_MAX_SIDE; other products take the
+ * shared-panel path, whose single packed B panel serves both threads (at n = 2048 the
+ * unit path's second copy of A would be 16 MiB of extra traffic). */
 #define AG_GEMM_UNIT_CACHE_ELEMENTS (4.0 * 1024 * 1024)
+#define AG_GEMM_UNIT_MAX_SIDE 1024
 /* The most micro-panels in one column chunk of the unit path: 8 x 32 columns x kc 512
  * floats is 512 KiB, half an L2 of the development machine. */
 #define AG_GEMM_UNIT_CHUNK_PANELS 8

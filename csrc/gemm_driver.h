@@ -326,7 +326,7 @@ static void AG_NAME(unit_region)(void *context, int thread, int team) {
 }
 
 /* Plans the unit path for ctx (sizes, config and kc set) on `threads` threads: returns 0
- * when the cached side (m*k or k*n) is too big for it, else 1 with the units and each
+ * when both m and n are big, or the cached side (m*k or k*n) is, else 1 with the units and each
  * thread's scratch size (scratch_stride) filled in. */
 static int AG_NAME(plan_units)(AG_NAME(gemm_context) *ctx, int threads) {
     const int mr = ctx->config.mr, nr = ctx->config.nr;
@@ -334,6 +334,8 @@ static int AG_NAME(plan_units)(AG_NAME(gemm_context) *ctx, int threads) {
     const int64_t m_panels = (m + mr - 1) / mr, n_panels = (n + nr - 1) / nr;
     /* Enough units that a thread left behind costs little: about 4 per thread. */
     const int64_t wanted = 4 * (int64_t)threads;
+    if ((m < n ? m : n) > AG_GEMM_UNIT_MAX_SIDE)
+        return 0;
     if (m <= n) {
         if ((double)m_panels * mr * (double)k > AG_GEMM_UNIT_CACHE_ELEMENTS)
             return 0;

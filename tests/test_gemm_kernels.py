@@ -105,6 +105,8 @@ def test_gemm_matches_reference(level, threads, data, m, n, k, trans_a, trans_b,
     (5, 2000, 300),                                      # one row block: threads split columns
     (20, 4100, 40),                                      # threaded, more columns than one B panel
     (777, 96, 300),                                      # row blocks of unequal micro-panel counts
+    (64, 300, 700),                                      # unit path by column chunks, two depth blocks
+    (1040, 1100, 530),                                   # both sides big: the shared-panel path
 ])
 def test_gemm_across_blocks(level, threads, dtype, m, n, k):
     rng = np.random.default_rng(m * 7919 + n * 31 + k)
