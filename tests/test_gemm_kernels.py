@@ -190,6 +190,7 @@ def test_views_are_not_copied():
     (4, 70, 80, 90),     # small products, one after another
     (40, 40, 41, 39),    # small products spread over the threads across the batch
     (2, 150, 130, 140),  # products threaded on their own
+    (5, 13, 32, 20), (3, 9, 16, 7), (2, 5, 8, 70),  # n == nr of some path: B read in place unpacked
 ])
 def test_batched_gemm(level, threads, dtype, batch, m, n, k):
     rng = np.random.default_rng(batch + m + n + k)
