@@ -191,6 +191,7 @@ def test_views_are_not_copied():
     (40, 40, 41, 39),    # small products spread over the threads across the batch
     (2, 150, 130, 140),  # products threaded on their own
     (5, 13, 32, 20), (3, 9, 16, 7), (2, 5, 8, 70),  # n == nr of some path: B read in place unpacked
+    (2, 5, 32, 600), (2, 3, 16, 600), (2, 4, 8, 600),  # ... over several depth blocks
 ])
 def test_batched_gemm(level, threads, dtype, batch, m, n, k):
     rng = np.random.default_rng(batch + m + n + k)
