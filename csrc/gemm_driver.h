@@ -367,7 +367,7 @@ static int AG_NAME(plan_units)(AG_NAME(gemm_context) *ctx, int threads) {
     ctx->rows_padded = (ctx->row_rows + mr - 1) / mr * mr;
     ctx->columns_padded = (ctx->chunk_columns + nr - 1) / nr * nr;
     /* Row sub-blocks of the unit loop: mc rounded to micro-panels, balanced. */
-    ctx->mc = AG_NAME(balanced_block)(ctx->row_rows, ctx->config.mc, mr);
+    ctx->mc = AG_NAME(balanced_block)(ctx->row_rows, AG_GEMM_UNIT_SUBBLOCK * ctx->config.mc, mr);
     const int64_t align = 64 / (int64_t)sizeof(T);
     ctx->scratch_stride = ((ctx->rows_padded + ctx->columns_padded) * k + align - 1) / align * align;
     ctx->next_unit = 0;
