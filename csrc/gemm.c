@@ -10,10 +10,14 @@
 #include "gemm_internal.h"
 #include "parallel.h"
 
-/* m*n*k below which a call stays on one thread: 128^3 multiply-adds take ~15-30 us on
- * one core, enough to amortise waking a sleeping OpenMP thread (a few us when idle,
- * tens of us when the cores are busy with other processes). */
-#define AG_GEMM_PARALLEL_MIN_WORK (128.0 * 128.0 * 128.0)
+/* m*n*k below which a call stays on one thread. 10^6 multiply-adds take ~20 us on one
+ * core; with the units claimed from a counter (gemm_driver.h) a second thread that
+ * wakes in time halves that: on the idle 2-core development machine the seed CNN's
+ * 1024 x 100 @ 100 x 10 weight gradient ran at 66 GFLOP/s on 2 threads against 37 on
+ * one (numpy's OpenBLAS threads it too: 62). When the other core is busy with another
+ * process, waking the second thread can take a scheduler slice (~0.5 ms) at any size:
+ * that cost is the machine's, not the split's, and it hits numpy's BLAS the same way. */
+#define AG_GEMM_PARALLEL_MIN_WORK (100.0 * 100.0 * 100.0)
 /* Upper bound on the packed B panel (nc columns x all of k): deep products get fewer
  * columns per panel rather than more memory. */
 #define AG_GEMM_B_PANEL_BYTES (32.0 * 1024 * 1024)
