@@ -7,6 +7,10 @@
  *   AG_CONFIG        ag_sgemm_config / ag_dgemm_config
  *   AG_SELECT        ag_sgemm_select / ag_dgemm_select
  *
+ * Two paths. Most products (the smaller of m and n at most 1024: every layer shape
+ * and batch of small products) take the unit path (unit_body, below): C cut into units
+ * that threads claim from a counter, no barrier. The others take the shared-panel path:
+ *
  * Structure (BLIS's loops around a micro-kernel, for row-major C):
  *   for jc over n in steps of nc:
  *     pack op(B)[:, jc:jc+nc] into kc x nr micro-panels, every kc step of k   (shared;
