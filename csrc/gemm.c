@@ -10,13 +10,31 @@
 #include "gemm_internal.h"
 #include "parallel.h"
 
-/* m*n*k below which a call stays on one thread: 128^3 multiply-adds take ~15-30 us on
- * one core, enough to amortise waking a sleeping OpenMP thread (a few us when idle,
- * tens of us when the cores are busy with other processes). */
-#define AG_GEMM_PARALLEL_MIN_WORK (128.0 * 128.0 * 128.0)
+/* m*n*k below which a call stays on one thread. 10^6 multiply-adds take ~20 us on one
+ * core; with the units claimed from a counter (gemm_driver.h) a second thread that
+ * wakes in time halves that: on the idle 2-core development machine the seed CNN's
+ * 1024 x 100 @ 100 x 10 weight gradient ran at 66 GFLOP/s on 2 threads against 37 on
+ * one (numpy's OpenBLAS threads it too: 62). When the other core is busy with another
+ * process, waking the second thread can take a scheduler slice (~0.5 ms) at any size:
+ * that cost is the machine's, not the split's, and it hits numpy's BLAS the same way. */
+#define AG_GEMM_PARALLEL_MIN_WORK (100.0 * 100.0 * 100.0)
 /* Upper bound on the packed B panel (nc columns x all of k): deep products get fewer
  * columns per panel rather than more memory. */
 #define AG_GEMM_B_PANEL_BYTES (32.0 * 1024 * 1024)
+/* The unit path (gemm_driver.h) keeps, per thread, a packed copy of the smaller side
+ * (m x k or k x n) when it has at most this many elements (16 MiB of float) and the
+ * smaller of m and n is at most AG_GEMM_UNIT_MAX_SIDE; other products take the
+ * shared-panel path, whose single packed B panel serves both threads (at n = 2048 the
+ * unit path's second copy of A would be 16 MiB of extra traffic). */
+#define AG_GEMM_UNIT_CACHE_ELEMENTS (4.0 * 1024 * 1024)
+#define AG_GEMM_UNIT_MAX_SIDE 1024
+/* The most micro-panels in one column chunk of the unit path: 8 x 32 columns x kc 512
+ * floats is 512 KiB, half an L2 of the development machine. */
+#define AG_GEMM_UNIT_CHUNK_PANELS 8
+/* Row sub-blocks of the unit path are up to this many times the path's mc: a 100- or
+ * 128-row batch is then one sub-block that meets each B micro-panel once per depth step
+ * instead of twice (100 x 3136 @ 3136 x 1024 single-threaded: 84 against 77 GFLOP/s). */
+#define AG_GEMM_UNIT_SUBBLOCK 2
 /* B micro-panels packed per step of the parallel packing loop (8 x 32 floats = 1 KiB
  * of each row of B read contiguously). */
 #define AG_PACK_B_GROUP 8
@@ -73,36 +91,36 @@ void ag_sgemm_select(int level, ag_sgemm_config *config) {
 #ifdef AG_HAVE_X86_KERNELS
     if (level >= 2) {
         ag_sgemm_config avx512 = {12, 32, 512, 96, 512, ag_sgemm_kernel_avx512_12x32,
-                                   ag_spack_a_avx512_12};
+                                   ag_spack_a_avx512_12, ag_spack_bt_avx512_32};
         *config = avx512;
         return;
     }
     if (level == 1) {
-        ag_sgemm_config avx2 = {6, 16, 256, 144, 4096, ag_sgemm_kernel_avx2_6x16, NULL};
+        ag_sgemm_config avx2 = {6, 16, 256, 144, 4096, ag_sgemm_kernel_avx2_6x16, NULL, NULL};
         *config = avx2;
         return;
     }
 #endif
     (void)level;
-    ag_sgemm_config portable = {6, 8, 256, 120, 4096, ag_sgemm_kernel_c_6x8, NULL};
+    ag_sgemm_config portable = {6, 8, 256, 120, 4096, ag_sgemm_kernel_c_6x8, NULL, NULL};
     *config = portable;
 }
 
 void ag_dgemm_select(int level, ag_dgemm_config *config) {
 #ifdef AG_HAVE_X86_KERNELS
     if (level >= 2) {
-        ag_dgemm_config avx512 = {12, 16, 256, 96, 512, ag_dgemm_kernel_avx512_12x16, NULL};
+        ag_dgemm_config avx512 = {12, 16, 256, 96, 512, ag_dgemm_kernel_avx512_12x16, NULL, NULL};
         *config = avx512;
         return;
     }
     if (level == 1) {
-        ag_dgemm_config avx2 = {6, 8, 256, 96, 4096, ag_dgemm_kernel_avx2_6x8, NULL};
+        ag_dgemm_config avx2 = {6, 8, 256, 96, 4096, ag_dgemm_kernel_avx2_6x8, NULL, NULL};
         *config = avx2;
         return;
     }
 #endif
     (void)level;
-    ag_dgemm_config portable = {4, 8, 256, 96, 4096, ag_dgemm_kernel_c_4x8, NULL};
+    ag_dgemm_config portable = {4, 8, 256, 96, 4096, ag_dgemm_kernel_c_4x8, NULL, NULL};
     *config = portable;
 }
 

@@ -7,6 +7,10 @@
  *   AG_CONFIG        ag_sgemm_config / ag_dgemm_config
  *   AG_SELECT        ag_sgemm_select / ag_dgemm_select
  *
+ * Two paths. Most products (the smaller of m and n at most 1024: every layer shape
+ * and batch of small products) take the unit path (unit_body, below): C cut into units
+ * that threads claim from a counter, no barrier. The others take the shared-panel path:
+ *
  * Structure (BLIS's loops around a micro-kernel, for row-major C):
  *   for jc over n in steps of nc:
  *     pack op(B)[:, jc:jc+nc] into kc x nr micro-panels, every kc step of k   (shared;
@@ -37,6 +41,13 @@ typedef struct {
     T *b_pack;              /* nc_padded x k, shared */
     T *a_pack;              /* threads x (mc x kc), one slice per thread */
     int64_t a_pack_stride;  /* elements between thread slices */
+    /* The unit path (see unit_body): C is cut into units of row_rows x chunk_columns;
+     * rows_padded / columns_padded are those rounded up to mr / nr. */
+    int64_t row_rows, chunk_columns, row_blocks, column_chunks, units;
+    int64_t rows_padded, columns_padded;
+    int64_t next_unit;      /* the next unclaimed unit (claimed atomically) */
+    T *scratch;             /* threads x scratch_stride: each thread's A and B caches */
+    int64_t scratch_stride;
 } AG_NAME(gemm_context);
 
 static AG_ALWAYS_INLINE void AG_NAME(pack_a_full)(T *panel, const T *src, int64_t lda,
@@ -55,8 +66,9 @@ static AG_NOINLINE void AG_NAME(pack_a)(T *dst, const AG_NAME(gemm_context) *ctx
     for (int64_t ir = 0; ir < mc; ir += mr) {
         const int rows = (int)(mc - ir < mr ? mc - ir : mr);
         T *panel = dst + ir * kc;
-        if (!ctx->trans_a && rows == mr && ctx->config.pack_a != NULL) {
-            ctx->config.pack_a(panel, ctx->a + (i0 + ir) * lda + p0, lda, kc);
+        if (!ctx->trans_a && ctx->config.pack_a != NULL) {
+            ctx->config.pack_a(panel, ctx->a + (i0 + ir) * lda + p0, lda, kc, rows);
+            continue;  /* rows beyond `rows` are zeroed by pack_a */
         } else if (!ctx->trans_a && rows == mr && (mr == 12 || mr == 6 || mr == 4)) {
             /* The common full micro-panel: a compile-time mr lets the compiler unroll
              * the gather of one column of mr rows into straight-line code. */
@@ -73,7 +85,11 @@ static AG_NOINLINE void AG_NAME(pack_a)(T *dst, const AG_NAME(gemm_context) *ctx
                 for (int64_t p = 0; p < kc; p++)
                     panel[p * mr + i] = src[p];
             }
-        } else {              /* op(A)[i][p] = a[p*lda + i]: mr contiguous values per p */
+        } else if (rows == mr && mr == 12) {  /* op(A)[i][p] = a[p*lda + i]: mr contiguous values per p */
+            for (int64_t p = 0; p < kc; p++)
+                memcpy(panel + p * 12, ctx->a + (p0 + p) * lda + i0 + ir, sizeof(T) * 12);
+            continue;
+        } else {
             for (int64_t p = 0; p < kc; p++) {
                 const T *src = ctx->a + (p0 + p) * lda + i0 + ir;
                 for (int i = 0; i < rows; i++)
@@ -103,8 +119,18 @@ static AG_NOINLINE void AG_NAME(pack_b)(T *dst, const AG_NAME(gemm_context) *ctx
                 const int64_t jstart = jp * nr;
                 const int cols = (int)(nc - jstart < nr ? nc - jstart : nr);
                 T *row = dst + jp * nr * kc + p * nr;
-                if (cols == nr) {  /* libc's memcpy moves nr values with the widest vectors */
-                    memcpy(row, src + jstart, sizeof(T) * (size_t)nr);
+                if (cols == nr) {
+                    /* A copy of a size known at compile time is inlined as a few vector
+                     * moves; a libc memcpy call per micro-panel row cost 7% of a batch
+                     * of 32^3 products. */
+                    if (nr == 32)
+                        memcpy(row, src + jstart, sizeof(T) * 32);
+                    else if (nr == 16)
+                        memcpy(row, src + jstart, sizeof(T) * 16);
+                    else if (nr == 8)
+                        memcpy(row, src + jstart, sizeof(T) * 8);
+                    else
+                        memcpy(row, src + jstart, sizeof(T) * (size_t)nr);
                     continue;
                 }
                 for (int j = 0; j < cols; j++)
@@ -118,6 +144,10 @@ static AG_NOINLINE void AG_NAME(pack_b)(T *dst, const AG_NAME(gemm_context) *ctx
             const int64_t jstart = jp * nr;
             const int cols = (int)(nc - jstart < nr ? nc - jstart : nr);
             T *panel = dst + jp * nr * kc;
+            if (cols == nr && ctx->config.pack_bt != NULL) {
+                ctx->config.pack_bt(panel, ctx->b + (j0 + jstart) * ldb + p0, ldb, kc);
+                continue;
+            }
             for (int j = 0; j < cols; j++) {
                 const T *src = ctx->b + (j0 + jstart + j) * ldb + p0;
                 for (int64_t p = 0; p < kc; p++)
@@ -218,6 +248,138 @@ static void AG_NAME(gemm_body)(const AG_NAME(gemm_context) *ctx, int thread_id, 
     }
 }
 
+
+/* Splits `total` into the fewest blocks of at most `limit`, of near-equal size rounded
+ * up to `multiple`: avoids a last block of a few rows/columns doing a full pass. */
+static int64_t AG_NAME(balanced_block)(int64_t total, int64_t limit, int64_t multiple) {
+    int64_t blocks = (total + limit - 1) / limit;
+    int64_t size = (total + blocks - 1) / blocks;
+    return (size + multiple - 1) / multiple * multiple;
+}
+
+/* ---- the unit path: products whose smaller side is small (the layer shapes, n <= ~1024) --
+ * C is cut into units: one row block by one column chunk. When m <= n there is one row
+ * block (all of m) and the columns are cut into chunks of a few micro-panels; otherwise
+ * one chunk (all of n) and row blocks of up to mc rows. Each thread claims units one at a
+ * time from a shared counter and computes each unit to the end: no barrier anywhere. On
+ * a machine whose cores are shared with other processes, a thread that is preempted (or
+ * starts late) then delays only the unit in its hands; the other takes the rest. With
+ * the static split and the shared B panel's barrier, both threads waited for the slower
+ * one: 2-thread products ran at one core's speed or worse (a median 0.1-0.3x numpy on
+ * the layer shapes, under load).
+ *
+ * Each thread keeps its own packed copy of the operand side that is the same for all
+ * units (all of op(A) when there is one row block, all of op(B) when there is one
+ * chunk), packed at its first unit over the whole depth k; the other side is packed per
+ * unit, once, and never again by anyone. The only work done twice is the first side's
+ * packing, once per thread: m*k (or k*n) against 2*m*n*k flops. */
+static void AG_NAME(unit_body)(AG_NAME(gemm_context) *ctx, int thread_id) {
+    const int mr = ctx->config.mr, nr = ctx->config.nr;
+    const int64_t k = ctx->k, ldc = ctx->ldc;
+    T *a_cache = ctx->scratch + thread_id * ctx->scratch_stride;  /* rows_padded x k */
+    T *b_cache = a_cache + ctx->rows_padded * k;                   /* columns_padded x k */
+    int64_t cached_block = -1, cached_chunk = -1;
+    /* op(B) one micro-panel wide (n == nr) and stored row-major with ldb == nr is already
+     * laid out as the packed micro-panel: read it in place (a 32-column float product,
+     * such as each of a batch of 32^3 ones, where packing B was an eighth of the time). */
+    const int b_in_place = !ctx->trans_b && ctx->n == nr && ctx->ldb == nr;
+    for (;;) {
+        int64_t unit;
+        AG_OMP("omp atomic capture")
+        unit = ctx->next_unit++;
+        if (unit >= ctx->units)
+            break;
+        const int64_t block = unit / ctx->column_chunks, chunk = unit % ctx->column_chunks;
+        const int64_t i0 = block * ctx->row_rows, j0 = chunk * ctx->chunk_columns;
+        const int64_t mc = ctx->m - i0 < ctx->row_rows ? ctx->m - i0 : ctx->row_rows;
+        const int64_t nc = ctx->n - j0 < ctx->chunk_columns ? ctx->n - j0 : ctx->chunk_columns;
+        const int64_t panels = (nc + nr - 1) / nr;
+        const int pack_rows = block != cached_block, pack_columns = chunk != cached_chunk;
+        /* The slice for depth pc starts at pc * padded size: slices before it hold
+         * pc values of depth in all. */
+        for (int64_t pc = 0; pc < k; pc += ctx->kc) {
+            const int64_t kc = k - pc < ctx->kc ? k - pc : ctx->kc;
+            const T beta = pc == 0 ? ctx->beta : (T)1;
+            T *a_slice = a_cache + pc * ctx->rows_padded;
+            const T *b_slice = b_in_place ? ctx->b + pc * nr : b_cache + pc * ctx->columns_padded;
+            if (pack_rows)
+                AG_NAME(pack_a)(a_slice, ctx, i0, mc, pc, kc);
+            if (pack_columns && !b_in_place)
+                AG_NAME(pack_b)(b_cache + pc * ctx->columns_padded, ctx, 0, panels, j0, nc, pc, kc);
+            /* Row sub-blocks of about mc rows: one stays in L2 while it meets every
+             * B micro-panel of the chunk. */
+            for (int64_t ic = 0; ic < mc; ic += ctx->mc) {
+                const int64_t ic_end = ic + ctx->mc < mc ? ic + ctx->mc : mc;
+                for (int64_t jp = 0; jp < panels; jp++) {
+                    const int64_t j = jp * nr;
+                    const int n_tile = (int)(nc - j < nr ? nc - j : nr);
+                    const T *b_panel = b_slice + j * kc;
+                    T *c_column = ctx->c + i0 * ldc + j0 + j;
+                    for (int64_t ir = ic; ir < ic_end; ir += mr) {
+                        const int m_tile = (int)(mc - ir < mr ? mc - ir : mr);
+                        ctx->config.kernel(kc, a_slice + ir * kc, b_panel, c_column + ir * ldc,
+                                           ldc, ctx->alpha, beta, m_tile, n_tile);
+                    }
+                }
+            }
+        }
+        cached_block = block;
+        cached_chunk = chunk;
+    }
+}
+
+static void AG_NAME(unit_region)(void *context, int thread, int team) {
+    (void)team;
+    AG_NAME(unit_body)((AG_NAME(gemm_context) *)context, thread);
+}
+
+/* Plans the unit path for ctx (sizes, config and kc set) on `threads` threads: returns 0
+ * when both m and n are big, or the cached side (m*k or k*n) is, else 1 with the units and each
+ * thread's scratch size (scratch_stride) filled in. */
+static int AG_NAME(plan_units)(AG_NAME(gemm_context) *ctx, int threads) {
+    const int mr = ctx->config.mr, nr = ctx->config.nr;
+    const int64_t m = ctx->m, n = ctx->n, k = ctx->k;
+    const int64_t m_panels = (m + mr - 1) / mr, n_panels = (n + nr - 1) / nr;
+    /* Enough units that a thread left behind costs little: about 4 per thread. */
+    const int64_t wanted = 4 * (int64_t)threads;
+    if ((m < n ? m : n) > AG_GEMM_UNIT_MAX_SIDE)
+        return 0;
+    if (m <= n) {
+        if ((double)m_panels * mr * (double)k > AG_GEMM_UNIT_CACHE_ELEMENTS)
+            return 0;
+        int64_t per_chunk = n_panels / wanted;
+        if (per_chunk > AG_GEMM_UNIT_CHUNK_PANELS)
+            per_chunk = AG_GEMM_UNIT_CHUNK_PANELS;
+        if (per_chunk < 1)
+            per_chunk = 1;
+        ctx->row_rows = m;
+        ctx->chunk_columns = per_chunk * nr;
+    } else {
+        if ((double)n_panels * nr * (double)k > AG_GEMM_UNIT_CACHE_ELEMENTS)
+            return 0;
+        /* Twice as many row blocks: B is cached whole, so a smaller block costs little,
+         * and 784 rows in 9 blocks of 96 split 5:4 over two threads (17 split 9:8). */
+        int64_t per_block = m_panels / (2 * wanted);
+        if (per_block > ctx->config.mc / mr)
+            per_block = ctx->config.mc / mr;
+        if (per_block < 1)
+            per_block = 1;
+        ctx->row_rows = per_block * mr;
+        ctx->chunk_columns = n;
+    }
+    ctx->row_blocks = (m + ctx->row_rows - 1) / ctx->row_rows;
+    ctx->column_chunks = (n + ctx->chunk_columns - 1) / ctx->chunk_columns;
+    ctx->units = ctx->row_blocks * ctx->column_chunks;
+    ctx->rows_padded = (ctx->row_rows + mr - 1) / mr * mr;
+    ctx->columns_padded = (ctx->chunk_columns + nr - 1) / nr * nr;
+    /* Row sub-blocks of the unit loop: mc rounded to micro-panels, balanced. */
+    ctx->mc = AG_NAME(balanced_block)(ctx->row_rows, AG_GEMM_UNIT_SUBBLOCK * ctx->config.mc, mr);
+    const int64_t align = 64 / (int64_t)sizeof(T);
+    ctx->scratch_stride = ((ctx->rows_padded + ctx->columns_padded) * k + align - 1) / align * align;
+    ctx->next_unit = 0;
+    return 1;
+}
+
 static void AG_NAME(gemm_region)(void *context, int thread, int team) {
     AG_NAME(gemm_body)((const AG_NAME(gemm_context) *)context, thread, team);
 }
@@ -237,12 +399,31 @@ static void AG_NAME(gemm_unblocked)(const AG_NAME(gemm_context) *ctx) {
         }
 }
 
-/* Splits `total` into the fewest blocks of at most `limit`, of near-equal size rounded
- * up to `multiple`: avoids a last block of a few rows/columns doing a full pass. */
-static int64_t AG_NAME(balanced_block)(int64_t total, int64_t limit, int64_t multiple) {
-    int64_t blocks = (total + limit - 1) / limit;
-    int64_t size = (total + blocks - 1) / blocks;
-    return (size + multiple - 1) / multiple * multiple;
+/* Fills ctx for one product and returns the thread count to run it with. */
+static int AG_NAME(setup)(AG_NAME(gemm_context) *ctx, int trans_a, int trans_b, int64_t m, int64_t n,
+                          int64_t k, T alpha, const T *a, int64_t lda, const T *b, int64_t ldb,
+                          T beta, T *c, int64_t ldc) {
+    ctx->trans_a = trans_a;
+    ctx->trans_b = trans_b;
+    ctx->m = m; ctx->n = n; ctx->k = k;
+    ctx->lda = lda; ctx->ldb = ldb; ctx->ldc = ldc;
+    ctx->alpha = alpha; ctx->beta = beta;
+    ctx->a = a; ctx->b = b; ctx->c = c;
+    AG_SELECT(ag_get_simd_level(), &ctx->config);
+    ctx->kc = AG_NAME(balanced_block)(k, ctx->config.kc, 1);
+    int threads = ag_get_num_threads();
+    /* A parallel region costs a few microseconds, and waking the second thread tens of
+     * them when the cores are busy: below AG_GEMM_PARALLEL_MIN_WORK one thread is faster. */
+    if ((double)m * (double)n * (double)k < AG_GEMM_PARALLEL_MIN_WORK)
+        threads = 1;
+    return threads < 1 ? 1 : threads;
+}
+
+/* C = beta*C for an empty product (k == 0 or alpha == 0); never reads C when beta == 0. */
+static void AG_NAME(scale_c)(int64_t m, int64_t n, T beta, T *c, int64_t ldc) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++)
+            c[i * ldc + j] = beta == 0 ? (T)0 : beta * c[i * ldc + j];
 }
 
 void AG_GEMM(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
@@ -250,26 +431,25 @@ void AG_GEMM(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
              T beta, T *c, int64_t ldc) {
     if (m <= 0 || n <= 0)
         return;
-    if (k <= 0 || alpha == 0) {  /* C = beta*C; never read C when beta == 0 */
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++)
-                c[i * ldc + j] = beta == 0 ? (T)0 : beta * c[i * ldc + j];
+    if (k <= 0 || alpha == 0) {
+        AG_NAME(scale_c)(m, n, beta, c, ldc);
         return;
     }
     AG_NAME(gemm_context) ctx;
-    ctx.trans_a = trans_a;
-    ctx.trans_b = trans_b;
-    ctx.m = m; ctx.n = n; ctx.k = k;
-    ctx.lda = lda; ctx.ldb = ldb; ctx.ldc = ldc;
-    ctx.alpha = alpha; ctx.beta = beta;
-    ctx.a = a; ctx.b = b; ctx.c = c;
-    AG_SELECT(ag_get_simd_level(), &ctx.config);
-    int threads = ag_get_num_threads();
-    /* A parallel region costs a few microseconds: not worth it below ~0.5 MFLOP. */
-    if ((double)m * (double)n * (double)k < AG_GEMM_PARALLEL_MIN_WORK)
-        threads = 1;
-    if (threads < 1)
-        threads = 1;
+    int threads = AG_NAME(setup)(&ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    if (AG_NAME(plan_units)(&ctx, threads)) {
+        if (threads > ctx.units)
+            threads = (int)ctx.units;
+        void *scratch = malloc((size_t)(threads * ctx.scratch_stride) * sizeof(T) + 64);
+        if (scratch != NULL) {
+            ctx.scratch = (T *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+            /* Units are claimed, not assigned: whatever team starts, each is done once. */
+            ag_parallel(threads, AG_NAME(unit_region), &ctx);
+            free(scratch);
+            return;
+        }
+    }
 
     /* Row blocks of near-equal size (within one micro-panel), and a multiple of the
      * thread count when there are several, so the blocks split evenly over threads
@@ -282,7 +462,6 @@ void AG_GEMM(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
         m_blocks = m_panels;
     ctx.m_blocks = m_blocks;
     ctx.mc = (m_panels + m_blocks - 1) / m_blocks * ctx.config.mr;
-    ctx.kc = AG_NAME(balanced_block)(k, ctx.config.kc, 1);
     /* The packed B panel spans all of k; cap its columns so it stays within
      * AG_GEMM_B_PANEL_BYTES however deep k is. */
     int64_t nc_limit = (int64_t)(AG_GEMM_B_PANEL_BYTES / sizeof(T)) / k / ctx.config.nr * ctx.config.nr;
@@ -316,47 +495,64 @@ void AG_GEMM(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
 }
 
 typedef struct {
-    int trans_a, trans_b;
-    int64_t m, n, k, stride_a, lda, stride_b, ldb, stride_c, ldc;
-    T alpha, beta;
-    const T *a, *b;
-    T *c;
+    AG_NAME(gemm_context) plan;  /* the plan every product shares (operands of product 0) */
+    int64_t batch, stride_a, stride_b, stride_c;
+    int64_t next_item;           /* the next unclaimed product (claimed atomically) */
+    T *scratch;                  /* one plan.scratch_stride slice per thread */
 } AG_NAME(batch_job);
 
-/* Products begin .. end - 1 of a batch, on one thread. */
-static void AG_NAME(batch_share)(void *job_pointer, int64_t begin, int64_t end, int thread) {
-    const AG_NAME(batch_job) *job = (const AG_NAME(batch_job) *)job_pointer;
-    (void)thread;
-    for (int64_t i = begin; i < end; i++)
-        AG_GEMM(job->trans_a, job->trans_b, job->m, job->n, job->k, job->alpha,
-                job->a + i * job->stride_a, job->lda, job->b + i * job->stride_b, job->ldb,
-                job->beta, job->c + i * job->stride_c, job->ldc);
+/* Run by each thread of the team: claims products one at a time and computes each
+ * alone on the unit path, in this thread's scratch (allocated once for the batch, not
+ * once per product). Claiming, not a fixed share, so a thread that is preempted or
+ * starts late holds up one product at most. */
+static void AG_NAME(batch_region)(void *job_pointer, int thread, int team) {
+    AG_NAME(batch_job) *job = (AG_NAME(batch_job) *)job_pointer;
+    AG_NAME(gemm_context) ctx = job->plan;
+    (void)team;
+    ctx.scratch = job->scratch + thread * job->plan.scratch_stride;
+    for (;;) {
+        int64_t item;
+        AG_OMP("omp atomic capture")
+        item = job->next_item++;
+        if (item >= job->batch)
+            break;
+        ctx.a = job->plan.a + item * job->stride_a;
+        ctx.b = job->plan.b + item * job->stride_b;
+        ctx.c = job->plan.c + item * job->stride_c;
+        ctx.next_unit = 0;
+        AG_NAME(unit_body)(&ctx, 0);
+    }
 }
 
 void AG_GEMM_BATCHED(int trans_a, int trans_b, int64_t batch, int64_t m, int64_t n, int64_t k,
                      T alpha, const T *a, int64_t stride_a, int64_t lda,
                      const T *b, int64_t stride_b, int64_t ldb,
                      T beta, T *c, int64_t stride_c, int64_t ldc) {
-    if (batch <= 0)
+    if (batch <= 0 || m <= 0 || n <= 0)
         return;
-    int threads = ag_get_num_threads();
-    const double work = (double)m * (double)n * (double)k;
+    AG_NAME(batch_job) job;
     /* A product big enough to thread on its own is threaded inside AG_GEMM; smaller
-     * ones run one per thread instead, when the whole batch is worth a parallel region
-     * (each call's own region is then nested and inactive, so it stays on its thread). */
-    if (threads > 1 && batch > 1 && work < AG_GEMM_PARALLEL_MIN_WORK
-            && work * (double)batch >= AG_GEMM_PARALLEL_MIN_WORK) {
-        AG_NAME(batch_job) job;
-        job.trans_a = trans_a; job.trans_b = trans_b;
-        job.m = m; job.n = n; job.k = k;
-        job.alpha = alpha; job.beta = beta;
-        job.a = a; job.stride_a = stride_a; job.lda = lda;
-        job.b = b; job.stride_b = stride_b; job.ldb = ldb;
-        job.c = c; job.stride_c = stride_c; job.ldc = ldc;
-        ag_parallel_for(threads, batch, AG_NAME(batch_share), &job);
-    } else {
-        for (int64_t i = 0; i < batch; i++)
-            AG_GEMM(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb,
-                    beta, c + i * stride_c, ldc);
+     * ones (each on one thread, on the unit path) are spread over the team instead,
+     * when the whole batch is worth a parallel region. */
+    if (k > 0 && alpha != 0
+            && AG_NAME(setup)(&job.plan, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == 1
+            && AG_NAME(plan_units)(&job.plan, 1)) {
+        int threads = ag_threads_for((double)m * (double)n * (double)k * (double)batch,
+                                     AG_GEMM_PARALLEL_MIN_WORK);
+        if (threads > batch)
+            threads = (int)batch;
+        void *scratch = malloc((size_t)(threads * job.plan.scratch_stride) * sizeof(T) + 64);
+        if (scratch != NULL) {
+            job.scratch = (T *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+            job.batch = batch;
+            job.stride_a = stride_a; job.stride_b = stride_b; job.stride_c = stride_c;
+            job.next_item = 0;
+            ag_parallel(threads, AG_NAME(batch_region), &job);
+            free(scratch);
+            return;
+        }
     }
+    for (int64_t i = 0; i < batch; i++)
+        AG_GEMM(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb,
+                beta, c + i * stride_c, ldc);
 }

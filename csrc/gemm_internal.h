@@ -16,18 +16,25 @@ typedef void (*ag_skernel_fn)(int64_t kc, const float *a, const float *b, float 
 typedef void (*ag_dkernel_fn)(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
                               double alpha, double beta, int m_tile, int n_tile);
 
-/* Packs one full mr-row micro-panel of untransposed A: panel[p*mr + i] = src[i*lda + p]. */
-typedef void (*ag_spack_fn)(float *panel, const float *src, int64_t lda, int64_t kc);
-typedef void (*ag_dpack_fn)(double *panel, const double *src, int64_t lda, int64_t kc);
+/* Packs one mr-row micro-panel of untransposed A: panel[p*mr + i] = src[i*lda + p] for
+ * i < rows (1 <= rows <= mr), and 0 for the rows beyond (src is not read there). */
+typedef void (*ag_spack_fn)(float *panel, const float *src, int64_t lda, int64_t kc, int rows);
+typedef void (*ag_dpack_fn)(double *panel, const double *src, int64_t lda, int64_t kc, int rows);
+/* Packs one full nr-column micro-panel of transposed B: panel[p*nr + j] = src[j*ldb + p]. */
+typedef void (*ag_spack_bt_fn)(float *panel, const float *src, int64_t ldb, int64_t kc);
+typedef void (*ag_dpack_bt_fn)(double *panel, const double *src, int64_t ldb, int64_t kc);
 
 /* Register tile (mr x nr) and cache blocks for one SIMD path:
  *   kc: depth of a packed panel (a kc x nr micro-panel of B is reused from L1, or
  *       streamed from L2 when kc is deep),
  *   mc: rows of A packed per thread; the mc x kc block of A should stay in L2,
  *   nc: columns of B packed and shared by all threads (L3);
- *   pack_a: a SIMD packer for full micro-panels of A, or NULL for the generic one. */
-typedef struct { int mr, nr; int64_t kc, mc, nc; ag_skernel_fn kernel; ag_spack_fn pack_a; } ag_sgemm_config;
-typedef struct { int mr, nr; int64_t kc, mc, nc; ag_dkernel_fn kernel; ag_dpack_fn pack_a; } ag_dgemm_config;
+ *   pack_a: a SIMD packer for full micro-panels of A, or NULL for the generic one;
+ *   pack_bt: the same for full micro-panels of transposed B, or NULL. */
+typedef struct { int mr, nr; int64_t kc, mc, nc; ag_skernel_fn kernel; ag_spack_fn pack_a;
+                 ag_spack_bt_fn pack_bt; } ag_sgemm_config;
+typedef struct { int mr, nr; int64_t kc, mc, nc; ag_dkernel_fn kernel; ag_dpack_fn pack_a;
+                 ag_dpack_bt_fn pack_bt; } ag_dgemm_config;
 
 /* Filled with the path for `level` (0 portable, 1 AVX2+FMA, 2 AVX-512F); the caller has
  * already clamped level to what the CPU supports. */
@@ -42,7 +49,8 @@ void ag_dgemm_kernel_avx2_6x8(int64_t kc, const double *a, const double *b, doub
                               double alpha, double beta, int m_tile, int n_tile);
 void ag_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                                   float alpha, float beta, int m_tile, int n_tile);
-void ag_spack_a_avx512_12(float *panel, const float *src, int64_t lda, int64_t kc);
+void ag_spack_a_avx512_12(float *panel, const float *src, int64_t lda, int64_t kc, int rows);
+void ag_spack_bt_avx512_32(float *panel, const float *src, int64_t ldb, int64_t kc);
 void ag_dgemm_kernel_avx512_12x16(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
                                   double alpha, double beta, int m_tile, int n_tile);
 #endif

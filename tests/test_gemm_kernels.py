@@ -105,6 +105,8 @@ def test_gemm_matches_reference(level, threads, data, m, n, k, trans_a, trans_b,
     (5, 2000, 300),                                      # one row block: threads split columns
     (20, 4100, 40),                                      # threaded, more columns than one B panel
     (777, 96, 300),                                      # row blocks of unequal micro-panel counts
+    (64, 300, 700),                                      # unit path by column chunks, two depth blocks
+    (1040, 1100, 530),                                   # both sides big: the shared-panel path
 ])
 def test_gemm_across_blocks(level, threads, dtype, m, n, k):
     rng = np.random.default_rng(m * 7919 + n * 31 + k)
@@ -188,6 +190,8 @@ def test_views_are_not_copied():
     (4, 70, 80, 90),     # small products, one after another
     (40, 40, 41, 39),    # small products spread over the threads across the batch
     (2, 150, 130, 140),  # products threaded on their own
+    (5, 13, 32, 20), (3, 9, 16, 7), (2, 5, 8, 70),  # n == nr of some path: B read in place unpacked
+    (2, 5, 32, 600), (2, 3, 16, 600), (2, 4, 8, 600),  # ... over several depth blocks
 ])
 def test_batched_gemm(level, threads, dtype, batch, m, n, k):
     rng = np.random.default_rng(batch + m + n + k)

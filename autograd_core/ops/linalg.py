@@ -41,6 +41,11 @@ class MatMul(Function):
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError("matmul: shapes %s and %s do not match: %d columns vs %d rows"
                              % (a.shape, b.shape, a.shape[-1], b.shape[-2 if b.ndim > 1 else 0]))
+        if a.ndim == 2 and b.ndim == 2 and a.dtype is b.dtype and a.dtype.kind == "f":
+            # the common case (no broadcasting, no promotion) straight to the GEMM: at
+            # n = 64 the general path's checks cost as much as the product
+            ctx.save_for_backward(a, b)
+            return kernels.gemm(a, b)
         if a.dtype != b.dtype:  # the elementwise ops' rule: int64 @ float32 is float32, not numpy's float64
             a, b = promote("matmul", a, b)
         try:
@@ -62,6 +67,11 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
+        if a.ndim == 2 and b.ndim == 2 and grad.dtype is a.dtype and a.dtype is b.dtype and a.dtype.kind == "f":
+            # both products read the transposed operand in place (no swapaxes view to lay out)
+            needs_a, needs_b = ctx.needs_input_grad
+            return (kernels.gemm(grad, b, trans_b=True) if needs_a else None,
+                    kernels.gemm(a, grad, trans_a=True) if needs_b else None)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         # undo forward's squeezes in reverse order: b's column axis went last, so it comes back first
