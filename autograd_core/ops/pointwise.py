@@ -113,8 +113,10 @@ _FRACTION_START, _FRACTION_DEPTH = 1.5, 80
 def _exp_minus_square(x):
     """exp(-x^2) without the rounding error of x*x (which exp multiplies by x^2, up to
     ~700): x splits into a part with few bits, squared exactly, and the rest."""
-    high = np.trunc(x * 16) / 16
-    return np.exp(-high * high) * np.exp(-(x - high) * (x + high))
+    with np.errstate(invalid="ignore"):
+        high = np.trunc(x * 16) / 16
+        value = np.exp(-high * high) * np.exp(-(x - high) * (x + high))
+    return np.where(np.isinf(x), 0.0, value)  # (inf - inf above is NaN)
 
 
 def _erf_series(x):
