@@ -164,6 +164,19 @@ def test_erf_matches_math_erf_to_float64_precision():
     assert ag.erfc(_t([np.inf, -np.inf])).tolist() == [0.0, 2.0]
 
 
+def test_float32_erf_family_is_accurate_to_float32():
+    x = np.linspace(-7, 7, 2001).astype(np.float32)
+    wide = x.astype(np.float64)
+    np.testing.assert_allclose(ag.erf(_t(x)).data, [math.erf(v) for v in wide], rtol=2e-7, atol=1e-30)
+    tail = np.array([math.erfc(v) for v in wide])
+    normal = tail > np.finfo(np.float32).tiny  # below it float32 has fewer digits
+    np.testing.assert_allclose(ag.erfc(_t(x)).data[normal], tail[normal], rtol=2e-7)
+    y = np.linspace(-0.9999, 0.9999, 2001).astype(np.float32)
+    got = ag.erfinv(_t(y)).data
+    assert got.dtype == np.float32
+    np.testing.assert_allclose([math.erf(v) for v in got.astype(np.float64)], y, rtol=2e-7, atol=1e-30)
+
+
 def test_erfinv_inverts_erf_to_float64_precision():
     y = np.concatenate([np.linspace(-0.999, 0.999, 2001), [1e-300, -1e-12, 0.5, 0.75]])
     x = ag.erfinv(_t(y)).data
@@ -224,6 +237,7 @@ def test_float32_gradients_stay_float32():
     (lambda: ag.nan_to_num(_t([1.0]), nan="zero"), r"nan_to_num: got nan='zero', expected a number or None"),
     (lambda: ag.sin("a"), r"sin: got str, expected a Tensor, array or number"),
     (lambda: ag.isnan(None), r"isnan: got NoneType, expected a Tensor, array or number"),
+    (lambda: _t([1, 2]) | _t([1, 2, 3]), r"bitwise_or: shapes \(2,\) and \(3,\) cannot be broadcast"),
     (lambda: ag.logical_and(_t([1, 2]), _t([1, 2, 3])), r"logical_and: shapes \(2,\) and \(3,\) cannot be broadcast"),
     (lambda: ag.atan2(_t([1.0, 2.0]), _t([1.0, 2.0, 3.0])), r"atan2: shapes \(2,\) and \(3,\) cannot be broadcast"),
     (lambda: ag.lerp(_t([1.0, 2.0]), _t([1.0, 2.0, 3.0]), 0.5), r"lerp: shapes \(2,\) and \(3,\) and \(\) cannot"),

@@ -102,12 +102,26 @@ Reciprocal = _unary("reciprocal", lambda a: 1 / a, lambda g, a, out: -g * out * 
 
 # ---- erf, erfc, erfinv: numpy has none, so they are computed here ----------------------
 # erf(x) for |x| < 2.5 by the series 2x/sqrt(pi) e^(-x^2) sum_k (2x^2)^k / (1*3*...*(2k+1)),
-# whose terms are all positive (no cancellation); 60 terms reach 2.5. erfc(x) for x >= 1.5
-# by its continued fraction e^(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))),
-# 80 levels deep. Measured against math.erf/math.erfc over [0, 27]: relative error below
-# 1e-15 for erf and 3e-15 for erfc (1 - erf below 1.5, where erfc > 0.03).
-_SERIES_LIMIT, _SERIES_TERMS = 2.5, 60
-_FRACTION_START, _FRACTION_DEPTH = 1.5, 80
+# whose terms are all positive (no cancellation). erfc(x) for x >= 1.5 by its continued
+# fraction e^(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))). Both run in
+# float64, each cut where the next term or level changes the result by less than 1e-17
+# (float64 results) or 1e-9 (float32) over its band of x, measured: a band costs only
+# what it needs. Against math.erf/math.erfc over [-7, 27]: relative error below 2e-15 for
+# erf and, from 1.5 up, for erfc; below 1.5 erfc is 1 - erf (erfc > 0.03 there), within
+# 3e-14. Speed: ~30 numpy passes per element, ~0.15 s per 1e6 normal samples (numpy's
+# sin: 0.02 s; blocking the work into cache-sized chunks gained only 20%, not kept).
+_BANDS = {  # dtype: ((|x| below, series terms), ...), ((x below, fraction levels), ...)
+    np.dtype(np.float64): (((0.5, 14), (1.0, 20), (1.5, 26), (2.5, 40)),
+                           ((2.5, 110), (4.0, 48), (8.0, 26), (np.inf, 14))),
+    np.dtype(np.float32): (((0.5, 9), (1.0, 13), (1.5, 17), (2.5, 28)),
+                           ((2.5, 36), (4.0, 17), (8.0, 10), (np.inf, 6))),
+}
+_SERIES_LIMIT, _FRACTION_START = 2.5, 1.5
+
+
+def _bands(dtype):
+    """The cut-offs for results in dtype (float16 takes float32's, any other float64's)."""
+    return _BANDS[np.dtype(np.float32)] if dtype.itemsize <= 4 else _BANDS[np.dtype(np.float64)]
 
 
 def _exp_minus_square(x):
@@ -119,70 +133,98 @@ def _exp_minus_square(x):
     return np.where(np.isinf(x), 0.0, value)  # (inf - inf above is NaN)
 
 
-def _erf_series(x):
-    square = x * x
-    term = np.ones_like(x)
-    total = np.ones_like(x)
-    for k in range(1, _SERIES_TERMS):
-        term = term * (2 * square) / (2 * k + 1)
-        total += term
+def _by_band(x, magnitude, bands, lower, evaluate):
+    """evaluate(x[band], count) for each band [lower, upper) of magnitude (upper = inf
+    takes inf too) into one array; elements in no band (NaN among them) are NaN."""
+    out = np.full(x.shape, np.nan)
+    for upper, count in bands:
+        band = (magnitude >= lower) & ((magnitude < upper) | (upper == np.inf))
+        if band.any():
+            out[band] = evaluate(x[band], count)
+        lower = upper
+    return out
+
+
+# the series' coefficients 1 / (1*3*...*(2k+1)), for Horner's rule in 2x^2
+_SERIES_COEFFICIENTS = 1 / np.cumprod(np.arange(1.0, 2 * max(t for _, t in _BANDS[np.dtype(np.float64)][0]), 2.0))
+
+
+def _erf_series(x, terms):
+    """erf(x) for |x| < 2.5 (float64 array), the series cut after terms."""
+    double_square = 2 * x * x
+    total = np.full(x.shape, _SERIES_COEFFICIENTS[terms - 1])
+    for k in range(terms - 2, -1, -1):
+        total *= double_square
+        total += _SERIES_COEFFICIENTS[k]
     return _TWO_OVER_SQRT_PI * x * _exp_minus_square(x) * total
 
 
-def _erfc_fraction(x):
-    """erfc(x) for x >= 1.5 (float64 array)."""
+def _erfc_fraction(x, levels):
+    """erfc(x) for x >= 1.5 (float64 array), the fraction cut after levels."""
     level = x.copy()
-    for k in range(_FRACTION_DEPTH, 0, -1):
-        level = x + (k / 2) / level
+    for k in range(levels, 0, -1):
+        np.divide(k / 2, level, out=level)
+        level += x
     return _exp_minus_square(x) / _SQRT_PI / level
+
+
+def _erf_wide(x, bands):
+    """erf of a float64 array with the given _BANDS entry (NaN -> NaN)."""
+    series, fraction = bands
+    magnitude = np.abs(x)
+    out = _by_band(x, magnitude, series, 0.0, _erf_series)
+    far = magnitude >= _SERIES_LIMIT
+    if far.any():
+        tail = _by_band(magnitude[far], magnitude[far], fraction, _FRACTION_START, _erfc_fraction)
+        out[far] = np.copysign(1 - tail, x[far])
+    return out
+
+
+def _erfc_wide(x, bands):
+    """erfc of a float64 array with the given _BANDS entry."""
+    tail = x >= _FRACTION_START
+    out = np.array(1 - _erf_wide(np.where(tail, 0.0, x), bands))  # (a 0-d array stays one)
+    if tail.any():
+        out[tail] = _by_band(x[tail], x[tail], bands[1], _FRACTION_START, _erfc_fraction)
+    return out
 
 
 def erf_values(x):
     """erf of a float array, computed in float64 and returned in x's dtype (NaN -> NaN)."""
-    wide = np.asarray(x, dtype=np.float64)
-    magnitude = np.abs(wide)
-    out = np.empty_like(wide)
-    near = magnitude < _SERIES_LIMIT
-    out[near] = _erf_series(wide[near])
-    far = ~near & ~np.isnan(wide)
-    out[far] = np.copysign(1 - _erfc_fraction(magnitude[far]), wide[far])
-    out[np.isnan(wide)] = np.nan
-    return out.astype(x.dtype, copy=False)
+    return _erf_wide(np.asarray(x, dtype=np.float64), _bands(x.dtype)).astype(x.dtype, copy=False)
 
 
 def erfc_values(x):
     """erfc of a float array, computed in float64 and returned in x's dtype."""
-    wide = np.asarray(x, dtype=np.float64)
-    tail = wide >= _FRACTION_START
-    out = np.array(1 - erf_values(np.where(tail, 0.0, wide)), dtype=np.float64)  # (a 0-d array stays one)
-    out[tail] = _erfc_fraction(wide[tail])
-    return out.astype(x.dtype, copy=False)
+    return _erfc_wide(np.asarray(x, dtype=np.float64), _bands(x.dtype)).astype(x.dtype, copy=False)
 
 
 def erfinv_values(y):
     """The inverse of erf on [-1, 1] (+-inf at +-1, NaN outside), in y's dtype.
 
-    Winitzki's closed form (relative error ~2e-3) starts three Halley steps on
-    erf(x) = |y|, which converge cubically; above |y| = 0.5 the residual is taken as
-    (1 - |y|) - erfc(x), exact where erf(x) - |y| would cancel."""
+    Winitzki's closed form (relative error ~2e-3) starts Halley steps on erf(x) = |y|,
+    which converge cubically: two reach float64 below |y| = 0.5 (2e-3 -> 1e-8 -> 1e-16).
+    Above, the residual is taken as (1 - |y|) - erfc(x), exact where erf(x) - |y| would
+    cancel, and three steps are needed: erfc's relative error there is x^2 times x's
+    (measured: two leave 3e-14 at 1 - |y| = 1e-15)."""
     wide = np.asarray(y, dtype=np.float64)
+    bands = _bands(y.dtype)
     size = np.abs(wide)
-    with np.errstate(all="ignore"):
-        log_term = np.log((1 - size) * (1 + size))
-        a = 0.147
-        first = 2 / (np.pi * a) + log_term / 2
-        x = np.sqrt(np.sqrt(first * first - log_term / a) - first)
-        inner = (size < 1) & (size > 0)
-        x = np.where(inner, x, 0.0)
-        upper = size > 0.5
-        for _ in range(3):
-            residual = np.where(upper, (1 - size) - erfc_values(x), erf_values(x) - size)
-            slope = _TWO_OVER_SQRT_PI * _exp_minus_square(x)
-            step = residual / slope
-            x = np.where(inner, x - step / (1 + x * step), x)
-        x = np.where(size == 1, np.inf, x)
-        x = np.where((size > 1) | np.isnan(size), np.nan, x)
-    return np.copysign(x, wide).astype(y.dtype, copy=False)
+    out = np.where(size == 1, np.inf, np.nan)  # NaN for |y| > 1 and NaN
+    out[size == 0] = 0.0
+    for band, residual, steps in (((size > 0) & (size <= 0.5), lambda x, s: _erf_wide(x, bands) - s, 2),
+                                  ((size > 0.5) & (size < 1), lambda x, s: (1 - s) - _erfc_wide(x, bands), 3)):
+        if not band.any():
+            continue
+        s = size[band]
+        log_term = np.log((1 - s) * (1 + s))
+        first = 2 / (np.pi * 0.147) + log_term / 2
+        x = np.sqrt(np.sqrt(first * first - log_term / 0.147) - first)
+        for _ in range(steps):
+            step = residual(x, s) / (_TWO_OVER_SQRT_PI * _exp_minus_square(x))
+            x = x - step / (1 + x * step)
+        out[band] = x
+    return np.copysign(out, wide).astype(y.dtype, copy=False)
 
 
 Erf = _unary("erf", erf_values, lambda g, a, out: g * _TWO_OVER_SQRT_PI * np.exp(-a * a), "Elementwise error function.")
@@ -599,6 +641,7 @@ def _raw(op, value):
 
 def _bitwise_operands(op, a, b, allow_bool=True):
     a, b = _raw(op, a), _raw(op, b)
+    broadcast_shape(op, np.shape(a), np.shape(b))
     dtype = result_dtype(op, a, b)
     if dtype.kind == "f" or dtype.kind == "b" and not allow_bool:
         raise TypeError("%s: got operands of dtype %s, expected integer%s tensors"
