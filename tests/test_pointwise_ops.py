@@ -6,9 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import autograd_core as ag
-from autograd_core import Tensor
+from autograd_core import Tensor, gradcheck
+
+from strategies import arrays, broadcastable_shapes, leaves, nonzero, off_grid, positive, shapes, smooth
 
 INTS = np.array([3, -7, 5])
 DIVISORS = np.array([2, 2, -3])
@@ -186,6 +189,62 @@ def test_erfinv_inverts_erf_to_float64_precision():
     np.testing.assert_allclose([math.erfc(v) for v in x], 1 - near_one, rtol=1e-14)
     edges = ag.erfinv(_t([1.0, -1.0, 0.0, -0.0, 1.5, np.nan])).data
     assert edges[:4].tolist() == [np.inf, -np.inf, 0.0, 0.0] and np.isnan(edges[4:]).all()
+
+
+# ---- gradcheck over drawn shapes: ranks 0 to 4, size-0 and size-1 sides, broadcasting ----
+unit = st.floats(-0.9, 0.9, width=64)
+above_one = st.floats(1.2, 3.0, width=64)
+# divisors whose quotients with off_grid values (k / 10 + 0.05) are never whole numbers, so
+# that trunc/floor of the quotient (the remainders' gradients) is constant around them
+divisor = st.sampled_from([-1.3, -0.7, 0.7, 1.3])
+
+UNARY_VALUES = {
+    "sin": smooth, "cos": smooth, "atan": smooth, "sinh": smooth, "cosh": smooth, "asinh": smooth,
+    "exp2": smooth, "expm1": smooth, "square": smooth, "erf": smooth, "erfc": smooth, "nan_to_num": smooth,
+    "tan": unit, "asin": unit, "acos": unit, "atanh": unit, "erfinv": unit, "acosh": above_one,
+    "log2": positive, "log10": positive, "log1p": positive, "rsqrt": positive, "reciprocal": nonzero,
+    "floor": off_grid, "ceil": off_grid, "trunc": off_grid, "round": off_grid, "sign": off_grid, "frac": off_grid,
+}
+BINARY_VALUES = {
+    "atan2": (nonzero, nonzero), "copysign": (nonzero, nonzero), "hypot": (nonzero, nonzero),
+    "logaddexp": (smooth, smooth), "xlogy": (smooth, positive), "fmod": (off_grid, divisor),
+    "remainder": (off_grid, divisor), "floor_divide": (off_grid, divisor),
+}
+
+
+def _any_shape():
+    return shapes(min_side=0)  # a size-0 side sometimes: empty tensors too
+
+
+@pytest.mark.parametrize("name", sorted(UNARY_VALUES))
+@given(data=st.data())
+@settings(max_examples=8)
+def test_unary_gradcheck_over_drawn_shapes(name, data):
+    x = data.draw(arrays(_any_shape(), UNARY_VALUES[name]))
+    assert gradcheck(getattr(ag, name), leaves(x)) is True
+    assert gradcheck(lambda t: getattr(t, name)(), leaves(x)) is True  # the Tensor method
+
+
+@pytest.mark.parametrize("name", sorted(BINARY_VALUES))
+@given(data=st.data())
+@settings(max_examples=8)
+def test_binary_gradcheck_over_drawn_broadcast_shapes(name, data):
+    shape_a, shape_b = data.draw(broadcastable_shapes(2))
+    first, second = BINARY_VALUES[name]
+    a, b = data.draw(arrays(shape_a, first)), data.draw(arrays(shape_b, second))
+    assert gradcheck(getattr(ag, name), leaves(a, b)) is True
+
+
+@given(data=st.data())
+@settings(max_examples=8)
+def test_lerp_and_rounded_division_gradcheck_over_drawn_shapes(data):
+    shape_a, shape_b, shape_w = data.draw(broadcastable_shapes(3))
+    start, end, weight = (data.draw(arrays(shape, smooth)) for shape in (shape_a, shape_b, shape_w))
+    assert gradcheck(ag.lerp, leaves(start, end, weight)) is True
+    a, b = data.draw(arrays(shape_a, off_grid)), data.draw(arrays(shape_b, divisor))
+    mode = data.draw(st.sampled_from(["trunc", "floor"]))
+    assert gradcheck(lambda x, y: ag.divide(x, y, rounding_mode=mode), leaves(a, b)) is True
+    assert gradcheck(lambda x, y: x % y, leaves(a, b)) is True
 
 
 # ---- gradients at the points PyTorch defines by rule ----------------------------------------
