@@ -199,4 +199,4 @@ if __name__ == "__main__":
     import sys
     for row in run(quick="--quick" in sys.argv):
         print("%-6s %-26s %-6s %9.3f ms %8.1f GFLOP/s  %s" % (
-            row["benchmark"], row["case"], row["impl"], row["seconds"] * 1e3, row["gflops"], row["note"]))
+            row["benchmark"], row["case"], row["impl"], row["seconds"] * 1e3, row["gflops"], row.get("note", "")))

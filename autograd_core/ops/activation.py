@@ -23,95 +23,14 @@ from ..registry import register
 from ..tensor import _DEFAULT_FLOAT, as_tensor
 from ._util import unbroadcast
 from .elementwise import Neg, _sigmoid, cast
+from .pointwise import erfc_values
 from .reduce import softmax
 
-# ---- erf: a private float64 implementation (exact gelu needs it) -----------------------
-# erf(u) = 2/sqrt(pi) exp(-u^2) sum_n (2u^2)^n u / (2n+1)!!, a series of positive terms
-# (no cancellation), for |u| < 2; erfc(u) by its continued fraction
-# exp(-u^2)/sqrt(pi) / (u + (1/2)/(u + 1/(u + (3/2)/(u + ...)))) for |u| >= 2. Term and
-# depth counts give erf a relative error < 1e-15 against math.erf; erfc = 1 - erf on
-# 0 < u < 2 keeps an absolute error < 1e-15 (relative < 2e-13 near u = 2), and erfc of a
-# negative u (1 + erf) or of u >= 2 (the fraction) is as accurate as erf (the tests say so).
-# Bands of u with the term (depth) count each needs, smaller u needing fewer: the series on
-# [0, 1) and [1, 2), the fraction on [2, 3), [3, 4) and [4, inf).
-_SERIES_BANDS = ((1.0, 20), (2.0, 32))
-_FRACTION_BANDS = ((3.0, 56), (4.0, 32), (np.inf, 22))
-_SERIES_COEFFICIENTS = [1.0]  # 1 / (2n + 1)!!
-for _n in range(1, max(terms for _, terms in _SERIES_BANDS)):
-    _SERIES_COEFFICIENTS.append(_SERIES_COEFFICIENTS[-1] / (2 * _n + 1))
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-_ONE_OVER_SQRT_PI = 1.0 / math.sqrt(math.pi)
-
-
-def _exp_negative_square(u):
-    """exp(-u^2) to a few ulps: u^2 rounded would cost a relative error of u^2 * eps, so
-    u is split into a head of few bits (head^2 exact) and the rest."""
-    head = np.round(u * 16.0) / 16.0
-    return np.exp(-head * head) * np.exp(-(u - head) * (u + head))
-
-
-def _erf_series(u, terms):
-    """erf(u) by the series' first ``terms`` terms (Horner in 2u^2)."""
-    square2 = 2.0 * u * u
-    total = np.full_like(u, _SERIES_COEFFICIENTS[terms - 1])
-    for coefficient in _SERIES_COEFFICIENTS[terms - 2::-1]:  # in place: no array per term
-        total *= square2
-        total += coefficient
-    return _TWO_OVER_SQRT_PI * u * _exp_negative_square(u) * total
-
-
-def _erfc_fraction(u, depth):
-    """erfc(u) by the continued fraction cut at ``depth``, evaluated from its tail."""
-    u = np.minimum(u, 40.0)  # erfc(40) underflows to 0; keeps inf out of u - head
-    fraction = u.copy()
-    for k in range(depth, 0, -1):  # in place: no array per level
-        np.divide(0.5 * k, fraction, out=fraction)
-        fraction += u
-    return _ONE_OVER_SQRT_PI * _exp_negative_square(u) / fraction
-
-
-def _erf_and_erfc_of_magnitude(u):
-    """(erf(u), erfc(u)) for a float64 array u >= 0 (NaN passes through)."""
-    # value holds erf(u) on the series' bands and erfc(u) on the fraction's; each band's
-    # elements are gathered once by their flat indices
-    flat = u.reshape(-1)
-    value = np.empty_like(flat)
-    low = 0.0
-    for high, terms in _SERIES_BANDS:
-        index = np.flatnonzero((flat >= low) & (flat < high))
-        if index.size:
-            value[index] = _erf_series(flat[index], terms)
-        low = high
-    series_limit = low
-    for high, depth in _FRACTION_BANDS:
-        # the last band takes NaN too (every comparison with NaN is False)
-        index = np.flatnonzero((flat >= low) & (flat < high) if high != np.inf else ~(flat < low))
-        if index.size:
-            value[index] = _erfc_fraction(flat[index], depth)
-        low = high
-    value = value.reshape(u.shape)
-    near = u < series_limit
-    complement = 1.0 - value
-    return np.where(near, value, complement), np.where(near, complement, value)
-
-
-def _erf(x):
-    """The error function of an array, in float64 (relative error < 1e-15)."""
-    x = np.asarray(x, dtype=np.float64)
-    erf_u, _ = _erf_and_erfc_of_magnitude(np.abs(x))
-    return np.copysign(erf_u, x)
-
-
-def _erfc(x):
-    """1 - erf(x) of an array, in float64, without the cancellation of 1 - erf for x > 0."""
-    x = np.asarray(x, dtype=np.float64)
-    erf_u, erfc_u = _erf_and_erfc_of_magnitude(np.abs(x))
-    return np.where(x < 0, 1.0 + erf_u, erfc_u)
-
-
+# exact gelu needs the normal CDF through erfc, which ops/pointwise.py computes for the
+# erf/erfc ops (float64 inside, accurate to ~1e-15)
 def _normal_cdf(a):
     """P(N(0, 1) <= a) = erfc(-a / sqrt 2) / 2 in a's dtype (accurate in the far left tail)."""
-    return (0.5 * _erfc(-a * math.sqrt(0.5))).astype(a.dtype, copy=False)
+    return (0.5 * erfc_values(-a * math.sqrt(0.5))).astype(a.dtype, copy=False)
 
 
 def _softplus(a):
