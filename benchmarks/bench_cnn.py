@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from benchmarks.timing import alternating_medians, comparison_rows, torch_or_none
+from benchmarks.timing import alternating_medians, comparison_rows, thread_counts, torch_or_none
 
 BATCH, CLASSES = 100, 10
 CASE = "seed CNN, batch %d" % BATCH
@@ -77,28 +77,20 @@ def _torch(torch, images, labels):
 
 def run(quick=False):
     """Time a train step and an inference pass of each library; returns the result rows."""
-    import autograd_core as ag
-
     torch = torch_or_none()
     rng = np.random.default_rng(0)
     images = rng.random((BATCH, 28, 28, 1), dtype=np.float32)
     labels = rng.integers(0, CLASSES, BATCH)
-    previous_threads = ag.get_num_threads()
     rows = []
-    try:
-        for threads in ((1,) if quick else (1, 2)):
-            ag.set_num_threads(threads)
-            libraries = {"autograd_core": _ours(images, labels)}
-            if torch is not None:
-                torch.set_num_threads(threads)
-                libraries["pytorch"] = _torch(torch, images, labels)
-            for case in ("train step", "inference"):
-                medians = alternating_medians({name: steps[case] for name, steps in libraries.items()},
-                                              blocks=4 if quick else 10, calls_per_block=3)
-                rows += comparison_rows("cnn_" + case.replace(" ", "_"), "%s, %s, threads=%d"
-                                        % (CASE, case, threads), medians)
-    finally:
-        ag.set_num_threads(previous_threads)
+    for threads in thread_counts(quick, torch):
+        libraries = {"autograd_core": _ours(images, labels)}
+        if torch is not None:
+            libraries["pytorch"] = _torch(torch, images, labels)
+        for case in ("train step", "inference"):
+            medians = alternating_medians({name: steps[case] for name, steps in libraries.items()},
+                                          blocks=4 if quick else 10, calls_per_block=3)
+            rows += comparison_rows("cnn_" + case.replace(" ", "_"), "%s, %s, threads=%d"
+                                    % (CASE, case, threads), medians)
     return rows
 
 

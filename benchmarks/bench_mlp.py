@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from benchmarks.timing import alternating_medians, comparison_rows, torch_or_none
+from benchmarks.timing import alternating_medians, comparison_rows, thread_counts, torch_or_none
 
 BATCH, INPUT, CLASSES = 100, 784, 10
 SIZES = (200, 100, 60, 30)
@@ -59,25 +59,17 @@ def _torch(torch, images, labels):
 
 def run(quick=False):
     """Time a training step of each library; returns the result rows."""
-    import autograd_core as ag
-
     torch = torch_or_none()
     rng = np.random.default_rng(0)
     images = rng.random((BATCH, INPUT), dtype=np.float32)
     labels = rng.integers(0, CLASSES, BATCH)
-    previous_threads = ag.get_num_threads()
     rows = []
-    try:
-        for threads in ((1,) if quick else (1, 2)):
-            ag.set_num_threads(threads)
-            steps = {"autograd_core": _ours(images, labels)}
-            if torch is not None:
-                torch.set_num_threads(threads)
-                steps["pytorch"] = _torch(torch, images, labels)
-            medians = alternating_medians(steps, blocks=4 if quick else 15, calls_per_block=5)
-            rows += comparison_rows("mlp_train_step", "%s, threads=%d" % (CASE, threads), medians)
-    finally:
-        ag.set_num_threads(previous_threads)
+    for threads in thread_counts(quick, torch):
+        steps = {"autograd_core": _ours(images, labels)}
+        if torch is not None:
+            steps["pytorch"] = _torch(torch, images, labels)
+        medians = alternating_medians(steps, blocks=4 if quick else 15, calls_per_block=5)
+        rows += comparison_rows("mlp_train_step", "%s, threads=%d" % (CASE, threads), medians)
     return rows
 
 

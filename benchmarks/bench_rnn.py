@@ -1,8 +1,8 @@
 """Benchmark: 2-layer GRU and plain (tanh) RNN, 28 -> 128, 28 steps, batch 100, one
 training step (forward over the sequence, a loss on the last output, backward, Adam),
-the same shapes as bench_lstm.py's LSTM, here and in PyTorch's nn.GRU / nn.RNN
-(batch_first) when torch is importable, in alternating blocks (see timing.py). At 1 and
-2 threads (1 only with --quick).
+here and in PyTorch's nn.GRU / nn.RNN (batch_first) when torch is importable, in
+alternating blocks (see timing.py). At 1 and 2 threads (1 only with --quick).
+bench_lstm.py times the LSTM with this module's code.
 
     python -m benchmarks.bench_rnn [--quick]
 """
@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from benchmarks.timing import alternating_medians, comparison_rows, torch_or_none
+from benchmarks.timing import alternating_medians, comparison_rows, thread_counts, torch_or_none
 
 BATCH, STEPS, INPUT, HIDDEN, LAYERS = 100, 28, 28, 128, 2
 KINDS = ("GRU", "RNN")
@@ -54,29 +54,20 @@ def _torch(torch, kind, x_array):
     return step
 
 
-def run(quick=False):
+def run(quick=False, kinds=KINDS):
     """Time one training step of each kind in each library; returns the result rows."""
-    import autograd_core as ag
-
     torch = torch_or_none()
     x = np.random.default_rng(0).standard_normal((BATCH, STEPS, INPUT)).astype(np.float32)
-    previous_threads = ag.get_num_threads()
     rows = []
-    try:
-        for threads in ((1,) if quick else (1, 2)):
-            ag.set_num_threads(threads)
+    for threads in thread_counts(quick, torch):
+        for kind in kinds:
+            steps = {"autograd_core": _ours(kind, x)}
             if torch is not None:
-                torch.set_num_threads(threads)
-            for kind in KINDS:
-                steps = {"autograd_core": _ours(kind, x)}
-                if torch is not None:
-                    steps["pytorch"] = _torch(torch, kind, x)
-                medians = alternating_medians(steps, blocks=3 if quick else 10, calls_per_block=3)
-                case = "2-layer %s %d->%d, %d steps, batch %d, fwd+bwd+Adam, threads=%d" % (
-                    kind, INPUT, HIDDEN, STEPS, BATCH, threads)
-                rows += comparison_rows("%s_train_step" % kind.lower(), case, medians)
-    finally:
-        ag.set_num_threads(previous_threads)
+                steps["pytorch"] = _torch(torch, kind, x)
+            medians = alternating_medians(steps, blocks=3 if quick else 10, calls_per_block=3)
+            case = "2-layer %s %d->%d, %d steps, batch %d, fwd+bwd+Adam, threads=%d" % (
+                kind, INPUT, HIDDEN, STEPS, BATCH, threads)
+            rows += comparison_rows("%s_train_step" % kind.lower(), case, medians)
     return rows
 
 

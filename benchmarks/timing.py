@@ -55,3 +55,19 @@ def comparison_rows(benchmark, case, medians, reference="pytorch", ours="autogra
         rows.append(dict(benchmark=benchmark, case=case, impl=name, seconds=wall / per,
                          cpu_seconds=cpu / per, note=row_note))
     return rows
+
+
+def thread_counts(quick, torch):
+    """Yields 1 (and then 2, unless quick) with both libraries set to that many threads
+    (torch may be None); our thread count is restored afterwards."""
+    import autograd_core as ag
+
+    previous = ag.get_num_threads()
+    try:
+        for threads in ((1,) if quick else (1, 2)):
+            ag.set_num_threads(threads)
+            if torch is not None:
+                torch.set_num_threads(threads)
+            yield threads
+    finally:
+        ag.set_num_threads(previous)
