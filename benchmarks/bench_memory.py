@@ -4,7 +4,8 @@ cannot measure two libraries).
 
 Each process imports its library, builds the network (bench_cnn.py's), records its RSS
 (the baseline: interpreter, library, weights), runs STEPS training steps (forward,
-cross-entropy, backward, Adam) and reports ru_maxrss. Rows give the peak in MiB and, in
+cross-entropy, backward, Adam) and reports its peak RSS (VmHWM; not ru_maxrss, which
+Linux carries over from the parent process). Rows give the peak in MiB and, in
 the note, the peak above the baseline (what the steps themselves cost).
 
     python -m benchmarks.bench_memory [--quick]
@@ -35,18 +36,21 @@ if library == "pytorch":
 else:
     step = bench_cnn._ours(images, labels)["train step"]
 
-def rss_kib():
+def status_kib(field):
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    return 0
+    return None
 
-baseline = rss_kib()
+baseline = status_kib("VmRSS")
 for _ in range(steps):
     step()
-print(json.dumps({{"baseline_kib": baseline,
-                  "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+# VmHWM is this process's own peak. ru_maxrss is not: Linux carries it over fork and
+# execve, so a child of a big parent (python -m benchmarks after the GEMM runs) would
+# report the parent's size.
+peak = status_kib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"baseline_kib": baseline or 0, "peak_kib": peak}}))
 """
 
 
