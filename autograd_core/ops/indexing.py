@@ -83,6 +83,15 @@ class Flip(Function):
         return np.flip(grad, ctx.dims), None
 
 
+def _written_into(grad, where, added):
+    """The gradient of the tensor a scatter or index_put wrote into: all of grad where the
+    values were added, and zero at the places where they replaced its elements."""
+    if added:
+        return grad
+    grad = grad.copy()
+    grad[where] = 0
+    return grad
+
 @register("flip", methods=("flip",))
 def flip(x, *dims):
     """Reverse the order of elements along dims (any shape -> same shape)."""
@@ -295,10 +304,7 @@ class Scatter(Function):
     def backward(ctx, grad):
         grad_a = grad_src = None
         if ctx.needs_input_grad[0]:
-            grad_a = grad
-            if not ctx.add:
-                grad_a = grad.copy()
-                grad_a[ctx.where] = 0
+            grad_a = _written_into(grad, ctx.where, ctx.add)
         if ctx.needs_input_grad[3]:
             grad_src = np.zeros(ctx.src_shape, dtype=grad.dtype)
             grad_src[ctx.within] = grad[ctx.where]
@@ -525,10 +531,7 @@ class IndexPut(Function):
     def backward(ctx, grad):
         grad_a = grad_values = None
         if ctx.needs_input_grad[0]:
-            grad_a = grad
-            if not ctx.accumulate:
-                grad_a = grad.copy()
-                grad_a[ctx.indices] = 0
+            grad_a = _written_into(grad, ctx.indices, ctx.accumulate)
         if ctx.needs_input_grad[2]:
             grad_values = unbroadcast(grad[ctx.indices], ctx.values_shape)
         return grad_a, None, grad_values, None

@@ -499,44 +499,40 @@ def _integer_operands(op, a, b):
         raise TypeError("%s: got bool operands, expected integer or float tensors" % op)
 
 
-@register("fmod", methods=("fmod",))
-class Fmod(BinaryElementwise):
-    """The C remainder of a / b elementwise, with the sign of a (broadcast; integers stay
-    integers). Gradient as in PyTorch: to a, 1; to b, -trunc(a / b)."""
+class _Remainder(BinaryElementwise):
+    """What fmod and remainder share: integer and float operands (not bool), a clear error
+    for an integer zero divisor, gradient 1 to a and -grad * quotient(a, b) to b."""
+    remainder = quotient = None  # set by each op: the remainder and its rounded quotient
 
-    @staticmethod
-    def compute(a, b):
-        _integer_operands("fmod", a, b)
-        _integer_zero_divisor("fmod", a, b)
+    @classmethod
+    def compute(cls, a, b):
+        _integer_operands(cls.name, a, b)
+        _integer_zero_divisor(cls.name, a, b)
         with np.errstate(all="ignore"):
-            return np.fmod(a, b)
+            return cls.remainder(a, b)
 
     grad_a = staticmethod(lambda grad, a, b, out: grad)
 
-    @staticmethod
-    def grad_b(grad, a, b, out):
+    @classmethod
+    def grad_b(cls, grad, a, b, out):
         with np.errstate(all="ignore"):
-            return -grad * np.trunc(a / b)
+            return -grad * cls.quotient(a, b)
+
+
+@register("fmod", methods=("fmod",))
+class Fmod(_Remainder):
+    """The C remainder of a / b elementwise, with the sign of a (broadcast; integers stay
+    integers). Gradient as in PyTorch: to a, 1; to b, -trunc(a / b)."""
+    remainder = staticmethod(np.fmod)
+    quotient = staticmethod(lambda a, b: np.trunc(a / b))
 
 
 @register("remainder", methods=("remainder", "__mod__"), reflected=("__rmod__",))
-class Remainder(BinaryElementwise):
+class Remainder(_Remainder):
     """a % b elementwise with the sign of b, Python's rule (broadcast; integers stay
     integers). Gradient as in PyTorch: to a, 1; to b, -floor(a / b)."""
-
-    @staticmethod
-    def compute(a, b):
-        _integer_operands("remainder", a, b)
-        _integer_zero_divisor("remainder", a, b)
-        with np.errstate(all="ignore"):
-            return np.remainder(a, b)
-
-    grad_a = staticmethod(lambda grad, a, b, out: grad)
-
-    @staticmethod
-    def grad_b(grad, a, b, out):
-        with np.errstate(all="ignore"):
-            return -grad * np.floor_divide(a, b)
+    remainder = staticmethod(np.remainder)
+    quotient = staticmethod(np.floor_divide)
 
 
 def _rounded_quotient(op, a, b, mode):
