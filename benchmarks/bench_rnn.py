@@ -16,6 +16,20 @@ BATCH, STEPS, INPUT, HIDDEN, LAYERS = 100, 28, 28, 128, 2
 KINDS = ("GRU", "RNN")
 
 
+def _training_step(model, optimizer, x):
+    """One step in either library (the same API): the sequence, a loss on the last
+    output, backward, Adam."""
+    def step():
+        outputs, _ = model(x)
+        last = outputs[:, -1]
+        loss = (last * last).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
 def _ours(kind, x_array):
     import autograd_core as ag
     import nn
@@ -23,35 +37,13 @@ def _ours(kind, x_array):
 
     nn.init.manual_seed(0)
     model = getattr(recurrent, kind)(INPUT, HIDDEN, num_layers=LAYERS)
-    optimizer = nn.optim.Adam(model.parameters(), lr=1e-3)
-    x = ag.from_numpy(x_array)
-
-    def step():
-        outputs, _ = model(x)
-        last = outputs[:, -1]
-        loss = (last * last).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    return step
+    return _training_step(model, nn.optim.Adam(model.parameters(), lr=1e-3), ag.from_numpy(x_array))
 
 
 def _torch(torch, kind, x_array):
     torch.manual_seed(0)
     model = getattr(torch.nn, kind)(INPUT, HIDDEN, num_layers=LAYERS, batch_first=True)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.from_numpy(x_array)
-
-    def step():
-        outputs, _ = model(x)
-        last = outputs[:, -1]
-        loss = (last * last).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    return step
+    return _training_step(model, torch.optim.Adam(model.parameters(), lr=1e-3), torch.from_numpy(x_array))
 
 
 def run(quick=False, kinds=KINDS):
