@@ -10,18 +10,7 @@
 
 #ifdef AG_HAVE_POOL_X86
 
-#pragma GCC push_options
-#pragma GCC target ("avx2,fma")
-#define AG_LEVEL avx2
-#include "pool_rows_level.h"
-#undef AG_LEVEL
-#pragma GCC pop_options
-
-#pragma GCC push_options
-#pragma GCC target ("avx512f")
-#define AG_LEVEL avx512
-#include "pool_rows_level.h"
-#undef AG_LEVEL
-#pragma GCC pop_options
+#define AG_LEVEL_HEADER "pool_rows_level.h"
+#include "x86_levels.h"
 
 #endif

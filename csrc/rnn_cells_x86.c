@@ -17,18 +17,7 @@
 
 #ifdef AG_HAVE_RNN_X86
 
-#pragma GCC push_options
-#pragma GCC target ("avx2,fma")
-#define AG_LEVEL avx2
-#include "rnn_cells_rows_level.h"
-#undef AG_LEVEL
-#pragma GCC pop_options
-
-#pragma GCC push_options
-#pragma GCC target ("avx512f")
-#define AG_LEVEL avx512
-#include "rnn_cells_rows_level.h"
-#undef AG_LEVEL
-#pragma GCC pop_options
+#define AG_LEVEL_HEADER "rnn_cells_rows_level.h"
+#include "x86_levels.h"
 
 #endif
