@@ -9,6 +9,13 @@ them in reverse topological order, calling each Function's backward once with th
 summed gradients of its outputs and passing the results on to its inputs. Hooks on a
 node's outputs are callables array -> array (Tensor.register_hook wraps the user's).
 
+A leaf gets its gradient as soon as its last contribution has arrived, not when the
+whole backward ends: the topological pass counts each leaf's uses, and the walk hands
+the summed gradient over when the count reaches zero. Gradient-ready hooks
+(``Tensor.register_post_accumulate_grad_hook``) can so start work (a data-parallel
+allreduce) that overlaps the rest of backward. ``queue_callback(fn)`` runs fn once at the
+end of the current backward (after every leaf has its gradient).
+
 In-place changes (see ``note_in_place_change``) are checked against what each node
 saved, just before its backward runs: a node that saved arrays remembers the change
 clock's tick (``Context.save_for_backward``), and only when the clock has moved since
@@ -123,8 +130,9 @@ def _check_saved(node, recent):
 
 
 def _topological_order(root):
-    """Nodes reachable from root, each after every node that consumes its outputs."""
-    order, visited, stack = [], set(), [(root, False)]
+    """Nodes reachable from root, each after every node that consumes its outputs, and
+    {id(leaf): the number of edges through which gradient flows to it}."""
+    order, visited, stack, leaf_uses = [], set(), [(root, False)], {}
     while stack:
         node, expanded = stack.pop()
         if expanded:
@@ -139,10 +147,12 @@ def _topological_order(root):
         for value, needs in zip(node.inputs, node.needs_input_grad):
             if needs:
                 parent = value.grad_fn
-                if parent is not None and id(parent) not in visited:
+                if parent is None:  # a leaf: counted, so that its gradient leaves on its last use
+                    leaf_uses[id(value)] = leaf_uses.get(id(value), 0) + 1
+                elif id(parent) not in visited:
                     stack.append((parent, False))
     order.reverse()
-    return order
+    return order, leaf_uses
 
 
 def _run_hooks(hooks, grad):
@@ -151,20 +161,54 @@ def _run_hooks(hooks, grad):
     return grad
 
 
+_state = threading.local()  # .callbacks: one list per backward running in this thread
+
+
+def queue_callback(callback):
+    """Run ``callback()`` once when the backward now running in this thread ends, after
+    every leaf has its gradient (as torch's ``Variable._execution_engine.queue_callback``).
+    Called from a hook during backward; outside one it is a RuntimeError. Callbacks run
+    in the order queued; one may queue another. A backward that raises runs none."""
+    frames = getattr(_state, "callbacks", None)
+    if not frames:
+        raise RuntimeError("queue_callback: no backward is running in this thread; call it from a "
+                           "gradient hook during backward()")
+    frames[-1].append(callback)
+
+
 def backward(tensor, grad, retain_graph=False):
-    """Accumulate d(tensor)/d(leaf) * grad into ``.grad`` of every leaf that requires grad."""
+    """Accumulate d(tensor)/d(leaf) * grad into ``.grad`` of every leaf that requires grad,
+    then run the callbacks queued during it (:func:`queue_callback`)."""
+    frames = getattr(_state, "callbacks", None)
+    if frames is None:
+        frames = _state.callbacks = []
+    callbacks = []
+    frames.append(callbacks)
+    try:
+        _backward(tensor, grad, retain_graph)
+    finally:
+        frames.pop()
+    index = 0
+    while index < len(callbacks):  # (a callback may queue another)
+        callbacks[index]()
+        index += 1
+
+
+def _backward(tensor, grad, retain_graph):
     root = tensor.grad_fn
     if root is None:
         tensor.accumulate_grad(grad)
         return
     pending = {(id(root), tensor.output_index): grad}
     # a leaf's gradient is summed over all its consumers first, so that its hooks see
-    # the total once (as for non-leaves), not one partial sum per consumer
+    # the total once (as for non-leaves), not one partial sum per consumer; it is handed
+    # over when the last of its counted uses has contributed
+    order, leaf_uses = _topological_order(root)
     leaf_grads = {}
     changes = CHANGES
     recent = recent_tick = None  # the cache of _check_saved, valid while the tick stays
     with no_grad():
-        for node in _topological_order(root):
+        for node in order:
             # one test for both rare cases: a freed node's _saved_at is -1, and a node that
             # saved arrays before an in-place change has an older tick than the clock
             if node._saved_at < changes.tick:
@@ -218,14 +262,24 @@ def backward(tensor, grad, retain_graph=False):
                     g = _cast_gradient(node, value, g, data.dtype)
                 parent = value.grad_fn
                 if parent is None:
-                    entry = leaf_grads.get(id(value))
+                    key = id(value)
+                    entry = leaf_grads.get(key)
                     if entry is None:
-                        leaf_grads[id(value)] = [value, g, False]
-                    elif entry[2]:  # a sum this loop made: add into it (no new array per use)
+                        remaining = leaf_uses[key] - 1
+                        if not remaining:  # its only use: deliver now (accumulate_grad copies g)
+                            value.accumulate_grad(g)
+                            continue
+                        leaf_grads[key] = [value, g, False, remaining]
+                        continue
+                    if entry[2]:  # a sum this loop made: add into it (no new array per use)
                         np.add(entry[1], g, entry[1])
                     else:  # g may be shared with other inputs (never add into it): a new sum
                         total = entry[1] + g  # (0-d arrays add up to a numpy scalar: not owned)
                         entry[1], entry[2] = total, type(total) is np.ndarray
+                    entry[3] -= 1
+                    if not entry[3]:  # the last use: the sum is complete
+                        del leaf_grads[key]
+                        value.accumulate_grad(entry[1])
                 else:
                     key = (id(parent), value.output_index)
                     previous = pending.get(key)
@@ -233,7 +287,9 @@ def backward(tensor, grad, retain_graph=False):
                     pending[key] = g if previous is None else previous + g
             if not retain_graph:
                 node.release()
-        for leaf, g, _ in leaf_grads.values():
+        # leaves some of whose uses brought no gradient (a node nothing flowed through,
+        # a backward that returned None for them) get theirs at the end, as before
+        for leaf, g, _, _ in leaf_grads.values():
             leaf.accumulate_grad(g)
 
 

@@ -352,17 +352,41 @@ class Tensor:
         hooks.append(array_hook)
         return _HookHandle(hooks, array_hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor) -> None runs after this leaf's ``.grad`` has received its gradient
+        of a backward (as torch 2.x's): the engine hands each leaf its gradient as soon as
+        its last use has contributed, so the hook can start work (a data-parallel
+        allreduce) while the rest of backward runs. Returns a handle with remove()."""
+        if not self.requires_grad or self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: expected a leaf tensor that requires grad, "
+                               "got a %s" % ("tensor that does not require grad" if not self.requires_grad
+                                             else "non-leaf tensor (computed by %s)" % self.grad_fn.function.__name__))
+        if self._hooks is None:
+            self._hooks = []
+        # kept in the leaf's one hook list (no new slot, so no cost to tensors without
+        # hooks), told apart from gradient hooks by its type
+        post_hook = _PostAccumulateHook(hook)
+        self._hooks.append(post_hook)
+        return _HookHandle(self._hooks, post_hook)
+
     def accumulate_grad(self, grad):
         """Add the numpy array grad into .grad, after this leaf's hooks (the engine's way
-        in). The first gradient is a private C-ordered copy, so that later accumulation
-        cannot alias another gradient, and optimizers can update it as one flat array."""
-        if self._hooks:
-            for hook in self._hooks:
-                grad = hook(grad)
+        in), then run its post-accumulate hooks. The first gradient is a private C-ordered
+        copy, so that later accumulation cannot alias another gradient, and optimizers can
+        update it as one flat array."""
+        hooks = self._hooks
+        if hooks:
+            for hook in hooks:
+                if type(hook) is not _PostAccumulateHook:
+                    grad = hook(grad)
         if self.grad is None:
             self.grad = Tensor(np.array(grad, dtype=self.data.dtype, order="C", copy=True))
         else:
             self.grad.data = self.grad.data + grad
+        if hooks:
+            for hook in list(hooks):  # (a hook may remove itself)
+                if type(hook) is _PostAccumulateHook:
+                    hook.hook(self)
 
     def zero_grad(self):
         self.grad = None
@@ -388,6 +412,15 @@ class Tensor:
                                 "values" % (grad.dtype, self.dtype))
             grad = grad.astype(self.dtype, copy=False)
         engine.backward(self, grad, retain_graph=retain_graph)
+
+
+class _PostAccumulateHook:
+    """A user's hook(tensor) -> None that runs after a leaf's .grad was updated."""
+
+    __slots__ = ("hook",)
+
+    def __init__(self, hook):
+        self.hook = hook
 
 
 class _ArrayHook:

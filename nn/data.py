@@ -43,6 +43,7 @@ __all__ = [
     "find_fashion_mnist",
     "load_fashion_mnist",
     "DataLoader",
+    "DistributedSampler",
 ]
 
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: uint8, 3 dimensions
@@ -396,9 +397,14 @@ class DataLoader:
     of epoch ``e`` depends only on ``(seed, e)``, so runs are reproducible and a resumed
     run can continue with :meth:`set_epoch`. ``seed=None`` draws a seed from the OS once.
     ``drop_last=True`` skips a final batch smaller than ``batch_size``.
+
+    ``sampler`` (e.g. a :class:`DistributedSampler`): an iterable of example indices with
+    a length that gives the order of one pass instead of ``shuffle``; as in torch, it
+    cannot be combined with ``shuffle=True``, and its epoch is its own (``set_epoch`` here
+    forwards to it).
     """
 
-    def __init__(self, *arrays, batch_size=1, shuffle=False, seed=None, drop_last=False):
+    def __init__(self, *arrays, batch_size=1, shuffle=False, seed=None, drop_last=False, sampler=None):
         if not arrays:
             raise ValueError("DataLoader: expected at least one array")
         arrays = tuple(np.asarray(array) for array in arrays)
@@ -416,9 +422,20 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
         self.epoch = 0
+        if sampler is not None:
+            if self.shuffle:
+                raise ValueError("DataLoader: sampler and shuffle=True exclude each other (the sampler "
+                                 "gives the order; shuffle it there)")
+            if not hasattr(sampler, "__iter__") or not hasattr(sampler, "__len__"):
+                raise TypeError("DataLoader: sampler must be an iterable of indices with a length, got %s"
+                                % type(sampler).__name__)
+        self.sampler = sampler
 
     @property
     def num_examples(self):
+        """Examples per pass: the sampler's count when there is one."""
+        if self.sampler is not None:
+            return len(self.sampler)
         return len(self.arrays[0])
 
     def __len__(self):
@@ -430,6 +447,8 @@ class DataLoader:
     def set_epoch(self, epoch):
         """Make the next pass use epoch ``epoch``'s permutation (e.g. when resuming)."""
         self.epoch = int(epoch)
+        if self.sampler is not None and hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
 
     def _order(self, epoch):
         rng = np.random.default_rng([self.seed, epoch])
@@ -439,12 +458,93 @@ class DataLoader:
         epoch = self.epoch
         self.epoch += 1
         order = self._order(epoch) if self.shuffle else None
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+            if len(order) != len(self.sampler):
+                raise RuntimeError("DataLoader: the sampler yielded %d indices but has length %d"
+                                   % (len(order), len(self.sampler)))
         for batch in range(len(self)):
             start = batch * self.batch_size
-            stop = min(start + self.batch_size, self.num_examples)
+            stop = min(start + self.batch_size, len(order) if order is not None else self.num_examples)
             if order is None:
                 # Slices are views: no copy for the unshuffled (evaluation) case.
                 yield tuple(array[start:stop] for array in self.arrays)
             else:
                 indices = order[start:stop]
                 yield tuple(array[indices] for array in self.arrays)
+
+
+class DistributedSampler:
+    """The indices of one rank's shard of a data set, as torch's DistributedSampler.
+
+    ``DistributedSampler(dataset, num_replicas=None, rank=None, shuffle=True, seed=0,
+    drop_last=False)``: ``dataset`` is its length (an int) or anything with ``len()``;
+    ``num_replicas`` and ``rank`` default to the MPI job's (``nn.parallel``). Each epoch
+    the indices 0..N-1 are permuted by ``(seed, epoch)`` (the same on every rank), made a
+    multiple of ``num_replicas`` long, and rank r takes positions r, r + num_replicas,
+    ...: shards are disjoint and together cover the data set. To make the length a
+    multiple, ``drop_last=False`` repeats the first indices of the order (a few examples
+    are seen twice per epoch), ``drop_last=True`` drops the tail. Call
+    :meth:`set_epoch` before each epoch, or every epoch repeats the same order.
+    ``len(sampler)`` is the number of indices per rank; :meth:`real_count` how many of
+    them are not padding.
+    """
+
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False):
+        size = dataset if isinstance(dataset, (int, np.integer)) and not isinstance(dataset, bool) else None
+        if size is None:
+            try:
+                size = len(dataset)
+            except TypeError:
+                raise TypeError("DistributedSampler: dataset must be a length (int) or have len(), got %s"
+                                % type(dataset).__name__) from None
+        if num_replicas is None or rank is None:
+            from . import parallel  # (same layer; imported late: data needs no MPI)
+            num_replicas = parallel.get_world_size() if num_replicas is None else num_replicas
+            rank = parallel.get_rank() if rank is None else rank
+        if size < 0:
+            raise ValueError("DistributedSampler: dataset length must be >= 0, got %d" % size)
+        if not isinstance(num_replicas, (int, np.integer)) or num_replicas < 1:
+            raise ValueError("DistributedSampler: num_replicas must be an int >= 1, got %r" % (num_replicas,))
+        if not isinstance(rank, (int, np.integer)) or not 0 <= rank < num_replicas:
+            raise ValueError("DistributedSampler: rank must be in [0, %d), got %r" % (num_replicas, rank))
+        self.dataset_size, self.num_replicas, self.rank = int(size), int(num_replicas), int(rank)
+        self.shuffle, self.seed, self.drop_last = bool(shuffle), int(seed), bool(drop_last)
+        self.epoch = 0
+        if self.drop_last and self.dataset_size % self.num_replicas:
+            # torch: ceil((N - R) / R), which is floor(N / R) when R does not divide N
+            self.num_samples = self.dataset_size // self.num_replicas
+        else:
+            self.num_samples = math.ceil(self.dataset_size / self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
+
+    def set_epoch(self, epoch):
+        """The next pass uses epoch ``epoch``'s permutation (the same on every rank)."""
+        self.epoch = int(epoch)
+
+    def __len__(self):
+        return self.num_samples
+
+    def indices(self):
+        """This rank's indices for the current epoch, an int64 array of length len(self)."""
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.dataset_size)
+        else:
+            order = np.arange(self.dataset_size)
+        if self.total_size > self.dataset_size:
+            if self.dataset_size == 0:
+                raise ValueError("DistributedSampler: cannot pad an empty data set to %d indices" % self.total_size)
+            order = np.resize(order, self.total_size)  # (repeats the order from its start)
+        else:
+            order = order[:self.total_size]
+        return order[self.rank:self.total_size:self.num_replicas]
+
+    def real_count(self):
+        """How many of this rank's indices are real examples, not padding: the weight of
+        this rank's metrics when they are summed over ranks (padding is never counted twice)."""
+        if self.total_size <= self.dataset_size:
+            return self.num_samples
+        return len(range(self.rank, self.dataset_size, self.num_replicas))
+
+    def __iter__(self):
+        return iter(self.indices().tolist())
