@@ -50,7 +50,8 @@ def mpirun(tmp_path, body, processes=2, timeout=60, argv=(), script=None):
         path = tmp_path / "job.py"
         path.write_text(PRELUDE + textwrap.dedent(body))
         script = [sys.executable, str(path)]
-    command = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-n", str(processes), *script, *argv]
+    count = ["-n", str(processes)] if processes else []  # (none: the script gives its own, MPMD style)
+    command = ["mpirun", "--allow-run-as-root", "--oversubscribe", *count, *script, *argv]
     environment = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
     return subprocess.run(command, cwd=str(tmp_path), capture_output=True, text=True, timeout=timeout,
                           env=environment)
@@ -288,3 +289,121 @@ def test_mismatched_models_are_an_error_at_start_up(tmp_path):
     assert result.returncode != 0
     assert "the ranks hold different models" in result.stderr
     assert "(3, 4)" in result.stderr and "(4, 4)" in result.stderr and "rank 1" in result.stderr
+
+
+# ---- the command line ----
+
+TRAIN_COUNT, TEST_COUNT = 90, 41  # batches of 25 (13 + 12 per rank) and a last of 15; 21 + 20 to test
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("fashion-mnist")
+    for split, count, seed in (("train", TRAIN_COUNT, 0), ("test", TEST_COUNT, 1)):
+        rng = np.random.default_rng(seed)
+        labels = rng.integers(0, 10, size=count).astype(np.uint8)
+        images = rng.integers(0, 60, size=(count, 28, 28)).astype(np.uint8)
+        for index, label in enumerate(labels):
+            images[index, 2 * label: 2 * label + 6, :] = 220
+        images_name, labels_name = nn.data.FASHION_MNIST_FILES[split]
+        nn.data.write_idx(directory / images_name, images)
+        nn.data.write_idx(directory / labels_name, labels)
+    return str(directory)
+
+
+def _train_command(data_dir, out, epochs, *extra):
+    return [sys.executable, "-m", "nn", "train", "softmax", "--epochs", str(epochs), "--batch-size", "25",
+            "--optimizer", "adam", "--lr", "0.01", "--data-dir", data_dir, "--out", out, "--no-download",
+            "--no-progress", "--threads", "1", *extra]
+
+
+def _single(tmp_path, command):
+    environment = dict(os.environ, PYTHONPATH=ROOT)
+    result = subprocess.run(command, cwd=str(tmp_path), capture_output=True, text=True, timeout=60,
+                            env=environment)
+    return _check(result)
+
+
+def _weights(run_dir):
+    with np.load(os.path.join(run_dir, "checkpoint.npz")) as archive:
+        return {key: archive[key] for key in archive.files if key.startswith("model")}
+
+
+def _assert_same_weights(a, b):
+    assert a.keys() == b.keys() and a
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def first_epochs(tmp_path_factory, data_dir):
+    """One epoch in one process ("single") and on two ranks ("rank0/run"), each rank in its
+    own working directory: the relative run directory must appear in rank 0's only."""
+    if _mpi_missing():
+        pytest.skip(_mpi_missing())
+    tmp_path = tmp_path_factory.mktemp("first-epochs")
+    _single(tmp_path, _train_command(data_dir, str(tmp_path / "single"), 1))
+    (tmp_path / "rank0").mkdir()
+    (tmp_path / "rank1").mkdir()
+    command = _train_command(data_dir, "run", 1, "--distributed")
+    out = _check(mpirun(tmp_path, None, script=["-n", "1", "-wdir", str(tmp_path / "rank0"), *command, ":",
+                                                 "-n", "1", "-wdir", str(tmp_path / "rank1"), *command],
+                        processes=None))
+    return tmp_path, out
+
+
+@needs_mpi
+def test_cli_distributed_matches_one_process_and_only_rank_0_writes(first_epochs):
+    tmp_path, out = first_epochs
+    single = str(tmp_path / "single")
+    assert sorted(os.listdir(tmp_path / "rank0" / "run")) == ["checkpoint.npz", "curve.png", "metrics.json"]
+    assert os.listdir(tmp_path / "rank1") == []
+    assert out.count("epoch 1/1:") == 1 and "2 ranks" in out
+    _assert_same_weights(_weights(str(tmp_path / "rank0" / "run")), _weights(single))
+    # the sharded evaluation counts each test example once: the one-process metrics
+    import json
+    with open(os.path.join(single, "metrics.json")) as stream:
+        expected = json.load(stream)["epochs"][0]
+    with open(tmp_path / "rank0" / "run" / "metrics.json") as stream:
+        got = json.load(stream)["epochs"][0]
+    for key in ("train_loss", "test_accuracy", "test_loss"):
+        assert got[key] == pytest.approx(expected[key], rel=1e-4), key
+
+
+@needs_mpi
+def test_cli_resumes_under_another_world_size(tmp_path, data_dir, first_epochs):
+    first, _ = first_epochs
+    reference = str(tmp_path / "reference")
+    _single(tmp_path, _train_command(data_dir, reference, 2))
+    two_then_one = str(tmp_path / "two_then_one")
+    shutil.copytree(first / "rank0" / "run", two_then_one)
+    _single(tmp_path, _train_command(data_dir, two_then_one, 2, "--resume",
+                                     os.path.join(two_then_one, "checkpoint.npz")))
+    one_then_two = str(tmp_path / "one_then_two")
+    shutil.copytree(first / "single", one_then_two)
+    _check(mpirun(tmp_path, None, script=_train_command(data_dir, one_then_two, 2, "--distributed", "--resume",
+                                                        os.path.join(one_then_two, "checkpoint.npz"))))
+    _assert_same_weights(_weights(two_then_one), _weights(reference))
+    _assert_same_weights(_weights(one_then_two), _weights(reference))
+
+
+@needs_mpi
+def test_train_lm_distributed_stops_together_and_rank_0_saves(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("to be or not to be, that is the question. " * 40)
+    command = [sys.executable, "-m", "nn", "train-lm", str(text), "--out", "lm.npz", "--hidden", "16",
+               "--embedding", "8", "--batch-size", "5", "--seq-len", "10", "--minutes", "0.002",
+               "--eval-every", "0", "--threads", "1", "--distributed"]
+    out = _check(mpirun(tmp_path, None, script=command))
+    assert out.count("best validation") == 1  # rank 0 alone reports
+    assert (tmp_path / "lm.npz").exists()
+
+
+def test_distributed_without_mpi_says_how_to_install(monkeypatch, capsys, tmp_path):
+    from nn import parallel
+    from nn.apps import cli
+    monkeypatch.setattr(parallel, "is_available", lambda: False)
+    status = cli.main(["train", "softmax", "--distributed", "--out", str(tmp_path / "run"), "--no-download"])
+    assert status == 1
+    error = capsys.readouterr().err
+    assert "--distributed" in error and "pip install" in error and "openmpi-bin" in error

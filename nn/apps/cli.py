@@ -32,6 +32,7 @@ import sys
 
 from .. import checkpoint, data
 from . import arguments, models, plots, text, trainer
+from .distributed import World
 from .trainer import OPTIMIZERS, make_optimizer
 
 __all__ = ["main", "build_parser", "make_optimizer", "OPTIMIZERS"]
@@ -60,9 +61,17 @@ def add_train_arguments(parser):
                         help="train on the first N training images only")
     parser.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint of this model")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_distributed_argument(parser)
     arguments.add_data_arguments(parser)
     arguments.add_threads_argument(parser)
     _add_batch_size_argument(parser)
+
+
+def add_distributed_argument(parser):
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel over the MPI job (run under 'mpirun -n N'): each global batch is "
+                             "split over the ranks; rank 0 prints and writes the files (needs mpi4py: "
+                             "pip install 'autograd-core[mpi]')")
 
 
 def add_evaluate_arguments(parser):
@@ -116,16 +125,19 @@ def run_train(args):
             config[key] = getattr(args, key)
     config.update(seed=args.seed, clip_grad_norm=args.clip_grad_norm,
                   limit_train=args.limit_train, limit_test=args.limit_test)
+    world = args.world = World(args.distributed)
     arguments.set_threads(args)
+    world.set_threads_per_rank(args.threads)
     run_dir = args.out or os.path.join("runs", spec.name)
     # before the data are read and anything is trained: a run must not fail to save at the end
-    trainer.check_run_directory(run_dir)
+    if world.is_main:
+        trainer.check_run_directory(run_dir)
     if args.resume:
         trainer.read_run_metadata(args.resume)
     train_set = _load_split("train", args, args.limit_train)
     test_set = _load_split("test", args, args.limit_test)
     trainer.train_model(spec, task, config, train_set, test_set, run_dir, resume=args.resume,
-                        explicit_lr=args.lr, show_progress=not args.no_progress)
+                        explicit_lr=args.lr, show_progress=not args.no_progress, world=world)
     return 0
 
 
@@ -169,7 +181,11 @@ COMMANDS = {"models": run_models, "train": run_train, "evaluate": run_evaluate,
 def main(argv=None):
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     args = build_parser().parse_args(argv)
-    return arguments.run_reporting_errors(COMMANDS[args.command], args, PROG)
+    status = arguments.run_reporting_errors(COMMANDS[args.command], args, PROG)
+    world = getattr(args, "world", None)
+    if world is not None:  # (--distributed: one rank's failure must end the others too)
+        world.abort_if_failed(status, PROG)
+    return status
 
 
 if __name__ == "__main__":

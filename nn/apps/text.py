@@ -36,6 +36,7 @@ from ..layers import Linear
 from ..module import Module
 from ..recurrent import LSTM, Embedding, detach_state
 from . import arguments
+from .distributed import SINGLE, World
 from .trainer import Trainer
 
 __all__ = ["CharVocabulary", "load_text", "split_ids", "batch_streams", "chunks", "CharLanguageModel",
@@ -196,7 +197,7 @@ def check_training_settings(train_ids, validation_ids, batch_size, seq_len, time
 def train_language_model(model, train_ids, validation_ids, batch_size=64, seq_len=100, lr=3e-3,
                          clip=5.0, time_limit=None, max_steps=None, epochs=None, eval_every=200,
                          eval_batch_size=64, eval_seq_len=200, lr_decay=None, seed=0, log=print,
-                         after_evaluation=None):
+                         after_evaluation=None, world=SINGLE):
     """Train with Adam and truncated BPTT until time_limit seconds (wall clock, evaluation
     included), max_steps updates or epochs passes, whichever comes first.
 
@@ -209,6 +210,12 @@ def train_language_model(model, train_ids, validation_ids, batch_size=64, seq_le
     :class:`nn.apps.trainer.TrainingDiverged` before that step's update.
     Returns the history: a list of dicts with step, epoch, seconds (wall), cpu_seconds,
     train_loss and validation_loss.
+
+    ``world`` (:class:`nn.apps.distributed.World`, ``--distributed``): the
+    ``batch_size`` streams are cut over the ranks (each carries the LSTM state of its
+    own streams), the losses weighted so that the averaged gradient is the whole batch's;
+    whether time is up is rank 0's decision, broadcast after every step; rank 0 alone
+    evaluates (the others wait for its result), logs and calls ``after_evaluation``.
     """
     if time_limit is None and max_steps is None and epochs is None:
         raise ValueError("train_language_model: give time_limit, max_steps or epochs, else it never ends")
@@ -217,6 +224,14 @@ def train_language_model(model, train_ids, validation_ids, batch_size=64, seq_le
     rng = np.random.default_rng(seed)
     optimizer = optim.Adam(model.parameters(), lr=lr)
     streams = batch_streams(train_ids, batch_size)
+    if world.size > batch_size:
+        raise ValueError(f"train_language_model: {world.size} ranks cannot share {batch_size} streams; "
+                         "give --batch-size at least the number of ranks")
+    trained, weight = model, 1.0
+    if world.size > 1:
+        streams = streams[world.part(batch_size)]
+        weight = world.loss_weight(len(streams), batch_size)
+        trained = world.wrap(model)
     start, start_cpu = time.perf_counter(), time.process_time()
     history, running = [], []
     completed_epochs = 0
@@ -231,20 +246,29 @@ def train_language_model(model, train_ids, validation_ids, batch_size=64, seq_le
     def batch_loss(batch):
         nonlocal state
         inputs, targets = batch
-        logits, state = model(inputs, state)
-        return cross_entropy(logits.reshape(-1, model.vocab_size), targets.reshape(-1)), targets.size
+        logits, state = trained(inputs, state)
+        loss = cross_entropy(logits.reshape(-1, model.vocab_size), targets.reshape(-1))
+        return (loss if weight == 1.0 else loss * weight), targets.size
 
-    trainer = Trainer(model, optimizer, batch_loss, clip_grad_norm=clip, name="train_language_model")
+    trainer = Trainer(trained, optimizer, batch_loss, clip_grad_norm=clip, name="train_language_model")
 
     def record(done):
-        validation = evaluate_language_model(model, validation_ids, eval_batch_size, eval_seq_len)
+        validation = None
+        if world.is_main:
+            validation = evaluate_language_model(model, validation_ids, eval_batch_size, eval_seq_len)
+        validation = world.decide(validation)
+        # each rank's values are its mean x its share x size: their sum / size is the batch's
+        train_loss = float(np.mean(running)) if running else float("nan")
+        if world.size > 1:
+            train_loss = world.sum([train_loss])[0] / world.size
         # CPU seconds beside wall seconds: on a shared machine they show how much the run got
         entry = dict(step=trainer.steps, epoch=completed_epochs, seconds=round(time.perf_counter() - start, 1),
                      cpu_seconds=round(time.process_time() - start_cpu, 1),
-                     train_loss=float(np.mean(running)) if running else float("nan"),
-                     validation_loss=validation)
+                     train_loss=train_loss, validation_loss=validation)
         history.append(entry)
         running.clear()
+        if not world.is_main:
+            return
         if log:
             log("step %6d  epoch %d  %7.1fs (cpu %7.1fs)  train %.4f  validation %.4f nats/char%s" % (
                 trainer.steps, completed_epochs, entry["seconds"], entry["cpu_seconds"], entry["train_loss"],
@@ -261,8 +285,9 @@ def train_language_model(model, train_ids, validation_ids, batch_size=64, seq_le
             record(False)
 
     def out_of_time():
-        return ((time_limit is not None and time.perf_counter() - start >= time_limit)
-                or (max_steps is not None and trainer.steps >= max_steps))
+        # under --distributed rank 0's clock decides for all (ranks' clocks differ)
+        return world.decide((time_limit is not None and time.perf_counter() - start >= time_limit)
+                            or (max_steps is not None and trainer.steps >= max_steps))
 
     for result in trainer.fit(batches, epochs, after_step=after_step, stop=out_of_time):
         completed_epochs = result.epoch
@@ -399,6 +424,9 @@ def add_train_arguments(parser):
     arguments.add_threads_argument(parser)
     arguments.add_seed_argument(parser, help="seed for initialisation and the chunk offsets")
     parser.add_argument("--history", help="write the history as JSON here")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel over the MPI job (run under 'mpirun -n N'): the batch's streams are "
+                             "split over the ranks; rank 0 decides when time is up and writes the files")
 
 
 def add_sample_arguments(parser):
@@ -412,16 +440,19 @@ def add_sample_arguments(parser):
 
 def run_train(args):
     """The ``train-lm`` command: train on ``args.file`` and write the checkpoint ``args.out``."""
+    world = args.world = World(args.distributed)
     arguments.set_threads(args)
+    world.set_threads_per_rank(args.threads)
     # before anything is trained: a run must not learn for 15 minutes and then fail to save
-    checkpoint.check_writable(args.out, "--out checkpoint")
-    if args.history:
-        checkpoint.check_writable(args.history, "--history file")
+    if world.is_main:
+        checkpoint.check_writable(args.out, "--out checkpoint")
+        if args.history:
+            checkpoint.check_writable(args.history, "--history file")
     init.manual_seed(args.seed)
     text = load_text(args.file)
     vocabulary = CharVocabulary(text)
     train_ids, validation_ids = split_ids(vocabulary.encode(text), args.validation_fraction)
-    print("%s: %d characters, vocabulary %d, train %d, validation %d" % (
+    world.say("%s: %d characters, vocabulary %d, train %d, validation %d" % (
         args.file, len(text), vocabulary.size, len(train_ids), len(validation_ids)))
     check_training_settings(train_ids, validation_ids, args.batch_size, args.seq_len, args.minutes * 60,
                             args.max_steps, None, args.eval_every)
@@ -434,7 +465,9 @@ def run_train(args):
     history = train_language_model(
         model, train_ids, validation_ids, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
         clip=args.clip, time_limit=args.minutes * 60, max_steps=args.max_steps, eval_every=args.eval_every,
-        lr_decay=args.lr_decay, seed=args.seed, after_evaluation=save)
+        lr_decay=args.lr_decay, seed=args.seed, after_evaluation=save, world=world)
+    if not world.is_main:
+        return 0
     if args.history:
         with open(args.history, "w") as handle:
             json.dump(history, handle, indent=1)
@@ -453,8 +486,12 @@ def run_sample(args):
 def main(argv=None):
     """``python -m nn.apps.text train|sample ...``; user errors are one line, as in ``autograd-core``."""
     args = build_parser().parse_args(argv)
-    return arguments.run_reporting_errors({"train": run_train, "sample": run_sample}[args.command], args,
-                                          "python -m nn.apps.text")
+    status = arguments.run_reporting_errors({"train": run_train, "sample": run_sample}[args.command], args,
+                                            "python -m nn.apps.text")
+    world = getattr(args, "world", None)
+    if world is not None:  # (--distributed: one rank's failure must end the others too)
+        world.abort_if_failed(status, "python -m nn.apps.text")
+    return status
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import autograd_core
 
 from .. import checkpoint, data, init, optim
 from . import plots
+from .distributed import SINGLE
 
 __all__ = ["OPTIMIZERS", "make_optimizer", "Progress", "Trainer", "TrainingDiverged", "EpochResult", "evaluate",
            "write_json", "format_metrics", "read_run_metadata", "check_run_directory", "train_model"]
@@ -211,6 +212,21 @@ def evaluate(model, evaluate_batches, loader):
         return evaluate_batches(model, loader)
 
 
+def evaluate_sharded(model, evaluate_batches, images, labels, batch_size, world):
+    """The test metrics over all of (images, labels), each rank evaluating its shard:
+    examples rank, rank + size, ... (a DistributedSampler's order without its padding, so
+    no example counts twice), each rank's means weighted by its count and summed over
+    ranks. The metrics are means per example (accuracy, loss, ...), so this is the
+    one-process result up to rounding."""
+    if world.size == 1:
+        return evaluate(model, evaluate_batches, data.DataLoader(images, labels, batch_size=batch_size))
+    mine = np.arange(world.rank, len(labels), world.size)
+    local = evaluate(model, evaluate_batches, data.DataLoader(images[mine], labels[mine], batch_size=batch_size))
+    names = sorted(local)
+    sums = world.sum([local[name] * len(mine) for name in names] + [len(mine)])
+    return {name: value / sums[-1] for name, value in zip(names, sums)}
+
+
 def write_json(path, value):
     """Write ``value`` as JSON, atomically like the checkpoints: a reader never sees half a file."""
     temporary = path + ".tmp"
@@ -301,7 +317,7 @@ def _warn_if_resumed_differently(resume, metadata, config, train_examples):
 
 
 def train_model(spec, task, config, train_set, test_set, run_dir, resume=None, explicit_lr=None,
-                show_progress=True):
+                show_progress=True, world=SINGLE):
     """Train the registered model ``spec`` on its ``task``: the ``train`` command.
 
     ``config``: the training settings (the keys of ``nn.apps.models.DEFAULT_TRAINING``
@@ -316,24 +332,36 @@ def train_model(spec, task, config, train_set, test_set, run_dir, resume=None, e
     is writable, both sets hold examples, the settings are valid, the checkpoint to
     resume is this model's. A non-finite or diverged loss stops training
     (:class:`TrainingDiverged`) and leaves the last epoch's checkpoint as it was.
+
+    ``world`` (:class:`nn.apps.distributed.World`): under ``mpirun ... --distributed``
+    every rank runs this with the same data; each global batch is cut over the ranks
+    (``World.part``) and the losses weighted so that the averaged gradient is the global
+    batch's; the test set is evaluated in shards; rank 0 alone prints and writes files.
+    A checkpoint holds the whole model and optimizer, so a run resumes under any
+    number of ranks.
     """
     _check_config(config)
-    check_run_directory(run_dir)
+    if world.is_main:
+        check_run_directory(run_dir)
     checkpoint_path = os.path.join(run_dir, "checkpoint.npz")
     metrics_path = os.path.join(run_dir, "metrics.json")
     (train_images, train_labels), (test_images, test_labels) = train_set, test_set
     for name, labels in (("training", train_labels), ("test", test_labels)):
         if len(labels) == 0:
             raise ValueError(f"train {spec.name}: the {name} set holds no examples; expected at least one")
+    if len(test_labels) < world.size:
+        raise ValueError(f"train {spec.name}: the test set holds {len(test_labels)} examples, fewer than the "
+                         f"{world.size} ranks that evaluate it")
 
     # One seed fixes initial weights, dropout masks and the shuffling order.
     init.manual_seed(config["seed"])
     autograd_core.manual_seed(config["seed"])
     model = spec.build()
     optimizer = make_optimizer(config["optimizer"], model.parameters(), config["lr"])
+    # every rank draws the same global batches (same seed) and trains on its part of each
     train_loader = data.DataLoader(train_images, train_labels, batch_size=config["batch_size"],
                                    shuffle=True, seed=config["seed"])
-    test_loader = data.DataLoader(test_images, test_labels, batch_size=max(config["batch_size"], 500))
+    test_batch_size = max(config["batch_size"], 500)
 
     history = []
     first_epoch = 1
@@ -353,38 +381,61 @@ def train_model(spec, task, config, train_set, test_set, run_dir, resume=None, e
                              f"pass --epochs greater than that")
         # DataLoader epochs count from 0: continue with the order the next epoch would have had.
         train_loader.set_epoch(first_epoch - 1)
-        _warn_if_resumed_differently(resume, metadata, config, len(train_labels))
-        print(f"resumed from {resume} after epoch {first_epoch - 1}")
+        if world.is_main:
+            _warn_if_resumed_differently(resume, metadata, config, len(train_labels))
+        world.say(f"resumed from {resume} after epoch {first_epoch - 1}")
+    # (after resuming: every rank then holds the checkpoint's weights; this checks the
+    # ranks' models agree and, for fresh runs, gives all of them rank 0's)
+    trained = world.wrap(model)
     parameter_count = sum(int(np.prod(p.shape)) for p in model.parameters())
-    print(f"training {spec.name} ({parameter_count} parameters) on {len(train_labels)} images, "
+    ranks = f", {world.size} ranks" if world.distributed else ""
+    world.say(f"training {spec.name} ({parameter_count} parameters) on {len(train_labels)} images, "
           f"testing on {len(test_labels)}: {config['epochs']} epochs, batch {config['batch_size']}, "
           f"{config['optimizer']} lr {config['lr']}{_schedule_text(config)}, "
-          f"{autograd_core.get_num_threads()} thread(s), "
+          f"{autograd_core.get_num_threads()} thread(s){'' if not ranks else ' per rank'}{ranks}, "
           f"run directory {run_dir}", flush=True)
 
     def batch_loss(batch):
         images, labels = batch
-        return task.loss(model, autograd_core.from_numpy(images), labels), len(labels)
+        if world.size == 1:
+            return task.loss(model, autograd_core.from_numpy(images), labels), len(labels)
+        total = len(labels)
+        part = world.part(total)
+        images, labels = images[part], labels[part]
+        if len(labels) == 0:  # a last batch smaller than the world: this rank adds zeros
+            loss = sum((param * 0.0).sum() for param in model.parameters())
+        else:
+            loss = task.loss(trained, autograd_core.from_numpy(images), labels) * world.loss_weight(len(labels),
+                                                                                                     total)
+        # weight total / size: the epoch's mean of (weighted loss x weight) over ranks is
+        # the mean loss per example of the global batches
+        return loss, total / world.size
 
-    trainer = Trainer(model, optimizer, batch_loss, clip_grad_norm=config["clip_grad_norm"],
-                      name=f"training {spec.name}", show_progress=show_progress)
+    trainer = Trainer(trained, optimizer, batch_loss, clip_grad_norm=config["clip_grad_norm"],
+                      name=f"training {spec.name}", show_progress=show_progress and world.is_main)
     for result in trainer.fit(lambda epoch: train_loader, config["epochs"], first_epoch,
                               learning_rate=_step_schedule(config)):
         train_seconds = time.perf_counter() - result.started
-        metrics = evaluate(model, task.evaluate, test_loader)
-        entry = {"epoch": result.epoch, "train_loss": result.train_loss}
+        metrics = evaluate_sharded(model, task.evaluate, test_images, test_labels, test_batch_size, world)
+        # each rank's mean is (its examples' loss sum) x size / examples: the ranks' sum / size
+        train_loss = result.train_loss if world.size == 1 else world.sum([result.train_loss])[0] / world.size
+        entry = {"epoch": result.epoch, "train_loss": train_loss}
         entry.update({"test_" + name: value for name, value in metrics.items()})
         entry.update(train_seconds=round(train_seconds, 3),
                      seconds=round(time.perf_counter() - result.started, 3))
         history.append(entry)
+        if not world.is_main:
+            continue
         print(f"epoch {result.epoch}/{config['epochs']}: train loss {entry['train_loss']:.4f}, "
               f"{format_metrics(metrics)} ({entry['seconds']:.1f} s)", flush=True)
         metadata = {"model": spec.name, "task": spec.task, "epoch": result.epoch, "config": config,
-                    "history": history, "train_examples": len(train_labels)}
+                    "history": history, "train_examples": len(train_labels), "world_size": world.size}
         checkpoint.save_training_state(checkpoint_path, model, optimizer, metadata)
         write_json(metrics_path, {"model": spec.name, "task": spec.task, "config": config,
                                   "checkpoint": "checkpoint.npz", "epochs": history})
 
+    if not world.is_main:
+        return history
     if history:
         plt = plots.pyplot()
         if plt is None:
