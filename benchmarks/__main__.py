@@ -26,6 +26,10 @@ import benchmarks
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
+# Modules that launch their own processes (mpirun): only with --only NAME.
+NOT_BY_DEFAULT = ("distributed",)
+
+
 def discover():
     """Names <name> of the modules benchmarks/bench_<name>.py, sorted."""
     return sorted(info.name[len("bench_"):] for info in pkgutil.iter_modules(benchmarks.__path__)
@@ -115,12 +119,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     names = discover()
+    default = [name for name in names if name not in NOT_BY_DEFAULT]
     if args.only:
         wanted = [name.strip() for name in args.only.split(",") if name.strip()]
         unknown = [name for name in wanted if name not in names]
         if unknown:
             parser.error("--only: got %s, expected names from %s" % (", ".join(unknown), ", ".join(names)))
         names = wanted
+    else:
+        names = default
 
     if args.simd is not None:
         from autograd_core import kernels

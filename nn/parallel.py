@@ -334,10 +334,14 @@ class DistributedDataParallel(Module):
             engine.queue_callback(self._finish_backward)
         bucket = self._bucket_of[id(param)]
         bucket.ready += 1
+        started = time.perf_counter()
         if bucket.ready == len(bucket.params):
-            started = time.perf_counter()
             self._start_ready_buckets()
-            self._launch_seconds += time.perf_counter() - started
+        elif self._next_bucket:
+            # Open MPI moves nonblocking collectives on only inside MPI calls (no progress
+            # thread): each gradient that arrives pokes the reductions already started
+            self._group.MPI.Request.Testall([b.request for b in self._buckets[:self._next_bucket]])
+        self._launch_seconds += time.perf_counter() - started
 
     def _start_ready_buckets(self, everything=False):
         buckets, MPI, comm = self._buckets, self._group.MPI, self._group.comm
