@@ -53,7 +53,7 @@ from .module import Module
 
 __all__ = ["MPINotAvailableError", "is_available", "init_process_group", "is_initialized", "get_rank",
            "get_world_size", "all_reduce", "broadcast", "broadcast_object", "all_reduce_object", "barrier",
-           "abort", "DistributedDataParallel", "DistributedSampler", "INSTALL_HINT"]
+           "abort", "DistributedDataParallel", "INSTALL_HINT"]
 
 INSTALL_HINT = ("install an MPI library and mpi4py: on Debian/Ubuntu 'apt-get install openmpi-bin "
                 "libopenmpi-dev', then 'pip install \"autograd-core[mpi]\"' (or 'pip install mpi4py'), and "
@@ -419,9 +419,3 @@ def _check_same_parameters(group, caller, named, module):
                     "(name, shape, dtype); every rank must build the same model"
                     % (caller, type(module).__name__, index, a or "missing", b or "missing", rank))
 
-
-def __getattr__(name):
-    if name == "DistributedSampler":  # it lives with the DataLoader that takes it
-        from .data import DistributedSampler
-        return DistributedSampler
-    raise AttributeError("module %r has no attribute %r" % (__name__, name))
