@@ -242,6 +242,24 @@ for r in range(2):
 for mine, theirs in zip(model.parameters(), reference.parameters()):
     np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy() / 2, rtol=1e-4, atol=1e-6)
 
+# overlap: when backward reaches the convolution (its output's gradient is complete), the
+# buckets of both Linear layers have been started (the engine delivered their gradients early)
+started_then = []
+ddp.zero_grad()
+features = model[2](model[1](model[0](ag.from_numpy(images[1][rank::2]))))
+features.register_hook(lambda g: started_then.append(ddp._next_bucket))
+nn.functional.cross_entropy(model[5](model[4](model[3](features))), labels[1][rank::2]).backward()
+assert started_then == [len(ddp._buckets) - 1] and len(ddp._buckets) == 3, (started_then, len(ddp._buckets))
+
+# broadcast_buffers: a training forward first takes rank 0's buffers
+holder = nn.Sequential(nn.Linear(2, 2))
+holder[0].register_buffer("running", np.full(3, float(rank + 5)))
+wrapped = dist.DistributedDataParallel(holder)
+assert holder[0].running.tolist() == [5.0] * 3  # at construction
+holder[0].running[...] = rank + 7
+wrapped(ag.ones(1, 2))
+assert holder[0].running.tolist() == [7.0] * 3
+
 # the Tensor helpers
 t = ag.tensor([float(rank + 1), 10.0 * rank])
 dist.all_reduce(t)
