@@ -29,6 +29,7 @@ def test_linalg_namespace_and_tensor_methods():
     for name in ("inv", "det", "slogdet", "solve", "cholesky", "qr", "eigh", "svd", "svdvals", "norm",
                  "vector_norm", "matrix_norm"):
         assert getattr(ag.linalg, name) is getattr(ag, "linalg_" + name), name
+    assert ag.det is ag.linalg.det and ag.inverse is ag.linalg.inv and ag.slogdet is ag.linalg.slogdet  # torch.det ...
     assert issubclass(ag.linalg.LinAlgError, RuntimeError) and issubclass(ag.linalg.LinAlgError, np.linalg.LinAlgError)
     a = _leaf(_invertible(np.random.default_rng(0), (3, 3)))
     np.testing.assert_allclose(a.det().data, np.linalg.det(a.data))
@@ -222,6 +223,10 @@ def test_solve_shapes_and_errors():
         ag.linalg.solve(Tensor(a[0]), Tensor(np.ones(3)))
     with pytest.raises(ValueError, match="linalg.solve: the batch dimensions"):
         ag.linalg.solve(Tensor(a), Tensor(np.ones((4, 2, 1))))
+    mixed = ag.linalg.solve(Tensor(a.astype(np.float32)), Tensor(np.ones((3, 2))))  # promoted to float64
+    assert mixed.dtype == np.float64
+    np.testing.assert_allclose(mixed.data, np.linalg.solve(a.astype(np.float32).astype(np.float64),
+                                                             np.ones((3, 2, 1)))[..., 0])
     assert gradcheck(lambda x, y: ag.linalg.solve(x, y, left=False), (_leaf(a), _leaf(rng.standard_normal((3, 4, 2)))))
 
 
@@ -310,6 +315,9 @@ def test_vector_norm_gradients_at_zero_and_ties():
     ag.linalg.vector_norm(half, 0.5).backward()  # ord < 1: 0 at a zero element
     assert half.grad.data[0] == 0.0 and np.isfinite(half.grad.data[1])
     assert ag.linalg.vector_norm(Tensor(np.array([1.0, 0.0, 2.0])), 0).item() == 2.0
+    assert ag.linalg.vector_norm(Tensor(np.ones((0, 3))), float("inf"), dim=1).shape == (0,)
+    with pytest.raises(ValueError, match="linalg.vector_norm: got a tensor of shape \\(0, 3\\), expected no empty"):
+        ag.linalg.vector_norm(Tensor(np.ones((0, 3))), float("inf"))
     out = ag.linalg.vector_norm(Tensor(np.ones((2, 3), dtype=np.float32)), dtype=np.float64)
     assert out.dtype == np.float64
 

@@ -24,6 +24,7 @@ from ..function import Function
 from ..registry import register
 from ..tensor import Tensor
 from ._util import is_int, unbroadcast
+from .elementwise import cast
 from .shape import Permute, Reshape
 
 
@@ -108,6 +109,9 @@ def linalg_inv(A):
     return Inv.apply(A)
 
 
+register("inverse")(linalg_inv)  # torch.inverse, the same function
+
+
 def _cofactor_transpose(a):
     """d det(A) / dA = adj(A)^T for every A, singular ones too: with A = U S V^T it is
     det(U) det(V) U diag(prod_{j != i} s_j) V^T, the products taken without dividing."""
@@ -145,6 +149,9 @@ def linalg_det(A):
     return Det.apply(A)
 
 
+register("det")(linalg_det)  # torch.det, the same function
+
+
 class Slogdet(Function):
     """(sign, log|det A|) for A [..., n, n]; the gradient of log|det A| is A^-T (the
     sign has none)."""
@@ -174,6 +181,9 @@ def linalg_slogdet(A):
     return SlogdetResult(Tensor(sign.data), logabsdet)
 
 
+register("slogdet")(linalg_slogdet)  # torch.slogdet, the same function
+
+
 class Solve(Function):
     """X with A X = B, A [..., n, n] and B [..., n, k] (batch dimensions broadcast).
     Gradients: gB = A^-T gX, gA = -gB X^T, each summed back to its input's shape."""
@@ -181,8 +191,6 @@ class Solve(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        if a.dtype != b.dtype:
-            a, b = a.astype(np.result_type(a, b)), b.astype(np.result_type(a, b))
         x = _lapack("linalg.solve", "got a singular matrix A, expected an invertible one", np.linalg.solve, a, b)
         ctx.save_for_backward(a, x)
         ctx.shapes = a.shape, b.shape
@@ -208,6 +216,9 @@ def linalg_solve(A, B, *, left=True):
         raise TypeError("%s: got B of type %s, expected a Tensor" % (op, type(B).__name__))
     if B.dtype.kind != "f":
         raise TypeError("%s: got B of dtype %s, expected float32 or float64" % (op, B.dtype))
+    if A.dtype != B.dtype:  # torch refuses mixed dtypes; promoting (float32 with float64) is as safe
+        dtype = np.promote_types(A.dtype, B.dtype)
+        A, B = cast(A, dtype), cast(B, dtype)
     n = A.shape[-1]
     vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and B.shape == A.shape[:-1])
     if not left:
@@ -480,8 +491,7 @@ class VectorNorm(Function):
     def forward(ctx, x, ord, dims, keepdim):
         magnitude = np.abs(x)
         if ord == np.inf:
-            norm = magnitude.max(axis=dims, keepdims=True) if magnitude.size else np.zeros_like(
-                magnitude.sum(axis=dims, keepdims=True))
+            norm = magnitude.max(axis=dims, keepdims=True)
         elif ord == -np.inf:
             norm = magnitude.min(axis=dims, keepdims=True)
         elif ord == 0:
@@ -537,13 +547,13 @@ def linalg_vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     if not isinstance(x, Tensor):
         raise TypeError("%s: got %s, expected a Tensor" % (op, type(x).__name__))
     if dtype is not None:
-        from .elementwise import cast
         x = cast(x, dtype)
     if x.dtype.kind != "f":
         raise TypeError("%s: got a tensor of dtype %s, expected float32 or float64" % (op, x.dtype))
     ord = _check_ord(op, ord)
     dims = _norm_dims(op, dim, x.ndim)
-    if ord < 0 and any(x.shape[d] == 0 for d in dims) or (ord == np.inf and x.size == 0 and dims):
+    if (ord < 0 or ord == np.inf) and any(x.shape[d] == 0 for d in dims):
+        # max and the negative powers have no value on an empty slice (torch refuses too)
         raise ValueError("%s: got a tensor of shape %s, expected no empty dimension among dim %s for ord=%s"
                          % (op, x.shape, dim, ord))
     return VectorNorm.apply(x, ord, dims, bool(keepdim))
@@ -566,7 +576,6 @@ def linalg_matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None)
     if not isinstance(A, Tensor):
         raise TypeError("%s: got %s, expected a Tensor" % (op, type(A).__name__))
     if dtype is not None:
-        from .elementwise import cast
         A = cast(A, dtype)
     _matrices(op, A)
     if not isinstance(dim, (tuple, list)) or len(dim) != 2:
