@@ -78,6 +78,10 @@ def test_einsum_operand_list_implicit_output_and_integers():
     np.testing.assert_allclose(ag.einsum("ij,jk", [Tensor(a), Tensor(b)]).data, a @ b)
     np.testing.assert_allclose(ag.einsum("ba", Tensor(a)).data, a.T)  # implicit output: sorted letters
     np.testing.assert_allclose(ag.einsum("Ab,bA", Tensor(a), Tensor(a.T)).data, np.sum(a * a))
+    np.testing.assert_allclose(ag.einsum(Tensor(a), [0, 1], Tensor(b), [1, 2], [0, 2]).data, a @ b)  # sublists
+    np.testing.assert_allclose(ag.einsum(Tensor(a), [Ellipsis, 1], Tensor(b), [1, 2]).data, a @ b)
+    with pytest.raises(ValueError, match="einsum: got sublist label 'x'"):
+        ag.einsum(Tensor(a), ["x", 1])
     ints = ag.einsum("i,i->", Tensor(np.arange(3)), Tensor(np.arange(3)))
     assert ints.dtype == np.int64 and ints.item() == 5
     result = ag.einsum("ij->ji", Tensor(a))

@@ -10,7 +10,9 @@ FunctionsManual.cpp), written here with numpy:
 * an eigenvector or singular-vector gradient divides by the differences of the
   eigenvalues (of the squared singular values), so repeated values give inf/nan as in
   torch; a loss that does not use the vectors (an all-zero gradient for them, which the
-  engine passes for an unused output) takes the formula's shorter branch, finite there;
+  engine passes for an unused output) takes the formula's shorter branch, finite there
+  (torch decides by whether the output is in the graph: 0 * U.sum() + S.sum() is nan
+  there at repeated values and finite here);
 * cholesky and eigh read one triangle of their input and return the gradient of a
   symmetric input (torch's convention): check them on (A + A^T) / 2 or A A^T + c I.
 

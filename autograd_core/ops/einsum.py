@@ -215,15 +215,47 @@ class Einsum(Function):
         return tuple(grads)
 
 
+def _sublist_term(sublist):
+    """A sublist of torch's second einsum form ([0, 1], [Ellipsis, 2]) as subscript letters."""
+    if not isinstance(sublist, (list, tuple)):
+        raise TypeError("einsum: got %r where a sublist was expected (a list of ints in [0, 52) and Ellipsis)"
+                        % (sublist,))
+    letters = []
+    for label in sublist:
+        if label is Ellipsis:
+            letters.append("...")
+        elif isinstance(label, int) and not isinstance(label, bool) and 0 <= label < len(_LETTERS):
+            letters.append(_LETTERS[label])
+        else:
+            raise ValueError("einsum: got sublist label %r, expected an int in [0, 52) or Ellipsis" % (label,))
+    return "".join(letters)
+
+
+def _from_sublists(arguments):
+    """einsum(op1, sublist1, op2, sublist2, ..., [output sublist]) as (equation, operands)."""
+    operands, terms = arguments[0::2], arguments[1::2]
+    output = None
+    if len(arguments) % 2:  # a trailing output sublist
+        operands, output = operands[:-1], arguments[-1]
+    equation = ",".join(_sublist_term(term) for term in terms)
+    if output is not None:
+        equation += "->" + _sublist_term(output)
+    return equation, operands
+
+
 @register("einsum")
 def einsum(equation, *operands):
-    """torch.einsum(equation, *operands), or einsum(equation, [operands]).
+    """torch.einsum(equation, *operands), einsum(equation, [operands]), or the sublist
+    form einsum(op1, [0, 1], op2, [1, 2], [0, 2]) (ints label dimensions, Ellipsis the
+    broadcast ones).
 
     'ij,jk->ik' (matrix product), 'bij,bjk->bik' (batched), '...ij,...jk' (broadcast
     batch dimensions), 'ii->i' (diagonal), 'ii' (trace), 'i,j->ij' (outer). Shapes: each
     operand has as many dimensions as its term has letters (an ellipsis covers the
     rest); the result has the output letters' sizes."""
-    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+    if isinstance(equation, Tensor):
+        equation, operands = _from_sublists((equation,) + operands)
+    elif len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not operands:
         raise ValueError("einsum: got no operands, expected at least one tensor after the equation")
