@@ -355,3 +355,42 @@ def test_norm_errors_name_the_op():
         ag.linalg.vector_norm(Tensor(np.ones(3, dtype=np.int64)))
     with pytest.raises(ValueError, match="linalg.norm: got ord='fro' for a vector norm"):
         ag.linalg.norm(a, "fro", dim=1)
+
+
+# ---- decompositions over hypothesis-drawn batches ----------------------------------------
+def _well_separated(rng, shape):
+    """Matrices [..., m, n] with singular values 1, 1.8, 2.6, ... (random orthogonal bases)."""
+    m, n = shape[-2:]
+    u = np.linalg.qr(rng.standard_normal(shape[:-2] + (m, m)))[0]
+    v = np.linalg.qr(rng.standard_normal(shape[:-2] + (n, n)))[0]
+    s = np.zeros(shape)
+    k = min(m, n)
+    np.einsum("...ii->...i", s[..., :k, :k])[...] = 1.0 + 0.8 * np.arange(k)
+    return u @ s @ np.swapaxes(v, -1, -2)
+
+
+@given(batch=hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=2),
+       rows=st.integers(1, 3), columns=st.integers(1, 3), seed=st.integers(0, 2 ** 16))
+def test_decompositions_over_batches(batch, rows, columns, seed):
+    """Reconstructions for every batch shape (empty ones too); gradcheck of sign-invariant
+    losses where the batch is not empty."""
+    rng = np.random.default_rng(seed)
+    a = _well_separated(rng, batch + (rows, columns))
+    square = _well_separated(rng, batch + (rows, rows))
+    symmetric = square + np.swapaxes(square, -1, -2)
+    q, r = ag.linalg.qr(Tensor(a))
+    np.testing.assert_allclose(q.data @ r.data, a, atol=1e-12)
+    u, s, vh = ag.linalg.svd(Tensor(a), full_matrices=False)
+    np.testing.assert_allclose((u.data * s.data[..., None, :]) @ vh.data, a, atol=1e-12)
+    values, vectors = ag.linalg.eigh(Tensor(symmetric))
+    np.testing.assert_allclose((vectors.data * values.data[..., None, :]) @ np.swapaxes(vectors.data, -1, -2),
+                               symmetric, atol=1e-12)
+    lower = ag.linalg.cholesky(Tensor(square @ np.swapaxes(square, -1, -2) + np.eye(rows)))
+    assert lower.shape == batch + (rows, rows)
+    if not a.size:
+        return
+    assert gradcheck(lambda x: ag.linalg.qr(x).R.abs(), (_leaf(a),))
+    assert gradcheck(lambda x: ag.linalg.svd(x, full_matrices=False).U.abs(), (_leaf(a),))
+    assert gradcheck(lambda x: ag.linalg.eigh((x + x.transpose(-1, -2)) * 0.5).eigenvectors.abs(), (_leaf(square),))
+    assert gradcheck(lambda x: ag.linalg.cholesky(x @ x.transpose(-1, -2) + Tensor(np.eye(rows))), (_leaf(square),))
+    assert gradcheck(lambda x: ag.linalg.matrix_norm(x, "nuc"), (_leaf(a),))
