@@ -25,6 +25,7 @@ from .kernels import backend, get_backend, get_num_threads, set_backend, set_num
 from .gradcheck import GradcheckError, gradcheck
 from . import registry
 from . import ops  # noqa: F401  (importing the ops registers them)
+from . import linalg  # noqa: F401  (torch.linalg's names: ag.linalg.inv, ...)
 
 globals().update(registry.exports())
 
