@@ -5,11 +5,15 @@ torch weight layout mapping, and bad input. Values against numpy and torch, and
 gradcheck, are in tests/op_table_conv.py (run by tests/test_op_registry.py)."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import autograd_core as ag
 from autograd_core import kernels
 from autograd_core.ops.conv2d import Conv2d
 from autograd_core.ops.convolution import Convolution, ours_conv_weight_to_torch, torch_conv_weight_to_ours
+
+from op_table import TABLE as OP_TABLE
+from kernel_configurations import CONFIGURATIONS, configured, needs_c
 
 BACKENDS = ["numpy"] + (["c"] if kernels.extension_available() else [])
 
@@ -193,3 +197,63 @@ def test_bad_input_names_the_op():
         ag.col2im(_tensor(rng, (1, 8, 16)), (4, 4), 2)
     with pytest.raises(ValueError, match=r"col2im: got input of shape \(1, 9, 15\), expected its last dim a multiple"):
         ag.col2im(_tensor(rng, (1, 9, 15)), (4, 4), 2)
+
+
+@st.composite
+def _problems(draw):
+    """A small convolution problem: dims 1-3, groups, stride, dilation, padding, and
+    input sizes that leave at least one output cell (size-1 dims included)."""
+    dims = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, 2))
+    per_group, out_per_group = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 2 if dims == 3 else 3)) for _ in range(dims))
+    stride = tuple(draw(st.integers(1, 2)) for _ in range(dims))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(dims))
+    padding = tuple(draw(st.integers(0, 1)) for _ in range(dims))
+    sizes = tuple(max(d * (k - 1) + 1 - 2 * p, 1) + draw(st.integers(0, 2))
+                  for k, d, p in zip(kernel, dilation, padding))
+    batch = draw(st.integers(1, 2))
+    return dims, groups, per_group, out_per_group, kernel, stride, dilation, padding, sizes, batch
+
+
+@given(_problems(), st.booleans(), st.booleans())
+@settings(max_examples=20)
+def test_random_convolutions_match_the_reference_and_gradcheck(problem, transposed, with_bias):
+    dims, groups, per_group, out_per_group, kernel, stride, dilation, padding, sizes, batch = problem
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((batch,) + sizes + (groups * per_group,))
+    w = rng.standard_normal(kernel + ((out_per_group, groups * per_group) if transposed
+                                      else (per_group, groups * out_per_group)))
+    b = rng.standard_normal(groups * out_per_group) if with_bias else None
+    if transposed:
+        name = "conv_transpose%dd" % dims
+        # an output_padding below stride or dilation, where one is above 1
+        kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
+                      output_padding=tuple(max(s, d) - 1 for s, d in zip(stride, dilation)))
+    else:
+        name = "conv%dd" % dims
+        kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    expected = OP_TABLE[name].reference(x, w, b, **kwargs)
+    inputs = [ag.tensor(a, requires_grad=True) for a in (x, w, b) if a is not None]
+    function = getattr(ag, name)
+    got = function(*inputs, **kwargs) if with_bias else function(*inputs, None, **kwargs)
+    np.testing.assert_allclose(got.data, expected, rtol=1e-12, atol=1e-12)
+    assert ag.gradcheck(lambda *xs: function(*xs, **kwargs) if with_bias else function(*xs, None, **kwargs), inputs)
+
+
+@needs_c
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+def test_every_simd_level_matches_the_numpy_backend(level, threads):
+    """The ops run the C conv2d and GEMM kernels: each SIMD level agrees with numpy."""
+    rng = np.random.default_rng(8)
+    cases = [("conv2d", (2, 6, 5, 4), (3, 2, 2, 6), dict(groups=2, dilation=2)),
+             ("conv1d", (2, 9, 3), (3, 3, 4), dict(stride=2, padding=1)),
+             ("conv_transpose2d", (2, 3, 4, 3), (2, 3, 4, 3), dict(stride=2, output_padding=1))]
+    for name, x_shape, w_shape, kwargs in cases:
+        x, w = _tensor(rng, x_shape, dtype=np.float32), _tensor(rng, w_shape, dtype=np.float32)
+        with kernels.backend("numpy"):
+            expected = _run(lambda x, w: getattr(ag, name)(x, w, **kwargs), x, w)
+        with configured(level, threads):
+            got = _run(lambda x, w: getattr(ag, name)(x, w, **kwargs), x, w)
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=2e-5, atol=2e-5)
