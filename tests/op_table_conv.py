@@ -42,8 +42,9 @@ def _conv_reference(dims):
         cg, m = w.shape[-2], w.shape[-1] // groups
         y = np.zeros([x.shape[0]] + out + [w.shape[-1]])
         for q in itertools.product(*(range(k) for k in kernel)):
-            patch = padded[(slice(None),) + tuple(slice(q[i] * dilation[i], q[i] * dilation[i] + (out[i] - 1) * stride[i] + 1,
-                                                        stride[i]) for i in range(dims))]
+            start = [q[i] * dilation[i] for i in range(dims)]
+            patch = padded[(slice(None),) + tuple(slice(start[i], start[i] + (out[i] - 1) * stride[i] + 1, stride[i])
+                                                  for i in range(dims))]
             for j in range(groups):
                 y[..., j * m:(j + 1) * m] += patch[..., j * cg:(j + 1) * cg] @ w[q][:, j * m:(j + 1) * m]
         y = y if bias is None else y + bias
@@ -66,8 +67,9 @@ def _conv_transpose_reference(dims):
         m, c_out_group = x.shape[-1] // groups, w.shape[-2]
         y = np.zeros([x.shape[0]] + full + [c_out_group * groups])
         for q in itertools.product(*(range(k) for k in kernel)):
-            cells = (slice(None),) + tuple(slice(q[i] * dilation[i], q[i] * dilation[i] + (sizes[i] - 1) * stride[i] + 1,
-                                                 stride[i]) for i in range(dims))
+            start = [q[i] * dilation[i] for i in range(dims)]
+            cells = (slice(None),) + tuple(slice(start[i], start[i] + (sizes[i] - 1) * stride[i] + 1, stride[i])
+                                           for i in range(dims))
             for j in range(groups):
                 y[cells + (slice(j * c_out_group, (j + 1) * c_out_group),)] += (
                     x[..., j * m:(j + 1) * m] @ w[q][:, j * m:(j + 1) * m].T)
@@ -134,7 +136,8 @@ def _r(rng, *shape):
 
 TABLE = {
     "conv1d": OpEntry(lambda rng: [Sample(_r(rng, 2, 5, 4), _r(rng, 3, 4, 6), _r(rng, 6)),
-                                   Sample(_r(rng, 2, 7, 4), _r(rng, 3, 2, 6), stride=2, padding=1, dilation=2, groups=2),
+                                   Sample(_r(rng, 2, 7, 4), _r(rng, 3, 2, 6), stride=2, padding=1, dilation=2,
+                                          groups=2),
                                    Sample(_r(rng, 1, 6, 3), _r(rng, 2, 1, 6), _r(rng, 6), padding="same", groups=3),
                                    Sample(_r(rng, 5, 2), _r(rng, 2, 2, 3), None, 1, 1)],  # unbatched, positional
                       _conv_reference(1), torch=_torch_conv("conv1d", 1)),

@@ -52,7 +52,7 @@ from ..registry import register
 from ._util import is_int
 
 __all__ = ["torch_conv_weight_to_ours", "ours_conv_weight_to_torch", "conv1d", "conv3d",
-           "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "im2col", "col2im", "convolution"]
+           "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "im2col", "col2im"]
 
 
 # ---- the layout mapping to PyTorch, once ---------------------------------------------------
@@ -121,13 +121,13 @@ class Geometry:
     came without its batch axis)."""
 
     __slots__ = ("op", "dims", "kernel", "stride", "dilation", "pads", "groups", "in_sizes", "out_sizes",
-                 "transposed", "unbatched", "c2d")
+                 "transposed", "unbatched", "on_conv2d_kernels")
 
     def __init__(self, **fields):
         for name, value in fields.items():
             setattr(self, name, value)
         # the C conv2d kernels serve groups=1, dilation 1, 1-D and 2-D
-        self.c2d = self.dims <= 2 and self.groups == 1 and all(d == 1 for d in self.dilation)
+        self.on_conv2d_kernels = self.dims <= 2 and self.groups == 1 and all(d == 1 for d in self.dilation)
 
 
 def _geometry(op, x, weight, bias, dims, stride, padding, dilation, groups, transposed=False, output_padding=0):
@@ -276,7 +276,7 @@ def _split_groups(array, groups):
 def conv_forward(x, weight, g):
     """Convolution y [n, *out_sizes, c_out] of x [n, *in_sizes, c_in] with weight
     [*kernel, c_in/groups, c_out] for the batched geometry g."""
-    if g.c2d:
+    if g.on_conv2d_kernels:
         if g.dims == 2:
             return kernels.conv2d_forward(x, weight, g.stride, g.pads)
         y = kernels.conv2d_forward(x[:, None], weight[None], (1,) + g.stride, ((0, 0),) + g.pads)
@@ -288,7 +288,7 @@ def conv_forward(x, weight, g):
 def conv_input_grad(grad, weight, x_shape, g):
     """Gradient w.r.t. the input x [x_shape] of conv_forward, given the output's gradient
     grad [n, *out_sizes, c_out] (col2im of grad @ W^T)."""
-    if g.c2d:
+    if g.on_conv2d_kernels:
         if g.dims == 2:
             return kernels.conv2d_backward_input(grad, weight, tuple(x_shape), g.stride, g.pads)
         shape = (x_shape[0], 1) + tuple(x_shape[1:])
@@ -304,7 +304,7 @@ def conv_input_grad(grad, weight, x_shape, g):
 def conv_weight_grad(x, grad, weight_shape, g):
     """Gradient w.r.t. the weight [weight_shape] of conv_forward(x, weight, g), given the
     output's gradient grad (im2col(x)^T @ grad)."""
-    if g.c2d:
+    if g.on_conv2d_kernels:
         if g.dims == 2:
             return kernels.conv2d_backward_weight(x, grad, tuple(weight_shape), g.stride, g.pads)
         return kernels.conv2d_backward_weight(x[:, None], grad[:, None], (1,) + tuple(weight_shape),
@@ -363,19 +363,6 @@ class Convolution(Function):
             grad_x = grad_x[0]
         return (grad_x, grad_weight, grad_bias) + (None,) * (len(ctx.inputs) - 3)
 
-
-
-def convolution(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, transposed=False,
-                output_padding=0, op="convolution"):
-    """The convolution every op of this module is: x [N, *spatial, C] (1 to 3 spatial
-    dims, N optional), weight [*kernel, c_in/groups, c_out] ([*kernel, c_out/groups,
-    c_in] when transposed), bias [c_out] or None -> [N, *out_spatial, c_out]."""
-    dims = len(weight.shape) - 2
-    if not 1 <= dims <= 3:
-        raise ValueError("%s: got weight of shape %s, expected 1 to 3 kernel dims then two channel dims"
-                         % (op, tuple(weight.shape)))
-    return Convolution.apply(x, weight, bias, op, dims, stride, padding, dilation, groups, transposed,
-                             output_padding)
 
 
 def _conv(op, dims):
