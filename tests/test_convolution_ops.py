@@ -60,14 +60,14 @@ def test_backends_agree(name, x_shape, w_shape, kwargs):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_c_conv2d_path_and_the_im2col_path_agree(backend):
-    """conv1d and conv_transpose2d at groups=1, dilation 1 run the C conv2d kernels; the
-    same problem as a 3-D convolution with unit depth runs im2col + GEMM."""
+    """conv1d and conv_transpose2d at dilation 1 run the C conv2d kernels (once per
+    group); the same problem as a 3-D convolution with unit depth runs im2col + GEMM."""
     rng = np.random.default_rng(1)
-    x, w = _tensor(rng, (2, 9, 3)), _tensor(rng, (4, 3, 5))
+    x, w = _tensor(rng, (2, 9, 4)), _tensor(rng, (4, 2, 6))
     with kernels.backend(backend):
-        ours = _run(lambda x, w: ag.conv1d(x, w, stride=2, padding=((1, 2),)), x, w)
-        general = _run(lambda x, w: ag.conv3d(x.reshape(2, 1, 1, 9, 3), w.reshape(1, 1, 4, 3, 5), stride=(1, 1, 2),
-                                               padding=((0, 0), (0, 0), (1, 2))).reshape(2, -1, 5), x, w)
+        ours = _run(lambda x, w: ag.conv1d(x, w, stride=2, padding=((1, 2),), groups=2), x, w)
+        general = _run(lambda x, w: ag.conv3d(x.reshape(2, 1, 1, 9, 4), w.reshape(1, 1, 4, 2, 6), stride=(1, 1, 2),
+                                               padding=((0, 0), (0, 0), (1, 2)), groups=2).reshape(2, -1, 6), x, w)
         for got, expected in zip(ours, general):
             np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
         x, w = _tensor(rng, (2, 3, 4, 4)), _tensor(rng, (3, 2, 5, 4))
@@ -247,6 +247,7 @@ def test_every_simd_level_matches_the_numpy_backend(level, threads):
     """The ops run the C conv2d and GEMM kernels: each SIMD level agrees with numpy."""
     rng = np.random.default_rng(8)
     cases = [("conv2d", (2, 6, 5, 4), (3, 2, 2, 6), dict(groups=2, dilation=2)),
+             ("conv2d", (2, 6, 5, 4), (3, 2, 2, 6), dict(groups=2, padding=1)),
              ("conv1d", (2, 9, 3), (3, 3, 4), dict(stride=2, padding=1)),
              ("conv_transpose2d", (2, 3, 4, 3), (2, 3, 4, 3), dict(stride=2, output_padding=1))]
     for name, x_shape, w_shape, kwargs in cases:

@@ -75,9 +75,10 @@ def conv2d(x, weight, bias=None, stride=1, padding="valid", activation=None, dil
     holds PyTorch's sixth position): with groups > 1 the weight is [kh, kw,
     in_channels/groups, out_channels] and group j maps input channels
     [j*in/groups, (j+1)*in/groups) to output channels [j*out/groups, (j+1)*out/groups)
-    (groups = in_channels: depthwise). Those go through ops/convolution.py (im2col and
-    the GEMM kernel), which also takes an input without its batch axis; the default
-    dilation=1, groups=1 stays the one fused C op.
+    (groups = in_channels: depthwise). Those go through ops/convolution.py (the C conv2d
+    kernels once per group, a depthwise numpy path, or im2col and the GEMM kernel),
+    which also takes an input without its batch axis; the default dilation=1, groups=1
+    stays the one fused C op.
     """
     if dilation == 1 and groups == 1:  # the CNN's path: nothing more than before
         return Conv2d.apply(x, weight, bias, stride, padding, check_activation("conv2d", activation))
