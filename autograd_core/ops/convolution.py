@@ -245,13 +245,16 @@ def _cells(position, g):
 
 
 def _pad(x, g):
+    """x [n, *sizes, c] zero-padded by g.pads (x itself when they are all 0)."""
     if any(before or after for before, after in g.pads):
         return np.pad(x, ((0, 0),) + tuple(g.pads) + ((0, 0),))
     return x
 
 
 def _crop(padded, x_shape, g):
-    return padded[(slice(None),) + tuple(slice(p[0], p[0] + s) for p, s in zip(g.pads, x_shape[1:-1]))]
+    """The x_shape region of a padded array (undoes _pad), C-contiguous."""
+    region = tuple(slice(p[0], p[0] + s) for p, s in zip(g.pads, x_shape[1:-1]))
+    return np.ascontiguousarray(padded[(slice(None),) + region])
 
 
 # ---- depthwise (one input channel per group): shifted slices times the weight -------------------
