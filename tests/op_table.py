@@ -112,14 +112,6 @@ def _activated(y, activation):
     return np.maximum(y, 0) if activation == "relu" else y
 
 
-def _conv2d(x, w, bias=None, stride=1, padding=0, activation=None):
-    """NHWC cross-correlation by sliding windows; padding an int."""
-    x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    windows = sliding_window_view(x, w.shape[:2], axis=(1, 2))[:, ::stride, ::stride]  # [n, oh, ow, c, kh, kw]
-    y = np.einsum("nhwcij,ijco->nhwo", windows, w)
-    return _activated(y if bias is None else y + bias, activation)
-
-
 def _pool(x, kernel_size, stride, padding, reduce, fill):
     x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)), constant_values=fill)
     windows = sliding_window_view(x, (kernel_size, kernel_size), axis=(1, 2))[:, ::stride, ::stride]
@@ -263,12 +255,6 @@ TABLE = {
                                    Sample(_away_from_zero(rng, 4, 3), _away_from_zero(rng, 5, 3),
                                           _away_from_zero(rng, 5), activation="relu")],
                       lambda x, w, b=None, activation=None: _activated(x @ w.T + (0 if b is None else b), activation)),
-    "conv2d": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 5, 4, 2), _away_from_zero(rng, 3, 2, 2, 3),
-                                          _away_from_zero(rng, 3)),
-                                   Sample(_away_from_zero(rng, 1, 5, 5, 1), _away_from_zero(rng, 3, 3, 1, 2),
-                                          stride=2, padding=1),
-                                   Sample(_away_from_zero(rng, 2, 4, 4, 2), _away_from_zero(rng, 2, 2, 2, 3),
-                                          _away_from_zero(rng, 3), padding=1, activation="relu")], _conv2d),
     "max_pool2d": OpEntry(lambda rng: [Sample(_distinct(rng, 2, 4, 4, 2), 2),
                                        Sample(_distinct(rng, 1, 5, 5, 2), 3, 2, 1)],
                           lambda x, k, stride=None, padding=0: _pool(x, k, stride or k, padding, np.max, -np.inf)),

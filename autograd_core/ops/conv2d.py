@@ -5,6 +5,7 @@ from .. import kernels
 from ..function import Function
 from ..grad_mode import is_grad_enabled
 from ..registry import register
+from . import convolution
 
 
 ACTIVATIONS = (None, "relu")
@@ -58,7 +59,7 @@ class Conv2d(Function):
 
 
 @register("conv2d")
-def conv2d(x, weight, bias=None, stride=1, padding="valid", activation=None):
+def conv2d(x, weight, bias=None, stride=1, padding="valid", activation=None, dilation=1, groups=1):
     """2-D convolution (cross-correlation, as in PyTorch and TensorFlow) over NHWC images,
     then the activation, as one op.
 
@@ -69,5 +70,18 @@ def conv2d(x, weight, bias=None, stride=1, padding="valid", activation=None):
     activation: None or 'relu' (relu(conv2d(...)) with the bias and the ReLU fused into
     one pass, and the ReLU's mask kept as bits). Returns [batch, out_height, out_width,
     out_channels].
+
+    dilation (int or pair) and groups (PyTorch's; keyword arguments here, as activation
+    holds PyTorch's sixth position): with groups > 1 the weight is [kh, kw,
+    in_channels/groups, out_channels] and group j maps input channels
+    [j*in/groups, (j+1)*in/groups) to output channels [j*out/groups, (j+1)*out/groups)
+    (groups = in_channels: depthwise). Those go through ops/convolution.py (the C conv2d
+    kernels once per group, a depthwise numpy path, or im2col and the GEMM kernel),
+    which also takes an input without its batch axis; the default dilation=1, groups=1
+    stays the one fused C op.
     """
-    return Conv2d.apply(x, weight, bias, stride, padding, check_activation("conv2d", activation))
+    if dilation == 1 and groups == 1:  # the CNN's path: nothing more than before
+        return Conv2d.apply(x, weight, bias, stride, padding, check_activation("conv2d", activation))
+    relu = check_activation("conv2d", activation) == "relu"
+    y = convolution.Convolution.apply(x, weight, bias, "conv2d", 2, stride, padding, dilation, groups)
+    return y.relu() if relu else y
