@@ -34,7 +34,7 @@ def linear(x, weight, bias=None, activation=None):
     return autograd_core.linear(x, weight, bias, activation=activation)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding="valid", activation=None):
+def conv2d(x, weight, bias=None, stride=1, padding="valid", dilation=1, groups=1, *, activation=None):
     """2-D convolution (cross-correlation) of NHWC images, then the activation.
 
     x: [N, H, W, in_channels]; weight: [kh, kw, in_channels, out_channels];
@@ -43,7 +43,7 @@ def conv2d(x, weight, bias=None, stride=1, padding="valid", activation=None):
     (relu(conv2d(...)) as one op: the bias and the ReLU in one pass, the ReLU's mask
     kept as bits). Returns [N, out_h, out_w, out_channels].
     """
-    return autograd_core.conv2d(x, weight, bias, stride=stride, padding=padding, activation=activation)
+    return autograd_core.conv2d(x, weight, bias, stride, padding, dilation, groups, activation=activation)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):

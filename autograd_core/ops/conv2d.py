@@ -59,7 +59,7 @@ class Conv2d(Function):
 
 
 @register("conv2d")
-def conv2d(x, weight, bias=None, stride=1, padding="valid", activation=None, dilation=1, groups=1):
+def conv2d(x, weight, bias=None, stride=1, padding="valid", dilation=1, groups=1, *, activation=None):
     """2-D convolution (cross-correlation, as in PyTorch and TensorFlow) over NHWC images,
     then the activation, as one op.
 
@@ -71,8 +71,8 @@ def conv2d(x, weight, bias=None, stride=1, padding="valid", activation=None, dil
     one pass, and the ReLU's mask kept as bits). Returns [batch, out_height, out_width,
     out_channels].
 
-    dilation (int or pair) and groups (PyTorch's; keyword arguments here, as activation
-    holds PyTorch's sixth position): with groups > 1 the weight is [kh, kw,
+    dilation (int or pair) and groups take PyTorch's positions (activation is keyword-only,
+    so torch's positional calls mean the same here): with groups > 1 the weight is [kh, kw,
     in_channels/groups, out_channels] and group j maps input channels
     [j*in/groups, (j+1)*in/groups) to output channels [j*out/groups, (j+1)*out/groups)
     (groups = in_channels: depthwise). Those go through ops/convolution.py (the C conv2d
