@@ -31,6 +31,17 @@ def _torch(name):
     return call
 
 
+def _torch_max_pool2d(torch, x, kernel_size, stride=None, padding=0, *args, **kwargs):
+    """Per-side pads ((top, bottom), (left, right)), which torch does not take, as an
+    explicit -inf border (values only: indices would count the border's cells)."""
+    import torch.nn.functional as F
+    if isinstance(padding, tuple) and isinstance(padding[0], tuple):
+        (top, bottom), (left, right) = padding
+        x = _last(F.pad(_first(x), (left, right, top, bottom), value=-math.inf))
+        padding = 0
+    return _last(F.max_pool2d(_first(x), kernel_size, stride, padding, *args, **kwargs))
+
+
 def _torch_unpool(name):
     def call(torch, x, indices, *args, output_size=None, **kwargs):
         import torch.nn.functional as F
@@ -229,6 +240,25 @@ def _entry(samples, reference, torch_name):
 
 
 TABLE = {
+    # the first samples run the C kernels (the seed CNN's pools), the others the numpy path
+    "max_pool2d": OpEntry(lambda rng: [
+        Sample(_distinct(rng, 2, 4, 4, 2), 2),
+        Sample(_distinct(rng, 1, 5, 5, 2), 3, 2, 1),
+        Sample(_distinct(rng, 2, 5, 6, 2), (2, 3), (1, 2), ((1, 0), (0, 2))),
+        Sample(_distinct(rng, 2, 5, 6, 2), 3, 2, 1, ceil_mode=True, return_indices=True),
+        Sample(_distinct(rng, 1, 6, 7, 2), (2, 3), (1, 2), (1, 1), dilation=(2, 1), return_indices=True),
+        Sample(_distinct(rng, 1, 4, 5, 1), 2, 1, 0, 2, True)],
+        _pool_reference("max"), torch=_torch_max_pool2d),
+    # avg_pool2d keeps its earlier (x, kernel_size, stride, padding, count_include_pad)
+    # order, so torch's ceil_mode is passed by name here
+    "avg_pool2d": OpEntry(lambda rng: [
+        Sample(_away_from_zero(rng, 2, 4, 4, 2), 2),
+        Sample(_away_from_zero(rng, 1, 5, 5, 2), 3, 2, 1),
+        Sample(_away_from_zero(rng, 1, 5, 5, 2), 3, 2, 1, count_include_pad=False),
+        Sample(_away_from_zero(rng, 2, 5, 6, 2), 3, 2, 1, ceil_mode=True),
+        Sample(_away_from_zero(rng, 2, 5, 6, 2), 3, 2, 1, ceil_mode=True, count_include_pad=False),
+        Sample(_away_from_zero(rng, 1, 4, 5, 1), (2, 3), 1, (1, 0), divisor_override=4)],
+        _pool_reference("avg"), torch=_torch("avg_pool2d")),
     "max_pool1d": _entry(lambda rng: [
         Sample(_distinct(rng, 2, 7, 2), 3),
         Sample(_distinct(rng, 2, 8, 2), 3, 2, 1, ceil_mode=True, return_indices=True),

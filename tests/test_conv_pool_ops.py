@@ -100,8 +100,12 @@ def test_ops_report_bad_arguments(backend):
             conv2d(x, _tensor(rng, (2, 2, 2, 3)), _tensor(rng, (3,), dtype=np.float32))
         with pytest.raises(ValueError, match="conv2d_forward.*channels"):
             conv2d(x, _tensor(rng, (2, 2, 3, 3)))
-        with pytest.raises(ValueError, match="max_pool2d_forward"):
+        # torch's rule: a pad at most half the kernel
+        with pytest.raises(ValueError, match=r"max_pool2d: got padding 2 with kernel_size 2, expected each pad at most half"):
             max_pool2d(x, 2, padding=2)
+        # a per-side pad as large as the kernel leaves a window of padding only
+        with pytest.raises(ValueError, match="max_pool2d_forward.*smaller"):
+            max_pool2d(x, 2, padding=((2, 0), (0, 0)))
 
 
 def test_backends_agree_in_a_small_network():

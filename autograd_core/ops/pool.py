@@ -1,7 +1,7 @@
 """Pooling as differentiable ops, channels-last: [n, l, c] (1-D), [n, h, w, c] (2-D),
 [n, d, h, w, c] (3-D). The 2-D max and average pools of the seed CNN run on the C kernels
-(csrc/pool.c) whenever their arguments allow it (no ceil_mode, dilation, indices or
-divisor_override); every other variant runs on the vectorised numpy of
+(csrc/pool.c) whenever their arguments allow it (max: no dilation; average: no
+ceil_mode or divisor_override); every other variant runs on the vectorised numpy of
 kernels/sampling.py.
 
 Indices (return_indices, max_unpool) follow torch: the flat index of the maximum inside
@@ -18,21 +18,29 @@ from ..tensor import Tensor
 
 
 class MaxPool2d(Function):
-    """y [n, out_h, out_w, c] = max over each window of x [n, h, w, c]."""
+    """y [n, out_h, out_w, c] = max over each window of x [n, h, w, c] (the C kernels);
+    with return_indices, (y, indices) with each maximum's index in its own plane."""
 
     @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding):
-        y, argmax = kernels.max_pool2d_forward(x, kernel_size, stride, padding, with_argmax=is_grad_enabled())
+    def forward(ctx, x, kernel_size, stride, padding, ceil_mode=False, return_indices=False):
+        y, argmax = kernels.max_pool2d_forward(x, kernel_size, stride, padding,
+                                               with_argmax=return_indices or is_grad_enabled(),
+                                               ceil_mode=ceil_mode)
         # the argmax is all backward needs: it routes each gradient to its winning cell
         # (none under no_grad, where no backward can run)
         ctx.save_for_backward(argmax)
         ctx.x_shape = x.shape
+        if return_indices:
+            # the kernels' flat index into x, as torch's index inside one plane
+            channels, plane = x.shape[3], x.shape[1] * x.shape[2]
+            return y, (argmax // channels) % plane
         return y
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad, grad_indices=None):
         (argmax,) = ctx.saved_tensors
-        return kernels.max_pool2d_backward(grad, argmax, ctx.x_shape), None, None, None
+        # 4 inputs on the CNN's path, 6 with ceil_mode or return_indices
+        return (kernels.max_pool2d_backward(grad, argmax, ctx.x_shape),) + (None,) * (len(ctx.needs_input_grad) - 1)
 
 
 class AvgPool2d(Function):
@@ -147,9 +155,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return_indices: int64 of y's shape, each maximum's flat index h * width + w in its
     own plane (torch's convention, read through the channels-last layout).
     """
-    if not ceil_mode and not return_indices and (dilation == 1 or dilation == (1, 1)):
+    if dilation == 1 or dilation == (1, 1):
         if padding and not isinstance(padding, str):
             _torch_padding_check("max_pool2d", kernel_size, padding)
+        if ceil_mode or return_indices:
+            return MaxPool2d.apply(x, kernel_size, stride, padding, bool(ceil_mode), bool(return_indices))
         return MaxPool2d.apply(x, kernel_size, stride, padding)  # the C kernels
     if isinstance(padding, str):
         padding = _resolved_padding("max_pool2d", x, kernel_size, stride, padding)
