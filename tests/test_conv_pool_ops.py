@@ -101,7 +101,8 @@ def test_ops_report_bad_arguments(backend):
         with pytest.raises(ValueError, match="conv2d_forward.*channels"):
             conv2d(x, _tensor(rng, (2, 2, 3, 3)))
         # torch's rule: a pad at most half the kernel
-        with pytest.raises(ValueError, match=r"max_pool2d: got padding 2 with kernel_size 2, expected each pad at most half"):
+        with pytest.raises(ValueError,
+                           match=r"max_pool2d: got padding 2 with kernel_size 2, expected each pad at most half"):
             max_pool2d(x, 2, padding=2)
         # a per-side pad as large as the kernel leaves a window of padding only
         with pytest.raises(ValueError, match="max_pool2d_forward.*smaller"):
@@ -179,9 +180,11 @@ def test_return_indices_under_no_grad_and_max_unpool_round_trip():
 @pytest.mark.parametrize("call, message", [
     # the C path's check (kernels/pool.py) and the window tables' (kernels/sampling.py)
     (lambda x: ag.max_pool2d(x, 7), r"max_pool2d_forward: input 4x5 with kernel \(7, 7\).*gives output 0x0"),
-    (lambda x: ag.avg_pool2d(x, 7, ceil_mode=True), r"avg_pool2d: got input of spatial size \(4, 5\).*smaller than the"),
+    (lambda x: ag.avg_pool2d(x, 7, ceil_mode=True),
+     r"avg_pool2d: got input of spatial size \(4, 5\).*smaller than the"),
     (lambda x: ag.max_pool2d(x, 3, dilation=3), r"max_pool2d: .*\(dilated\) kernel"),
-    (lambda x: ag.max_pool2d(x, 3, padding=2), r"max_pool2d: got padding 2 with kernel_size 3, expected each pad at most"),
+    (lambda x: ag.max_pool2d(x, 3, padding=2),
+     r"max_pool2d: got padding 2 with kernel_size 3, expected each pad at most"),
     (lambda x: ag.avg_pool2d(x, 3, padding=2, ceil_mode=True), r"avg_pool2d: got padding 2 .* at most half"),
     (lambda x: ag.avg_pool2d(x, 2, divisor_override=0), r"avg_pool2d: got divisor_override=0"),
     (lambda x: ag.max_pool1d(x, 2), r"max_pool1d: got input of shape \(1, 4, 5, 2\), expected 3 dims \[n, l, c\]"),
@@ -191,14 +194,17 @@ def test_return_indices_under_no_grad_and_max_unpool_round_trip():
     (lambda x: ag.adaptive_max_pool2d(x, (1, 2, 3)), r"adaptive_max_pool2d: got output_size=\(1, 2, 3\)"),
     (lambda x: ag.interpolate(x, size=3, mode="cubic"), r"interpolate: got mode='cubic', expected one of"),
     (lambda x: ag.interpolate(x, size=3, mode="linear"), r"interpolate: got mode='linear' for input of shape"),
-    (lambda x: ag.interpolate(x, size=3, align_corners=True), r"interpolate: got align_corners=True with mode='nearest'"),
+    (lambda x: ag.interpolate(x, size=3, align_corners=True),
+     r"interpolate: got align_corners=True with mode='nearest'"),
     (lambda x: ag.interpolate(x), r"interpolate: got size=None and scale_factor=None, expected exactly one"),
     (lambda x: ag.interpolate(x, scale_factor=0.1), r"interpolate: input sizes \(4, 5\) .*output sizes \(0, 0\)"),
     (lambda x: ag.interpolate(x, size=(2, 2, 2)), r"interpolate: got size=\(2, 2, 2\) for 2 spatial dims"),
-    (lambda x: ag.pixel_shuffle(x, 2), r"pixel_shuffle: got input of shape \(1, 4, 5, 2\), expected \[\*, h, w, c \* 4\]"),
+    (lambda x: ag.pixel_shuffle(x, 2),
+     r"pixel_shuffle: got input of shape \(1, 4, 5, 2\), expected \[\*, h, w, c \* 4\]"),
     (lambda x: ag.pixel_unshuffle(x, 2), r"pixel_unshuffle: got input of shape \(1, 4, 5, 2\)"),
     (lambda x: ag.max_unpool2d(x, ag.tensor(np.full((1, 4, 5, 2), 99)), 2), r"max_unpool2d: got indices in \[99, 99\]"),
-    (lambda x: ag.max_unpool2d(x, ag.tensor(np.zeros((1, 4, 4, 2), dtype=np.int64)), 2), r"max_unpool2d: got indices of shape"),
+    (lambda x: ag.max_unpool2d(x, ag.tensor(np.zeros((1, 4, 4, 2), dtype=np.int64)), 2),
+     r"max_unpool2d: got indices of shape"),
     (lambda x: ag.max_unpool2d(x, ag.tensor(np.zeros((1, 4, 5, 2), dtype=np.int64)), 2, output_size=(20, 10)),
      r"max_unpool2d: got output_size \(20, 10\), expected each size within the stride of \(8, 10\)"),
 ])
