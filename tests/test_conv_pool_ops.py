@@ -2,6 +2,8 @@
 partial gradients, defaults, and both backends."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import autograd_core as ag
 from autograd_core import kernels
@@ -152,11 +154,11 @@ def test_max_pool2d_indices_are_in_plane_and_agree_with_the_numpy_path(backend):
                     y, indices = _max_pool("max_pool2d", x, 2, kwargs["kernel_size"], kwargs.get("stride"),
                                            kwargs.get("padding", 0), 1, kwargs.get("ceil_mode", False), True)
                 (y * y).sum().backward()
+            assert indices.dtype == np.int64 and not indices.requires_grad and indices.grad_fn is None
             results.append((y.data, indices.data, x.grad.data))
         for a, b in zip(*results):
             np.testing.assert_array_equal(a, b)
         y, indices, _ = results[0]
-        assert indices.dtype == np.int64 and not ag.tensor(indices).requires_grad
         rows, cols = np.divmod(indices, data.shape[2])
         batch = np.arange(data.shape[0]).reshape(-1, 1, 1, 1)
         channel = np.arange(data.shape[3])
@@ -238,3 +240,50 @@ def test_interpolate_keeps_constants_and_upsamples_nearest_by_repeating():
     up = ag.interpolate(ag.tensor(x), scale_factor=2).data
     np.testing.assert_array_equal(up, x.repeat(2, axis=1).repeat(2, axis=2))
     assert ag.interpolate(ag.tensor(np.zeros((1, 4, 2))), scale_factor=1.5, mode="linear").shape == (1, 6, 2)
+
+
+@st.composite
+def _pool_geometries(draw):
+    """A random 1-, 2- or 3-D pooling: kernel, stride, torch-legal padding (at most half
+    the kernel), dilation, ceil_mode, on an input at least as large as the dilated kernel."""
+    dims = draw(st.integers(1, 3))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(dims))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(dims))
+    # small: each example gradchecks two pools (two evaluations per input element)
+    smallest = [max(1, d * (k - 1) + 1 - 2 * p) for k, p, d in zip(kernel, padding, dilation)]
+    spatial = tuple(draw(st.integers(low, max(low, 6 if dims < 3 else 4))) for low in smallest)
+    shape = (draw(st.integers(1, 2)),) + spatial + (draw(st.integers(1, 2)),)
+    return shape, kernel, stride, padding, dilation, draw(st.booleans())
+
+
+@given(geometry=_pool_geometries(), count_include_pad=st.booleans())
+def test_pools_match_the_window_by_window_reference(geometry, count_include_pad):
+    """max_pool{1,2,3}d and avg_pool{1,2,3}d against op_table_pool's loop references on
+    random geometries, values and in-plane indices, and gradcheck in float64."""
+    import op_table  # noqa: F401  (it collects op_table_pool; importing that first would be circular)
+    from op_table_pool import _pool_reference
+    shape, kernel, stride, padding, dilation, ceil_mode = geometry
+    dims = len(shape) - 2
+    rng = np.random.default_rng(sum(shape))
+    data = _distinct(rng, *shape)
+    x = ag.tensor(data, requires_grad=True)
+    max_pool = getattr(ag, "max_pool%dd" % dims)
+    avg_pool = getattr(ag, "avg_pool%dd" % dims)
+    if dilation != (1,) * dims:
+        try:
+            max_pool(x, kernel, stride, padding, dilation)
+        except ValueError as error:  # a dilated window that steps over every real cell
+            assert "covers only padding" in str(error)
+            return
+    y, indices = max_pool(x, kernel, stride, padding, dilation, ceil_mode, True)
+    y_ref, indices_ref = _pool_reference("max")(data, kernel, stride, padding, dilation, ceil_mode, True)
+    np.testing.assert_array_equal(y.data, y_ref)
+    np.testing.assert_array_equal(indices.data, indices_ref)
+    assert ag.gradcheck(lambda x: max_pool(x, kernel, stride, padding, dilation, ceil_mode), (x,))
+    # by name: avg_pool2d keeps its earlier order (count_include_pad before ceil_mode)
+    arguments = dict(stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+    mean = avg_pool(x, kernel, **arguments)
+    np.testing.assert_allclose(mean.data, _pool_reference("avg")(data, kernel, **arguments), rtol=1e-12)
+    assert ag.gradcheck(lambda x: avg_pool(x, kernel, **arguments), (x,))

@@ -109,6 +109,13 @@ class Geometry:
         if any(o < 1 for o in out):
             raise ValueError("%s: input %s with kernel %s, stride %s and padding %s gives output size %s, "
                              "expected >= 1" % (op, self.spatial, self.kernel, self.stride, self.pads, self.out))
+        for axis in range(dims):
+            # a dilated kernel can step over every real cell (torch returns -inf there,
+            # with an index outside the input): refuse it
+            if not self.table(axis)[1].any(axis=0).all():
+                raise ValueError("%s: with kernel %s, dilation %s and padding %s some window along spatial dim %d "
+                                 "covers only padding, expected every window to hold an input cell"
+                                 % (op, self.kernel, self.dilation, self.pads, axis))
 
     def table(self, axis):
         """(coordinates [k, out], real [k, out]) along spatial axis: output o's offset j
