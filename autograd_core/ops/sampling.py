@@ -120,3 +120,9 @@ def pixel_unshuffle(input, downscale_factor):
     split = input.reshape(batch + (height // r, r, width // r, r, channels))
     moved = split.permute(*range(b), b, b + 2, b + 4, b + 1, b + 3)
     return moved.reshape(batch + (height // r, width // r, channels * r * r))
+
+
+@register("upsample")
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """torch's older name of interpolate (same arguments and result)."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
