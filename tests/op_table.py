@@ -112,10 +112,6 @@ def _activated(y, activation):
     return np.maximum(y, 0) if activation == "relu" else y
 
 
-def _pool(x, kernel_size, stride, padding, reduce, fill):
-    x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)), constant_values=fill)
-    windows = sliding_window_view(x, (kernel_size, kernel_size), axis=(1, 2))[:, ::stride, ::stride]
-    return reduce(windows, axis=(-2, -1))
 
 
 def _lstm_step(x_gates, h, c, w, mask=None):
@@ -255,12 +251,6 @@ TABLE = {
                                    Sample(_away_from_zero(rng, 4, 3), _away_from_zero(rng, 5, 3),
                                           _away_from_zero(rng, 5), activation="relu")],
                       lambda x, w, b=None, activation=None: _activated(x @ w.T + (0 if b is None else b), activation)),
-    "max_pool2d": OpEntry(lambda rng: [Sample(_distinct(rng, 2, 4, 4, 2), 2),
-                                       Sample(_distinct(rng, 1, 5, 5, 2), 3, 2, 1)],
-                          lambda x, k, stride=None, padding=0: _pool(x, k, stride or k, padding, np.max, -np.inf)),
-    "avg_pool2d": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 4, 4, 2), 2),
-                                       Sample(_away_from_zero(rng, 1, 5, 5, 2), 3, 2, 1)],
-                          lambda x, k, stride=None, padding=0: _pool(x, k, stride or k, padding, np.mean, 0.0)),
     # -- recurrent steps
     "lstm_step": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 8), _away_from_zero(rng, 2, 2),
                                              _away_from_zero(rng, 2, 2), _away_from_zero(rng, 8, 2)),

@@ -42,19 +42,19 @@ def _pool_output_ok(x_shape, kernel, stride, padding):
 @needs_c
 @pytest.mark.parametrize("simd_level, threads", CONFIGURATIONS)
 @CI
-@given(case=pool_cases(), seed=st.integers(0, 2 ** 16), ties=st.booleans())
-def test_max_pool_matches_reference(simd_level, threads, case, seed, ties):
+@given(case=pool_cases(), seed=st.integers(0, 2 ** 16), ties=st.booleans(), ceil_mode=st.booleans())
+def test_max_pool_matches_reference(simd_level, threads, case, seed, ties, ceil_mode):
     x_shape, kernel, stride, padding, dtype = case
     assume(_pool_output_ok(x_shape, kernel, stride, padding))
     rng = np.random.default_rng(seed)
     # small integers make ties common, which is where the argmax rule matters
     x = (rng.integers(-2, 3, x_shape) if ties else rng.standard_normal(x_shape)).astype(dtype)
     with kernels.backend("numpy"):
-        y_ref, argmax_ref = kernels.max_pool2d_forward(x, kernel, stride, padding)
+        y_ref, argmax_ref = kernels.max_pool2d_forward(x, kernel, stride, padding, ceil_mode=ceil_mode)
         grad_y = rng.standard_normal(y_ref.shape).astype(dtype)
         grad_x_ref = kernels.max_pool2d_backward(grad_y, argmax_ref, x_shape)
     with configured(simd_level, threads):
-        y, argmax = kernels.max_pool2d_forward(x, kernel, stride, padding)
+        y, argmax = kernels.max_pool2d_forward(x, kernel, stride, padding, ceil_mode=ceil_mode)
         grad_x = kernels.max_pool2d_backward(grad_y, argmax, x_shape)
     np.testing.assert_array_equal(y, y_ref)
     assert argmax.dtype == np.int64
@@ -147,6 +147,19 @@ def test_avg_pool_count_include_pad(backend):
 # ---- validation ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_max_pool_ceil_mode_adds_the_windows_that_start_inside(backend):
+    """torch's ceil_mode: 5 cells, kernel 2, stride 2 give 3 windows (the last holds one
+    real cell); with padding 1 a fourth would start in the trailing pad and is dropped."""
+    x = np.arange(25, dtype=np.float64).reshape(1, 5, 5, 1)
+    with kernels.backend(backend):
+        y, argmax = kernels.max_pool2d_forward(x, 2, ceil_mode=True)
+        assert kernels.max_pool2d_forward(x, 2, 2, 1, ceil_mode=True)[0].shape == (1, 3, 3, 1)
+        assert kernels.max_pool2d_forward(x, 3, 2, 0, ceil_mode=True)[0].shape == (1, 2, 2, 1)
+    np.testing.assert_array_equal(y[0, :, :, 0], [[6, 8, 9], [16, 18, 19], [21, 23, 24]])
+    np.testing.assert_array_equal(x.ravel()[argmax], y)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_pool_validates_arguments(backend):
     x = np.zeros((2, 4, 4, 3), dtype=np.float32)
     with kernels.backend(backend):
@@ -189,19 +202,22 @@ def test_empty_batch(backend):
 POOL_CASES = [
     pytest.param((6, 17, 17, 37), 3, 2, 1, id="3x3-stride2-pad1-37ch"),
     pytest.param((5, 16, 14, 40), 2, 2, 0, id="2x2-stride2-40ch"),
+    # odd sizes: ceil_mode adds a last row and column of windows hanging past the input
+    pytest.param((3, 15, 13, 37), 2, 2, 0, id="2x2-stride2-odd-37ch"),
 ]
 
 
 @pytest.mark.parametrize("level, threads", CONFIGURATIONS)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("x_shape, kernel, stride, padding", POOL_CASES)
-def test_max_pool2d(level, threads, dtype, x_shape, kernel, stride, padding):
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_max_pool2d(level, threads, dtype, x_shape, kernel, stride, padding, ceil_mode):
     rng = np.random.default_rng(sum(x_shape))
     x = rng.standard_normal(x_shape).astype(dtype)
     x[0, 1, 1, :5] = np.nan  # NaN wins its windows, as in PyTorch
 
     def passes():
-        y, argmax = kernels.max_pool2d_forward(x, kernel, stride, padding)
+        y, argmax = kernels.max_pool2d_forward(x, kernel, stride, padding, ceil_mode=ceil_mode)
         grad_y = np.arange(y.size, dtype=dtype).reshape(y.shape) / y.size
         return y, argmax, kernels.max_pool2d_backward(grad_y, argmax, x_shape)
 

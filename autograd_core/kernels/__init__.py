@@ -9,6 +9,8 @@ One module per kernel family, each lining up with its C and its tests:
   conv2d.py    csrc/conv2d*.c   tests/test_conv2d_kernels.py
   activation.py csrc/activation*.c tests/test_activation_kernels.py
   pool.py      csrc/pool*.c     tests/test_pool_kernels.py
+  sampling.py  (numpy only)     the pooling/resampling variants without C: window tables
+               and per-dim matrices (tests/op_table_pool.py, tests/test_conv_pool_ops.py)
   rnn.py       csrc/rnn*.c      tests/test_rnn_kernels.py
   optim.py     csrc/optim*.c    tests/test_optim_kernels.py
 

@@ -18,9 +18,14 @@ _AVG_FORWARD = by_dtype("ag_avg_pool2d_forward_f32", "ag_avg_pool2d_forward_f64"
 _AVG_BACKWARD = by_dtype("ag_avg_pool2d_backward_f32", "ag_avg_pool2d_backward_f64")
 
 
-def _geometry(op, x_shape, kernel_size, stride, padding):
+def _geometry(op, x_shape, kernel_size, stride, padding, ceil_mode=False):
     """The validated geometry (a dict of the fields of ag_pool2d_geometry) and the
-    resolved kernel (kh, kw), stride (sh, sw) and pads ((top, bottom), (left, right))."""
+    resolved kernel (kh, kw), stride (sh, sw) and pads ((top, bottom), (left, right)).
+
+    ceil_mode (max pooling) rounds the output size up as torch does: a last window may
+    hang past the padded input, but must start inside the input or its leading pad.
+    The loops clip every window to the real cells on both sides, so it costs nothing
+    but the size; each window keeps at least one real cell."""
     n, height, width, channels = x_shape
     kernel = pair(op, "kernel_size", kernel_size, 1)
     stride = kernel if stride is None else pair(op, "stride", stride, 1)
@@ -35,8 +40,8 @@ def _geometry(op, x_shape, kernel_size, stride, padding):
     if kernel[0] * kernel[1] >= 2 ** 31:  # float32's C loop keeps window cell numbers in 32 bits
         raise ValueError("%s: got kernel_size %s, expected a window of fewer than 2**31 cells"
                          % (op, kernel))
-    out_h = conv_output_size(height, kernel[0], stride[0], *pads[0])
-    out_w = conv_output_size(width, kernel[1], stride[1], *pads[1])
+    out_h = _output_size(height, kernel[0], stride[0], pads[0], ceil_mode)
+    out_w = _output_size(width, kernel[1], stride[1], pads[1], ceil_mode)
     if out_h < 1 or out_w < 1:
         raise ValueError("%s: input %dx%d with kernel %s, stride %s, padding %s gives output "
                          "%dx%d, expected at least 1x1" % (op, height, width, kernel, stride,
@@ -46,6 +51,13 @@ def _geometry(op, x_shape, kernel_size, stride, padding):
                     kernel_h=kernel[0], kernel_w=kernel[1], stride_h=stride[0], stride_w=stride[1],
                     pad_top=pads[0][0], pad_left=pads[1][0], out_height=out_h, out_width=out_w)
     return geometry, kernel, stride, pads
+
+
+def _output_size(size, kernel, stride, pads, ceil_mode):
+    floor = conv_output_size(size, kernel, stride, *pads)
+    if not ceil_mode or floor < 1 or (size + pads[0] + pads[1] - kernel) % stride == 0:
+        return floor
+    return floor + 1 if floor * stride < size + pads[0] else floor
 
 
 def _out_shape(geometry):
@@ -60,15 +72,16 @@ def _call(functions, dtype, geometry, arrays, *flags):
 
 # ---- max pooling -------------------------------------------------------------------------
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0, with_argmax=True):
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, with_argmax=True, ceil_mode=False):
     """2-D max pooling: x [n, h, w, c] -> (y [n, out_h, out_w, c], argmax int64 of y's
     shape holding the flat index into x of each maximum; ties go to the first maximum
     in row-major window order, padded cells never win). with_argmax=False (inference,
-    nothing to backpropagate) returns (y, None) and spares the argmax's 8 bytes a value."""
+    nothing to backpropagate) returns (y, None) and spares the argmax's 8 bytes a value.
+    ceil_mode: torch's rounded-up output size (see _geometry)."""
     op = "max_pool2d_forward"
     check_array(op, "x", x, 4)
     check_float(op, x=x)
-    geometry, kernel, stride, pads = _geometry(op, x.shape, kernel_size, stride, padding)
+    geometry, kernel, stride, pads = _geometry(op, x.shape, kernel_size, stride, padding, ceil_mode)
     y, argmax = dispatch(_max_forward_c, _max_forward_numpy, x, geometry, kernel, stride, pads, with_argmax)
     return y, (argmax if with_argmax else None)
 
