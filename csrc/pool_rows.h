@@ -41,7 +41,7 @@ static void AG_NAME(max_forward_rows)(const ag_pool2d_geometry *g, const T *x, T
              * cell number has the width of T, so the compare-select below vectorises into
              * branch-free blends (a branch per element mispredicts half the time on real
              * data). Row-major window order with a strict '>' keeps the first maximum; a
-             * NaN replaces a number (NaN propagates, as in PyTorch) but not an earlier NaN. */
+             * NaN always takes over (NaN propagates and the last NaN wins, as in PyTorch). */
             for (c0 = 0; c0 < c_n; c0 += POOL_BLOCK) {
                 const int64_t lanes = c_n - c0 < POOL_BLOCK ? c_n - c0 : POOL_BLOCK;
                 const int64_t first = kh_lo * kw_n + kw_lo;
@@ -56,7 +56,7 @@ static void AG_NAME(max_forward_rows)(const ag_pool2d_geometry *g, const T *x, T
                         const T *src = x + (origin + (kh * w + kw) * c_n + c0);
                         for (c = 0; c < lanes; c++) {
                             const T v = src[c], b = best[c];
-                            const int take = (v > b) | ((v != v) & (b == b));
+                            const int take = (v > b) | (v != v);  /* the last NaN wins, as torch */
                             best[c] = take ? v : b;
                             where[c] = take ? pos : where[c];
                         }

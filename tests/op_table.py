@@ -30,7 +30,6 @@ Sample values stay away from the points where an op has no derivative (0 for abs
 and relu, ties for max, clip's bounds), so that finite differences are exact enough.
 """
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 
 class Sample:

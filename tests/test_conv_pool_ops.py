@@ -40,7 +40,7 @@ def test_pool_gradcheck(backend, kernel_size, stride, padding):
     with kernels.backend(backend):
         assert ag.gradcheck(lambda x: max_pool2d(x, kernel_size, stride, padding), (x,))
         for count_include_pad in (True, False):
-            assert ag.gradcheck(lambda x: avg_pool2d(x, kernel_size, stride, padding, count_include_pad), (x,))
+            assert ag.gradcheck(lambda x: avg_pool2d(x, kernel_size, stride, padding, count_include_pad=count_include_pad), (x,))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

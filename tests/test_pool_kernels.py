@@ -124,10 +124,12 @@ def test_max_pool_padding_never_wins_and_overlaps_accumulate(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_max_pool_propagates_nan(backend):
+    # torch 2.13 routes a window's gradient to its LAST NaN (max_pool2d of
+    # [[nan, 1], [nan, 2]] gives index 2): a NaN always takes over
     x = np.array([1.0, np.nan, 3.0, np.nan]).reshape(1, 1, 4, 1)
     with kernels.backend(backend):
         y, argmax = kernels.max_pool2d_forward(x, (1, 4), 1, 0)
-    assert np.isnan(y.ravel()[0]) and argmax.ravel()[0] == 1
+    assert np.isnan(y.ravel()[0]) and argmax.ravel()[0] == 3
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -107,9 +107,9 @@ def _max_forward_numpy(x, geometry, kernel, stride, pads, with_argmax=True):
         for kw, out_cols, in_cols in _taps(width, kernel[1], stride[1], pads[1][0], out_shape[2]):
             value = x[:, in_rows, in_cols]
             best, where, done = y[:, out_rows, out_cols], cell[:, out_rows, out_cols], seen[:, out_rows, out_cols]
-            # row-major order and a strict '>': the first maximum; a NaN replaces a
-            # number but not an earlier NaN (as the C loop does)
-            take = ~done | (value > best) | (np.isnan(value) & ~np.isnan(best))
+            # row-major order and a strict '>': the first maximum; a NaN always takes
+            # over, so the last NaN of a window wins (torch's routing; the C loop too)
+            take = ~done | (value > best) | np.isnan(value)
             best[...] = np.where(take, value, best)
             where[...] = np.where(take, kh * kernel[1] + kw, where)
             done[...] = True

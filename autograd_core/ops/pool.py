@@ -175,14 +175,14 @@ def _resolved_padding(op, x, kernel_size, stride, padding):
 
 
 @register("avg_pool2d")
-def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, ceil_mode=False,
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """2-D average pooling over NHWC x [batch, height, width, channels].
 
     Arguments as max_pool2d. Padded cells add zero to the sum; count_include_pad (True,
     as in PyTorch) also counts them in the divisor; divisor_override replaces the
-    divisor. (count_include_pad comes before ceil_mode here, unlike torch's order: this
-    op's earlier signature.) Returns [batch, out_height, out_width, channels].
+    divisor. Positional order as torch's (ceil_mode before count_include_pad; before
+    this release count_include_pad was the fifth argument). Returns [batch, out_height, out_width, channels].
     """
     if not ceil_mode and divisor_override is None:
         if padding and not isinstance(padding, str):
