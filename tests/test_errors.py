@@ -80,7 +80,7 @@ def test_join_errors():
         ag.concat([shaped()])
     with pytest.raises(ValueError, match=r"stack: shapes %s differ" % _shapes((2, 3), (3, 3))):
         ag.stack([shaped(2, 3), shaped(3, 3)])
-    with pytest.raises(ValueError, match="stack: axis 4 is out of range for a result with 3 dimensions"):
+    with pytest.raises(ValueError, match="stack: dim 4 is out of range for a result with 3 dimensions"):
         ag.stack([shaped(2, 3), shaped(2, 3)], axis=4)
     with pytest.raises(ValueError, match="stack: got no tensors"):
         ag.stack([])
@@ -128,11 +128,11 @@ def test_other_axis_errors():
     x = shaped(2, 3)
     with pytest.raises(ValueError, match=r"sum: axis \(0, 0\) repeats a dimension"):
         x.sum(axis=(0, 0))
-    with pytest.raises(TypeError, match="sum: got both axis and dim; pass one"):
+    with pytest.raises(TypeError, match="sum: got both dim and axis, two spellings of the same argument; pass one"):
         x.sum(axis=0, dim=0)
     with pytest.raises(ValueError, match="squeeze: dimension 0 has size 2, expected 1"):
         x.squeeze(0)
-    with pytest.raises(ValueError, match="unsqueeze: axis 3 is out of range for a result with 3 dimensions"):
+    with pytest.raises(ValueError, match="unsqueeze: dim 3 is out of range for a result with 3 dimensions"):
         x.unsqueeze(3)
     with pytest.raises(ValueError, match=r"permute: got axes \(0, 0\), expected a permutation of 2 dimensions"):
         x.permute(0, 0)
@@ -149,7 +149,7 @@ NON_INTEGER_ARGUMENTS = {
     "mean: got axis=0.0": lambda x: x.mean(axis=(0.0, 1)), "softmax: got axis=0.5": lambda x: x.softmax(0.5),
     "argmax: got axis=1.0": lambda x: x.argmax(1.0), "permute: got axis=1.0": lambda x: x.permute(1.0, 0),
     "transpose: got axis=0.5": lambda x: x.transpose(0.5, 1), "squeeze: got axis=0.0": lambda x: x.squeeze(0.0),
-    "unsqueeze: got axis=0.5": lambda x: x.unsqueeze(0.5), "stack: got axis=0.5": lambda x: ag.stack([x], 0.5),
+    "unsqueeze: got dim=0.5": lambda x: x.unsqueeze(0.5), "stack: got dim=0.5": lambda x: ag.stack([x], 0.5),
     "reshape: got shape entry=2.5": lambda x: x.reshape(2.5, 3), "pad: got pad_width 1.5": lambda x: x.pad(1.5),
     "chunk: got chunks=2.5": lambda x: x.chunk(2.5), "split: got section=1.0": lambda x: x.split([1.0, 1]),
     "split: got split_size_or_sections=1.5": lambda x: x.split(1.5),

@@ -10,7 +10,7 @@ from .. import kernels
 from ..function import Function
 from ..grad_mode import is_grad_enabled
 from ..registry import register
-from ..tensor import _DEFAULT_FLOAT, Tensor, as_tensor
+from ..tensor import _DEFAULT_FLOAT, Tensor, as_tensor, numpy_dtype
 from ._util import broadcast_shape, number_dtype, promote, result_dtype, unbroadcast
 
 
@@ -503,13 +503,33 @@ class Cast(Function):
 
 @register("cast", methods=("astype",))
 def cast(x, dtype):
-    """x converted to dtype; a float result keeps the graph, an integer/bool one does not."""
-    dtype = np.dtype(dtype)
+    """x converted to dtype (a numpy dtype, a name such as "float64", or a torch dtype);
+    a float result keeps the graph, an integer/bool one does not."""
+    dtype = numpy_dtype("cast", dtype)
     if dtype == x.dtype:
         return x
     if dtype.kind != "f":  # integer/bool results carry no gradient
         return Tensor(x.data.astype(dtype))
     return Cast.apply(x, dtype)
+
+
+class Clone(Function):
+    """A copy of a in new memory; the gradient passes through unchanged."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+@register("clone", methods=("clone",))
+def clone(x):
+    """A copy of x (any shape -> same shape and dtype) in its own memory, in the graph as
+    torch's clone: the gradient flows back to x."""
+    return Clone.apply(as_tensor("clone", x))
 
 
 # ---- comparisons: not differentiable, bool results ------------------------------------

@@ -127,107 +127,106 @@ class LogSoftmax(Function):
 
 
 # ---- functional forms ---------------------------------------------------------------
-def _axes(op, x, axis, dim):
-    if dim is not None:
-        if axis is not None:
-            raise TypeError("%s: got both axis and dim; pass one" % op)
-        axis = dim
-    axes = normalize_axis(op, axis, x.ndim)
-    # a 0-d tensor accepts axis 0 or -1 (as in PyTorch), but numpy has no axis to reduce there
+# Dimension arguments are torch's ``dim`` and ``keepdim``; the registry maps numpy's
+# ``axis`` and ``keepdims`` onto them for every op (see registry.py).
+def _axes(op, x, dim):
+    axes = normalize_axis(op, dim, x.ndim)
+    # a 0-d tensor accepts dim 0 or -1 (as in PyTorch), but numpy has no axis to reduce there
     return axes if x.ndim else ()
 
 
 @register("sum", methods=("sum",))
-def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
-    """Sum over axis (None: all; int or tuple). ``dim``/``keepdim`` are PyTorch spellings;
-    ``dtype`` casts the input first, as torch's (bool and integer inputs sum to int64)."""
+def sum(x, dim=None, keepdim=False, *, dtype=None):
+    """Sum over dim (None: all; int or tuple) -> the reduced shape (dims kept as size 1
+    with keepdim). ``dtype`` casts the input first, as torch's (bool and integer inputs
+    sum to int64)."""
     if dtype is not None:
         x = cast(x, str(dtype).replace("torch.", "") if not isinstance(dtype, (type, np.dtype)) else dtype)
-    return Sum.apply(x, _axes("sum", x, axis, dim), bool(keepdims or keepdim))
+    return Sum.apply(x, _axes("sum", x, dim), bool(keepdim))
 
 
 @register("mean", methods=("mean",))
-def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Mean over axis (None: all; int or tuple)."""
+def mean(x, dim=None, keepdim=False):
+    """Mean over dim (None: all; int or tuple) -> the reduced shape."""
     check_float("mean", x.data)
-    return Mean.apply(x, _axes("mean", x, axis, dim), bool(keepdims or keepdim))
+    return Mean.apply(x, _axes("mean", x, dim), bool(keepdim))
 
 
 @register("max", methods=("max",))
-def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Maximum over axis (None: all; int or tuple) -> the values, reduced shape.
+def max(x, dim=None, keepdim=False):
+    """Maximum over dim (None: all; int or tuple) -> the values, reduced shape.
 
     Gradient as PyTorch's max() and amax: split evenly among tied maxima; a slice with a
     NaN has NaN as its maximum and the gradient goes to its NaNs (split evenly). Unlike
     torch.max(dim), which returns (values, indices) and gives one index all of it, this
     returns the values only, as numpy's max does."""
-    return Max.apply(x, _axes("max", x, axis, dim), bool(keepdims or keepdim))
+    return Max.apply(x, _axes("max", x, dim), bool(keepdim))
 
 
 @register("min", methods=("min",))
-def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Minimum over axis (None: all; int or tuple) -> the values, reduced shape.
+def min(x, dim=None, keepdim=False):
+    """Minimum over dim (None: all; int or tuple) -> the values, reduced shape.
 
     Gradient as PyTorch's min() and amin: split evenly among tied minima; a slice with a
     NaN has NaN as its minimum and the gradient goes to its NaNs (split evenly)."""
-    return Min.apply(x, _axes("min", x, axis, dim), bool(keepdims or keepdim))
+    return Min.apply(x, _axes("min", x, dim), bool(keepdim))
 
 
 @register("var", methods=("var",))
-def var(x, axis=None, keepdims=False, correction=1, *, dim=None, keepdim=None):
-    """Variance over axis with PyTorch's default Bessel correction (correction=1);
+def var(x, dim=None, keepdim=False, correction=1):
+    """Variance over dim with PyTorch's default Bessel correction (correction=1);
     correction=0 gives numpy's default (population) variance."""
-    return _variance("var", x, axis, keepdims, correction, dim, keepdim)
+    return _variance("var", x, dim, keepdim, correction)
 
 
 @register("std", methods=("std",))
-def std(x, axis=None, keepdims=False, correction=1, *, dim=None, keepdim=None):
+def std(x, dim=None, keepdim=False, correction=1):
     """Standard deviation: sqrt(var(...)) with the same arguments."""
-    return _variance("std", x, axis, keepdims, correction, dim, keepdim).sqrt()
+    return _variance("std", x, dim, keepdim, correction).sqrt()
 
 
-def _variance(op, x, axis, keepdims, correction, dim, keepdim):
+def _variance(op, x, dim, keepdim, correction):
     # checked here rather than in Var.forward so that std's errors say "std"
     check_float(op, x.data)
-    axes = _axes(op, x, axis, dim)
+    axes = _axes(op, x, dim)
     count = int(np.prod([x.shape[i] for i in axes])) if axes else 1
     if count - correction <= 0:
         raise ValueError("%s: %d elements per reduction with correction=%s leaves no degrees of freedom"
                          % (op, count, correction))
-    return Var.apply(x, axes, bool(keepdims or keepdim), correction)
+    return Var.apply(x, axes, bool(keepdim), correction)
 
 
-def _single_axis(op, x, axis):
-    (axis,) = normalize_axis(op, axis, x.ndim) if x.ndim else (0,)
+def _single_axis(op, x, dim):
+    (axis,) = normalize_axis(op, dim, x.ndim) if x.ndim else (0,)
     return axis
 
 
 @register("softmax", methods=("softmax",))
-def softmax(x, axis=-1, *, dim=None):
-    """exp(x) / sum(exp(x)) along axis, computed stably."""
+def softmax(x, dim=-1):
+    """exp(x) / sum(exp(x)) along dim, computed stably; any shape -> same shape."""
     check_float("softmax", x.data)
-    return Softmax.apply(x, _single_axis("softmax", x, dim if dim is not None else axis))
+    return Softmax.apply(x, _single_axis("softmax", x, dim))
 
 
 @register("log_softmax", methods=("log_softmax",))
-def log_softmax(x, axis=-1, *, dim=None):
-    """log(softmax(x)) along axis, computed stably."""
+def log_softmax(x, dim=-1):
+    """log(softmax(x)) along dim, computed stably; any shape -> same shape."""
     check_float("log_softmax", x.data)
-    return LogSoftmax.apply(x, _single_axis("log_softmax", x, dim if dim is not None else axis))
+    return LogSoftmax.apply(x, _single_axis("log_softmax", x, dim))
 
 
-def _arg_axis(op, x, axis):
-    # checked here so that a bad axis names the op (numpy's AxisError does not)
-    return None if axis is None else _single_axis(op, x, axis)
+def _arg_axis(op, x, dim):
+    # checked here so that a bad dim names the op (numpy's AxisError does not)
+    return None if dim is None else _single_axis(op, x, dim)
 
 
 @register("argmax", methods=("argmax",), differentiable=False)
-def argmax(x, axis=None, keepdims=False):
-    """Index of the maximum (flat index when axis is None); not differentiable."""
-    return Tensor(np.argmax(x.data, axis=_arg_axis("argmax", x, axis), keepdims=keepdims))
+def argmax(x, dim=None, keepdim=False):
+    """Index of the maximum (flat index when dim is None); not differentiable."""
+    return Tensor(np.argmax(x.data, axis=_arg_axis("argmax", x, dim), keepdims=keepdim))
 
 
 @register("argmin", methods=("argmin",), differentiable=False)
-def argmin(x, axis=None, keepdims=False):
-    """Index of the minimum (flat index when axis is None); not differentiable."""
-    return Tensor(np.argmin(x.data, axis=_arg_axis("argmin", x, axis), keepdims=keepdims))
+def argmin(x, dim=None, keepdim=False):
+    """Index of the minimum (flat index when dim is None); not differentiable."""
+    return Tensor(np.argmin(x.data, axis=_arg_axis("argmin", x, dim), keepdims=keepdim))

@@ -192,11 +192,11 @@ def expand(x, *shape):
 
 
 @register("squeeze", methods=("squeeze",))
-def squeeze(x, axis=None):
-    """Remove size-1 dimensions (all, or those in axis)."""
-    if axis is None:
+def squeeze(x, dim=None):
+    """Remove size-1 dimensions (all, or those in dim: an int or a tuple)."""
+    if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
-    axes = normalize_axis("squeeze", axis, x.ndim)
+    axes = normalize_axis("squeeze", dim, x.ndim)
     if x.ndim == 0:  # axis 0 / -1 of a 0-d tensor (allowed, as in PyTorch): nothing to remove
         return reshape(x, ())
     for a in axes:
@@ -206,11 +206,11 @@ def squeeze(x, axis=None):
 
 
 @register("unsqueeze", methods=("unsqueeze",))
-def unsqueeze(x, axis):
-    """Insert a size-1 dimension at axis (negative counts from the new end)."""
-    axis = is_int("unsqueeze", "axis", axis)
+def unsqueeze(x, dim):
+    """Insert a size-1 dimension at dim (negative counts from the new end)."""
+    axis = is_int("unsqueeze", "dim", dim)
     if not -(x.ndim + 1) <= axis <= x.ndim:
-        raise ValueError("unsqueeze: axis %s is out of range for a result with %d dimensions" % (axis, x.ndim + 1))
+        raise ValueError("unsqueeze: dim %s is out of range for a result with %d dimensions" % (axis, x.ndim + 1))
     axis = axis % (x.ndim + 1)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
@@ -251,26 +251,32 @@ def _promote_all(op, tensors):
 
 
 @register("concat", methods=())
-def concat(tensors, axis=0):
-    """Join tensors along an existing axis."""
+def concat(tensors, dim=0):
+    """Join tensors along an existing dimension: shapes equal but along dim -> dim's sizes added."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors or tensors[0].ndim == 0:
         raise ValueError("concat: got %s, expected one or more tensors with at least one dimension"
                          % ("no tensors" if not tensors else "a zero-dimensional tensor"))
-    (axis,) = normalize_axis("concat", axis, tensors[0].ndim)
+    (axis,) = normalize_axis("concat", dim, tensors[0].ndim)
     _check_same("concat", tensors, axis, True)
     return Concat.apply(axis, *_promote_all("concat", tensors))
 
 
+@register("cat", methods=())
+def cat(tensors, dim=0):
+    """torch's name for concat: join tensors along an existing dimension."""
+    return concat(tensors, dim)
+
+
 @register("stack", methods=())
-def stack(tensors, axis=0):
-    """Join equal-shaped tensors along a new axis."""
+def stack(tensors, dim=0):
+    """Join equal-shaped tensors along a new dimension dim: k tensors [*s] -> [*s with k inserted at dim]."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     _check_same("stack", tensors, None, False)
     ndim = tensors[0].ndim + 1
-    axis = is_int("stack", "axis", axis)
+    axis = is_int("stack", "dim", dim)
     if not -ndim <= axis < ndim:
-        raise ValueError("stack: axis %s is out of range for a result with %d dimensions" % (axis, ndim))
+        raise ValueError("stack: dim %s is out of range for a result with %d dimensions" % (axis, ndim))
     return Stack.apply(axis % ndim, *_promote_all("stack", tensors))
 
 
@@ -280,11 +286,11 @@ def _check_has_dimensions(op, x):
 
 
 @register("split", methods=("split",))
-def split(x, split_size_or_sections, axis=0):
-    """PyTorch's split: pieces of split_size along axis (the last may be smaller), or
-    pieces of the listed sizes (which must add up to the axis length)."""
+def split(x, split_size_or_sections, dim=0):
+    """PyTorch's split: pieces of split_size along dim (the last may be smaller), or
+    pieces of the listed sizes (which must add up to the dimension's length)."""
     _check_has_dimensions("split", x)
-    (axis,) = normalize_axis("split", axis, x.ndim)
+    (axis,) = normalize_axis("split", dim, x.ndim)
     length = x.shape[axis]
     if isinstance(split_size_or_sections, (int, np.integer)):
         size = int(split_size_or_sections)
@@ -305,13 +311,13 @@ def split(x, split_size_or_sections, axis=0):
 
 
 @register("chunk", methods=("chunk",))
-def chunk(x, chunks, axis=0):
-    """Split into `chunks` nearly equal pieces (PyTorch's rule: ceil-sized pieces)."""
+def chunk(x, chunks, dim=0):
+    """Split into `chunks` nearly equal pieces along dim (PyTorch's rule: ceil-sized pieces)."""
     chunks = is_int("chunk", "chunks", chunks)
     if chunks <= 0:
         raise ValueError("chunk: got chunks=%s, expected a positive int" % chunks)
     _check_has_dimensions("chunk", x)
-    (axis,) = normalize_axis("chunk", axis, x.ndim)
+    (axis,) = normalize_axis("chunk", dim, x.ndim)
     size = max(-(-x.shape[axis] // chunks), 1)
     return split(x, size, axis)
 

@@ -1,0 +1,140 @@
+"""The PyTorch vocabulary and the deliberate breaking changes of the torch-API issue: one
+spelling of dimension arguments for every op (dim/axis, keepdim/keepdims), torch's
+Tensor conversion methods, ``size()``, ``max(dim)`` with indices, ``pad`` in F.pad's
+order, dtype promotion and torch's exception classes."""
+import inspect
+
+import numpy as np
+import pytest
+
+import autograd_core as ag
+from autograd_core import registry
+
+
+def _dimension_ops():
+    """(name, OpInfo) of every registered op whose function takes a dimension keyword."""
+    found = []
+    for name, info in registry.ops().items():
+        if info.function_class is not None:
+            continue
+        parameters = inspect.signature(info.function).parameters
+        if {"dim", "axis", "keepdim", "keepdims"} & set(parameters):
+            found.append((name, info))
+    return found
+
+
+DIMENSION_OPS = _dimension_ops()
+
+
+def test_dimension_ops_are_found():
+    names = {name for name, _ in DIMENSION_OPS}
+    assert {"sum", "mean", "max", "argmax", "softmax", "concat", "cat", "stack", "squeeze", "cumsum"} <= names
+
+
+@pytest.mark.parametrize("name, info", DIMENSION_OPS, ids=[name for name, _ in DIMENSION_OPS])
+def test_every_dimension_op_accepts_both_spellings(name, info):
+    """The registry maps the other spelling of each dimension keyword onto the one the
+    function declares, and refuses both at once naming the op."""
+    parameters = inspect.signature(info.function).parameters
+    for torch_name, numpy_name in (("dim", "axis"), ("keepdim", "keepdims")):
+        if (torch_name in parameters) == (numpy_name in parameters):
+            continue  # neither (nothing to map) or both (the op handles them itself)
+        declared = torch_name if torch_name in parameters else numpy_name
+        alias = numpy_name if declared == torch_name else torch_name
+        assert info.function.dimension_aliases[alias] == declared
+        with pytest.raises(TypeError, match="%s: got both %s and %s" % (name, declared, alias)):
+            info.function(ag.zeros(2, 2), **{declared: 0, alias: 0})
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, **k: x.sum(**k), lambda x, **k: ag.mean(x, **k), lambda x, **k: x.amax(**k),
+    lambda x, **k: x.logsumexp(**k), lambda x, **k: x.prod(**{n: v for n, v in k.items()}),
+])
+def test_dim_and_axis_give_the_same_result(call):
+    x = ag.tensor(np.arange(6.0).reshape(2, 3))
+    torch_spelling = call(x, dim=1, keepdim=True)
+    numpy_spelling = call(x, axis=1, keepdims=True)
+    assert torch_spelling.shape == numpy_spelling.shape == (2, 1)
+    np.testing.assert_array_equal(torch_spelling.numpy(), numpy_spelling.numpy())
+
+
+def test_torch_names_are_the_primary_ones():
+    for op in (ag.sum, ag.mean, ag.var, ag.argmax, ag.softmax, ag.squeeze, ag.unsqueeze, ag.concat, ag.stack,
+               ag.split, ag.chunk, ag.unbind, ag.cumsum, ag.sort):
+        parameters = inspect.signature(op).parameters
+        assert "dim" in parameters and "axis" not in parameters, op
+        assert "keepdims" not in parameters, op
+
+
+def test_a_positional_dim_and_an_alias_keyword_is_refused():
+    with pytest.raises(TypeError, match="sum: got both dim and axis"):
+        ag.sum(ag.zeros(2, 2), 0, axis=1)
+
+
+def test_positional_calls_go_straight_through():
+    x = ag.tensor([[1.0, 5.0], [3.0, 2.0]])
+    assert ag.argmax(x, 1, True).shape == (2, 1)
+    assert ag.argmax(x, dim=1).tolist() == [1, 0]
+    assert ag.argmax(x, axis=0).tolist() == [1, 0]
+
+
+def test_cat_is_concat():
+    a, b = ag.ones(2, 3), ag.zeros(2, 1)
+    assert ag.cat([a, b], dim=1).shape == (2, 4)
+    assert ag.cat([a, b], axis=-1).shape == (2, 4)
+    np.testing.assert_array_equal(ag.cat([a, b], 1).numpy(), ag.concat([a, b], 1).numpy())
+
+
+def test_cat_gradient():
+    a = ag.randn(2, 3, dtype="float64", requires_grad=True)
+    b = ag.randn(2, 1, dtype="float64", requires_grad=True)
+    assert ag.gradcheck(lambda a, b: ag.cat([a, b], dim=1), (a, b))
+
+
+# ---- Tensor conversions as torch ---------------------------------------------------------
+def test_dtype_conversions():
+    x = ag.tensor([[1.5, -2.0]], requires_grad=True)
+    assert x.double().dtype == np.float64 and x.float().dtype == np.float32
+    assert x.long().dtype == np.int64 and x.int().dtype == np.int32 and x.bool().dtype == np.bool_
+    assert x.long().tolist() == [[1, -2]] and x.bool().tolist() == [[True, True]]
+    assert x.type_as(ag.tensor([1])).dtype == np.int64
+    assert x.to("float64").dtype == np.float64 and x.to(np.float64).dtype == np.float64
+    assert x.to(float).dtype == np.float32  # Python's float is torch's default float
+    assert x.to(ag.zeros(1, dtype="float64")).dtype == np.float64
+    assert x.to("cpu") is x and x.cpu() is x and x.to("cpu", "float64").dtype == np.float64
+    assert x.to(device="cpu", dtype="int64").dtype == np.int64
+    assert x.device == "cpu"
+
+
+def test_conversions_are_differentiable():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    (x.double() * 3).sum().backward()
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [3.0, 3.0]
+
+
+def test_to_another_device_is_refused():
+    with pytest.raises(RuntimeError, match="to: got device 'cuda'.*CPU only"):
+        ag.zeros(2).to("cuda")
+
+
+def test_to_a_bad_dtype_names_the_op():
+    with pytest.raises(TypeError, match="to: got dtype='text'"):
+        ag.zeros(2).to("text")
+
+
+def test_clone_copies_and_keeps_the_graph():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = x.clone()
+    assert y.grad_fn is not None and not y.is_leaf and x.is_leaf
+    assert not np.shares_memory(y.numpy(), x.numpy())
+    (y * y).sum().backward()
+    assert x.grad.tolist() == [2.0, 4.0]
+
+
+def test_contiguous():
+    x = ag.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    assert x.contiguous() is x and x.is_contiguous()
+    transposed = x.T
+    assert not transposed.is_contiguous()
+    made = transposed.contiguous()
+    assert made.is_contiguous() and made.tolist() == transposed.tolist() and made.grad_fn is not None
