@@ -141,15 +141,27 @@ class Tensor:
     def dtype(self):
         return self.data.dtype
 
-    @property
-    def size(self):
-        """Number of elements (numpy's meaning)."""
-        return self.data.size
+    def size(self, dim=None):
+        """torch's size: the shape (a tuple) with no argument, the length of dimension dim
+        (an int; negative counts from the end) with one. Not numpy's ``size`` attribute
+        (the element count): that is ``numel()``."""
+        if dim is None:
+            return self.data.shape
+        ndim = self.data.ndim
+        if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+            raise TypeError("size: got dim=%r (%s), expected an int" % (dim, type(dim).__name__))
+        if not -ndim <= dim < ndim:
+            raise IndexError("size: dim %d is out of range for a tensor with %d dimensions (expected %s)"
+                             % (dim, ndim, "no dim: a 0-d tensor has none" if ndim == 0
+                                else "%d to %d" % (-ndim, ndim - 1)))
+        return self.data.shape[dim]
 
     def numel(self):
+        """Number of elements."""
         return self.data.size
 
     def dim(self):
+        """Number of dimensions (as ``ndim``)."""
         return self.data.ndim
 
     @property

@@ -70,7 +70,7 @@ def test_random_factories_follow_manual_seed():
 def test_properties():
     x = ag.tensor(np.zeros((2, 3, 4), dtype=np.float32))
     assert x.shape == (2, 3, 4) and x.ndim == 3 and x.dim() == 3
-    assert x.size == 24 and x.numel() == 24 and len(x) == 2
+    assert x.size() == (2, 3, 4) and x.size(1) == 3 and x.size(-1) == 4 and x.numel() == 24 and len(x) == 2
     assert x.dtype == np.float32
 
 

@@ -138,3 +138,24 @@ def test_contiguous():
     assert not transposed.is_contiguous()
     made = transposed.contiguous()
     assert made.is_contiguous() and made.tolist() == transposed.tolist() and made.grad_fn is not None
+
+
+# ---- size() as torch: a deliberate break of numpy's .size attribute -----------------------
+def test_size_is_torchs():
+    x = ag.zeros(2, 3, 4)
+    assert x.size() == (2, 3, 4) and isinstance(x.size(), tuple)
+    assert x.size(0) == 2 and x.size(-1) == 4 and x.size(-3) == 2
+    assert x.numel() == 24 and x.dim() == 3 and x.ndim == 3
+    assert ag.tensor(1.5).size() == () and ag.tensor(1.5).numel() == 1
+
+
+@pytest.mark.parametrize("shape, dim", [((2, 3), 2), ((2, 3), -3), ((), 0), ((), -1)])
+def test_size_of_a_dim_out_of_range_is_an_index_error(shape, dim):
+    with pytest.raises(IndexError, match="size: dim %d is out of range for a tensor with %d dimensions"
+                       % (dim, len(shape))):
+        ag.zeros(*shape).size(dim)
+
+
+def test_size_of_a_non_integer_dim_is_a_type_error():
+    with pytest.raises(TypeError, match=r"size: got dim=1.0 \(float\), expected an int"):
+        ag.zeros(2, 3).size(1.0)
