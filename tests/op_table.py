@@ -97,6 +97,24 @@ def reduction(reference, values=_away_from_zero):
                    reference(x, axis=dim if dim is not None else axis, keepdims=keepdims or keepdim))
 
 
+def _extreme_entry(reduce, choose, elementwise):
+    """torch's max/min: over all elements (one value), along one dim ((values, indices)),
+    and against a second tensor (elementwise)."""
+    def samples(rng):
+        return [Sample(_distinct(rng, 2, 3, 4)), Sample(_distinct(rng, 2, 3, 4), 1),
+                Sample(_distinct(rng, 2, 3, 4), dim=-1, keepdim=True), Sample(_distinct(rng, 3), axis=0),
+                Sample(np.array(_distinct(rng)), 0), Sample(_distinct(rng, 2, 3), _distinct(rng, 3) * 0.9)]
+
+    def reference(x, dim=None, keepdim=False, axis=None):
+        dim = axis if axis is not None else dim
+        if isinstance(dim, np.ndarray):
+            return elementwise(x, dim)
+        if dim is None:
+            return reduce(x)
+        return reduce(x, axis=dim, keepdims=keepdim), choose(x, axis=dim, keepdims=keepdim)
+    return OpEntry(samples, reference, torch=SAME)
+
+
 def _log_softmax(x, axis=-1, dim=None):
     axis = dim if dim is not None else axis
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -206,8 +224,8 @@ TABLE = {
     # -- reductions
     "sum": reduction(np.sum),
     "mean": reduction(np.mean),
-    "max": reduction(np.max, _distinct),
-    "min": reduction(np.min, _distinct),
+    "max": _extreme_entry(np.max, np.argmax, np.maximum),
+    "min": _extreme_entry(np.min, np.argmin, np.minimum),
     "var": reduction(lambda x, axis, keepdims: np.var(x, axis=axis, keepdims=keepdims, ddof=1)),
     "std": reduction(lambda x, axis, keepdims: np.std(x, axis=axis, keepdims=keepdims, ddof=1)),
     "softmax": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3)), Sample(_away_from_zero(rng, 2, 3), 0)],

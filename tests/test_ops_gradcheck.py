@@ -196,8 +196,14 @@ def test_sum_mean(name, case):
 @given(case=reduction_cases(distinct=True))
 @settings(max_examples=20)
 def test_max_min(name, case):
+    # torch's forms: max(x) one value, max(x, dim) (values, indices); several dims: amax
     array, axis, keepdims = case
-    check(lambda x: getattr(ag, name)(x, axis=axis, keepdims=keepdims), array)
+    if axis is None:
+        check(lambda x: getattr(ag, name)(x), array)
+    elif isinstance(axis, int):
+        check(lambda x: getattr(ag, name)(x, dim=axis, keepdim=keepdims).values, array)
+    else:
+        check(lambda x: getattr(ag, "a" + name)(x, axis=axis, keepdims=keepdims), array)
 
 
 def _reduced_count(shape, axis):
@@ -233,9 +239,17 @@ def test_softmax_family_large_logits(name):
 
 
 def test_max_ties_share_the_gradient():
+    # amax and max() over all elements split it (torch's evenly_distribute_backward) ...
     x = leaf([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
-    x.max(axis=1).sum().backward()
+    x.amax(axis=1).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    x = leaf([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    x.max().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [0, 0, 0]])
+    # ... max(dim) gives all of it to the index it returns, the first of the ties
+    x = leaf([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    x.max(dim=1).values.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 1, 0], [1, 0, 0]])
 
 
 # -- shape ops -----------------------------------------------------------------------------------

@@ -159,3 +159,53 @@ def test_size_of_a_dim_out_of_range_is_an_index_error(shape, dim):
 def test_size_of_a_non_integer_dim_is_a_type_error():
     with pytest.raises(TypeError, match=r"size: got dim=1.0 \(float\), expected an int"):
         ag.zeros(2, 3).size(1.0)
+
+
+# ---- max and min as torch: a deliberate break of the values-only max(axis) ------------------
+def test_max_over_everything_is_one_value():
+    x = ag.tensor([[1.0, 5.0], [3.0, 2.0]])
+    assert x.max().shape == () and x.max().item() == 5.0 and x.min().item() == 1.0
+    assert ag.tensor([3, 7, 1]).max().item() == 7
+
+
+def test_max_along_a_dim_returns_values_and_indices():
+    x = ag.tensor([[1.0, 5.0, 5.0], [3.0, 2.0, 0.0]])
+    result = x.max(1)
+    values, indices = result
+    assert result.values is values and result.indices is indices
+    assert values.tolist() == [5.0, 3.0] and indices.tolist() == [1, 0] and indices.dtype == np.int64
+    kept = ag.min(x, dim=0, keepdim=True)
+    assert kept.values.tolist() == [[1.0, 2.0, 0.0]] and kept.indices.tolist() == [[0, 1, 1]]
+    assert x.max(axis=-1, keepdims=True).values.shape == (2, 1)
+    scalar = ag.tensor(2.0).max(0)
+    assert scalar.values.item() == 2.0 and scalar.indices.item() == 0
+
+
+def test_max_along_a_dim_routes_the_gradient_to_the_index():
+    x = ag.tensor([[1.0, 5.0, 5.0], [3.0, 2.0, 0.0]], requires_grad=True)
+    x.max(dim=1).values.sum().backward()
+    assert x.grad.tolist() == [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+
+
+def test_max_of_two_tensors_is_maximum():
+    a, b = ag.tensor([1.0, 5.0]), ag.tensor([3.0, 2.0])
+    assert ag.max(a, b).tolist() == [3.0, 5.0] and a.min(b).tolist() == [1.0, 2.0]
+    assert ag.max(a, ag.tensor(4.0)).tolist() == [4.0, 5.0]
+
+
+def test_max_refuses_several_dims_and_keepdim_without_dim():
+    x = ag.zeros(2, 3)
+    with pytest.raises(TypeError, match=r"max: got dim=\(0, 1\), expected one int .*amax"):
+        x.max((0, 1))
+    with pytest.raises(TypeError, match="min: got keepdim=True without dim"):
+        x.min(keepdim=True)
+    with pytest.raises(IndexError, match=r"max: dim 1 has size 0 in a tensor of shape \(2, 0\)"):
+        ag.zeros(2, 0).max(1)
+    with pytest.raises(RuntimeError, match=r"max: got an empty tensor of shape \(0,\)"):
+        ag.zeros(0).max()
+
+
+def test_argmax_as_torch():
+    x = ag.tensor([[1.0, 5.0], [7.0, 2.0]])
+    assert x.argmax().item() == 2 and x.argmin(dim=1).tolist() == [0, 1]
+    assert x.argmax(keepdim=True).shape == (1, 1) and x.argmax(dim=0, keepdim=True).tolist() == [[1, 0]]

@@ -6,6 +6,18 @@ import numpy as np
 from ..tensor import _DEFAULT_FLOAT
 
 
+# ---- error classes: torch's, and the ones this library raised before -------------------
+# torch raises IndexError for a dim or index out of range and RuntimeError for shapes that
+# do not fit an op; this library raised ValueError for both. Each class below is both, so
+# that code written for torch and code written for the earlier releases catch it.
+class ShapeError(RuntimeError, ValueError):
+    """Shapes that do not fit an op (torch's RuntimeError; also a ValueError)."""
+
+
+class DimensionError(IndexError, ValueError):
+    """A dim out of range for a tensor (torch's IndexError; also a ValueError)."""
+
+
 def unbroadcast(grad, shape):
     """Sum grad over the axes that broadcasting added or stretched, back to shape."""
     if grad.shape == shape:

@@ -1,11 +1,14 @@
-"""Reductions (sum, mean, max, min, var, std) and the softmax family."""
+"""Reductions (sum, mean, max, min, var, std), argmax/argmin and the softmax family."""
+import collections
+import warnings
+
 import numpy as np
 
 from ..function import Function
 from ..registry import register
 from ..tensor import Tensor
-from ._util import check_float, normalize_axis
-from .elementwise import cast
+from ._util import DimensionError, ShapeError, check_float, is_int, normalize_axis
+from .elementwise import cast, maximum, minimum
 
 
 def _expand_back(grad, shape, axes, keepdims):
@@ -13,6 +16,52 @@ def _expand_back(grad, shape, axes, keepdims):
     if not keepdims:
         grad = np.expand_dims(grad, axes) if axes else grad
     return grad
+
+
+# ---- (values, indices) results, as torch.return_types ---------------------------------
+def _result_type(name):
+    result = collections.namedtuple(name, ("values", "indices"))
+    result.__doc__ = "%s's result: (values, indices), a tuple with named fields (as torch.return_types.%s)." % (
+        name, name)
+    return result
+
+
+def _scatter_add(grad, indices, axis, shape):
+    """zeros(shape) with grad[..., j, ...] added at [..., indices[..., j, ...], ...] along axis
+    (np.bincount over flat positions: one vectorised pass, and repeated indices add up)."""
+    moved_grad, moved_indices = np.moveaxis(grad, axis, -1), np.moveaxis(indices, axis, -1)
+    n = shape[axis]
+    rows = int(np.prod(moved_grad.shape[:-1], dtype=np.int64))
+    flat = (np.arange(rows).reshape(moved_grad.shape[:-1] + (1,)) * n + moved_indices).reshape(-1)
+    summed = np.bincount(flat, weights=moved_grad.reshape(-1), minlength=rows * n)
+    moved_shape = tuple(np.delete(shape, axis)) + (n,) if len(shape) else (n,)
+    return np.moveaxis(summed.reshape(moved_shape), -1, axis).astype(grad.dtype, copy=False)
+
+
+class TakeAlongDim(Function):
+    """a's values at indices along axis -> shape ``out_shape``; indices (int64, the shape
+    of a except along axis) come from the op that chose them and get no gradient. The
+    gradient goes back to the chosen elements, summed where an index repeats."""
+
+    @staticmethod
+    def forward(ctx, a, indices, axis, out_shape):
+        ctx.shape, ctx.axis = a.shape, axis
+        ctx.save_for_backward(indices)
+        work = a.reshape(1) if a.ndim == 0 else a
+        return np.take_along_axis(work, indices, axis).reshape(out_shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (indices,) = ctx.saved_tensors
+        shape = ctx.shape if ctx.shape else (1,)
+        grad = _scatter_add(grad.reshape(indices.shape), indices, ctx.axis, shape)
+        return grad.reshape(ctx.shape), None, None, None
+
+
+def _select(x, indices, axis, out_shape):
+    """(values, indices) Tensors of the elements of x at indices along axis, in out_shape."""
+    values = TakeAlongDim.apply(x, indices, axis, out_shape)
+    return values, Tensor(indices.reshape(out_shape).astype(np.int64, copy=False))
 
 
 class Sum(Function):
@@ -152,24 +201,59 @@ def mean(x, dim=None, keepdim=False):
     return Mean.apply(x, _axes("mean", x, dim), bool(keepdim))
 
 
+MaxResult, MinResult = _result_type("max"), _result_type("min")
+
+
+def _extreme(op, reduce_all, choose, binary, result_type, x, dim, keepdim):
+    """torch's three forms of max/min (see max)."""
+    if dim is None:
+        if keepdim:
+            raise TypeError("%s: got keepdim=True without dim; keepdim needs a dim (or use a%s(keepdim=True))"
+                            % (op, op))
+        if x.data.size == 0:
+            raise ShapeError("%s: got an empty tensor of shape %s, expected at least one element (or pass a dim)"
+                             % (op, x.shape))
+        return reduce_all.apply(x, tuple(range(x.ndim)), False)
+    if isinstance(dim, (Tensor, np.ndarray)):
+        if keepdim:
+            raise TypeError("%s: got keepdim with a second tensor; %s(a, b) is elementwise" % (op, op))
+        return binary(x, dim)
+    if isinstance(dim, (tuple, list)):
+        raise TypeError("%s: got dim=%r, expected one int (over several dims: a%s, which returns the values only)"
+                        % (op, dim, op))
+    along = _single_axis(op, x, is_int(op, "dim", dim))
+    work = x.data.reshape(1) if x.ndim == 0 else x.data
+    if work.shape[along] == 0:
+        raise DimensionError("%s: dim %d has size 0 in a tensor of shape %s, expected a non-empty dim to reduce"
+                         % (op, along, x.shape))
+    # np.argmax/argmin take the first of tied elements and the first NaN, as torch's CPU kernels
+    indices = choose(work, axis=along, keepdims=True)
+    shape = tuple(1 if i == along else n for i, n in enumerate(x.shape)) if keepdim else \
+        tuple(n for i, n in enumerate(x.shape) if i != along)
+    return result_type(*_select(x, indices, along, shape))
+
+
 @register("max", methods=("max",))
 def max(x, dim=None, keepdim=False):
-    """Maximum over dim (None: all; int or tuple) -> the values, reduced shape.
+    """torch's max, in its three forms:
 
-    Gradient as PyTorch's max() and amax: split evenly among tied maxima; a slice with a
-    NaN has NaN as its maximum and the gradient goes to its NaNs (split evenly). Unlike
-    torch.max(dim), which returns (values, indices) and gives one index all of it, this
-    returns the values only, as numpy's max does."""
-    return Max.apply(x, _axes("max", x, dim), bool(keepdim))
+    * ``max(x)``: the largest element -> a 0-d tensor; the gradient is split evenly among
+      tied maxima (a NaN is the maximum, and its NaNs share the gradient), as torch's.
+    * ``max(x, dim, keepdim=False)`` (dim one int) -> ``(values, indices)``, a named
+      tuple, dim removed (size 1 with keepdim); the index of the first maximum (or first
+      NaN); the gradient goes to that index only, as torch's.
+    * ``max(x, other)`` (other a Tensor): the elementwise ``maximum``.
+
+    The maximum over several dims, values only, is ``amax``."""
+    return _extreme("max", Max, np.argmax, maximum, MaxResult, x, dim, keepdim)
 
 
 @register("min", methods=("min",))
 def min(x, dim=None, keepdim=False):
-    """Minimum over dim (None: all; int or tuple) -> the values, reduced shape.
-
-    Gradient as PyTorch's min() and amin: split evenly among tied minima; a slice with a
-    NaN has NaN as its minimum and the gradient goes to its NaNs (split evenly)."""
-    return Min.apply(x, _axes("min", x, dim), bool(keepdim))
+    """torch's min, in its three forms (as max): ``min(x)`` -> 0-d value,
+    ``min(x, dim, keepdim=False)`` -> ``(values, indices)``, ``min(x, other)`` ->
+    the elementwise ``minimum``. Over several dims, values only: ``amin``."""
+    return _extreme("min", Min, np.argmin, minimum, MinResult, x, dim, keepdim)
 
 
 @register("var", methods=("var",))

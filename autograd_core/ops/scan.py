@@ -21,17 +21,10 @@ from ..registry import register
 from ..tensor import _DEFAULT_FLOAT, Tensor
 from ._util import check_float, is_int, normalize_axis
 from .elementwise import cast
-from .reduce import _axes, _expand_back
+from .reduce import TakeAlongDim, _axes, _expand_back, _result_type, _select  # noqa: F401 (TakeAlongDim: public here before)
 
 
 # ---- (values, indices) results, as torch.return_types ---------------------------------
-def _result_type(name):
-    result = collections.namedtuple(name, ("values", "indices"))
-    result.__doc__ = "%s's result: (values, indices), a tuple with named fields (as torch.return_types.%s)." % (
-        name, name)
-    return result
-
-
 SortResult, TopkResult, KthvalueResult = _result_type("sort"), _result_type("topk"), _result_type("kthvalue")
 MedianResult, ModeResult = _result_type("median"), _result_type("mode")
 CummaxResult, CumminResult = _result_type("cummax"), _result_type("cummin")
@@ -77,18 +70,6 @@ def _positions(n, axis, ndim):
     return np.arange(n).reshape(shape)
 
 
-def _scatter_add(grad, indices, axis, shape):
-    """zeros(shape) with grad[..., j, ...] added at [..., indices[..., j, ...], ...] along axis
-    (np.bincount over flat positions: one vectorised pass, and repeated indices add up)."""
-    moved_grad, moved_indices = np.moveaxis(grad, axis, -1), np.moveaxis(indices, axis, -1)
-    n = shape[axis]
-    rows = int(np.prod(moved_grad.shape[:-1], dtype=np.int64))
-    flat = (np.arange(rows).reshape(moved_grad.shape[:-1] + (1,)) * n + moved_indices).reshape(-1)
-    summed = np.bincount(flat, weights=moved_grad.reshape(-1), minlength=rows * n)
-    moved_shape = tuple(np.delete(shape, axis)) + (n,) if len(shape) else (n,)
-    return np.moveaxis(summed.reshape(moved_shape), -1, axis).astype(grad.dtype, copy=False)
-
-
 def _stable_argsort(data, axis, descending=False):
     """Indices that sort data along axis, equal elements in their original order (torch's
     stable=True) in both directions, NaN counted as the largest value (last ascending,
@@ -100,32 +81,6 @@ def _stable_argsort(data, axis, descending=False):
     n = data.shape[axis]
     flipped = np.argsort(np.flip(data, axis), axis=axis, kind="stable")
     return np.flip(n - 1 - flipped, axis)
-
-
-class TakeAlongDim(Function):
-    """a's values at indices along axis -> shape ``out_shape``; indices (int64, the shape
-    of a except along axis) come from the op that chose them and get no gradient. The
-    gradient goes back to the chosen elements, summed where an index repeats."""
-
-    @staticmethod
-    def forward(ctx, a, indices, axis, out_shape):
-        ctx.shape, ctx.axis = a.shape, axis
-        ctx.save_for_backward(indices)
-        work = a.reshape(1) if a.ndim == 0 else a
-        return np.take_along_axis(work, indices, axis).reshape(out_shape)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (indices,) = ctx.saved_tensors
-        shape = ctx.shape if ctx.shape else (1,)
-        grad = _scatter_add(grad.reshape(indices.shape), indices, ctx.axis, shape)
-        return grad.reshape(ctx.shape), None, None, None
-
-
-def _select(x, indices, axis, out_shape):
-    """(values, indices) Tensors of the elements of x at indices along axis, in out_shape."""
-    values = TakeAlongDim.apply(x, indices, axis, out_shape)
-    return values, Tensor(indices.reshape(out_shape).astype(np.int64, copy=False))
 
 
 def _work(x):
