@@ -115,6 +115,18 @@ def _extreme_entry(reduce, choose, elementwise):
     return OpEntry(samples, reference, torch=SAME)
 
 
+def _torch_pad(x, pad, mode="constant", value=0.0):
+    """F.pad's order turned into numpy's per-dim pairs; a negative constant pad crops."""
+    pairs = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        pairs[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    x = x[tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(pairs, x.shape))]
+    pairs = [(max(b, 0), max(a, 0)) for b, a in pairs]
+    if mode == "constant":
+        return np.pad(x, pairs, constant_values=value)
+    return np.pad(x, pairs, mode={"replicate": "edge", "circular": "wrap"}.get(mode, mode))
+
+
 def _log_softmax(x, axis=-1, dim=None):
     axis = dim if dim is not None else axis
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -273,8 +285,13 @@ TABLE = {
                                                                else range(sizes, x.shape[axis], sizes), axis=axis))),
     "chunk": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 5, 2), 3)],
                      lambda x, chunks: tuple(np.split(x, [2, 4]))),
-    "pad": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), ((1, 0), (0, 2)), 0.5)],
-                   lambda x, width, value: np.pad(x, width, constant_values=value)),
+    # torch's F.pad order: (before, after) pairs from the last dim backwards
+    "pad": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), (0, 2, 1, 0), value=0.5),
+                                Sample(_away_from_zero(rng, 2, 3), (1, -1)),
+                                Sample(_away_from_zero(rng, 1, 2, 4), (2, 3), mode="reflect"),
+                                Sample(_away_from_zero(rng, 1, 3, 2, 3), (1, 2, 2, 0), mode="replicate"),
+                                Sample(_away_from_zero(rng, 2, 2, 3), (3, 1), mode="circular")],
+                   _torch_pad, torch=lambda torch, x, *args, **kwargs: torch.nn.functional.pad(x, *args, **kwargs)),
     "one_hot": OpEntry(lambda rng: [Sample(np.array([2, 0, 1])), Sample(np.array([[1], [3]]), 5)],
                        lambda labels, num_classes=None: np.eye(num_classes or labels.max() + 1, dtype=np.int64)[labels],
                        gradcheck=False, keeps_dtype=False),  # int64, as in PyTorch

@@ -100,10 +100,22 @@ def test_split_pad_errors():
         shaped().split(1)
     with pytest.raises(ValueError, match="chunk: got a 0-d tensor, expected at least one dimension"):
         shaped().chunk(1)
-    with pytest.raises(ValueError, match="pad: got negative padding"):
-        x.pad(-1)
-    with pytest.raises(ValueError, match=r"pad: got pad_width .* for a tensor of shape \(2, 5\)"):
-        x.pad(((1, 1), (1, 1), (1, 1)))
+    with pytest.raises(RuntimeError, match=r"pad: pads \(-3, -3\) would leave a dim of size 5 with -1 elements"):
+        x.pad((-3, -3))
+    with pytest.raises(RuntimeError, match=r"pad: got 6 pad values \(1, 1, 1, 1, 1, 1\) for a tensor of shape "
+                       r"\(2, 5\), expected an even number, at most 2 per dim \(4\)"):
+        x.pad((1, 1, 1, 1, 1, 1))
+    with pytest.raises(RuntimeError, match="pad: got 3 pad values"):
+        x.pad((1, 1, 1))
+    with pytest.raises(TypeError, match="pad: got pad=1, expected a tuple of ints"):
+        x.pad(1)
+    with pytest.raises(ValueError, match="pad: got mode='edge', expected one of constant, reflect, replicate, "
+                       "circular"):
+        x.pad((1, 1), mode="edge")
+    with pytest.raises(RuntimeError, match=r"pad: mode 'reflect' needs pads from 0 to 1 for dim 0 of size 2"):
+        x.pad((0, 0, 2, 0), mode="reflect")
+    with pytest.raises(ValueError, match="pad: mode 'circular' takes no value"):
+        x.pad((1, 1), mode="circular", value=3.0)
 
 
 AXIS_OPS = {
@@ -150,7 +162,7 @@ NON_INTEGER_ARGUMENTS = {
     "argmax: got axis=1.0": lambda x: x.argmax(1.0), "permute: got axis=1.0": lambda x: x.permute(1.0, 0),
     "transpose: got axis=0.5": lambda x: x.transpose(0.5, 1), "squeeze: got axis=0.0": lambda x: x.squeeze(0.0),
     "unsqueeze: got dim=0.5": lambda x: x.unsqueeze(0.5), "stack: got dim=0.5": lambda x: ag.stack([x], 0.5),
-    "reshape: got shape entry=2.5": lambda x: x.reshape(2.5, 3), "pad: got pad_width 1.5": lambda x: x.pad(1.5),
+    "reshape: got shape entry=2.5": lambda x: x.reshape(2.5, 3), "pad: got pad entry=1.5": lambda x: x.pad((1.5, 1)),
     "chunk: got chunks=2.5": lambda x: x.chunk(2.5), "split: got section=1.0": lambda x: x.split([1.0, 1]),
     "split: got split_size_or_sections=1.5": lambda x: x.split(1.5),
 }
@@ -169,7 +181,7 @@ def test_integer_like_sizes_and_axes_are_accepted():
     assert x.reshape(np.int64(3), T(2)).shape == (3, 2)
     assert x.sum(axis=[0, 1]).shape == ()
     assert [p.shape for p in x.split(np.int64(1))] == [(1, 3), (1, 3)]
-    assert x.pad(np.int64(1)).shape == (4, 5)
+    assert x.pad((np.int64(1), 1)).shape == (2, 5)
 
 
 def test_indexing_errors_name_the_shape():

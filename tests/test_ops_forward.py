@@ -437,17 +437,19 @@ def test_join_and_split_match_numpy():
 
 
 def test_pad_forms():
+    # torch's F.pad order: (left, right) of the last dim first, then (top, bottom), ...
     x = ag.tensor(np.ones((2, 2), dtype=np.float32))
-    np.testing.assert_array_equal(ag.pad(x, 1).numpy(), np.pad(np.ones((2, 2)), 1))
-    np.testing.assert_array_equal(x.pad((0, 1), value=2.0).numpy(), np.pad(np.ones((2, 2)), (0, 1), constant_values=2))
-    assert ag.pad(x, ((1, 0), (0, 3))).shape == (3, 5)
+    np.testing.assert_array_equal(ag.pad(x, (1, 1, 1, 1)).numpy(), np.pad(np.ones((2, 2)), 1))
+    np.testing.assert_array_equal(x.pad((0, 1), value=2.0).numpy(),
+                                  np.pad(np.ones((2, 2)), ((0, 0), (0, 1)), constant_values=2))
+    assert ag.pad(x, (0, 3, 1, 0)).shape == (3, 5) and ag.pad(x, [2, 0]).shape == (2, 4)
 
 
 def test_zero_dimensional_tensors():
     # PyTorch accepts axis 0 / -1 on a 0-d tensor; each of these used to raise IndexError
     s = ag.tensor(2.0, requires_grad=True)
     for result in (s.squeeze(0), s.squeeze(-1), s.transpose(0, 0), s.sum(0), s.mean(-1), s.max(0).values, s.min(0).values,
-                   s.sum(0, keepdims=True), s.softmax(0) * 2, s.pad(1), s.T, s.permute(), s.var(correction=0) + s):
+                   s.sum(0, keepdims=True), s.softmax(0) * 2, s.pad(()), s.T, s.permute(), s.var(correction=0) + s):
         assert result.shape == () and result.requires_grad
     assert s.unsqueeze(0).shape == (1,) and s.flatten().shape == (1,) and s.expand(3).shape == (3,)
     assert s.argmax(0).item() == 0 and s[None].shape == (1,)

@@ -400,11 +400,18 @@ def test_split_pieces_used_unevenly():
 @given(array=arrays(shapes()), data=st.data())
 @settings(max_examples=20)
 def test_pad(array, data):
-    width = data.draw(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)),
-                               min_size=array.ndim, max_size=array.ndim))
+    # F.pad's order: a flat (before, after) pair per dim, the last dim first; any number of dims
+    dims = data.draw(st.integers(0, array.ndim))
+    width = data.draw(st.lists(st.integers(-1, 2), min_size=2 * dims, max_size=2 * dims))
+    width = [max(w, -1 if n > 1 else 0) for w, n in zip(width, np.repeat(array.shape[::-1][:dims], 2))]
     value = data.draw(st.sampled_from([0.0, -1.5]))
     check(lambda x: ag.pad(x, width, value=value), array)
-    check(lambda x: x.pad(1), array)
+    check(lambda x: x.pad((1, 1) * x.ndim), array)
+    for mode in ("reflect", "replicate", "circular"):
+        limits = [n - 1 if mode == "reflect" else n for n in array.shape[::-1][:dims]]
+        if dims and min(limits) > 0:
+            pads = [data.draw(st.integers(0, limit)) for limit in np.repeat(limits, 2)]
+            check(lambda x: ag.pad(x, pads, mode=mode), array)
 
 
 # -- compositions ----------------------------------------------------------------------------------

@@ -131,7 +131,7 @@ def test_operators_and_methods_agree_with_functions():
         (a.reshape(4), ag.reshape(a, 4)), (a.view(1, 4), ag.reshape(a, (1, 4))), (a.flatten(), ag.flatten(a)),
         (a.transpose(0, 1), ag.transpose(a, 0, 1)), (a.permute(1, 0), a.T), (a.expand(3, 2, 2), ag.expand(a, 3, 2, 2)),
         (a.broadcast_to((2, 2, 2)), ag.broadcast_to(a, (2, 2, 2))), (a.unsqueeze(0), ag.unsqueeze(a, 0)),
-        (a.unsqueeze(0).squeeze(0), a), (a.pad(1), ag.pad(a, 1)), (a[1], ag.getitem(a, 1)),
+        (a.unsqueeze(0).squeeze(0), a), (a.pad((1, 1)), ag.pad(a, (1, 1))), (a[1], ag.getitem(a, 1)),
         (+a, a), (2 + a, a + 2), (2 * a, a * 2), (1 - a, -(a - 1)),
     ]
     for method_result, function_result in pairs:

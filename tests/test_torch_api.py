@@ -209,3 +209,32 @@ def test_argmax_as_torch():
     x = ag.tensor([[1.0, 5.0], [7.0, 2.0]])
     assert x.argmax().item() == 2 and x.argmin(dim=1).tolist() == [0, 1]
     assert x.argmax(keepdim=True).shape == (1, 1) and x.argmax(dim=0, keepdim=True).tolist() == [[1, 0]]
+
+
+# ---- pad in torch's F.pad order: a deliberate break of numpy's per-dim pairs -----------------
+def test_pad_takes_the_last_dim_first():
+    x = ag.ones(1, 2)
+    assert ag.pad(x, (1, 2)).shape == (1, 5)          # (left, right) of the last dim
+    assert ag.pad(x, (0, 0, 3, 0)).shape == (4, 2)    # then (top, bottom)
+    assert ag.pad(x, (1, 2)).tolist() == [[0.0, 1.0, 1.0, 0.0, 0.0]]
+
+
+def test_pad_modes():
+    x = ag.tensor([[1.0, 2.0, 3.0]])
+    assert ag.pad(x, (2, 1), mode="reflect").tolist() == [[3.0, 2.0, 1.0, 2.0, 3.0, 2.0]]
+    assert ag.pad(x, (2, 1), mode="replicate").tolist() == [[1.0, 1.0, 1.0, 2.0, 3.0, 3.0]]
+    assert ag.pad(x, (2, 1), mode="circular").tolist() == [[2.0, 3.0, 1.0, 2.0, 3.0, 1.0]]
+    assert ag.pad(x, (1, -1), value=7.0).tolist() == [[7.0, 1.0, 2.0]]  # a negative pad crops
+
+
+def test_pad_gradient_adds_up_the_copies():
+    x = ag.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    ag.pad(x, (2, 2), mode="replicate").sum().backward()
+    assert x.grad.tolist() == [[3.0, 1.0, 3.0]]
+
+
+def test_nn_functional_pad():
+    import nn.functional as F
+    x = ag.randn(1, 4, 4, 2, dtype="float64", requires_grad=True)
+    assert F.pad(x, (0, 0, 1, 1, 2, 0), mode="reflect").shape == (1, 6, 6, 2)
+    assert ag.gradcheck(lambda x: F.pad(x, (0, 0, 1, 1, 2, 0), mode="circular"), (x,))

@@ -1,10 +1,10 @@
-"""Shape ops: reshape, transpose, broadcast, indexing, concatenation, splitting, padding."""
+"""Shape ops: reshape, transpose, broadcast, indexing, concatenation, splitting, padding (torch's F.pad)."""
 import numpy as np
 
 from ..function import Function
 from ..registry import register
 from ..tensor import Tensor
-from ._util import is_int, normalize_axis, result_dtype, unbroadcast
+from ._util import ShapeError, is_int, normalize_axis, result_dtype, unbroadcast
 
 
 class Reshape(Function):
@@ -114,16 +114,61 @@ class Split(Function):
 
 
 class Pad(Function):
+    """Constant padding: crop where a pad is negative (as torch), then np.pad with value;
+    the gradient is the middle of grad, padded back with zeros where the input was cropped."""
+
     @staticmethod
-    def forward(ctx, a, pad_width, value):
-        ctx.slices = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, a.shape))
-        if not pad_width:  # a 0-d tensor has nothing to pad, and np.pad rejects an empty width
-            return a.copy()
-        return np.pad(a, pad_width, mode="constant", constant_values=value)
+    def forward(ctx, a, pairs, value):
+        crops = tuple(slice(max(-before, 0), n - max(-after, 0)) for (before, after), n in zip(pairs, a.shape))
+        widths = tuple((max(before, 0), max(after, 0)) for before, after in pairs)
+        ctx.crops, ctx.shape = crops, a.shape
+        ctx.middle = tuple(slice(w, w + (c.stop - c.start)) for (w, _), c in zip(widths, crops))
+        cropped = a[crops]
+        if not any(b or e for b, e in widths):
+            return cropped.copy()
+        return np.pad(cropped, widths, mode="constant", constant_values=value)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad[ctx.slices], None, None
+        inner = grad[ctx.middle]
+        if inner.shape == ctx.shape:
+            return inner, None, None
+        full = np.zeros(ctx.shape, dtype=grad.dtype)
+        full[ctx.crops] = inner
+        return full, None, None
+
+
+class PadByIndex(Function):
+    """reflect, replicate and circular padding: each padded dim gathers the input at an
+    index map (output position -> input position), and the gradient adds back along the
+    same maps (a border element that several output positions copy gets all of them)."""
+
+    @staticmethod
+    def forward(ctx, a, maps):
+        ctx.maps, ctx.shape = maps, a.shape
+        for axis, index in maps:
+            a = np.take(a, index, axis=axis)
+        return a
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape = list(grad.shape)
+        for axis, index in reversed(ctx.maps):
+            shape[axis] = ctx.shape[axis]
+            summed = np.zeros(shape, dtype=grad.dtype)
+            np.add.at(np.moveaxis(summed, axis, 0), index, np.moveaxis(grad, axis, 0))
+            grad = summed
+        return grad, None
+
+
+def _pad_index(mode, n, before, after):
+    """The input position each output position of one dim copies, for mode."""
+    positions = np.arange(-before, n + after)
+    if mode == "reflect":
+        return np.abs(positions - (n - 1) * (positions >= n) * 2) if n > 1 else np.zeros_like(positions)
+    if mode == "replicate":
+        return np.clip(positions, 0, n - 1)
+    return positions % n  # circular
 
 
 # ---- functional forms ---------------------------------------------------------------
@@ -322,20 +367,56 @@ def chunk(x, chunks, dim=0):
     return split(x, size, axis)
 
 
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
 @register("pad", methods=("pad",))
-def pad(x, pad_width, value=0.0):
-    """Constant padding; pad_width is numpy's ((before, after), ...) per dimension, or
-    one (before, after) pair / one int for every dimension."""
-    if np.asarray(pad_width).dtype.kind not in "iu" and np.size(pad_width):
-        raise TypeError("pad: got pad_width %s, expected ints" % (pad_width,))
-    try:
-        width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2)) if x.ndim else np.zeros((0, 2), int)
-    except ValueError:
-        raise ValueError("pad: got pad_width %s for a tensor of shape %s, expected one (before, after) pair "
-                         "per dimension, one pair, or one int" % (pad_width, x.shape)) from None
-    if (width < 0).any():
-        raise ValueError("pad: got negative padding %s" % (pad_width,))
-    return Pad.apply(x, tuple((int(a), int(b)) for a, b in width), value)
+def pad(x, pad, mode="constant", value=None):
+    """torch.nn.functional.pad: ``pad`` lists (before, after) pairs from the LAST dim
+    backwards, ``(left, right)`` pads the last dim, ``(left, right, top, bottom)`` the last
+    two, and so on (up to every dim). [.., n, ..] -> [.., before + n + after, ..].
+
+    mode: "constant" (``value``, default 0; a negative pad crops, as in torch), "reflect"
+    (mirrored without repeating the border: pads < n), "replicate" (the border element
+    repeated) or "circular" (wrapped around: pads <= n). Unlike torch, every mode pads any
+    number of trailing dims of a tensor of any rank. Differentiable in every mode."""
+    if mode not in _PAD_MODES:
+        raise ValueError("pad: got mode=%r, expected one of %s" % (mode, ", ".join(_PAD_MODES)))
+    if isinstance(pad, (Tensor, np.ndarray)):
+        pad = pad.tolist()
+    if not isinstance(pad, (tuple, list)):
+        raise TypeError("pad: got pad=%r, expected a tuple of ints (before, after) per dim, the last dim first"
+                        % (pad,))
+    pad = [is_int("pad", "pad entry", p) for p in pad]
+    if len(pad) % 2 or len(pad) > 2 * x.ndim:
+        raise ShapeError("pad: got %d pad values %s for a tensor of shape %s, expected an even number, at most "
+                         "2 per dim (%d)" % (len(pad), tuple(pad), x.shape, 2 * x.ndim))
+    pairs = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        pairs[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    if mode == "constant":
+        for (before, after), n in zip(pairs, x.shape):
+            if n + before + after < 0:
+                raise ShapeError("pad: pads %s would leave a dim of size %d with %d elements"
+                                 % (tuple(pad), n, n + before + after))
+        if value is None:
+            value = 0
+        elif isinstance(value, Tensor):
+            value = value.item()
+        return Pad.apply(x, tuple(pairs), value)
+    if value is not None and value != 0:
+        raise ValueError("pad: mode %r takes no value (got value=%r); only constant padding fills a value"
+                         % (mode, value))
+    maps = []
+    for axis, ((before, after), n) in enumerate(zip(pairs, x.shape)):
+        if not before and not after:
+            continue
+        limit = n - 1 if mode == "reflect" else n
+        if before < 0 or after < 0 or before > limit or after > limit:
+            raise ShapeError("pad: mode %r needs pads from 0 to %d for dim %d of size %d (shape %s), got (%d, %d)"
+                             % (mode, limit, axis, n, x.shape, before, after))
+        maps.append((axis, _pad_index(mode, n, before, after)))
+    return PadByIndex.apply(x, tuple(maps))
 
 
 @register("one_hot", differentiable=False)
