@@ -238,3 +238,34 @@ def test_nn_functional_pad():
     x = ag.randn(1, 4, 4, 2, dtype="float64", requires_grad=True)
     assert F.pad(x, (0, 0, 1, 1, 2, 0), mode="reflect").shape == (1, 6, 6, 2)
     assert ag.gradcheck(lambda x: F.pad(x, (0, 0, 1, 1, 2, 0), mode="circular"), (x,))
+
+
+# ---- dtypes as torch ----------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "tanh", "sigmoid"])
+@pytest.mark.parametrize("values", [[1, 2], [True, False]])
+def test_float_math_on_integers_gives_float32(name, values):
+    out = getattr(ag, name)(ag.tensor(values))
+    assert out.dtype == np.float32
+    expected = getattr(ag, name)(ag.tensor(values).float())
+    np.testing.assert_array_equal(out.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("expression, dtype", [
+    (lambda: ag.tensor([1, 2]) + ag.tensor([3, 4]), np.int64),
+    (lambda: ag.tensor([1, 2]) * 2.5, np.float32),
+    (lambda: ag.tensor([True, False]) + ag.tensor([True, True]), np.bool_),
+    (lambda: ag.tensor([True, False]) + 1, np.int64),
+    (lambda: ag.tensor([1.0, 2.0]) * ag.tensor(2.0, dtype="float64"), np.float32),
+    (lambda: ag.tensor([1, 2], dtype=ag.int32) + 5, np.int32),
+    (lambda: ag.tensor([1, 2], dtype=ag.int32) + ag.tensor(3), np.int32),
+    (lambda: ag.tensor([1, 2]), np.int64), (lambda: ag.tensor([1, 2.5]), np.float32),
+    (lambda: ag.arange(3), np.int64), (lambda: ag.full((2,), 3), np.int64),
+])
+def test_dtype_promotion_is_torchs(expression, dtype):
+    assert expression().dtype == dtype
+
+
+def test_dtype_names():
+    assert ag.zeros(2, dtype=ag.int32).dtype == np.int32 and ag.zeros(2, dtype=ag.bool).dtype == np.bool_
+    assert ag.zeros(2, dtype=ag.int8).dtype == np.int8 and ag.zeros(2, dtype=ag.uint8).dtype == np.uint8
+    assert ag.zeros(2, dtype=ag.int16).dtype == np.int16 and ag.zeros(2, dtype=ag.float16).dtype == np.float16

@@ -257,7 +257,7 @@ class Neg(Function):
 @register("exp", methods=("exp",))
 class Exp(Function):
     """Elementwise e ** x (float tensors; any shape -> same shape)."""
-    float_input = True
+    float_input = "promote"  # as torch: an integer or bool input gives float32
 
     @staticmethod
     def forward(ctx, a):
@@ -274,7 +274,7 @@ class Exp(Function):
 @register("log", methods=("log",))
 class Log(Function):
     """Elementwise natural logarithm (float tensors)."""
-    float_input = True
+    float_input = "promote"  # as torch: an integer or bool input gives float32
 
     @staticmethod
     def forward(ctx, a):
@@ -290,7 +290,7 @@ class Log(Function):
 @register("sqrt", methods=("sqrt",))
 class Sqrt(Function):
     """Elementwise square root (float tensors)."""
-    float_input = True
+    float_input = "promote"  # as torch: an integer or bool input gives float32
 
     @staticmethod
     def forward(ctx, a):
@@ -359,7 +359,7 @@ def clip(x, min=None, max=None):
 @register("tanh", methods=("tanh",))
 class Tanh(Function):
     """Elementwise hyperbolic tangent (float tensors)."""
-    float_input = True
+    float_input = "promote"  # as torch: an integer or bool input gives float32
 
     @staticmethod
     def forward(ctx, a):
@@ -382,7 +382,7 @@ def _sigmoid(a):
 @register("sigmoid", methods=("sigmoid",))
 class Sigmoid(Function):
     """Elementwise 1 / (1 + exp(-x)), computed stably (float tensors)."""
-    float_input = True
+    float_input = "promote"  # as torch: an integer or bool input gives float32
 
     @staticmethod
     def forward(ctx, a):
