@@ -10,6 +10,7 @@ import weakref
 import numpy as np
 
 from . import engine
+from .errors import ShapeError
 from .grad_mode import is_grad_enabled
 
 _DEFAULT_FLOAT = np.float32
@@ -182,7 +183,7 @@ class Tensor:
 
     def item(self):
         if self.data.size != 1:
-            raise ValueError("item: got a tensor of shape %s, expected exactly one element" % (self.shape,))
+            raise ShapeError("item: got a tensor of shape %s, expected exactly one element" % (self.shape,))
         return self.data.item()
 
     def tolist(self):
@@ -263,7 +264,7 @@ class Tensor:
 
     def __bool__(self):
         if self.data.size != 1:
-            raise ValueError("bool: the truth value of a tensor of shape %s is ambiguous" % (self.shape,))
+            raise ShapeError("bool: the truth value of a tensor of shape %s is ambiguous" % (self.shape,))
         return bool(self.data)
 
     def __float__(self):
@@ -470,7 +471,7 @@ class Tensor:
         else:
             grad = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient)
             if grad.shape != self.shape:
-                raise ValueError("backward: got a gradient of shape %s for a tensor of shape %s"
+                raise ShapeError("backward: got a gradient of shape %s for a tensor of shape %s"
                                  % (grad.shape, self.shape))
             if grad.dtype.kind not in "biuf":
                 raise TypeError("backward: got a gradient of dtype %s for a %s tensor, expected real (float) "

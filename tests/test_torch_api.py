@@ -269,3 +269,38 @@ def test_dtype_names():
     assert ag.zeros(2, dtype=ag.int32).dtype == np.int32 and ag.zeros(2, dtype=ag.bool).dtype == np.bool_
     assert ag.zeros(2, dtype=ag.int8).dtype == np.int8 and ag.zeros(2, dtype=ag.uint8).dtype == np.uint8
     assert ag.zeros(2, dtype=ag.int16).dtype == np.int16 and ag.zeros(2, dtype=ag.float16).dtype == np.float16
+
+
+# ---- torch's exception classes (each also the ValueError this library raised before) ---------
+@pytest.mark.parametrize("call", [
+    lambda x: x.sum(dim=2), lambda x: x.softmax(-3), lambda x: x.argmax(5), lambda x: x.unsqueeze(4),
+    lambda x: ag.stack([x, x], 4), lambda x: x.cumsum(2), lambda x: x.gather(3, ag.tensor([[0]])),
+    lambda x: x.transpose(0, 2), lambda x: x.size(2), lambda x: ag.unbind(x, 2), lambda x: x.flip(2),
+])
+def test_a_dim_out_of_range_is_an_index_error(call):
+    with pytest.raises(IndexError, match="out of range"):
+        call(ag.zeros(2, 3))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: ag.zeros(2, 3) + ag.zeros(4), lambda: ag.zeros(2, 3) @ ag.zeros(2, 3),
+    lambda: ag.zeros(2, 3).reshape(4, 2), lambda: ag.cat([ag.zeros(2, 3), ag.zeros(2, 2)]),
+    lambda: ag.zeros(2, 3).expand(4, 3), lambda: ag.zeros(2).item(), lambda: bool(ag.zeros(2)),
+    lambda: ag.zeros(2).split([1, 2]), lambda: ag.zeros(2, 3, requires_grad=True).sum(1).backward(ag.ones(3)),
+])
+def test_a_shape_mismatch_is_a_runtime_error(call):
+    with pytest.raises(RuntimeError):
+        call()
+
+
+def test_the_error_classes_are_also_value_errors():
+    from autograd_core.errors import DimensionError, ShapeError
+    assert issubclass(ShapeError, RuntimeError) and issubclass(ShapeError, ValueError)
+    assert issubclass(DimensionError, IndexError) and issubclass(DimensionError, ValueError)
+    with pytest.raises(ValueError):
+        ag.zeros(2, 3) + ag.zeros(4)
+
+
+def test_squeeze_leaves_other_dims_as_torch():
+    x = ag.zeros(2, 1, 3)
+    assert x.squeeze(0).shape == (2, 1, 3) and x.squeeze(1).shape == (2, 3) and x.squeeze((0, 1)).shape == (2, 3)

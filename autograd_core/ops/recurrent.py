@@ -44,6 +44,7 @@ from .. import kernels
 from ..function import Function
 from ..registry import register
 from ..tensor import Tensor
+from ._util import DimensionError
 
 __all__ = ["LSTMStep", "GRUStep", "RNNStep", "Unbind", "InputProjection", "lstm_step", "gru_step", "rnn_step",
            "unbind", "input_projection", "transposed_product"]
@@ -349,7 +350,7 @@ def unbind(x, dim=0):
     if not isinstance(x, Tensor):
         raise TypeError("unbind: x must be a Tensor, got %s" % type(x).__name__)
     if x.ndim == 0 or not -x.ndim <= dim < x.ndim:
-        raise ValueError("unbind: dim %s is out of range for a tensor of shape %s" % (dim, x.shape))
+        raise DimensionError("unbind: dim %s is out of range for a tensor of shape %s" % (dim, x.shape))
     return Unbind.apply(x, dim % x.ndim)
 
 

@@ -99,7 +99,7 @@ class _Extreme(Function):
     @classmethod
     def forward(cls, ctx, a, axes, keepdims):
         if a.size == 0:
-            raise ValueError("%s: got an empty tensor of shape %s, expected at least one element"
+            raise ShapeError("%s: got an empty tensor of shape %s, expected at least one element"
                              % (cls.__name__.lower(), a.shape))
         kept = cls.reducer(a, axis=axes, keepdims=True)
         mask = a == kept

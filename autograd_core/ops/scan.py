@@ -19,7 +19,7 @@ import numpy as np
 from ..function import Function
 from ..registry import register
 from ..tensor import _DEFAULT_FLOAT, Tensor
-from ._util import check_float, is_int, normalize_axis
+from ._util import ShapeError, check_float, is_int, normalize_axis
 from .elementwise import cast
 from .reduce import TakeAlongDim, _axes, _expand_back, _result_type, _select  # noqa: F401 (TakeAlongDim: public here before)
 
@@ -508,7 +508,7 @@ def median(x, dim=None, keepdim=False):
 
 
 def _raise_empty(op, x):
-    raise ValueError("%s: got an empty tensor of shape %s, expected at least one element" % (op, x.shape))
+    raise ShapeError("%s: got an empty tensor of shape %s, expected at least one element" % (op, x.shape))
 
 
 @register("mode", methods=("mode",))

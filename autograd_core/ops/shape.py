@@ -4,7 +4,7 @@ import numpy as np
 from ..function import Function
 from ..registry import register
 from ..tensor import Tensor
-from ._util import ShapeError, is_int, normalize_axis, result_dtype, unbroadcast
+from ._util import DimensionError, ShapeError, is_int, normalize_axis, result_dtype, unbroadcast
 
 
 class Reshape(Function):
@@ -14,7 +14,7 @@ class Reshape(Function):
         try:
             return a.reshape(shape)
         except ValueError:
-            raise ValueError("reshape: cannot reshape a tensor of shape %s (%d elements) into %s"
+            raise ShapeError("reshape: cannot reshape a tensor of shape %s (%d elements) into %s"
                              % (a.shape, a.size, tuple(shape))) from None
 
     @staticmethod
@@ -40,7 +40,7 @@ class BroadcastTo(Function):
         try:
             return np.broadcast_to(a, shape)
         except ValueError:
-            raise ValueError("expand: cannot broadcast a tensor of shape %s to %s" % (a.shape, tuple(shape))) from None
+            raise ShapeError("expand: cannot broadcast a tensor of shape %s to %s" % (a.shape, tuple(shape))) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -231,23 +231,21 @@ def expand(x, *shape):
     shape = _shape_args(shape)
     offset = len(shape) - x.ndim
     if offset < 0:
-        raise ValueError("expand: cannot expand a tensor of shape %s to fewer dimensions %s" % (x.shape, shape))
+        raise ShapeError("expand: cannot expand a tensor of shape %s to fewer dimensions %s" % (x.shape, shape))
     shape = tuple(x.shape[i - offset] if s == -1 and i >= offset else s for i, s in enumerate(shape))
     return BroadcastTo.apply(x, shape)
 
 
 @register("squeeze", methods=("squeeze",))
 def squeeze(x, dim=None):
-    """Remove size-1 dimensions (all, or those in dim: an int or a tuple)."""
+    """Remove size-1 dimensions: all of them, or those among dim (an int or a tuple); as
+    in torch, a dim in dim whose size is not 1 is left as it is."""
     if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
     axes = normalize_axis("squeeze", dim, x.ndim)
-    if x.ndim == 0:  # axis 0 / -1 of a 0-d tensor (allowed, as in PyTorch): nothing to remove
+    if x.ndim == 0:  # dim 0 / -1 of a 0-d tensor (allowed, as in PyTorch): nothing to remove
         return reshape(x, ())
-    for a in axes:
-        if x.shape[a] != 1:
-            raise ValueError("squeeze: dimension %d has size %d, expected 1" % (a, x.shape[a]))
-    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes or n != 1))
 
 
 @register("unsqueeze", methods=("unsqueeze",))
@@ -255,7 +253,7 @@ def unsqueeze(x, dim):
     """Insert a size-1 dimension at dim (negative counts from the new end)."""
     axis = is_int("unsqueeze", "dim", dim)
     if not -(x.ndim + 1) <= axis <= x.ndim:
-        raise ValueError("unsqueeze: dim %s is out of range for a result with %d dimensions" % (axis, x.ndim + 1))
+        raise DimensionError("unsqueeze: dim %s is out of range for a result with %d dimensions" % (axis, x.ndim + 1))
     axis = axis % (x.ndim + 1)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
@@ -282,7 +280,7 @@ def _check_same(op, tensors, axis, except_axis):
     for t in tensors[1:]:
         if t.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape))
                                        if not (except_axis and i == axis)):
-            raise ValueError("%s: shapes %s and %s differ outside axis %s"
+            raise ShapeError("%s: shapes %s and %s differ outside dim %s"
                              % (op, first.shape, t.shape, axis if except_axis else "(none)"))
 
 
@@ -321,7 +319,7 @@ def stack(tensors, dim=0):
     ndim = tensors[0].ndim + 1
     axis = is_int("stack", "dim", dim)
     if not -ndim <= axis < ndim:
-        raise ValueError("stack: dim %s is out of range for a result with %d dimensions" % (axis, ndim))
+        raise DimensionError("stack: dim %s is out of range for a result with %d dimensions" % (axis, ndim))
     return Stack.apply(axis % ndim, *_promote_all("stack", tensors))
 
 
@@ -345,7 +343,7 @@ def split(x, split_size_or_sections, dim=0):
     elif isinstance(split_size_or_sections, (tuple, list)):
         sizes = [is_int("split", "section", s) for s in split_size_or_sections]
         if sum(sizes) != length or any(s < 0 for s in sizes):
-            raise ValueError("split: sections %s do not add up to the axis length %d" % (sizes, length))
+            raise ShapeError("split: sections %s do not add up to the length %d of dim %d" % (sizes, length, axis))
     else:
         raise TypeError("split: got split_size_or_sections=%r, expected an int or a list of ints"
                         % (split_size_or_sections,))
