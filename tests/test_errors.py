@@ -193,16 +193,10 @@ def test_indexing_errors_name_the_shape():
 
 
 def test_value_errors_of_reductions_and_activations():
-    with pytest.raises(ValueError, match="var: 1 elements per reduction with correction=1 leaves no degrees of freedom"):
-        T([1.0]).var()
-    with pytest.raises(ValueError, match="std: 1 elements per reduction with correction=1 leaves no degrees of freedom"):
-        shaped(3, 1).std(axis=1)
     with pytest.raises(ValueError, match=r"max: got an empty tensor of shape \(0,\), expected at least one element"):
         shaped(0).max()
     with pytest.raises(IndexError, match=r"min: dim 1 has size 0 in a tensor of shape \(2, 0\)"):
         shaped(2, 0).min(axis=1)
-    with pytest.raises(ValueError, match="clip: got low=1 > high=0"):
-        shaped(2).clip(1, 0)
     with pytest.raises(ValueError, match="clip: got min=None and max=None, expected at least one bound"):
         shaped(2).clip()
 

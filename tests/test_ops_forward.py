@@ -408,7 +408,10 @@ def test_shape_ops_match_numpy(array, data):
     index = data.draw(hnp.basic_indices(a.shape, allow_newaxis=True))
     assert_matches(x[index], a[index], np.float32)
     width = data.draw(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), min_size=a.ndim, max_size=a.ndim))
-    assert_matches(ag.pad(x, width, value=7.0), np.pad(a, width, constant_values=7.0) if a.ndim else a, np.float32)
+    # F.pad's order: the pairs flattened, last dim first
+    torch_order = [w for pair in reversed(width) for w in pair]
+    assert_matches(ag.pad(x, torch_order, value=7.0), np.pad(a, width, constant_values=7.0) if a.ndim else a,
+                   np.float32)
     if a.ndim >= 2:
         assert_matches(x.transpose(0, -1), np.swapaxes(a, 0, -1), np.float32)
         assert_matches(ag.flatten(x, 1), a.reshape(a.shape[0], -1), np.float32)

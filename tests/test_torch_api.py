@@ -304,3 +304,26 @@ def test_the_error_classes_are_also_value_errors():
 def test_squeeze_leaves_other_dims_as_torch():
     x = ag.zeros(2, 1, 3)
     assert x.squeeze(0).shape == (2, 1, 3) and x.squeeze(1).shape == (2, 3) and x.squeeze((0, 1)).shape == (2, 3)
+
+
+# ---- var/std without degrees of freedom, clamp with min > max: as torch -------------------------
+def test_var_without_degrees_of_freedom_is_nan_with_a_warning():
+    x = ag.tensor([[1.0, 2.0]], requires_grad=True)
+    with pytest.warns(UserWarning, match="var: 1 elements per reduction with correction=1 leave no degrees of freedom"):
+        value = x.var(0)
+    assert np.isnan(value.numpy()).all()
+    value.sum().backward()
+    assert np.isnan(x.grad.numpy()).all()
+    with pytest.warns(UserWarning, match="std: 1 elements"):
+        assert np.isnan(ag.tensor([3.0]).std().item())
+    with pytest.warns(UserWarning, match="correction=3"):
+        assert ag.tensor([1.0, 2.0]).var(correction=3).item() == np.inf  # torch's divisor max(0, n - correction)
+
+
+def test_clamp_with_min_above_max_gives_max():
+    x = ag.tensor([-1.0, 0.5, 3.0], requires_grad=True)
+    y = x.clamp(2.0, 1.0)
+    assert y.tolist() == [1.0, 1.0, 1.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0]
+    assert ag.tensor([1, 5]).clamp(3, 2).tolist() == [2, 2]

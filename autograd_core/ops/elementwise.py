@@ -321,7 +321,8 @@ class Abs(Function):
 
 
 class Clip(Function):
-    """Clamp to [low, high]; the gradient passes where the input was inside the range."""
+    """Clamp to [low, high]; the gradient passes where the input was inside the range.
+    With low > high every element becomes high (and gets no gradient), as in torch."""
     name = "clip"
     coerce_input = True
 
@@ -330,8 +331,6 @@ class Clip(Function):
         for bound in (low, high):
             if bound is not None and type(bound) is not float and type(bound) is not int:
                 number_dtype("clip", bound)  # a TypeError naming clip unless a number
-        if low is not None and high is not None and low > high:
-            raise ValueError("clip: got low=%s > high=%s" % (low, high))
         if a.dtype.kind != "f":  # an integer tensor clipped to 2.5 is float32, as in PyTorch
             a = a.astype(result_dtype("clip", a, low, high), copy=False)
         mask = np.ones(a.shape, dtype=bool)
@@ -350,7 +349,8 @@ class Clip(Function):
 
 @register("clip", methods=("clip", "clamp"))
 def clip(x, min=None, max=None):
-    """Clamp x to [min, max] (either may be None); any shape -> same shape."""
+    """Clamp x to [min, max] (either may be None); any shape -> same shape. As torch's
+    clamp, min > max is allowed and gives max everywhere."""
     if min is None and max is None:
         raise ValueError("clip: got min=None and max=None, expected at least one bound")
     return Clip.apply(x, min, max)

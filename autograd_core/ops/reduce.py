@@ -130,19 +130,21 @@ class Var(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdims, correction):
         count = int(np.prod([a.shape[i] for i in axes])) if axes else 1
-        if count - correction <= 0:
-            raise ValueError("var: %d elements per reduction with correction=%s leaves no degrees of freedom"
-                             % (count, correction))
-        centered = a - a.mean(axis=axes, keepdims=True)
-        ctx.save_for_backward(centered)
-        ctx.axes, ctx.keepdims, ctx.divisor = axes, keepdims, count - correction
-        return (np.sum(centered * centered, axis=axes, keepdims=keepdims) / ctx.divisor).astype(a.dtype, copy=False)
+        # torch's divisor: max(0, count - correction); 0 gives NaN (or inf), with a warning in _variance
+        ctx.axes, ctx.keepdims, ctx.divisor = axes, keepdims, float(np.maximum(count - correction, 0))
+        with np.errstate(divide="ignore", invalid="ignore"):  # an empty slice or no degrees of freedom
+            centered = a - (a.mean(axis=axes, keepdims=True) if a.size else 0)
+            ctx.save_for_backward(centered)
+            return (np.sum(centered * centered, axis=axes, keepdims=keepdims) / ctx.divisor).astype(a.dtype,
+                                                                                                   copy=False)
 
     @staticmethod
     def backward(ctx, grad):
         (centered,) = ctx.saved_tensors
         grad = _expand_back(grad, centered.shape, ctx.axes, ctx.keepdims)
-        return (grad * centered * (2.0 / ctx.divisor)).astype(centered.dtype, copy=False), None, None, None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = 2.0 / ctx.divisor if ctx.divisor else np.nan  # torch: NaN without degrees of freedom
+            return (grad * centered * scale).astype(centered.dtype, copy=False), None, None, None
 
 
 class Softmax(Function):
@@ -275,8 +277,8 @@ def _variance(op, x, dim, keepdim, correction):
     axes = _axes(op, x, dim)
     count = int(np.prod([x.shape[i] for i in axes])) if axes else 1
     if count - correction <= 0:
-        raise ValueError("%s: %d elements per reduction with correction=%s leaves no degrees of freedom"
-                         % (op, count, correction))
+        warnings.warn("%s: %d elements per reduction with correction=%s leave no degrees of freedom; the result "
+                      "is NaN (or inf), as in torch" % (op, count, correction), UserWarning, stacklevel=4)
     return Var.apply(x, axes, bool(keepdim), correction)
 
 
