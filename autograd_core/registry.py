@@ -6,7 +6,7 @@
         ...forward / backward...
 
     @register("sum", methods=("sum",))
-    def sum(x, axis=None, keepdims=False):      # a functional wrapper that checks arguments
+    def sum(x, dim=None, keepdim=False):        # a functional wrapper that checks arguments
         return Sum.apply(x, ...)
 
 ``register`` records an :class:`OpInfo` and attaches the op to Tensor: each name in
