@@ -29,7 +29,7 @@ import inspect
 from .function import Function
 from .tensor import Tensor
 
-__all__ = ["OpInfo", "register", "ops", "exports"]
+__all__ = ["OpInfo", "register", "ops", "exports", "dimension_aliases"]
 
 
 class OpInfo:
@@ -79,6 +79,12 @@ def register(name, methods=(), reflected=(), differentiable=True):
         return target
 
     return decorate
+
+
+def dimension_aliases(function):
+    """Decorator giving a function that is not a registered op (``nn.functional.softmax``)
+    the same dim/axis and keepdim/keepdims aliases as the registered ops."""
+    return _with_dimension_aliases(function.__name__, function)
 
 
 # torch's spelling -> numpy's; either may be the one in an op's signature

@@ -8,6 +8,7 @@ import numpy as np
 
 import autograd_core
 from autograd_core import Function, Tensor
+from autograd_core.registry import dimension_aliases
 
 from . import init
 from .losses import binary_cross_entropy_with_logits, cross_entropy, gaussian_kl, mse_loss
@@ -128,11 +129,13 @@ def leaky_relu(x, negative_slope=0.01):
     return autograd_core.leaky_relu(x, negative_slope)
 
 
+@dimension_aliases
 def softmax(x, dim=-1):
     """exp(x) / sum(exp(x)) along ``dim``."""
     return autograd_core.softmax(x, dim=dim)
 
 
+@dimension_aliases
 def log_softmax(x, dim=-1):
     """x - logsumexp(x) along ``dim`` (stable)."""
     return autograd_core.log_softmax(x, dim=dim)

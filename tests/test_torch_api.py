@@ -327,3 +327,12 @@ def test_clamp_with_min_above_max_gives_max():
     y.sum().backward()
     assert x.grad.tolist() == [0.0, 0.0, 0.0]
     assert ag.tensor([1, 5]).clamp(3, 2).tolist() == [2, 2]
+
+
+def test_nn_functional_softmax_takes_both_spellings():
+    import nn.functional as F
+    x = ag.randn(2, 3)
+    np.testing.assert_array_equal(F.softmax(x, axis=0).numpy(), F.softmax(x, dim=0).numpy())
+    np.testing.assert_array_equal(F.log_softmax(x, axis=0).numpy(), x.log_softmax(0).numpy())
+    with pytest.raises(TypeError, match="softmax: got both dim and axis"):
+        F.softmax(x, dim=0, axis=0)
