@@ -29,15 +29,22 @@ from . import linalg  # noqa: F401  (torch.linalg's names: ag.linalg.inv, ...)
 
 globals().update(registry.exports())
 
+float16 = "float16"
 float32 = "float32"
 float64 = "float64"
+uint8 = "uint8"
+int8 = "int8"
+int16 = "int16"
+int32 = "int32"
 int64 = "int64"
+bool = "bool"  # noqa: A001 (torch.bool's name; the package namespace has no use for the builtin)
 
 __version__ = "0.1.0"
 
-__all__ = ["Context", "Function", "GradcheckError", "Tensor", "arange", "backend", "default_generator",
-           "enable_grad", "eye", "float32", "float64", "from_numpy", "full", "get_backend", "get_num_threads",
-           "gradcheck", "int64", "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "rand", "randn",
-           "set_backend", "set_grad_enabled", "set_num_threads", "tensor", "zeros", "zeros_like"]
+__all__ = ["Context", "Function", "GradcheckError", "Tensor", "arange", "backend", "bool", "default_generator",
+           "enable_grad", "eye", "float16", "float32", "float64", "from_numpy", "full", "get_backend",
+           "get_num_threads", "gradcheck", "int8", "int16", "int32", "int64", "is_grad_enabled", "manual_seed",
+           "no_grad", "ones", "ones_like", "rand", "randn", "set_backend", "set_grad_enabled", "set_num_threads",
+           "tensor", "uint8", "zeros", "zeros_like"]
 __all__ += creation.__all__
 __all__ += list(registry.exports())

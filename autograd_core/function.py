@@ -16,7 +16,9 @@ and is called as ``Cube.apply(t)``. Non-Tensor arguments (ints, tuples, strings)
 through to ``forward`` unchanged and get ``None`` as their gradient.
 
 Two class flags move the checks that many ops share out of their forward:
-``float_input = True`` refuses a first argument of integer or bool dtype, and
+``float_input = True`` refuses a first argument of integer or bool dtype
+(``float_input = "promote"`` converts it to the default float, float32, as torch's exp,
+log, sqrt, tanh and sigmoid do), and
 ``coerce_input = True`` turns a first argument that is a number, list or array into a
 Tensor (anything else is a TypeError naming the op). ``name`` is the op's public name
 (set by ``registry.register``), used in those errors.
@@ -25,7 +27,7 @@ import numpy as np
 
 from .engine import CHANGES
 from .grad_mode import _local as grad_state
-from .tensor import Tensor, as_tensor
+from .tensor import _DEFAULT_FLOAT, Tensor, as_tensor
 
 
 class Context:
@@ -201,6 +203,9 @@ def _check_first_input(cls, args):
     if cls.float_input:
         dtype = first.data.dtype if isinstance(first, Tensor) else np.asarray(first).dtype
         if dtype.kind != "f":
+            if cls.float_input == "promote" and dtype.kind in "biu":
+                data = first.data if isinstance(first, Tensor) else np.asarray(first)
+                return (Tensor(data.astype(_DEFAULT_FLOAT)),) + args[1:]
             raise TypeError("%s: got a tensor of dtype %s, expected float32 or float64" % (_op_name(cls), dtype))
     return args
 

@@ -6,7 +6,7 @@
         ...forward / backward...
 
     @register("sum", methods=("sum",))
-    def sum(x, axis=None, keepdims=False):      # a functional wrapper that checks arguments
+    def sum(x, dim=None, keepdim=False):        # a functional wrapper that checks arguments
         return Sum.apply(x, ...)
 
 ``register`` records an :class:`OpInfo` and attaches the op to Tensor: each name in
@@ -15,11 +15,21 @@
 calls it with the operands swapped (``2 - t`` is ``sub(2, t)``). The package's exports
 (``autograd_core.exp``, ``__all__``) come from :func:`exports`, and the tests iterate
 over :func:`ops`, so an op registered without a test table entry fails the suite.
+
+One vocabulary for dimensions: an op whose function takes ``dim`` (or ``axis``) and
+``keepdim`` (or ``keepdims``) accepts the other spelling too, as a keyword. The registry
+reads the signature once, here, and wraps the function in a forwarder that renames the
+alias (a call without keywords goes straight through); passing both spellings is a
+TypeError naming the op. So ``x.sum(axis=1, keepdims=True)`` is ``x.sum(dim=1,
+keepdim=True)``, for every op registered now or later, with no per-op code.
 """
+import functools
+import inspect
+
 from .function import Function
 from .tensor import Tensor
 
-__all__ = ["OpInfo", "register", "ops", "exports"]
+__all__ = ["OpInfo", "register", "ops", "exports", "dimension_aliases"]
 
 
 class OpInfo:
@@ -56,7 +66,7 @@ def register(name, methods=(), reflected=(), differentiable=True):
             function, function_class = target.apply, target
             function.__name__ = function.__qualname__ = name
         elif callable(target):
-            function, function_class = target, None
+            function, function_class = _with_dimension_aliases(name, target), None
         else:
             raise TypeError("register(%r): got %s, expected a Function subclass or a function"
                             % (name, type(target).__name__))
@@ -69,6 +79,54 @@ def register(name, methods=(), reflected=(), differentiable=True):
         return target
 
     return decorate
+
+
+def dimension_aliases(function):
+    """Decorator giving a function that is not a registered op (``nn.functional.softmax``)
+    the same dim/axis and keepdim/keepdims aliases as the registered ops."""
+    return _with_dimension_aliases(function.__name__, function)
+
+
+# torch's spelling -> numpy's; either may be the one in an op's signature
+_ALIASES = (("dim", "axis"), ("keepdim", "keepdims"))
+
+
+def _with_dimension_aliases(name, function):
+    """function, or a forwarder that accepts the other spelling of each dimension keyword
+    it takes (see the module docstring). Only names the signature lacks are mapped: an op
+    that lists both spellings handles them itself."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to map
+        return function
+    renames = {}
+    for torch_name, numpy_name in _ALIASES:
+        if torch_name in parameters and numpy_name not in parameters:
+            renames[numpy_name] = torch_name
+        elif numpy_name in parameters and torch_name not in parameters:
+            renames[torch_name] = numpy_name
+    if not renames:
+        return function
+    aliases = frozenset(renames)
+    # how many positional arguments reach the primary name (sort(x, 0, axis=1) passes it twice)
+    names = list(parameters)
+    position = {alias: (names.index(primary) + 1
+                        if parameters[primary].kind == inspect.Parameter.POSITIONAL_OR_KEYWORD else len(names) + 1)
+                for alias, primary in renames.items()}
+
+    @functools.wraps(function)
+    def forward(*args, **kwargs):
+        if kwargs and not aliases.isdisjoint(kwargs):
+            for alias in aliases.intersection(kwargs):
+                primary = renames[alias]
+                if primary in kwargs or len(args) >= position[alias]:
+                    raise TypeError("%s: got both %s and %s, two spellings of the same argument; pass one"
+                                    % (name, primary, alias))
+                kwargs[primary] = kwargs.pop(alias)
+        return function(*args, **kwargs)
+
+    forward.dimension_aliases = dict(renames)
+    return forward
 
 
 def _attach(name, method, function):

@@ -10,6 +10,7 @@ import weakref
 import numpy as np
 
 from . import engine
+from .errors import ShapeError
 from .grad_mode import is_grad_enabled
 
 _DEFAULT_FLOAT = np.float32
@@ -32,6 +33,32 @@ def _as_array(data, dtype=None):
     if array.dtype.kind not in "biuf":
         raise TypeError("tensor: got an array of dtype %s, expected a bool, integer or float dtype" % array.dtype)
     return array
+
+
+def numpy_dtype(op, dtype):
+    """The numpy dtype for dtype: a numpy dtype or type, a name ("float32", "int64",
+    "float", "long"), a Python type (float, int, bool) or a torch dtype (torch.float64,
+    read by its name); anything else a TypeError naming op."""
+    if isinstance(dtype, np.dtype):
+        return dtype
+    if dtype is float:  # Python's float is torch's default float, not numpy's float64
+        return np.dtype(_DEFAULT_FLOAT)
+    if dtype is int:
+        return np.dtype(np.int64)
+    name = dtype if isinstance(dtype, (str, type)) else str(dtype)
+    if isinstance(name, str):
+        name = name.replace("torch.", "")
+        name = _TORCH_DTYPE_NAMES.get(name, name)
+    try:
+        return np.dtype(name)
+    except TypeError:
+        raise TypeError("%s: got dtype=%r, expected a dtype such as float32, float64, int64 or bool"
+                        % (op, dtype)) from None
+
+
+# torch's aliases that numpy reads differently ("float" is float64 and "long" unknown there)
+_TORCH_DTYPE_NAMES = {"float": "float32", "double": "float64", "long": "int64", "int": "int32",
+                      "half": "float16", "short": "int16"}
 
 
 def as_tensor(op, value):
@@ -115,15 +142,27 @@ class Tensor:
     def dtype(self):
         return self.data.dtype
 
-    @property
-    def size(self):
-        """Number of elements (numpy's meaning)."""
-        return self.data.size
+    def size(self, dim=None):
+        """torch's size: the shape (a tuple) with no argument, the length of dimension dim
+        (an int; negative counts from the end) with one. Not numpy's ``size`` attribute
+        (the element count): that is ``numel()``."""
+        if dim is None:
+            return self.data.shape
+        ndim = self.data.ndim
+        if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+            raise TypeError("size: got dim=%r (%s), expected an int" % (dim, type(dim).__name__))
+        if not -ndim <= dim < ndim:
+            raise IndexError("size: dim %d is out of range for a tensor with %d dimensions (expected %s)"
+                             % (dim, ndim, "no dim: a 0-d tensor has none" if ndim == 0
+                                else "%d to %d" % (-ndim, ndim - 1)))
+        return self.data.shape[dim]
 
     def numel(self):
+        """Number of elements."""
         return self.data.size
 
     def dim(self):
+        """Number of dimensions (as ``ndim``)."""
         return self.data.ndim
 
     @property
@@ -144,7 +183,7 @@ class Tensor:
 
     def item(self):
         if self.data.size != 1:
-            raise ValueError("item: got a tensor of shape %s, expected exactly one element" % (self.shape,))
+            raise ShapeError("item: got a tensor of shape %s, expected exactly one element" % (self.shape,))
         return self.data.item()
 
     def tolist(self):
@@ -156,13 +195,64 @@ class Tensor:
         return self.data.copy() if copy else self.data
 
     def float(self):
+        """self as float32 (differentiable, as torch's)."""
         return self.astype(np.float32)
 
     def double(self):
+        """self as float64 (differentiable)."""
         return self.astype(np.float64)
 
     def long(self):
+        """self as int64."""
         return self.astype(np.int64)
+
+    def int(self):
+        """self as int32 (torch's int)."""
+        return self.astype(np.int32)
+
+    def bool(self):
+        """self as bool (non-zero -> True)."""
+        return self.astype(np.bool_)
+
+    def type_as(self, other):
+        """self in other's dtype (other a Tensor)."""
+        if not isinstance(other, Tensor):
+            raise TypeError("type_as: got %s, expected a Tensor" % type(other).__name__)
+        return self.astype(other.dtype)
+
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
+        """torch's to: ``to(dtype)``, ``to("cpu")``, ``to("cpu", dtype)``, ``to(other)``
+        (other's dtype) or keywords. Tensors live on the CPU, the only device; a
+        conversion to the same dtype returns self (a copy with copy=True)."""
+        for value in args:
+            if isinstance(value, Tensor):
+                dtype = value.dtype
+            elif isinstance(value, str) and value.split(":")[0] in _DEVICES:
+                device = value
+            elif type(value).__name__ == "device":  # a torch.device, read by name
+                device = str(value)
+            else:
+                dtype = value
+        if device is not None:
+            _check_device("to", device)
+        result = self if dtype is None else self.astype(numpy_dtype("to", dtype))
+        return result.clone() if copy and result is self else result
+
+    def cpu(self):
+        """self: tensors live on the CPU."""
+        return self
+
+    @property
+    def device(self):
+        """"cpu", the only device."""
+        return "cpu"
+
+    def contiguous(self):
+        """self when its array is C-contiguous, else a contiguous copy (in the graph, as clone)."""
+        return self if self.data.flags.c_contiguous else self.clone()
+
+    def is_contiguous(self):
+        return bool(self.data.flags.c_contiguous)
 
     def __len__(self):
         if self.ndim == 0:
@@ -174,7 +264,7 @@ class Tensor:
 
     def __bool__(self):
         if self.data.size != 1:
-            raise ValueError("bool: the truth value of a tensor of shape %s is ambiguous" % (self.shape,))
+            raise ShapeError("bool: the truth value of a tensor of shape %s is ambiguous" % (self.shape,))
         return bool(self.data)
 
     def __float__(self):
@@ -405,7 +495,7 @@ class Tensor:
         else:
             grad = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient)
             if grad.shape != self.shape:
-                raise ValueError("backward: got a gradient of shape %s for a tensor of shape %s"
+                raise ShapeError("backward: got a gradient of shape %s for a tensor of shape %s"
                                  % (grad.shape, self.shape))
             if grad.dtype.kind not in "biuf":
                 raise TypeError("backward: got a gradient of dtype %s for a %s tensor, expected real (float) "
@@ -421,6 +511,15 @@ class _PostAccumulateHook:
 
     def __init__(self, hook):
         self.hook = hook
+
+_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta")
+
+
+def _check_device(op, device):
+    name = str(device).split(":")[0]
+    if name != "cpu":
+        raise RuntimeError("%s: got device %r, but autograd_core runs on the CPU only (expected 'cpu')"
+                           % (op, str(device)))
 
 
 class _ArrayHook:

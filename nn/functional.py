@@ -8,13 +8,22 @@ import numpy as np
 
 import autograd_core
 from autograd_core import Function, Tensor
+from autograd_core.registry import dimension_aliases
 
 from . import init
 from .losses import binary_cross_entropy_with_logits, cross_entropy, gaussian_kl, mse_loss
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "dropout", "relu", "sigmoid", "tanh",
-           "elu", "leaky_relu", "softmax", "log_softmax", "flatten",
+           "elu", "leaky_relu", "softmax", "log_softmax", "flatten", "pad",
            "cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "gaussian_kl"]
+
+
+def pad(input, pad, mode="constant", value=None):
+    """torch.nn.functional.pad: ``pad`` is (before, after) pairs from the last dim backwards;
+    mode constant (value), reflect, replicate or circular; differentiable. The op is
+    autograd_core.pad (see there)."""
+    _check_tensor("pad", "input", input)
+    return autograd_core.pad(input, pad, mode=mode, value=value)
 
 
 def _check_tensor(op, name, value):
@@ -120,11 +129,13 @@ def leaky_relu(x, negative_slope=0.01):
     return autograd_core.leaky_relu(x, negative_slope)
 
 
+@dimension_aliases
 def softmax(x, dim=-1):
     """exp(x) / sum(exp(x)) along ``dim``."""
     return autograd_core.softmax(x, dim=dim)
 
 
+@dimension_aliases
 def log_softmax(x, dim=-1):
     """x - logsumexp(x) along ``dim`` (stable)."""
     return autograd_core.log_softmax(x, dim=dim)

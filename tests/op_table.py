@@ -96,6 +96,36 @@ def reduction(reference, values=_away_from_zero):
                    reference(x, axis=dim if dim is not None else axis, keepdims=keepdims or keepdim))
 
 
+def _extreme_entry(reduce, choose, elementwise):
+    """torch's max/min: over all elements (one value), along one dim ((values, indices)),
+    and against a second tensor (elementwise)."""
+    def samples(rng):
+        return [Sample(_distinct(rng, 2, 3, 4)), Sample(_distinct(rng, 2, 3, 4), 1),
+                Sample(_distinct(rng, 2, 3, 4), dim=-1, keepdim=True), Sample(_distinct(rng, 3), axis=0),
+                Sample(np.array(_distinct(rng)), 0), Sample(_distinct(rng, 2, 3), _distinct(rng, 3) * 0.9)]
+
+    def reference(x, dim=None, keepdim=False, axis=None):
+        dim = axis if axis is not None else dim
+        if isinstance(dim, np.ndarray):
+            return elementwise(x, dim)
+        if dim is None:
+            return reduce(x)
+        return reduce(x, axis=dim, keepdims=keepdim), choose(x, axis=dim, keepdims=keepdim)
+    return OpEntry(samples, reference, torch=SAME)
+
+
+def _torch_pad(x, pad, mode="constant", value=0.0):
+    """F.pad's order turned into numpy's per-dim pairs; a negative constant pad crops."""
+    pairs = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        pairs[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    x = x[tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(pairs, x.shape))]
+    pairs = [(max(b, 0), max(a, 0)) for b, a in pairs]
+    if mode == "constant":
+        return np.pad(x, pairs, constant_values=value)
+    return np.pad(x, pairs, mode={"replicate": "edge", "circular": "wrap"}.get(mode, mode))
+
+
 def _log_softmax(x, axis=-1, dim=None):
     axis = dim if dim is not None else axis
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -183,6 +213,7 @@ TABLE = {
     "cast": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), "float32"),
                                  Sample(_away_from_zero(rng, 3), np.int64)],
                     lambda x, dtype: x.astype(dtype), gradcheck=False, keeps_dtype=False),
+    "clone": unary(np.copy, torch=SAME),
     "lt": comparison(np.less),
     "le": comparison(np.less_equal),
     "gt": comparison(np.greater),
@@ -192,8 +223,8 @@ TABLE = {
     # -- reductions
     "sum": reduction(np.sum),
     "mean": reduction(np.mean),
-    "max": reduction(np.max, _distinct),
-    "min": reduction(np.min, _distinct),
+    "max": _extreme_entry(np.max, np.argmax, np.maximum),
+    "min": _extreme_entry(np.min, np.argmin, np.minimum),
     "var": reduction(lambda x, axis, keepdims: np.var(x, axis=axis, keepdims=keepdims, ddof=1)),
     "std": reduction(lambda x, axis, keepdims: np.std(x, axis=axis, keepdims=keepdims, ddof=1)),
     "softmax": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3)), Sample(_away_from_zero(rng, 2, 3), 0)],
@@ -227,6 +258,12 @@ TABLE = {
                                    Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 2, 2), axis=1)],
                       lambda *xs, axis=0: np.concatenate(xs, axis=axis),
                       call=lambda op, *xs, **kwargs: op(list(xs), **kwargs)),
+    "cat": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 1, 3)),
+                                Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 2, 2), dim=1),
+                                Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 2, 2), axis=-1)],
+                   lambda *xs, dim=0, axis=None: np.concatenate(xs, axis=dim if axis is None else axis),
+                   call=lambda op, *xs, **kwargs: op(list(xs), **kwargs),
+                   torch=lambda torch, *xs, **kwargs: torch.cat(xs, **kwargs)),
     "stack": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 2, 3), axis=1)],
                      lambda *xs, axis=0: np.stack(xs, axis=axis),
                      call=lambda op, *xs, **kwargs: op(list(xs), **kwargs)),
@@ -235,8 +272,13 @@ TABLE = {
                                                                else range(sizes, x.shape[axis], sizes), axis=axis))),
     "chunk": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 5, 2), 3)],
                      lambda x, chunks: tuple(np.split(x, [2, 4]))),
-    "pad": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), ((1, 0), (0, 2)), 0.5)],
-                   lambda x, width, value: np.pad(x, width, constant_values=value)),
+    # torch's F.pad order: (before, after) pairs from the last dim backwards
+    "pad": OpEntry(lambda rng: [Sample(_away_from_zero(rng, 2, 3), (0, 2, 1, 0), value=0.5),
+                                Sample(_away_from_zero(rng, 2, 3), (1, -1)),
+                                Sample(_away_from_zero(rng, 1, 2, 4), (2, 3), mode="reflect"),
+                                Sample(_away_from_zero(rng, 1, 3, 2, 3), (1, 2, 2, 0), mode="replicate"),
+                                Sample(_away_from_zero(rng, 2, 2, 3), (3, 1), mode="circular")],
+                   _torch_pad, torch=lambda torch, x, *args, **kwargs: torch.nn.functional.pad(x, *args, **kwargs)),
     "one_hot": OpEntry(lambda rng: [Sample(np.array([2, 0, 1])), Sample(np.array([[1], [3]]), 5)],
                        lambda labels, num_classes=None: np.eye(num_classes or labels.max() + 1, dtype=np.int64)[labels],
                        gradcheck=False, keeps_dtype=False),  # int64, as in PyTorch

@@ -38,7 +38,7 @@ def images(n=32, seed=0, side=28):
 
 
 def parameter_count(model):
-    return sum(p.size for p in model.parameters())
+    return sum(p.numel() for p in model.parameters())
 
 
 # ---- stacked autoencoder and tied weights ------------------------------------------------

@@ -70,7 +70,7 @@ def test_reshape_expand_errors():
 
 
 def test_join_errors():
-    with pytest.raises(ValueError, match=r"concat: shapes %s differ outside axis 1" % _shapes((2, 3), (3, 3))):
+    with pytest.raises(ValueError, match=r"concat: shapes %s differ outside dim 1" % _shapes((2, 3), (3, 3))):
         ag.concat([shaped(2, 3), shaped(3, 3)], axis=1)
     with pytest.raises(ValueError, match=r"concat: shapes .*\(2, 3\).*\(2, 3, 1\)"):
         ag.concat([shaped(2, 3), shaped(2, 3, 1)])
@@ -80,7 +80,7 @@ def test_join_errors():
         ag.concat([shaped()])
     with pytest.raises(ValueError, match=r"stack: shapes %s differ" % _shapes((2, 3), (3, 3))):
         ag.stack([shaped(2, 3), shaped(3, 3)])
-    with pytest.raises(ValueError, match="stack: axis 4 is out of range for a result with 3 dimensions"):
+    with pytest.raises(ValueError, match="stack: dim 4 is out of range for a result with 3 dimensions"):
         ag.stack([shaped(2, 3), shaped(2, 3)], axis=4)
     with pytest.raises(ValueError, match="stack: got no tensors"):
         ag.stack([])
@@ -88,22 +88,34 @@ def test_join_errors():
 
 def test_split_pad_errors():
     x = shaped(2, 5)
-    with pytest.raises(ValueError, match=r"split: sections \[1, 1\] do not add up to the axis length 5"):
+    with pytest.raises(ValueError, match=r"split: sections \[1, 1\] do not add up to the length 5 of dim 1"):
         x.split([1, 1], axis=1)
     with pytest.raises(ValueError, match="split: got split_size 0, expected a positive int"):
         x.split(0)
     with pytest.raises(ValueError, match="chunk: got chunks=0, expected a positive int"):
         x.chunk(0)
-    with pytest.raises(ValueError, match="split: axis 2 is out of range"):
+    with pytest.raises(ValueError, match="split: dim 2 is out of range"):
         x.split(1, axis=2)
     with pytest.raises(ValueError, match="split: got a 0-d tensor, expected at least one dimension"):
         shaped().split(1)
     with pytest.raises(ValueError, match="chunk: got a 0-d tensor, expected at least one dimension"):
         shaped().chunk(1)
-    with pytest.raises(ValueError, match="pad: got negative padding"):
-        x.pad(-1)
-    with pytest.raises(ValueError, match=r"pad: got pad_width .* for a tensor of shape \(2, 5\)"):
-        x.pad(((1, 1), (1, 1), (1, 1)))
+    with pytest.raises(RuntimeError, match=r"pad: pads \(-3, -3\) would leave a dim of size 5 with -1 elements"):
+        x.pad((-3, -3))
+    with pytest.raises(RuntimeError, match=r"pad: got 6 pad values \(1, 1, 1, 1, 1, 1\) for a tensor of shape "
+                       r"\(2, 5\), expected an even number, at most 2 per dim \(4\)"):
+        x.pad((1, 1, 1, 1, 1, 1))
+    with pytest.raises(RuntimeError, match="pad: got 3 pad values"):
+        x.pad((1, 1, 1))
+    with pytest.raises(TypeError, match="pad: got pad=1, expected a tuple of ints"):
+        x.pad(1)
+    with pytest.raises(ValueError, match="pad: got mode='edge', expected one of constant, reflect, replicate, "
+                       "circular"):
+        x.pad((1, 1), mode="edge")
+    with pytest.raises(RuntimeError, match=r"pad: mode 'reflect' needs pads from 0 to 1 for dim 0 of size 2"):
+        x.pad((0, 0, 2, 0), mode="reflect")
+    with pytest.raises(ValueError, match="pad: mode 'circular' takes no value"):
+        x.pad((1, 1), mode="circular", value=3.0)
 
 
 AXIS_OPS = {
@@ -118,21 +130,20 @@ AXIS_OPS = {
 
 @pytest.mark.parametrize("name", sorted(AXIS_OPS))
 def test_axis_out_of_range_names_op(name):
-    with pytest.raises(ValueError, match=r"%s: axis 5 is out of range for a tensor with 2 dimensions" % name):
+    with pytest.raises(ValueError, match=r"%s: dim 5 is out of range for a tensor with 2 dimensions" % name):
         AXIS_OPS[name](shaped(2, 3), 5)
-    with pytest.raises(ValueError, match=r"%s: axis -3 is out of range" % name):
+    with pytest.raises(ValueError, match=r"%s: dim -3 is out of range" % name):
         AXIS_OPS[name](shaped(2, 3), -3)
 
 
 def test_other_axis_errors():
     x = shaped(2, 3)
-    with pytest.raises(ValueError, match=r"sum: axis \(0, 0\) repeats a dimension"):
+    with pytest.raises(ValueError, match=r"sum: dim \(0, 0\) repeats a dimension"):
         x.sum(axis=(0, 0))
-    with pytest.raises(TypeError, match="sum: got both axis and dim; pass one"):
+    with pytest.raises(TypeError, match="sum: got both dim and axis, two spellings of the same argument; pass one"):
         x.sum(axis=0, dim=0)
-    with pytest.raises(ValueError, match="squeeze: dimension 0 has size 2, expected 1"):
-        x.squeeze(0)
-    with pytest.raises(ValueError, match="unsqueeze: axis 3 is out of range for a result with 3 dimensions"):
+    assert x.squeeze(0).shape == x.shape  # torch's squeeze leaves a dim of size > 1 as it is
+    with pytest.raises(ValueError, match="unsqueeze: dim 3 is out of range for a result with 3 dimensions"):
         x.unsqueeze(3)
     with pytest.raises(ValueError, match=r"permute: got axes \(0, 0\), expected a permutation of 2 dimensions"):
         x.permute(0, 0)
@@ -145,12 +156,12 @@ def test_other_axis_errors():
 
 
 NON_INTEGER_ARGUMENTS = {
-    "sum: got axis=1.5": lambda x: x.sum(axis=1.5), "sum: got axis=True": lambda x: x.sum(axis=True),
-    "mean: got axis=0.0": lambda x: x.mean(axis=(0.0, 1)), "softmax: got axis=0.5": lambda x: x.softmax(0.5),
-    "argmax: got axis=1.0": lambda x: x.argmax(1.0), "permute: got axis=1.0": lambda x: x.permute(1.0, 0),
-    "transpose: got axis=0.5": lambda x: x.transpose(0.5, 1), "squeeze: got axis=0.0": lambda x: x.squeeze(0.0),
-    "unsqueeze: got axis=0.5": lambda x: x.unsqueeze(0.5), "stack: got axis=0.5": lambda x: ag.stack([x], 0.5),
-    "reshape: got shape entry=2.5": lambda x: x.reshape(2.5, 3), "pad: got pad_width 1.5": lambda x: x.pad(1.5),
+    "sum: got dim=1.5": lambda x: x.sum(axis=1.5), "sum: got dim=True": lambda x: x.sum(axis=True),
+    "mean: got dim=0.0": lambda x: x.mean(axis=(0.0, 1)), "softmax: got dim=0.5": lambda x: x.softmax(0.5),
+    "argmax: got dim=1.0": lambda x: x.argmax(1.0), "permute: got dim=1.0": lambda x: x.permute(1.0, 0),
+    "transpose: got dim=0.5": lambda x: x.transpose(0.5, 1), "squeeze: got dim=0.0": lambda x: x.squeeze(0.0),
+    "unsqueeze: got dim=0.5": lambda x: x.unsqueeze(0.5), "stack: got dim=0.5": lambda x: ag.stack([x], 0.5),
+    "reshape: got shape entry=2.5": lambda x: x.reshape(2.5, 3), "pad: got pad entry=1.5": lambda x: x.pad((1.5, 1)),
     "chunk: got chunks=2.5": lambda x: x.chunk(2.5), "split: got section=1.0": lambda x: x.split([1.0, 1]),
     "split: got split_size_or_sections=1.5": lambda x: x.split(1.5),
 }
@@ -169,7 +180,7 @@ def test_integer_like_sizes_and_axes_are_accepted():
     assert x.reshape(np.int64(3), T(2)).shape == (3, 2)
     assert x.sum(axis=[0, 1]).shape == ()
     assert [p.shape for p in x.split(np.int64(1))] == [(1, 3), (1, 3)]
-    assert x.pad(np.int64(1)).shape == (4, 5)
+    assert x.pad((np.int64(1), 1)).shape == (2, 5)
 
 
 def test_indexing_errors_name_the_shape():
@@ -182,16 +193,10 @@ def test_indexing_errors_name_the_shape():
 
 
 def test_value_errors_of_reductions_and_activations():
-    with pytest.raises(ValueError, match="var: 1 elements per reduction with correction=1 leaves no degrees of freedom"):
-        T([1.0]).var()
-    with pytest.raises(ValueError, match="std: 1 elements per reduction with correction=1 leaves no degrees of freedom"):
-        shaped(3, 1).std(axis=1)
     with pytest.raises(ValueError, match=r"max: got an empty tensor of shape \(0,\), expected at least one element"):
         shaped(0).max()
-    with pytest.raises(ValueError, match=r"min: got an empty tensor of shape \(2, 0\)"):
+    with pytest.raises(IndexError, match=r"min: dim 1 has size 0 in a tensor of shape \(2, 0\)"):
         shaped(2, 0).min(axis=1)
-    with pytest.raises(ValueError, match="clip: got low=1 > high=0"):
-        shaped(2).clip(1, 0)
     with pytest.raises(ValueError, match="clip: got min=None and max=None, expected at least one bound"):
         shaped(2).clip()
 
@@ -225,8 +230,9 @@ def test_unsupported_dtypes_are_refused_at_construction(data):
         T(data)
 
 
+# (exp, log, sqrt, tanh and sigmoid turn integer and bool inputs into float32, as torch's:
+# tests/test_torch_api.py)
 FLOAT_ONLY = {
-    "exp": ag.exp, "log": ag.log, "sqrt": ag.sqrt, "tanh": ag.tanh, "sigmoid": ag.sigmoid,
     "softplus": ag.softplus, "elu": ag.elu, "leaky_relu": ag.leaky_relu, "mean": ag.mean, "var": ag.var,
     "std": ag.std, "softmax": ag.softmax, "log_softmax": ag.log_softmax,
 }

@@ -89,9 +89,11 @@ def test_full_reduction_gradient_goes_to_nans_and_splits_ties(reduce, values, ex
 @pytest.mark.parametrize("spelling", [{"axis": 1}, {"dim": 1}, {"axis": 1, "keepdims": True}])
 def test_reduction_over_an_axis_routes_to_nans_per_slice(spelling):
     values = [[1.0, nan, 3.0, nan], [3.0, 1.0, 3.0, 0.0], [-1.0, nan, 2.0, 0.5]]
-    (grad,) = _grads(lambda x: x.max(**spelling), values)
-    np.testing.assert_allclose(grad, [[0, 0.5, 0, 0.5], [0.5, 0, 0.5, 0], [0, 1, 0, 0]])
-    out = ag.tensor(values).max(**spelling).numpy().reshape(-1)
+    # max(dim) as torch's: all of the gradient to the returned index, the first NaN or tie
+    (grad,) = _grads(lambda x: x.max(**spelling).values, values)
+    np.testing.assert_allclose(grad, [[0, 1, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0]])
+    assert ag.tensor(values).max(**spelling).indices.numpy().reshape(-1).tolist() == [1, 0, 1]
+    out = ag.tensor(values).max(**spelling).values.numpy().reshape(-1)
     np.testing.assert_array_equal(out, [nan, 3.0, nan])
 
 

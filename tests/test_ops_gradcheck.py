@@ -196,8 +196,14 @@ def test_sum_mean(name, case):
 @given(case=reduction_cases(distinct=True))
 @settings(max_examples=20)
 def test_max_min(name, case):
+    # torch's forms: max(x) one value, max(x, dim) (values, indices); several dims: amax
     array, axis, keepdims = case
-    check(lambda x: getattr(ag, name)(x, axis=axis, keepdims=keepdims), array)
+    if axis is None:
+        check(lambda x: getattr(ag, name)(x), array)
+    elif isinstance(axis, int):
+        check(lambda x: getattr(ag, name)(x, dim=axis, keepdim=keepdims).values, array)
+    else:
+        check(lambda x: getattr(ag, "a" + name)(x, axis=axis, keepdims=keepdims), array)
 
 
 def _reduced_count(shape, axis):
@@ -233,9 +239,17 @@ def test_softmax_family_large_logits(name):
 
 
 def test_max_ties_share_the_gradient():
+    # amax and max() over all elements split it (torch's evenly_distribute_backward) ...
     x = leaf([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
-    x.max(axis=1).sum().backward()
+    x.amax(axis=1).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    x = leaf([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    x.max().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [0, 0, 0]])
+    # ... max(dim) gives all of it to the index it returns, the first of the ties
+    x = leaf([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    x.max(dim=1).values.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 1, 0], [1, 0, 0]])
 
 
 # -- shape ops -----------------------------------------------------------------------------------
@@ -386,11 +400,18 @@ def test_split_pieces_used_unevenly():
 @given(array=arrays(shapes()), data=st.data())
 @settings(max_examples=20)
 def test_pad(array, data):
-    width = data.draw(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)),
-                               min_size=array.ndim, max_size=array.ndim))
+    # F.pad's order: a flat (before, after) pair per dim, the last dim first; any number of dims
+    dims = data.draw(st.integers(0, array.ndim))
+    width = data.draw(st.lists(st.integers(-1, 2), min_size=2 * dims, max_size=2 * dims))
+    width = [max(w, -1 if n > 1 else 0) for w, n in zip(width, np.repeat(array.shape[::-1][:dims], 2))]
     value = data.draw(st.sampled_from([0.0, -1.5]))
     check(lambda x: ag.pad(x, width, value=value), array)
-    check(lambda x: x.pad(1), array)
+    check(lambda x: x.pad((1, 1) * x.ndim), array)
+    for mode in ("reflect", "replicate", "circular"):
+        limits = [n - 1 if mode == "reflect" else n for n in array.shape[::-1][:dims]]
+        if dims and min(limits) > 0:
+            pads = [data.draw(st.integers(0, limit)) for limit in np.repeat(limits, 2)]
+            check(lambda x: ag.pad(x, pads, mode=mode), array)
 
 
 # -- compositions ----------------------------------------------------------------------------------

@@ -244,7 +244,7 @@ def test_zero_dim_tensors_work_as_in_torch():
     (lambda x: ag.prod(x, dim=1, axis=1), TypeError, "prod: got both dim and axis"),
     (lambda x: ag.sort(x, 0, axis=0), TypeError, "sort: got both dim and axis"),
     (lambda x: ag.cumsum(x), TypeError, "cumsum: missing dim"),
-    (lambda x: ag.cumprod(x, 2), ValueError, "cumprod: axis 2 is out of range for a tensor with 2 dimensions"),
+    (lambda x: ag.cumprod(x, 2), ValueError, "cumprod: dim 2 is out of range for a tensor with 2 dimensions"),
     (lambda x: ag.prod(x, (0, 1)), TypeError, r"prod: got dim=\(0, 1\), expected an int"),
     (lambda x: ag.topk(x, 4), ValueError, "topk: got k=4, expected 0 <= k <= 3"),
     (lambda x: ag.kthvalue(x, 0, 1), ValueError, "kthvalue: got k=0, expected 1 <= k <= 3"),

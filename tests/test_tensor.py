@@ -70,7 +70,7 @@ def test_random_factories_follow_manual_seed():
 def test_properties():
     x = ag.tensor(np.zeros((2, 3, 4), dtype=np.float32))
     assert x.shape == (2, 3, 4) and x.ndim == 3 and x.dim() == 3
-    assert x.size == 24 and x.numel() == 24 and len(x) == 2
+    assert x.size() == (2, 3, 4) and x.size(1) == 3 and x.size(-1) == 4 and x.numel() == 24 and len(x) == 2
     assert x.dtype == np.float32
 
 
@@ -124,13 +124,14 @@ def test_operators_and_methods_agree_with_functions():
         (b.tanh(), ag.tanh(b)), (b.softplus(), ag.softplus(b)), (b.elu(), ag.elu(b)),
         (b.leaky_relu(0.2), ag.leaky_relu(b, 0.2)), (b.clamp(0, 1), ag.clip(b, 0, 1)),
         (a.maximum(b), ag.maximum(a, b)), (a.minimum(b), ag.minimum(a, b)),
-        (a.sum(0), ag.sum(a, 0)), (a.mean(), ag.mean(a)), (a.max(1), ag.max(a, 1)), (a.min(), ag.min(a)),
+        (a.sum(0), ag.sum(a, 0)), (a.mean(), ag.mean(a)), (a.max(1).values, ag.max(a, 1).values), (a.max(1).indices, ag.argmax(a, 1)), (a.min(), ag.min(a)),
+        (a.max(b), ag.maximum(a, b)), (ag.min(a, b), a.minimum(b)),
         (a.var(0), ag.var(a, 0)), (a.std(), ag.std(a)), (a.softmax(0), ag.softmax(a, 0)),
         (a.log_softmax(), ag.log_softmax(a)), (a.argmax(1), ag.argmax(a, 1)), (a.argmin(), ag.argmin(a)),
         (a.reshape(4), ag.reshape(a, 4)), (a.view(1, 4), ag.reshape(a, (1, 4))), (a.flatten(), ag.flatten(a)),
         (a.transpose(0, 1), ag.transpose(a, 0, 1)), (a.permute(1, 0), a.T), (a.expand(3, 2, 2), ag.expand(a, 3, 2, 2)),
         (a.broadcast_to((2, 2, 2)), ag.broadcast_to(a, (2, 2, 2))), (a.unsqueeze(0), ag.unsqueeze(a, 0)),
-        (a.unsqueeze(0).squeeze(0), a), (a.pad(1), ag.pad(a, 1)), (a[1], ag.getitem(a, 1)),
+        (a.unsqueeze(0).squeeze(0), a), (a.pad((1, 1)), ag.pad(a, (1, 1))), (a[1], ag.getitem(a, 1)),
         (+a, a), (2 + a, a + 2), (2 * a, a * 2), (1 - a, -(a - 1)),
     ]
     for method_result, function_result in pairs:

@@ -3,6 +3,7 @@ import operator
 
 import numpy as np
 
+from ..errors import DimensionError, ShapeError  # noqa: F401 (the ops import them from here)
 from ..tensor import _DEFAULT_FLOAT
 
 
@@ -20,11 +21,11 @@ def unbroadcast(grad, shape):
 
 
 def broadcast_shape(op, *shapes):
-    """The broadcast result shape, or a ValueError naming the op and the shapes."""
+    """The broadcast result shape, or a ShapeError (RuntimeError) naming the op and the shapes."""
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError("%s: shapes %s cannot be broadcast together" % (
+        raise ShapeError("%s: shapes %s cannot be broadcast together" % (
             op, " and ".join(str(tuple(s)) for s in shapes))) from None
 
 
@@ -124,18 +125,20 @@ def check_float(op, array):
 
 
 def normalize_axis(op, axis, ndim):
-    """axis (None, int or tuple) as a sorted tuple of non-negative ints."""
+    """axis (None, int or tuple) as a sorted tuple of non-negative ints; a dim out of range
+    is a DimensionError (torch's IndexError)."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     result = []
     for a in axes:
-        is_int(op, "axis", a)
+        is_int(op, "dim", a)
         if not -max(ndim, 1) <= a < max(ndim, 1):
-            raise ValueError("%s: axis %s is out of range for a tensor with %d dimensions" % (op, a, ndim))
+            raise DimensionError("%s: dim %s is out of range for a tensor with %d dimensions (expected %d to %d)"
+                                 % (op, a, ndim, -max(ndim, 1), max(ndim, 1) - 1))
         result.append(int(a) % max(ndim, 1))
     if len(set(result)) != len(result):
-        raise ValueError("%s: axis %s repeats a dimension" % (op, axis))
+        raise ValueError("%s: dim %s repeats a dimension" % (op, axis))
     return tuple(sorted(result))
 
 

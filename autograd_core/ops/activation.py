@@ -21,7 +21,7 @@ import numpy as np
 from ..function import Function
 from ..registry import register
 from ..tensor import _DEFAULT_FLOAT, as_tensor
-from ._util import unbroadcast
+from ._util import DimensionError, unbroadcast
 from .elementwise import Neg, _sigmoid, cast
 from .pointwise import erfc_values
 from .reduce import softmax
@@ -353,7 +353,7 @@ def _dimension(op, dim, ndim):
     if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
         raise TypeError("%s: got dim=%r, expected an int" % (op, dim))
     if not -max(ndim, 1) <= dim < max(ndim, 1):
-        raise ValueError("%s: dim %d is out of range for a tensor with %d dimensions" % (op, dim, ndim))
+        raise DimensionError("%s: dim %d is out of range for a tensor with %d dimensions" % (op, dim, ndim))
     return int(dim) % max(ndim, 1)
 
 

@@ -10,7 +10,7 @@ from .. import kernels
 from ..function import Function
 from ..grad_mode import is_grad_enabled
 from ..registry import register
-from ..tensor import _DEFAULT_FLOAT, Tensor, as_tensor
+from ..tensor import _DEFAULT_FLOAT, Tensor, as_tensor, numpy_dtype
 from ._util import broadcast_shape, number_dtype, promote, result_dtype, unbroadcast
 
 
@@ -257,7 +257,7 @@ class Neg(Function):
 @register("exp", methods=("exp",))
 class Exp(Function):
     """Elementwise e ** x (float tensors; any shape -> same shape)."""
-    float_input = True
+    float_input = "promote"  # as torch: an integer or bool input gives float32
 
     @staticmethod
     def forward(ctx, a):
@@ -274,7 +274,7 @@ class Exp(Function):
 @register("log", methods=("log",))
 class Log(Function):
     """Elementwise natural logarithm (float tensors)."""
-    float_input = True
+    float_input = "promote"  # as torch: an integer or bool input gives float32
 
     @staticmethod
     def forward(ctx, a):
@@ -290,7 +290,7 @@ class Log(Function):
 @register("sqrt", methods=("sqrt",))
 class Sqrt(Function):
     """Elementwise square root (float tensors)."""
-    float_input = True
+    float_input = "promote"  # as torch: an integer or bool input gives float32
 
     @staticmethod
     def forward(ctx, a):
@@ -321,7 +321,8 @@ class Abs(Function):
 
 
 class Clip(Function):
-    """Clamp to [low, high]; the gradient passes where the input was inside the range."""
+    """Clamp to [low, high]; the gradient passes where the input was inside the range.
+    With low > high every element becomes high (and gets no gradient), as in torch."""
     name = "clip"
     coerce_input = True
 
@@ -330,8 +331,6 @@ class Clip(Function):
         for bound in (low, high):
             if bound is not None and type(bound) is not float and type(bound) is not int:
                 number_dtype("clip", bound)  # a TypeError naming clip unless a number
-        if low is not None and high is not None and low > high:
-            raise ValueError("clip: got low=%s > high=%s" % (low, high))
         if a.dtype.kind != "f":  # an integer tensor clipped to 2.5 is float32, as in PyTorch
             a = a.astype(result_dtype("clip", a, low, high), copy=False)
         mask = np.ones(a.shape, dtype=bool)
@@ -350,7 +349,8 @@ class Clip(Function):
 
 @register("clip", methods=("clip", "clamp"))
 def clip(x, min=None, max=None):
-    """Clamp x to [min, max] (either may be None); any shape -> same shape."""
+    """Clamp x to [min, max] (either may be None); any shape -> same shape. As torch's
+    clamp, min > max is allowed and gives max everywhere."""
     if min is None and max is None:
         raise ValueError("clip: got min=None and max=None, expected at least one bound")
     return Clip.apply(x, min, max)
@@ -359,7 +359,7 @@ def clip(x, min=None, max=None):
 @register("tanh", methods=("tanh",))
 class Tanh(Function):
     """Elementwise hyperbolic tangent (float tensors)."""
-    float_input = True
+    float_input = "promote"  # as torch: an integer or bool input gives float32
 
     @staticmethod
     def forward(ctx, a):
@@ -382,7 +382,7 @@ def _sigmoid(a):
 @register("sigmoid", methods=("sigmoid",))
 class Sigmoid(Function):
     """Elementwise 1 / (1 + exp(-x)), computed stably (float tensors)."""
-    float_input = True
+    float_input = "promote"  # as torch: an integer or bool input gives float32
 
     @staticmethod
     def forward(ctx, a):
@@ -503,13 +503,33 @@ class Cast(Function):
 
 @register("cast", methods=("astype",))
 def cast(x, dtype):
-    """x converted to dtype; a float result keeps the graph, an integer/bool one does not."""
-    dtype = np.dtype(dtype)
+    """x converted to dtype (a numpy dtype, a name such as "float64", or a torch dtype);
+    a float result keeps the graph, an integer/bool one does not."""
+    dtype = numpy_dtype("cast", dtype)
     if dtype == x.dtype:
         return x
     if dtype.kind != "f":  # integer/bool results carry no gradient
         return Tensor(x.data.astype(dtype))
     return Cast.apply(x, dtype)
+
+
+class Clone(Function):
+    """A copy of a in new memory; the gradient passes through unchanged."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+@register("clone", methods=("clone",))
+def clone(x):
+    """A copy of x (any shape -> same shape and dtype) in its own memory, in the graph as
+    torch's clone: the gradient flows back to x."""
+    return Clone.apply(as_tensor("clone", x))
 
 
 # ---- comparisons: not differentiable, bool results ------------------------------------

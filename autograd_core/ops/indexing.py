@@ -784,7 +784,7 @@ def meshgrid(*tensors, indexing="ij"):
     if len({t.dtype for t in tensors}) > 1:
         raise TypeError("meshgrid: got dtypes %s, expected tensors of one dtype"
                         % sorted({str(t.dtype) for t in tensors}))
-    lengths = [t.size for t in tensors]
+    lengths = [t.numel() for t in tensors]
     swap = indexing == "xy" and len(tensors) >= 2
     if swap:
         lengths[0], lengths[1] = lengths[1], lengths[0]
@@ -792,7 +792,7 @@ def meshgrid(*tensors, indexing="ij"):
     for i, t in enumerate(tensors):
         position = {0: 1, 1: 0}.get(i, i) if swap else i
         shape = [1] * len(tensors)
-        shape[position] = t.size
+        shape[position] = t.numel()
         grids.append(expand(reshape(t, tuple(shape)), tuple(lengths)))
     return tuple(grids)
 

@@ -6,7 +6,7 @@ from ..function import Function
 from ..grad_mode import is_grad_enabled
 from ..registry import register
 from ..tensor import Tensor
-from ._util import promote, unbroadcast
+from ._util import ShapeError, promote, unbroadcast
 from .conv2d import check_activation
 
 
@@ -39,7 +39,7 @@ class MatMul(Function):
             raise ValueError("matmul: got shapes %s and %s, expected tensors with at least one dimension"
                              % (a.shape, b.shape))
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-            raise ValueError("matmul: shapes %s and %s do not match: %d columns vs %d rows"
+            raise ShapeError("matmul: shapes %s and %s do not match: %d columns vs %d rows"
                              % (a.shape, b.shape, a.shape[-1], b.shape[-2 if b.ndim > 1 else 0]))
         if a.ndim == 2 and b.ndim == 2 and a.dtype is b.dtype and a.dtype.kind == "f":
             # the common case (no broadcasting, no promotion) straight to the GEMM: at
@@ -51,7 +51,7 @@ class MatMul(Function):
         try:
             np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
-            raise ValueError("matmul: batch dimensions of %s and %s cannot be broadcast"
+            raise ShapeError("matmul: batch dimensions of %s and %s cannot be broadcast"
                              % (a.shape, b.shape)) from None
         ctx.save_for_backward(a, b)
         # 1-D operands become matrices (a row, a column) and the added axis is dropped after

@@ -44,6 +44,7 @@ from .. import kernels
 from ..function import Function
 from ..registry import register
 from ..tensor import Tensor
+from ._util import DimensionError
 
 __all__ = ["LSTMStep", "GRUStep", "RNNStep", "Unbind", "InputProjection", "lstm_step", "gru_step", "rnn_step",
            "unbind", "input_projection", "transposed_product"]
@@ -344,13 +345,13 @@ def rnn_step(x_gates, h_prev, weight_hh, nonlinearity="tanh", mask=None):
 
 
 @register("unbind")
-def unbind(x, axis=0):
-    """The slices of x along axis, as a tuple of Tensors (one graph node for all)."""
+def unbind(x, dim=0):
+    """The slices of x along dim, as a tuple of Tensors (one graph node for all)."""
     if not isinstance(x, Tensor):
         raise TypeError("unbind: x must be a Tensor, got %s" % type(x).__name__)
-    if x.ndim == 0 or not -x.ndim <= axis < x.ndim:
-        raise ValueError("unbind: axis %s is out of range for a tensor of shape %s" % (axis, x.shape))
-    return Unbind.apply(x, axis % x.ndim)
+    if x.ndim == 0 or not -x.ndim <= dim < x.ndim:
+        raise DimensionError("unbind: dim %s is out of range for a tensor of shape %s" % (dim, x.shape))
+    return Unbind.apply(x, dim % x.ndim)
 
 
 @register("input_projection")

@@ -2,8 +2,8 @@
 amax, amin, count_nonzero; cumsum, cumprod, cummax, cummin; sort, argsort, topk,
 kthvalue, median, mode.
 
-Dimension arguments: ``dim`` and ``keepdim`` as in torch, with ``axis`` and ``keepdims``
-accepted as aliases (passing both spellings of the dimension is a TypeError).
+Dimension arguments: ``dim`` and ``keepdim`` as in torch; the registry accepts ``axis``
+and ``keepdims`` as aliases for every op (passing both spellings is a TypeError).
 
 The ops that select elements (sort, topk, kthvalue, median(dim), mode, cummax, cummin)
 work in two steps: numpy finds the selected indices (not differentiable, int64), and
@@ -19,43 +19,18 @@ import numpy as np
 from ..function import Function
 from ..registry import register
 from ..tensor import _DEFAULT_FLOAT, Tensor
-from ._util import check_float, is_int, normalize_axis
+from ._util import ShapeError, check_float, is_int, normalize_axis
 from .elementwise import cast
-from .reduce import _axes, _expand_back
+from .reduce import TakeAlongDim, _axes, _expand_back, _result_type, _select  # noqa: F401 (TakeAlongDim: public here before)
 
 
 # ---- (values, indices) results, as torch.return_types ---------------------------------
-def _result_type(name):
-    result = collections.namedtuple(name, ("values", "indices"))
-    result.__doc__ = "%s's result: (values, indices), a tuple with named fields (as torch.return_types.%s)." % (
-        name, name)
-    return result
-
-
 SortResult, TopkResult, KthvalueResult = _result_type("sort"), _result_type("topk"), _result_type("kthvalue")
 MedianResult, ModeResult = _result_type("median"), _result_type("mode")
 CummaxResult, CumminResult = _result_type("cummax"), _result_type("cummin")
 
 
 # ---- argument helpers -----------------------------------------------------------------
-def _dim_alias(op, dim, axis):
-    """dim, or its alias axis (not both)."""
-    if axis is not None:
-        if dim is not None:
-            raise TypeError("%s: got both dim and axis; pass one" % op)
-        return axis
-    return dim
-
-
-def _dim_or_axis(op, dim, axis):
-    """dim (default -1), or its alias axis: for the ops whose dim defaults to the last."""
-    if axis is not None:
-        if dim != -1:
-            raise TypeError("%s: got both dim and axis; pass one" % op)
-        return axis
-    return dim
-
-
 def _one_dim(op, x, dim):
     """dim (one int, negative counts from the end) as a non-negative int; a 0-d tensor
     accepts 0 and -1, as in torch, and is worked on as shape [1]."""
@@ -95,18 +70,6 @@ def _positions(n, axis, ndim):
     return np.arange(n).reshape(shape)
 
 
-def _scatter_add(grad, indices, axis, shape):
-    """zeros(shape) with grad[..., j, ...] added at [..., indices[..., j, ...], ...] along axis
-    (np.bincount over flat positions: one vectorised pass, and repeated indices add up)."""
-    moved_grad, moved_indices = np.moveaxis(grad, axis, -1), np.moveaxis(indices, axis, -1)
-    n = shape[axis]
-    rows = int(np.prod(moved_grad.shape[:-1], dtype=np.int64))
-    flat = (np.arange(rows).reshape(moved_grad.shape[:-1] + (1,)) * n + moved_indices).reshape(-1)
-    summed = np.bincount(flat, weights=moved_grad.reshape(-1), minlength=rows * n)
-    moved_shape = tuple(np.delete(shape, axis)) + (n,) if len(shape) else (n,)
-    return np.moveaxis(summed.reshape(moved_shape), -1, axis).astype(grad.dtype, copy=False)
-
-
 def _stable_argsort(data, axis, descending=False):
     """Indices that sort data along axis, equal elements in their original order (torch's
     stable=True) in both directions, NaN counted as the largest value (last ascending,
@@ -118,32 +81,6 @@ def _stable_argsort(data, axis, descending=False):
     n = data.shape[axis]
     flipped = np.argsort(np.flip(data, axis), axis=axis, kind="stable")
     return np.flip(n - 1 - flipped, axis)
-
-
-class TakeAlongDim(Function):
-    """a's values at indices along axis -> shape ``out_shape``; indices (int64, the shape
-    of a except along axis) come from the op that chose them and get no gradient. The
-    gradient goes back to the chosen elements, summed where an index repeats."""
-
-    @staticmethod
-    def forward(ctx, a, indices, axis, out_shape):
-        ctx.shape, ctx.axis = a.shape, axis
-        ctx.save_for_backward(indices)
-        work = a.reshape(1) if a.ndim == 0 else a
-        return np.take_along_axis(work, indices, axis).reshape(out_shape)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (indices,) = ctx.saved_tensors
-        shape = ctx.shape if ctx.shape else (1,)
-        grad = _scatter_add(grad.reshape(indices.shape), indices, ctx.axis, shape)
-        return grad.reshape(ctx.shape), None, None, None
-
-
-def _select(x, indices, axis, out_shape):
-    """(values, indices) Tensors of the elements of x at indices along axis, in out_shape."""
-    values = TakeAlongDim.apply(x, indices, axis, out_shape)
-    return values, Tensor(indices.reshape(out_shape).astype(np.int64, copy=False))
 
 
 def _work(x):
@@ -181,35 +118,34 @@ class Prod(Function):
 
 
 @register("prod", methods=("prod",))
-def prod(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+def prod(x, dim=None, keepdim=False, *, dtype=None):
     """Product of the elements (dim None) -> 0-d, or along one dim -> that dim removed
     (kept as size 1 with keepdim). Integer and bool inputs give int64; ``dtype`` casts the
     input first, as in torch."""
     if dtype is not None:
         x = cast(x, _as_dtype("prod", dtype))
-    dim = _dim_alias("prod", dim, axis)
-    return Prod.apply(x, None if dim is None else _one_dim("prod", x, dim), bool(keepdim or keepdims))
+    return Prod.apply(x, None if dim is None else _one_dim("prod", x, dim), bool(keepdim))
 
 
 # ---- any, all, count_nonzero: not differentiable ---------------------------------------
 @register("any", methods=("any",), differentiable=False)
-def any(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def any(x, dim=None, keepdim=False):
     """Whether any element is non-zero, over dim (None: all; int or tuple) -> bool."""
-    axes = _axes("any", x, axis, dim)
-    return Tensor(np.asarray(np.any(x.data, axis=axes, keepdims=bool(keepdim or keepdims))))
+    axes = _axes("any", x, dim)
+    return Tensor(np.asarray(np.any(x.data, axis=axes, keepdims=bool(keepdim))))
 
 
 @register("all", methods=("all",), differentiable=False)
-def all(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def all(x, dim=None, keepdim=False):
     """Whether every element is non-zero, over dim (None: all; int or tuple) -> bool."""
-    axes = _axes("all", x, axis, dim)
-    return Tensor(np.asarray(np.all(x.data, axis=axes, keepdims=bool(keepdim or keepdims))))
+    axes = _axes("all", x, dim)
+    return Tensor(np.asarray(np.all(x.data, axis=axes, keepdims=bool(keepdim))))
 
 
 @register("count_nonzero", methods=("count_nonzero",), differentiable=False)
-def count_nonzero(x, dim=None, *, axis=None):
+def count_nonzero(x, dim=None):
     """Number of non-zero elements over dim (None: all; int or tuple) -> int64, dim removed."""
-    axes = _axes("count_nonzero", x, axis, dim)
+    axes = _axes("count_nonzero", x, dim)
     return Tensor(np.asarray(np.sum(x.data != 0, axis=axes, dtype=np.int64)))
 
 
@@ -251,25 +187,21 @@ class Amin(_ReducedExtreme):
     reducer = staticmethod(np.min)
 
 
-def _extreme_axes(op, x, dim, axis):
-    if axis is not None:
-        if dim != ():
-            raise TypeError("%s: got both dim and axis; pass one" % op)
-        dim = axis
+def _extreme_axes(op, x, dim):
     # torch's amax/amin reduce over every dim when dim is () (their default)
-    return _axes(op, x, None, None if isinstance(dim, (tuple, list)) and not dim else dim)
+    return _axes(op, x, None if isinstance(dim, (tuple, list)) and not dim else dim)
 
 
 @register("amax", methods=("amax",))
-def amax(x, dim=(), keepdim=False, *, axis=None, keepdims=None):
+def amax(x, dim=(), keepdim=False):
     """Maximum over dim (() or None: all; int or tuple) -> values only, reduced shape."""
-    return Amax.apply(x, _extreme_axes("amax", x, dim, axis), bool(keepdim or keepdims))
+    return Amax.apply(x, _extreme_axes("amax", x, dim), bool(keepdim))
 
 
 @register("amin", methods=("amin",))
-def amin(x, dim=(), keepdim=False, *, axis=None, keepdims=None):
+def amin(x, dim=(), keepdim=False):
     """Minimum over dim (() or None: all; int or tuple) -> values only, reduced shape."""
-    return Amin.apply(x, _extreme_axes("amin", x, dim, axis), bool(keepdim or keepdims))
+    return Amin.apply(x, _extreme_axes("amin", x, dim), bool(keepdim))
 
 
 # ---- logsumexp ------------------------------------------------------------------------
@@ -296,12 +228,12 @@ class LogSumExp(Function):
 
 
 @register("logsumexp", methods=("logsumexp",))
-def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def logsumexp(x, dim=None, keepdim=False):
     """log(sum(exp(x))) over dim (None: all; int or tuple), computed stably; integer
     inputs give the default float (float32), as in torch."""
     if x.dtype.kind != "f":
         x = cast(x, _DEFAULT_FLOAT)
-    return LogSumExp.apply(x, _axes("logsumexp", x, axis, dim), bool(keepdim or keepdims))
+    return LogSumExp.apply(x, _axes("logsumexp", x, dim), bool(keepdim))
 
 
 # ---- norm -----------------------------------------------------------------------------
@@ -354,7 +286,7 @@ class VectorNorm(Function):
 
 
 @register("norm", methods=("norm",))
-def norm(x, p="fro", dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     """The p-norm of x over dim (None: all elements; int or tuple) -> reduced shape.
     p: a number (1, 2, 0.5, 3, ...), inf, -inf, 0 (count of non-zeros) or 'fro' (2, the
     Frobenius norm over two dims); float tensors only, as in torch; ``dtype`` casts first."""
@@ -367,11 +299,11 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None, *, axis=None, keepdims
         p = 2.0
     elif isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
         raise TypeError("norm: got p=%r, expected a number, inf, -inf or 'fro'" % (p,))
-    axes = _axes("norm", x, axis, dim)
+    axes = _axes("norm", x, dim)
     if p in (np.inf, -np.inf) and _any_empty(x.shape, axes):
         raise ValueError("norm: got a tensor of shape %s, expected no dimension of size 0 among those reduced %s "
                          "for p=%s" % (x.shape, axes, p))
-    return VectorNorm.apply(x, float(p), axes, bool(keepdim or keepdims))
+    return VectorNorm.apply(x, float(p), axes, bool(keepdim))
 
 
 # ---- cumulative sums and products -----------------------------------------------------
@@ -426,33 +358,32 @@ class CumProd(Function):
         return np.where(at, at_zero, result).astype(work.dtype, copy=False).reshape(ctx.shape), None
 
 
-def _scan_dim(op, x, dim, axis):
-    dim = _dim_alias(op, dim, axis)
+def _scan_dim(op, x, dim):
     if dim is None:
         raise TypeError("%s: missing dim, expected the dimension to scan along (an int)" % op)
     return _one_dim(op, x, dim)
 
 
 @register("cumsum", methods=("cumsum",))
-def cumsum(x, dim=None, *, dtype=None, axis=None):
+def cumsum(x, dim=None, *, dtype=None):
     """Running sum along dim (same shape); integer and bool inputs give int64, ``dtype``
     casts the input first, as in torch."""
     if dtype is not None:
         x = cast(x, _as_dtype("cumsum", dtype))
-    return CumSum.apply(x, _scan_dim("cumsum", x, dim, axis))
+    return CumSum.apply(x, _scan_dim("cumsum", x, dim))
 
 
 @register("cumprod", methods=("cumprod",))
-def cumprod(x, dim=None, *, dtype=None, axis=None):
+def cumprod(x, dim=None, *, dtype=None):
     """Running product along dim (same shape); integer and bool inputs give int64; the
     gradient is right where the input has zeros."""
     if dtype is not None:
         x = cast(x, _as_dtype("cumprod", dtype))
-    return CumProd.apply(x, _scan_dim("cumprod", x, dim, axis))
+    return CumProd.apply(x, _scan_dim("cumprod", x, dim))
 
 
-def _running_extreme(op, x, dim, axis, accumulate, result_type):
-    along = _scan_dim(op, x, dim, axis)
+def _running_extreme(op, x, dim, accumulate, result_type):
+    along = _scan_dim(op, x, dim)
     data = _work(x)
     running = accumulate(data, axis=along)
     # an element that equals the running extreme at its own position is (a tie of) a new
@@ -467,33 +398,33 @@ def _running_extreme(op, x, dim, axis, accumulate, result_type):
 
 
 @register("cummax", methods=("cummax",))
-def cummax(x, dim=None, *, axis=None):
+def cummax(x, dim=None):
     """Running maximum along dim -> (values, indices), both of x's shape; the index is the
     latest position of the running maximum; NaN propagates. Gradient to that index."""
-    return _running_extreme("cummax", x, dim, axis, np.maximum.accumulate, CummaxResult)
+    return _running_extreme("cummax", x, dim, np.maximum.accumulate, CummaxResult)
 
 
 @register("cummin", methods=("cummin",))
-def cummin(x, dim=None, *, axis=None):
+def cummin(x, dim=None):
     """Running minimum along dim -> (values, indices), as cummax."""
-    return _running_extreme("cummin", x, dim, axis, np.minimum.accumulate, CumminResult)
+    return _running_extreme("cummin", x, dim, np.minimum.accumulate, CumminResult)
 
 
 # ---- sorting and selection --------------------------------------------------------------
 @register("sort", methods=("sort",))
-def sort(x, dim=-1, descending=False, stable=False, *, axis=None):
+def sort(x, dim=-1, descending=False, stable=False):
     """x sorted along dim -> (values, indices), both of x's shape. Always stable (equal
     elements keep their order, also descending); NaN sorts as the largest value.
     Gradient to the positions the values came from."""
-    along = _one_dim("sort", x, _dim_or_axis("sort", dim, axis))
+    along = _one_dim("sort", x, dim)
     indices = _stable_argsort(_work(x), along, bool(descending))
     return SortResult(*_select(x, indices, along, x.shape))
 
 
 @register("argsort", methods=("argsort",), differentiable=False)
-def argsort(x, dim=-1, descending=False, stable=False, *, axis=None):
+def argsort(x, dim=-1, descending=False, stable=False):
     """The int64 indices that sort x along dim (x's shape), stable as sort's."""
-    along = _one_dim("argsort", x, _dim_or_axis("argsort", dim, axis))
+    along = _one_dim("argsort", x, dim)
     return Tensor(_stable_argsort(_work(x), along, bool(descending)).reshape(x.shape).astype(np.int64, copy=False))
 
 
@@ -511,10 +442,10 @@ def _take_positions(indices, along, positions):
 
 
 @register("topk", methods=("topk",))
-def topk(x, k, dim=-1, largest=True, sorted=True, *, axis=None):
+def topk(x, k, dim=-1, largest=True, sorted=True):
     """The k largest (largest=False: smallest) elements along dim -> (values, indices),
     dim of size k, in order (largest first); ties keep their original order."""
-    along = _one_dim("topk", x, _dim_or_axis("topk", dim, axis))
+    along = _one_dim("topk", x, dim)
     data = _work(x)
     k = _count("topk", "k", k, 0, data.shape[along])
     indices = _take_positions(_stable_argsort(data, along, bool(largest)), along, slice(0, k))
@@ -522,14 +453,14 @@ def topk(x, k, dim=-1, largest=True, sorted=True, *, axis=None):
 
 
 @register("kthvalue", methods=("kthvalue",))
-def kthvalue(x, k, dim=-1, keepdim=False, *, axis=None, keepdims=None):
+def kthvalue(x, k, dim=-1, keepdim=False):
     """The k-th smallest element (k from 1) along dim -> (values, indices), dim removed
     (kept with keepdim). Gradient to the returned index."""
-    along = _one_dim("kthvalue", x, _dim_or_axis("kthvalue", dim, axis))
+    along = _one_dim("kthvalue", x, dim)
     data = _work(x)
     k = _count("kthvalue", "k", k, 1, data.shape[along])
     indices = _take_positions(_stable_argsort(data, along), along, slice(k - 1, k))
-    return KthvalueResult(*_select(x, indices, along, _reduced_shape(x.shape, (along,), keepdim or keepdims)))
+    return KthvalueResult(*_select(x, indices, along, _reduced_shape(x.shape, (along,), keepdim)))
 
 
 class MedianOfAll(Function):
@@ -549,12 +480,11 @@ class MedianOfAll(Function):
 
 
 @register("median", methods=("median",))
-def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def median(x, dim=None, keepdim=False):
     """The median, the lower of the two middle values for an even count, as torch's.
     dim None: over all elements -> a 0-d value (gradient split evenly among the elements
     equal to it). With dim: -> (values, indices), dim removed (kept with keepdim),
     gradient to the index. A slice with a NaN has NaN as its median (index: its first NaN)."""
-    dim = _dim_alias("median", dim, axis)
     if dim is None:
         data = x.data.reshape(-1)
         if data.size == 0 and data.dtype.kind != "f":
@@ -574,19 +504,19 @@ def median(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     position = np.where(nans > 0, n - nans, (n - 1) // 2)
     position = np.broadcast_to(position, _reduced_shape(data.shape, (along,), True))
     indices = np.take_along_axis(order, position, along)
-    return MedianResult(*_select(x, indices, along, _reduced_shape(x.shape, (along,), keepdim or keepdims)))
+    return MedianResult(*_select(x, indices, along, _reduced_shape(x.shape, (along,), keepdim)))
 
 
 def _raise_empty(op, x):
-    raise ValueError("%s: got an empty tensor of shape %s, expected at least one element" % (op, x.shape))
+    raise ShapeError("%s: got an empty tensor of shape %s, expected at least one element" % (op, x.shape))
 
 
 @register("mode", methods=("mode",))
-def mode(x, dim=-1, keepdim=False, *, axis=None, keepdims=None):
+def mode(x, dim=-1, keepdim=False):
     """The most frequent value along dim (the smallest among equally frequent ones) and
     the index of its last occurrence, as torch's -> (values, indices), dim removed (kept
     with keepdim). Gradient to that index."""
-    along = _one_dim("mode", x, _dim_or_axis("mode", dim, axis))
+    along = _one_dim("mode", x, dim)
     data = _work(x)
     n = data.shape[along]
     if n == 0:
@@ -603,4 +533,4 @@ def mode(x, dim=-1, keepdim=False, *, axis=None, keepdims=None):
     # the first position reaching the highest count ends the smallest of the most frequent values
     last = np.argmax(count == np.max(count, axis=along, keepdims=True), axis=along, keepdims=True)
     indices = np.take_along_axis(order, last, along)
-    return ModeResult(*_select(x, indices, along, _reduced_shape(x.shape, (along,), keepdim or keepdims)))
+    return ModeResult(*_select(x, indices, along, _reduced_shape(x.shape, (along,), keepdim)))

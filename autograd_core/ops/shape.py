@@ -1,10 +1,10 @@
-"""Shape ops: reshape, transpose, broadcast, indexing, concatenation, splitting, padding."""
+"""Shape ops: reshape, transpose, broadcast, indexing, concatenation, splitting, padding (torch's F.pad)."""
 import numpy as np
 
 from ..function import Function
 from ..registry import register
 from ..tensor import Tensor
-from ._util import is_int, normalize_axis, result_dtype, unbroadcast
+from ._util import DimensionError, ShapeError, is_int, normalize_axis, result_dtype, unbroadcast
 
 
 class Reshape(Function):
@@ -14,7 +14,7 @@ class Reshape(Function):
         try:
             return a.reshape(shape)
         except ValueError:
-            raise ValueError("reshape: cannot reshape a tensor of shape %s (%d elements) into %s"
+            raise ShapeError("reshape: cannot reshape a tensor of shape %s (%d elements) into %s"
                              % (a.shape, a.size, tuple(shape))) from None
 
     @staticmethod
@@ -40,7 +40,7 @@ class BroadcastTo(Function):
         try:
             return np.broadcast_to(a, shape)
         except ValueError:
-            raise ValueError("expand: cannot broadcast a tensor of shape %s to %s" % (a.shape, tuple(shape))) from None
+            raise ShapeError("expand: cannot broadcast a tensor of shape %s to %s" % (a.shape, tuple(shape))) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -114,16 +114,61 @@ class Split(Function):
 
 
 class Pad(Function):
+    """Constant padding: crop where a pad is negative (as torch), then np.pad with value;
+    the gradient is the middle of grad, padded back with zeros where the input was cropped."""
+
     @staticmethod
-    def forward(ctx, a, pad_width, value):
-        ctx.slices = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, a.shape))
-        if not pad_width:  # a 0-d tensor has nothing to pad, and np.pad rejects an empty width
-            return a.copy()
-        return np.pad(a, pad_width, mode="constant", constant_values=value)
+    def forward(ctx, a, pairs, value):
+        crops = tuple(slice(max(-before, 0), n - max(-after, 0)) for (before, after), n in zip(pairs, a.shape))
+        widths = tuple((max(before, 0), max(after, 0)) for before, after in pairs)
+        ctx.crops, ctx.shape = crops, a.shape
+        ctx.middle = tuple(slice(w, w + (c.stop - c.start)) for (w, _), c in zip(widths, crops))
+        cropped = a[crops]
+        if not any(b or e for b, e in widths):
+            return cropped.copy()
+        return np.pad(cropped, widths, mode="constant", constant_values=value)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad[ctx.slices], None, None
+        inner = grad[ctx.middle]
+        if inner.shape == ctx.shape:
+            return inner, None, None
+        full = np.zeros(ctx.shape, dtype=grad.dtype)
+        full[ctx.crops] = inner
+        return full, None, None
+
+
+class PadByIndex(Function):
+    """reflect, replicate and circular padding: each padded dim gathers the input at an
+    index map (output position -> input position), and the gradient adds back along the
+    same maps (a border element that several output positions copy gets all of them)."""
+
+    @staticmethod
+    def forward(ctx, a, maps):
+        ctx.maps, ctx.shape = maps, a.shape
+        for axis, index in maps:
+            a = np.take(a, index, axis=axis)
+        return a
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape = list(grad.shape)
+        for axis, index in reversed(ctx.maps):
+            shape[axis] = ctx.shape[axis]
+            summed = np.zeros(shape, dtype=grad.dtype)
+            np.add.at(np.moveaxis(summed, axis, 0), index, np.moveaxis(grad, axis, 0))
+            grad = summed
+        return grad, None
+
+
+def _pad_index(mode, n, before, after):
+    """The input position each output position of one dim copies, for mode."""
+    positions = np.arange(-before, n + after)
+    if mode == "reflect":
+        return np.abs(positions - (n - 1) * (positions >= n) * 2) if n > 1 else np.zeros_like(positions)
+    if mode == "replicate":
+        return np.clip(positions, 0, n - 1)
+    return positions % n  # circular
 
 
 # ---- functional forms ---------------------------------------------------------------
@@ -186,31 +231,29 @@ def expand(x, *shape):
     shape = _shape_args(shape)
     offset = len(shape) - x.ndim
     if offset < 0:
-        raise ValueError("expand: cannot expand a tensor of shape %s to fewer dimensions %s" % (x.shape, shape))
+        raise ShapeError("expand: cannot expand a tensor of shape %s to fewer dimensions %s" % (x.shape, shape))
     shape = tuple(x.shape[i - offset] if s == -1 and i >= offset else s for i, s in enumerate(shape))
     return BroadcastTo.apply(x, shape)
 
 
 @register("squeeze", methods=("squeeze",))
-def squeeze(x, axis=None):
-    """Remove size-1 dimensions (all, or those in axis)."""
-    if axis is None:
+def squeeze(x, dim=None):
+    """Remove size-1 dimensions: all of them, or those among dim (an int or a tuple); as
+    in torch, a dim in dim whose size is not 1 is left as it is."""
+    if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
-    axes = normalize_axis("squeeze", axis, x.ndim)
-    if x.ndim == 0:  # axis 0 / -1 of a 0-d tensor (allowed, as in PyTorch): nothing to remove
+    axes = normalize_axis("squeeze", dim, x.ndim)
+    if x.ndim == 0:  # dim 0 / -1 of a 0-d tensor (allowed, as in PyTorch): nothing to remove
         return reshape(x, ())
-    for a in axes:
-        if x.shape[a] != 1:
-            raise ValueError("squeeze: dimension %d has size %d, expected 1" % (a, x.shape[a]))
-    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes or n != 1))
 
 
 @register("unsqueeze", methods=("unsqueeze",))
-def unsqueeze(x, axis):
-    """Insert a size-1 dimension at axis (negative counts from the new end)."""
-    axis = is_int("unsqueeze", "axis", axis)
+def unsqueeze(x, dim):
+    """Insert a size-1 dimension at dim (negative counts from the new end)."""
+    axis = is_int("unsqueeze", "dim", dim)
     if not -(x.ndim + 1) <= axis <= x.ndim:
-        raise ValueError("unsqueeze: axis %s is out of range for a result with %d dimensions" % (axis, x.ndim + 1))
+        raise DimensionError("unsqueeze: dim %s is out of range for a result with %d dimensions" % (axis, x.ndim + 1))
     axis = axis % (x.ndim + 1)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
@@ -237,7 +280,7 @@ def _check_same(op, tensors, axis, except_axis):
     for t in tensors[1:]:
         if t.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape))
                                        if not (except_axis and i == axis)):
-            raise ValueError("%s: shapes %s and %s differ outside axis %s"
+            raise ShapeError("%s: shapes %s and %s differ outside dim %s"
                              % (op, first.shape, t.shape, axis if except_axis else "(none)"))
 
 
@@ -251,26 +294,32 @@ def _promote_all(op, tensors):
 
 
 @register("concat", methods=())
-def concat(tensors, axis=0):
-    """Join tensors along an existing axis."""
+def concat(tensors, dim=0):
+    """Join tensors along an existing dimension: shapes equal but along dim -> dim's sizes added."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors or tensors[0].ndim == 0:
         raise ValueError("concat: got %s, expected one or more tensors with at least one dimension"
                          % ("no tensors" if not tensors else "a zero-dimensional tensor"))
-    (axis,) = normalize_axis("concat", axis, tensors[0].ndim)
+    (axis,) = normalize_axis("concat", dim, tensors[0].ndim)
     _check_same("concat", tensors, axis, True)
     return Concat.apply(axis, *_promote_all("concat", tensors))
 
 
+@register("cat", methods=())
+def cat(tensors, dim=0):
+    """torch's name for concat: join tensors along an existing dimension."""
+    return concat(tensors, dim)
+
+
 @register("stack", methods=())
-def stack(tensors, axis=0):
-    """Join equal-shaped tensors along a new axis."""
+def stack(tensors, dim=0):
+    """Join equal-shaped tensors along a new dimension dim: k tensors [*s] -> [*s with k inserted at dim]."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     _check_same("stack", tensors, None, False)
     ndim = tensors[0].ndim + 1
-    axis = is_int("stack", "axis", axis)
+    axis = is_int("stack", "dim", dim)
     if not -ndim <= axis < ndim:
-        raise ValueError("stack: axis %s is out of range for a result with %d dimensions" % (axis, ndim))
+        raise DimensionError("stack: dim %s is out of range for a result with %d dimensions" % (axis, ndim))
     return Stack.apply(axis % ndim, *_promote_all("stack", tensors))
 
 
@@ -280,11 +329,11 @@ def _check_has_dimensions(op, x):
 
 
 @register("split", methods=("split",))
-def split(x, split_size_or_sections, axis=0):
-    """PyTorch's split: pieces of split_size along axis (the last may be smaller), or
-    pieces of the listed sizes (which must add up to the axis length)."""
+def split(x, split_size_or_sections, dim=0):
+    """PyTorch's split: pieces of split_size along dim (the last may be smaller), or
+    pieces of the listed sizes (which must add up to the dimension's length)."""
     _check_has_dimensions("split", x)
-    (axis,) = normalize_axis("split", axis, x.ndim)
+    (axis,) = normalize_axis("split", dim, x.ndim)
     length = x.shape[axis]
     if isinstance(split_size_or_sections, (int, np.integer)):
         size = int(split_size_or_sections)
@@ -294,7 +343,7 @@ def split(x, split_size_or_sections, axis=0):
     elif isinstance(split_size_or_sections, (tuple, list)):
         sizes = [is_int("split", "section", s) for s in split_size_or_sections]
         if sum(sizes) != length or any(s < 0 for s in sizes):
-            raise ValueError("split: sections %s do not add up to the axis length %d" % (sizes, length))
+            raise ShapeError("split: sections %s do not add up to the length %d of dim %d" % (sizes, length, axis))
     else:
         raise TypeError("split: got split_size_or_sections=%r, expected an int or a list of ints"
                         % (split_size_or_sections,))
@@ -305,31 +354,67 @@ def split(x, split_size_or_sections, axis=0):
 
 
 @register("chunk", methods=("chunk",))
-def chunk(x, chunks, axis=0):
-    """Split into `chunks` nearly equal pieces (PyTorch's rule: ceil-sized pieces)."""
+def chunk(x, chunks, dim=0):
+    """Split into `chunks` nearly equal pieces along dim (PyTorch's rule: ceil-sized pieces)."""
     chunks = is_int("chunk", "chunks", chunks)
     if chunks <= 0:
         raise ValueError("chunk: got chunks=%s, expected a positive int" % chunks)
     _check_has_dimensions("chunk", x)
-    (axis,) = normalize_axis("chunk", axis, x.ndim)
+    (axis,) = normalize_axis("chunk", dim, x.ndim)
     size = max(-(-x.shape[axis] // chunks), 1)
     return split(x, size, axis)
 
 
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
 @register("pad", methods=("pad",))
-def pad(x, pad_width, value=0.0):
-    """Constant padding; pad_width is numpy's ((before, after), ...) per dimension, or
-    one (before, after) pair / one int for every dimension."""
-    if np.asarray(pad_width).dtype.kind not in "iu" and np.size(pad_width):
-        raise TypeError("pad: got pad_width %s, expected ints" % (pad_width,))
-    try:
-        width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2)) if x.ndim else np.zeros((0, 2), int)
-    except ValueError:
-        raise ValueError("pad: got pad_width %s for a tensor of shape %s, expected one (before, after) pair "
-                         "per dimension, one pair, or one int" % (pad_width, x.shape)) from None
-    if (width < 0).any():
-        raise ValueError("pad: got negative padding %s" % (pad_width,))
-    return Pad.apply(x, tuple((int(a), int(b)) for a, b in width), value)
+def pad(x, pad, mode="constant", value=None):
+    """torch.nn.functional.pad: ``pad`` lists (before, after) pairs from the LAST dim
+    backwards, ``(left, right)`` pads the last dim, ``(left, right, top, bottom)`` the last
+    two, and so on (up to every dim). [.., n, ..] -> [.., before + n + after, ..].
+
+    mode: "constant" (``value``, default 0; a negative pad crops, as in torch), "reflect"
+    (mirrored without repeating the border: pads < n), "replicate" (the border element
+    repeated) or "circular" (wrapped around: pads <= n). Unlike torch, every mode pads any
+    number of trailing dims of a tensor of any rank. Differentiable in every mode."""
+    if mode not in _PAD_MODES:
+        raise ValueError("pad: got mode=%r, expected one of %s" % (mode, ", ".join(_PAD_MODES)))
+    if isinstance(pad, (Tensor, np.ndarray)):
+        pad = pad.tolist()
+    if not isinstance(pad, (tuple, list)):
+        raise TypeError("pad: got pad=%r, expected a tuple of ints (before, after) per dim, the last dim first"
+                        % (pad,))
+    pad = [is_int("pad", "pad entry", p) for p in pad]
+    if len(pad) % 2 or len(pad) > 2 * x.ndim:
+        raise ShapeError("pad: got %d pad values %s for a tensor of shape %s, expected an even number, at most "
+                         "2 per dim (%d)" % (len(pad), tuple(pad), x.shape, 2 * x.ndim))
+    pairs = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        pairs[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    if mode == "constant":
+        for (before, after), n in zip(pairs, x.shape):
+            if n + before + after < 0:
+                raise ShapeError("pad: pads %s would leave a dim of size %d with %d elements"
+                                 % (tuple(pad), n, n + before + after))
+        if value is None:
+            value = 0
+        elif isinstance(value, Tensor):
+            value = value.item()
+        return Pad.apply(x, tuple(pairs), value)
+    if value is not None and value != 0:
+        raise ValueError("pad: mode %r takes no value (got value=%r); only constant padding fills a value"
+                         % (mode, value))
+    maps = []
+    for axis, ((before, after), n) in enumerate(zip(pairs, x.shape)):
+        if not before and not after:
+            continue
+        limit = n - 1 if mode == "reflect" else n
+        if before < 0 or after < 0 or before > limit or after > limit:
+            raise ShapeError("pad: mode %r needs pads from 0 to %d for dim %d of size %d (shape %s), got (%d, %d)"
+                             % (mode, limit, axis, n, x.shape, before, after))
+        maps.append((axis, _pad_index(mode, n, before, after)))
+    return PadByIndex.apply(x, tuple(maps))
 
 
 @register("one_hot", differentiable=False)
