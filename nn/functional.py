@@ -55,18 +55,6 @@ def conv2d(x, weight, bias=None, stride=1, padding="valid", dilation=1, groups=1
     return autograd_core.conv2d(x, weight, bias, stride, padding, dilation, groups, activation=activation)
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """Max over kernel_size windows of NHWC x [N, H, W, C]; stride defaults to kernel_size."""
-    return autograd_core.max_pool2d(x, kernel_size, stride=stride, padding=padding)
-
-
-def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
-    """Mean over kernel_size windows of NHWC x [N, H, W, C]; stride defaults to kernel_size.
-    Padded cells add zero to the sum and, with count_include_pad, count in the divisor."""
-    return autograd_core.avg_pool2d(x, kernel_size, stride=stride, padding=padding,
-                                    count_include_pad=count_include_pad)
-
-
 class _Dropout(Function):
     """x * mask, where mask holds 0 or 1 / (1 - p); the same mask scales the gradient."""
 
@@ -144,3 +132,21 @@ def log_softmax(x, dim=-1):
 def flatten(x, start_dim=1, end_dim=-1):
     """Merge dimensions start_dim..end_dim (default: all but the batch dimension)."""
     return autograd_core.flatten(x, start_dim, end_dim)
+
+
+# torch.nn.functional names whose autograd_core op takes the same arguments: bound here, not
+# wrapped, so each op stays declared once (help() shows the op's own docstring). unfold/fold
+# are torch's im2col/col2im, ag.im2col/ag.col2im here (ag.unfold is Tensor.unfold's windows).
+_SAME_AS_OPS = ("max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+                "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+                "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+                "max_unpool1d", "max_unpool2d", "max_unpool3d", "interpolate", "upsample",
+                "pixel_shuffle", "pixel_unshuffle", "conv1d", "conv3d", "conv_transpose1d",
+                "conv_transpose2d", "conv_transpose3d", "gelu", "silu", "mish", "hardswish",
+                "hardsigmoid", "selu", "celu", "softsign", "hardtanh", "relu6", "logsigmoid",
+                "softmin", "glu", "prelu", "softplus", "one_hot")
+for _name in _SAME_AS_OPS:
+    globals()[_name] = getattr(autograd_core, _name)
+unfold = autograd_core.im2col
+fold = autograd_core.col2im
+__all__ += list(_SAME_AS_OPS) + ["unfold", "fold"]

@@ -336,3 +336,14 @@ def test_nn_functional_softmax_takes_both_spellings():
     np.testing.assert_array_equal(F.log_softmax(x, axis=0).numpy(), x.log_softmax(0).numpy())
     with pytest.raises(TypeError, match="softmax: got both dim and axis"):
         F.softmax(x, dim=0, axis=0)
+
+
+def test_functional_binds_the_ops_torch_code_reaches_through_F():
+    import nn.functional as F
+    for name in F._SAME_AS_OPS:
+        assert getattr(F, name) is getattr(ag, name), name
+    assert F.unfold is ag.im2col and F.fold is ag.col2im
+    x = ag.tensor(np.arange(50.0).reshape(1, 5, 5, 2))
+    # torch's positional order: (input, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    assert F.avg_pool2d(x, 2, 2, 0, True).shape == (1, 3, 3, 2)
+    assert F.max_pool2d(x, 2, 2, 0, 1, True).shape == (1, 3, 3, 2)
