@@ -56,7 +56,9 @@ def register(name, methods=(), reflected=(), differentiable=True):
     """Class or function decorator declaring the op ``name`` (see the module docstring).
 
     A Function subclass registers its ``apply`` (and learns its ``name`` for error
-    messages); a function registers itself. Returns the decorated object unchanged."""
+    messages) and is returned unchanged; a function registers itself and is returned as
+    registered (with the dim/axis aliases below), so its module's name, ``autograd_core.<name>``
+    and a namespace that re-exports it (``autograd_core.linalg``) are one object."""
 
     def decorate(target):
         if name in _OPS:
@@ -76,7 +78,7 @@ def register(name, methods=(), reflected=(), differentiable=True):
             _attach(name, method, _reflected(function, method))
         _OPS[name] = OpInfo(name, function, tuple(methods), tuple(reflected), differentiable, function_class,
                             target.__module__)
-        return target
+        return target if function_class is not None else function
 
     return decorate
 

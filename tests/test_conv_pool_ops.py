@@ -174,7 +174,7 @@ def test_return_indices_under_no_grad_and_max_unpool_round_trip():
     assert restored.shape == x.shape
     kept = restored.data != 0
     np.testing.assert_array_equal(restored.data[kept], x.data[kept])
-    assert kept.sum() == y.size  # one maximum per window, written back in place
+    assert kept.sum() == y.numel()  # one maximum per window, written back in place
     y1, i1 = ag.max_pool1d(ag.tensor(_distinct(rng, 1, 7, 2)), 2, return_indices=True)
     assert ag.max_unpool1d(y1, i1, 2, output_size=(7,)).shape == (1, 7, 2)
 
