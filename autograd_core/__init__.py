@@ -23,6 +23,7 @@ from .creation import (empty, empty_like, full_like, linspace, logspace, rand_li
 from . import creation
 from .kernels import backend, get_backend, get_num_threads, set_backend, set_num_threads
 from .gradcheck import GradcheckError, gradcheck
+from .serialization import load, save
 from . import registry
 from . import ops  # noqa: F401  (importing the ops registers them)
 
@@ -36,7 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Context", "Function", "GradcheckError", "Tensor", "arange", "backend", "default_generator",
            "enable_grad", "eye", "float32", "float64", "from_numpy", "full", "get_backend", "get_num_threads",
-           "gradcheck", "int64", "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "rand", "randn",
-           "set_backend", "set_grad_enabled", "set_num_threads", "tensor", "zeros", "zeros_like"]
+           "gradcheck", "int64", "is_grad_enabled", "load", "manual_seed", "no_grad", "ones", "ones_like", "rand", "randn",
+           "save", "set_backend", "set_grad_enabled", "set_num_threads", "tensor", "zeros", "zeros_like"]
 __all__ += creation.__all__
 __all__ += list(registry.exports())

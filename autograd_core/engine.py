@@ -71,12 +71,19 @@ class _ChangeLog:
             if high > low:
                 self.ranges[(low, high)] = (self.tick, owner, (array.shape, array.dtype, counter[1], by))
             if len(self.ranges) > self.limit or len(self.known) > self.limit or len(self.versions) > self.limit:
-                # drop what belongs to arrays that no longer exist
-                self.ranges = {key: entry for key, entry in self.ranges.items() if entry[1]() is not None}
-                self.known = {key: entry for key, entry in self.known.items() if entry[0]() is not None}
-                self.versions = {key: entry for key, entry in self.versions.items() if entry[0]() is not None}
-                self.limit = max(64, 2 * len(self.ranges), 2 * len(self.known), 2 * len(self.versions))
+                self._prune()
             return counter[1]
+
+    def prune(self):
+        """Drop what belongs to arrays that no longer exist (record does it as the log grows)."""
+        with self.lock:
+            self._prune()
+
+    def _prune(self):
+        self.ranges = {key: entry for key, entry in self.ranges.items() if entry[1]() is not None}
+        self.known = {key: entry for key, entry in self.known.items() if entry[0]() is not None}
+        self.versions = {key: entry for key, entry in self.versions.items() if entry[0]() is not None}
+        self.limit = max(64, 2 * len(self.ranges), 2 * len(self.known), 2 * len(self.versions))
 
     def version(self, array):
         """How many changes were logged for the memory array views (0 if none)."""

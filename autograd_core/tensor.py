@@ -79,7 +79,9 @@ class Tensor:
     # (which of that node's outputs this is) are read by Function and the engine on every
     # op; plain slots rather than properties, as they are the engine's hottest reads.
     # Only Tensor's own methods set them.
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "output_index", "_hooks", "__weakref__")
+    # _moves is set when an in-place op in a graph first moves the tensor onto a new node
+    # (ops/inplace.py): [(node epoch, stand-in for its old place)]; unset (never read by ops) before.
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "output_index", "_hooks", "_moves", "__weakref__")
     # numpy defers to Tensor's operators (ndarray * Tensor -> Tensor.__rmul__) and refuses
     # to apply its ufuncs to a Tensor: np.exp(t) raises instead of returning an array that
     # silently dropped the graph (use t.exp(), or np.exp(t.numpy()) on purpose).

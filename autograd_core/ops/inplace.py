@@ -22,9 +22,12 @@ whose backward leads to the old one. Three things make that right:
   a RuntimeError instead of giving a wrong gradient.
 """
 import gc
+import sys
+import weakref
 
 import numpy as np
 
+from .. import function as function_module
 from ..function import Context, Function
 from ..tensor import _IN_GRAPH, Tensor
 from ._util import unbroadcast
@@ -119,8 +122,8 @@ def _replay(function, arguments, array):
 def _view_step(tensor):
     """(base, node) when tensor's node made it as a view of its first input's memory."""
     node = tensor.grad_fn
-    if node is None or node.freed or not node.inputs:
-        return None
+    if node is None or node.freed or not node.inputs or node.function is CopySlices:
+        return None  # (a CopySlices output is the base itself, holding the view's write)
     base = node.inputs[0]
     if not isinstance(base, Tensor) or not np.may_share_memory(tensor.data, base.data):
         return None
@@ -138,74 +141,126 @@ def view_base(tensor):
 
 def _stand_in(tensor, copy):
     """A Tensor in tensor's place in the graph (its node and output index), holding a
-    copy of its values (copy) or the same array."""
-    stand_in = Tensor._from_function(tensor.data.copy() if copy else tensor.data, None, 0)
+    copy of its values (copy), or else an array of its shape and dtype with no memory
+    (the engine reads only those): a reference to the memory would make every later
+    in-place change look as if a view of it were alive (see _may_have_views)."""
+    data = tensor.data
+    stand_in = Tensor._from_function(data.copy() if copy else np.broadcast_to(np.empty((), data.dtype), data.shape),
+                                     None, 0)
     stand_in.grad_fn, stand_in.output_index = tensor.grad_fn, tensor.output_index
     stand_in.requires_grad = tensor.requires_grad
     return stand_in
 
 
-def _consumers(tensor):
-    """[(holder, inputs)]: every recorded node's input tuple that holds tensor; holder is
-    the node or its attribute dict."""
-    tuples = [r for r in gc.get_referrers(tensor) if type(r) is tuple]
-    if not tuples:
+def _add_move(tensor, epoch, stand_in):
+    """Record that tensor moved onto a new node when the node epoch became epoch; the
+    stand-in holds its place from before (see _ResolvedInputs). Kept on the tensor
+    (``_moves``), so that it goes with it, reference cycles included."""
+    moves = getattr(tensor, "_moves", None)
+    if moves is None:
+        moves = tensor._moves = []
+    moves.append((epoch, stand_in))
+
+
+class _ResolvedInputs:
+    """``inputs`` of the nodes of an epoch that a later move made old: a data descriptor
+    on their class, so it runs instead of the instance attribute (the nodes of the
+    current epoch keep the plain attribute: nothing changes for them). A node's input
+    that moved after the node was made is replaced, once, by the stand-in of its first
+    move after that: the engine then follows the input's old node, as the op saw it."""
+
+    def __get__(self, node, owner=None):
+        if node is None:
+            return ()
+        fields = node.__dict__
+        inputs = fields.get("inputs", ())
+        epoch = type(node).epoch
+        resolved = None
+        for position, value in enumerate(inputs):
+            if isinstance(value, Tensor):
+                moves = getattr(value, "_moves", None)
+                if moves is not None:
+                    stand_in = next((s for moved_at, s in moves if moved_at > epoch), None)
+                    if stand_in is not None:
+                        resolved = list(inputs) if resolved is None else resolved
+                        resolved[position] = stand_in
+        if resolved is not None:
+            inputs = fields["inputs"] = tuple(resolved)
+        return inputs
+
+    def __set__(self, node, value):
+        node.__dict__["inputs"] = value
+
+
+_RESOLVED_INPUTS = _ResolvedInputs()
+
+
+def _move(moves):
+    """Start a new node epoch and record each (tensor, stand-in) of moves as moved at it."""
+    old_class, epoch = function_module.new_node_epoch()
+    if not isinstance(old_class.__dict__.get("inputs"), _ResolvedInputs):
+        old_class.inputs = _RESOLVED_INPUTS
+    for tensor, stand_in in moves:
+        _add_move(tensor, epoch, stand_in)
+
+
+def _live_views(tensor, method, exclude=()):
+    """[(view, node)]: tensors alive whose node made them from tensor as a view of its
+    memory (they see its new values, so they must move too). Found by scanning the heap
+    (gc.get_referrers, ~3 ms), which is done only when tensor's memory has references
+    besides tensor (and the tensors in exclude): without one there can be no view."""
+    holders = [tensor] + [t for t in exclude if t is not tensor]
+    if not _may_have_views(tensor.data, holders):
         return []
-    found = []
-    for holder in gc.get_referrers(*tuples):
-        inputs = holder.get("inputs") if isinstance(holder, dict) else getattr(holder, "inputs", None) \
-            if isinstance(holder, Context) else None
-        if inputs is not None and any(inputs is t for t in tuples):
-            found.append((holder, inputs))
-    return found
-
-
-def _node_of(holder):
-    if isinstance(holder, Context):
-        return holder
-    for candidate in gc.get_referrers(holder):
-        if isinstance(candidate, Context) and getattr(candidate, "__dict__", None) is holder:
-            return candidate
-    return None
-
-
-def _redirect(tensor, stand_in, method):
-    """Point every recorded use of tensor at stand_in (tensor is about to move onto a new
-    node), and rebuild the grad_fn of the graph views of tensor that are alive."""
+    array = tensor.data
+    tuples = [r for r in gc.get_referrers(tensor) if type(r) is tuple]
+    nodes = []
+    if tuples:
+        for holder in gc.get_referrers(*tuples):
+            if isinstance(holder, Context):
+                inputs = holder.__dict__.get("inputs", ())
+                if inputs and inputs[0] is tensor and any(inputs is t for t in tuples):
+                    nodes.append(holder)
     views = []
-    for holder, inputs in _consumers(tensor):
-        replaced = tuple(stand_in if value is tensor else value for value in inputs)
-        if isinstance(holder, dict):
-            holder["inputs"] = replaced
-        else:
-            holder.inputs = replaced
-        node = _node_of(holder)
-        if node is not None and inputs and inputs[0] is tensor:
-            views.append(node)
-    rebuilt = []
-    for node in views:
-        for view in gc.get_referrers(node):
-            if (isinstance(view, Tensor) and view.grad_fn is node
-                    and np.may_share_memory(view.data, tensor.data)):
-                rebuilt.append((view, node))
-    return rebuilt
+    if nodes:
+        for view in gc.get_referrers(*nodes):
+            if (isinstance(view, Tensor) and view.grad_fn is not None and any(view.grad_fn is n for n in nodes)
+                    and not any(view is t for t in exclude) and np.may_share_memory(view.data, array)):
+                views.append((view, view.grad_fn))
+    return views
 
 
-def _rebuild_views(rebuilt, tensor, method):
-    """Put each live view (view, its old node) on a node replaying its op on tensor's new
-    node; the view's older consumers are pointed at a stand-in first."""
-    for view, node in rebuilt:
+def _may_have_views(array, holders):
+    """False when nothing but the holders' arrays refers to array's memory (its owner,
+    and array itself): then no other array views it, as a numpy view refers to the owner."""
+    owner = array
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    # a holder's array refers to the owner (it is the owner, held by the tensor, or a view of it);
+    # getrefcount's argument and the names owner and array refer to it too
+    expected = 2 + (owner is array) + sum(1 for t in holders if t.data is owner or t.data.base is owner)
+    if sys.getrefcount(owner) > expected:
+        return True
+    # array itself, when it is a view: the holder's slot, array, getrefcount's argument
+    return owner is not array and sys.getrefcount(array) > 2 + sum(1 for t in holders if t.data is array)
+
+
+def _move_views(views, method, base):
+    """Move each live view (view, its node) onto a replay of its op on its base's new
+    node; called after the base moved, so that the replay is a node of the new epoch.
+    Views of those views follow."""
+    for view, node in views:
         if node.num_outputs != 1:
             raise RuntimeError(
-                "%s: a view of this tensor made by %s (shape %s) is still in use; changing its base in place "
-                "is not supported for views of that op: clone() the tensor before the in-place change"
-                % (method, node.function.name or node.function.__name__, view.shape))
-        arguments = [tensor if i == 0 else value for i, value in enumerate(node.inputs)]
-        old = _stand_in(view, copy=False)
-        inner = _redirect(view, old, method)
-        fresh = node.function.apply(*arguments)
+                "%s: a view of this tensor made by %s (shape %s) is still in use, and cannot follow the change; "
+                "clone() the tensor before changing it in place" % (method, node.function.name
+                                                                   or node.function.__name__, view.shape))
+        inner = _live_views(view, method, exclude=(base,))
+        stand_in = _stand_in(view, copy=False)
+        fresh = node.function.apply(*node.__dict__["inputs"])
         view.grad_fn, view.output_index, view.requires_grad = fresh.grad_fn, fresh.output_index, fresh.requires_grad
-        _rebuild_views(inner, view, method)
+        _move([(view, stand_in)])
+        _move_views(inner, method, base)
 
 
 def _result(method, tensor, result):
@@ -241,7 +296,7 @@ def record(tensor, method, compute):
             "memory, so a value that requires grad written into it could not reach that tensor's gradient; "
             "write into the base tensor itself (base[index] = value), or clone() this one first"
             % (method, tensor.shape))
-    if node is not None:
+    if node is not None and node.function is not CopySlices:
         for value in node.inputs:
             if isinstance(value, Tensor) and np.may_share_memory(value.data, tensor.data):
                 raise RuntimeError(
@@ -249,11 +304,12 @@ def record(tensor, method, compute):
                     "clone() it first" % (method, tensor.shape, node.function.name or node.function.__name__))
     old = _stand_in(tensor, copy=True)
     result = _result(method, tensor, compute(old))
-    views = _redirect(tensor, old, method)
+    views = _live_views(tensor, method)
     np.copyto(tensor.data, result.data)
     tensor.grad_fn, tensor.output_index, tensor.requires_grad = result.grad_fn, result.output_index, \
         result.requires_grad
-    _rebuild_views(views, tensor, method)
+    _move([(tensor, old)])
+    _move_views(views, method, tensor)
     tensor.increment_version(method)
     return tensor
 
@@ -280,17 +336,16 @@ def _record_through_view(view, method, compute, base, node):
             "change it under no_grad(), or clone() the leaf first" % (method, base.shape))
     old_view = _stand_in(view, copy=True)
     value = _result(method, view, compute(old_view))
+    views = _live_views(base, method, exclude=(view,)) + _live_views(view, method, exclude=(base,))
     old_base = _stand_in(base, copy=False)
-    views = _redirect(base, old_base, method)
-    views = [(other, other_node) for other, other_node in views if other is not view]
-    inner = _redirect(view, old_view, method)
     np.copyto(view.data, value.data)
     new_base = CopySlices.apply(old_base, value, function, arguments)
     base.grad_fn, base.output_index, base.requires_grad = new_base.grad_fn, 0, True
+    _move([(base, old_base)])
     fresh = function.apply(base, *arguments)
     view.grad_fn, view.output_index, view.requires_grad = fresh.grad_fn, fresh.output_index, True
-    _rebuild_views(views, base, method)
-    _rebuild_views(inner, view, method)
+    _move([(view, old_view)])
+    _move_views(views, method, base)
     view.increment_version(method)
     return view
 
