@@ -479,8 +479,9 @@ class Tensor:
         try:
             data[index] = value.data if isinstance(value, Tensor) else value
         except (IndexError, TypeError, ValueError) as error:  # numpy's, naming no op
-            raise next(kind for kind in (IndexError, TypeError, ValueError) if isinstance(error, kind))("__setitem__: cannot write %s into t[%r] of a tensor of shape %s: %s"
-                              % (type(value).__name__, index, self.shape, error)) from None
+            kind = next(kind for kind in (IndexError, TypeError, ValueError) if isinstance(error, kind))
+            raise kind("__setitem__: cannot write %s into t[%r] of a tensor of shape %s: %s"
+                       % (type(value).__name__, index, self.shape, error)) from None
         self.increment_version("t[...] = value")
 
     # ---- hooks --------------------------------------------------------------------

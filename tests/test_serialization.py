@@ -116,7 +116,8 @@ def test_load_state_dict_names_missing_extra_and_mis_shaped_keys(tmp_path):
     wide = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 2))
     checkpoint.save_training_state(tmp_path / "c.npz", model)
     before = wide[0].weight.numpy().copy()
-    with pytest.raises(ValueError, match=r"shape mismatch for '0.weight': the checkpoint has \(3, 4\), the module has \(5, 4\)"):
+    with pytest.raises(ValueError, match=r"shape mismatch for '0.weight': the checkpoint has \(3, 4\), "
+                                          r"the module has \(5, 4\)"):
         wide.load_state_dict(tmp_path / "c.npz")
     np.testing.assert_array_equal(wide[0].weight.numpy(), before)  # nothing changed
     with pytest.raises(TypeError, match="the entry '0.weight' is a dict"):

@@ -9,21 +9,26 @@ whose backward leads to the old one. Three things make that right:
   the memory about to be overwritten; an older node that saved y's memory is caught by
   the engine's check of in-place changes (the write bumps y's version).
 - Nodes store their input Tensors and the engine reads ``grad_fn`` at backward time, so
-  the ops that used y before the change would follow y onto the new node. They are
-  found (``gc.get_referrers``: a scan of the heap, ~1 ms with ~30,000 objects, paid only
-  by in-place ops in a graph) and pointed at the stand-in instead.
+  the ops that used y before the change would follow y onto the new node. Each move
+  starts a new node epoch (``function.new_node_epoch``: later nodes are of a fresh
+  subclass of Context) and is recorded on y (``y._moves``: epoch, stand-in); the nodes
+  of older epochs get a data descriptor for ``inputs`` that replaces y, when they are
+  next read, by the stand-in of its first move after they were made. Ops pay nothing
+  for this (they create their node as before), nor does backward through a graph made
+  after the last move.
 - Views. A view of y in the graph (basic indexing, reshape, transpose, ...) whose array
   shares y's memory sees the new values, so its grad_fn is rebuilt on y's new node (its
-  older consumers keep the old one); and a change through a view ``v = y[0]``
-  (``y[0].mul_(2)``, ``y[:, 0] = 0`` on a view) rebases the base too, as PyTorch's
-  CopySlices: y's new node passes the gradient of the written part to the view's new
-  value and the rest to y's old node. A case that cannot be followed (a view made by an
+  older consumers keep the old one). Live views are found by scanning the heap
+  (``gc.get_referrers``, ~3 ms), done only when y's memory has references besides y's own
+  (a numpy view refers to its base), so ``y = f(x); y.relu_()`` costs ~50 us, not a
+  scan. A change through a view ``v = y[0]`` (``y[0].mul_(2)``, ``v[:, 0] = 0``) moves
+  the base too, as PyTorch's CopySlices: y's new node passes the gradient of the
+  written part to the view's new value and the rest to y's old node. A case that cannot be followed (a view made by an
   op that cannot be replayed, a view of memory without a graph link to its base) raises
   a RuntimeError instead of giving a wrong gradient.
 """
 import gc
 import sys
-import weakref
 
 import numpy as np
 
