@@ -358,3 +358,65 @@ def test_nn_init_on_a_parameter_needs_no_no_grad():
         layer.bias.normal_(0.0, 2.0)
     assert layer.weight._version == version + 2
     assert np.all(np.abs(layer.weight.numpy()) <= 1.0) and layer.weight.requires_grad
+
+
+# -- random programs: old consumers, live views and writes through views, mixed ---------------------
+def _program(lib, x, w, seed):
+    """A random sequence of reads of y (kept until the loss), in-place changes of y and
+    writes through views of it; every kept tensor enters the loss with its own weight."""
+    rng = np.random.default_rng(seed)
+    y = x * 1
+    kept = []
+    for _ in range(12):
+        choice = rng.integers(7)
+        row = int(rng.integers(3))
+        if choice == 0:
+            kept.append(y + float(rng.normal()))   # a read that saves nothing
+        elif choice == 1:
+            kept.append(y[row])                    # a view kept alive
+        elif choice == 2:
+            y.add_(w * float(rng.normal()))
+        elif choice == 3:
+            y.mul_(float(rng.normal()))
+        elif choice == 4:
+            y[row].add_(w[row])                    # a write through a view
+        elif choice == 5:
+            y[row].mul_(float(rng.normal()))
+        else:
+            y[:, row] = w[:, row] * 2              # setitem of a differentiable value
+    loss = (y * w).sum()
+    for position, tensor in enumerate(kept):
+        loss = loss + (tensor * (position + 1.5)).sum()
+    return loss
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_programs_match_torch(seed):
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (ag, torch):
+        x = lib.tensor(X.copy(), dtype=lib.float64, requires_grad=True)
+        w = lib.tensor(W.copy(), dtype=lib.float64, requires_grad=True)
+        loss = _program(lib, x, w, seed)
+        loss.backward()
+        results.append((loss.item(), x.grad.numpy(), w.grad.numpy()))
+    (value, grad_x, grad_w), (expected_value, expected_x, expected_w) = results
+    np.testing.assert_allclose(value, expected_value, rtol=1e-12)
+    np.testing.assert_allclose(grad_x, expected_x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad_w, expected_w, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_programs_match_the_numerical_gradient(seed):
+    x = ag.tensor(X.copy(), dtype=ag.float64, requires_grad=True)
+    w = ag.tensor(W.copy(), dtype=ag.float64, requires_grad=True)
+    _program(ag, x, w, seed).backward()
+    for which, grad in enumerate((x.grad.numpy(), w.grad.numpy())):
+        for position in [(0, 1), (1, 3), (2, 0)]:
+            values = []
+            for sign in (1, -1):
+                arrays = [X.copy(), W.copy()]
+                arrays[which][position] += sign * 1e-6
+                values.append(_program(ag, ag.tensor(arrays[0], dtype=ag.float64),
+                                       ag.tensor(arrays[1], dtype=ag.float64), seed).item())
+            np.testing.assert_allclose(grad[position], (values[0] - values[1]) / 2e-6, rtol=1e-5, atol=1e-6)
