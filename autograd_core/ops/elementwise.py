@@ -33,8 +33,8 @@ class BinaryElementwise(Function):
     ``saves_operands = False`` (add, sub: gradients that never read a, b or the result)
     saves nothing, so that changing an operand in place after the op is no error, as in
     PyTorch, and a graph of sums keeps no operand alive. ``saves_operands = "inputs"``
-    (mul) saves a and b but not the result, so that the result may change in place
-    (``y = x * 2; y.add_(1)``), as in PyTorch."""
+    (mul) saves each operand only when the other needs a gradient, and not the result, so
+    that ``y = x * 2; y.add_(1)`` and ``z = y * 3; y.add_(1)`` are no error, as in PyTorch."""
 
     saves_operands = True
     two_operands = True
@@ -56,7 +56,11 @@ class BinaryElementwise(Function):
         if ctx.inputs:  # recorded for backward (not under no_grad, an input needs a gradient)
             saves = cls.saves_operands
             if saves:
-                ctx.save_for_backward(a, b, out if saves is True else None)
+                if saves is True:
+                    ctx.save_for_backward(a, b, out)
+                else:  # "inputs": each operand only for the other's gradient
+                    needs_a, needs_b = ctx.needs_input_grad
+                    ctx.save_for_backward(a if needs_b else None, b if needs_a else None, None)
             ctx.shapes = (shape_a, shape_b)
         return out
 
