@@ -41,7 +41,7 @@ class _ChangeLog:
     The log holds no array alive, and one entry per changed range (a parameter's
     optimizer steps keep overwriting one entry)."""
 
-    __slots__ = ("tick", "ranges", "limit", "lock", "known")
+    __slots__ = ("tick", "ranges", "limit", "lock", "known", "versions")
 
     def __init__(self):
         self.tick = 0
@@ -50,11 +50,16 @@ class _ChangeLog:
         # id(array) -> (weakref to array, weakref to its owner, low, high) of arrays changed
         # before: a parameter's range is found in ~0.3 us per step, not worked out again
         self.known = {}
+        # id(owner) -> [weakref to owner, count]: the version counter of a block of memory,
+        # which every tensor viewing it shares (a view, its base, a detached copy), as in torch
+        self.versions = {}
         # changes are rare (an optimizer step makes one per parameter), so a lock costs
         # nothing measurable, and two threads stepping optimizers cannot lose a tick
         self.lock = threading.Lock()
 
-    def record(self, array, description):
+    def record(self, array, by):
+        """Log a change of array's memory (by: what changed it, for the error message).
+        Returns the new version of the memory's owner."""
         known = self.known.get(id(array))
         if known is None or known[0]() is not array:
             owner = array
@@ -62,16 +67,38 @@ class _ChangeLog:
                 owner = owner.base
             known = (weakref.ref(array), weakref.ref(owner)) + _byte_bounds(array)
         _, owner, low, high = known
-        with self.lock:  # (the pruning below iterates both dicts)
+        with self.lock:  # (the pruning below iterates the dicts)
             self.known[id(array)] = known
             self.tick += 1
+            owner_array = owner()
+            counter = self.versions.get(id(owner_array))
+            if counter is None or counter[0]() is not owner_array:
+                counter = self.versions[id(owner_array)] = [owner, 0]
+            counter[1] += 1
             if high > low:
-                self.ranges[(low, high)] = (self.tick, owner, description)
-            if len(self.ranges) > self.limit or len(self.known) > self.limit:
-                # drop what belongs to arrays that no longer exist
-                self.ranges = {key: entry for key, entry in self.ranges.items() if entry[1]() is not None}
-                self.known = {key: entry for key, entry in self.known.items() if entry[0]() is not None}
-                self.limit = max(64, 2 * len(self.ranges), 2 * len(self.known))
+                self.ranges[(low, high)] = (self.tick, owner, (array.shape, array.dtype, counter[1], by))
+            if len(self.ranges) > self.limit or len(self.known) > self.limit or len(self.versions) > self.limit:
+                self._prune()
+            return counter[1]
+
+    def prune(self):
+        """Drop what belongs to arrays that no longer exist (record does it as the log grows)."""
+        with self.lock:
+            self._prune()
+
+    def _prune(self):
+        self.ranges = {key: entry for key, entry in self.ranges.items() if entry[1]() is not None}
+        self.known = {key: entry for key, entry in self.known.items() if entry[0]() is not None}
+        self.versions = {key: entry for key, entry in self.versions.items() if entry[0]() is not None}
+        self.limit = max(64, 2 * len(self.ranges), 2 * len(self.known), 2 * len(self.versions))
+
+    def version(self, array):
+        """How many changes were logged for the memory array views (0 if none)."""
+        owner = array
+        while isinstance(owner.base, np.ndarray):
+            owner = owner.base
+        counter = self.versions.get(id(owner))
+        return counter[1] if counter is not None and counter[0]() is owner else 0
 
     def changes_since(self, tick):
         """[(low, high, description)] of the live ranges changed after tick."""
@@ -85,9 +112,10 @@ CHANGES = _ChangeLog()
 
 def note_in_place_change(array, description):
     """Record that the library changed ``array``'s memory in place (an in-place Tensor
-    method, an optimizer step); description, (shape, dtype, version, what changed it),
-    is for the error that backward raises if an op had saved that memory."""
-    CHANGES.record(array, description)
+    method, an optimizer step) and return the memory's new version (shared by every
+    tensor viewing it). description, (..., what changed it), is for the error that
+    backward raises if an op had saved that memory; its last item is what is kept."""
+    return CHANGES.record(array, description[-1])
 
 
 def _byte_bounds(array):

@@ -49,6 +49,7 @@ class Context:
 
     # defaults every node starts with, as class attributes: an op call sets only the
     # three fields below (every op pays for __init__)
+    epoch = 0  # (see new_node_epoch)
     num_outputs = 1
     freed = False
     _saved = ()
@@ -90,6 +91,24 @@ class Context:
         fields["num_outputs"] = num_outputs
         fields["freed"] = True
         fields["_saved_at"] = -1
+
+
+# The class of the nodes that ops make now: Context, or after an in-place change recorded
+# in a graph, a subclass of it with a higher ``epoch``. The epoch tells ops/inplace.py
+# which nodes were made before a tensor moved onto an in-place op's node (they must still
+# lead to its old node), at no cost per op: apply looks this name up as it looked up Context.
+_node_class = Context
+
+
+def new_node_epoch():
+    """Make the nodes of later op calls a fresh subclass of Context with the next epoch;
+    returns (the class of the nodes made until now, the new epoch). The old classes are
+    freed with their last node."""
+    global _node_class
+    previous = _node_class
+    _node_class = type("Context", (Context,), {"epoch": previous.epoch + 1, "inputs": (), "__slots__": (),
+                                               "__module__": __name__})
+    return previous, _node_class.epoch
 
 
 class Function:
@@ -144,7 +163,7 @@ def _make_apply(cls):
                 needs.append(False)
         if record and not grad_state.enabled:
             record = False
-        ctx = Context(cls, args if record else (), tuple(needs))
+        ctx = _node_class(cls, args if record else (), tuple(needs))
         result = cls.forward(ctx, *raw)
         node = ctx if record else None
         if isinstance(result, tuple):
@@ -176,7 +195,7 @@ def _make_binary_apply(cls):
         else:
             y, needs_b = (_weak_scalar(b) if isinstance(b, np.generic) else b), False
         record = (needs_a or needs_b) and grad_state.enabled
-        ctx = Context(cls, (a, b) if record else (), (needs_a, needs_b))
+        ctx = _node_class(cls, (a, b) if record else (), (needs_a, needs_b))
         result = cls.forward(ctx, x, y)
         if type(result) is not np.ndarray:
             result = _output_array(cls, result)

@@ -16,6 +16,16 @@ from .grad_mode import is_grad_enabled
 _DEFAULT_FLOAT = np.float32
 
 
+class _InGraph:
+    """How in-place methods are recorded in a graph: filled in by ops/inplace.py (which
+    imports this module; this one cannot import it back): record(tensor, method,
+    compute), view_base(tensor), set_item(x, index, values), replace(x, source)."""
+    record = view_base = set_item = replace = None
+
+
+_IN_GRAPH = _InGraph()
+
+
 def _as_array(data, dtype=None):
     """numpy array for data; Python floats become float32, Python ints int64."""
     if isinstance(data, Tensor):
@@ -77,29 +87,28 @@ class Tensor:
     ``data`` is the array, ``grad`` the accumulated gradient (a Tensor) once backward
     has reached it, and ``requires_grad`` says whether ops record a graph for it.
 
-    In-place changes and backward, as in PyTorch: the in-place methods (``zero_``,
-    ``fill_``, ``copy_``, ``add_``, ``sub_``, ``mul_``, ``div_``, ``clamp_``, ``t[i] = v``)
-    and the optimizers' ``step()`` bump the tensor's ``_version`` and tell the engine
-    which memory changed. If an op had saved that memory for its backward (a weight that
+    In-place changes and backward, as in PyTorch: the in-place methods (``add_``,
+    ``mul_``, ``relu_``, ``copy_``, ``t[i] = v``, ``t += x``, ...; see the section
+    "in-place operations") change the tensor's own array and bump its ``_version``, which
+    every view of the same memory shares. On a leaf that requires grad they need
+    ``no_grad()`` (the optimizer's update, ``w -= lr * w.grad``); in a graph they are
+    recorded as ops (ops/inplace.py), writes through basic-index views included. If an op
+    had saved memory for its backward that changed since (a weight that
     ``optimizer.step()`` updated between ``loss = f()`` and ``loss.backward()``), that
-    backward raises a RuntimeError naming the op instead of using the new values. The
-    check compares memory, so a change through a view (``w.T``, ``w[0]``, ``w.detach()``)
-    is seen by an op that saved ``w``, and the other way round; ``_version`` itself counts
-    the changes made through this Tensor object (views do not share it).
+    backward raises a RuntimeError naming the op instead of using the new values; the
+    check compares memory, so a change through any view is seen.
     Not seen, on purpose or because they cannot be: writes through ``.data`` (the
     untracked escape hatch, e.g. ``t.data[...] = 0``), and writes through memory shared
     with numpy (an array given to ``from_numpy``, the array ``numpy()`` returns).
-    ``t += 1`` is not in place: it rebinds t to the new tensor ``t + 1``.
     """
 
     # grad_fn (the graph node, a function.Context, or None for a leaf) and output_index
     # (which of that node's outputs this is) are read by Function and the engine on every
     # op; plain slots rather than properties, as they are the engine's hottest reads.
     # Only Tensor's own methods set them.
-    # _version_count is set by the first in-place change (a fresh tensor is at version 0
-    # and pays nothing for it; see _version).
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "output_index", "_hooks", "_version_count",
-                 "__weakref__")
+    # _moves is set when an in-place op in a graph first moves the tensor onto a new node
+    # (ops/inplace.py): [(node epoch, stand-in for its old place)]; unset (never read by ops) before.
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "output_index", "_hooks", "_moves", "__weakref__")
     # numpy defers to Tensor's operators (ndarray * Tensor -> Tensor.__rmul__) and refuses
     # to apply its ufuncs to a Tensor: np.exp(t) raises instead of returning an array that
     # silently dropped the graph (use t.exp(), or np.exp(t.numpy()) on purpose).
@@ -322,32 +331,70 @@ class Tensor:
             node.retained_outputs = {}
         node.retained_outputs[self.output_index] = weakref.ref(self)
 
-    # ---- in-place changes ---------------------------------------------------------
+    # ---- in-place operations ------------------------------------------------------
+    # Two paths, as in PyTorch. Outside a graph (no_grad, or nothing requires grad: the
+    # optimizer's parameter update) the method writes into the array with numpy and bumps
+    # the version. In a graph (self is a non-leaf, or an operand requires grad) the change
+    # is recorded as an op: ops/inplace.py runs the out-of-place op, writes its result
+    # into self's array and moves self onto the new graph node.
     @property
     def _version(self):
-        """How many in-place changes the library made through this tensor (PyTorch's
-        ``_version``): in-place methods and optimizer steps; not writes through ``.data``."""
-        return getattr(self, "_version_count", 0)
+        """How many in-place changes the library made to this tensor's memory (PyTorch's
+        ``_version``): in-place methods, ``+=`` and friends, optimizer steps, through this
+        tensor or any view sharing its memory; not writes through ``.data``."""
+        return engine.CHANGES.version(self.data)
+
+    @property
+    def _base(self):
+        """The tensor this one is a view of in the graph (basic indexing, reshape,
+        transpose, ...), or None; see ops/inplace.py."""
+        return _IN_GRAPH.view_base(self)
 
     def increment_version(self, by="an in-place change"):
         """Record that this tensor's values were changed in place (``by`` says how, for
-        the error message): bumps ``_version``, and a backward that saved this memory
-        before the change will raise. The in-place methods and optimizers call it; code
-        that writes into ``t.data`` on purpose and wants the check can call it too."""
-        version = self._version_count = getattr(self, "_version_count", 0) + 1
-        engine.note_in_place_change(self.data, (self.data.shape, self.data.dtype, version, by))
+        the error message): bumps ``_version`` (shared with every view of the memory), and
+        a backward that saved this memory before the change will raise. The in-place
+        methods and optimizers call it; code that writes into ``t.data`` on purpose and
+        wants the check can call it too."""
+        engine.note_in_place_change(self.data, (self.data.shape, self.data.dtype, by))
 
-    def _writable(self, method):
-        """self.data, for an in-place method that is about to write into it."""
-        if self.requires_grad and is_grad_enabled():
-            raise RuntimeError(
-                "%s: in-place changes of a tensor that requires grad are not recorded in the graph; use "
-                "the out-of-place op (e.g. t = t.add(x)), or change it under no_grad() (as optimizers do)" % method)
-        return self.data
+    def _in_graph(self, method, operands=()):
+        """True when this in-place change must be recorded in the graph (grad mode on and
+        self or an operand requires grad); a leaf that requires grad may only be changed
+        under no_grad, as in PyTorch."""
+        if not is_grad_enabled():
+            return False
+        if self.requires_grad:
+            if self.grad_fn is None:
+                raise RuntimeError(
+                    "%s: a leaf tensor that requires grad (shape %s) is being used in an in-place operation; "
+                    "change it under no_grad() (as optimizers do: with ag.no_grad(): w -= lr * w.grad), or use "
+                    "the out-of-place op (w = w.add(x))" % (method, self.shape))
+            return True
+        for operand in operands:
+            if isinstance(operand, Tensor) and operand.requires_grad:
+                return True
+        return False
+
+    def _record(self, method, compute):
+        """Record the in-place change self = compute(self) in the graph (ops/inplace.py)."""
+        return _IN_GRAPH.record(self, method, compute)
+
+    def _overwrite(self, method, result):
+        """Write the array result (any dtype that casts to self's by same_kind) into self."""
+        try:
+            np.copyto(self.data, result, casting="same_kind")
+        except (TypeError, ValueError) as error:
+            raise (TypeError if isinstance(error, TypeError) else ValueError)(
+                "%s: cannot write the result (shape %s, %s) into a tensor of shape %s and dtype %s: %s"
+                % (method, np.shape(result), getattr(result, "dtype", type(result).__name__), self.shape,
+                   self.dtype, error)) from None
+        self.increment_version(method)
+        return self
 
     def _change(self, method, ufunc, other, alpha=None):
         """self = ufunc(self, other [* alpha]) in place, in self's dtype."""
-        data = self._writable(method)
+        data = self.data
         other = other.data if isinstance(other, Tensor) else other
         if alpha is not None and alpha != 1:
             other = np.multiply(other, alpha)
@@ -360,29 +407,127 @@ class Tensor:
         self.increment_version(method)
         return self
 
+    def _unary_(self, method, op, *args):
+        """self = op(self, *args) in place, for the methods with no numpy shortcut."""
+        if self._in_graph(method, args):
+            return self._record(method, lambda source: op(source, *(source if a is self else a for a in args)))
+        return self._overwrite(method, op(Tensor(self.data), *args).data)
+
     def add_(self, other, alpha=1):
         """self += alpha * other, in place (other broadcasts to self's shape); returns self."""
+        if self._in_graph("add_", (other,)):
+            return self._record("add_", lambda source: source + _scaled(source if other is self else other, alpha))
         return self._change("add_", np.add, other, alpha)
 
     def sub_(self, other, alpha=1):
         """self -= alpha * other, in place; returns self."""
+        if self._in_graph("sub_", (other,)):
+            return self._record("sub_", lambda source: source - _scaled(source if other is self else other, alpha))
         return self._change("sub_", np.subtract, other, alpha)
 
     def mul_(self, other):
         """self *= other, in place; returns self."""
+        if self._in_graph("mul_", (other,)):
+            return self._record("mul_", lambda source: source * (source if other is self else other))
         return self._change("mul_", np.multiply, other)
 
     def div_(self, other):
         """self /= other, in place (float tensors); returns self."""
+        if self._in_graph("div_", (other,)):
+            return self._record("div_", lambda source: source / (source if other is self else other))
         return self._change("div_", np.true_divide, other)
+
+    def __iadd__(self, other):
+        """t += other is in place, as in PyTorch (t stays the same object)."""
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def __ifloordiv__(self, other):
+        return self._unary_("__ifloordiv__", Tensor.__floordiv__, other)
+
+    def __imod__(self, other):
+        return self._unary_("__imod__", Tensor.__mod__, other)
+
+    def __ipow__(self, other):
+        return self.pow_(other)
+
+    def pow_(self, exponent):
+        """self = self ** exponent, in place; returns self."""
+        return self._unary_("pow_", Tensor.pow, exponent)
 
     def clamp_(self, min=None, max=None):
         """Clip self into [min, max] in place (either bound may be None); returns self."""
         if min is None and max is None:
             raise ValueError("clamp_: got neither min nor max, expected at least one bound")
+        if self._in_graph("clamp_"):
+            return self._record("clamp_", lambda source: source.clamp(min, max))
         low, high = (b.data if isinstance(b, Tensor) else b for b in (min, max))
         return self._change("clamp_", lambda data, _, out, casting: np.clip(data, low, high, out=out,
                                                                             casting=casting), None)
+
+    def clamp_min_(self, min):
+        """self = max(self, min), in place; returns self."""
+        return self.clamp_(min=min)
+
+    def clamp_max_(self, max):
+        """self = min(self, max), in place; returns self."""
+        return self.clamp_(max=max)
+
+    def relu_(self):
+        """relu in place; returns self."""
+        return self._unary_("relu_", Tensor.relu)
+
+    def sigmoid_(self):
+        return self._unary_("sigmoid_", Tensor.sigmoid)
+
+    def tanh_(self):
+        return self._unary_("tanh_", Tensor.tanh)
+
+    def exp_(self):
+        return self._unary_("exp_", Tensor.exp)
+
+    def neg_(self):
+        return self._unary_("neg_", Tensor.neg)
+
+    def sqrt_(self):
+        return self._unary_("sqrt_", Tensor.sqrt)
+
+    def abs_(self):
+        return self._unary_("abs_", Tensor.abs)
+
+    def masked_fill_(self, mask, value):
+        """self[mask] = value in place (mask broadcasts to self's shape); returns self."""
+        return self._unary_("masked_fill_", Tensor.masked_fill, mask, value)
+
+    def index_add_(self, dim, index, source, alpha=1):
+        """self.index_add(dim, index, source, alpha) in place; returns self."""
+        return self._unary_("index_add_", lambda x, *args: x.index_add(*args), dim, index, source, alpha)
+
+    def scatter_(self, dim, index, src=None, value=None, reduce=None):
+        """self.scatter(dim, index, src / value, reduce) in place; returns self."""
+        return self._unary_("scatter_", lambda x, *args: x.scatter(*args), dim, index, src, value, reduce)
+
+    def scatter_add_(self, dim, index, src):
+        """self.scatter_add(dim, index, src) in place; returns self."""
+        return self._unary_("scatter_add_", lambda x, *args: x.scatter_add(*args), dim, index, src)
+
+    def uniform_(self, low=0.0, high=1.0, generator=None):
+        """Fill with uniform samples from [low, high) in place; returns self."""
+        rng = generator if generator is not None else _generator[0]
+        return self._assign("uniform_", rng.uniform(low, high, self.shape))
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        """Fill with normal samples N(mean, std^2) in place; returns self."""
+        rng = generator if generator is not None else _generator[0]
+        return self._assign("normal_", rng.normal(mean, std, self.shape))
 
     def copy_(self, source):
         """Copy source's values into self in place (broadcast to self's shape, converted
@@ -398,7 +543,9 @@ class Tensor:
         return self._assign("zero_", 0)
 
     def _assign(self, method, source):
-        data = self._writable(method)
+        if self._in_graph(method, (source,)):
+            return self._record(method, lambda old: _replacement(method, old, old if source is self else source))
+        data = self.data
         try:
             np.copyto(data, source.data if isinstance(source, Tensor) else source, casting="unsafe")
         except (TypeError, ValueError) as error:
@@ -409,15 +556,22 @@ class Tensor:
         return self
 
     def __setitem__(self, index, value):
-        """t[index] = value, in place (numpy's indexing); value a number, array or Tensor."""
-        data = self._writable("__setitem__")
+        """t[index] = value, in place (numpy's indexing); value a number, array or Tensor.
+        In a graph it is recorded (the gradient of value is the written part's)."""
         if isinstance(index, Tensor):
             index = index.data
+        elif isinstance(index, tuple) and any(isinstance(item, Tensor) for item in index):
+            index = tuple(item.data if isinstance(item, Tensor) else item for item in index)
+        if self._in_graph("__setitem__", (value,)):
+            self._record("t[...] = value", lambda old: _IN_GRAPH.set_item(old, index, old if value is self else value))
+            return
+        data = self.data
         try:
             data[index] = value.data if isinstance(value, Tensor) else value
         except (IndexError, TypeError, ValueError) as error:  # numpy's, naming no op
-            raise next(kind for kind in (IndexError, TypeError, ValueError) if isinstance(error, kind))("__setitem__: cannot write %s into t[%r] of a tensor of shape %s: %s"
-                              % (type(value).__name__, index, self.shape, error)) from None
+            kind = next(kind for kind in (IndexError, TypeError, ValueError) if isinstance(error, kind))
+            raise kind("__setitem__: cannot write %s into t[%r] of a tensor of shape %s: %s"
+                       % (type(value).__name__, index, self.shape, error)) from None
         self.increment_version("t[...] = value")
 
     # ---- hooks --------------------------------------------------------------------
@@ -550,6 +704,15 @@ class _ArrayHook:
         raise RuntimeError("hook %s on a tensor of shape %s (%s) returned %s; a hook must return None or a "
                            "gradient of the tensor's shape %s with real (float) values"
                            % (_name_of(self.hook), self.shape, self.dtype, got, self.shape))
+
+
+def _scaled(other, alpha):
+    return other if alpha == 1 else other * alpha
+
+
+def _replacement(method, old, source):
+    """(in a graph) source broadcast to old's shape and dtype, as copy_/fill_/zero_ write it."""
+    return old if source is old else _IN_GRAPH.replace(old, source)
 
 
 def _name_of(function):

@@ -41,6 +41,7 @@ __all__ = [
     "check_writable",
     "read_shapes",
     "MODEL_PREFIX",
+    "read_state_dict",
     "OPTIM_PREFIX",
     "METADATA_KEY",
 ]
@@ -382,6 +383,31 @@ def read_metadata(path):
     """Return the metadata dict stored by :func:`save_training_state` (``{}`` if none);
     metadata that is not a JSON object is a ``ValueError`` naming the file."""
     return _metadata_from(load(path), path)
+
+
+def read_state_dict(path):
+    """The model state (dotted name -> array) held by the file at ``path``: a training
+    checkpoint of the CLI (:func:`save_training_state`: its ``model/`` keys), an
+    ``autograd_core.save`` file of a flat dict of tensors, or a :func:`save` file of a
+    state dict. Anything else is a ``ValueError`` naming the file."""
+    path = os.fspath(path)
+    _check_signature(path)
+    arrays = load(path)
+    if "__autograd_core__" in arrays:
+        import autograd_core
+        state = autograd_core.load(path)
+        if not isinstance(state, dict) or any(not hasattr(value, "numpy") for value in state.values()):
+            raise ValueError(f"checkpoint {path!r} was written by autograd_core.save but holds "
+                             f"{'a Tensor' if not isinstance(state, dict) else 'nested dicts'}, expected a flat "
+                             "dict of name -> Tensor (a state_dict)")
+        return {key: value.numpy() for key, value in state.items()}
+    groups = split_namespaces(arrays)
+    if "model" in groups:
+        return groups["model"]
+    if set(groups) - {""}:
+        raise ValueError(f"checkpoint {path!r} holds no model state ('model/...' keys) but the namespaces "
+                         f"{sorted(set(groups) - {''})}")
+    return groups.get("", {})
 
 
 def load_training_state(path, model, optimizer=None):

@@ -5,11 +5,15 @@ A Module registers its Parameters and sub-Modules when they are assigned as attr
 ``parameters()``, ``state_dict()``, ``train()`` and the rest reach the whole tree, with
 PyTorch's names and meanings.
 """
+import os
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
 from autograd_core import Tensor
+
+from . import checkpoint
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "IncompatibleKeys"]
 
@@ -279,16 +283,25 @@ class Module:
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays from ``state_dict`` into the parameters and buffers, in place.
 
+        ``state_dict`` is a dict of name -> array or Tensor, or the path of a file that
+        holds one: a checkpoint written by the CLI (its model state), an
+        ``autograd_core.save`` file of a state dict, or an ``nn.checkpoint.save`` file.
+
         With ``strict`` (default), keys missing from ``state_dict`` or not belonging to
         this module raise a ValueError naming them; otherwise they are returned as
         ``IncompatibleKeys(missing_keys, unexpected_keys)``. A shape mismatch always
         raises a ValueError naming the key and both shapes. Nothing is changed when an
         error is raised. Values are cast to each parameter's dtype.
         """
+        owner = type(self).__name__
+        if isinstance(state_dict, (str, os.PathLike)):
+            state_dict = checkpoint.read_state_dict(state_dict)
+        elif not isinstance(state_dict, Mapping):
+            raise TypeError("%s.load_state_dict: got %s, expected a dict of name -> array or the path of a "
+                            "checkpoint file" % (owner, type(state_dict).__name__))
         targets = self._state_targets()
         missing = [name for name in targets if name not in state_dict]
         unexpected = [name for name in state_dict if name not in targets]
-        owner = type(self).__name__
         if strict and (missing or unexpected):
             parts = []
             if missing:
@@ -301,7 +314,13 @@ class Module:
             if name not in state_dict:
                 continue
             value = state_dict[name]
+            if isinstance(value, Mapping):
+                raise TypeError("%s.load_state_dict: the entry %r is a dict, expected an array or Tensor (a "
+                                "nested checkpoint? pass its model part)" % (owner, name))
             value = np.asarray(value.data if isinstance(value, Tensor) else value)
+            if value.dtype.kind not in "biuf":
+                raise TypeError("%s.load_state_dict: the entry %r has dtype %s, expected numbers"
+                                % (owner, name, value.dtype))
             if value.shape != current.shape:
                 raise ValueError("%s.load_state_dict: shape mismatch for %r: the checkpoint has %s, "
                                  "the module has %s" % (owner, name, value.shape, current.shape))

@@ -32,7 +32,9 @@ class BinaryElementwise(Function):
 
     ``saves_operands = False`` (add, sub: gradients that never read a, b or the result)
     saves nothing, so that changing an operand in place after the op is no error, as in
-    PyTorch, and a graph of sums keeps no operand alive."""
+    PyTorch, and a graph of sums keeps no operand alive. ``saves_operands = "inputs"``
+    (mul) saves each operand only when the other needs a gradient, and not the result, so
+    that ``y = x * 2; y.add_(1)`` and ``z = y * 3; y.add_(1)`` are no error, as in PyTorch."""
 
     saves_operands = True
     two_operands = True
@@ -52,8 +54,13 @@ class BinaryElementwise(Function):
             a, b = promote(cls.name, a, b)  # (arrays of one dtype, the common case, need nothing)
         out = cls.compute(a, b)
         if ctx.inputs:  # recorded for backward (not under no_grad, an input needs a gradient)
-            if cls.saves_operands:
-                ctx.save_for_backward(a, b, out)
+            saves = cls.saves_operands
+            if saves:
+                if saves is True:
+                    ctx.save_for_backward(a, b, out)
+                else:  # "inputs": each operand only for the other's gradient
+                    needs_a, needs_b = ctx.needs_input_grad
+                    ctx.save_for_backward(a if needs_b else None, b if needs_a else None, None)
             ctx.shapes = (shape_a, shape_b)
         return out
 
@@ -94,6 +101,7 @@ class Sub(BinaryElementwise):
 @register("mul", methods=("mul", "__mul__"), reflected=("__rmul__",))
 class Mul(BinaryElementwise):
     """a * b (broadcast)."""
+    saves_operands = "inputs"
     compute = staticmethod(np.multiply)
     grad_a = staticmethod(lambda grad, a, b, out: grad * b)
     grad_b = staticmethod(lambda grad, a, b, out: grad * a)
