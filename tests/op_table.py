@@ -16,6 +16,11 @@ An entry is ``OpEntry(samples, reference, call=None, gradcheck=True)``:
 * ``gradcheck``: False for ops with no gradient (argmax, comparisons, one_hot).
 * ``keeps_dtype``: False when the result's dtype is the reference's, not the float
   inputs' (cast).
+* ``sweep``: for elementwise ops, how to draw inputs of any shape: ``("unary", values,
+  kwargs)`` or ``("binary", first, second, kwargs)`` with ``values(rng, *shape)``
+  generators; tests/test_op_sweep.py then gradchecks the op over hypothesis-drawn shapes
+  (ranks 0 to 4, size-0 and size-1 dims, broadcasting); ``("reduction", values, {})``
+  draws a shape and the dims to reduce. The builders below set it.
 * ``torch``: how PyTorch computes the same, for tests/test_op_registry.py's comparison
   with torch (run where torch is installed): ``SAME`` for ``torch.<name>(*args,
   **kwargs)`` with the sample's arrays as torch tensors, a callable ``torch(torch_module,
@@ -49,10 +54,11 @@ SAME = "same"  # OpEntry(torch=SAME): torch.<name> takes the same arguments
 
 
 class OpEntry:
-    def __init__(self, samples, reference, call=None, gradcheck=True, keeps_dtype=True, torch=None):
+    def __init__(self, samples, reference, call=None, gradcheck=True, keeps_dtype=True, torch=None, sweep=None):
         self.samples, self.reference, self.call, self.gradcheck = samples, reference, call, gradcheck
         self.keeps_dtype = keeps_dtype
         self.torch = torch
+        self.sweep = sweep
 
 
 def _away_from_zero(rng, *shape):
@@ -75,12 +81,12 @@ def binary(reference, torch=None):
         return [Sample(_away_from_zero(rng, 2, 3), _away_from_zero(rng, 2, 3)),
                 Sample(_away_from_zero(rng, 2, 1, 3), _away_from_zero(rng, 4, 1)),
                 Sample(_away_from_zero(rng, 3), 0.7)]
-    return OpEntry(samples, reference, torch=torch)
+    return OpEntry(samples, reference, torch=torch, sweep=("binary", _away_from_zero, _away_from_zero, {}))
 
 
 def unary(reference, values=_away_from_zero, torch=None, **kwargs):
     return OpEntry(lambda rng: [Sample(values(rng, 2, 3), **kwargs), Sample(values(rng, 4), **kwargs)],
-                   lambda x, **k: reference(x, **k), torch=torch)
+                   lambda x, **k: reference(x, **k), torch=torch, sweep=("unary", values, kwargs))
 
 
 def comparison(ufunc):
@@ -93,7 +99,8 @@ def reduction(reference, values=_away_from_zero):
         return [Sample(values(rng, 2, 3, 4)), Sample(values(rng, 2, 3, 4), 1),
                 Sample(values(rng, 2, 3, 4), (0, 2), keepdims=True), Sample(values(rng, 3), dim=-1, keepdim=True)]
     return OpEntry(samples, lambda x, axis=None, keepdims=False, dim=None, keepdim=False:
-                   reference(x, axis=dim if dim is not None else axis, keepdims=keepdims or keepdim))
+                   reference(x, axis=dim if dim is not None else axis, keepdims=keepdims or keepdim),
+                   sweep=("reduction", values, {}))
 
 
 def _extreme_entry(reduce, choose, elementwise):

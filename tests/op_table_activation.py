@@ -32,7 +32,8 @@ def _ranks(values, **kwargs):
 
 
 def elementwise(reference, values=_away_from_zero, torch=None, **kwargs):
-    return OpEntry(_ranks(values, **kwargs), lambda x, **k: reference(x, **k), torch=torch)
+    return OpEntry(_ranks(values, **kwargs), lambda x, **k: reference(x, **k), torch=torch,
+                   sweep=("unary", values, kwargs))
 
 
 _erf = np.vectorize(math.erf, otypes=[float])

@@ -29,7 +29,7 @@ def _off_integers(rng, *shape):
 def _unary(reference, values=_away_from_zero, torch=SAME, **kwargs):
     """One sample per rank 0..3."""
     return OpEntry(lambda rng: [Sample(np.asarray(values(rng, *shape)), **kwargs) for shape in _SHAPES],
-                   lambda x, **k: reference(x, **k), torch=torch)
+                   lambda x, **k: reference(x, **k), torch=torch, sweep=("unary", values, kwargs))
 
 
 def _binary(reference, first=_away_from_zero, second=_away_from_zero, torch=SAME, **kwargs):
@@ -39,7 +39,7 @@ def _binary(reference, first=_away_from_zero, second=_away_from_zero, torch=SAME
                 Sample(first(rng, 2, 1, 3), second(rng, 4, 1), **kwargs),
                 Sample(np.asarray(first(rng)), second(rng, 3), **kwargs),
                 Sample(first(rng, 3), float(second(rng)), **kwargs)]
-    return OpEntry(samples, reference, torch=torch)
+    return OpEntry(samples, reference, torch=torch, sweep=("binary", first, second, kwargs))
 
 
 def _other_as_tensor(name):
