@@ -347,3 +347,25 @@ def test_functional_binds_the_ops_torch_code_reaches_through_F():
     # torch's positional order: (input, kernel_size, stride, padding, ceil_mode, count_include_pad)
     assert F.avg_pool2d(x, 2, 2, 0, True).shape == (1, 3, 3, 2)
     assert F.max_pool2d(x, 2, 2, 0, 1, True).shape == (1, 3, 3, 2)
+
+
+@pytest.mark.parametrize("index, expected_shape, reference", [
+    # numpy gives [2, 3]: it counts the 0 as an advanced index separated from [0, 1] by a slice
+    ((0, slice(None), [0, 1]), (3, 2, 5), lambda a: a[0][:, [0, 1]]),
+    ((1, [0, 2], slice(1, 3), [1, 1]), (2, 2), lambda a: a[1][[0, 2], 1:3, [1, 1]]),
+    ((0, Ellipsis, [1, 2]), (3, 4, 2), lambda a: a[0][..., [1, 2]]),
+    ((None, 1, slice(None), [0, 2], None), (1, 3, 2, 1, 5), lambda a: a[None, 1][:, :, [0, 2], None]),
+    (([0, 1], slice(None), [0, 1]), (2, 3, 5), lambda a: a[[0, 1], :, [0, 1]]),  # no integer: numpy's rule
+])
+def test_indexing_applies_integers_before_placing_advanced_indices_as_torch(index, expected_shape, reference):
+    a = np.arange(120.0).reshape(2, 3, 4, 5)
+    x = ag.tensor(a, requires_grad=True)
+    y = x[index]
+    assert y.shape == expected_shape
+    np.testing.assert_array_equal(y.data, reference(a))
+    (y * ag.tensor(np.arange(float(y.numel())).reshape(y.shape))).sum().backward()
+    # each output element's weight lands on the element it read (reference() on element ids)
+    expected_grad = np.zeros(a.size)
+    read = reference(np.arange(a.size).reshape(a.shape)).ravel()
+    np.add.at(expected_grad, read, np.arange(float(y.numel())))
+    np.testing.assert_array_equal(x.grad.data, expected_grad.reshape(a.shape))
