@@ -369,3 +369,30 @@ def test_indexing_applies_integers_before_placing_advanced_indices_as_torch(inde
     read = reference(np.arange(a.size).reshape(a.shape)).ravel()
     np.add.at(expected_grad, read, np.arange(float(y.numel())))
     np.testing.assert_array_equal(x.grad.data, expected_grad.reshape(a.shape))
+
+
+@pytest.mark.parametrize("op, shape, kwargs", [
+    ("max_pool1d", (6, 2), {}), ("max_pool2d", (4, 6, 2), {}), ("max_pool3d", (4, 4, 4, 2), {}),
+    ("avg_pool1d", (6, 2), {}), ("avg_pool2d", (4, 6, 2), {"ceil_mode": True}), ("avg_pool3d", (4, 4, 4, 2), {}),
+    ("max_pool2d", (4, 6, 2), {"return_indices": True}), ("max_pool2d", (5, 5, 2), {"dilation": 2}),
+])
+def test_pooling_takes_one_unbatched_input_as_torch(op, shape, kwargs):
+    rng = np.random.default_rng(3)
+    x = rng.permutation(np.arange(float(np.prod(shape)))).reshape(shape)
+    pool = getattr(ag, op)
+    kernel = 2
+    unbatched = pool(ag.tensor(x, requires_grad=True), kernel, **kwargs)
+    batched = pool(ag.tensor(x[None]), kernel, **kwargs)
+    unbatched, batched = (unbatched, batched) if isinstance(batched, tuple) else ((unbatched,), (batched,))
+    for u, b in zip(unbatched, batched):
+        assert u.shape == b.shape[1:]
+        np.testing.assert_array_equal(u.data, b.data[0])
+
+
+def test_conv2d_takes_one_unbatched_image_as_torch():
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((5, 5, 2)), rng.standard_normal((3, 3, 2, 4))
+    image = ag.tensor(x, requires_grad=True)
+    y = ag.conv2d(image, ag.tensor(w), padding=1)
+    np.testing.assert_allclose(y.data, ag.conv2d(ag.tensor(x[None]), ag.tensor(w), padding=1).data[0])
+    assert ag.gradcheck(lambda t: ag.conv2d(t, ag.tensor(w), padding=1, activation="relu"), (image,))

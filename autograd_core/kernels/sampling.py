@@ -63,8 +63,10 @@ def check_input(op, x, dims):
     """x must be a float array [n, *spatial (dims), c] with every spatial size and c >= 1."""
     if x.ndim != dims + 2:
         layout = {1: "[n, l, c]", 2: "[n, h, w, c]", 3: "[n, d, h, w, c]"}[dims]
-        raise ValueError("%s: got input of shape %s, expected %d dims %s (channels last)"
-                         % (op, x.shape, dims + 2, layout))
+        # the pooling ops also take one input without the batch axis (ops/_util.accepts_unbatched)
+        unbatched = " or %d without the batch axis" % (dims + 1) if "pool" in op and "unpool" not in op else ""
+        raise ValueError("%s: got input of shape %s, expected %d dims %s (channels last)%s"
+                         % (op, x.shape, dims + 2, layout, unbatched))
     if x.dtype.kind != "f":
         raise TypeError("%s: got input of dtype %s, expected float32 or float64" % (op, x.dtype))
     if any(s < 1 for s in x.shape[1:]):

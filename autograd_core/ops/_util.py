@@ -151,3 +151,23 @@ def is_int(op, name, value):
         except TypeError:
             pass
     raise TypeError("%s: got %s=%r, expected an int" % (op, name, value))
+
+
+def accepts_unbatched(spatial_dims):
+    """Decorator for an op on channels-last batches [N, *spatial, C] that torch also
+    applies to one unbatched input [*spatial, C]: such an input runs as a batch of one
+    and every Tensor output loses the batch axis again (values and indices alike)."""
+    def decorate(function):
+        def op(input, *args, **kwargs):
+            if getattr(input, "ndim", None) != spatial_dims + 1:
+                return function(input, *args, **kwargs)
+            out = function(input.unsqueeze(0), *args, **kwargs)
+            if isinstance(out, tuple):
+                return type(out)(*(o.squeeze(0) for o in out)) if hasattr(out, "_fields") \
+                    else tuple(o.squeeze(0) for o in out)
+            return out.squeeze(0)
+        op.__name__ = op.__qualname__ = function.__name__
+        op.__doc__ = function.__doc__
+        op.__wrapped__ = function  # inspect.signature (the registry's dim aliases) reads the op's own
+        return op
+    return decorate

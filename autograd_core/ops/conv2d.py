@@ -77,10 +77,13 @@ def conv2d(x, weight, bias=None, stride=1, padding="valid", dilation=1, groups=1
     [j*in/groups, (j+1)*in/groups) to output channels [j*out/groups, (j+1)*out/groups)
     (groups = in_channels: depthwise). Those go through ops/convolution.py (the C conv2d
     kernels once per group, a depthwise numpy path, or im2col and the GEMM kernel),
-    which also takes an input without its batch axis; the default dilation=1, groups=1
+    which also takes an input without its batch axis (as the default path does); the default dilation=1, groups=1
     stays the one fused C op.
     """
     if dilation == 1 and groups == 1:  # the CNN's path: nothing more than before
+        if getattr(x, "ndim", 4) == 3:  # one unbatched image [H, W, C], as torch accepts
+            return Conv2d.apply(x.unsqueeze(0), weight, bias, stride, padding,
+                                check_activation("conv2d", activation)).squeeze(0)
         return Conv2d.apply(x, weight, bias, stride, padding, check_activation("conv2d", activation))
     relu = check_activation("conv2d", activation) == "relu"
     y = convolution.Convolution.apply(x, weight, bias, "conv2d", 2, stride, padding, dilation, groups)

@@ -15,6 +15,7 @@ from ..function import Function
 from ..grad_mode import is_grad_enabled
 from ..registry import register
 from ..tensor import Tensor
+from ._util import accepts_unbatched
 
 
 class MaxPool2d(Function):
@@ -143,6 +144,7 @@ def _torch_padding_check(op, kernel_size, padding):
 
 
 @register("max_pool2d")
+@accepts_unbatched(2)
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """2-D max pooling over NHWC x [batch, height, width, channels].
 
@@ -175,6 +177,7 @@ def _resolved_padding(op, x, kernel_size, stride, padding):
 
 
 @register("avg_pool2d")
+@accepts_unbatched(2)
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """2-D average pooling over NHWC x [batch, height, width, channels].
@@ -195,6 +198,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 
 @register("max_pool1d")
+@accepts_unbatched(1)
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """1-D max pooling over input [batch, length, channels] (channels last). Arguments as
     max_pool2d with ints (padding may also be a (before, after) pair). Returns
@@ -204,6 +208,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 @register("max_pool3d")
+@accepts_unbatched(3)
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """3-D max pooling over input [batch, depth, height, width, channels]. Arguments as
     max_pool2d with triples. Returns [batch, out_d, out_h, out_w, channels], or (values,
@@ -212,6 +217,7 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 @register("avg_pool1d")
+@accepts_unbatched(1)
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """1-D average pooling over input [batch, length, channels], torch's arguments and
     divisor rules (see avg_pool2d). Returns [batch, out_length, channels]."""
@@ -219,6 +225,7 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 @register("avg_pool3d")
+@accepts_unbatched(3)
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """3-D average pooling over input [batch, depth, height, width, channels], torch's
@@ -251,6 +258,7 @@ def _adaptive_max(op, input, output_size, dims, return_indices):
 
 
 @register("adaptive_avg_pool1d")
+@accepts_unbatched(1)
 def adaptive_avg_pool1d(input, output_size):
     """Mean over torch's adaptive windows (output o covers [floor(o L / out),
     ceil((o + 1) L / out))) of input [batch, length, channels] -> [batch, output_size,
@@ -259,6 +267,7 @@ def adaptive_avg_pool1d(input, output_size):
 
 
 @register("adaptive_avg_pool2d")
+@accepts_unbatched(2)
 def adaptive_avg_pool2d(input, output_size):
     """Adaptive mean pooling of input [batch, h, w, channels] -> [batch, out_h, out_w,
     channels]; output_size an int or (out_h, out_w), None keeping that size."""
@@ -266,6 +275,7 @@ def adaptive_avg_pool2d(input, output_size):
 
 
 @register("adaptive_avg_pool3d")
+@accepts_unbatched(3)
 def adaptive_avg_pool3d(input, output_size):
     """Adaptive mean pooling of input [batch, d, h, w, channels] -> [batch, *output_size,
     channels]."""
@@ -273,6 +283,7 @@ def adaptive_avg_pool3d(input, output_size):
 
 
 @register("adaptive_max_pool1d")
+@accepts_unbatched(1)
 def adaptive_max_pool1d(input, output_size, return_indices=False):
     """Max over torch's adaptive windows of input [batch, length, channels] ->
     [batch, output_size, channels], or (values, indices) with return_indices."""
@@ -280,6 +291,7 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
 
 
 @register("adaptive_max_pool2d")
+@accepts_unbatched(2)
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """Adaptive max pooling of input [batch, h, w, channels] -> [batch, out_h, out_w,
     channels], or (values, indices: h * w_in + w in each plane) with return_indices."""
@@ -287,6 +299,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 
 
 @register("adaptive_max_pool3d")
+@accepts_unbatched(3)
 def adaptive_max_pool3d(input, output_size, return_indices=False):
     """Adaptive max pooling of input [batch, d, h, w, channels] -> [batch, *output_size,
     channels], or (values, indices) with return_indices."""
