@@ -81,6 +81,31 @@ def as_tensor(op, value):
     raise TypeError("%s: got %s, expected a Tensor, array or number" % (op, type(value).__name__))
 
 
+def _is_integer(item):
+    return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
+
+
+def _is_advanced(item):
+    return isinstance(item, (list, np.ndarray))
+
+
+def torch_order_index(index, shape):
+    """The numpy index that reads (or writes) what torch's ``t[index]`` does on a tensor of
+    this shape. torch applies integer indices first (as select) and only then places the
+    array indices by numpy's rule; numpy counts an integer as an array index, so
+    ``x[0, :, [0, 1]]`` is [3, 2] in torch and [2, 3] in numpy. Where an integer and an
+    array index both appear, returns one tuple of coordinate arrays in torch's result
+    shape (found by indexing the element numbers in torch's two steps); else index."""
+    if not isinstance(index, tuple) or not any(_is_integer(i) for i in index) \
+            or not any(_is_advanced(i) for i in index):
+        return index
+    integers = tuple(item if _is_integer(item) or item is None or item is Ellipsis else slice(None)
+                     for item in index)
+    rest = tuple(slice(None) if item is None else item for item in index if not _is_integer(item))
+    positions = np.arange(int(np.prod(shape)), dtype=np.intp).reshape(shape)[integers][rest]
+    return np.unravel_index(positions, shape)
+
+
 class Tensor:
     """A node of the define-by-run graph over a numpy array.
 
@@ -556,12 +581,13 @@ class Tensor:
         return self
 
     def __setitem__(self, index, value):
-        """t[index] = value, in place (numpy's indexing); value a number, array or Tensor.
+        """t[index] = value, in place (numpy's indexing, integers placed as torch's); value a number, array or Tensor.
         In a graph it is recorded (the gradient of value is the written part's)."""
         if isinstance(index, Tensor):
             index = index.data
         elif isinstance(index, tuple) and any(isinstance(item, Tensor) for item in index):
             index = tuple(item.data if isinstance(item, Tensor) else item for item in index)
+        index = torch_order_index(index, self.shape)
         if self._in_graph("__setitem__", (value,)):
             self._record("t[...] = value", lambda old: _IN_GRAPH.set_item(old, index, old if value is self else value))
             return

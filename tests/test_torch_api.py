@@ -396,3 +396,23 @@ def test_conv2d_takes_one_unbatched_image_as_torch():
     y = ag.conv2d(image, ag.tensor(w), padding=1)
     np.testing.assert_allclose(y.data, ag.conv2d(ag.tensor(x[None]), ag.tensor(w), padding=1).data[0])
     assert ag.gradcheck(lambda t: ag.conv2d(t, ag.tensor(w), padding=1, activation="relu"), (image,))
+
+
+def test_assignment_places_integers_and_array_indices_as_torch():
+    # torch: x[0, :, [0, 1]] is [3, 2], so a [3, 2] value fits (numpy would want [2, 3])
+    x = ag.zeros(2, 3, 4)
+    x[0, :, [0, 1]] = ag.tensor(np.arange(6.0).reshape(3, 2))
+    expected = np.zeros((2, 3, 4))
+    expected[0][:, [0, 1]] = np.arange(6.0).reshape(3, 2)
+    np.testing.assert_array_equal(x.data, expected)
+    # in a graph: the written part's gradient goes to the value, the rest to x
+    base = ag.tensor(np.ones((2, 3, 4)), requires_grad=True)
+    value = ag.tensor(np.full((3, 2), 2.0), requires_grad=True)
+    y = base * 1
+    y[0, :, [0, 1]] = value
+    (y * ag.tensor(np.arange(24.0).reshape(2, 3, 4))).sum().backward()
+    weights = np.arange(24.0).reshape(2, 3, 4)
+    np.testing.assert_array_equal(value.grad.data, weights[0][:, [0, 1]])
+    kept = weights.copy()
+    kept[0][:, [0, 1]] = 0
+    np.testing.assert_array_equal(base.grad.data, kept)

@@ -3,7 +3,7 @@ import numpy as np
 
 from ..function import Function
 from ..registry import register
-from ..tensor import Tensor
+from ..tensor import Tensor, torch_order_index
 from ._util import DimensionError, ShapeError, is_int, normalize_axis, result_dtype, unbroadcast
 
 
@@ -268,36 +268,9 @@ def _index_arg(index):
     return index
 
 
-def _is_integer(item):
-    return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
-
-
-def _is_advanced(item):
-    return isinstance(item, (list, np.ndarray))
-
-
-def _torch_order_steps(index):
-    """torch applies integer indices first (as select) and only then places the advanced
-    (array) indices by numpy's rule; numpy counts an integer as an advanced index, so
-    ``x[0, :, [0, 1]]`` is [3, 2] in torch and [2, 3] in numpy. Where both kinds appear,
-    return the two numpy indices that give torch's result in turn (the integers, with
-    everything else a full slice, then the rest on what is left); else None."""
-    if not isinstance(index, tuple) or not any(_is_integer(i) for i in index) \
-            or not any(_is_advanced(i) for i in index):
-        return None
-    integers = tuple(item if _is_integer(item) or item is None or item is Ellipsis else slice(None)
-                     for item in index)
-    rest = tuple(slice(None) if item is None else item for item in index if not _is_integer(item))
-    return integers, rest
-
-
 @register("getitem", methods=("__getitem__",))
 def getitem(x, index):
-    index = _index_arg(index)
-    steps = _torch_order_steps(index)
-    if steps is not None:
-        return GetItem.apply(GetItem.apply(x, steps[0]), steps[1])
-    return GetItem.apply(x, index)
+    return GetItem.apply(x, torch_order_index(_index_arg(index), x.shape))
 
 
 def _check_same(op, tensors, axis, except_axis):
