@@ -38,6 +38,7 @@
 #include <string.h>
 #include "kernels.h"
 #include "conv2d_internal.h"
+#include "winograd_internal.h"
 #include "parallel.h"
 
 /* Elements of one col buffer (1 MiB of float32, per thread): it stays in the L2
@@ -149,21 +150,25 @@ void ag_conv2d_select_f64(int level, ag_conv2d_direct_f64 *kernels) {
 #define AG_GEMM ag_sgemm
 #define AG_DIRECT ag_conv2d_direct_f32
 #define AG_DIRECT_SELECT ag_conv2d_select_f32
+#define AG_WINOGRAD ag_winograd_forward_f32
 #include "conv2d_driver.h"
 #undef T
 #undef AG_NAME
 #undef AG_GEMM
 #undef AG_DIRECT
 #undef AG_DIRECT_SELECT
+#undef AG_WINOGRAD
 
 #define T double
 #define AG_NAME(x) x##_f64
 #define AG_GEMM ag_dgemm
 #define AG_DIRECT ag_conv2d_direct_f64
 #define AG_DIRECT_SELECT ag_conv2d_select_f64
+#define AG_WINOGRAD ag_winograd_forward_f64
 #include "conv2d_driver.h"
 #undef T
 #undef AG_NAME
 #undef AG_GEMM
 #undef AG_DIRECT
 #undef AG_DIRECT_SELECT
+#undef AG_WINOGRAD
