@@ -151,6 +151,7 @@ void ag_conv2d_select_f64(int level, ag_conv2d_direct_f64 *kernels) {
 #define AG_DIRECT ag_conv2d_direct_f32
 #define AG_DIRECT_SELECT ag_conv2d_select_f32
 #define AG_WINOGRAD ag_winograd_forward_f32
+#define AG_WINOGRAD_WEIGHT ag_winograd_weight_f32
 #include "conv2d_driver.h"
 #undef T
 #undef AG_NAME
@@ -158,6 +159,7 @@ void ag_conv2d_select_f64(int level, ag_conv2d_direct_f64 *kernels) {
 #undef AG_DIRECT
 #undef AG_DIRECT_SELECT
 #undef AG_WINOGRAD
+#undef AG_WINOGRAD_WEIGHT
 
 #define T double
 #define AG_NAME(x) x##_f64
@@ -165,6 +167,7 @@ void ag_conv2d_select_f64(int level, ag_conv2d_direct_f64 *kernels) {
 #define AG_DIRECT ag_conv2d_direct_f64
 #define AG_DIRECT_SELECT ag_conv2d_select_f64
 #define AG_WINOGRAD ag_winograd_forward_f64
+#define AG_WINOGRAD_WEIGHT ag_winograd_weight_f64
 #include "conv2d_driver.h"
 #undef T
 #undef AG_NAME
@@ -172,3 +175,4 @@ void ag_conv2d_select_f64(int level, ag_conv2d_direct_f64 *kernels) {
 #undef AG_DIRECT
 #undef AG_DIRECT_SELECT
 #undef AG_WINOGRAD
+#undef AG_WINOGRAD_WEIGHT

@@ -146,16 +146,22 @@ static int AG_NAME(all_finite)(const T *values, int64_t count) {
 #ifndef AG_WINOGRAD_MIN_WORK
 #define AG_WINOGRAD_MIN_WORK ((double)(1 << 24))
 #endif
-static int AG_NAME(winograd)(const ag_conv2d_geometry *g, const T *x, const T *w, int flipped, T *y,
-                             int direct) {
+/* 1 when Winograd should take a pass of geometry g (forward form); `direct`: the AVX-512
+ * direct kernel would take it otherwise. Finiteness is the caller's to check. */
+static int AG_NAME(winograd_wanted)(const ag_conv2d_geometry *g, int direct) {
     const char *knob = getenv("AUTOGRAD_CORE_WINOGRAD");
-    const int64_t weights = g->kernel_h * g->kernel_w * g->in_channels * g->out_channels;
-    const double work = (double)(g->batch * g->out_height * g->out_width) * (double)weights;
+    const double work = (double)(g->batch * g->out_height * g->out_width) *
+                        (double)(g->kernel_h * g->kernel_w * g->in_channels * g->out_channels);
     if ((knob != NULL && knob[0] == '0') || g->stride_h != 1 || g->stride_w != 1 ||
             g->kernel_h != 5 || g->kernel_w != 5)
         return 0;
-    if (direct && (work < AG_WINOGRAD_MIN_WORK || g->in_channels < 16 || g->out_channels < 16))
-        return 0;
+    return !(direct && (work < AG_WINOGRAD_MIN_WORK || g->in_channels < 16 || g->out_channels < 16));
+}
+
+static int AG_NAME(winograd)(const ag_conv2d_geometry *g, const T *x, const T *w, int flipped, T *y,
+                             int direct) {
+    const int64_t weights = g->kernel_h * g->kernel_w * g->in_channels * g->out_channels;
+    if (!AG_NAME(winograd_wanted)(g, direct)) return 0;
     if (!AG_NAME(all_finite)(w, weights) ||
             !AG_NAME(all_finite)(x, g->batch * g->height * g->width * g->in_channels))
         return 0;
@@ -370,6 +376,12 @@ int AG_NAME(ag_conv2d_backward_weight)(const ag_conv2d_geometry *g, const T *x,
         return 0;
     }
     AG_DIRECT_SELECT(ag_get_simd_level(), &direct);
+    if (AG_NAME(winograd_wanted)(g, direct.backward_weight != NULL && cout % 16 == 0) &&
+            AG_NAME(all_finite)(x, g->batch * g->height * g->width * g->in_channels) &&
+            AG_NAME(all_finite)(grad_y, total * cout)) {
+        const int status = AG_WINOGRAD_WEIGHT(g, x, grad_y, grad_w);
+        if (status != 0) return status < 0 ? -1 : 0;
+    }
     if (direct.backward_weight != NULL && AG_NAME(all_finite)(grad_y, total * cout) &&
             direct.backward_weight(g, x, grad_y, grad_w) > 0)
         return 0;

@@ -67,3 +67,31 @@ int ag_winograd_forward_f64(const ag_conv2d_geometry *g, const double *x, const 
     return m == 4 ? ag_winograd_run_f64_m4_portable(g, x, w, flipped, y)
                   : ag_winograd_run_f64_m2_portable(g, x, w, flipped, y);
 }
+
+int ag_winograd_weight_f32(const ag_conv2d_geometry *g, const float *x, const float *grad_y, float *grad_w) {
+    const int level = ag_get_simd_level(), m = winograd_m(g);
+    if (!winograd_takes(g)) return 0;
+#ifdef AG_HAVE_WINOGRAD_X86
+    if (level >= 2) return m == 4 ? ag_winograd_weight_run_f32_m4_avx512(g, x, grad_y, grad_w)
+                                  : ag_winograd_weight_run_f32_m2_avx512(g, x, grad_y, grad_w);
+    if (level == 1) return m == 4 ? ag_winograd_weight_run_f32_m4_avx2(g, x, grad_y, grad_w)
+                                  : ag_winograd_weight_run_f32_m2_avx2(g, x, grad_y, grad_w);
+#endif
+    (void)level;
+    return m == 4 ? ag_winograd_weight_run_f32_m4_portable(g, x, grad_y, grad_w)
+                  : ag_winograd_weight_run_f32_m2_portable(g, x, grad_y, grad_w);
+}
+
+int ag_winograd_weight_f64(const ag_conv2d_geometry *g, const double *x, const double *grad_y, double *grad_w) {
+    const int level = ag_get_simd_level(), m = winograd_m(g);
+    if (!winograd_takes(g)) return 0;
+#ifdef AG_HAVE_WINOGRAD_X86
+    if (level >= 2) return m == 4 ? ag_winograd_weight_run_f64_m4_avx512(g, x, grad_y, grad_w)
+                                  : ag_winograd_weight_run_f64_m2_avx512(g, x, grad_y, grad_w);
+    if (level == 1) return m == 4 ? ag_winograd_weight_run_f64_m4_avx2(g, x, grad_y, grad_w)
+                                  : ag_winograd_weight_run_f64_m2_avx2(g, x, grad_y, grad_w);
+#endif
+    (void)level;
+    return m == 4 ? ag_winograd_weight_run_f64_m4_portable(g, x, grad_y, grad_w)
+                  : ag_winograd_weight_run_f64_m2_portable(g, x, grad_y, grad_w);
+}

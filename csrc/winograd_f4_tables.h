@@ -1,6 +1,8 @@
 /* winograd_f4_tables.h: the transforms of F(4x4, 5x5) for winograd_tile.h (points 0,
  * 1, -1, 2, -2, 1/2, -1/2, infinity); B^T solved from A^T and G so that
- * A^T[(G g) . (B^T d)] is the correlation of d with g (checked to 1e-14). */
+ * A^T[(G g) . (B^T d)] is the correlation of d with g (checked to 1e-14). wg_at5 and
+ * wg_ge are F(5, 4) on the same points (the weight gradient: 5 outputs of a 4-tap
+ * output-gradient tile); its B^T is the same. */
 static const T AG_NAME(wg_at)[WG_M][WG_N] = {
     {1, 1, 1, 1, 1, 1, 1, 0},
     {0, 1, -1, 2, -2, (T)1 / 2, (T)-1 / 2, 0},
@@ -24,3 +26,18 @@ static const T AG_NAME(wg_bt)[WG_N][WG_N] = {
     {0, 2, 4, (T)-5 / 2, -5, (T)1 / 2, 1, 0},
     {0, -2, 4, (T)5 / 2, -5, (T)-1 / 2, 1, 0},
     {0, -1, 0, (T)21 / 4, 0, (T)-21 / 4, 0, 1}};
+static const T AG_NAME(wg_at5)[5][WG_N] = {
+    {1, 1, 1, 1, 1, 1, 1, 0},
+    {0, 1, -1, 2, -2, (T)1 / 2, (T)-1 / 2, 0},
+    {0, 1, 1, 4, 4, (T)1 / 4, (T)1 / 4, 0},
+    {0, 1, -1, 8, -8, (T)1 / 8, (T)-1 / 8, 0},
+    {0, 1, 1, 16, 16, (T)1 / 16, (T)1 / 16, 1}};
+static const T AG_NAME(wg_ge)[WG_N][WG_M] = {
+    {-1, 0, 0, 0},
+    {(T)-2 / 9, (T)-2 / 9, (T)-2 / 9, (T)-2 / 9},
+    {(T)-2 / 9, (T)2 / 9, (T)-2 / 9, (T)2 / 9},
+    {(T)1 / 90, (T)1 / 45, (T)2 / 45, (T)4 / 45},
+    {(T)1 / 90, (T)-1 / 45, (T)2 / 45, (T)-4 / 45},
+    {(T)32 / 45, (T)16 / 45, (T)8 / 45, (T)4 / 45},
+    {(T)32 / 45, (T)-16 / 45, (T)8 / 45, (T)-4 / 45},
+    {0, 0, 0, 1}};

@@ -21,6 +21,9 @@ int ag_winograd_forward_f32(const ag_conv2d_geometry *g, const float *x, const f
                             int flipped, float *y);
 int ag_winograd_forward_f64(const ag_conv2d_geometry *g, const double *x, const double *w,
                             int flipped, double *y);
+/* grad_w of the forward geometry g from x and grad_y: 1 done, 0 not taken, -1 out of memory. */
+int ag_winograd_weight_f32(const ag_conv2d_geometry *g, const float *x, const float *grad_y, float *grad_w);
+int ag_winograd_weight_f64(const ag_conv2d_geometry *g, const double *x, const double *grad_y, double *grad_w);
 
 /* 64-byte aligned buffers: every vector the tiles load or store is aligned. */
 static void *ag_winograd_alloc(size_t bytes) {
@@ -46,7 +49,11 @@ typedef int (*ag_winograd_f64_fn)(const ag_conv2d_geometry *, const double *, co
     int ag_winograd_run_f32_m2_##LEVEL(const ag_conv2d_geometry *, const float *, const float *, int, float *);  \
     int ag_winograd_run_f32_m4_##LEVEL(const ag_conv2d_geometry *, const float *, const float *, int, float *);  \
     int ag_winograd_run_f64_m2_##LEVEL(const ag_conv2d_geometry *, const double *, const double *, int, double *); \
-    int ag_winograd_run_f64_m4_##LEVEL(const ag_conv2d_geometry *, const double *, const double *, int, double *);
+    int ag_winograd_run_f64_m4_##LEVEL(const ag_conv2d_geometry *, const double *, const double *, int, double *); \
+    int ag_winograd_weight_run_f32_m2_##LEVEL(const ag_conv2d_geometry *, const float *, const float *, float *);  \
+    int ag_winograd_weight_run_f32_m4_##LEVEL(const ag_conv2d_geometry *, const float *, const float *, float *);  \
+    int ag_winograd_weight_run_f64_m2_##LEVEL(const ag_conv2d_geometry *, const double *, const double *, double *); \
+    int ag_winograd_weight_run_f64_m4_##LEVEL(const ag_conv2d_geometry *, const double *, const double *, double *);
 AG_WINOGRAD_DECLARE(avx2)
 AG_WINOGRAD_DECLARE(avx512)
 #endif

@@ -53,6 +53,20 @@ static const T AG_NAME(wg_bt)[WG_N][WG_N] = {
     {0, -2, -1, 2, 1, 0},
     {0, 2, -1, -2, 1, 0},
     {0, 4, 0, -5, 0, 1}};
+/* F(5, 2) on the same points, for the weight gradient (its B^T is the one above). */
+static const T AG_NAME(wg_at5)[5][WG_N] = {
+    {1, 1, 1, 1, 1, 0},
+    {0, 1, -1, 2, -2, 0},
+    {0, 1, 1, 4, 4, 0},
+    {0, 1, -1, 8, -8, 0},
+    {0, 1, 1, 16, 16, 1}};
+static const T AG_NAME(wg_ge)[WG_N][WG_M] = {
+    {(T)1 / 4, 0},
+    {(T)-1 / 6, (T)-1 / 6},
+    {(T)-1 / 6, (T)1 / 6},
+    {(T)1 / 24, (T)1 / 12},
+    {(T)1 / 24, (T)-1 / 12},
+    {0, 1}};
 #elif WG_M == 4
 #include "winograd_f4_tables.h"
 #else
@@ -108,6 +122,8 @@ typedef struct {
     const T *x;
     const T *u;
     T *y;
+    const T *grad_y;     /* weight gradient: the output gradient */
+    T *sums;             /* weight gradient: one [n*n][c_in][kp] sum per thread */
     int64_t cp, kp, tiles_h, tiles_w, tiles, block;
     int failed;
 } AG_NAME(wg_job);
@@ -343,6 +359,217 @@ int AG_NAME(ag_winograd_run)(const ag_conv2d_geometry *g, const T *x, const T *w
         ag_parallel(threads, AG_NAME(wg_threads), &job);
     }
     ag_winograd_free(u);
+    return job.failed ? -1 : 1;
+}
+
+/* ---- the weight gradient: F(5x5, m x m) ----------------------------------------------
+ * grad_w[a][b] = sum over output pixels p of x(p + (a, b)) grad_y(p): per output tile, a
+ * correlation of the n x n input tile d with the m x m grad_y tile e, 5 x 5 outputs, so
+ *   grad_w = A5^T [ sum over tiles of (B^T d B) . (G_e e G_e^T) ] A5
+ * with the same B^T as the forward. The sum over tiles is, at each position xi, a GEMM
+ * S_xi [c_in, c_out] += V_xi^T @ E_xi over the tiles of a block; each thread sums its
+ * blocks into its own S, the threads' S are added, then A5^T S A5 gives grad_w. */
+
+/* E[xi][r][:] = (G_e e G_e^T)[xi] of tile `tile`'s output-gradient pixels. */
+static void AG_NAME(gradient_tile)(const AG_NAME(wg_job) *job, int64_t tile, int64_t r, T *staged,
+                                   const T *zeros, T *e, int64_t block) {
+    const ag_conv2d_geometry *g = job->g;
+    const int64_t k = g->out_channels, kp = job->kp;
+    const int64_t per_image = job->tiles_h * job->tiles_w;
+    const int64_t image = tile / per_image, rest = tile % per_image;
+    const int64_t row0 = rest / job->tiles_w * WG_M, col0 = rest % job->tiles_w * WG_M;
+    const T *pixel[WG_M * WG_M];
+    for (int i = 0; i < WG_M; i++)
+        for (int j = 0; j < WG_M; j++) {
+            const int64_t row = row0 + i, col = col0 + j;
+            const T *source = job->grad_y + ((image * g->out_height + row) * g->out_width + col) * k;
+            if (row >= g->out_height || col >= g->out_width) {
+                pixel[i * WG_M + j] = zeros;
+            } else if (k % VW == 0) {
+                pixel[i * WG_M + j] = source;
+            } else {
+                T *dst = staged + (i * WG_M + j) * kp;
+                memcpy(dst, source, (size_t)k * sizeof(T));
+                memset(dst + k, 0, (size_t)(kp - k) * sizeof(T));
+                pixel[i * WG_M + j] = dst;
+            }
+        }
+    for (int64_t k0 = 0; k0 < kp; k0 += VW) {
+        VEC t[WG_N][WG_M];
+#pragma GCC unroll 16
+        for (int j = 0; j < WG_M; j++) {
+            VEC column[WG_M];
+#pragma GCC unroll 16
+            for (int q = 0; q < WG_M; q++)
+                column[q] = (k % VW != 0 || k0 < k) ? *(const UVEC *)(pixel[q * WG_M + j] + k0) : (VEC){0};
+#pragma GCC unroll 16
+            for (int i = 0; i < WG_N; i++) {
+                VEC sum = {0};
+#pragma GCC unroll 16
+                for (int q = 0; q < WG_M; q++)
+                    if (AG_NAME(wg_ge)[i][q] != 0) sum += AG_NAME(wg_ge)[i][q] * column[q];
+                t[i][j] = sum;
+            }
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < WG_N; i++)
+#pragma GCC unroll 16
+            for (int j = 0; j < WG_N; j++) {
+                VEC sum = {0};
+#pragma GCC unroll 16
+                for (int q = 0; q < WG_M; q++)
+                    if (AG_NAME(wg_ge)[j][q] != 0) sum += AG_NAME(wg_ge)[j][q] * t[i][q];
+                *(VEC *)(e + ((int64_t)(i * WG_N + j) * block + r) * kp + k0) = sum;
+            }
+    }
+}
+
+/* S[c0 .. c0+rows)[k0 .. k0 + NQ vectors) += sum over `count` tiles of V[t][c] E[t][k]:
+ * rows of accumulators are input channels (broadcast from V), vectors output channels. */
+#define AG_WEIGHT_MICRO(NAME, NQ, ROWS)                                                    \
+static void NAME(const T *v, const T *e, T *s, int64_t rows, int64_t count, int64_t cp,   \
+                 int64_t kp) {                                                             \
+    VEC acc[ROWS][NQ];                                                                     \
+    (void)rows;                                                                            \
+    for (int r = 0; r < ROWS; r++)                                                         \
+        for (int q = 0; q < NQ; q++) acc[r][q] = *(const VEC *)(s + r * kp + q * VW);      \
+    for (int64_t t = 0; t < count; t++) {                                                  \
+        const VEC *b = (const VEC *)(e + t * kp);                                          \
+        VEC bq[NQ];                                                                        \
+        for (int q = 0; q < NQ; q++) bq[q] = b[q];                                         \
+        _Pragma("GCC unroll 16")                                                           \
+        for (int r = 0; r < ROWS; r++) {                                                   \
+            const T a = v[t * cp + r];                                                     \
+            for (int q = 0; q < NQ; q++) acc[r][q] += a * bq[q];                           \
+        }                                                                                  \
+    }                                                                                      \
+    for (int r = 0; r < ROWS; r++)                                                         \
+        for (int q = 0; q < NQ; q++) *(VEC *)(s + r * kp + q * VW) = acc[r][q];            \
+}
+AG_WEIGHT_MICRO(AG_NAME(weight_micro4), 4, MR)
+AG_WEIGHT_MICRO(AG_NAME(weight_micro2), 2, 2 * MR)
+AG_WEIGHT_MICRO(AG_NAME(weight_row4), 4, 1)
+AG_WEIGHT_MICRO(AG_NAME(weight_row2), 2, 1)
+#undef AG_WEIGHT_MICRO
+
+static void AG_NAME(weight_threads)(void *job_pointer, int thread, int team) {
+    AG_NAME(wg_job) *job = (AG_NAME(wg_job) *)job_pointer;
+    const ag_conv2d_geometry *g = job->g;
+    const int64_t cp = job->cp, kp = job->kp, block = job->block, c = g->in_channels, k = g->out_channels;
+    const int64_t blocks = (job->tiles + block - 1) / block, size = WG_NN * c * kp;
+    const size_t bytes = (size_t)(WG_NN * block * (cp + kp) + WG_NN * cp + WG_M * WG_M * kp + cp + kp) * sizeof(T);
+    T *v = (T *)ag_winograd_alloc(bytes);
+    T *e = v + WG_NN * block * cp, *staged_x = e + WG_NN * block * kp, *staged_e = staged_x + WG_NN * cp;
+    T *zeros = staged_e + WG_M * WG_M * kp;
+    T *sums = job->sums + thread * size;
+    int64_t first, last;
+    memset(sums, 0, (size_t)size * sizeof(T));
+    if (v == NULL) {
+        AG_OMP("omp atomic write")
+        job->failed = 1;
+    } else {
+        memset(zeros, 0, (size_t)(cp > kp ? cp : kp) * sizeof(T));
+        ag_share(blocks, thread, team, &first, &last);
+        for (int64_t b = first; b < last; b++) {
+            const int64_t t0 = b * block;
+            const int64_t rows = job->tiles - t0 < block ? job->tiles - t0 : block;
+            for (int64_t r = 0; r < rows; r++) {
+                AG_NAME(input_tile)(job, t0 + r, r, staged_x, zeros, v, block);
+                AG_NAME(gradient_tile)(job, t0 + r, r, staged_e, zeros, e, block);
+            }
+            for (int64_t xi = 0; xi < WG_NN; xi++) {
+                const T *vx = v + xi * block * cp, *ex = e + xi * block * kp;
+                T *sx = sums + xi * c * kp;
+                int64_t k0 = 0;
+                for (; k0 + NR <= kp; k0 += NR) {
+                    int64_t c0 = 0;
+                    for (; c0 + MR <= c; c0 += MR)
+                        AG_NAME(weight_micro4)(vx + c0, ex + k0, sx + c0 * kp + k0, MR, rows, cp, kp);
+                    for (; c0 < c; c0++)
+                        AG_NAME(weight_row4)(vx + c0, ex + k0, sx + c0 * kp + k0, 1, rows, cp, kp);
+                }
+                if (k0 < kp) {
+                    int64_t c0 = 0;
+                    for (; c0 + 2 * MR <= c; c0 += 2 * MR)
+                        AG_NAME(weight_micro2)(vx + c0, ex + k0, sx + c0 * kp + k0, 2 * MR, rows, cp, kp);
+                    for (; c0 < c; c0++)
+                        AG_NAME(weight_row2)(vx + c0, ex + k0, sx + c0 * kp + k0, 1, rows, cp, kp);
+                }
+            }
+        }
+        ag_winograd_free(v);
+    }
+    AG_OMP("omp barrier")
+    /* grad_w rows (input channels) of this thread: the threads' sums added in thread
+     * order (the result does not depend on timing), then A5^T S A5 */
+    ag_share(c, thread, team, &first, &last);
+    for (int64_t ci = first; ci < last; ci++) {
+        for (int t = 1; t < team; t++)
+            for (int64_t xi = 0; xi < WG_NN; xi++) {
+                T *to = job->sums + (xi * c + ci) * kp;
+                const T *from = job->sums + t * size + (xi * c + ci) * kp;
+                for (int64_t q = 0; q < kp; q++) to[q] += from[q];
+            }
+        for (int64_t k0 = 0; k0 < k; k0 += VW) {
+            VEC t[5][WG_N];
+            T out[VW];
+#pragma GCC unroll 16
+            for (int a = 0; a < 5; a++)
+#pragma GCC unroll 16
+                for (int j = 0; j < WG_N; j++) {
+                    VEC sum = {0};
+#pragma GCC unroll 16
+                    for (int i = 0; i < WG_N; i++)
+                        if (AG_NAME(wg_at5)[a][i] != 0)
+                            sum += AG_NAME(wg_at5)[a][i] * *(const VEC *)(job->sums + ((int64_t)(i * WG_N + j) * c + ci) * kp + k0);
+                    t[a][j] = sum;
+                }
+            for (int a = 0; a < 5; a++)
+                for (int b = 0; b < 5; b++) {
+                    VEC sum = {0};
+#pragma GCC unroll 16
+                    for (int j = 0; j < WG_N; j++)
+                        if (AG_NAME(wg_at5)[b][j] != 0) sum += AG_NAME(wg_at5)[b][j] * t[a][j];
+                    T *to = job->y + ((int64_t)(a * 5 + b) * c + ci) * k + k0;
+                    if (k0 + VW <= k) {
+                        *(UVEC *)to = sum;
+                    } else {
+                        memcpy(out, &sum, sizeof(out));
+                        memcpy(to, out, (size_t)(k - k0) * sizeof(T));
+                    }
+                }
+        }
+    }
+}
+
+/* grad_w [5][5][c_in][c_out] of a stride-1 5x5 geometry (the caller checked it) from x
+ * and grad_y; 1 done, -1 out of memory. */
+int AG_NAME(ag_winograd_weight_run)(const ag_conv2d_geometry *g, const T *x, const T *grad_y, T *grad_w) {
+    AG_NAME(wg_job) job;
+    const int64_t c = g->in_channels, k = g->out_channels;
+    int64_t block;
+    int threads;
+    job.g = g; job.x = x; job.grad_y = grad_y; job.y = grad_w; job.u = NULL; job.failed = 0;
+    job.cp = (c + VW - 1) / VW * VW;
+    job.kp = (k + 2 * VW - 1) / (2 * VW) * (2 * VW);
+    job.tiles_h = (g->out_height + WG_M - 1) / WG_M;
+    job.tiles_w = (g->out_width + WG_M - 1) / WG_M;
+    job.tiles = g->batch * job.tiles_h * job.tiles_w;
+    block = ((int64_t)384 * 1024 / (int64_t)sizeof(T)) / (WG_NN * (job.cp + job.kp));
+    if (block < 4) block = 4;
+    job.block = block;
+    {
+        const int64_t blocks = (job.tiles + block - 1) / block;
+        const double work = (double)job.tiles * WG_NN * (double)c * (double)k;
+        threads = ag_threads_for(work, AG_CONV2D_PARALLEL_MIN_WORK);
+        if (threads > blocks) threads = (int)blocks;
+        if (threads < 1) threads = 1;
+    }
+    /* room for the sums of the largest team that can start (the one asked for) */
+    job.sums = (T *)ag_winograd_alloc((size_t)(threads * WG_NN * c * job.kp) * sizeof(T));
+    if (job.sums == NULL) return -1;
+    ag_parallel(threads, AG_NAME(weight_threads), &job);
+    ag_winograd_free(job.sums);
     return job.failed ? -1 : 1;
 }
 

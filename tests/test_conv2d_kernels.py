@@ -28,7 +28,7 @@ def _assert_close(actual, expected, dtype, terms, tolerance=None):
 
 
 def _winograd_or_sum_tolerance(dtype, terms, kernel_hw, stride):
-    """The forward and input gradient of a stride-1 5x5 convolution may take Winograd
+    """All three passes of a stride-1 5x5 convolution may take Winograd
     (csrc/winograd*), whose rounding is that of its transforms (winograd_tolerance);
     every other geometry sums its products directly."""
     if tuple(kernel_hw) == (5, 5) and stride in (1, (1, 1)):
@@ -151,7 +151,9 @@ def test_conv2d_wide_channels_match_reference(simd_level, threads, case, seed):
                   _winograd_or_sum_tolerance(np.float32, terms_y, w_shape[:2], stride))
     _assert_close(grad_x, grad_x_ref, np.float32, terms_x,
                   _winograd_or_sum_tolerance(np.float32, terms_x, w_shape[:2], stride))
-    _assert_close(grad_w, grad_w_ref, np.float32, y_ref.shape[0] * y_ref.shape[1] * y_ref.shape[2])
+    terms_w = y_ref.shape[0] * y_ref.shape[1] * y_ref.shape[2]
+    _assert_close(grad_w, grad_w_ref, np.float32, terms_w,
+                  _winograd_or_sum_tolerance(np.float32, terms_w, w_shape[:2], stride))
 
 
 @needs_c
@@ -201,10 +203,10 @@ def test_conv2d_seed_layer_matches_reference(simd_level, threads, aligned):
         grad_x = kernels.conv2d_backward_input(grad_y, w, x.shape, 1, "same")
         grad_w = kernels.conv2d_backward_weight(x, grad_y, w.shape, 1, "same")
         grad_w_again = kernels.conv2d_backward_weight(x, grad_y, w.shape, 1, "same")
-    # forward and input gradient: Winograd F(4x4, 5x5) (batch 9 is past its threshold)
+    # all three passes: Winograd F(4x4, 5x5) (batch 9 is past its threshold)
     _assert_close(y, y_ref, np.float32, 5 * 5 * 32, winograd_tolerance(np.float32, 5 * 5 * 32))
     _assert_close(grad_x, grad_x_ref, np.float32, 5 * 5 * 64, winograd_tolerance(np.float32, 5 * 5 * 64))
-    _assert_close(grad_w, grad_w_ref, np.float32, 9 * 14 * 14)
+    _assert_close(grad_w, grad_w_ref, np.float32, 9 * 14 * 14, winograd_tolerance(np.float32, 9 * 14 * 14))
     # threads take groups of images in whatever order they get to them; the sum must not
     # depend on that
     np.testing.assert_array_equal(grad_w_again, grad_w)
@@ -439,7 +441,7 @@ def test_conv2d_non_finite_values_land_where_the_reference_puts_them(level, thre
                                    rtol=sum_tolerance(dtype, 5 * 5 * 64), atol=sum_tolerance(dtype, 5 * 5 * 64))
 
 
-# ---- Winograd F(m x m, 5x5) for stride-1 5x5 forward and input gradient ---------------
+# ---- Winograd F(m x m, 5x5) for stride-1 5x5 convolutions, all three passes -----------
 # Shapes whose H, W are not multiples of the tile (4, or 2 below 8 output pixels),
 # channel counts that are not multiples of any vector width (staged loads and stores),
 # batch 1, asymmetric padding, and the seed CNN's second layer. (x shape, c_out, padding)
@@ -454,7 +456,8 @@ WINOGRAD_CASES = [
 
 def _winograd_passes(x, w, grad_y, padding):
     return (kernels.conv2d_forward(x, w, 1, padding),
-            kernels.conv2d_backward_input(grad_y, w, x.shape, 1, padding))
+            kernels.conv2d_backward_input(grad_y, w, x.shape, 1, padding),
+            kernels.conv2d_backward_weight(x, grad_y, w.shape, 1, padding))
 
 
 @needs_c
@@ -470,21 +473,24 @@ def test_winograd_matches_float64_reference(level, threads, dtype, x_shape, out_
     y_shape = on_numpy(lambda: kernels.conv2d_forward(x, w, 1, padding)).shape
     grad_y = rng.standard_normal(y_shape).astype(dtype)
     # the exact answer: the numpy reference in float64
-    y_ref, grad_x_ref = on_numpy(lambda: _winograd_passes(x.astype(np.float64), w.astype(np.float64),
-                                                          grad_y.astype(np.float64), padding))
+    exact = on_numpy(lambda: _winograd_passes(x.astype(np.float64), w.astype(np.float64),
+                                              grad_y.astype(np.float64), padding))
     got = on_c(level, threads, lambda: _winograd_passes(x, w, grad_y, padding))
     monkeypatch.setenv("AUTOGRAD_CORE_WINOGRAD", "0")
     without = on_c(level, threads, lambda: _winograd_passes(x, w, grad_y, padding))
-    for actual, exact, plain, terms in zip(got, (y_ref, grad_x_ref), without, (25 * w_shape[2], 25 * w_shape[3])):
-        assert actual.dtype == dtype and actual.shape == exact.shape
+    all_terms = (25 * w_shape[2], 25 * w_shape[3], y_shape[0] * y_shape[1] * y_shape[2])
+    for actual, wanted, plain, terms in zip(got, exact, without, all_terms):
+        assert actual.dtype == dtype and actual.shape == wanted.shape
         tolerance = winograd_tolerance(dtype, terms)
-        np.testing.assert_allclose(actual, exact, rtol=tolerance, atol=tolerance)
+        np.testing.assert_allclose(actual, wanted, rtol=tolerance, atol=tolerance)
         # the knob turns Winograd off: the direct / im2col sums are as close as ever
-        np.testing.assert_allclose(plain, exact, rtol=_tolerance(dtype, terms), atol=_tolerance(dtype, terms))
-    # Winograd did run (its rounding differs from a direct sum's): the forward on every
-    # shape here (no c_out is a multiple of 16 except the seed layer's, past the
-    # direct kernel's break-even); the input gradient wherever no direct kernel competes
+        np.testing.assert_allclose(plain, wanted, rtol=_tolerance(dtype, terms), atol=_tolerance(dtype, terms))
+    # Winograd did run (its rounding differs from a direct sum's): the forward and the
+    # weight gradient on every shape here (no c_out is a multiple of 16 except the seed
+    # layer's, past the direct kernel's break-even); the input gradient wherever no
+    # direct kernel competes
     assert not np.array_equal(got[0], without[0])
+    assert not np.array_equal(got[2], without[2])
     if level < 2 or dtype == np.float64 or x_shape[3] % 16 != 0 or x_shape == (2, 14, 14, 32):
         assert not np.array_equal(got[1], without[1])
 
@@ -502,5 +508,5 @@ def test_winograd_is_skipped_below_its_threshold_against_the_direct_kernel(monke
     got = on_c(2, 1, lambda: _winograd_passes(x, w, grad_y, "same"))
     monkeypatch.setenv("AUTOGRAD_CORE_WINOGRAD", "0")
     without = on_c(2, 1, lambda: _winograd_passes(x, w, grad_y, "same"))
-    np.testing.assert_array_equal(got[0], without[0])
-    np.testing.assert_array_equal(got[1], without[1])
+    for actual, plain in zip(got, without):
+        np.testing.assert_array_equal(actual, plain)
