@@ -138,11 +138,14 @@ static int AG_NAME(all_finite)(const T *values, int64_t count) {
  * (see winograd_internal.h), unless AUTOGRAD_CORE_WINOGRAD=0 (a debugging and A/B
  * knob, read per call: os.environ changes reach it). Against the AVX-512 direct
  * kernel (`direct`: it would take this pass) Winograd needs 16+ channels each way and
- * AG_WINOGRAD_MIN_WORK multiply-adds to win: measured (one thread, float32) 0.4-0.5x
- * of its time on the seed CNN's second layer at batch 100, 0.8x at 4 x 28x28x16 -> 16,
+ * AG_WINOGRAD_MIN_WORK multiply-adds to win: measured (one thread, float32, a busy
+ * 2-core machine, A/B alternated) 0.41 / 0.48 / 0.52x of its time for the forward /
+ * input gradient / weight gradient of the seed CNN's second layer at batch 100 (0.43 /
+ * 0.46 / 0.69x at two threads), 0.8x at 4 x 28x28x16 -> 16,
  * but 0.9-1.5x at batch 1 of that layer and 1.2-1.3x at 8 -> 16 channels, where the
  * transforms of a 16-wide channel vector are half padding. Against im2col + GEMM it
- * won on every eligible shape measured (0.1-0.7x), float64 included. */
+ * won on every eligible shape measured (0.1-0.7x), float64 included (the seed layer
+ * in float64: 0.30 / 0.26 / 0.43x). */
 #ifndef AG_WINOGRAD_MIN_WORK
 #define AG_WINOGRAD_MIN_WORK ((double)(1 << 24))
 #endif
