@@ -160,26 +160,26 @@ static void AG_NAME(input_tile)(const AG_NAME(wg_job) *job, int64_t tile, int64_
     }
     for (int64_t c0 = 0; c0 < cp; c0 += VW) {
         VEC t[WG_N][WG_N];
-#pragma GCC unroll 16
+WG_UNROLL
         for (int j = 0; j < WG_N; j++) {  /* column by column: each pixel loaded once */
             VEC column[WG_N];
-#pragma GCC unroll 16
+WG_UNROLL
             for (int k = 0; k < WG_N; k++) column[k] = *(const UVEC *)(pixel[k * WG_N + j] + c0);
-#pragma GCC unroll 16
+WG_UNROLL
             for (int i = 0; i < WG_N; i++) {
                 VEC sum = {0};
-#pragma GCC unroll 16
+WG_UNROLL
                 for (int k = 0; k < WG_N; k++)
                     if (AG_NAME(wg_bt)[i][k] != 0) sum += AG_NAME(wg_bt)[i][k] * column[k];
                 t[i][j] = sum;
             }
         }
-#pragma GCC unroll 16
+WG_UNROLL
         for (int i = 0; i < WG_N; i++)
-#pragma GCC unroll 16
+WG_UNROLL
             for (int j = 0; j < WG_N; j++) {
                 VEC sum = {0};
-#pragma GCC unroll 16
+WG_UNROLL
                 for (int k = 0; k < WG_N; k++)
                     if (AG_NAME(wg_bt)[j][k] != 0) sum += AG_NAME(wg_bt)[j][k] * t[i][k];
                 *(VEC *)(v + ((int64_t)(i * WG_N + j) * block + r) * cp + c0) = sum;
@@ -195,7 +195,7 @@ static void AG_NAME(micro)(const T *v, const T *u, T *m, int64_t c, int64_t cp, 
     for (int64_t i = 0; i < c; i++) {
         const VEC *b = (const VEC *)(u + i * kp);
         const VEC b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];
-#pragma GCC unroll 8
+WG_UNROLL
         for (int r = 0; r < MR; r++) {
             const T a = v[r * cp + i];
             acc[r][0] += a * b0;
@@ -216,7 +216,7 @@ static void AG_NAME(micro2)(const T *v, const T *u, T *m, int64_t c, int64_t cp,
     for (int64_t i = 0; i < c; i++) {
         const VEC *b = (const VEC *)(u + i * kp);
         const VEC b0 = b[0], b1 = b[1];
-#pragma GCC unroll 16
+WG_UNROLL
         for (int r = 0; r < 2 * MR; r++) {
             const T a = v[r * cp + i];
             acc[r][0] += a * b0;
@@ -249,23 +249,23 @@ static void AG_NAME(output_tile)(const AG_NAME(wg_job) *job, int64_t tile, int64
         }
     for (int64_t k0 = 0; k0 < (direct ? k : kp); k0 += VW) {
         VEC t[WG_M][WG_N];
-#pragma GCC unroll 16
+WG_UNROLL
         for (int a = 0; a < WG_M; a++)
-#pragma GCC unroll 16
+WG_UNROLL
             for (int j = 0; j < WG_N; j++) {
                 VEC sum = {0};
-#pragma GCC unroll 16
+WG_UNROLL
                 for (int i = 0; i < WG_N; i++)
                     if (AG_NAME(wg_at)[a][i] != 0)
                         sum += AG_NAME(wg_at)[a][i] * *(const VEC *)(m + ((int64_t)(i * WG_N + j) * block + r) * kp + k0);
                 t[a][j] = sum;
             }
-#pragma GCC unroll 16
+WG_UNROLL
         for (int a = 0; a < WG_M; a++)
-#pragma GCC unroll 16
+WG_UNROLL
             for (int b = 0; b < WG_M; b++) {
                 VEC sum = {0};
-#pragma GCC unroll 16
+WG_UNROLL
                 for (int j = 0; j < WG_N; j++)
                     if (AG_NAME(wg_at)[b][j] != 0) sum += AG_NAME(wg_at)[b][j] * t[a][j];
                 if (pixel[a * WG_M + b] != NULL) *(UVEC *)(pixel[a * WG_M + b] + k0) = sum;
@@ -396,27 +396,27 @@ static void AG_NAME(gradient_tile)(const AG_NAME(wg_job) *job, int64_t tile, int
         }
     for (int64_t k0 = 0; k0 < kp; k0 += VW) {
         VEC t[WG_N][WG_M];
-#pragma GCC unroll 16
+WG_UNROLL
         for (int j = 0; j < WG_M; j++) {
             VEC column[WG_M];
-#pragma GCC unroll 16
+WG_UNROLL
             for (int q = 0; q < WG_M; q++)
                 column[q] = (k % VW != 0 || k0 < k) ? *(const UVEC *)(pixel[q * WG_M + j] + k0) : (VEC){0};
-#pragma GCC unroll 16
+WG_UNROLL
             for (int i = 0; i < WG_N; i++) {
                 VEC sum = {0};
-#pragma GCC unroll 16
+WG_UNROLL
                 for (int q = 0; q < WG_M; q++)
                     if (AG_NAME(wg_ge)[i][q] != 0) sum += AG_NAME(wg_ge)[i][q] * column[q];
                 t[i][j] = sum;
             }
         }
-#pragma GCC unroll 16
+WG_UNROLL
         for (int i = 0; i < WG_N; i++)
-#pragma GCC unroll 16
+WG_UNROLL
             for (int j = 0; j < WG_N; j++) {
                 VEC sum = {0};
-#pragma GCC unroll 16
+WG_UNROLL
                 for (int q = 0; q < WG_M; q++)
                     if (AG_NAME(wg_ge)[j][q] != 0) sum += AG_NAME(wg_ge)[j][q] * t[i][q];
                 *(VEC *)(e + ((int64_t)(i * WG_N + j) * block + r) * kp + k0) = sum;
@@ -437,7 +437,7 @@ static void NAME(const T *v, const T *e, T *s, int64_t rows, int64_t count, int6
         const VEC *b = (const VEC *)(e + t * kp);                                          \
         VEC bq[NQ];                                                                        \
         for (int q = 0; q < NQ; q++) bq[q] = b[q];                                         \
-        _Pragma("GCC unroll 16")                                                           \
+        WG_UNROLL                                                           \
         for (int r = 0; r < ROWS; r++) {                                                   \
             const T a = v[t * cp + r];                                                     \
             for (int q = 0; q < NQ; q++) acc[r][q] += a * bq[q];                           \
@@ -513,12 +513,12 @@ static void AG_NAME(weight_threads)(void *job_pointer, int thread, int team) {
         for (int64_t k0 = 0; k0 < k; k0 += VW) {
             VEC t[5][WG_N];
             T out[VW];
-#pragma GCC unroll 16
+WG_UNROLL
             for (int a = 0; a < 5; a++)
-#pragma GCC unroll 16
+WG_UNROLL
                 for (int j = 0; j < WG_N; j++) {
                     VEC sum = {0};
-#pragma GCC unroll 16
+WG_UNROLL
                     for (int i = 0; i < WG_N; i++)
                         if (AG_NAME(wg_at5)[a][i] != 0)
                             sum += AG_NAME(wg_at5)[a][i] * *(const VEC *)(job->sums + ((int64_t)(i * WG_N + j) * c + ci) * kp + k0);
@@ -527,7 +527,7 @@ static void AG_NAME(weight_threads)(void *job_pointer, int thread, int team) {
             for (int a = 0; a < 5; a++)
                 for (int b = 0; b < 5; b++) {
                     VEC sum = {0};
-#pragma GCC unroll 16
+WG_UNROLL
                     for (int j = 0; j < WG_N; j++)
                         if (AG_NAME(wg_at5)[b][j] != 0) sum += AG_NAME(wg_at5)[b][j] * t[a][j];
                     T *to = job->y + ((int64_t)(a * 5 + b) * c + ci) * k + k0;
