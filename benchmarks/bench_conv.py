@@ -1,8 +1,12 @@
 """conv2d and max-pool forward+backward on the seed CNN's layers at batch 100.
 
 Implementations timed:
-  c       the C kernels through the bridge (direct AVX-512 kernels where they apply,
-          else tiled im2col + the project's GEMM)
+  c       the C kernels through the bridge (Winograd F(4x4, 5x5) for stride-1 5x5
+          convolutions past its break-even, direct AVX-512 kernels where they apply, else
+          tiled im2col + the project's GEMM); GFLOP/s count a direct convolution's
+          multiply-adds, so Winograd shows as "effective" rates above the core's peak
+  c-no-winograd  the same with AUTOGRAD_CORE_WINOGRAD=0 (the "conv2d pass" rows only:
+          each pass before and after Winograd, timed alternately in one process)
   numpy   the numpy reference through the bridge (im2col + numpy's BLAS matmul)
   naive   textbook loops over output pixels (numpy only inside one window); timed on a
           slice of the batch and scaled linearly to the full batch (see "note")
@@ -17,6 +21,7 @@ torch row's note gives c / torch for both.
 
     python -m benchmarks.bench_conv [--quick] [--threads N]
 """
+import os
 import statistics
 import sys
 import time
@@ -100,6 +105,21 @@ def _torch():
     return torch
 
 
+def _without_winograd(fn):
+    """fn with Winograd turned off (the C driver reads AUTOGRAD_CORE_WINOGRAD per call)."""
+    def call():
+        previous = os.environ.get("AUTOGRAD_CORE_WINOGRAD")
+        os.environ["AUTOGRAD_CORE_WINOGRAD"] = "0"
+        try:
+            fn()
+        finally:
+            if previous is None:
+                del os.environ["AUTOGRAD_CORE_WINOGRAD"]
+            else:
+                os.environ["AUTOGRAD_CORE_WINOGRAD"] = previous
+    return call
+
+
 def _conv_rows(name, x_shape, w_shape, quick, repeats):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(np.float32)
@@ -140,6 +160,8 @@ def _conv_rows(name, x_shape, w_shape, quick, repeats):
         passes["c forward"] = lambda: kernels.conv2d_forward(x, w, 1, "same")
         passes["c backward input"] = lambda: kernels.conv2d_backward_input(grad_y, w, x_shape, 1, "same")
         passes["c backward weight"] = lambda: kernels.conv2d_backward_weight(x, grad_y, w_shape, 1, "same")
+        for what in ("forward", "backward input", "backward weight"):
+            passes["c-no-winograd " + what] = _without_winograd(passes["c " + what])
     if "torch" in timed:
         xd, wd = xt.detach(), wt.detach()
         passes["torch forward"] = lambda: torch.nn.functional.conv2d(xd, wd, padding=(pads[0][0], pads[1][0]))

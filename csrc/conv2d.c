@@ -6,9 +6,14 @@
  * in conv2d_x86.c behind conv2d_internal.h, chosen here per call from the one SIMD
  * level (ag_get_simd_level) that every family reads.
  *
- * Two methods. float32 at SIMD level 2 (AVX-512F) with channel counts that are
- * multiples of 16 takes a direct NHWC kernel (conv2d_x86.c, where its measured figures
- * are); everything else takes im2col per tile of output pixels, then the GEMM
+ * Three methods. Stride-1 5x5 convolutions with 8+ channels each way and finite
+ * operands take Winograd's F(4x4, 5x5) (F(2x2, 5x5) below 8 output pixels a side;
+ * winograd.c), all three passes, at every SIMD level and both element types, except
+ * where the AVX-512 direct kernel is faster (below 2^24 multiply-adds or 16 channels;
+ * conv2d_driver.h has the figures). float32 at SIMD level 2 (AVX-512F) with channel
+ * counts that are multiples of 16 takes a direct NHWC kernel (conv2d_x86.c, where its
+ * measured figures are); everything else takes im2col per tile of output pixels, then
+ * the GEMM
  * (ag_sgemm / ag_dgemm):
  *   forward         y_tile [rows, c_out]  = col_tile [rows, K] @ W [K, c_out]
  *   backward weight gW     [K, c_out]    += col_tile^T @ gy_tile
@@ -38,6 +43,7 @@
 #include <string.h>
 #include "kernels.h"
 #include "conv2d_internal.h"
+#include "winograd_internal.h"
 #include "parallel.h"
 
 /* Elements of one col buffer (1 MiB of float32, per thread): it stays in the L2
@@ -149,21 +155,29 @@ void ag_conv2d_select_f64(int level, ag_conv2d_direct_f64 *kernels) {
 #define AG_GEMM ag_sgemm
 #define AG_DIRECT ag_conv2d_direct_f32
 #define AG_DIRECT_SELECT ag_conv2d_select_f32
+#define AG_WINOGRAD ag_winograd_forward_f32
+#define AG_WINOGRAD_WEIGHT ag_winograd_weight_f32
 #include "conv2d_driver.h"
 #undef T
 #undef AG_NAME
 #undef AG_GEMM
 #undef AG_DIRECT
 #undef AG_DIRECT_SELECT
+#undef AG_WINOGRAD
+#undef AG_WINOGRAD_WEIGHT
 
 #define T double
 #define AG_NAME(x) x##_f64
 #define AG_GEMM ag_dgemm
 #define AG_DIRECT ag_conv2d_direct_f64
 #define AG_DIRECT_SELECT ag_conv2d_select_f64
+#define AG_WINOGRAD ag_winograd_forward_f64
+#define AG_WINOGRAD_WEIGHT ag_winograd_weight_f64
 #include "conv2d_driver.h"
 #undef T
 #undef AG_NAME
 #undef AG_GEMM
 #undef AG_DIRECT
 #undef AG_DIRECT_SELECT
+#undef AG_WINOGRAD
+#undef AG_WINOGRAD_WEIGHT

@@ -70,6 +70,16 @@ def sum_tolerance(dtype, terms):
     return 32 * np.finfo(dtype).eps * max(terms, 1) ** 0.5 * 4
 
 
+def winograd_tolerance(dtype, terms):
+    """For a stride-1 5x5 convolution output whose exact value sums `terms` products of
+    O(1) numbers, computed by Winograd's F(4x4, 5x5) or F(2x2, 5x5) (csrc/winograd*):
+    the transforms (entries up to 21/4 in B^T and 8 in A^T, applied along both axes)
+    scale the rounding of the tile's inputs into each output. Measured worst element
+    over the Winograd tests' shapes, every SIMD level, both dtypes: 330 eps * sqrt(terms)
+    (a direct sum: a few eps * sqrt(terms)); the bound is 3x that, 8x sum_tolerance."""
+    return 1024 * np.finfo(dtype).eps * max(terms, 1) ** 0.5
+
+
 def assert_same_non_finite(got, expected, what=""):
     """got has NaN, +Inf and -Inf exactly where expected has them (compared as masks,
     so a count is reported), and its finite values close to expected's."""

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from kernel_configurations import (BACKENDS, CONFIGURATIONS, FLOAT_DTYPES, assert_matches, assert_same_non_finite,
-                                   configured, needs_c, on_c, on_numpy, sum_tolerance)
+                                   LEVELS, configured, needs_c, on_c, on_numpy, sum_tolerance, winograd_tolerance)
 
 from autograd_core import kernels
 from autograd_core.kernels.conv2d import empty_aligned
@@ -20,11 +20,20 @@ def _tolerance(dtype, terms):
     return 8 * eps * max(terms, 1) ** 0.5 * 4
 
 
-def _assert_close(actual, expected, dtype, terms):
+def _assert_close(actual, expected, dtype, terms, tolerance=None):
     assert actual.shape == expected.shape
     assert actual.dtype == expected.dtype == dtype
-    np.testing.assert_allclose(actual, expected, rtol=_tolerance(dtype, terms),
-                               atol=_tolerance(dtype, terms))
+    tolerance = _tolerance(dtype, terms) if tolerance is None else tolerance
+    np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance)
+
+
+def _winograd_or_sum_tolerance(dtype, terms, kernel_hw, stride):
+    """All three passes of a stride-1 5x5 convolution may take Winograd
+    (csrc/winograd*), whose rounding is that of its transforms (winograd_tolerance);
+    every other geometry sums its products directly."""
+    if tuple(kernel_hw) == (5, 5) and stride in (1, (1, 1)):
+        return winograd_tolerance(dtype, terms)
+    return _tolerance(dtype, terms)
 
 
 paddings = st.one_of(
@@ -137,9 +146,14 @@ def test_conv2d_wide_channels_match_reference(simd_level, threads, case, seed):
         y = kernels.conv2d_forward(x, w, stride, padding)
         grad_x = kernels.conv2d_backward_input(grad_y, w, x_shape, stride, padding)
         grad_w = kernels.conv2d_backward_weight(x, grad_y, w_shape, stride, padding)
-    _assert_close(y, y_ref, np.float32, w_shape[0] * w_shape[1] * w_shape[2])
-    _assert_close(grad_x, grad_x_ref, np.float32, w_shape[0] * w_shape[1] * w_shape[3])
-    _assert_close(grad_w, grad_w_ref, np.float32, y_ref.shape[0] * y_ref.shape[1] * y_ref.shape[2])
+    terms_y, terms_x = w_shape[0] * w_shape[1] * w_shape[2], w_shape[0] * w_shape[1] * w_shape[3]
+    _assert_close(y, y_ref, np.float32, terms_y,
+                  _winograd_or_sum_tolerance(np.float32, terms_y, w_shape[:2], stride))
+    _assert_close(grad_x, grad_x_ref, np.float32, terms_x,
+                  _winograd_or_sum_tolerance(np.float32, terms_x, w_shape[:2], stride))
+    terms_w = y_ref.shape[0] * y_ref.shape[1] * y_ref.shape[2]
+    _assert_close(grad_w, grad_w_ref, np.float32, terms_w,
+                  _winograd_or_sum_tolerance(np.float32, terms_w, w_shape[:2], stride))
 
 
 @needs_c
@@ -189,9 +203,10 @@ def test_conv2d_seed_layer_matches_reference(simd_level, threads, aligned):
         grad_x = kernels.conv2d_backward_input(grad_y, w, x.shape, 1, "same")
         grad_w = kernels.conv2d_backward_weight(x, grad_y, w.shape, 1, "same")
         grad_w_again = kernels.conv2d_backward_weight(x, grad_y, w.shape, 1, "same")
-    _assert_close(y, y_ref, np.float32, 5 * 5 * 32)
-    _assert_close(grad_x, grad_x_ref, np.float32, 5 * 5 * 64)
-    _assert_close(grad_w, grad_w_ref, np.float32, 9 * 14 * 14)
+    # all three passes: Winograd F(4x4, 5x5) (batch 9 is past its threshold)
+    _assert_close(y, y_ref, np.float32, 5 * 5 * 32, winograd_tolerance(np.float32, 5 * 5 * 32))
+    _assert_close(grad_x, grad_x_ref, np.float32, 5 * 5 * 64, winograd_tolerance(np.float32, 5 * 5 * 64))
+    _assert_close(grad_w, grad_w_ref, np.float32, 9 * 14 * 14, winograd_tolerance(np.float32, 9 * 14 * 14))
     # threads take groups of images in whatever order they get to them; the sum must not
     # depend on that
     np.testing.assert_array_equal(grad_w_again, grad_w)
@@ -424,3 +439,74 @@ def test_conv2d_non_finite_values_land_where_the_reference_puts_them(level, thre
         finite = np.isfinite(expected[what])
         np.testing.assert_allclose(got[what][finite], expected[what][finite],
                                    rtol=sum_tolerance(dtype, 5 * 5 * 64), atol=sum_tolerance(dtype, 5 * 5 * 64))
+
+
+# ---- Winograd F(m x m, 5x5) for stride-1 5x5 convolutions, all three passes -----------
+# Shapes whose H, W are not multiples of the tile (4, or 2 below 8 output pixels),
+# channel counts that are not multiples of any vector width (staged loads and stores),
+# batch 1, asymmetric padding, and the seed CNN's second layer. (x shape, c_out, padding)
+WINOGRAD_CASES = [
+    pytest.param((1, 13, 11, 9), 17, "same", id="batch1-13x11-9to17-m4"),
+    pytest.param((2, 7, 6, 20), 12, "same", id="7x6-20to12-m2"),
+    pytest.param((3, 10, 9, 16), 33, "valid", id="valid-16to33-m2"),
+    pytest.param((2, 13, 12, 24), 40, ((1, 2), (2, 0)), id="asymmetric-pad-24to40"),
+    pytest.param((2, 14, 14, 32), 64, "same", id="seed-second-layer"),
+]
+
+
+def _winograd_passes(x, w, grad_y, padding):
+    return (kernels.conv2d_forward(x, w, 1, padding),
+            kernels.conv2d_backward_input(grad_y, w, x.shape, 1, padding),
+            kernels.conv2d_backward_weight(x, grad_y, w.shape, 1, padding))
+
+
+@needs_c
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("x_shape, out_channels, padding", WINOGRAD_CASES)
+def test_winograd_matches_float64_reference(level, threads, dtype, x_shape, out_channels, padding, monkeypatch):
+    rng = np.random.default_rng(sum(x_shape) + out_channels)
+    w_shape = (5, 5, x_shape[3], out_channels)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    y_shape = on_numpy(lambda: kernels.conv2d_forward(x, w, 1, padding)).shape
+    grad_y = rng.standard_normal(y_shape).astype(dtype)
+    # the exact answer: the numpy reference in float64
+    exact = on_numpy(lambda: _winograd_passes(x.astype(np.float64), w.astype(np.float64),
+                                              grad_y.astype(np.float64), padding))
+    got = on_c(level, threads, lambda: _winograd_passes(x, w, grad_y, padding))
+    monkeypatch.setenv("AUTOGRAD_CORE_WINOGRAD", "0")
+    without = on_c(level, threads, lambda: _winograd_passes(x, w, grad_y, padding))
+    all_terms = (25 * w_shape[2], 25 * w_shape[3], y_shape[0] * y_shape[1] * y_shape[2])
+    for actual, wanted, plain, terms in zip(got, exact, without, all_terms):
+        assert actual.dtype == dtype and actual.shape == wanted.shape
+        tolerance = winograd_tolerance(dtype, terms)
+        np.testing.assert_allclose(actual, wanted, rtol=tolerance, atol=tolerance)
+        # the knob turns Winograd off: the direct / im2col sums are as close as ever
+        np.testing.assert_allclose(plain, wanted, rtol=_tolerance(dtype, terms), atol=_tolerance(dtype, terms))
+    # Winograd did run (its rounding differs from a direct sum's): the forward and the
+    # weight gradient on every shape here (no c_out is a multiple of 16 except the seed
+    # layer's, past the direct kernel's break-even); the input gradient wherever no
+    # direct kernel competes
+    assert not np.array_equal(got[0], without[0])
+    assert not np.array_equal(got[2], without[2])
+    if level < 2 or dtype == np.float64 or x_shape[3] % 16 != 0 or x_shape == (2, 14, 14, 32):
+        assert not np.array_equal(got[1], without[1])
+
+
+@needs_c
+def test_winograd_is_skipped_below_its_threshold_against_the_direct_kernel(monkeypatch):
+    # batch 1 of the seed layer (10M multiply-adds) runs faster on the AVX-512 direct
+    # kernel: the result is bit for bit the knob-off one
+    if kernels.cpu_simd_level() < 2:
+        pytest.skip("the direct kernel needs AVX-512")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 14, 14, 32)).astype(np.float32)
+    w = rng.standard_normal((5, 5, 32, 64)).astype(np.float32)
+    grad_y = rng.standard_normal((1, 14, 14, 64)).astype(np.float32)
+    got = on_c(2, 1, lambda: _winograd_passes(x, w, grad_y, "same"))
+    monkeypatch.setenv("AUTOGRAD_CORE_WINOGRAD", "0")
+    without = on_c(2, 1, lambda: _winograd_passes(x, w, grad_y, "same"))
+    for actual, plain in zip(got, without):
+        np.testing.assert_array_equal(actual, plain)

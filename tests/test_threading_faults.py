@@ -45,6 +45,11 @@ def conv_case(x_shape, w_shape, dtype, stride=1, padding="same"):
                      kernels.conv2d_backward_weight(x, grad_y, w.shape, stride, padding)), dtype, terms)
 
 
+def winograd_case(x_shape, w_shape, dtype):
+    passes, dtype, terms = conv_case(x_shape, w_shape, dtype)
+    return passes, dtype, 64 * terms
+
+
 def pool_case(x_shape, kernel, stride, padding, dtype):
     x = normal(*x_shape, dtype=dtype)
 
@@ -113,6 +118,9 @@ CASES = {
     "conv cin8 cout16 float64": conv_case((8, 16, 16, 8), (3, 3, 8, 16), np.float64),
     "conv direct cin16 cout32 float32": conv_case((6, 12, 12, 16), (3, 3, 16, 32), np.float32),
     "conv stride2 cin5 cout9 float64": conv_case((9, 21, 19, 5), (4, 3, 5, 9), np.float64, 2),
+    # Winograd F(4x4, 5x5) forward and input gradient (threads take blocks of tiles); 64x
+    # the terms: its transforms' rounding (winograd_tolerance, 8x sum_tolerance)
+    "conv winograd 5x5 cin20 cout24 float32": winograd_case((6, 13, 12, 20), (5, 5, 20, 24), np.float32),
     "pool 2x2 float32": pool_case((4, 32, 32, 16), 2, None, 0, np.float32),
     "pool 3x3 stride2 pad1 float64": pool_case((5, 31, 29, 7), 3, 2, 1, np.float64),
     "lstm cell float32": lstm_cell_case(37, 256, np.float32),
@@ -158,6 +166,6 @@ def test_every_threaded_kernel_matches_the_reference_whatever_team_openmp_grants
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
-    assert lines[-1] == "checked %d" % (14 * 4), result.stdout[-3000:]
+    assert lines[-1] == "checked %d" % (15 * 4), result.stdout[-3000:]
     mismatches = [line for line in lines[:-1] if line]
     assert not mismatches, "under %s:\n%s" % (setting, "\n".join(mismatches))
