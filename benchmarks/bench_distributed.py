@@ -134,9 +134,14 @@ def _launch(command, environment):
 
 def measure(steps=12, bucket_cap_mb=1.0):
     """Both configurations: (1 process x 2 threads, 2 processes x 1 thread) result dicts."""
-    if shutil.which("mpirun") is None:
+    try:
+        import mpi4py  # noqa: F401  (without it each mpirun rank would run alone, as a world of 1)
+        found = shutil.which("mpirun") is not None
+    except ImportError:
+        found = False
+    if not found:
         raise RuntimeError("bench_distributed: needs mpirun and mpi4py (apt-get install openmpi-bin "
-                           "libopenmpi-dev; pip install 'autograd-core[mpi]')")
+                           "libopenmpi-dev; pip install '.[mpi]')")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     environment = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     worker = [sys.executable, "-m", "benchmarks.bench_distributed", "--worker", "--steps", str(steps),
