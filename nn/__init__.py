@@ -19,6 +19,10 @@ from . import functional, init, losses, optim
 from .init import manual_seed
 from .layers import (AvgPool2d, BCEWithLogitsLoss, Conv2d, CrossEntropyLoss, Dropout, ELU, Flatten, GaussianKLLoss,
                      Identity, LeakyReLU, Linear, LogSoftmax, MaxPool2d, MSELoss, ReLU, Sigmoid, Softmax, Tanh)
+# losses (issue 14)
+from .layers import (BCELoss, CosineEmbeddingLoss, HingeEmbeddingLoss, HuberLoss, KLDivLoss, L1Loss,
+                     MarginRankingLoss, MultiLabelSoftMarginLoss, NLLLoss, PoissonNLLLoss, SmoothL1Loss,
+                     TripletMarginLoss)
 from .module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential
 from . import checkpoint, data
 from . import autoencoders

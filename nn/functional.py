@@ -150,3 +150,12 @@ for _name in _SAME_AS_OPS:
 unfold = autograd_core.im2col
 fold = autograd_core.col2im
 __all__ += list(_SAME_AS_OPS) + ["unfold", "fold"]
+
+
+# ---- losses (issue 14): torch's loss vocabulary, defined in nn.losses ----------------------
+from .losses import (binary_cross_entropy, cosine_embedding_loss, hinge_embedding_loss, huber_loss,  # noqa: E402
+                     kl_div, l1_loss, margin_ranking_loss, multilabel_soft_margin_loss, nll_loss,
+                     poisson_nll_loss, smooth_l1_loss, triplet_margin_loss)
+__all__ += ["nll_loss", "binary_cross_entropy", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div",
+            "poisson_nll_loss", "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss",
+            "hinge_embedding_loss", "multilabel_soft_margin_loss"]

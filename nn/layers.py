@@ -18,7 +18,11 @@ from .module import FUSED_ACTIVATION_LAYERS, FUSED_ACTIVATIONS, Module, Paramete
 
 __all__ = ["Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Dropout", "Identity",
            "ReLU", "Sigmoid", "Tanh", "ELU", "LeakyReLU", "Softmax", "LogSoftmax",
-           "CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "GaussianKLLoss"]
+           "CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "GaussianKLLoss",
+           # issue 14 losses
+           "NLLLoss", "BCELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "PoissonNLLLoss",
+           "CosineEmbeddingLoss", "MarginRankingLoss", "TripletMarginLoss", "HingeEmbeddingLoss",
+           "MultiLabelSoftMarginLoss"]
 
 
 def _check_dtype(layer, x, weight):
@@ -330,18 +334,47 @@ class _Loss(Module):
         return "reduction=%r" % self.reduction if self.reduction != "mean" else ""
 
 
+def _loss_constant(value):
+    """A loss's weight as torch keeps it: a buffer (None, or an array; a Tensor's data)."""
+    if value is None:
+        return None
+    return np.asarray(value.data if hasattr(value, "data") and not isinstance(value, np.ndarray) else value)
+
+
 class CrossEntropyLoss(_Loss):
-    """Module form of ``cross_entropy``: loss(logits [N, C], labels [N] or probabilities [N, C])."""
+    """Module form of ``cross_entropy``: loss(logits [..., C], labels [...] or probabilities
+    [..., C]); classes LAST (torch's [N, C, d1, ...] is our [N, d1, ..., C]).
+    ``weight`` [C], ``ignore_index`` and ``label_smoothing`` as torch's."""
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        if isinstance(weight, str):  # the earlier CrossEntropyLoss('sum')
+            weight, reduction = None, weight
+        super().__init__(reduction)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError("CrossEntropyLoss: label_smoothing must be in [0, 1], got %r" % (label_smoothing,))
+        self.register_buffer("weight", _loss_constant(weight))
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, logits, target):
-        return F.cross_entropy(logits, target, self.reduction)
+        if self.weight is None and self.label_smoothing == 0.0 and self.ignore_index == -100:
+            return F.cross_entropy(logits, target, reduction=self.reduction)
+        return F.cross_entropy(logits, target, self.weight, self.ignore_index, self.reduction,
+                               self.label_smoothing)
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Module form of ``binary_cross_entropy_with_logits``: loss(logits, target), same shapes."""
+    """Module form of ``binary_cross_entropy_with_logits``: loss(logits, target), same shapes;
+    ``weight`` and ``pos_weight`` (broadcast to them; pos_weight [C] for classes last)."""
+
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        if isinstance(weight, str):  # the earlier BCEWithLogitsLoss('sum')
+            weight, reduction = None, weight
+        super().__init__(reduction)
+        self.register_buffer("weight", _loss_constant(weight))
+        self.register_buffer("pos_weight", _loss_constant(pos_weight))
 
     def forward(self, logits, target):
-        return F.binary_cross_entropy_with_logits(logits, target, self.reduction)
+        return F.binary_cross_entropy_with_logits(logits, target, self.weight, self.reduction, self.pos_weight)
 
 
 class MSELoss(_Loss):
@@ -356,3 +389,142 @@ class GaussianKLLoss(_Loss):
 
     def forward(self, mu, logvar):
         return F.gaussian_kl(mu, logvar, self.reduction)
+
+
+# ---- issue 14 losses: Module forms of the torch-vocabulary losses in ``nn.losses`` --------
+class NLLLoss(_Loss):
+    """Module form of ``nll_loss``: loss(log-probabilities [..., C], labels [...]); classes
+    LAST. ``weight`` [C] and ``ignore_index`` as torch's."""
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", _loss_constant(weight))
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):
+        return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+
+
+class BCELoss(_Loss):
+    """Module form of ``binary_cross_entropy``: loss(probabilities, target), same shapes."""
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", _loss_constant(weight))
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+
+
+class L1Loss(_Loss):
+    """Module form of ``l1_loss``: loss(input, target), same shapes."""
+
+    def forward(self, input, target):
+        return F.l1_loss(input, target, self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """Module form of ``smooth_l1_loss`` (beta)."""
+
+    def __init__(self, reduction="mean", beta=1.0):
+        super().__init__(reduction)
+        if beta < 0:
+            raise ValueError("SmoothL1Loss: beta must be >= 0, got %r" % (beta,))
+        self.beta = beta
+
+    def forward(self, input, target):
+        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
+
+
+class HuberLoss(_Loss):
+    """Module form of ``huber_loss`` (delta)."""
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction)
+        if delta <= 0:
+            raise ValueError("HuberLoss: delta must be > 0, got %r" % (delta,))
+        self.delta = delta
+
+    def forward(self, input, target):
+        return F.huber_loss(input, target, self.reduction, self.delta)
+
+
+class KLDivLoss(_Loss):
+    """Module form of ``kl_div``: loss(log-probabilities, target); reduction may also be
+    'batchmean' (the KL divergence per sample); ``log_target``."""
+
+    def __init__(self, reduction="mean", log_target=False):
+        super().__init__("mean" if reduction == "batchmean" else reduction)
+        self.reduction, self.log_target = reduction, log_target
+
+    def forward(self, input, target):
+        return F.kl_div(input, target, self.reduction, self.log_target)
+
+
+class PoissonNLLLoss(_Loss):
+    """Module form of ``poisson_nll_loss`` (log_input, full, eps)."""
+
+    def __init__(self, log_input=True, full=False, eps=1e-8, reduction="mean"):
+        super().__init__(reduction)
+        self.log_input, self.full, self.eps = log_input, full, eps
+
+    def forward(self, input, target):
+        return F.poisson_nll_loss(input, target, self.log_input, self.full, self.eps, self.reduction)
+
+
+class CosineEmbeddingLoss(_Loss):
+    """Module form of ``cosine_embedding_loss``: loss(x1 [N, D], x2 [N, D], target [N] of +-1)."""
+
+    def __init__(self, margin=0.0, reduction="mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return F.cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class MarginRankingLoss(_Loss):
+    """Module form of ``margin_ranking_loss``: loss(x1, x2, target of +-1), one shape."""
+
+    def __init__(self, margin=0.0, reduction="mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return F.margin_ranking_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """Module form of ``triplet_margin_loss``: loss(anchor, positive, negative), each [N, D]."""
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):
+        super().__init__(reduction)
+        if p <= 0:
+            raise ValueError("TripletMarginLoss: p must be > 0, got %r" % (p,))
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor, positive, negative):
+        return F.triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap,
+                                     self.reduction)
+
+
+class HingeEmbeddingLoss(_Loss):
+    """Module form of ``hinge_embedding_loss``: loss(input, target of +-1), one shape."""
+
+    def __init__(self, margin=1.0, reduction="mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input, target):
+        return F.hinge_embedding_loss(input, target, self.margin, self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_Loss):
+    """Module form of ``multilabel_soft_margin_loss``: loss(input [N, C], target [N, C]); ``weight`` [C]."""
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", _loss_constant(weight))
+
+    def forward(self, input, target):
+        return F.multilabel_soft_margin_loss(input, target, self.weight, self.reduction)

@@ -85,7 +85,9 @@ def test_cross_entropy_errors():
         F.cross_entropy(logits, np.array([0.0, 1.0, 2.0]))
     with pytest.raises(ValueError, match=r"target probabilities have shape \(3, 3\)"):
         F.cross_entropy(logits, np.ones((3, 3)) / 3)
-    with pytest.raises(ValueError, match=r"logits must have shape \[N, C\], got shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"logits must have shape \[N, C\], \[C\] or \[N, d1, ..., C\], got shape \(\)"):
+        F.cross_entropy(ag.Tensor(np.float32(1.0)), np.array(1))
+    with pytest.raises(ValueError, match=r"logits have shape \(4,\) but labels have shape \(1,\); expected \(\)"):
         F.cross_entropy(ag.randn(4), np.array([1]))
     with pytest.raises(TypeError, match="logits must be a float tensor"):
         F.cross_entropy(ag.Tensor(np.zeros((3, 4), dtype=np.int64)), np.array([0, 1, 2]))
