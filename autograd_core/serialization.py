@@ -28,7 +28,7 @@ import numpy as np
 
 from .tensor import Tensor
 
-__all__ = ["save", "load", "is_safetensors", "safetensors_bytes", "read_safetensors"]
+__all__ = ["save", "load", "is_safetensors", "safetensors_bytes", "read_safetensors", "read_safetensors_header"]
 
 _MARKER = "autograd_core.save/1"
 SAFETENSORS_SUFFIX = ".safetensors"
@@ -77,6 +77,27 @@ def safetensors_bytes(arrays, metadata, what):
         # not np.ascontiguousarray, which turns a 0-d array into shape (1,)
         plain[key] = array if array.flags.c_contiguous else array.copy(order="C")
     return numpy_api.save(plain, metadata=metadata or None)
+
+
+def read_safetensors_header(path, what):
+    """(shapes, metadata) of the safetensors file at ``path`` from its header alone
+    (nothing else is read): name -> shape tuple, and the ``__metadata__`` dict."""
+    path = os.fspath(path)
+    with open(path, "rb") as stream:
+        length = int.from_bytes(stream.read(8), "little")
+        size = os.fstat(stream.fileno()).st_size
+        if not 0 < length <= min(size - 8, _SAFETENSORS_MAX_HEADER):
+            raise ValueError("%s: %r is not a safetensors file (its header length %d does not fit in its %d bytes)"
+                             % (what, path, length, size))
+        text = stream.read(length)
+    try:
+        header = json.loads(text)
+        metadata = header.pop("__metadata__", None) or {}
+        shapes = {key: tuple(int(n) for n in entry["shape"]) for key, entry in header.items()}
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ValueError("%s: %r has a damaged safetensors header (%s: %s)"
+                         % (what, path, type(error).__name__, error)) from None
+    return shapes, metadata
 
 
 def read_safetensors(path, what):

@@ -37,7 +37,7 @@ import zipfile
 
 import numpy as np
 
-from autograd_core.serialization import is_safetensors, read_safetensors, safetensors_bytes
+from autograd_core.serialization import is_safetensors, read_safetensors, read_safetensors_header, safetensors_bytes
 
 SAFETENSORS_SUFFIX = ".safetensors"
 
@@ -347,7 +347,8 @@ def read_shapes(path):
     anything of the size it gives. Errors as in :func:`load`."""
     path = os.fspath(path)
     if _check_signature(path) == "safetensors":
-        return {key: np.shape(array) for key, array in _load_safetensors(path).items()}
+        shapes, metadata = read_safetensors_header(path, "checkpoint")
+        return {**{key: () for key in metadata}, **shapes}
     try:
         return {key: shape for key, (shape, _) in _member_shapes(path).items()}
     except ValueError as error:

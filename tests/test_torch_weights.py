@@ -343,3 +343,16 @@ def test_without_the_safetensors_package_the_error_says_how_to_get_it(tmp_path, 
     with pytest.raises(ImportError, match=r"autograd-core\[safetensors\]"):
         ag.save({"w": ag.tensor([1.0])}, tmp_path / "y.safetensors")
     checkpoint.save(tmp_path / "x.npz", {"w": np.ones(2)})  # .npz needs nothing more
+
+
+def test_a_language_model_checkpoint_can_be_a_safetensors_file(tmp_path):
+    _safetensors()
+    from nn.apps.text import CharLanguageModel, CharVocabulary, load_language_model, save_language_model
+    vocabulary = CharVocabulary("hello world")
+    model = CharLanguageModel(vocabulary.size, embedding_dim=4, hidden_size=8, num_layers=2)
+    path = tmp_path / "lm.safetensors"
+    save_language_model(path, model, vocabulary)
+    loaded, loaded_vocabulary, metadata = load_language_model(path)
+    assert metadata["kind"] == "char-lm" and loaded_vocabulary.size == vocabulary.size
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(loaded.state_dict()[key], value, err_msg=key)
