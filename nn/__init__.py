@@ -29,6 +29,8 @@ from . import autoencoders
 from .autoencoders import DenoisingAutoencoder, StackedAutoencoder, TiedLinear, VariationalAutoencoder
 from . import recurrent
 from .recurrent import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell
+# issue 14, weights in the ecosystem's format: nn.utils.load_torch_state_dict / torch_state_dict
+from . import utils
 
 # The applications used to live here as nn.models, nn.cli, ...; those names still import
 # (and are) the modules of nn.apps, loaded only when first asked for.

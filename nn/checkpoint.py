@@ -18,6 +18,13 @@ The low-level pair is :func:`save` / :func:`load`. On top of it,
 :func:`save_training_state` / :func:`load_training_state` put a model's ``state_dict()``,
 an optimizer's ``state_dict()`` and a small JSON metadata record into one file under the
 namespaces ``model/``, ``optim/`` and ``meta/``.
+
+A path ending in ``.safetensors`` is written in the safetensors format instead (the
+``safetensors`` package's numpy API: ``pip install "autograd-core[safetensors]"``), which
+PyTorch and the rest of the ecosystem read; :func:`load` recognises either format by its
+content. The same guarantees hold: the format holds no code, the write is atomic, and the
+library checks every tensor's extent against the file before reading it. 0-d string
+arrays (the metadata) travel in the safetensors header's ``__metadata__``.
 """
 
 import json
@@ -29,6 +36,10 @@ import time
 import zipfile
 
 import numpy as np
+
+from autograd_core.serialization import is_safetensors, read_safetensors, read_safetensors_header, safetensors_bytes
+
+SAFETENSORS_SUFFIX = ".safetensors"
 
 __all__ = [
     "save",
@@ -44,6 +55,7 @@ __all__ = [
     "read_state_dict",
     "OPTIM_PREFIX",
     "METADATA_KEY",
+    "is_safetensors",
 ]
 
 MODEL_PREFIX = "model/"
@@ -163,6 +175,50 @@ def save(path, arrays):
         )
     plain = {key: _as_plain_array(key, value, path) for key, value in arrays.items()}
 
+    if _is_safetensors_name(path):
+        payload = _safetensors_bytes(plain, path)
+        _write_atomically(path, lambda stream: stream.write(payload))
+        return
+
+    def write_npz(stream):
+        # Written member by member (what np.savez does internally) because np.savez
+        # reserves some keyword names ("file", "allow_pickle") that could be keys.
+        with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for key, array in plain.items():
+                with archive.open(key + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
+
+    _write_atomically(path, write_npz)
+
+
+def _is_safetensors_name(path):
+    return os.fspath(path).endswith(SAFETENSORS_SUFFIX)
+
+
+def _safetensors_bytes(plain, path):
+    """A safetensors file of ``plain``: 0-d string arrays (the metadata record) go to the
+    header's ``__metadata__``, every other array is a tensor."""
+    metadata, tensors = {}, {}
+    for key, array in plain.items():
+        if array.dtype.kind == "U" and array.shape == ():
+            metadata[key] = str(array[()])
+        else:
+            tensors[key] = array
+    return safetensors_bytes(tensors, metadata, f"checkpoint.save({path!r})")
+
+
+def _load_safetensors(path):
+    arrays, metadata = read_safetensors(path, "checkpoint")
+    for key, text in metadata.items():
+        if key not in arrays:
+            arrays[key] = np.array(text)
+    return arrays
+
+
+def _write_atomically(path, write):
+    """Run ``write(stream)`` into a temporary file next to ``path``, flush it to disk and
+    rename it over ``path``; on any error the temporary is removed and ``path`` is left
+    as it was."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     _remove_stale_temporaries(path)
@@ -171,12 +227,7 @@ def save(path, arrays):
     )
     try:
         with os.fdopen(descriptor, "wb") as stream:
-            # Written member by member (what np.savez does internally) because np.savez
-            # reserves some keyword names ("file", "allow_pickle") that could be keys.
-            with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-                for key, array in plain.items():
-                    with archive.open(key + ".npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, array, allow_pickle=False)
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
@@ -205,17 +256,22 @@ def _fsync_directory(directory):
 
 
 def _check_signature(path):
+    """Refuse a missing file, a directory or a file that is neither an .npz archive nor a
+    safetensors file; returns "safetensors" or "npz"."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
     if os.path.isdir(path):
         raise ValueError(f"checkpoint {path!r} is a directory; expected an .npz file")
+    if is_safetensors(path):
+        return "safetensors"
     with open(path, "rb") as stream:
         signature = stream.read(4)
     if signature not in (_ZIP_SIGNATURE, _EMPTY_ZIP_SIGNATURE):
         raise ValueError(
             f"checkpoint {path!r} is not an .npz archive (starts with {signature!r}, "
-            f"expected {_ZIP_SIGNATURE!r}); the file is corrupt or of another format"
+            f"expected {_ZIP_SIGNATURE!r}) nor a safetensors file; the file is corrupt or of another format"
         )
+    return "npz"
 
 
 def load(path):
@@ -223,10 +279,13 @@ def load(path):
 
     Raises ``FileNotFoundError`` if ``path`` does not exist and ``ValueError`` naming the
     file if it is not an ``.npz`` archive, is truncated or corrupt, or holds object
-    arrays (which are never unpickled).
+    arrays (which are never unpickled). A safetensors file (by content, whatever its
+    name) is read with the safetensors package; its header metadata comes back as 0-d
+    string arrays.
     """
     path = os.fspath(path)
-    _check_signature(path)
+    if _check_signature(path) == "safetensors":
+        return _load_safetensors(path)
     try:
         _member_shapes(path)
         with np.load(path, allow_pickle=False) as archive:
@@ -287,7 +346,9 @@ def read_shapes(path):
     alone (nothing is loaded): to check metadata against the arrays before building
     anything of the size it gives. Errors as in :func:`load`."""
     path = os.fspath(path)
-    _check_signature(path)
+    if _check_signature(path) == "safetensors":
+        shapes, metadata = read_safetensors_header(path, "checkpoint")
+        return {**{key: () for key in metadata}, **shapes}
     try:
         return {key: shape for key, (shape, _) in _member_shapes(path).items()}
     except ValueError as error:
