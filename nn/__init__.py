@@ -25,6 +25,11 @@ from . import autoencoders
 from .autoencoders import DenoisingAutoencoder, StackedAutoencoder, TiedLinear, VariationalAutoencoder
 from . import recurrent
 from .recurrent import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell
+# attention, LayerNorm and the Transformer layers (issue 14, item 2)
+from . import attention, layer_norm, transformer
+from .attention import MultiheadAttention
+from .layer_norm import LayerNorm
+from .transformer import TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer
 
 # The applications used to live here as nn.models, nn.cli, ...; those names still import
 # (and are) the modules of nn.apps, loaded only when first asked for.
