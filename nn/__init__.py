@@ -32,6 +32,12 @@ from .recurrent import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell
 # issue 14, weights in the ecosystem's format: nn.utils.load_torch_state_dict / torch_state_dict
 from . import utils
 
+# attention, LayerNorm and the Transformer layers (issue 14, item 2)
+from . import attention, layer_norm, transformer
+from .attention import MultiheadAttention
+from .layer_norm import LayerNorm
+from .transformer import TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer
+
 # The applications used to live here as nn.models, nn.cli, ...; those names still import
 # (and are) the modules of nn.apps, loaded only when first asked for.
 _MOVED_TO_APPS = ("models", "cli", "text", "ae_tasks", "sequence_tasks")

@@ -159,3 +159,117 @@ from .losses import (binary_cross_entropy, cosine_embedding_loss, hinge_embeddin
 __all__ += ["nll_loss", "binary_cross_entropy", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div",
             "poisson_nll_loss", "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss",
             "hinge_embedding_loss", "multilabel_soft_margin_loss"]
+
+# ---- attention and layer normalisation (issue 14, item 2) --------------------------------
+layer_norm = autograd_core.layer_norm
+
+
+def _float_mask(op, name, mask, dtype, bool_means_keep):
+    """A bool mask as an additive array of ``dtype`` (0 where attending, -inf elsewhere;
+    ``bool_means_keep`` says which meaning True has: sdpa's True attends, MultiheadAttention's
+    True is masked out); a float mask as it is (a Tensor stays one, so it may carry a
+    gradient), in ``dtype``."""
+    array = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if array.dtype == np.bool_:
+        blocked = ~array if bool_means_keep else array
+        return np.where(blocked, dtype.type(-np.inf), dtype.type(0))
+    if array.dtype.kind != "f":
+        raise TypeError("%s: got %s of dtype %s, expected a bool or float mask" % (op, name, array.dtype))
+    if isinstance(mask, Tensor) and mask.requires_grad:
+        if mask.dtype != dtype:
+            raise TypeError("%s: got %s of dtype %s for inputs of dtype %s, expected one dtype"
+                            % (op, name, mask.dtype, dtype))
+        return mask
+    return array.astype(dtype, copy=False)
+
+
+def _check_mask_shape(op, name, mask, scores_shape, expected):
+    shape = tuple(mask.shape)
+    try:
+        broadcast = np.broadcast_shapes(shape, scores_shape)
+    except ValueError:
+        broadcast = None
+    if broadcast != tuple(scores_shape):
+        raise ValueError("%s: got %s of shape %s, expected one that broadcasts to the attention scores %s (%s)"
+                         % (op, name, shape, tuple(scores_shape), expected))
+
+
+def _attend(query, key, value, additive_mask, dropout_p, scale):
+    """softmax(query @ key^T * scale + additive_mask) (dropout) @ value over the last two
+    dimensions, batched over the leading ones. Rows that the mask blocks entirely attend to
+    nothing (zero weights, as torch 2.x's safe softmax). Returns (output, weights)."""
+    scores = autograd_core.matmul(query * query.dtype.type(scale), key.transpose(-2, -1))
+    if additive_mask is not None:
+        scores = scores + additive_mask
+        mask_values = additive_mask.data if isinstance(additive_mask, Tensor) else additive_mask
+        blocked_rows = np.all(mask_values == -np.inf, axis=-1, keepdims=True)
+        if blocked_rows.any():
+            blocked_rows = np.broadcast_to(blocked_rows, scores.shape[:-1] + (1,))
+            # a finite row for softmax, whose weights are then zeroed (no gradient flows)
+            scores = autograd_core.masked_fill(scores, blocked_rows, 0.0)
+            weights = autograd_core.softmax(scores, dim=-1) * (~blocked_rows).astype(scores.dtype)
+        else:
+            weights = autograd_core.softmax(scores, dim=-1)
+    else:
+        weights = autograd_core.softmax(scores, dim=-1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p)
+    return autograd_core.matmul(weights, value), weights
+
+
+def _check_probability(op, name, p):
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0.0 <= p <= 1.0:
+        raise ValueError("%s: %s must be a probability in [0, 1], got %r" % (op, name, p))
+    return float(p)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """softmax(query @ key^T * scale + mask) @ value, as
+    torch.nn.functional.scaled_dot_product_attention (dropout applies whenever dropout_p > 0,
+    as torch's: pass 0.0 in evaluation).
+
+    query [..., L, E], key [..., S, E], value [..., S, Ev] (leading dimensions broadcast;
+    one float dtype) -> [..., L, Ev]. attn_mask broadcastable to [..., L, S]: bool (True
+    takes part in attention) or float (added to the scores). is_causal: query i attends to
+    keys 0..i (a lower-triangular [L, S] mask; not with attn_mask). scale: default
+    1 / sqrt(E). A query row that the mask blocks entirely gets zeros, as torch's.
+    """
+    op = "scaled_dot_product_attention"
+    for name, tensor in (("query", query), ("key", key), ("value", value)):
+        _check_tensor(op, name, tensor)
+        if tensor.ndim < 2 or tensor.dtype.kind != "f":
+            raise ValueError("%s: %s must be a float tensor [..., length, features], got shape %s and dtype %s"
+                             % (op, name, tuple(tensor.shape), tensor.dtype))
+    if not query.dtype == key.dtype == value.dtype:
+        raise TypeError("%s: query, key and value must share a dtype, got %s, %s and %s"
+                        % (op, query.dtype, key.dtype, value.dtype))
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError("%s: query [..., L, E] and key [..., S, E] must share E, got shapes %s and %s"
+                         % (op, tuple(query.shape), tuple(key.shape)))
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError("%s: key [..., S, E] and value [..., S, Ev] must share S, got shapes %s and %s"
+                         % (op, tuple(key.shape), tuple(value.shape)))
+    try:
+        batch = np.broadcast_shapes(tuple(query.shape[:-2]), tuple(key.shape[:-2]), tuple(value.shape[:-2]))
+    except ValueError:
+        raise ValueError("%s: the leading dimensions of query %s, key %s and value %s do not broadcast"
+                         % (op, tuple(query.shape), tuple(key.shape), tuple(value.shape))) from None
+    dropout_p = _check_probability(op, "dropout_p", dropout_p)
+    length, source = query.shape[-2], key.shape[-2]
+    scores_shape = tuple(batch) + (length, source)
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("%s: got both attn_mask and is_causal=True, expected one of them" % op)
+        attn_mask = np.tril(np.ones((length, source), dtype=bool))
+    additive = None
+    if attn_mask is not None:
+        _check_mask_shape(op, "attn_mask", attn_mask, scores_shape, "[..., L, S]")
+        additive = _float_mask(op, "attn_mask", attn_mask, query.dtype, bool_means_keep=True)
+    if scale is None:
+        scale = 1.0 / np.sqrt(query.shape[-1])
+    elif isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
+        raise TypeError("%s: got scale=%r, expected a number or None" % (op, scale))
+    return _attend(query, key, value, additive, dropout_p, float(scale))[0]
+
+
+__all__ += ["layer_norm", "scaled_dot_product_attention"]
