@@ -501,21 +501,54 @@ class Embedding(Module):
     """A lookup table: integer indices [...] -> rows of weight, [..., embedding_dim].
 
     weight [num_embeddings, embedding_dim] starts standard normal (PyTorch's default);
-    ``padding_idx``'s row starts at zero and never receives gradient.
+    ``padding_idx``'s row starts at zero and never receives gradient. ``max_norm``: each
+    row looked up whose ``norm_type``-norm exceeds it is first rescaled to that norm, in
+    place in weight (outside the graph, as torch's embedding_renorm_).
+    ``Embedding.from_pretrained(weights)`` wraps an existing table.
     """
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, dtype=np.float32):
         super().__init__()
         self.num_embeddings = _positive_int("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _positive_int("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None:
-            if not isinstance(padding_idx, (int, np.integer)) or not -num_embeddings <= padding_idx < num_embeddings:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
+                    or not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError("Embedding: padding_idx must be an int in [-%d, %d), got %r"
                                  % (num_embeddings, num_embeddings, padding_idx))
             padding_idx = int(padding_idx) % num_embeddings
+        if max_norm is not None and (isinstance(max_norm, bool) or not isinstance(max_norm, (int, float))
+                                     or not max_norm > 0):
+            raise ValueError("Embedding: max_norm must be a positive number or None, got %r" % (max_norm,))
+        if scale_grad_by_freq or sparse:
+            raise NotImplementedError("Embedding: scale_grad_by_freq and sparse gradients are not supported")
         self.padding_idx = padding_idx
-        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=dtype))
-        self.reset_parameters()
+        self.max_norm = None if max_norm is None else float(max_norm)
+        self.norm_type = float(norm_type)
+        if _weight is None:
+            self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=dtype))
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (self.num_embeddings, self.embedding_dim):
+                raise ValueError("Embedding: _weight must have shape %s, got %s"
+                                 % ((self.num_embeddings, self.embedding_dim), tuple(_weight.shape)))
+            self.weight = Parameter(np.array(_weight, copy=True))
+        if _freeze:
+            self.weight.requires_grad = False
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None, norm_type=2.0,
+                        scale_grad_by_freq=False, sparse=False):
+        """An Embedding whose table is a copy of ``embeddings`` [num_embeddings, embedding_dim]
+        (numpy array or Tensor), not trained when ``freeze`` (torch's default). The
+        padding_idx row is kept as given, as torch does."""
+        data = np.asarray(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
+        if data.ndim != 2 or data.dtype.kind != "f":
+            raise ValueError("Embedding.from_pretrained: embeddings must be a 2-D float table, got shape %s "
+                             "dtype %s" % (data.shape, data.dtype))
+        return cls(data.shape[0], data.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
+                   _weight=data, _freeze=freeze, dtype=data.dtype)
 
     def reset_parameters(self):
         init.normal_(self.weight)
@@ -523,14 +556,32 @@ class Embedding(Module):
             self.weight.data[self.padding_idx] = 0
 
     def forward(self, indices):
+        """indices: ints [...] in [0, num_embeddings) -> [..., embedding_dim]."""
         indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
         if indices.dtype.kind not in "iu":
             raise TypeError("Embedding: indices must be integers, got dtype %s" % indices.dtype)
         if indices.size and (indices.min() < 0 or indices.max() >= self.num_embeddings):
             raise ValueError("Embedding: indices must lie in [0, %d), got min %d, max %d"
                              % (self.num_embeddings, indices.min(), indices.max()))
+        if self.max_norm is not None:
+            self._renorm(indices)
         return _EmbeddingLookup.apply(self.weight, indices, self.padding_idx)
+
+    def _renorm(self, indices):
+        """torch's embedding_renorm_: rows looked up with a norm above max_norm scaled to
+        max_norm / (norm + 1e-7), in place; not recorded in the graph."""
+        rows = np.unique(indices)
+        table = self.weight.data
+        norms = np.linalg.norm(table[rows], ord=self.norm_type, axis=1)
+        over = norms > self.max_norm
+        if over.any():
+            rows, norms = rows[over], norms[over]
+            table[rows] *= (self.max_norm / (norms + 1e-7)).astype(table.dtype)[:, None]
 
     def extra_repr(self):
         text = "%d, %d" % (self.num_embeddings, self.embedding_dim)
-        return text if self.padding_idx is None else text + ", padding_idx=%d" % self.padding_idx
+        if self.padding_idx is not None:
+            text += ", padding_idx=%d" % self.padding_idx
+        if self.max_norm is not None:
+            text += ", max_norm=%s" % self.max_norm
+        return text
