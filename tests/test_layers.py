@@ -612,3 +612,87 @@ def test_embedding_from_pretrained_freezes_by_default():
     np.testing.assert_array_equal(layer(np.array([3, 1])).data, table[[3, 1]])
     with pytest.raises(ValueError, match="Embedding.from_pretrained"):
         nn.Embedding.from_pretrained(np.zeros(4))
+
+
+def _lstm_projected_reference(x, params, proj, hidden):
+    """numpy LSTM with a projection, one direction: x [b, T, in] -> outputs [b, T, proj]."""
+    w_ih, w_hh, b_ih, b_hh, w_hr = params
+    h, c = np.zeros((x.shape[0], proj)), np.zeros((x.shape[0], hidden))
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    outputs = []
+    for t in range(x.shape[1]):
+        gates = x[:, t] @ w_ih.T + b_ih + h @ w_hh.T + b_hh
+        i, f, g, o = np.split(gates, 4, axis=1)
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = (sigmoid(o) * np.tanh(c)) @ w_hr.T
+        outputs.append(h)
+    return np.stack(outputs, axis=1), h, c
+
+
+def test_lstm_proj_size_matches_numpy_and_gradchecks():
+    layer = nn.LSTM(3, 4, proj_size=2, dtype=np.float64)
+    assert layer.weight_hr_l0.shape == (2, 4) and layer.weight_hh_l0.shape == (16, 2)
+    x = leaf(2, 5, 3)
+    outputs, (h, c) = layer(x)
+    params = [getattr(layer, name + "_l0").data for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                                             "weight_hr")]
+    expected, h_ref, c_ref = _lstm_projected_reference(x.data, params, 2, 4)
+    np.testing.assert_allclose(outputs.data, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h.data[0], h_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(c.data[0], c_ref, rtol=1e-10, atol=1e-12)
+    small = nn.LSTM(2, 3, proj_size=1, dtype=np.float64)
+    assert module_gradcheck(_FirstOutput(small), leaf(2, 3, 2))
+
+
+class _FirstOutput(nn.Module):
+    """A recurrent layer's outputs without its state (for module_gradcheck)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+        self._parameters = layer._parameters  # module_gradcheck swaps these
+
+    def forward(self, x):
+        return self.layer(x)[0]
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_bidirectional_is_a_forward_and_a_reversed_layer(kind):
+    """The reference: two unidirectional layers with the same weights, the second run on
+    each sequence reversed within its length and its outputs reversed back."""
+    both = getattr(nn, kind)(3, 4, bidirectional=True, dtype=np.float64)
+    forward, backward = getattr(nn, kind)(3, 4, dtype=np.float64), getattr(nn, kind)(3, 4, dtype=np.float64)
+    for name, param in forward.named_parameters():
+        param.data[...] = getattr(both, name).data
+        getattr(backward, name).data[...] = getattr(both, name + "_reverse").data
+    x = RNG.standard_normal((3, 5, 3))
+    lengths = np.array([5, 3, 1])
+    reversed_x = x.copy()
+    for b, n in enumerate(lengths):
+        reversed_x[b, :n] = x[b, :n][::-1]
+    out, state = both(ag.Tensor(x), lengths=lengths)
+    out_f, state_f = forward(ag.Tensor(x), lengths=lengths)
+    out_b, state_b = backward(ag.Tensor(reversed_x), lengths=lengths)
+    expected_b = out_b.data.copy()
+    for b, n in enumerate(lengths):
+        expected_b[b, :n] = out_b.data[b, :n][::-1]
+    np.testing.assert_allclose(out.data, np.concatenate([out_f.data, expected_b], axis=2), rtol=1e-12, atol=1e-14)
+    h, h_f, h_b = (s[0] if kind == "LSTM" else s for s in (state, state_f, state_b))
+    np.testing.assert_allclose(h.data, np.concatenate([h_f.data, h_b.data]), rtol=1e-12, atol=1e-14)
+
+
+def test_bidirectional_gru_gradchecks():
+    layer = nn.GRU(2, 2, num_layers=2, bidirectional=True, dtype=np.float64)
+    assert module_gradcheck(_FirstOutput(layer), leaf(2, 3, 2))
+
+
+def test_bidirectional_and_projection_errors_name_the_layer():
+    layer = nn.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2)
+    with pytest.raises(ValueError, match=r"LSTM: expected initial h of shape \(4, 2, 2\)"):
+        layer(ag.randn(2, 5, 3), (ag.zeros(2, 2, 2), ag.zeros(4, 2, 4)))
+    with pytest.raises(ValueError, match="LSTM: proj_size must be 0 or smaller than hidden_size"):
+        nn.LSTM(3, 4, proj_size=4)
+    with pytest.raises(ValueError, match="GRU: proj_size"):
+        nn.GRU(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match=r"GRU: expected input \[batch, time >= 1, 3\]"):
+        nn.GRU(3, 4, bidirectional=True)(ag.randn(2, 5, 4))

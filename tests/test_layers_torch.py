@@ -152,3 +152,66 @@ def test_embedding_matches_torch_with_padding_idx_and_max_norm():
     ours, theirs = nn.Embedding(5, 2, padding_idx=-2), torch.nn.Embedding(5, 2, padding_idx=-2)
     assert ours.padding_idx == theirs.padding_idx == 3
     assert set(ours.state_dict()) == set(theirs.state_dict())
+
+
+# ---- bidirectional RNN / LSTM / GRU and LSTM proj_size ----------------------------------------
+RECURRENT = [("RNN", dict(bidirectional=True, num_layers=2)), ("GRU", dict(bidirectional=True)),
+             ("LSTM", dict(bidirectional=True, num_layers=2)), ("LSTM", dict(proj_size=3)),
+             ("LSTM", dict(proj_size=2, bidirectional=True, num_layers=2)),
+             ("GRU", dict(bidirectional=True, num_layers=2, batch_first=False))]
+
+
+@pytest.mark.parametrize("kind, options", RECURRENT)
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_recurrent_directions_and_projection_match_torch(kind, options, with_lengths, with_state):
+    ours = getattr(nn, kind)(4, 5, dtype=np.float64, **options)
+    theirs = getattr(torch.nn, kind)(4, 5, **dict(options, batch_first=options.get("batch_first", True))).double()
+    assert [name for name, _ in ours.named_parameters()] == [name for name, _ in theirs.named_parameters()]
+    for name, param in theirs.named_parameters():
+        assert getattr(ours, name).shape == tuple(param.shape), name
+        getattr(ours, name).data[...] = param.detach().numpy()
+    batch_first = options.get("batch_first", True)
+    batch, steps = 3, 6
+    x = RNG.standard_normal((batch, steps, 4) if batch_first else (steps, batch, 4))
+    lengths = np.array([6, 2, 4])
+    layers = options.get("num_layers", 1) * (2 if options.get("bidirectional") else 1)
+    out_size = options.get("proj_size", 0) or 5
+    state = None
+    if with_state:
+        h0 = RNG.standard_normal((layers, batch, out_size))
+        state = (h0, RNG.standard_normal((layers, batch, 5))) if kind == "LSTM" else h0
+    as_ours = (lambda s: tuple(ag.Tensor(v, requires_grad=True) for v in s)) if kind == "LSTM" else \
+        (lambda s: ag.Tensor(s, requires_grad=True))
+    as_theirs = (lambda s: tuple(torch.tensor(v, requires_grad=True) for v in s)) if kind == "LSTM" else \
+        (lambda s: torch.tensor(s, requires_grad=True))
+    state_ours = None if state is None else as_ours(state)
+    state_theirs = None if state is None else as_theirs(state)
+    x_ours, x_theirs = ag.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y_ours, final_ours = ours(x_ours, state_ours, lengths=lengths if with_lengths else None)
+    if with_lengths:
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x_theirs, torch.tensor(lengths), batch_first=batch_first,
+                                                         enforce_sorted=False)
+        y_packed, final_theirs = theirs(packed, state_theirs)
+        y_theirs, _ = torch.nn.utils.rnn.pad_packed_sequence(y_packed, batch_first=batch_first, total_length=steps)
+    else:
+        y_theirs, final_theirs = theirs(x_theirs, state_theirs)
+    finals_ours = final_ours if kind == "LSTM" else (final_ours,)
+    finals_theirs = final_theirs if kind == "LSTM" else (final_theirs,)
+    np.testing.assert_allclose(y_ours.data, y_theirs.detach().numpy(), rtol=1e-9, atol=1e-11)
+    for a, b in zip(finals_ours, finals_theirs):
+        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-9, atol=1e-11)
+    # one backward through the outputs and the final states
+    upstream = [RNG.standard_normal(t.shape) for t in (y_ours, *finals_ours)]
+    loss_ours = sum((t * ag.Tensor(u)).sum() for t, u in zip((y_ours, *finals_ours), upstream))
+    loss_theirs = sum((t * torch.tensor(u)).sum() for t, u in zip((y_theirs, *finals_theirs), upstream))
+    loss_ours.backward()
+    loss_theirs.backward()
+    np.testing.assert_allclose(x_ours.grad.data, x_theirs.grad.numpy(), rtol=1e-8, atol=1e-10)
+    for name, param in theirs.named_parameters():
+        np.testing.assert_allclose(getattr(ours, name).grad.data, param.grad.numpy(), rtol=1e-8, atol=1e-10,
+                                   err_msg=name)
+    if with_state:
+        for a, b in zip(state_ours if kind == "LSTM" else (state_ours,),
+                        state_theirs if kind == "LSTM" else (state_theirs,)):
+            np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-8, atol=1e-10)
