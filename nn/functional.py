@@ -226,4 +226,6 @@ def softplus(x, beta=1.0, threshold=20.0):
     return autograd_core.where(scaled.data > threshold, x, autograd_core.softplus(scaled) / beta)
 
 
+# softplus is no longer the op bound as is: torch's F.softplus takes beta and threshold
+_SAME_AS_OPS = tuple(name for name in _SAME_AS_OPS if name != "softplus")
 __all__ += ["channel_dropout", "dropout1d", "dropout2d", "alpha_dropout"]
