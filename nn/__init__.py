@@ -38,6 +38,12 @@ from .attention import MultiheadAttention
 from .layer_norm import LayerNorm
 from .transformer import TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer
 
+# ---- layers (issue 14) ----
+from .layers import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AlphaDropout,
+                     AvgPool1d, CELU, Conv1d, ConvTranspose2d, Dropout1d, Dropout2d, GELU, GLU, Hardsigmoid,
+                     Hardswish, Hardtanh, LogSigmoid, MaxPool1d, Mish, PReLU, ReLU6, SELU, SiLU, Softmin,
+                     Softplus, Softsign, Unflatten, Upsample)
+
 # The applications used to live here as nn.models, nn.cli, ...; those names still import
 # (and are) the modules of nn.apps, loaded only when first asked for.
 _MOVED_TO_APPS = ("models", "cli", "text", "ae_tasks", "sequence_tasks")

@@ -273,3 +273,69 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
 
 __all__ += ["layer_norm", "scaled_dot_product_attention"]
+
+# ---- layers (issue 14): channel and alpha dropout ----
+_SELU_SATURATION = -1.7580993408473766  # -scale * alpha of SELU: where its output saturates
+
+
+def channel_dropout(x, p=0.5, training=True, generator=None, spatial=2, name="dropout2d"):
+    """Channel dropout, channels-last: x [N, *spatial, C] (or without N); in training each
+    (sample, channel) pair is zeroed whole with probability p and the rest scaled by
+    1 / (1 - p). ``spatial`` is the number of spatial dims (1: dropout1d, 2: dropout2d,
+    3: dropout3d); ``name`` names the caller in errors."""
+    _check_tensor(name, "x", x)
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ValueError("%s: p must be a probability in [0, 1], got %r" % (name, p))
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError("%s: expected channels-last input of %d dims [N, %s, C] (or %d without N), got shape %s"
+                         % (name, spatial + 2, ", ".join(["S"] * spatial), spatial + 1, tuple(x.shape)))
+    if not training or p == 0.0:
+        return x
+    if x.dtype.kind != "f":
+        raise TypeError("%s: x must be a float tensor, got dtype %s" % (name, x.dtype))
+    mask_shape = ((x.shape[0],) if x.ndim == spatial + 2 else ()) + (1,) * spatial + (x.shape[-1],)
+    if p == 1.0:
+        mask = np.zeros(mask_shape, dtype=x.dtype)
+    else:
+        rng = init.get_generator() if generator is None else generator
+        keep = rng.random(mask_shape, dtype=np.float32 if x.dtype == np.float32 else np.float64) >= p
+        mask = keep.astype(x.dtype)
+        mask *= x.dtype.type(1.0 / (1.0 - p))
+    return _Dropout.apply(x, mask)
+
+
+def dropout1d(x, p=0.5, training=True, generator=None):
+    """Channel dropout of [N, L, C] (or [L, C]); see :func:`channel_dropout`."""
+    return channel_dropout(x, p, training, generator, 1, "dropout1d")
+
+
+def dropout2d(x, p=0.5, training=True, generator=None):
+    """Channel dropout of [N, H, W, C] (or [H, W, C]); see :func:`channel_dropout`."""
+    return channel_dropout(x, p, training, generator, 2, "dropout2d")
+
+
+def alpha_dropout(x, p=0.5, training=False, generator=None):
+    """Alpha dropout (for SELU networks), torch's formula: a dropped element becomes SELU's
+    saturation alpha' = -1.758..., then y = a * x' + b with a = ((1 - p)(1 + p alpha'^2))^-1/2
+    and b = -a alpha' p, so zero mean and unit variance survive. The identity when not
+    training (torch's default training=False for the function)."""
+    _check_tensor("alpha_dropout", "x", x)
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ValueError("alpha_dropout: p must be a probability in [0, 1], got %r" % (p,))
+    if not training or p == 0.0:
+        return x
+    if x.dtype.kind != "f":
+        raise TypeError("alpha_dropout: x must be a float tensor, got dtype %s" % x.dtype)
+    if p == 1.0:
+        return x * Tensor(np.zeros(x.shape, dtype=x.dtype))  # torch: all zeros, gradient zero
+    rng = init.get_generator() if generator is None else generator
+    keep = rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64) >= p
+    a = (1.0 - p) * (1.0 + p * _SELU_SATURATION ** 2)
+    a = a ** -0.5
+    b = -a * _SELU_SATURATION * p
+    mask = (keep * a).astype(x.dtype)
+    offset = (np.where(keep, 0.0, a * _SELU_SATURATION) + b).astype(x.dtype)
+    return _Dropout.apply(x, mask) + Tensor(offset)
+
+
+__all__ += ["channel_dropout", "dropout1d", "dropout2d", "alpha_dropout"]

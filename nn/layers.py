@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from autograd_core import Tensor
+
 from . import functional as F
 from . import init
 from ._checks import pair, positive_int
@@ -318,6 +320,557 @@ class LogSoftmax(Module):
 
     def forward(self, x):
         return F.log_softmax(x, self.dim)
+
+    def extra_repr(self):
+        return "dim=%d" % self.dim
+
+
+# ---- more layers (issue 14): 1-D and transposed convs, resampling, adaptive and 1-D
+# pooling, channel dropout, PReLU and the activations of autograd_core as Modules ----------
+__all__ += ["Conv1d", "ConvTranspose2d", "Upsample", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+            "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "MaxPool1d", "AvgPool1d", "Dropout1d", "Dropout2d",
+            "AlphaDropout", "Unflatten", "PReLU", "GELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid", "SELU",
+            "CELU", "Softsign", "Hardtanh", "ReLU6", "LogSigmoid", "Softplus", "Softmin", "GLU"]
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _check_channels_last(layer, x, ndims, channels, what):
+    """x must have ndims (with the batch) or ndims - 1 (without) dimensions and ``channels``
+    in the last one; a ValueError naming the layer otherwise."""
+    if not isinstance(x, Tensor):
+        raise TypeError("%s: expected a Tensor input, got %s" % (layer, type(x).__name__))
+    if x.ndim not in (ndims - 1, ndims) or x.shape[-1] != channels:
+        hint = ""
+        if x.ndim in (ndims - 1, ndims) and x.shape[-ndims + 1 if x.ndim == ndims else 0] == channels:
+            hint = " (it looks like channels-first; this library is channels-last)"
+        raise ValueError("%s: expected channels-last input %s (or without the batch dimension), got shape %s%s"
+                         % (layer, what % channels, tuple(x.shape), hint))
+
+
+class Conv1d(Module):
+    """1-D convolution over channels-last sequences, torch.nn.Conv1d's arguments.
+
+    x: [N, L, in_channels] (or [L, in_channels]) -> [N, out_L, out_channels].
+    weight: [kernel_size, in_channels / groups, out_channels] (torch's [out, in/groups, k]
+    mapped by ``autograd_core.ops.convolution.torch_conv_weight_to_ours``); bias:
+    [out_channels]. padding: int, 'valid' or 'same' (default 0, as torch); padding_mode
+    'zeros', 'reflect', 'replicate' or 'circular'.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", dtype=np.float32):
+        super().__init__()
+        self.in_channels = positive_int("Conv1d", "in_channels", in_channels)
+        self.out_channels = positive_int("Conv1d", "out_channels", out_channels)
+        self.kernel_size = positive_int("Conv1d", "kernel_size", _single(kernel_size, "Conv1d", "kernel_size"))
+        self.stride = positive_int("Conv1d", "stride", _single(stride, "Conv1d", "stride"))
+        self.dilation = positive_int("Conv1d", "dilation", _single(dilation, "Conv1d", "dilation"))
+        self.groups = positive_int("Conv1d", "groups", groups)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError("Conv1d: groups (%d) must divide in_channels (%d) and out_channels (%d)"
+                             % (self.groups, self.in_channels, self.out_channels))
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError("Conv1d: padding must be 'same', 'valid' or an int, got %r" % (padding,))
+        else:
+            padding = _single(padding, "Conv1d", "padding")
+            if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
+                raise ValueError("Conv1d: padding must be 'same', 'valid' or a non-negative int, got %r"
+                                 % (padding,))
+            padding = int(padding)
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError("Conv1d: padding_mode must be one of %s, got %r" % (_PADDING_MODES, padding_mode))
+        self.padding, self.padding_mode = padding, padding_mode
+        self.weight = Parameter(np.empty((self.kernel_size, self.in_channels // self.groups, self.out_channels),
+                                         dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = _bias_bound(self.kernel_size * self.in_channels // self.groups)
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        """x [N, L, in_channels] -> [N, out_L, out_channels]."""
+        _check_channels_last(self._name(), x, 3, self.in_channels, "[N, L, %d]")
+        _check_dtype(self._name(), x, self.weight)
+        padding = self.padding
+        if self.padding_mode != "zeros" and padding != "valid":
+            # torch pads with the mode first, then convolves without padding
+            if padding == "same":
+                total = self.dilation * (self.kernel_size - 1)
+                before, after = total // 2, total - total // 2
+            else:
+                before = after = padding
+            x = F.pad(x, (0, 0, before, after), mode=self.padding_mode)
+            padding = 0
+        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+    def _name(self):
+        return "Conv1d(%d, %d, kernel_size=%d)" % (self.in_channels, self.out_channels, self.kernel_size)
+
+    def extra_repr(self):
+        text = "%d, %d, kernel_size=%d, stride=%d, padding=%r" % (
+            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding)
+        if self.dilation != 1:
+            text += ", dilation=%d" % self.dilation
+        if self.groups != 1:
+            text += ", groups=%d" % self.groups
+        if self.padding_mode != "zeros":
+            text += ", padding_mode=%r" % self.padding_mode
+        return text + ("" if self.bias is not None else ", bias=False")
+
+
+def _single(value, layer, name):
+    """torch accepts an int or a 1-tuple for 1-D sizes."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError("%s: %s must be an int or a 1-tuple, got %r" % (layer, name, value))
+        return value[0]
+    return value
+
+
+def _non_negative_pair(layer, name, value):
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in values):
+        raise ValueError("%s: %s must be a non-negative int or pair of them, got %r" % (layer, name, value))
+    return tuple(int(v) for v in values)
+
+
+class ConvTranspose2d(Module):
+    """2-D transposed convolution over NHWC images, torch.nn.ConvTranspose2d's arguments.
+
+    x: [N, H, W, in_channels] (or [H, W, in_channels]) -> [N, out_h, out_w, out_channels],
+    out_h = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
+    weight: [kh, kw, out_channels / groups, in_channels] (torch's [in, out/groups, kh, kw]
+    mapped by ``torch_conv_weight_to_ours``); bias: [out_channels].
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", dtype=np.float32):
+        super().__init__()
+        self.in_channels = positive_int("ConvTranspose2d", "in_channels", in_channels)
+        self.out_channels = positive_int("ConvTranspose2d", "out_channels", out_channels)
+        self.kernel_size = pair("ConvTranspose2d", "kernel_size", kernel_size)
+        self.stride = pair("ConvTranspose2d", "stride", stride)
+        self.dilation = pair("ConvTranspose2d", "dilation", dilation)
+        self.padding = _non_negative_pair("ConvTranspose2d", "padding", padding)
+        self.output_padding = _non_negative_pair("ConvTranspose2d", "output_padding", output_padding)
+        self.groups = positive_int("ConvTranspose2d", "groups", groups)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError("ConvTranspose2d: groups (%d) must divide in_channels (%d) and out_channels (%d)"
+                             % (self.groups, self.in_channels, self.out_channels))
+        if any(o >= max(s, d) for o, s, d in zip(self.output_padding, self.stride, self.dilation)):
+            raise ValueError("ConvTranspose2d: output_padding %s must be smaller than stride %s or dilation %s"
+                             % (self.output_padding, self.stride, self.dilation))
+        if padding_mode != "zeros":
+            raise ValueError("ConvTranspose2d: only padding_mode 'zeros' is supported (as torch), got %r"
+                             % (padding_mode,))
+        kh, kw = self.kernel_size
+        self.weight = Parameter(np.empty((kh, kw, self.out_channels // self.groups, self.in_channels), dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # torch's fan_in of a transposed conv weight [in, out/groups, kh, kw] is
+        # out/groups * kh * kw: init.compute_fans gives the same from our layout
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = _bias_bound(init.compute_fans(self.weight.shape)[0])
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x, output_size=None):
+        """x [N, H, W, in_channels] -> [N, out_h, out_w, out_channels]. output_size: the
+        (H, W) wanted (torch's argument), which picks the output_padding."""
+        _check_channels_last(self._name(), x, 4, self.in_channels, "[N, H, W, %d]")
+        _check_dtype(self._name(), x, self.weight)
+        output_padding = self.output_padding
+        if output_size is not None:
+            output_padding = self._output_padding(x, output_size)
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, output_padding,
+                                  self.groups, self.dilation)
+
+    def _output_padding(self, x, output_size):
+        size = tuple(output_size)[-2:] if len(tuple(output_size)) >= 2 else None
+        if size is None:
+            raise ValueError("%s: output_size must hold (H, W), got %r" % (self._name(), output_size))
+        padding = []
+        for axis in range(2):
+            smallest = ((x.shape[x.ndim - 3 + axis] - 1) * self.stride[axis] - 2 * self.padding[axis]
+                        + self.dilation[axis] * (self.kernel_size[axis] - 1) + 1)
+            extra = int(size[axis]) - smallest
+            if not 0 <= extra < max(self.stride[axis], self.dilation[axis]):
+                raise ValueError("%s: output_size %s cannot be reached: dimension %d must lie in [%d, %d]"
+                                 % (self._name(), tuple(size), axis, smallest,
+                                    smallest + max(self.stride[axis], self.dilation[axis]) - 1))
+            padding.append(extra)
+        return tuple(padding)
+
+    def _name(self):
+        return "ConvTranspose2d(%d, %d, kernel_size=%s)" % (self.in_channels, self.out_channels, self.kernel_size)
+
+    def extra_repr(self):
+        text = "%d, %d, kernel_size=%s, stride=%s, padding=%s" % (
+            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding)
+        if self.output_padding != (0, 0):
+            text += ", output_padding=%s" % (self.output_padding,)
+        if self.dilation != (1, 1):
+            text += ", dilation=%s" % (self.dilation,)
+        if self.groups != 1:
+            text += ", groups=%d" % self.groups
+        return text + ("" if self.bias is not None else ", bias=False")
+
+
+class Upsample(Module):
+    """Resample channels-last input [N, *spatial, C] to ``size`` or by ``scale_factor``
+    (torch.nn.Upsample; autograd_core.interpolate does the work, its modes included)."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None):
+        super().__init__()
+        if (size is None) == (scale_factor is None):
+            raise ValueError("Upsample: give exactly one of size and scale_factor, got size=%r, scale_factor=%r"
+                             % (size, scale_factor))
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
+
+    def forward(self, x):
+        return F.interpolate(x, size=self.size, scale_factor=self.scale_factor, mode=self.mode,
+                             align_corners=self.align_corners, recompute_scale_factor=self.recompute_scale_factor)
+
+    def extra_repr(self):
+        text = ("size=%r" % (self.size,)) if self.size is not None else "scale_factor=%r" % (self.scale_factor,)
+        return text + ", mode=%r" % self.mode
+
+
+class _AdaptivePool(Module):
+    _function = None
+    _spatial = 2
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = bool(return_indices)
+
+    def forward(self, x):
+        if not isinstance(x, Tensor) or x.ndim not in (self._spatial + 1, self._spatial + 2):
+            raise ValueError("%s: expected channels-last input [N, %s, C] (or without N), got %s" % (
+                type(self).__name__, ", ".join("HW"[:self._spatial] if self._spatial == 2 else "L"),
+                tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__))
+        function = getattr(F, self._function)
+        if self.return_indices:
+            return function(x, self.output_size, return_indices=True)
+        return function(x, self.output_size)
+
+    def extra_repr(self):
+        return "output_size=%r" % (self.output_size,)
+
+
+class AdaptiveAvgPool1d(_AdaptivePool):
+    """Mean over adaptive windows: [N, L, C] -> [N, output_size, C] (torch's start/end rule)."""
+    _function, _spatial = "adaptive_avg_pool1d", 1
+
+    def __init__(self, output_size):
+        super().__init__(output_size)
+
+
+class AdaptiveAvgPool2d(_AdaptivePool):
+    """Mean over adaptive windows: [N, H, W, C] -> [N, *output_size, C]; output_size an int,
+    a pair, or None in a pair for "keep that dimension"."""
+    _function = "adaptive_avg_pool2d"
+
+    def __init__(self, output_size):
+        super().__init__(output_size)
+
+
+class AdaptiveMaxPool1d(_AdaptivePool):
+    """Max over adaptive windows: [N, L, C] -> [N, output_size, C] (and the argmax indices
+    with return_indices)."""
+    _function, _spatial = "adaptive_max_pool1d", 1
+
+
+class AdaptiveMaxPool2d(_AdaptivePool):
+    """Max over adaptive windows: [N, H, W, C] -> [N, *output_size, C] (and the argmax
+    indices with return_indices)."""
+    _function = "adaptive_max_pool2d"
+
+
+class MaxPool1d(Module):
+    """Max over windows of channels-last [N, L, C]; torch.nn.MaxPool1d's arguments."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.return_indices, self.ceil_mode = dilation, bool(return_indices), bool(ceil_mode)
+
+    def forward(self, x):
+        if not isinstance(x, Tensor) or x.ndim not in (2, 3):
+            raise ValueError("MaxPool1d: expected channels-last input [N, L, C] or [L, C], got %s"
+                             % ((tuple(x.shape),) if isinstance(x, Tensor) else type(x).__name__))
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+    def extra_repr(self):
+        return "kernel_size=%r, stride=%r, padding=%r" % (self.kernel_size, self.stride, self.padding)
+
+
+class AvgPool1d(Module):
+    """Mean over windows of channels-last [N, L, C]; torch.nn.AvgPool1d's arguments."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
+
+    def forward(self, x):
+        if not isinstance(x, Tensor) or x.ndim not in (2, 3):
+            raise ValueError("AvgPool1d: expected channels-last input [N, L, C] or [L, C], got %s"
+                             % ((tuple(x.shape),) if isinstance(x, Tensor) else type(x).__name__))
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+    def extra_repr(self):
+        return "kernel_size=%r, stride=%r, padding=%r" % (self.kernel_size, self.stride, self.padding)
+
+
+class _ChannelDropout(Dropout):
+    _spatial = 2
+
+    def forward(self, x):
+        return F.channel_dropout(x, self.p, self.training, self.generator, self._spatial, type(self).__name__)
+
+
+class Dropout1d(_ChannelDropout):
+    """Channel dropout of channels-last [N, L, C] (or [L, C]): in training each sample's
+    channel is zeroed whole with probability p, the others scaled by 1 / (1 - p)."""
+    _spatial = 1
+
+
+class Dropout2d(_ChannelDropout):
+    """Channel dropout of NHWC [N, H, W, C] (or [H, W, C]): in training each sample's
+    channel (an [H, W] map) is zeroed whole with probability p, the others scaled by
+    1 / (1 - p). As torch.nn.Dropout2d with channels last."""
+    _spatial = 2
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps SELU's zero mean and unit variance: dropped elements take SELU's
+    negative saturation, then an affine map restores the statistics (torch.nn.AlphaDropout)."""
+
+    def forward(self, x):
+        return F.alpha_dropout(x, self.p, self.training, self.generator)
+
+
+class Unflatten(Module):
+    """Split dimension ``dim`` into ``unflattened_size``: [N, 12] -> [N, 3, 4] for
+    Unflatten(1, (3, 4)); one entry may be -1."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError("Unflatten: dim must be an int, got %r" % (dim,))
+        sizes = tuple(unflattened_size)
+        if not sizes or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or (s < 1 and s != -1)
+                            for s in sizes) or sizes.count(-1) > 1:
+            raise ValueError("Unflatten: unflattened_size must be positive ints (one may be -1), got %r"
+                             % (unflattened_size,))
+        self.dim, self.unflattened_size = int(dim), tuple(int(s) for s in sizes)
+
+    def forward(self, x):
+        dim = self.dim + x.ndim if self.dim < 0 else self.dim
+        if not 0 <= dim < x.ndim:
+            raise ValueError("Unflatten: dim %d out of range for input of shape %s" % (self.dim, tuple(x.shape)))
+        known = int(np.prod([s for s in self.unflattened_size if s != -1]))
+        length = x.shape[dim]
+        if (-1 in self.unflattened_size and length % known) or (-1 not in self.unflattened_size and known != length):
+            raise ValueError("Unflatten: cannot split dimension %d of size %d into %s (input shape %s)"
+                             % (self.dim, length, self.unflattened_size, tuple(x.shape)))
+        return x.reshape(tuple(x.shape[:dim]) + self.unflattened_size + tuple(x.shape[dim + 1:]))
+
+    def extra_repr(self):
+        return "dim=%d, unflattened_size=%s" % (self.dim, self.unflattened_size)
+
+
+class PReLU(Module):
+    """x for x > 0, weight * x otherwise; weight [num_parameters] learned, one shared value
+    or one per channel (the LAST dimension, channels-last), starting at ``init``."""
+
+    def __init__(self, num_parameters=1, init=0.25, dtype=np.float32):
+        super().__init__()
+        self.num_parameters = positive_int("PReLU", "num_parameters", num_parameters)
+        self.init = float(init)
+        self.weight = Parameter(np.full(self.num_parameters, self.init, dtype=dtype))
+
+    def reset_parameters(self):
+        self.weight.data[...] = self.init
+
+    def forward(self, x):
+        if self.num_parameters > 1 and (x.ndim < 2 or x.shape[-1] != self.num_parameters):
+            raise ValueError("PReLU(num_parameters=%d): expected channels-last input [..., %d], got shape %s"
+                             % (self.num_parameters, self.num_parameters, tuple(x.shape)))
+        _check_dtype("PReLU", x, self.weight)
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self):
+        return "num_parameters=%d" % self.num_parameters
+
+
+class _Activation(Module):
+    """An elementwise activation without settings; ``inplace`` is accepted for torch's
+    signature and ignored (the result is the same, computed out of place)."""
+    _function = None
+
+    def __init__(self, inplace=False):
+        super().__init__()
+
+    def forward(self, x):
+        return getattr(F, self._function)(x)
+
+
+class GELU(Module):
+    """x * Phi(x) (approximate='none') or its tanh approximation (approximate='tanh')."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError("GELU: approximate must be 'none' or 'tanh', got %r" % (approximate,))
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self):
+        return "approximate=%r" % self.approximate
+
+
+class SiLU(_Activation):
+    """x * sigmoid(x)."""
+    _function = "silu"
+
+
+class Mish(_Activation):
+    """x * tanh(softplus(x))."""
+    _function = "mish"
+
+
+class Hardswish(_Activation):
+    """x * relu6(x + 3) / 6."""
+    _function = "hardswish"
+
+
+class Hardsigmoid(_Activation):
+    """relu6(x + 3) / 6."""
+    _function = "hardsigmoid"
+
+
+class SELU(_Activation):
+    """scale * (x for x > 0, alpha * (exp(x) - 1) otherwise), torch's alpha and scale."""
+    _function = "selu"
+
+
+class Softsign(Module):
+    """x / (1 + |x|)."""
+
+    def forward(self, x):
+        return F.softsign(x)
+
+
+class ReLU6(_Activation):
+    """min(max(x, 0), 6)."""
+    _function = "relu6"
+
+
+class LogSigmoid(Module):
+    """log(sigmoid(x)), computed stably."""
+
+    def forward(self, x):
+        return F.logsigmoid(x)
+
+
+class CELU(Module):
+    """x for x > 0, alpha * (exp(x / alpha) - 1) otherwise."""
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha = float(alpha)
+        if self.alpha == 0:
+            raise ValueError("CELU: alpha must not be 0")
+
+    def forward(self, x):
+        return F.celu(x, self.alpha)
+
+    def extra_repr(self):
+        return "alpha=%s" % self.alpha
+
+
+class Hardtanh(Module):
+    """x clipped to [min_val, max_val]."""
+
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        super().__init__()
+        if max_val <= min_val:
+            raise ValueError("Hardtanh: max_val (%r) must be greater than min_val (%r)" % (max_val, min_val))
+        self.min_val, self.max_val = float(min_val), float(max_val)
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return "min_val=%s, max_val=%s" % (self.min_val, self.max_val)
+
+
+class Softplus(Module):
+    """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold (torch's rule)."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = float(beta), float(threshold)
+        if self.beta == 0:
+            raise ValueError("Softplus: beta must not be 0")
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return "beta=%s, threshold=%s" % (self.beta, self.threshold)
+
+
+class Softmin(Module):
+    """softmax(-x) along ``dim`` (default: the last)."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmin(x, self.dim)
+
+    def extra_repr(self):
+        return "dim=%d" % self.dim
+
+
+class GLU(Module):
+    """a * sigmoid(b) where a, b are the halves of x along ``dim`` (default: the last):
+    [..., 2n] -> [..., n]."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        size = x.shape[self.dim] if -x.ndim <= self.dim < x.ndim else None
+        if size is None or size % 2:
+            raise ValueError("GLU(dim=%d): the dimension must exist and have an even size, got input shape %s"
+                             % (self.dim, tuple(x.shape)))
+        return F.glu(x, self.dim)
 
     def extra_repr(self):
         return "dim=%d" % self.dim

@@ -214,7 +214,7 @@ class _RNNBase(Module):
     _mode = None
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True,
-                 dropout=0.0, dtype=np.float32):
+                 dropout=0.0, bidirectional=False, dtype=np.float32, proj_size=0):
         super().__init__()
         name = type(self).__name__
         self.input_size = _positive_int(name, "input_size", input_size)
@@ -225,14 +225,31 @@ class _RNNBase(Module):
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self._directions = 2 if self.bidirectional else 1
+        if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)) or proj_size < 0:
+            raise ValueError("%s: proj_size must be a non-negative int, got %r" % (name, proj_size))
+        if proj_size and (self._mode != "LSTM" or proj_size >= self.hidden_size):
+            raise ValueError("%s: proj_size must be 0%s, got %r" % (
+                name, " or smaller than hidden_size (%d)" % self.hidden_size if self._mode == "LSTM" else
+                " (only LSTM projects its hidden state)", proj_size))
+        self.proj_size = int(proj_size)
+        output_size = self.proj_size or self.hidden_size  # the h that steps and layers pass on
         gates = _GATES[self._mode] * self.hidden_size
+        # torch's names and order: per layer, per direction (suffix _reverse), w_ih, w_hh,
+        # b_ih, b_hh, then LSTM's projection w_hr
         for layer in range(self.num_layers):
-            width = self.input_size if layer == 0 else self.hidden_size
-            setattr(self, "weight_ih_l%d" % layer, Parameter(np.empty((gates, width), dtype=dtype)))
-            setattr(self, "weight_hh_l%d" % layer, Parameter(np.empty((gates, self.hidden_size), dtype=dtype)))
-            if self.bias:
-                setattr(self, "bias_ih_l%d" % layer, Parameter(np.empty(gates, dtype=dtype)))
-                setattr(self, "bias_hh_l%d" % layer, Parameter(np.empty(gates, dtype=dtype)))
+            width = self.input_size if layer == 0 else output_size * self._directions
+            for suffix in ("", "_reverse")[:self._directions]:
+                key = "l%d%s" % (layer, suffix)
+                setattr(self, "weight_ih_" + key, Parameter(np.empty((gates, width), dtype=dtype)))
+                setattr(self, "weight_hh_" + key, Parameter(np.empty((gates, output_size), dtype=dtype)))
+                if self.bias:
+                    setattr(self, "bias_ih_" + key, Parameter(np.empty(gates, dtype=dtype)))
+                    setattr(self, "bias_hh_" + key, Parameter(np.empty(gates, dtype=dtype)))
+                if self.proj_size:
+                    setattr(self, "weight_hr_" + key, Parameter(np.empty((self.proj_size, self.hidden_size),
+                                                                         dtype=dtype)))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -263,10 +280,13 @@ class _RNNBase(Module):
         return autograd_core.transpose(input, 0, 1) if self.batch_first else input
 
     def _initial(self, hx, batch, dtype, what):
-        """Per-layer initial states [batch, hidden] from hx [num_layers, batch, hidden]."""
-        expected = (self.num_layers, batch, self.hidden_size)
+        """Per-layer initial states [batch, hidden] from hx [num_layers, batch, hidden]
+        (per layer and direction, [num_layers * 2, batch, ...], when bidirectional; an
+        LSTM's h [.., proj_size] with a projection)."""
+        expected = (self.num_layers * self._directions, batch,
+                    self.proj_size if self.proj_size and what == "h" else self.hidden_size)
         if hx is None:
-            return [None] * self.num_layers  # a zero state: the first step skips its matmul
+            return [None] * expected[0]  # a zero state: the first step skips its matmul
         if not isinstance(hx, Tensor) or hx.shape != expected or hx.dtype != dtype:
             raise ValueError("%s: expected initial %s of shape %s and dtype %s, got %s" % (
                 type(self).__name__, what, expected, dtype,
@@ -293,6 +313,8 @@ class _RNNBase(Module):
         masks, valid = ([None] * steps, None) if lengths is None else \
             _lengths_masks(type(self).__name__, lengths, batch, steps, input.dtype)
         states = self._initial_states(hx, batch, input.dtype)
+        if self._directions == 2 or self.proj_size:
+            return self._forward_general(input, states, masks, valid, lengths)
         layer_input = input
         finals = []
         for layer in range(self.num_layers):
@@ -316,6 +338,60 @@ class _RNNBase(Module):
         if self.batch_first:
             outputs = autograd_core.transpose(outputs, 0, 1)
         return outputs, self._final_state(finals)
+
+    def _forward_general(self, input, states, masks, valid, lengths):
+        """forward with two directions or a projection (the plain stack stays in forward,
+        its fast path untouched). The reverse direction runs the same layer code over
+        each sequence reversed within its length (so padding stays at the end, as
+        torch's packed sequences), and its outputs are reversed back; the next layer
+        reads both directions' outputs side by side [.., 2 * hidden]."""
+        steps, batch = input.shape[0], input.shape[1]
+        reverse = None
+        if self._directions == 2:
+            ends = np.full(batch, steps) if lengths is None else \
+                np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+            time = np.arange(steps)[:, None]
+            # row t of sequence b comes from ends[b] - 1 - t while t < ends[b]: a
+            # permutation of each column that is its own inverse
+            reverse = (np.where(time < ends[None, :], ends[None, :] - 1 - time, time), np.arange(batch)[None, :])
+        layer_input, finals = input, []
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout and self.training:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+            outputs = []
+            for direction in range(self._directions):
+                suffix = "_reverse" if direction else ""
+                state = states[layer * self._directions + direction]
+                source = layer_input[reverse] if direction else layer_input
+                out, final = self._run_direction((layer, suffix) if direction else layer, source, suffix,
+                                                 layer, state, masks, valid)
+                outputs.append(out[reverse] if direction else out)
+                finals.append(final)
+            layer_input = outputs[0] if len(outputs) == 1 else autograd_core.cat(outputs, 2)
+        outputs = layer_input if valid is None else layer_input * Tensor(np.ascontiguousarray(valid.transpose(1, 0, 2)))
+        if self.batch_first:
+            outputs = autograd_core.transpose(outputs, 0, 1)
+        return outputs, self._final_state(finals)
+
+    def _run_direction(self, key, layer_input, suffix, layer, state, masks, valid):
+        """One direction of one layer over time-major layer_input [T, b, width] ->
+        (outputs [T, b, hidden], final state); key names its reusable buffers."""
+        params = [getattr(self, "%s_l%d%s" % (name, layer, suffix), None)
+                  for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        weight_ih, weight_hh, bias_ih, bias_hh = params
+        steps, batch, width = layer_input.shape
+        flat = layer_input.reshape(steps * batch, width)
+        if self.proj_size:
+            return self._run_projected(flat.reshape(steps, batch, width), state, params,
+                                       getattr(self, "weight_hr_l%d%s" % (layer, suffix)), masks)
+        if valid is None and batch and self._sequence is not None:
+            initial = state if isinstance(state, tuple) else (state,)
+            out, *final = self._sequence.apply(flat, *initial, weight_ih, weight_hh, bias_ih, bias_hh,
+                                               steps, self._workspace(), key, *self._sequence_options)
+            return out, tuple(final) if len(final) > 1 else final[0]
+        projected = self._project_layer(key, flat, weight_ih, bias_ih, bias_hh)
+        return self._run_layer(key, projected.reshape(steps, batch, projected.shape[1]), state, weight_hh,
+                               bias_ih, bias_hh, masks, weight_ih, flat)
 
     # The three modes differ only in these hooks. _sequence: the Function that runs a
     # whole layer as one node (None: step by step), with _sequence_options after its inputs.
@@ -347,6 +423,10 @@ class _RNNBase(Module):
             text += ", batch_first=False"
         if self.dropout:
             text += ", dropout=%g" % self.dropout
+        if self.bidirectional:
+            text += ", bidirectional=True"
+        if self.proj_size:
+            text += ", proj_size=%d" % self.proj_size
         return text
 
 
@@ -360,11 +440,12 @@ class RNN(_RNNBase):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=True, dropout=0.0, dtype=np.float32):
+                 batch_first=True, dropout=0.0, bidirectional=False, dtype=np.float32):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError("RNN: nonlinearity must be 'tanh' or 'relu', got %r" % (nonlinearity,))
         self._mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, dtype)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         dtype=dtype)
         self.nonlinearity = nonlinearity
 
     _sequence = RNNSequence
@@ -396,6 +477,38 @@ class LSTM(_RNNBase):
 
     _mode = "LSTM"
     _sequence = LSTMSequence
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True, dropout=0.0,
+                 bidirectional=False, proj_size=0, dtype=np.float32):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         dtype=dtype, proj_size=proj_size)
+
+    def _run_projected(self, inputs, state, params, weight_hr, masks):
+        """An LSTM direction with a projection, step by step from engine ops:
+        h_t = (o * tanh(c_t)) W_hr^T, [b, proj_size], is what the next step and layer
+        read (torch's proj_size). inputs [T, b, width] -> (outputs [T, b, proj], (h, c))."""
+        weight_ih, weight_hh, bias_ih, bias_hh = params
+        steps, batch, width = inputs.shape
+        hidden = self.hidden_size
+        projected = _project(inputs.reshape(steps * batch, width), weight_ih, bias_ih, bias_hh)
+        projected = projected.reshape(steps, batch, 4 * hidden)
+        h, c = state
+        outputs = []
+        for t in range(steps):
+            gates = projected[t] if h is None else projected[t] + autograd_core.matmul(h, weight_hh.T)
+            i = autograd_core.sigmoid(gates[:, :hidden])
+            f = autograd_core.sigmoid(gates[:, hidden:2 * hidden])
+            g = autograd_core.tanh(gates[:, 2 * hidden:3 * hidden])
+            o = autograd_core.sigmoid(gates[:, 3 * hidden:])
+            c_new = i * g if c is None else f * c + i * g
+            h_new = autograd_core.matmul(o * autograd_core.tanh(c_new), weight_hr.T)
+            if masks[t] is not None:  # finished sequences keep their state
+                keep = Tensor(masks[t])
+                h_new = keep * h_new + (1 - keep) * (h if h is not None else autograd_core.zeros_like(h_new))
+                c_new = keep * c_new + (1 - keep) * (c if c is not None else autograd_core.zeros_like(c_new))
+            h, c = h_new, c_new
+            outputs.append(h)
+        return autograd_core.stack(outputs, axis=0), (h, c)
 
     def _initial_states(self, hx, batch, dtype):
         if hx is None:
@@ -501,21 +614,54 @@ class Embedding(Module):
     """A lookup table: integer indices [...] -> rows of weight, [..., embedding_dim].
 
     weight [num_embeddings, embedding_dim] starts standard normal (PyTorch's default);
-    ``padding_idx``'s row starts at zero and never receives gradient.
+    ``padding_idx``'s row starts at zero and never receives gradient. ``max_norm``: each
+    row looked up whose ``norm_type``-norm exceeds it is first rescaled to that norm, in
+    place in weight (outside the graph, as torch's embedding_renorm_).
+    ``Embedding.from_pretrained(weights)`` wraps an existing table.
     """
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, dtype=np.float32):
         super().__init__()
         self.num_embeddings = _positive_int("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _positive_int("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None:
-            if not isinstance(padding_idx, (int, np.integer)) or not -num_embeddings <= padding_idx < num_embeddings:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
+                    or not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError("Embedding: padding_idx must be an int in [-%d, %d), got %r"
                                  % (num_embeddings, num_embeddings, padding_idx))
             padding_idx = int(padding_idx) % num_embeddings
+        if max_norm is not None and (isinstance(max_norm, bool) or not isinstance(max_norm, (int, float))
+                                     or not max_norm > 0):
+            raise ValueError("Embedding: max_norm must be a positive number or None, got %r" % (max_norm,))
+        if scale_grad_by_freq or sparse:
+            raise NotImplementedError("Embedding: scale_grad_by_freq and sparse gradients are not supported")
         self.padding_idx = padding_idx
-        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=dtype))
-        self.reset_parameters()
+        self.max_norm = None if max_norm is None else float(max_norm)
+        self.norm_type = float(norm_type)
+        if _weight is None:
+            self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=dtype))
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (self.num_embeddings, self.embedding_dim):
+                raise ValueError("Embedding: _weight must have shape %s, got %s"
+                                 % ((self.num_embeddings, self.embedding_dim), tuple(_weight.shape)))
+            self.weight = Parameter(np.array(_weight, copy=True))
+        if _freeze:
+            self.weight.requires_grad = False
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None, norm_type=2.0,
+                        scale_grad_by_freq=False, sparse=False):
+        """An Embedding whose table is a copy of ``embeddings`` [num_embeddings, embedding_dim]
+        (numpy array or Tensor), not trained when ``freeze`` (torch's default). The
+        padding_idx row is kept as given, as torch does."""
+        data = np.asarray(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
+        if data.ndim != 2 or data.dtype.kind != "f":
+            raise ValueError("Embedding.from_pretrained: embeddings must be a 2-D float table, got shape %s "
+                             "dtype %s" % (data.shape, data.dtype))
+        return cls(data.shape[0], data.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
+                   _weight=data, _freeze=freeze, dtype=data.dtype)
 
     def reset_parameters(self):
         init.normal_(self.weight)
@@ -523,14 +669,32 @@ class Embedding(Module):
             self.weight.data[self.padding_idx] = 0
 
     def forward(self, indices):
+        """indices: ints [...] in [0, num_embeddings) -> [..., embedding_dim]."""
         indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
         if indices.dtype.kind not in "iu":
             raise TypeError("Embedding: indices must be integers, got dtype %s" % indices.dtype)
         if indices.size and (indices.min() < 0 or indices.max() >= self.num_embeddings):
             raise ValueError("Embedding: indices must lie in [0, %d), got min %d, max %d"
                              % (self.num_embeddings, indices.min(), indices.max()))
+        if self.max_norm is not None:
+            self._renorm(indices)
         return _EmbeddingLookup.apply(self.weight, indices, self.padding_idx)
+
+    def _renorm(self, indices):
+        """torch's embedding_renorm_: rows looked up with a norm above max_norm scaled to
+        max_norm / (norm + 1e-7), in place; not recorded in the graph."""
+        rows = np.unique(indices)
+        table = self.weight.data
+        norms = np.linalg.norm(table[rows], ord=self.norm_type, axis=1)
+        over = norms > self.max_norm
+        if over.any():
+            rows, norms = rows[over], norms[over]
+            table[rows] *= (self.max_norm / (norms + 1e-7)).astype(table.dtype)[:, None]
 
     def extra_repr(self):
         text = "%d, %d" % (self.num_embeddings, self.embedding_dim)
-        return text if self.padding_idx is None else text + ", padding_idx=%d" % self.padding_idx
+        if self.padding_idx is not None:
+            text += ", padding_idx=%d" % self.padding_idx
+        if self.max_norm is not None:
+            text += ", max_norm=%s" % self.max_norm
+        return text

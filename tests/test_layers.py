@@ -353,3 +353,346 @@ def test_gain_and_init_errors():
         nn.init.zeros_(np.empty((2, 2), dtype=np.int64))
     with pytest.raises(TypeError, match="expected a Tensor"):
         nn.init.zeros_([1.0, 2.0])
+
+
+# ---- issue 14's layers: numpy references, gradchecks, bad input ---------------------------
+
+def module_gradcheck(module, x):
+    """gradcheck of module(x) with respect to x and every parameter of the module (float64)."""
+    names = [name for name, _ in module.named_parameters()]
+    params = [ag.Tensor(np.array(p.data, dtype=np.float64), requires_grad=True) for _, p in module.named_parameters()]
+
+    def run(x, *values):
+        saved = dict(module._parameters)
+        module._parameters.update(zip(names, values))
+        try:
+            return module(x)
+        finally:
+            module._parameters.update(saved)
+    return ag.gradcheck(run, (x, *params))
+
+
+def conv1d_reference(x, w, b, stride, pad, dilation=1):
+    """x [N, L, C], w [k, C, O] (groups 1), zero padding pad on both sides."""
+    x = np.pad(x, ((0, 0), (pad, pad), (0, 0)))
+    k = w.shape[0]
+    out_len = (x.shape[1] - dilation * (k - 1) - 1) // stride + 1
+    y = np.zeros((x.shape[0], out_len, w.shape[2]))
+    for i in range(out_len):
+        for j in range(k):
+            y[:, i, :] += x[:, i * stride + j * dilation, :] @ w[j]
+    return y if b is None else y + b
+
+
+def conv_transpose2d_reference(x, w, b, stride, pad, output_padding):
+    """x [N, H, W, C_in], w [kh, kw, C_out, C_in] (groups 1): every input pixel scatters
+    w @ x into the output, then the padding is cropped."""
+    n, h, width, _ = x.shape
+    kh, kw, c_out, _ = w.shape
+    full_h = (h - 1) * stride + kh + output_padding
+    full_w = (width - 1) * stride + kw + output_padding
+    y = np.zeros((n, full_h, full_w, c_out))
+    for i in range(h):
+        for j in range(width):
+            for a in range(kh):
+                for c in range(kw):
+                    y[:, i * stride + a, j * stride + c, :] += x[:, i, j, :] @ w[a, c].T
+    y = y[:, pad:full_h - pad, pad:full_w - pad, :]
+    return y if b is None else y + b
+
+
+def test_conv1d_matches_numpy_and_gradchecks():
+    layer = nn.Conv1d(3, 4, 3, stride=2, padding=1, dtype=np.float64)
+    assert layer.weight.shape == (3, 3, 4) and layer.bias.shape == (4,)
+    x = leaf(2, 7, 3)
+    np.testing.assert_allclose(layer(x).data, conv1d_reference(x.data, layer.weight.data, layer.bias.data, 2, 1),
+                               rtol=1e-10, atol=1e-12)
+    assert module_gradcheck(layer, x)
+    dilated = nn.Conv1d(2, 2, 2, dilation=2, bias=False, dtype=np.float64)
+    x = leaf(1, 6, 2)
+    np.testing.assert_allclose(dilated(x).data, conv1d_reference(x.data, dilated.weight.data, None, 1, 0, 2),
+                               rtol=1e-10, atol=1e-12)
+    # padding_mode: the input padded first (here by reflection), then a valid convolution
+    reflect = nn.Conv1d(2, 3, 3, padding=1, padding_mode="reflect", dtype=np.float64)
+    padded = np.pad(x.data, ((0, 0), (1, 1), (0, 0)), mode="reflect")
+    np.testing.assert_allclose(reflect(x).data, conv1d_reference(padded, reflect.weight.data, reflect.bias.data, 1, 0),
+                               rtol=1e-10, atol=1e-12)
+    assert nn.Conv1d(2, 3, 3, padding="same")(ag.randn(1, 5, 2)).shape == (1, 5, 3)
+
+
+def test_conv_transpose2d_matches_numpy_and_gradchecks():
+    layer = nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1, dtype=np.float64)
+    assert layer.weight.shape == (3, 3, 2, 3)
+    x = leaf(2, 3, 3, 3)
+    y = layer(x)
+    assert y.shape == (2, 6, 6, 2)
+    np.testing.assert_allclose(y.data, conv_transpose2d_reference(x.data, layer.weight.data, layer.bias.data, 2, 1, 1),
+                               rtol=1e-10, atol=1e-12)
+    assert module_gradcheck(layer, x)
+    # output_size picks the output padding as torch's forward(x, output_size)
+    assert layer(x, output_size=(5, 5)).shape == (2, 5, 5, 2)
+    with pytest.raises(ValueError, match="ConvTranspose2d.*output_size"):
+        layer(x, output_size=(9, 9))
+
+
+def test_upsample_and_adaptive_and_1d_pools_match_numpy():
+    x = leaf(2, 3, 4, 2)
+    np.testing.assert_array_equal(nn.Upsample(scale_factor=2)(x).data, x.data.repeat(2, axis=1).repeat(2, axis=2))
+    assert nn.Upsample(size=(5, 7), mode="bilinear", align_corners=False)(x).shape == (2, 5, 7, 2)
+    pooled = nn.AdaptiveAvgPool2d((2, 3))(x)
+    expected = np.zeros((2, 2, 3, 2))
+    for i in range(2):
+        for j in range(3):
+            rows = slice(i * 3 // 2, -(-(i + 1) * 3 // 2))
+            cols = slice(j * 4 // 3, -(-(j + 1) * 4 // 3))
+            expected[:, i, j] = x.data[:, rows, cols].mean(axis=(1, 2))
+    np.testing.assert_allclose(pooled.data, expected, rtol=1e-12)
+    assert ag.gradcheck(nn.AdaptiveAvgPool2d((2, 3)), (x,))
+    np.testing.assert_allclose(nn.AdaptiveMaxPool2d(1)(x).data, x.data.max(axis=(1, 2), keepdims=True))
+    values, indices = nn.AdaptiveMaxPool2d(1, return_indices=True)(x)
+    assert values.shape == (2, 1, 1, 2) and indices.shape == (2, 1, 1, 2)
+    sequence = leaf(2, 6, 3)
+    np.testing.assert_allclose(nn.MaxPool1d(2)(sequence).data, sequence.data.reshape(2, 3, 2, 3).max(axis=2))
+    np.testing.assert_allclose(nn.AvgPool1d(3)(sequence).data, sequence.data.reshape(2, 2, 3, 3).mean(axis=2))
+    np.testing.assert_allclose(nn.AdaptiveAvgPool1d(1)(sequence).data, sequence.data.mean(axis=1, keepdims=True))
+    np.testing.assert_allclose(nn.AdaptiveMaxPool1d(2)(sequence).data, sequence.data.reshape(2, 2, 3, 3).max(axis=2))
+
+
+def test_dropout2d_drops_whole_channels_per_sample():
+    layer = nn.Dropout2d(0.5, generator=np.random.default_rng(7))
+    x = ag.Tensor(RNG.uniform(1.0, 2.0, size=(4, 3, 3, 8)), requires_grad=True)
+    y = layer(x)
+    keep = np.random.default_rng(7).random((4, 1, 1, 8)) >= 0.5
+    np.testing.assert_allclose(y.data, x.data * keep * 2.0)
+    assert 0 < keep.sum() < keep.size  # both outcomes happen at this seed
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.data, np.broadcast_to(keep * 2.0, x.shape))
+    layer.eval()
+    assert layer(x) is x
+    np.testing.assert_allclose(nn.Dropout1d(1.0)(x[:, 0]).data, 0.0)
+    with pytest.raises(ValueError, match="Dropout2d.*channels-last"):
+        nn.Dropout2d()(ag.randn(2, 3))
+
+
+def test_alpha_dropout_formula_and_statistics():
+    p, saturation = 0.2, -1.7580993408473766
+    layer = nn.AlphaDropout(p, generator=np.random.default_rng(3))
+    x = leaf(5, 6)
+    keep = np.random.default_rng(3).random((5, 6)) >= p
+    a = ((1 - p) * (1 + p * saturation ** 2)) ** -0.5
+    expected = a * np.where(keep, x.data, saturation) - a * saturation * p
+    np.testing.assert_allclose(layer(x).data, expected, rtol=1e-12)
+    assert ag.gradcheck(lambda x: F.alpha_dropout(x, p, True, np.random.default_rng(3)), (x,))
+    # it keeps zero mean and unit variance of a standard normal input
+    big = nn.AlphaDropout(0.3, generator=np.random.default_rng(0))(ag.Tensor(np.random.default_rng(1).standard_normal(200000)))
+    assert abs(big.data.mean()) < 0.02 and abs(big.data.std() - 1) < 0.02
+    layer.eval()
+    assert layer(x) is x
+
+
+def test_unflatten_and_errors():
+    x = leaf(2, 12)
+    np.testing.assert_array_equal(nn.Unflatten(1, (3, 4))(x).data, x.data.reshape(2, 3, 4))
+    np.testing.assert_array_equal(nn.Unflatten(-1, (2, -1))(x).data, x.data.reshape(2, 2, 6))
+    with pytest.raises(ValueError, match="Unflatten: cannot split"):
+        nn.Unflatten(1, (5, 2))(x)
+    with pytest.raises(ValueError, match="Unflatten: unflattened_size"):
+        nn.Unflatten(1, (0, 2))
+
+
+def test_prelu_per_channel_and_shared():
+    layer = nn.PReLU(3, init=0.1, dtype=np.float64)
+    layer.weight.data[:] = [0.1, 0.2, 0.3]
+    x = leaf(4, 5, 3, away_from_zero=True)
+    np.testing.assert_allclose(layer(x).data, np.where(x.data > 0, x.data, x.data * [0.1, 0.2, 0.3]))
+    assert module_gradcheck(layer, x)
+    shared = nn.PReLU(dtype=np.float64)
+    np.testing.assert_allclose(shared(x).data, np.where(x.data > 0, x.data, 0.25 * x.data))
+    with pytest.raises(ValueError, match=r"PReLU\(num_parameters=3\).*\[\.\.\., 3\]"):
+        layer(leaf(4, 2))
+
+
+def _np_sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _np_softplus(x):
+    return np.logaddexp(0, x)
+
+
+ACTIVATION_REFERENCES = [
+    (nn.GELU(), lambda x: 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))),
+    (nn.GELU("tanh"), lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))),
+    (nn.SiLU(), lambda x: x * _np_sigmoid(x)),
+    (nn.Mish(), lambda x: x * np.tanh(_np_softplus(x))),
+    (nn.Hardswish(), lambda x: x * np.clip(x + 3, 0, 6) / 6),
+    (nn.Hardsigmoid(), lambda x: np.clip(x + 3, 0, 6) / 6),
+    (nn.SELU(), lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x))),
+    (nn.CELU(0.5), lambda x: np.where(x > 0, x, 0.5 * np.expm1(x / 0.5))),
+    (nn.Softsign(), lambda x: x / (1 + np.abs(x))),
+    (nn.Hardtanh(-0.5, 2.0), lambda x: np.clip(x, -0.5, 2.0)),
+    (nn.ReLU6(), lambda x: np.clip(x, 0, 6)),
+    (nn.LogSigmoid(), lambda x: -_np_softplus(-x)),
+    (nn.Softplus(), _np_softplus),
+    (nn.Softplus(beta=2.0, threshold=3.0), lambda x: np.where(2 * x > 3, x, _np_softplus(2 * x) / 2)),
+    (nn.Softmin(dim=1), lambda x: np.exp(-x) / np.exp(-x).sum(axis=1, keepdims=True)),
+    (nn.GLU(), lambda x: x[..., :2] * _np_sigmoid(x[..., 2:])),
+]
+
+
+@pytest.mark.parametrize("layer, reference", ACTIVATION_REFERENCES, ids=lambda v: repr(v) if isinstance(v, nn.Module) else "")
+def test_activation_modules_match_numpy_and_gradcheck(layer, reference):
+    # values away from every kink (0, +-1, +-3, 6, the thresholds) for finite differences
+    x = ag.Tensor(np.array([[-4.2, -2.1, -0.7, 0.4], [0.9, 1.3, 2.6, 7.5]]), requires_grad=True)
+    np.testing.assert_allclose(layer(x).data, reference(x.data), rtol=1e-7, atol=1e-10)
+    assert ag.gradcheck(layer, (x,))
+
+
+def test_glu_needs_an_even_dimension():
+    with pytest.raises(ValueError, match="GLU.*even"):
+        nn.GLU()(ag.randn(2, 3))
+    with pytest.raises(ValueError, match="GELU: approximate"):
+        nn.GELU("fast")
+
+
+def test_new_conv_layers_reject_bad_input():
+    with pytest.raises(ValueError, match=r"Conv1d\(3, 4, kernel_size=3\).*\[N, L, 3\].*channels-first"):
+        nn.Conv1d(3, 4, 3)(ag.randn(2, 3, 10))
+    with pytest.raises(ValueError, match=r"ConvTranspose2d\(3, 2.*\[N, H, W, 3\]"):
+        nn.ConvTranspose2d(3, 2, 3)(ag.randn(2, 4, 4, 5))
+    with pytest.raises(ValueError, match="Conv1d: groups"):
+        nn.Conv1d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match="Conv1d: padding_mode"):
+        nn.Conv1d(3, 4, 3, padding_mode="mirror")
+    with pytest.raises(TypeError, match="Conv1d.*dtype"):
+        nn.Conv1d(3, 4, 3)(ag.randn(1, 5, 3).astype(np.float64))
+    with pytest.raises(ValueError, match="AdaptiveAvgPool2d: expected channels-last"):
+        nn.AdaptiveAvgPool2d(2)(ag.randn(4, 4))
+    with pytest.raises(ValueError, match="Upsample: give exactly one"):
+        nn.Upsample()
+
+
+def test_embedding_padding_idx_gets_no_gradient():
+    layer = nn.Embedding(6, 3, padding_idx=-1, dtype=np.float64)
+    assert layer.padding_idx == 5
+    np.testing.assert_array_equal(layer.weight.data[5], 0)
+    indices = np.array([[0, 5, 2], [5, 2, 1]])
+    out = layer(indices)
+    np.testing.assert_array_equal(out.data, layer.weight.data[indices])
+    out.backward(np.ones(out.shape))
+    expected = np.zeros((6, 3))
+    np.add.at(expected, indices.reshape(-1), 1.0)
+    expected[5] = 0
+    np.testing.assert_array_equal(layer.weight.grad.data, expected)
+    with pytest.raises(ValueError, match="Embedding: padding_idx"):
+        nn.Embedding(6, 3, padding_idx=6)
+    with pytest.raises(ValueError, match=r"Embedding: indices must lie in \[0, 6\)"):
+        layer(np.array([6]))
+
+
+def test_embedding_max_norm_renormalises_looked_up_rows_in_place():
+    table = np.array([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0], [1.0, 0.0]])
+    layer = nn.Embedding.from_pretrained(table, freeze=False, max_norm=1.0)
+    out = layer(np.array([0, 1, 0]))
+    scaled = table[0] / (5.0 + 1e-7)
+    np.testing.assert_allclose(out.data, [scaled, table[1], scaled])
+    np.testing.assert_allclose(layer.weight.data[0], scaled)  # renormalised in place
+    np.testing.assert_array_equal(layer.weight.data[2], table[2])  # not looked up: untouched
+    np.testing.assert_array_equal(table[0], [3.0, 4.0])  # from_pretrained copied the table
+    l1 = nn.Embedding.from_pretrained(table, max_norm=2.0, norm_type=1.0)
+    np.testing.assert_allclose(l1(np.array([2])).data, [table[2] * 2.0 / (14.0 + 1e-7)])
+    out.sum().backward()
+    assert layer.weight.grad is not None
+
+
+def test_embedding_from_pretrained_freezes_by_default():
+    table = RNG.standard_normal((4, 3)).astype(np.float32)
+    layer = nn.Embedding.from_pretrained(table)
+    assert not layer.weight.requires_grad and layer.weight.dtype == np.float32
+    np.testing.assert_array_equal(layer(np.array([3, 1])).data, table[[3, 1]])
+    with pytest.raises(ValueError, match="Embedding.from_pretrained"):
+        nn.Embedding.from_pretrained(np.zeros(4))
+
+
+def _lstm_projected_reference(x, params, proj, hidden):
+    """numpy LSTM with a projection, one direction: x [b, T, in] -> outputs [b, T, proj]."""
+    w_ih, w_hh, b_ih, b_hh, w_hr = params
+    h, c = np.zeros((x.shape[0], proj)), np.zeros((x.shape[0], hidden))
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    outputs = []
+    for t in range(x.shape[1]):
+        gates = x[:, t] @ w_ih.T + b_ih + h @ w_hh.T + b_hh
+        i, f, g, o = np.split(gates, 4, axis=1)
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = (sigmoid(o) * np.tanh(c)) @ w_hr.T
+        outputs.append(h)
+    return np.stack(outputs, axis=1), h, c
+
+
+def test_lstm_proj_size_matches_numpy_and_gradchecks():
+    layer = nn.LSTM(3, 4, proj_size=2, dtype=np.float64)
+    assert layer.weight_hr_l0.shape == (2, 4) and layer.weight_hh_l0.shape == (16, 2)
+    x = leaf(2, 5, 3)
+    outputs, (h, c) = layer(x)
+    params = [getattr(layer, name + "_l0").data for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                                             "weight_hr")]
+    expected, h_ref, c_ref = _lstm_projected_reference(x.data, params, 2, 4)
+    np.testing.assert_allclose(outputs.data, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h.data[0], h_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(c.data[0], c_ref, rtol=1e-10, atol=1e-12)
+    small = nn.LSTM(2, 3, proj_size=1, dtype=np.float64)
+    assert module_gradcheck(_FirstOutput(small), leaf(2, 3, 2))
+
+
+class _FirstOutput(nn.Module):
+    """A recurrent layer's outputs without its state (for module_gradcheck)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+        self._parameters = layer._parameters  # module_gradcheck swaps these
+
+    def forward(self, x):
+        return self.layer(x)[0]
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_bidirectional_is_a_forward_and_a_reversed_layer(kind):
+    """The reference: two unidirectional layers with the same weights, the second run on
+    each sequence reversed within its length and its outputs reversed back."""
+    both = getattr(nn, kind)(3, 4, bidirectional=True, dtype=np.float64)
+    forward, backward = getattr(nn, kind)(3, 4, dtype=np.float64), getattr(nn, kind)(3, 4, dtype=np.float64)
+    for name, param in forward.named_parameters():
+        param.data[...] = getattr(both, name).data
+        getattr(backward, name).data[...] = getattr(both, name + "_reverse").data
+    x = RNG.standard_normal((3, 5, 3))
+    lengths = np.array([5, 3, 1])
+    reversed_x = x.copy()
+    for b, n in enumerate(lengths):
+        reversed_x[b, :n] = x[b, :n][::-1]
+    out, state = both(ag.Tensor(x), lengths=lengths)
+    out_f, state_f = forward(ag.Tensor(x), lengths=lengths)
+    out_b, state_b = backward(ag.Tensor(reversed_x), lengths=lengths)
+    expected_b = out_b.data.copy()
+    for b, n in enumerate(lengths):
+        expected_b[b, :n] = out_b.data[b, :n][::-1]
+    np.testing.assert_allclose(out.data, np.concatenate([out_f.data, expected_b], axis=2), rtol=1e-12, atol=1e-14)
+    h, h_f, h_b = (s[0] if kind == "LSTM" else s for s in (state, state_f, state_b))
+    np.testing.assert_allclose(h.data, np.concatenate([h_f.data, h_b.data]), rtol=1e-12, atol=1e-14)
+
+
+def test_bidirectional_gru_gradchecks():
+    layer = nn.GRU(2, 2, num_layers=2, bidirectional=True, dtype=np.float64)
+    assert module_gradcheck(_FirstOutput(layer), leaf(2, 3, 2))
+
+
+def test_bidirectional_and_projection_errors_name_the_layer():
+    layer = nn.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2)
+    with pytest.raises(ValueError, match=r"LSTM: expected initial h of shape \(4, 2, 2\)"):
+        layer(ag.randn(2, 5, 3), (ag.zeros(2, 2, 2), ag.zeros(4, 2, 4)))
+    with pytest.raises(ValueError, match="LSTM: proj_size must be 0 or smaller than hidden_size"):
+        nn.LSTM(3, 4, proj_size=4)
+    with pytest.raises(ValueError, match="GRU: proj_size"):
+        nn.GRU(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match=r"GRU: expected input \[batch, time >= 1, 3\]"):
+        nn.GRU(3, 4, bidirectional=True)(ag.randn(2, 5, 4))

@@ -482,20 +482,33 @@ def elu(x, alpha=1.0):
     return Elu.apply(x, alpha)
 
 
-@register("softplus", methods=("softplus",))
 class Softplus(Function):
-    """log(1 + exp(a)), computed stably (float tensors)."""
+    """log(1 + exp(beta * a)) / beta, computed stably, and a itself where beta * a >
+    threshold (torch's rule, which keeps it linear there). Float tensors."""
+    name = "softplus"
     float_input = True
 
     @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.maximum(a, 0) + np.log1p(np.exp(-np.abs(a)))
+    def forward(ctx, a, beta, threshold):
+        scaled = a * beta if beta != 1 else a
+        ctx.save_for_backward(scaled)
+        ctx.threshold = threshold
+        soft = np.maximum(scaled, 0) + np.log1p(np.exp(-np.abs(scaled)))
+        if beta != 1:
+            soft = soft / beta
+        return np.where(scaled > threshold, a, soft)
 
     @staticmethod
     def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        return grad * _sigmoid(a)
+        (scaled,) = ctx.saved_tensors
+        return np.where(scaled > ctx.threshold, grad, grad * _sigmoid(scaled)), None, None
+
+
+@register("softplus", methods=("softplus",))
+def softplus(x, beta=1.0, threshold=20.0):
+    """torch.nn.functional.softplus: log(1 + exp(beta * x)) / beta, and x where
+    beta * x > threshold. Float tensors; any shape."""
+    return Softplus.apply(x, beta, threshold)
 
 
 class Cast(Function):
