@@ -161,9 +161,9 @@ def _affine(op, weight, bias, channels):
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """Batch normalization of channels-last input [N, C] or [N, *, C] (torch.nn.functional's
     arguments): per channel, over every other dim, y = (x - mean) / sqrt(var + eps) *
-    weight + bias. In training (or without running statistics) mean and the biased var
-    come from the batch, and running_mean/running_var ([C] arrays or Tensors, may be None)
-    are updated in place with momentum and the unbiased var; otherwise they are used.
+    weight + bias. In training mean and the biased var come from the batch, and
+    running_mean/running_var ([C] arrays or Tensors, may be None) are updated in place
+    with momentum and the unbiased var; otherwise (evaluation) they are used.
     weight, bias: [C] or None. Returns a Tensor of input's shape."""
     op = "batch_norm"
     shape = _input(op, input, 2)
@@ -172,14 +172,16 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     running_var_array = _array(op, "running_var", running_var, channels)
     weight, bias = _affine(op, weight, bias, channels)
     eps = _number(op, "eps", eps)
-    use_batch = training or running_mean_array is None or running_var_array is None
-    if use_batch and input.data.size // max(channels, 1) <= 1 and training:
+    if not training and (running_mean_array is None or running_var_array is None):
+        raise RuntimeError("%s: got training=False without running_mean and running_var, expected both in evaluation "
+                         "mode (torch's rule; a layer without running statistics passes training=True)" % op)
+    if training and input.data.size // max(channels, 1) <= 1:
         raise ValueError("%s: expected more than 1 value per channel when training, got input of shape %s"
                          % (op, shape))
     view = (1, input.data.size // max(channels, 1), channels, 1)
-    if use_batch:
+    if training:
         running = None
-        if training and (running_mean is not None or running_var is not None):
+        if running_mean is not None or running_var is not None:
             running = (running_mean, running_var, _number(op, "momentum", momentum))
         return _Normalize.apply(input, weight, bias, view, (0, 1, 3), None, eps, running)
     return _Normalize.apply(input, weight, bias, view, (0, 1, 3), (running_mean_array, running_var_array), eps, None)
