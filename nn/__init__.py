@@ -25,6 +25,10 @@ from . import autoencoders
 from .autoencoders import DenoisingAutoencoder, StackedAutoencoder, TiedLinear, VariationalAutoencoder
 from . import recurrent
 from .recurrent import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell
+# normalization layers (issue 14)
+from . import normalization
+from .normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
+                            LocalResponseNorm)
 
 # The applications used to live here as nn.models, nn.cli, ...; those names still import
 # (and are) the modules of nn.apps, loaded only when first asked for.

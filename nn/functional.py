@@ -150,3 +150,12 @@ for _name in _SAME_AS_OPS:
 unfold = autograd_core.im2col
 fold = autograd_core.col2im
 __all__ += list(_SAME_AS_OPS) + ["unfold", "fold"]
+
+
+# ---- normalization (issue 14): torch.nn.functional's names and arguments, channels-last; the
+# ops are declared once in autograd_core/ops/normalization.py and bound here, not wrapped.
+# (layer_norm is another area's.)
+_NORMALIZATION_OPS = ("batch_norm", "instance_norm", "group_norm", "local_response_norm")
+for _name in _NORMALIZATION_OPS:
+    globals()[_name] = getattr(autograd_core, _name)
+__all__ += list(_NORMALIZATION_OPS)
