@@ -138,6 +138,8 @@ def _input(op, x, min_dims):
     if x.ndim < min_dims:
         raise ShapeError("%s: got input of shape %s, expected at least %d dims, channels last"
                          % (op, x.shape, min_dims))
+    if x.dtype.kind != "f":
+        raise TypeError("%s: got a tensor of dtype %s, expected float32 or float64" % (op, x.dtype))
     return x.shape
 
 
