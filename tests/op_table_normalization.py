@@ -127,7 +127,8 @@ def _torch_reordered(name):
     """torch.nn.functional.<name> in its own argument order, channels-first, back to channels-last."""
     def call(torch, x, weight, bias, running_mean=None, running_var=None, **kwargs):
         import torch.nn.functional as F
-        copies = [None if s is None else torch.tensor(np.array(s, dtype=np.float64)) for s in (running_mean, running_var)]
+        copies = [None if s is None else torch.tensor(np.array(s, dtype=np.float64))
+                  for s in (running_mean, running_var)]
         return getattr(F, name)(x.movedim(-1, 1), copies[0], copies[1], weight, bias, **kwargs).movedim(1, -1)
     return call
 

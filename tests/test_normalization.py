@@ -302,3 +302,21 @@ def test_group_count_must_divide_the_channels():
         nn.GroupNorm(0, 6)
     with pytest.raises(ValueError, match="BatchNorm2d: momentum must be a non-negative number or None, got 'fast'"):
         nn.BatchNorm2d(3, momentum="fast")
+
+
+def test_a_torch_state_dict_loads_by_name_and_gives_torchs_eval_output():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(torch.nn.BatchNorm2d(4), torch.nn.GroupNorm(2, 4)).double()
+    with torch.no_grad():
+        for parameter in theirs.parameters():
+            parameter.normal_()
+    for _ in range(2):
+        theirs(torch.randn(3, 4, 5, 5, dtype=torch.float64) * 2 + 1)
+    theirs.eval()
+    ours = nn.Sequential(nn.BatchNorm2d(4, dtype=np.float64), nn.GroupNorm(2, 4, dtype=np.float64)).eval()
+    ours.load_state_dict({name: value.numpy() for name, value in theirs.state_dict().items()})
+    assert ours[0].num_batches_tracked == 2
+    x = np.random.default_rng(8).standard_normal((2, 5, 5, 4))
+    np.testing.assert_allclose(ours(Tensor(x)).data, _last(theirs(_first(torch.tensor(x)))).detach().numpy(),
+                               rtol=1e-10, atol=1e-12)
