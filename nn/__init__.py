@@ -44,6 +44,11 @@ from .layers import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, Ad
                      Hardswish, Hardtanh, LogSigmoid, MaxPool1d, Mish, PReLU, ReLU6, SELU, SiLU, Softmin,
                      Softplus, Softsign, Unflatten, Upsample)
 
+# normalization layers (issue 14)
+from . import normalization
+from .normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
+                            LocalResponseNorm)
+
 # The applications used to live here as nn.models, nn.cli, ...; those names still import
 # (and are) the modules of nn.apps, loaded only when first asked for.
 _MOVED_TO_APPS = ("models", "cli", "text", "ae_tasks", "sequence_tasks")

@@ -339,3 +339,11 @@ def alpha_dropout(x, p=0.5, training=False, generator=None):
 
 
 __all__ += ["channel_dropout", "dropout1d", "dropout2d", "alpha_dropout"]
+
+# ---- normalization (issue 14): torch.nn.functional's names and arguments, channels-last; the
+# ops are declared once in autograd_core/ops/normalization.py and bound here, not wrapped.
+# (layer_norm is another area's.)
+_NORMALIZATION_OPS = ("batch_norm", "instance_norm", "group_norm", "local_response_norm")
+for _name in _NORMALIZATION_OPS:
+    globals()[_name] = getattr(autograd_core, _name)
+__all__ += list(_NORMALIZATION_OPS)
