@@ -297,32 +297,30 @@ class LeakyReLU(Module):
         return "negative_slope=%s" % self.negative_slope
 
 
-class Softmax(Module):
+class _AlongDim(Module):
+    """An activation taken along one dimension ``dim`` (default: the last): ``function(x, dim)``."""
+
+    function = None  # set by each subclass (a staticmethod)
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return self.function(x, self.dim)
+
+    def extra_repr(self):
+        return "dim=%d" % self.dim
+
+
+class Softmax(_AlongDim):
     """exp(x) / sum(exp(x)) along ``dim`` (default: the last)."""
-
-    def __init__(self, dim=-1):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x):
-        return F.softmax(x, self.dim)
-
-    def extra_repr(self):
-        return "dim=%d" % self.dim
+    function = staticmethod(F.softmax)
 
 
-class LogSoftmax(Module):
+class LogSoftmax(_AlongDim):
     """log(softmax(x)) along ``dim``, computed stably."""
-
-    def __init__(self, dim=-1):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x):
-        return F.log_softmax(x, self.dim)
-
-    def extra_repr(self):
-        return "dim=%d" % self.dim
+    function = staticmethod(F.log_softmax)
 
 
 # ---- more layers (issue 14): 1-D and transposed convs, resampling, adaptive and 1-D
@@ -843,27 +841,14 @@ class Softplus(Module):
         return "beta=%s, threshold=%s" % (self.beta, self.threshold)
 
 
-class Softmin(Module):
+class Softmin(_AlongDim):
     """softmax(-x) along ``dim`` (default: the last)."""
-
-    def __init__(self, dim=-1):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x):
-        return F.softmin(x, self.dim)
-
-    def extra_repr(self):
-        return "dim=%d" % self.dim
+    function = staticmethod(F.softmin)
 
 
-class GLU(Module):
+class GLU(_AlongDim):
     """a * sigmoid(b) where a, b are the halves of x along ``dim`` (default: the last):
     [..., 2n] -> [..., n]."""
-
-    def __init__(self, dim=-1):
-        super().__init__()
-        self.dim = dim
 
     def forward(self, x):
         size = x.shape[self.dim] if -x.ndim <= self.dim < x.ndim else None
@@ -871,9 +856,6 @@ class GLU(Module):
             raise ValueError("GLU(dim=%d): the dimension must exist and have an even size, got input shape %s"
                              % (self.dim, tuple(x.shape)))
         return F.glu(x, self.dim)
-
-    def extra_repr(self):
-        return "dim=%d" % self.dim
 
 
 # ---- losses: Module forms of the loss functions in ``nn.losses`` ------------------------
