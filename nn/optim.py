@@ -297,6 +297,8 @@ class Optimizer:
             for key, value in entries.items():
                 if value is None:  # torch's SGD keeps momentum_buffer None without momentum
                     continue
+                if key == "step" and not self._counted:  # torch counts RMSprop's steps, no rule uses them
+                    continue
                 value = np.asarray(value)
                 if key == "step" and value.dtype.kind == "f" and value.shape == () and float(value).is_integer():
                     value = value.astype(np.int64)  # torch counts steps in a float tensor
