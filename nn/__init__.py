@@ -25,6 +25,9 @@ from . import autoencoders
 from .autoencoders import DenoisingAutoencoder, StackedAutoencoder, TiedLinear, VariationalAutoencoder
 from . import recurrent
 from .recurrent import GRU, LSTM, RNN, Embedding, GRUCell, LSTMCell, RNNCell
+# -- issue 14, optimizers and schedules: nn.utils (clip_grad_*), nn.lr_scheduler (= nn.optim.lr_scheduler)
+from . import clip, lr_scheduler, utils
+# -- end of optimizers and schedules
 
 # The applications used to live here as nn.models, nn.cli, ...; those names still import
 # (and are) the modules of nn.apps, loaded only when first asked for.
