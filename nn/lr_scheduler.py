@@ -18,15 +18,17 @@ from collections import Counter
 
 import numpy as np
 
-from .optim import Optimizer
-
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ExponentialLR",
            "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR", "LinearLR", "SequentialLR",
            "ReduceLROnPlateau"]
 
 
 def _check_optimizer(name, optimizer):
-    if not isinstance(optimizer, Optimizer):
+    # duck-typed (param_groups of dicts with an 'lr', defaults): nn.optim imports this
+    # module, so it cannot import nn.optim's Optimizer back
+    groups = getattr(optimizer, "param_groups", None)
+    if (not isinstance(groups, list) or not hasattr(optimizer, "defaults")
+            or not all(isinstance(group, dict) and "lr" in group for group in groups)):
         raise TypeError("%s: expected an Optimizer, got %s" % (name, type(optimizer).__name__))
 
 

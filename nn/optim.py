@@ -695,7 +695,7 @@ class RAdam(Optimizer):
 
 # torch.optim.lr_scheduler is nn.optim.lr_scheduler here (nn/lr_scheduler.py); StepLR
 # stays reachable as nn.optim.StepLR.
-from . import lr_scheduler  # noqa: E402  (it imports Optimizer from this module)
+from . import lr_scheduler  # noqa: E402
 from .lr_scheduler import StepLR  # noqa: E402
 
 sys.modules.setdefault(__name__ + ".lr_scheduler", lr_scheduler)
