@@ -49,6 +49,10 @@ from . import normalization
 from .normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
                             LocalResponseNorm)
 
+# -- issue 14, optimizers and schedules: nn.utils (clip_grad_*), nn.lr_scheduler (= nn.optim.lr_scheduler)
+from . import clip, lr_scheduler, utils
+# -- end of optimizers and schedules
+
 # The applications used to live here as nn.models, nn.cli, ...; those names still import
 # (and are) the modules of nn.apps, loaded only when first asked for.
 _MOVED_TO_APPS = ("models", "cli", "text", "ae_tasks", "sequence_tasks")

@@ -411,7 +411,9 @@ def save_training_state(path, model, optimizer=None, metadata=None):
     """
     arrays = {MODEL_PREFIX + key: value for key, value in model.state_dict().items()}
     if optimizer is not None:
-        arrays.update({OPTIM_PREFIX + key: value for key, value in optimizer.state_dict().items()})
+        # nn.optim's optimizers give their state flat (names -> arrays) for the archive
+        flat = getattr(optimizer, "flat_state_dict", optimizer.state_dict)
+        arrays.update({OPTIM_PREFIX + key: value for key, value in flat().items()})
     if metadata is not None:
         try:
             text = json.dumps(metadata, sort_keys=True)

@@ -1,5 +1,6 @@
 """Utilities on whole models, in torch.nn.utils's place: converting state dicts between
-PyTorch's layout and this library's (load_torch_state_dict, torch_state_dict)."""
+PyTorch's layout and this library's (load_torch_state_dict, torch_state_dict), and the
+gradient clipping functions (defined in nn/clip.py)."""
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -11,9 +12,10 @@ from autograd_core.ops.convolution import ours_conv_weight_to_torch, torch_conv_
 from autograd_core.serialization import is_safetensors, read_safetensors
 
 from . import checkpoint
+from .clip import clip_grad_norm_, clip_grad_value_
 from .module import IncompatibleKeys, Module, Sequential
 
-__all__ = ["load_torch_state_dict", "torch_state_dict"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "load_torch_state_dict", "torch_state_dict"]
 
 
 # ---- PyTorch state dicts: weights in torch's layout (issue 14, item 6) ----------------------

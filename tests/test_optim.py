@@ -154,9 +154,10 @@ def test_float32_in_place_and_skipping(make):
     assert with_grad.data is array and array.dtype == np.float32
     assert np.all(array < 1.0)
     np.testing.assert_array_equal(without_grad.data, [1.0, 1.0])
-    assert all(value.dtype == np.float32 for key, value in optimizer.state_dict().items()
+    assert all(value.dtype == np.float32 for key, value in optimizer.flat_state_dict().items()
                if key.startswith("state.") and not key.endswith(".step"))
-    assert not any(key.startswith("state.1.") for key in optimizer.state_dict())
+    assert not any(key.startswith("state.1.") for key in optimizer.flat_state_dict())
+    assert list(optimizer.state_dict()["state"]) == [0]
     optimizer.zero_grad()
     assert with_grad.grad is None
 
@@ -203,7 +204,7 @@ def test_state_dict_round_trip_through_npz(make, tmp_path):
     original = parameter([[1.0, 2.0], [3.0, 4.0]])
     optimizer = make([original])
     run(optimizer, original, gradients[:2])
-    np.savez(tmp_path / "optimizer.npz", **optimizer.state_dict())
+    np.savez(tmp_path / "optimizer.npz", **optimizer.flat_state_dict())
 
     restored = parameter(original.data.copy())
     resumed = make([restored])
@@ -220,8 +221,9 @@ def test_adam_state_dict_contents_and_errors():
     p = parameter([1.0, 2.0])
     optimizer = optim.Adam([p], lr=0.1, betas=(0.8, 0.9))
     run(optimizer, p, [[1.0, 1.0], [1.0, 1.0]])
-    state = optimizer.state_dict()
+    state = optimizer.flat_state_dict()
     assert set(state) == {"group.0.lr", "group.0.betas", "group.0.eps", "group.0.weight_decay",
+                          "group.0.amsgrad", "group.0.decoupled_weight_decay",
                           "state.0.exp_avg", "state.0.exp_avg_sq", "state.0.step"}
     assert int(state["state.0.step"]) == 2
     np.testing.assert_allclose(state["group.0.betas"], [0.8, 0.9])
@@ -234,7 +236,7 @@ def test_adam_state_dict_contents_and_errors():
     with pytest.raises(ValueError, match="names parameter 5"):
         optimizer.load_state_dict(dict(state, **{"state.5.exp_avg": np.zeros(2)}))
     # the failed loads changed nothing
-    np.testing.assert_allclose(optimizer.state_dict()["state.0.exp_avg"], [0.36, 0.36])
+    np.testing.assert_allclose(optimizer.flat_state_dict()["state.0.exp_avg"], [0.36, 0.36])
 
 
 # ---- clipping and schedules ---------------------------------------------------------------------
@@ -275,8 +277,10 @@ def test_step_lr():
         scheduler.step()
     assert seen == [[1.0, 0.2], [1.0, 0.2], [0.5, 0.1], [0.5, 0.1], [0.25, 0.05]]
     state = scheduler.state_dict()
-    other = optim.StepLR(optim.SGD([{"params": [parameter([0.0])]}, {"params": [parameter([0.0])]}], lr=9.0),
-                         step_size=7)
+    other_optimizer = optim.SGD([{"params": [parameter([0.0])]}, {"params": [parameter([0.0])]}], lr=9.0)
+    other = optim.StepLR(other_optimizer, step_size=7)
+    # as torch's: the learning rates come back with the optimizer's state, the schedule with the scheduler's
+    other_optimizer.load_state_dict(optimizer.state_dict())
     other.load_state_dict(state)
     other.step()
     assert other.last_epoch == 6 and other.get_last_lr() == [0.125, 0.025]

@@ -185,7 +185,7 @@ def test_replaced_arrays_are_updated_not_the_old_ones():
                     optimizer.load_state_dict(optimizer.state_dict())
                 optimizer.step()
         assert not old.any()
-        return [param.data for param in model.parameters()] + list(optimizer.state_dict().values())
+        return [param.data for param in model.parameters()] + list(optimizer.flat_state_dict().values())
     _assert_identical(run("c"), run("numpy"))
 
 
@@ -215,7 +215,7 @@ def test_optimizers_give_the_same_bits_on_both_backends(make):
                     param.grad = rng.standard_normal(param.data.shape).astype(param.data.dtype)
                 optimizer.step()
         assert never.grad is None and np.array_equal(never.data, np.ones(3))
-        state = optimizer.state_dict()
+        state = optimizer.flat_state_dict()
         return [param.data for param in dense + [strided]] + [state[key] for key in sorted(state)]
     expected = run("numpy")
     if kernels.extension_available():
