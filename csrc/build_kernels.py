@@ -3,7 +3,8 @@
 Every file is compiled for baseline x86-64 (no -mavx2 / -march=native): the ISA-specific
 code (gemm_x86.c, conv2d_x86.c, winograd_x86.c, pool_x86.c, rnn_cells_x86.c, optim_x86.c,
 activation_x86.c) carries its own target attributes or `#pragma GCC target`, and runs
-only when ag_get_simd_level() allows it.
+only when ag_get_simd_level() allows it. special.c (erf, erfc) is scalar libm calls
+with no ISA-specific part; the extension links libm for it.
 
 The C API is the declarations in kernels.h between the CFFI-BEGIN/CFFI-END markers.
 Environment knobs (for CI and debugging, not for users):
@@ -72,6 +73,8 @@ ffibuilder.set_source(
     # The drivers are include templates (*_driver.h, *_rows.h, *_level.h): editing one must rebuild.
     depends=sorted(os.path.relpath(p) for p in glob.glob(os.path.join(HERE, "*.h"))),
     include_dirs=[HERE],
+    # libm's erff / erf / erfcf / erfc (special.c); the C runtime has it built in on Windows
+    libraries=[] if sys.platform == "win32" else ["m"],
     extra_compile_args=_compile_args,
     extra_link_args=_link_args,
 )

@@ -197,6 +197,15 @@ void ag_bias_relu_forward_f64(int64_t rows, int64_t channels, const double *x, c
 int ag_relu_bias_backward_f32(int64_t rows, int64_t channels, const float *grad, const uint8_t *mask, float *grad_x, float *grad_bias);
 int ag_relu_bias_backward_f64(int64_t rows, int64_t channels, const double *grad, const uint8_t *mask, double *grad_x, double *grad_bias);
 
+/* ---- erf and erfc, elementwise (special.c) -------------------------------------------- */
+/* y[i] = erf(x[i]) / erfc(x[i]) for i < count, x and y dense (y may be x: in place), by
+ * libm (erff / erf / erfcf / erfc, ~1 ulp; NaN -> NaN, +-inf -> +-1 / 0 and 2).
+ * Threads follow ag_get_num_threads from 16 Ki elements on. */
+void ag_erf_f32(int64_t count, const float *x, float *y);
+void ag_erf_f64(int64_t count, const double *x, double *y);
+void ag_erfc_f32(int64_t count, const float *x, float *y);
+void ag_erfc_f64(int64_t count, const double *x, double *y);
+
 /* CFFI-END */
 
 #endif

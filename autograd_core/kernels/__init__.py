@@ -13,6 +13,7 @@ One module per kernel family, each lining up with its C and its tests:
                and per-dim matrices (tests/op_table_pool.py, tests/test_conv_pool_ops.py)
   rnn.py       csrc/rnn*.c      tests/test_rnn_kernels.py
   optim.py     csrc/optim*.c    tests/test_optim_kernels.py
+  special.py   csrc/special.c   tests/test_special_kernels.py (erf, erfc)
 
 Every public kernel validates its arguments (shapes, dtypes, contiguity, sizes), so C
 never sees an argument that would make it read or write out of bounds, and then runs
@@ -33,12 +34,13 @@ from .rnn import (gru_cell_backward, gru_cell_forward, lstm_cell_backward, lstm_
 from .runtime import (MAX_THREADS, SIMD_LEVELS, backend, cpu_simd_level, extension_available, get_backend,
                       get_num_threads, get_simd_level, set_backend, set_num_threads, set_simd_level,
                       simd_level)
+from .special import erf, erfc
 from .windows import conv_output_size, resolve_padding
 
 __all__ = [
     "MAX_THREADS", "SIMD_LEVELS", "StepCache", "adam_step", "avg_pool2d_backward", "avg_pool2d_forward",
     "backend", "batched_gemm", "bias_relu_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_forward",
-    "conv_output_size", "cpu_simd_level", "extension_available", "gemm", "get_backend", "get_num_threads",
+    "conv_output_size", "cpu_simd_level", "erf", "erfc", "extension_available", "gemm", "get_backend", "get_num_threads",
     "get_simd_level", "gru_cell_backward", "gru_cell_forward", "lstm_cell_backward",
     "lstm_cell_forward", "lstm_step_backward", "lstm_step_forward", "max_pool2d_backward",
     "max_pool2d_forward", "projection_forward", "relu_bias_backward", "resolve_padding", "rmsprop_step", "set_backend",

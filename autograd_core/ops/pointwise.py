@@ -21,6 +21,8 @@ import math
 import numpy as np
 
 from ..function import Function
+from ..kernels import special as _special
+from ..kernels.special import _bands, _erf_wide, _erfc_wide, _exp_minus_square
 from ..registry import register
 from ..tensor import _DEFAULT_FLOAT, Tensor
 from ._util import broadcast_shape, result_dtype, unbroadcast
@@ -100,103 +102,20 @@ Rsqrt = _unary("rsqrt", lambda a: 1 / np.sqrt(a), lambda g, a, out: -0.5 * g * o
 Reciprocal = _unary("reciprocal", lambda a: 1 / a, lambda g, a, out: -g * out * out, "Elementwise 1 / x.")
 
 
-# ---- erf, erfc, erfinv: numpy has none, so they are computed here ----------------------
-# erf(x) for |x| < 2.5 by the series 2x/sqrt(pi) e^(-x^2) sum_k (2x^2)^k / (1*3*...*(2k+1)),
-# whose terms are all positive (no cancellation). erfc(x) for x >= 1.5 by its continued
-# fraction e^(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))). Both run in
-# float64, each cut where the next term or level changes the result by less than 1e-17
-# (float64 results) or 1e-9 (float32) over its band of x, measured: a band costs only
-# what it needs. Against math.erf/math.erfc over [-7, 27]: relative error below 2e-15 for
-# erf and, from 1.5 up, for erfc; below 1.5 erfc is 1 - erf (erfc > 0.03 there), within
-# 3e-14. Speed: ~30 numpy passes per element, ~0.15 s per 1e6 normal samples (numpy's
-# sin: 0.02 s; blocking the work into cache-sized chunks gained only 20%, not kept).
-_BANDS = {  # dtype: ((|x| below, series terms), ...), ((x below, fraction levels), ...)
-    np.dtype(np.float64): (((0.5, 14), (1.0, 20), (1.5, 26), (2.5, 40)),
-                           ((2.5, 110), (4.0, 48), (8.0, 26), (np.inf, 14))),
-    np.dtype(np.float32): (((0.5, 9), (1.0, 13), (1.5, 17), (2.5, 28)),
-                           ((2.5, 36), (4.0, 17), (8.0, 10), (np.inf, 6))),
-}
-_SERIES_LIMIT, _FRACTION_START = 2.5, 1.5
-
-
-def _bands(dtype):
-    """The cut-offs for results in dtype (float16 takes float32's, any other float64's)."""
-    return _BANDS[np.dtype(np.float32)] if dtype.itemsize <= 4 else _BANDS[np.dtype(np.float64)]
-
-
-def _exp_minus_square(x):
-    """exp(-x^2) without the rounding error of x*x (which exp multiplies by x^2, up to
-    ~700): x splits into a part with few bits, squared exactly, and the rest."""
-    with np.errstate(invalid="ignore"):
-        high = np.trunc(x * 16) / 16
-        value = np.exp(-high * high) * np.exp(-(x - high) * (x + high))
-    return np.where(np.isinf(x), 0.0, value)  # (inf - inf above is NaN)
-
-
-def _by_band(x, magnitude, bands, lower, evaluate):
-    """evaluate(x[band], count) for each band [lower, upper) of magnitude (upper = inf
-    takes inf too) into one array; elements in no band (NaN among them) are NaN."""
-    out = np.full(x.shape, np.nan)
-    for upper, count in bands:
-        band = (magnitude >= lower) & ((magnitude < upper) | (upper == np.inf))
-        if band.any():
-            out[band] = evaluate(x[band], count)
-        lower = upper
-    return out
-
-
-# the series' coefficients 1 / (1*3*...*(2k+1)), for Horner's rule in 2x^2
-_SERIES_COEFFICIENTS = 1 / np.cumprod(np.arange(1.0, 2 * max(t for _, t in _BANDS[np.dtype(np.float64)][0]), 2.0))
-
-
-def _erf_series(x, terms):
-    """erf(x) for |x| < 2.5 (float64 array), the series cut after terms."""
-    double_square = 2 * x * x
-    total = np.full(x.shape, _SERIES_COEFFICIENTS[terms - 1])
-    for k in range(terms - 2, -1, -1):
-        total *= double_square
-        total += _SERIES_COEFFICIENTS[k]
-    return _TWO_OVER_SQRT_PI * x * _exp_minus_square(x) * total
-
-
-def _erfc_fraction(x, levels):
-    """erfc(x) for x >= 1.5 (float64 array), the fraction cut after levels."""
-    level = x.copy()
-    for k in range(levels, 0, -1):
-        np.divide(k / 2, level, out=level)
-        level += x
-    return _exp_minus_square(x) / _SQRT_PI / level
-
-
-def _erf_wide(x, bands):
-    """erf of a float64 array with the given _BANDS entry (NaN -> NaN)."""
-    series, fraction = bands
-    magnitude = np.abs(x)
-    out = _by_band(x, magnitude, series, 0.0, _erf_series)
-    far = magnitude >= _SERIES_LIMIT
-    if far.any():
-        tail = _by_band(magnitude[far], magnitude[far], fraction, _FRACTION_START, _erfc_fraction)
-        out[far] = np.copysign(1 - tail, x[far])
-    return out
-
-
-def _erfc_wide(x, bands):
-    """erfc of a float64 array with the given _BANDS entry."""
-    tail = x >= _FRACTION_START
-    out = np.array(1 - _erf_wide(np.where(tail, 0.0, x), bands))  # (a 0-d array stays one)
-    if tail.any():
-        out[tail] = _by_band(x[tail], x[tail], bands[1], _FRACTION_START, _erfc_fraction)
-    return out
+# ---- erf, erfc, erfinv: numpy has none -------------------------------------------------
+# erf and erfc are the special kernel family's (kernels/special.py: libm in C, a float64
+# series / continued fraction as the numpy reference); erfinv's Halley steps below run on
+# that reference's float64 parts.
 
 
 def erf_values(x):
-    """erf of a float array, computed in float64 and returned in x's dtype (NaN -> NaN)."""
-    return _erf_wide(np.asarray(x, dtype=np.float64), _bands(x.dtype)).astype(x.dtype, copy=False)
+    """erf of a float array -> same shape and dtype (NaN -> NaN), by the special kernels."""
+    return _special.erf(x)
 
 
 def erfc_values(x):
-    """erfc of a float array, computed in float64 and returned in x's dtype."""
-    return _erfc_wide(np.asarray(x, dtype=np.float64), _bands(x.dtype)).astype(x.dtype, copy=False)
+    """erfc of a float array -> same shape and dtype, exact in the right tail."""
+    return _special.erfc(x)
 
 
 def erfinv_values(y):
