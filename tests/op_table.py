@@ -324,6 +324,56 @@ TABLE = {
 }
 
 
+# torch's counterparts of the entries above that were written before the comparison with
+# torch existed; the fused recurrent steps and input_projection have none (torch has no op
+# with their arguments: tests/test_recurrent.py compares the layers with torch's instead)
+def _numbers_as_tensors(torch, args):
+    """torch.maximum/minimum take tensors only: a Python number becomes a 0-d tensor of the
+    other operand's dtype (what our weak-scalar promotion gives)."""
+    dtype = next(a.dtype for a in args if isinstance(a, torch.Tensor))
+    return [a if isinstance(a, torch.Tensor) else torch.tensor(a, dtype=dtype) for a in args]
+
+
+def _torch_function(name):
+    return lambda torch, *args, **kwargs: getattr(torch.nn.functional, name)(*args, **kwargs)
+
+
+def _torch_transpose(torch, x, *dims):
+    return torch.transpose(x, *dims) if dims else x.permute(*reversed(range(x.dim())))
+
+
+def _torch_linear(torch, x, w, b=None, activation=None):
+    y = torch.nn.functional.linear(x, w, b)
+    return torch.relu(y) if activation == "relu" else y
+
+
+_TORCH = {
+    "pow": SAME, "where": SAME, "clip": SAME, "lt": SAME, "le": SAME, "gt": SAME, "ge": SAME, "eq": SAME,
+    "ne": SAME, "sum": SAME, "mean": SAME, "var": SAME, "std": SAME, "argmax": SAME, "argmin": SAME,
+    "flatten": SAME, "broadcast_to": SAME, "squeeze": SAME, "unsqueeze": SAME, "split": SAME, "chunk": SAME,
+    "matmul": SAME, "unbind": SAME,
+    "maximum": lambda torch, *args: torch.maximum(*_numbers_as_tensors(torch, args)),
+    "minimum": lambda torch, *args: torch.minimum(*_numbers_as_tensors(torch, args)),
+    "leaky_relu": _torch_function("leaky_relu"),
+    "elu": _torch_function("elu"),
+    "one_hot": _torch_function("one_hot"),
+    "cast": lambda torch, x, dtype: x.to(getattr(torch, np.dtype(dtype).name)),
+    "softmax": lambda torch, x, dim=-1: torch.softmax(x, dim),
+    "log_softmax": lambda torch, x, dim=-1: torch.log_softmax(x, dim),
+    "reshape": lambda torch, x, *shape: x.reshape(*shape),
+    "permute": lambda torch, x, *dims: x.permute(*dims),
+    "transpose": _torch_transpose,
+    "expand": lambda torch, x, *sizes: x.expand(*sizes),
+    "getitem": lambda torch, x, index: x[index],
+    "concat": lambda torch, *xs, axis=0: torch.cat(xs, axis),
+    "stack": lambda torch, *xs, axis=0: torch.stack(xs, axis),
+    "linear": _torch_linear,
+}
+for _name, _torch in _TORCH.items():
+    assert TABLE[_name].torch is None, _name
+    TABLE[_name].torch = _torch
+
+
 def _collect_area_tables():
     """Add the entries of every tests/op_table_<area>.py to TABLE (they import the helpers
     above from this module, which is why this runs last)."""
