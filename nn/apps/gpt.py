@@ -67,8 +67,10 @@ class CausalSelfAttention(Module):
         batch, length, channels = x.shape
         head_dim = channels // self.heads
         packed = self.qkv(x).reshape(batch, length, 3, self.heads, head_dim)
-        # [batch, time, 3, heads, head_dim] -> three [batch, heads, time, head_dim]
-        q, k, v = (packed[:, :, i].transpose(1, 2) for i in range(3))
+        # [batch, time, 3, heads, head_dim] -> three [batch, heads, time, head_dim]: one
+        # graph node (unbind), whose backward writes the three gradients into one array
+        # (three slices would each scatter into a zeroed [batch, time, 3 channels] array)
+        q, k, v = autograd_core.unbind(packed.permute(2, 0, 3, 1, 4), 0)
         p = self.dropout_p if self.training else 0.0
         attended, _ = _attend(q, k, v, self._mask(length, x.dtype), p, 1.0 / math.sqrt(head_dim))
         out = self.proj(attended.transpose(1, 2).reshape(batch, length, channels))
