@@ -96,7 +96,7 @@ def build_parser():
     add_evaluate_arguments(commands.add_parser("evaluate", help="evaluate a checkpoint on the test set"))
     # the character language model trains on a text file, not Fashion-MNIST (nn/apps/text.py)
     text.add_train_arguments(commands.add_parser(
-        "train-lm", help="train a character-level LSTM language model on a UTF-8 text file"))
+        "train-lm", help="train a character-level language model (LSTM, or --arch gpt) on a UTF-8 text file"))
     text.add_sample_arguments(commands.add_parser("sample", help="generate text from a train-lm checkpoint"))
     return parser
 

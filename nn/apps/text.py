@@ -18,6 +18,7 @@ Training runs in the shared :class:`nn.apps.trainer.Trainer`. Command line: the
 ``autograd-core`` subcommands ``train-lm`` and ``sample``, or ``python -m nn.apps.text``::
 
     python -m nn.apps.text train FILE --out lm.npz [--minutes 15] [--hidden 256] ...
+    python -m nn.apps.text train FILE --arch gpt [--layers 4 --heads 4 --channels 128 --context 64]
     python -m nn.apps.text sample lm.npz [--prime TEXT] [--length 500] [--temperature 0.8]
 """
 import argparse
@@ -35,7 +36,7 @@ from ..functional import cross_entropy, dropout
 from ..layers import Linear
 from ..module import Module
 from ..recurrent import LSTM, Embedding, detach_state
-from . import arguments
+from . import arguments, gpt
 from .distributed import SINGLE, World
 from .trainer import Trainer
 
@@ -298,11 +299,21 @@ def train_language_model(model, train_ids, validation_ids, batch_size=64, seq_le
     return history
 
 
+def _next_logits(model, ids, state, new_ids):
+    """(logits [vocab] of the next character, state) after feeding ``new_ids``: the LSTM
+    carries its state; the GPT re-reads its last ``context`` characters of ``ids``."""
+    if isinstance(model, gpt.CharGPT):
+        return model.step_logits(ids), None
+    logits, state = model(np.asarray(new_ids)[None, :], state)
+    return logits.data[0, -1], state
+
+
 @autograd_core.no_grad()
 def sample(model, vocabulary, prime="", length=200, temperature=1.0, generator=None):
     """Generate ``length`` characters after ``prime`` by drawing each next character
     from softmax(logits / temperature). temperature -> 0 approaches greedy decoding.
-    Returns prime + the generated text."""
+    ``model``: a :class:`CharLanguageModel` or a :class:`nn.apps.gpt.CharGPT` (which sees
+    the last ``context`` characters). Returns prime + the generated text."""
     if temperature <= 0:
         raise ValueError("sample: temperature must be > 0, got %r" % (temperature,))
     rng = generator if generator is not None else init.get_generator()
@@ -310,17 +321,19 @@ def sample(model, vocabulary, prime="", length=200, temperature=1.0, generator=N
     model.eval()
     try:
         prime_ids = vocabulary.encode(prime) if prime else np.array([rng.integers(vocabulary.size)])
-        logits, state = model(prime_ids[None, :])
+        ids = list(prime_ids)
+        last, state = _next_logits(model, ids, None, prime_ids)
+        last = last.astype(np.float64)
         generated = []
-        last = logits.data[0, -1].astype(np.float64)
         for _ in range(length):
             scaled = last / temperature
             probabilities = np.exp(scaled - scaled.max())
             probabilities /= probabilities.sum()
             next_id = int(rng.choice(vocabulary.size, p=probabilities))
             generated.append(next_id)
-            logits, state = model(np.array([[next_id]]), state)
-            last = logits.data[0, -1].astype(np.float64)
+            ids.append(next_id)
+            last, state = _next_logits(model, ids, state, [next_id])
+            last = last.astype(np.float64)
         text = vocabulary.decode(generated)
         return (prime if prime else vocabulary.decode(prime_ids)) + text
     finally:
@@ -329,11 +342,13 @@ def sample(model, vocabulary, prime="", length=200, temperature=1.0, generator=N
 
 def save_language_model(path, model, vocabulary, extra=None):
     """Model weights, configuration and vocabulary in one checkpoint (nn.checkpoint)."""
-    metadata = dict(kind="char-lm", config=model.config(), vocabulary=vocabulary.to_json(), **(extra or {}))
+    kind = "char-gpt" if isinstance(model, gpt.CharGPT) else "char-lm"
+    metadata = dict(kind=kind, config=model.config(), vocabulary=vocabulary.to_json(), **(extra or {}))
     checkpoint.save_training_state(path, model, metadata=metadata)
 
 
 _CONFIG_FIELDS = ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "dropout")
+_GPT_CONFIG_FIELDS = ("vocab_size", "context", "channels", "layers", "heads", "dropout")
 
 
 def _checked_language_model_metadata(path):
@@ -347,28 +362,41 @@ def _checked_language_model_metadata(path):
     def refuse(problem):
         raise ValueError(f"load_language_model: checkpoint {path!r}: {problem}")
 
-    if metadata.get("kind") != "char-lm":
-        refuse("not a character language model checkpoint (metadata kind %r, expected 'char-lm')"
-               % (metadata.get("kind"),))
+    kind = metadata.get("kind")
+    if kind not in ("char-lm", "char-gpt"):
+        refuse("not a character language model checkpoint (metadata kind %r, expected 'char-lm' or 'char-gpt')"
+               % (kind,))
+    fields = _CONFIG_FIELDS if kind == "char-lm" else _GPT_CONFIG_FIELDS
     config = metadata.get("config")
-    if not isinstance(config, dict) or sorted(config) != sorted(_CONFIG_FIELDS):
-        refuse(f"metadata config is {config!r:.120}, expected an object with the fields {list(_CONFIG_FIELDS)}")
-    for field in _CONFIG_FIELDS[:4]:
+    if not isinstance(config, dict) or sorted(config) != sorted(fields):
+        refuse(f"metadata config is {config!r:.120}, expected an object with the fields {list(fields)}")
+    for field in fields[:-1]:
         if not _positive_integer(config[field]):
             refuse(f"config {field} is {config[field]!r:.40}, expected an integer >= 1")
     if isinstance(config["dropout"], bool) or not isinstance(config["dropout"], (int, float)) \
             or not 0 <= config["dropout"] < 1:
         refuse(f"config dropout is {config['dropout']!r:.40}, expected a number from 0 to 1 (1 excluded)")
     shapes = checkpoint.read_shapes(path)
-    vocab, embedding, hidden, layers = (config[field] for field in _CONFIG_FIELDS[:4])
-    expected = {"model/embedding.weight": (vocab, embedding), "model/decoder.weight": (vocab, hidden)}
-    expected.update({f"model/lstm.weight_hh_l{layer}": (4 * hidden, hidden) for layer in range(layers)})
+    if kind == "char-lm":
+        vocab, embedding, hidden, layers = (config[field] for field in _CONFIG_FIELDS[:4])
+        expected = {"model/embedding.weight": (vocab, embedding), "model/decoder.weight": (vocab, hidden)}
+        expected.update({f"model/lstm.weight_hh_l{layer}": (4 * hidden, hidden) for layer in range(layers)})
+        beyond = f"model/lstm.weight_hh_l{layers}"
+    else:
+        vocab, context, channels, layers, heads = (config[field] for field in _GPT_CONFIG_FIELDS[:5])
+        if channels % heads:
+            refuse(f"config channels {channels} is not divisible by heads {heads}")
+        expected = {"model/token_embedding.weight": (vocab, channels),
+                    "model/position_embedding.weight": (context, channels)}
+        expected.update({f"model/blocks.{layer}.attn.qkv.weight": (3 * channels, channels)
+                         for layer in range(layers)})
+        beyond = f"model/blocks.{layers}.attn.qkv.weight"
     for key, shape in expected.items():
         if shapes.get(key) != shape:
             refuse(f"config {dict(config)} disagrees with the array {key!r}: it has shape {shapes.get(key)}, "
                    f"the config implies {shape}")
-    if f"model/lstm.weight_hh_l{layers}" in shapes:
-        refuse(f"config num_layers {layers} disagrees with the arrays, which hold more LSTM layers")
+    if beyond in shapes:
+        refuse(f"config layers {layers} disagrees with the arrays, which hold more layers")
     try:
         characters = json.loads(metadata.get("vocabulary"))
     except (TypeError, ValueError):
@@ -381,18 +409,20 @@ def _checked_language_model_metadata(path):
 
 
 def load_language_model(path):
-    """(model, vocabulary, metadata) from a checkpoint written by save_language_model.
+    """(model, vocabulary, metadata) from a checkpoint written by save_language_model: a
+    :class:`CharLanguageModel` or a :class:`nn.apps.gpt.CharGPT` (metadata kind 'char-gpt').
     Metadata that disagrees with the arrays, or has the wrong type, is a ``ValueError``
     naming the file and the field."""
     metadata = _checked_language_model_metadata(path)
-    model = CharLanguageModel(**metadata["config"])
+    model_class = gpt.CharGPT if metadata["kind"] == "char-gpt" else CharLanguageModel
+    model = model_class(**metadata["config"])
     checkpoint.load_training_state(path, model)
     return model, CharVocabulary.from_json(metadata["vocabulary"]), metadata
 
 
 # ---- command line ------------------------------------------------------------------------
 def build_parser(prog="python -m nn.apps.text"):
-    parser = argparse.ArgumentParser(prog=prog, description="Character-level LSTM language model.")
+    parser = argparse.ArgumentParser(prog=prog, description="Character-level language model (LSTM, or a GPT with --arch gpt).")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     train = commands.add_parser("train", help="train on a UTF-8 text file (last 10%% held out)")
@@ -408,16 +438,30 @@ def add_train_arguments(parser):
     parser.add_argument("--out", default="char_lm.npz", help="checkpoint to write (default: char_lm.npz)")
     parser.add_argument("--minutes", type=arguments.positive_float, default=15.0,
                         help="training time limit (default 15)")
-    parser.add_argument("--max-steps", type=arguments.positive_int, help="stop after this many updates")
-    parser.add_argument("--embedding", type=arguments.positive_int, default=64)
-    parser.add_argument("--hidden", type=arguments.positive_int, default=256)
-    parser.add_argument("--layers", type=arguments.positive_int, default=1)
+    parser.add_argument("--arch", choices=("lstm", "gpt"), default="lstm",
+                        help="lstm (default): embedding, LSTM, linear; gpt: causal self-attention blocks")
+    parser.add_argument("--max-steps", "--steps", dest="max_steps", type=arguments.positive_int,
+                        help="stop after this many updates (gpt: also the end of the cosine decay)")
+    parser.add_argument("--embedding", type=arguments.positive_int, default=64, help="lstm: embedding size")
+    parser.add_argument("--hidden", type=arguments.positive_int, default=256, help="lstm: hidden size")
+    parser.add_argument("--layers", type=arguments.positive_int, help="LSTM layers (default 1) or GPT blocks (4)")
+    parser.add_argument("--heads", type=arguments.positive_int, default=gpt.GPT_DEFAULTS["heads"],
+                        help="gpt: attention heads (default 4)")
+    parser.add_argument("--channels", type=arguments.positive_int, default=gpt.GPT_DEFAULTS["channels"],
+                        help="gpt: width of the blocks (default 128)")
+    parser.add_argument("--context", type=arguments.positive_int, default=gpt.GPT_DEFAULTS["context"],
+                        help="gpt: characters per training window and the most it attends to (default 64)")
+    parser.add_argument("--warmup", type=arguments.non_negative_int, default=gpt.GPT_DEFAULTS["warmup"],
+                        help="gpt: steps of linear learning-rate warm-up (default 100)")
     parser.add_argument("--dropout", type=arguments.probability, default=0.0)
-    parser.add_argument("--batch-size", type=arguments.positive_int, default=64)
-    parser.add_argument("--seq-len", type=arguments.positive_int, default=100)
-    parser.add_argument("--lr", type=arguments.positive_float, default=3e-3)
-    parser.add_argument("--lr-decay", type=arguments.positive_float, help="learning-rate factor after each epoch")
-    parser.add_argument("--clip", type=arguments.non_negative_float, default=5.0, help="gradient-norm clip (0: none)")
+    parser.add_argument("--batch-size", type=arguments.positive_int, help="streams (lstm, default 64) or "
+                        "windows (gpt, default 12) per batch")
+    parser.add_argument("--seq-len", type=arguments.positive_int, default=100, help="lstm: BPTT length")
+    parser.add_argument("--lr", type=arguments.positive_float, help="learning rate (lstm 3e-3, gpt 1e-3: its peak)")
+    parser.add_argument("--lr-decay", type=arguments.positive_float,
+                        help="lstm: learning-rate factor after each epoch")
+    parser.add_argument("--clip", type=arguments.non_negative_float,
+                        help="gradient-norm clip, 0: none (default lstm 5, gpt 1)")
     parser.add_argument("--eval-every", type=arguments.non_negative_int, default=200,
                         help="steps between evaluations, each also saving --out (0: at the end only)")
     parser.add_argument("--validation-fraction", type=arguments.fraction, default=0.1)
@@ -438,8 +482,20 @@ def add_sample_arguments(parser):
     arguments.add_seed_argument(parser, help="seed for drawing the characters")
 
 
+_DEFAULTS = {"lstm": dict(layers=1, batch_size=64, lr=3e-3, clip=5.0),
+             "gpt": dict(layers=gpt.GPT_DEFAULTS["layers"], batch_size=gpt.GPT_DEFAULTS["batch_size"],
+                         lr=gpt.GPT_DEFAULTS["lr"], clip=1.0)}
+
+
 def run_train(args):
-    """The ``train-lm`` command: train on ``args.file`` and write the checkpoint ``args.out``."""
+    """The ``train-lm`` command: train on ``args.file`` and write the checkpoint ``args.out``
+    (``--arch gpt``: :func:`nn.apps.gpt.train_gpt`; else the LSTM)."""
+    arch = getattr(args, "arch", "lstm")
+    for name, value in _DEFAULTS[arch].items():  # options whose default depends on the architecture
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    if arch == "gpt":
+        return _run_train_gpt(args)
     world = args.world = World(args.distributed)
     arguments.set_threads(args)
     world.set_threads_per_rank(args.threads)
@@ -468,6 +524,37 @@ def run_train(args):
         lr_decay=args.lr_decay, seed=args.seed, after_evaluation=save, world=world)
     if not world.is_main:
         return 0
+    if args.history:
+        with open(args.history, "w") as handle:
+            json.dump(history, handle, indent=1)
+    print("best validation %.4f nats/char; checkpoint %s" % (min(h["validation_loss"] for h in history), args.out))
+    return 0
+
+
+def _run_train_gpt(args):
+    if args.distributed:
+        raise ValueError("train-lm: --distributed is not supported with --arch gpt yet")
+    if args.channels % args.heads:
+        raise ValueError(f"train-lm: --channels {args.channels} must be divisible by --heads {args.heads}")
+    arguments.set_threads(args)
+    checkpoint.check_writable(args.out, "--out checkpoint")
+    if args.history:
+        checkpoint.check_writable(args.history, "--history file")
+    init.manual_seed(args.seed)
+    text = load_text(args.file)
+    vocabulary = CharVocabulary(text)
+    train_ids, validation_ids = split_ids(vocabulary.encode(text), args.validation_fraction)
+    print("%s: %d characters, vocabulary %d, train %d, validation %d" % (
+        args.file, len(text), vocabulary.size, len(train_ids), len(validation_ids)))
+    model = gpt.CharGPT(vocabulary.size, args.context, args.channels, args.layers, args.heads, args.dropout)
+
+    def save(history):
+        save_language_model(args.out, model, vocabulary, extra=dict(history=history))
+
+    history = gpt.train_gpt(model, train_ids, validation_ids, batch_size=args.batch_size, lr=args.lr,
+                            warmup=args.warmup, clip=args.clip, time_limit=args.minutes * 60,
+                            max_steps=args.max_steps, eval_every=args.eval_every, seed=args.seed,
+                            after_evaluation=save)
     if args.history:
         with open(args.history, "w") as handle:
             json.dump(history, handle, indent=1)
