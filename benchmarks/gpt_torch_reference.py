@@ -11,8 +11,10 @@ load; the time of each step is taken alone and the median reported. At the end b
 evaluate the validation loss on the last 10% of the text, cut into windows of
 ``--context`` characters (:func:`nn.apps.gpt.evaluate_gpt`).
 
-    PYTHONPATH=. /tmp/venv-torch/bin/python benchmarks/gpt_torch_reference.py --steps 2000 \
+    python benchmarks/gpt_torch_reference.py --steps 2000 \
         [--file ../shared/data/tinyshakespeare.txt] [--threads 2] [--eval-every 500] [--json out.json]
+
+(from a checkout installed with ``pip install -e ".[bench]"`` and ``pip install torch==2.13.0``)
 
 Prints per evaluation both validation losses, and at the end the losses, their relative
 difference, and ms/step (median, mean) of each. Needs torch (CPU build is enough).
