@@ -499,17 +499,7 @@ def run_train(args):
     world = args.world = World(args.distributed)
     arguments.set_threads(args)
     world.set_threads_per_rank(args.threads)
-    # before anything is trained: a run must not learn for 15 minutes and then fail to save
-    if world.is_main:
-        checkpoint.check_writable(args.out, "--out checkpoint")
-        if args.history:
-            checkpoint.check_writable(args.history, "--history file")
-    init.manual_seed(args.seed)
-    text = load_text(args.file)
-    vocabulary = CharVocabulary(text)
-    train_ids, validation_ids = split_ids(vocabulary.encode(text), args.validation_fraction)
-    world.say("%s: %d characters, vocabulary %d, train %d, validation %d" % (
-        args.file, len(text), vocabulary.size, len(train_ids), len(validation_ids)))
+    vocabulary, train_ids, validation_ids = _prepare_text(args, world.is_main, world.say)
     check_training_settings(train_ids, validation_ids, args.batch_size, args.seq_len, args.minutes * 60,
                             args.max_steps, None, args.eval_every)
     model = CharLanguageModel(vocabulary.size, args.embedding, args.hidden, args.layers, args.dropout)
@@ -522,13 +512,35 @@ def run_train(args):
         model, train_ids, validation_ids, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
         clip=args.clip, time_limit=args.minutes * 60, max_steps=args.max_steps, eval_every=args.eval_every,
         lr_decay=args.lr_decay, seed=args.seed, after_evaluation=save, world=world)
-    if not world.is_main:
-        return 0
+    if world.is_main:
+        _report(args, history)
+    return 0
+
+
+def _prepare_text(args, is_main, say):
+    """The steps both architectures take before training: check that the outputs can be
+    written (a run must not learn for 15 minutes and then fail to save; only the rank
+    that writes checks), seed, read the text and split off the validation part. Returns
+    (vocabulary, train_ids, validation_ids)."""
+    if is_main:
+        checkpoint.check_writable(args.out, "--out checkpoint")
+        if args.history:
+            checkpoint.check_writable(args.history, "--history file")
+    init.manual_seed(args.seed)
+    text = load_text(args.file)
+    vocabulary = CharVocabulary(text)
+    train_ids, validation_ids = split_ids(vocabulary.encode(text), args.validation_fraction)
+    say("%s: %d characters, vocabulary %d, train %d, validation %d" % (
+        args.file, len(text), vocabulary.size, len(train_ids), len(validation_ids)))
+    return vocabulary, train_ids, validation_ids
+
+
+def _report(args, history):
+    """After training: write --history and print the best validation loss."""
     if args.history:
         with open(args.history, "w") as handle:
             json.dump(history, handle, indent=1)
     print("best validation %.4f nats/char; checkpoint %s" % (min(h["validation_loss"] for h in history), args.out))
-    return 0
 
 
 def _run_train_gpt(args):
@@ -537,15 +549,7 @@ def _run_train_gpt(args):
     if args.channels % args.heads:
         raise ValueError(f"train-lm: --channels {args.channels} must be divisible by --heads {args.heads}")
     arguments.set_threads(args)
-    checkpoint.check_writable(args.out, "--out checkpoint")
-    if args.history:
-        checkpoint.check_writable(args.history, "--history file")
-    init.manual_seed(args.seed)
-    text = load_text(args.file)
-    vocabulary = CharVocabulary(text)
-    train_ids, validation_ids = split_ids(vocabulary.encode(text), args.validation_fraction)
-    print("%s: %d characters, vocabulary %d, train %d, validation %d" % (
-        args.file, len(text), vocabulary.size, len(train_ids), len(validation_ids)))
+    vocabulary, train_ids, validation_ids = _prepare_text(args, True, print)
     model = gpt.CharGPT(vocabulary.size, args.context, args.channels, args.layers, args.heads, args.dropout)
 
     def save(history):
@@ -555,10 +559,7 @@ def _run_train_gpt(args):
                             warmup=args.warmup, clip=args.clip, time_limit=args.minutes * 60,
                             max_steps=args.max_steps, eval_every=args.eval_every, seed=args.seed,
                             after_evaluation=save)
-    if args.history:
-        with open(args.history, "w") as handle:
-            json.dump(history, handle, indent=1)
-    print("best validation %.4f nats/char; checkpoint %s" % (min(h["validation_loss"] for h in history), args.out))
+    _report(args, history)
     return 0
 
 
