@@ -22,7 +22,9 @@ from .creation import (empty, empty_like, full_like, linspace, logspace, rand_li
                        randn_like, randperm, tril_indices, triu_indices)
 from . import creation
 from .kernels import backend, get_backend, get_num_threads, set_backend, set_num_threads
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .autograd import grad
+from . import func  # noqa: F401  (vjp, jvp, jacobian, hessian, hvp, grad transforms)
 from .serialization import load, save
 from . import registry
 from . import ops  # noqa: F401  (importing the ops registers them)
@@ -44,7 +46,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Context", "Function", "GradcheckError", "Tensor", "arange", "backend", "bool", "default_generator",
            "enable_grad", "eye", "float16", "float32", "float64", "from_numpy", "full", "get_backend",
-           "get_num_threads", "gradcheck", "int8", "int16", "int32", "int64", "is_grad_enabled", "load",
+           "get_num_threads", "grad", "gradcheck", "gradgradcheck", "int8", "int16", "int32", "int64", "is_grad_enabled", "load",
            "manual_seed", "no_grad", "ones", "ones_like", "rand", "randn", "save", "set_backend",
            "set_grad_enabled", "set_num_threads", "tensor", "uint8", "zeros", "zeros_like"]
 __all__ += creation.__all__

@@ -26,7 +26,7 @@ import weakref
 
 import numpy as np
 
-from .grad_mode import no_grad
+from .grad_mode import enable_grad, no_grad
 
 
 class _ChangeLog:
@@ -157,10 +157,10 @@ def _check_saved(node, recent):
                        dtype, version))
 
 
-def _topological_order(root):
-    """Nodes reachable from root, each after every node that consumes its outputs, and
-    {id(leaf): the number of edges through which gradient flows to it}."""
-    order, visited, stack, leaf_uses = [], set(), [(root, False)], {}
+def _topological_order(roots):
+    """Nodes reachable from the root nodes, each after every node that consumes its
+    outputs, and {id(leaf): the number of edges through which gradient flows to it}."""
+    order, visited, stack, leaf_uses = [], set(), [(root, False) for root in reversed(roots)], {}
     while stack:
         node, expanded = stack.pop()
         if expanded:
@@ -183,9 +183,9 @@ def _topological_order(root):
     return order, leaf_uses
 
 
-def _run_hooks(hooks, grad):
+def _run_hooks(hooks, grad, graph=False):
     for hook in hooks:
-        grad = hook(grad)
+        grad = hook.on_tensor(grad) if graph else hook(grad)
     return grad
 
 
@@ -204,16 +204,33 @@ def queue_callback(callback):
     frames[-1].append(callback)
 
 
-def backward(tensor, grad, retain_graph=False):
+def backward(tensor, grad, retain_graph=False, create_graph=False):
     """Accumulate d(tensor)/d(leaf) * grad into ``.grad`` of every leaf that requires grad,
-    then run the callbacks queued during it (:func:`queue_callback`)."""
+    then run the callbacks queued during it (:func:`queue_callback`). With create_graph,
+    grad is a Tensor and so are the gradients: see :func:`run_backward`."""
+    run_backward((tensor,), (grad,), retain_graph, create_graph)
+
+
+def run_backward(roots, grads, retain_graph=False, create_graph=False, capture=None):
+    """Backward from several tensors at once: the gradient of sum(<root, grad>).
+
+    Two modes. Plain (create_graph False): grads and every gradient are numpy arrays and
+    each node's ``function.backward`` runs (the fast numpy/C path). Graph mode
+    (create_graph True): grads are Tensors, each node's ``function.graph_backward`` runs
+    with grad mode on, so the gradients are Tensors recorded in a graph of their own and
+    can be differentiated again.
+
+    capture, when given, is a dict whose keys name the tensors whose gradients are
+    wanted (``id(leaf)``, or ``(id(node), output_index)`` of a non-leaf): their
+    gradients are stored there instead of reaching any ``.grad``, and only the part of
+    the graph that leads to them runs (autograd_core.grad)."""
     frames = getattr(_state, "callbacks", None)
     if frames is None:
         frames = _state.callbacks = []
     callbacks = []
     frames.append(callbacks)
     try:
-        _backward(tensor, grad, retain_graph)
+        _backward(roots, grads, retain_graph, create_graph, capture)
     finally:
         frames.pop()
     index = 0
@@ -222,20 +239,72 @@ def backward(tensor, grad, retain_graph=False):
         index += 1
 
 
-def _backward(tensor, grad, retain_graph):
-    root = tensor.grad_fn
-    if root is None:
-        tensor.accumulate_grad(grad)
+def _deliver_plain(value, g):
+    value.accumulate_grad(g)
+
+
+def _deliver_graph(value, g):
+    value.accumulate_graph_grad(g)
+
+
+def _deliver_captured(capture, graph):
+    """The leaf delivery of autograd_core.grad: a wanted leaf's gradient (after its
+    gradient hooks) goes to capture, any other leaf gets nothing."""
+    def deliver(value, g):
+        key = id(value)
+        if key in capture:
+            g = value.run_grad_hooks(g, graph)
+            previous = capture[key]
+            capture[key] = g if previous is None else previous + g
+    return deliver
+
+
+def _needed_nodes(order, capture):
+    """ids of the nodes whose backward leads to a wanted tensor (order: consumers first)."""
+    needed = set()
+    for node in reversed(order):  # producers first: a node's parents are decided before it
+        for value, needs in zip(node.inputs, node.needs_input_grad):
+            if not needs:
+                continue
+            parent = value.grad_fn
+            if parent is None:
+                if id(value) in capture:
+                    needed.add(id(node))
+                    break
+            elif id(parent) in needed or (id(parent), value.output_index) in capture:
+                needed.add(id(node))
+                break
+    return needed
+
+
+def _backward(roots, grads, retain_graph, create_graph, capture):
+    graph = bool(create_graph)
+    if capture is not None:
+        deliver = _deliver_captured(capture, graph)
+    else:
+        deliver = _deliver_graph if graph else _deliver_plain
+    pending, nodes = {}, []
+    for tensor, grad in zip(roots, grads):
+        node = tensor.grad_fn
+        if node is None:  # a leaf as a root: its gradient is the seed itself
+            deliver(tensor, grad)
+            continue
+        key = (id(node), tensor.output_index)
+        previous = pending.get(key)
+        pending[key] = grad if previous is None else previous + grad
+        nodes.append(node)
+    if not nodes:
         return
-    pending = {(id(root), tensor.output_index): grad}
     # a leaf's gradient is summed over all its consumers first, so that its hooks see
     # the total once (as for non-leaves), not one partial sum per consumer; it is handed
     # over when the last of its counted uses has contributed
-    order, leaf_uses = _topological_order(root)
+    order, leaf_uses = _topological_order(nodes)
+    needed = None if capture is None else _needed_nodes(order, capture)
     leaf_grads = {}
     changes = CHANGES
     recent = recent_tick = None  # the cache of _check_saved, valid while the tick stays
-    with no_grad():
+    plain = not graph and capture is None  # (the common case takes the short way below)
+    with (enable_grad() if graph else no_grad()):
         for node in order:
             # one test for both rare cases: a freed node's _saved_at is -1, and a node that
             # saved arrays before an in-place change has an older tick than the clock
@@ -252,7 +321,7 @@ def _backward(tensor, grad, retain_graph):
             # this loop runs once per node of every backward (an LSTM makes one node per
             # time step): the common case, one output and no hooks, takes the short way
             node_id, hooks, retained = id(node), node.output_hooks, node.retained_outputs
-            if node.num_outputs == 1 and not (hooks or retained):
+            if node.num_outputs == 1 and plain and not (hooks or retained):
                 g = pending.pop((node_id, 0), None)
                 if g is None:
                     continue  # nothing flows through this node
@@ -261,15 +330,21 @@ def _backward(tensor, grad, retain_graph):
                 grads = [pending.pop((node_id, index), None) for index in range(node.num_outputs)]
                 for index, g in enumerate(grads):
                     if g is not None and hooks and hooks.get(index):
-                        g = grads[index] = _run_hooks(hooks[index], g)
+                        g = grads[index] = _run_hooks(hooks[index], g, graph)
                     if g is not None and retained and index in retained:
-                        _deliver_to_retained(retained[index], g)
+                        _deliver_to_retained(retained[index], g, graph)
+                    if capture is not None and g is not None and (node_id, index) in capture:
+                        previous = capture[(node_id, index)]
+                        capture[(node_id, index)] = g if previous is None else previous + g
                 missing = [index for index, g in enumerate(grads) if g is None]
-                if len(missing) == len(grads):
-                    continue  # nothing flows through this node (e.g. an unused output)
-                for index in missing:  # an output nobody used still gets its (zero) gradient
-                    grads[index] = _zeros_for(node, index)
-                input_grads = node.function.backward(node, *grads)
+                if len(missing) == len(grads) or (needed is not None and node_id not in needed):
+                    continue  # nothing flows through this node, or nothing wanted lies below it
+                if graph:  # (graph_backward fills the missing outputs' zeros itself)
+                    input_grads = node.function.graph_backward(node, grads)
+                else:
+                    for index in missing:  # an output nobody used still gets its (zero) gradient
+                        grads[index] = _zeros_for(node, index)
+                    input_grads = node.function.backward(node, *grads)
             if type(input_grads) is not tuple and not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             if len(input_grads) != len(node.inputs):
@@ -279,7 +354,9 @@ def _backward(tensor, grad, retain_graph):
                 if not needs or g is None:
                     continue
                 data = value.data
-                if type(g) is not np.ndarray:
+                if graph:
+                    g = _as_graph_gradient(node, value, g)
+                elif type(g) is not np.ndarray:
                     g = _as_gradient_array(node, value, g)
                 if g.shape != data.shape:
                     raise RuntimeError("%s.backward returned a gradient of shape %s for an input of shape %s "
@@ -295,7 +372,7 @@ def _backward(tensor, grad, retain_graph):
                     if entry is None:
                         remaining = leaf_uses[key] - 1
                         if not remaining:  # its only use: deliver now (accumulate_grad copies g)
-                            value.accumulate_grad(g)
+                            deliver(value, g)
                             continue
                         leaf_grads[key] = [value, g, False, remaining]
                         continue
@@ -307,7 +384,7 @@ def _backward(tensor, grad, retain_graph):
                     entry[3] -= 1
                     if not entry[3]:  # the last use: the sum is complete
                         del leaf_grads[key]
-                        value.accumulate_grad(entry[1])
+                        deliver(value, entry[1])
                 else:
                     key = (id(parent), value.output_index)
                     previous = pending.get(key)
@@ -318,7 +395,7 @@ def _backward(tensor, grad, retain_graph):
         # leaves some of whose uses brought no gradient (a node nothing flowed through,
         # a backward that returned None for them) get theirs at the end, as before
         for leaf, g, _, _ in leaf_grads.values():
-            leaf.accumulate_grad(g)
+            deliver(leaf, g)
 
 
 def _position(node, value):
@@ -336,6 +413,16 @@ def _as_gradient_array(node, value, g):
                               error)) from None
 
 
+def _as_graph_gradient(node, value, g):
+    """(graph mode) A graph_backward's result must be a Tensor: an array or a number
+    would be a gradient cut off from the graph, whose derivative would silently be 0."""
+    if hasattr(g, "grad_fn"):
+        return g
+    raise RuntimeError("%s.graph_backward returned %s for input %d; with create_graph=True a gradient must "
+                       "be a Tensor computed by differentiable ops (an array would silently have no "
+                       "derivative)" % (node.function.__name__, type(g).__name__, _position(node, value)))
+
+
 def _cast_gradient(node, value, g, dtype):
     """g in the input's dtype: a float, integer or bool gradient is cast (float64 math
     for a float32 input is common); complex or non-numeric values are an error, since
@@ -345,13 +432,16 @@ def _cast_gradient(node, value, g, dtype):
                            "real (float) values%s" % (node.function.__name__, g.dtype, _position(node, value),
                                                       dtype, " (complex values have no meaning here)"
                                                       if g.dtype.kind == "c" else ""))
-    return g.astype(dtype)
+    return g.astype(dtype)  # (a Tensor's astype is the differentiable cast)
 
 
-def _deliver_to_retained(ref, grad):
+def _deliver_to_retained(ref, grad, graph=False):
     tensor = ref()
     if tensor is not None:  # retain_grad() on a tensor that no longer exists: nothing to do
-        tensor.accumulate_grad(grad)
+        if graph:
+            tensor.accumulate_graph_grad(grad)
+        else:
+            tensor.accumulate_grad(grad)
 
 
 def _zeros_for(node, index):

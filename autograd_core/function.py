@@ -15,6 +15,32 @@ A subclass defines two static methods side by side:
 and is called as ``Cube.apply(t)``. Non-Tensor arguments (ints, tuples, strings) pass
 through to ``forward`` unchanged and get ``None`` as their gradient.
 
+Higher-order gradients. ``backward`` on numpy arrays is the fast first-order path. When
+a backward is itself to be differentiated (``create_graph=True``), the engine calls
+``graph_backward`` instead, which takes the first of these the class gives:
+
+* ``differentiable_backward(ctx, *grad_outputs)``: the gradient formula written with the
+  engine's own ops on Tensors. ``ctx.inputs`` are the forward's arguments as given
+  (input Tensors, in the graph), and the grads are Tensors; it returns Tensors (None: no
+  gradient). A class that defines only this gets its numpy ``backward`` from it::
+
+      class Cube(Function):
+          @staticmethod
+          def forward(ctx, x):
+              return x ** 3
+          @staticmethod
+          def differentiable_backward(ctx, grad):
+              (x,) = ctx.inputs
+              return 3 * x ** 2 * grad
+
+* ``composite(*args)``: the op written as a composition of other ops (a fused kernel's
+  plain form); its derivative is taken through that composition.
+* ``linear = True``: the op is linear in its float Tensor inputs (reshape, sum, cat,
+  indexing): the backward is a linear map whose own derivative is the op's forward.
+* none of these: the gradient is computed by ``backward`` and is correct, but it cannot
+  be differentiated again: doing so raises a RuntimeError naming the op (torch's
+  once_differentiable).
+
 Two class flags move the checks that many ops share out of their forward:
 ``float_input = True`` refuses a first argument of integer or bool dtype
 (``float_input = "promote"`` converts it to the default float, float32, as torch's exp,
@@ -126,6 +152,9 @@ class Function:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "differentiable_backward" in cls.__dict__ and cls.backward is Function.backward:
+            # only the Tensor formula given: it is the numpy backward too (run without a graph)
+            cls.backward = staticmethod(_backward_from_tensors(cls))
         if "apply" not in cls.__dict__:
             plain = cls.two_operands and not (cls.float_input or cls.coerce_input)
             cls.apply = staticmethod(_make_binary_apply(cls) if plain else _make_apply(cls))
@@ -137,6 +166,27 @@ class Function:
     @staticmethod
     def backward(ctx, *grad_outputs):
         raise NotImplementedError("Function subclasses must define backward(ctx, *grad_outputs)")
+
+    # the ways to differentiate the backward itself (see the module docstring)
+    differentiable_backward = None
+    composite = None
+    linear = False
+
+    @classmethod
+    def graph_backward(cls, ctx, grads):
+        """The input gradients of node ctx as Tensors recorded in the graph, from its
+        outputs' gradients (Tensors; None for an output that got none). Called by the
+        engine when create_graph=True."""
+        if any(g is None for g in grads):
+            meta = ctx.output_meta
+            grads = [Tensor(np.zeros(*meta[i])) if g is None else g for i, g in enumerate(grads)]
+        if cls.differentiable_backward is not None:
+            return cls.differentiable_backward(ctx, *grads)
+        if cls.composite is not None:
+            return _composite_backward(cls, ctx, grads)
+        if cls.linear:
+            return _linear_backward(ctx, grads)
+        return _once_differentiable(ctx, grads)
 
 
 def _make_apply(cls):
@@ -244,3 +294,178 @@ def _output_array(cls, value):
     if isinstance(value, (np.generic, int, float, bool)):
         return np.asarray(value)
     raise TypeError("%s.forward must return numpy arrays, got %s" % (cls.__name__, type(value).__name__))
+
+
+# ---- higher-order gradients: the generic ways (see the module docstring) ----------------
+def _backward_from_tensors(cls):
+    """A numpy backward made from cls.differentiable_backward: the formula runs on Tensors
+    wrapping the arrays, with no graph recorded."""
+
+    def backward(ctx, *grad_outputs):
+        previous = grad_state.enabled
+        grad_state.enabled = False
+        try:
+            result = cls.differentiable_backward(ctx, *[Tensor(g) for g in grad_outputs])
+        finally:
+            grad_state.enabled = previous
+        if isinstance(result, tuple):
+            return tuple(r.data if isinstance(r, Tensor) else r for r in result)
+        return result.data if isinstance(result, Tensor) else result
+
+    return backward
+
+
+def _tensor_inputs(ctx):
+    return [i for i, (value, needs) in enumerate(zip(ctx.inputs, ctx.needs_input_grad)) if needs]
+
+
+def _composite_backward(cls, ctx, grads):
+    """Differentiate cls.composite (the op as a composition of ops) at the node's inputs.
+    Each input that needs a gradient enters through a fresh alias node, so that the
+    gradients are the op's own partial derivatives even when one input depends on another."""
+    from .autograd import grad as gradient_of
+
+    wanted = _tensor_inputs(ctx)
+    arguments = list(ctx.inputs)
+    aliases = []
+    for i in wanted:
+        arguments[i] = _Alias.apply(arguments[i])
+        aliases.append(arguments[i])
+    outputs = cls.composite(*arguments)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    pairs = [(o, g) for o, g in zip(outputs, grads) if isinstance(o, Tensor) and o.requires_grad]
+    if not pairs:
+        found = (None,) * len(aliases)
+    else:
+        found = gradient_of([o for o, _ in pairs], aliases, [g for _, g in pairs], create_graph=True,
+                            allow_unused=True)
+    result = [None] * len(ctx.inputs)
+    for i, g in zip(wanted, found):
+        result[i] = g
+    return tuple(result)
+
+
+class _Alias(Function):
+    """An identity op: a fresh graph node in front of an input (see _composite_backward)."""
+
+    name = "alias"
+    linear = True
+
+    @staticmethod
+    def forward(ctx, a):
+        return a.view()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def _linear_backward(ctx, grads):
+    """The backward of an op linear in its float Tensor inputs, as an op of the output
+    gradients (see _LinearBackward)."""
+    wanted = _tensor_inputs(ctx)
+    results = _LinearBackward.apply(ctx, *grads)
+    results = results if isinstance(results, tuple) else (results,)
+    out = [None] * len(ctx.inputs)
+    for i, g in zip(wanted, results):
+        out[i] = g
+    return tuple(out)
+
+
+def _replaced_arguments(op_ctx, cotangents, zeros):
+    """The forward's arguments with each float Tensor input replaced: those that needed a
+    gradient by their cotangent (in order), the others by zeros(array). Integer and bool
+    Tensors (indices, masks) keep their values."""
+    arguments, position = [], 0
+    for value, needs in zip(op_ctx.arguments, op_ctx.needs):
+        if needs:
+            arguments.append(cotangents[position])
+            position += 1
+        elif isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            arguments.append(zeros(value))
+        else:
+            arguments.append(value)
+    return arguments
+
+
+class _LinearBackward(Function):
+    """The backward of a linear op f as an op of the gradients g: B(g) = f^T g. Its own
+    backward is B's transpose, which is f itself: the gradients of B's outputs (one per
+    input of f that needed one) go through f's forward, with zeros for the inputs that
+    needed none. So the first backward runs the op's numpy/C backward, the second its
+    forward, and the third its backward again, to any order."""
+
+    name = "linear backward"
+
+    @staticmethod
+    def forward(ctx, node, *grads):
+        op = node.function
+        ctx.op, ctx.op_name = op, op.name or op.__name__
+        ctx.needs = node.needs_input_grad
+        # the forward's arguments, with arrays for Tensors (integer indices keep their values)
+        ctx.arguments = [value.data if isinstance(value, Tensor) else value for value in node.inputs]
+        ctx.input_meta = [(value.shape, value.dtype) for value, needs in zip(node.inputs, node.needs_input_grad)
+                          if needs]
+        found = op.backward(node, *grads)
+        found = found if isinstance(found, tuple) else (found,)
+        results = []
+        for (shape, dtype), (value, needs, g) in zip(ctx.input_meta, [(v, n, g) for v, n, g in zip(
+                node.inputs, node.needs_input_grad, found) if n]):
+            results.append(np.zeros(shape, dtype) if g is None else np.asarray(g, dtype=dtype).reshape(shape))
+        ctx.output_meta = list(ctx.input_meta)
+        return tuple(results) if len(results) != 1 else results[0]
+
+    @staticmethod
+    def backward(ctx, *cotangents):
+        arguments = _replaced_arguments(ctx, cotangents, np.zeros_like)
+        op_ctx = _node_class(ctx.op, (), (False,) * len(arguments))
+        out = ctx.op.forward(op_ctx, *arguments)
+        out = out if isinstance(out, tuple) else (out,)
+        return (None,) + tuple(out)
+
+    @staticmethod
+    def differentiable_backward(ctx, *cotangents):
+        arguments = _replaced_arguments(ctx, cotangents, lambda array: Tensor(np.zeros_like(array)))
+        arguments = [Tensor(value) if isinstance(value, np.ndarray) else value for value in arguments]
+        out = ctx.op.apply(*arguments)
+        out = out if isinstance(out, tuple) else (out,)
+        return (None,) + tuple(out)
+
+
+def _once_differentiable(ctx, grads):
+    """The gradient by the numpy backward, as Tensors on a node whose own backward raises:
+    the first derivative is right, and differentiating it again names the op."""
+    found = ctx.function.backward(ctx, *[g.data for g in grads])
+    found = found if isinstance(found, tuple) else (found,)
+    wanted = _tensor_inputs(ctx)
+    values = [found[i] for i in wanted]
+    present = [j for j, v in enumerate(values) if v is not None]
+    if not present:
+        return (None,) * len(ctx.inputs)
+    sources = [g for g in grads] + [ctx.inputs[i] for i in wanted]
+    outputs = _OnceDifferentiable.apply(ctx.function.name or ctx.function.__name__,
+                                        [np.asarray(values[j]) for j in present], *sources)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    result = [None] * len(ctx.inputs)
+    for j, out in zip(present, outputs):
+        result[wanted[j]] = out
+    return tuple(result)
+
+
+class _OnceDifferentiable(Function):
+    """Gradients already computed (by an op's numpy backward) placed in the graph after
+    the tensors they came from, so that differentiating them is an error, not a zero."""
+
+    name = "once differentiable"
+
+    @staticmethod
+    def forward(ctx, op_name, values, *sources):
+        ctx.op_name = op_name
+        return tuple(values) if len(values) != 1 else values[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError(
+            "%s: its backward is not differentiable, so this gradient cannot be differentiated again "
+            "(a second derivative through %s is not implemented; it has no differentiable_backward, "
+            "composite or linear form)" % (ctx.op_name, ctx.op_name))

@@ -105,3 +105,52 @@ def _excess(analytic, numeric, atol, rtol):
     and let it pass silently."""
     excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
     return np.where(np.isnan(excess), np.inf, excess)
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
+    """Check the second derivatives of ``fn`` at ``inputs`` against central differences
+    of its first derivatives (torch's gradgradcheck).
+
+    The first derivative, as a function of the inputs and of the output gradients v,
+    is ``autograd_core.grad(fn(*inputs), inputs, v, create_graph=True)``; gradcheck then
+    compares the backward through that (the second derivative, computed by each op's
+    graph_backward) with finite differences of it, in float64, with respect to the
+    inputs and to v. grad_outputs (one array or Tensor per output) fixes v; by default it
+    is drawn at random (seeded). Returns True or raises GradcheckError, as gradcheck."""
+    from .autograd import grad as gradient_of
+
+    if isinstance(inputs, Tensor) or not isinstance(inputs, (tuple, list)):
+        inputs = (inputs,)
+    inputs = tuple(Tensor(np.array(x.data, dtype=np.float64), requires_grad=True)
+                   if isinstance(x, Tensor) and x.requires_grad else x for x in inputs)
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("gradgradcheck: no input requires grad; pass float Tensors with requires_grad=True")
+    with enable_grad():
+        outputs = fn(*inputs)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    differentiable = [k for k, o in enumerate(outputs) if isinstance(o, Tensor) and o.requires_grad]
+    if not differentiable:
+        raise ValueError("gradgradcheck: fn's output does not depend on any input that requires grad")
+    rng = np.random.default_rng(seed + 1)
+    if grad_outputs is None:
+        grad_outputs = [rng.uniform(0.5, 1.5, outputs[k].shape) * rng.choice([-1.0, 1.0], outputs[k].shape)
+                        for k in differentiable]
+    else:
+        grad_outputs = grad_outputs if isinstance(grad_outputs, (tuple, list)) else (grad_outputs,)
+        if len(grad_outputs) != len(differentiable):
+            raise ValueError("gradgradcheck: got %d grad_outputs for %d differentiable outputs"
+                             % (len(grad_outputs), len(differentiable)))
+        grad_outputs = [np.asarray(g.data if isinstance(g, Tensor) else g, dtype=np.float64) for g in grad_outputs]
+    vs = tuple(Tensor(np.array(g, dtype=np.float64), requires_grad=True) for g in grad_outputs)
+    count = len(inputs)
+
+    def first_derivative(*arguments):
+        xs, given = arguments[:count], arguments[count:]
+        with enable_grad():
+            outs = fn(*xs)
+            outs = outs if isinstance(outs, tuple) else (outs,)
+            return gradient_of([outs[k] for k in differentiable], [xs[i] for i in checked], list(given),
+                               create_graph=True, allow_unused=True, materialize_grads=True)
+
+    return gradcheck(first_derivative, inputs + vs, eps=eps, atol=atol, rtol=rtol, seed=seed)

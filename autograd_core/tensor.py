@@ -653,6 +653,28 @@ class Tensor:
             self.grad = Tensor(np.array(grad, dtype=self.data.dtype, order="C", copy=True))
         else:
             self.grad.data = self.grad.data + grad
+        self._run_post_accumulate_hooks()
+
+    def accumulate_graph_grad(self, grad):
+        """accumulate_grad for backward(create_graph=True): grad is a Tensor with a graph
+        of its own, and .grad becomes grad (or .grad + grad, recorded) so that it can be
+        differentiated again, as in torch."""
+        grad = self.run_grad_hooks(grad, True)
+        if self.grad is None:
+            self.grad = grad
+        else:
+            self.grad = self.grad + grad
+        self._run_post_accumulate_hooks()
+
+    def run_grad_hooks(self, grad, graph=False):
+        """This leaf's gradient hooks applied to grad (an array, or a Tensor in graph mode)."""
+        for hook in self._hooks or ():
+            if type(hook) is not _PostAccumulateHook:
+                grad = hook.on_tensor(grad) if graph else hook(grad)
+        return grad
+
+    def _run_post_accumulate_hooks(self):
+        hooks = self._hooks
         if hooks:
             for hook in list(hooks):  # (a hook may remove itself)
                 if type(hook) is _PostAccumulateHook:
@@ -661,11 +683,19 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
-    def backward(self, gradient=None, retain_graph=False):
-        """Backpropagate from this tensor. ``gradient`` defaults to 1 for a one-element tensor."""
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Backpropagate from this tensor. ``gradient`` defaults to 1 for a one-element tensor.
+
+        create_graph=True records the backward pass itself, so that the gradients (in
+        ``.grad``) are Tensors with a graph and can be differentiated again (see
+        autograd_core.grad); retain_graph defaults to create_graph, as in torch. inputs
+        (a Tensor or a sequence of them) limits which tensors get a gradient: only they
+        accumulate into ``.grad``."""
         if not self.requires_grad:
             raise RuntimeError("backward: the tensor does not require grad and has no graph "
                                "(was it computed under no_grad, or from inputs that need no grad?)")
+        if retain_graph is None:
+            retain_graph = create_graph
         if gradient is None:
             if self.data.size != 1:
                 raise RuntimeError("backward: got a tensor of shape %s; backward() without a gradient "
@@ -681,7 +711,49 @@ class Tensor:
                 raise TypeError("backward: got a gradient of dtype %s for a %s tensor, expected real (float) "
                                 "values" % (grad.dtype, self.dtype))
             grad = grad.astype(self.dtype, copy=False)
+        if inputs is not None or create_graph:
+            seed = grad
+            if create_graph:  # a given Tensor keeps its graph (its gradient may be wanted too)
+                seed = gradient if isinstance(gradient, Tensor) and gradient.dtype == self.dtype else Tensor(grad)
+            self._backward_into(seed, retain_graph, create_graph, inputs)
+            return
         engine.backward(self, grad, retain_graph=retain_graph)
+
+
+    def _backward_into(self, seed, retain_graph, create_graph, inputs):
+        """backward's create_graph and inputs= cases: the gradients of the given inputs
+        (by default every leaf) accumulate into their ``.grad``; with create_graph they
+        are Tensors with a graph."""
+        if inputs is None:
+            engine.run_backward((self,), (seed,), retain_graph, create_graph)
+            return
+        inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        for index, value in enumerate(inputs):
+            if not isinstance(value, Tensor) or not value.requires_grad:
+                raise RuntimeError("backward: inputs[%d] is %s; expected a Tensor that requires grad"
+                                   % (index, "a tensor that does not require grad" if isinstance(value, Tensor)
+                                      else "a %s" % type(value).__name__))
+        capture = {gradient_key(value): None for value in inputs}
+        engine.run_backward((self,), (seed,), retain_graph, create_graph, capture)
+        done = set()
+        for value in inputs:
+            g = capture[gradient_key(value)]
+            if g is None or id(value) in done:
+                continue
+            done.add(id(value))
+            if create_graph:
+                value.grad = g if value.grad is None else value.grad + g
+            elif value.grad is None:
+                value.grad = Tensor(np.array(g, dtype=value.dtype, order="C", copy=True))
+            else:
+                value.grad.data = value.grad.data + g
+            value._run_post_accumulate_hooks()
+
+
+def gradient_key(tensor):
+    """How the engine's capture (engine.run_backward) names a tensor: a leaf by its id, a
+    non-leaf by its node and output."""
+    return id(tensor) if tensor.grad_fn is None else (id(tensor.grad_fn), tensor.output_index)
 
 
 class _PostAccumulateHook:
@@ -716,6 +788,22 @@ class _ArrayHook:
         result = self.hook(Tensor(grad))
         if result is None:
             return grad
+        return self._checked(result).data
+
+    def on_tensor(self, grad):
+        """The hook in graph mode (create_graph=True): it gets the gradient Tensor itself,
+        and what it returns stays in the graph."""
+        result = self.hook(grad)
+        if result is None:
+            return grad
+        if isinstance(result, Tensor):
+            self._checked(result)
+            return result if result.dtype == self.dtype else result.astype(self.dtype)
+        return Tensor(self._checked(result).data)  # a constant: it has no derivative, like torch's
+
+    def _checked(self, result):
+        """What the hook returned, as a Tensor of the tensor's shape and dtype, or a
+        RuntimeError naming the hook."""
         array = result.data if isinstance(result, Tensor) else result
         if isinstance(array, (np.ndarray, np.generic, int, float, bool, list)):
             try:
@@ -723,7 +811,7 @@ class _ArrayHook:
             except ValueError:  # a ragged list
                 array = np.asarray(array, dtype=object)
             if array.shape == self.shape and array.dtype.kind in "biuf":
-                return array.astype(self.dtype, copy=False)
+                return Tensor(array.astype(self.dtype, copy=False))
             got = "a gradient of shape %s and dtype %s" % (array.shape, array.dtype)
         else:
             got = "a %s" % type(result).__name__

@@ -80,6 +80,23 @@ class BinaryElementwise(Function):
                 grad_b = unbroadcast(grad_b, shape_b)
         return grad_a, grad_b
 
+    # Higher-order gradients: the same grad_a / grad_b formulas run on the input Tensors
+    # (add, sub, mul and div are written with operators only, so one formula serves both
+    # arrays and Tensors); an op whose formula needs numpy functions sets graph_grad_a/b.
+    graph_grad_a = graph_grad_b = None
+
+    @classmethod
+    def differentiable_backward(cls, ctx, grad):
+        a, b = ctx.inputs
+        needs_a, needs_b = ctx.needs_input_grad
+        shape_a, shape_b = ctx.shapes
+        grad_a = grad_b = None
+        if needs_a:
+            grad_a = unbroadcast((cls.graph_grad_a or cls.grad_a)(grad, a, b, None), shape_a)
+        if needs_b:
+            grad_b = unbroadcast((cls.graph_grad_b or cls.grad_b)(grad, a, b, None), shape_b)
+        return grad_a, grad_b
+
 
 @register("add", methods=("add", "__add__"), reflected=("__radd__",))
 class Add(BinaryElementwise):
@@ -162,6 +179,24 @@ class Pow(BinaryElementwise):
     grad_a = staticmethod(_pow_grad_base)
     grad_b = staticmethod(_pow_grad_exponent)
 
+    @staticmethod
+    def graph_grad_a(grad, a, b, out):
+        if not isinstance(b, Tensor):  # a number exponent (x ** 2)
+            return grad * 0 if b == 0 else grad * b * a ** (b - 1)
+        zero = _data(b) == 0
+        safe = where(zero, 1.0, b)  # (0 * a^-1 would be NaN at a = 0, and its derivative too)
+        return where(zero, 0.0, grad * safe * a ** (safe - 1))
+
+    @staticmethod
+    def graph_grad_b(grad, a, b, out):
+        base = _data(a)
+        flat = (base == 0) & (np.asarray(_data(b)) >= 0)  # 0^b is constant there: gradient 0
+        if isinstance(a, Tensor):
+            safe = where(flat, 1.0, a)
+        else:
+            safe = Tensor(np.where(flat, 1.0, base).astype(_data(grad).dtype))
+        return where(flat, 0.0, grad * safe ** b * safe.log())
+
 
 class Maximum(BinaryElementwise):
     """Elementwise max. Gradients follow PyTorch: the larger input gets it all, ties split
@@ -178,6 +213,18 @@ class Maximum(BinaryElementwise):
     @classmethod
     def grad_b(cls, grad, a, b, out):
         return (grad * (1 - cls.loses(b, a) - 0.5 * np.equal(a, b))).astype(grad.dtype, copy=False)
+
+    # the shares are constants of the inputs' values (piecewise linear): the same formula
+    # on the values' arrays, times the gradient Tensor
+    @classmethod
+    def graph_grad_a(cls, grad, a, b, out):
+        a, b = _data(a), _data(b)
+        return grad * (1 - cls.loses(a, b) - 0.5 * np.equal(a, b)).astype(grad.dtype)
+
+    @classmethod
+    def graph_grad_b(cls, grad, a, b, out):
+        a, b = _data(a), _data(b)
+        return grad * (1 - cls.loses(b, a) - 0.5 * np.equal(a, b)).astype(grad.dtype)
 
 
 class Minimum(Maximum):
@@ -227,6 +274,14 @@ class Where(Function):
                 unbroadcast(np.where(condition, grad, zero), shape_a) if ctx.needs_input_grad[1] else None,
                 unbroadcast(np.where(condition, zero, grad), shape_b) if ctx.needs_input_grad[2] else None)
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        condition = ctx.inputs[0]
+        shape_a, shape_b = ctx.shapes
+        return (None,
+                unbroadcast(Where.apply(condition, grad, 0.0), shape_a) if ctx.needs_input_grad[1] else None,
+                unbroadcast(Where.apply(condition, 0.0, grad), shape_b) if ctx.needs_input_grad[2] else None)
+
 
 @register("where")
 def where(condition, a=None, b=None):
@@ -261,6 +316,8 @@ class Neg(Function):
     def backward(ctx, grad):
         return -grad
 
+    linear = True
+
 
 @register("exp", methods=("exp",))
 class Exp(Function):
@@ -278,6 +335,10 @@ class Exp(Function):
         (out,) = ctx.saved_tensors
         return grad * out
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        return grad * ctx.inputs[0].exp()
+
 
 @register("log", methods=("log",))
 class Log(Function):
@@ -293,6 +354,10 @@ class Log(Function):
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         return grad / a
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        return grad / ctx.inputs[0]
 
 
 @register("sqrt", methods=("sqrt",))
@@ -311,6 +376,10 @@ class Sqrt(Function):
         (out,) = ctx.saved_tensors
         return grad / (2 * out)
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        return grad / (2 * ctx.inputs[0].sqrt())
+
 
 @register("abs", methods=("abs", "__abs__"))
 class Abs(Function):
@@ -326,6 +395,10 @@ class Abs(Function):
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         return grad * np.sign(a)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        return grad * np.sign(ctx.inputs[0].data)
 
 
 class Clip(Function):
@@ -354,6 +427,11 @@ class Clip(Function):
         (mask,) = ctx.saved_tensors
         return grad * mask, None, None
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad * mask.astype(grad.dtype), None, None
+
 
 @register("clip", methods=("clip", "clamp"))
 def clip(x, min=None, max=None):
@@ -380,6 +458,11 @@ class Tanh(Function):
         (out,) = ctx.saved_tensors
         return grad * (1 - out * out)
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        out = ctx.inputs[0].tanh()
+        return grad * (1 - out * out)
+
 
 def _sigmoid(a):
     # exp of a non-positive number only, so it never overflows
@@ -401,6 +484,11 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
+        return grad * out * (1 - out)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        out = ctx.inputs[0].sigmoid()
         return grad * out * (1 - out)
 
 
@@ -435,6 +523,12 @@ class Relu(Function):
         (out,) = ctx.saved_tensors
         return np.where(out > 0, grad, grad.dtype.type(0))
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # relu is piecewise linear: its second derivative is 0 (where it exists), and the
+        # gradient is linear in grad with a constant mask
+        return where(ctx.inputs[0].data > 0, grad, 0.0)
+
 
 class LeakyRelu(Function):
     name = "leaky_relu"
@@ -451,6 +545,10 @@ class LeakyRelu(Function):
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         return np.where(a > 0, grad, grad * ctx.negative_slope), None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        return where(ctx.inputs[0].data > 0, grad, grad * ctx.negative_slope), None
 
 
 @register("leaky_relu", methods=("leaky_relu",))
@@ -474,6 +572,13 @@ class Elu(Function):
     def backward(ctx, grad):
         a, negative = ctx.saved_tensors
         return np.where(a > 0, grad, grad * (negative + ctx.alpha)), None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        a = ctx.inputs[0]
+        positive = a.data > 0
+        # (the exp of the positive side is never used; clamp it so that it cannot overflow)
+        return where(positive, grad, grad * ctx.alpha * where(positive, 0.0, a).exp()), None
 
 
 @register("elu", methods=("elu",))
@@ -503,6 +608,11 @@ class Softplus(Function):
         (scaled,) = ctx.saved_tensors
         return np.where(scaled > ctx.threshold, grad, grad * _sigmoid(scaled)), None, None
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        a, beta = ctx.inputs[0], ctx.inputs[1]
+        return where(a.data * beta > ctx.threshold, grad, grad * (a * beta).sigmoid()), None, None
+
 
 @register("softplus", methods=("softplus",))
 def softplus(x, beta=1.0, threshold=20.0):
@@ -519,6 +629,10 @@ class Cast(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        return grad.astype(ctx.dtype), None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
         return grad.astype(ctx.dtype), None
 
 
@@ -544,6 +658,8 @@ class Clone(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad
+
+    linear = True
 
 
 @register("clone", methods=("clone",))

@@ -65,6 +65,8 @@ def _select(x, indices, axis, out_shape):
 
 
 class Sum(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, axes, keepdims):
         ctx.shape, ctx.axes, ctx.keepdims = a.shape, axes, keepdims
@@ -77,6 +79,8 @@ class Sum(Function):
 
 
 class Mean(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, axes, keepdims):
         ctx.shape, ctx.axes, ctx.keepdims = a.shape, axes, keepdims

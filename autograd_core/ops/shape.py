@@ -8,6 +8,8 @@ from ._util import DimensionError, ShapeError, is_int, normalize_axis, result_dt
 
 
 class Reshape(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
@@ -23,6 +25,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, axes):
         ctx.inverse = tuple(np.argsort(axes))
@@ -34,6 +38,8 @@ class Permute(Function):
 
 
 class BroadcastTo(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
@@ -49,6 +55,8 @@ class BroadcastTo(Function):
 
 class GetItem(Function):
     """x[index] for basic and integer-array indexing; repeated indices accumulate."""
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
 
     @staticmethod
     def forward(ctx, a, index):
@@ -77,6 +85,8 @@ def _is_basic_index(index):
 
 
 class Concat(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, axis, *arrays):
         ctx.axis = axis
@@ -90,6 +100,8 @@ class Concat(Function):
 
 
 class Stack(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, axis, *arrays):
         ctx.axis = axis
@@ -102,6 +114,8 @@ class Stack(Function):
 
 class Split(Function):
     """One input, several outputs: the pieces between the given edges along axis."""
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
 
     @staticmethod
     def forward(ctx, a, edges, axis):
