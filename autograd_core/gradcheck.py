@@ -23,13 +23,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     the element index, the analytic and numeric values of the worst mismatch, and how
     many elements fail.
     """
-    if isinstance(inputs, Tensor) or not isinstance(inputs, (tuple, list)):
-        inputs = (inputs,)
-    inputs = tuple(Tensor(np.array(x.data, dtype=np.float64), requires_grad=True)
-                   if isinstance(x, Tensor) and x.requires_grad else x for x in inputs)
-    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
-    if not checked:
-        raise ValueError("gradcheck: no input requires grad; pass float Tensors with requires_grad=True")
+    inputs, checked = _float64_inputs("gradcheck", inputs)
 
     rng = np.random.default_rng(seed)
     weights = []
@@ -79,6 +73,19 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     return True
 
 
+def _float64_inputs(op, inputs):
+    """(inputs as a tuple, the inputs that require grad copied to float64 leaves; their
+    positions), or a ValueError when none requires grad."""
+    if isinstance(inputs, Tensor) or not isinstance(inputs, (tuple, list)):
+        inputs = (inputs,)
+    inputs = tuple(Tensor(np.array(x.data, dtype=np.float64), requires_grad=True)
+                   if isinstance(x, Tensor) and x.requires_grad else x for x in inputs)
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("%s: no input requires grad; pass float Tensors with requires_grad=True" % op)
+    return inputs, checked
+
+
 def _numeric_gradient(evaluate, data, eps):
     """Central differences of evaluate() with respect to each element of data (perturbed
     in place, then restored), in data's shape."""
@@ -119,13 +126,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
     is drawn at random (seeded). Returns True or raises GradcheckError, as gradcheck."""
     from .autograd import grad as gradient_of
 
-    if isinstance(inputs, Tensor) or not isinstance(inputs, (tuple, list)):
-        inputs = (inputs,)
-    inputs = tuple(Tensor(np.array(x.data, dtype=np.float64), requires_grad=True)
-                   if isinstance(x, Tensor) and x.requires_grad else x for x in inputs)
-    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
-    if not checked:
-        raise ValueError("gradgradcheck: no input requires grad; pass float Tensors with requires_grad=True")
+    inputs, checked = _float64_inputs("gradgradcheck", inputs)
     with enable_grad():
         outputs = fn(*inputs)
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)

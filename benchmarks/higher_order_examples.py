@@ -37,45 +37,24 @@ def _initial_weights(seed=1, hidden=16):
             np.zeros(1)]
 
 
-def gradient_penalty_ours(steps, penalty=0.1, learning_rate=0.1):
-    """Losses per step of the penalised MLP (our engine)."""
+def gradient_penalty(lib, grad, steps, penalty=0.1, learning_rate=0.1):
+    """Losses per step of the penalised MLP, in lib (autograd_core or torch, whose
+    gradient function is grad: autograd_core.grad or torch.autograd.grad)."""
     x_data, y_data = _data()
-    weights = [ag.tensor(w, requires_grad=True) for w in _initial_weights()]
-    target = ag.tensor(y_data)
+    weights = [lib.tensor(w, requires_grad=True) for w in _initial_weights()]
+    target = lib.tensor(y_data)
     losses = []
     for _ in range(steps):
-        x = ag.tensor(x_data, requires_grad=True)
+        x = lib.tensor(x_data, requires_grad=True)
         w1, b1, w2, b2 = weights
         out = (x @ w1 + b1).tanh() @ w2 + b2
         fit = ((out - target) ** 2).mean()
-        (input_grad,) = ag.grad(out.sum(), x, create_graph=True)  # d f(x_i) / d x_i, per sample
+        (input_grad,) = grad(out.sum(), x, create_graph=True)  # d f(x_i) / d x_i, per sample
         loss = fit + penalty * (input_grad ** 2).sum(dim=1).mean()
         for w in weights:
             w.grad = None
         loss.backward()
-        with ag.no_grad():
-            for w in weights:
-                w -= learning_rate * w.grad
-        losses.append(float(loss.item()))
-    return losses
-
-
-def gradient_penalty_torch(torch, steps, penalty=0.1, learning_rate=0.1):
-    x_data, y_data = _data()
-    weights = [torch.tensor(w, requires_grad=True) for w in _initial_weights()]
-    target = torch.tensor(y_data)
-    losses = []
-    for _ in range(steps):
-        x = torch.tensor(x_data, requires_grad=True)
-        w1, b1, w2, b2 = weights
-        out = (x @ w1 + b1).tanh() @ w2 + b2
-        fit = ((out - target) ** 2).mean()
-        (input_grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-        loss = fit + penalty * (input_grad ** 2).sum(dim=1).mean()
-        for w in weights:
-            w.grad = None
-        loss.backward()
-        with torch.no_grad():
+        with lib.no_grad():
             for w in weights:
                 w -= learning_rate * w.grad
         losses.append(float(loss.item()))
@@ -164,11 +143,11 @@ def run(steps=200, newton_iterations=6):
         import torch
     except ImportError:
         torch = None
-    report = {"gradient_penalty": {"steps": steps, "ours": gradient_penalty_ours(steps)}}
+    report = {"gradient_penalty": {"steps": steps, "ours": gradient_penalty(ag, ag.grad, steps)}}
     ours_newton, ours_cg = newton_ours(newton_iterations)
     report["newton"] = {"ours": ours_newton, "hessian_free_step_ours": ours_cg}
     if torch is not None:
-        theirs = gradient_penalty_torch(torch, steps)
+        theirs = gradient_penalty(torch, torch.autograd.grad, steps)
         report["gradient_penalty"]["torch"] = theirs
         report["gradient_penalty"]["max_difference"] = float(np.max(np.abs(np.subtract(
             report["gradient_penalty"]["ours"], theirs))))
