@@ -287,3 +287,12 @@ def test_decomposition_second_derivative_matches_torch(name):
     (theirs,) = torch.autograd.grad((torch_gradient * torch.tensor(direction)).sum(), [torch_a])
     np.testing.assert_allclose(gradient.data, torch_gradient.detach().numpy(), rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6, atol=1e-9)
+
+
+def test_det_create_graph_of_a_singular_matrix_raises_naming_det():
+    """det's first derivative exists at a singular matrix (the cofactors), but its
+    differentiable form det(A) A^-T does not: create_graph says so instead of giving inf."""
+    a = Tensor(np.array([[1.0, 2.0], [2.0, 4.0]]), requires_grad=True)
+    np.testing.assert_allclose(ag.grad(ag.linalg.det(a), [a])[0].data, [[4.0, -2.0], [-2.0, 1.0]])
+    with pytest.raises(RuntimeError, match="linalg.det: the second derivative of det needs an invertible matrix"):
+        ag.grad(ag.linalg.det(a), [a], create_graph=True)
