@@ -68,6 +68,11 @@ class _Dropout(Function):
         (mask,) = ctx.saved_tensors
         return grad_output * mask, None
 
+    @staticmethod
+    def differentiable_backward(ctx, grad_output):
+        # the mask is a constant of the node (not an input), so the gradient is linear in grad
+        return grad_output * Tensor(ctx.inputs[1]), None
+
 
 def dropout(x, p=0.5, training=True, generator=None):
     """Inverted dropout: zero each element with probability p and scale the survivors by

@@ -9,6 +9,10 @@ it keeps the numerically stable forms (log-sum-exp, log1p(exp(-|x|))) whose grad
 are simple and exact (softmax - target, sigmoid - target).
 
 ``reduction`` is 'mean' (default), 'sum' or 'none' for all of them.
+
+Higher-order gradients (a gradient penalty through a loss, a Hessian): each fused
+Function has a ``composite``, the same loss written with autograd_core ops, which the
+engine differentiates only when create_graph=True; the first-order path stays fused.
 """
 import numpy as np
 
@@ -52,6 +56,26 @@ def _grad_scale(grad_output, reduction, count, dtype):
     if reduction == "none":
         return grad_output
     return grad_output / count if reduction == "mean" else grad_output
+
+
+def _reduce_graph(losses, reduction, count):
+    """_reduce on Tensors (for the composites)."""
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    return total / count if reduction == "mean" else total
+
+
+def _graph_log_softmax(scores):
+    """log_softmax over the last axis with ops; the shift by the row maximum is a
+    constant (the result does not depend on it)."""
+    shifted = scores - Tensor(scores.data.max(axis=-1, keepdims=True))
+    return shifted - ag.log(ag.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _graph_operand(value, dtype):
+    """A Function argument in a composite: Tensors stay, arrays become constants."""
+    return value if isinstance(value, Tensor) else Tensor(np.asarray(value, dtype=dtype))
 
 
 def _target_as(target, dtype):
@@ -121,6 +145,29 @@ class _CrossEntropy(Function):
                 grad_target = grad_target * ctx.class_weight
             grad_target = grad_target.reshape(ctx.shape)
         return grad_logits, grad_target, None, None, None, None
+
+    @staticmethod
+    def composite(logits, target, reduction, smoothing, class_weight, divisor):
+        """forward with ops, for create_graph."""
+        classes = logits.shape[-1]
+        scores = logits.reshape(-1, classes)
+        count = scores.shape[0] if divisor is None else divisor
+        log_probs = _graph_log_softmax(scores)
+        target_values = target.data if isinstance(target, Tensor) else np.asarray(target)
+        if target_values.dtype.kind in "iu":  # labels: a one-hot constant picks each row's term
+            picked = np.zeros(scores.shape, dtype=scores.dtype)
+            picked[np.arange(scores.shape[0]), target_values.reshape(-1)] = 1
+            losses = -(log_probs * Tensor(picked)).sum(axis=1)
+        else:
+            effective = _graph_operand(target, scores.dtype).reshape(scores.shape)
+            if smoothing:
+                effective = effective * (1 - smoothing) + smoothing / classes
+            if class_weight is not None:
+                effective = effective * Tensor(class_weight)
+            losses = -(effective * log_probs).sum(axis=1)
+        if logits.ndim != 2:
+            losses = losses.reshape(logits.shape[:-1])
+        return _reduce_graph(losses, reduction, count)
 
 
 def _check_class_weight(op, weight, classes, dtype):
@@ -265,6 +312,19 @@ class _BinaryCrossEntropyWithLogits(Function):
                 grad_target = (-logits + (ctx.pos_weight - 1) * softplus_negative) * scale
         return grad_logits, grad_target, None, None, None
 
+    @staticmethod
+    def composite(logits, target, reduction, weight, pos_weight):
+        """forward with ops, for create_graph: softplus(x) - x y (softplus(-x) + x (1 - y)
+        with pos_weight), softplus being the stable log(1 + exp(x))."""
+        target = _graph_operand(target, logits.dtype)
+        if pos_weight is None:
+            losses = ag.softplus(logits) - logits * target
+        else:
+            losses = (1 - target) * logits + (1 + (Tensor(pos_weight) - 1) * target) * ag.softplus(-logits)
+        if weight is not None:
+            losses = losses * Tensor(weight)
+        return _reduce_graph(losses, reduction, logits.data.size)
+
 
 def _check_pair(op, input, target, input_name="input"):
     if not isinstance(input, Tensor):
@@ -347,6 +407,16 @@ class _BinaryCrossEntropy(Function):
             grad_target = (log_complement - log_input) * scale
         return grad_input, grad_target, None, None
 
+    @staticmethod
+    def composite(input, target, reduction, weight):
+        """forward with ops, for create_graph (away from the clamps at -100, where the
+        fused backward's gradient is the unclamped one too)."""
+        target = _graph_operand(target, input.dtype)
+        losses = -(target * ag.log(input) + (1 - target) * ag.log(1 - input))
+        if weight is not None:
+            losses = losses * Tensor(weight)
+        return _reduce_graph(losses, reduction, input.data.size)
+
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """Binary cross-entropy of probabilities ``input`` (in [0, 1], e.g. after a sigmoid)
@@ -384,6 +454,16 @@ class _NLLLoss(Function):
         grad = np.zeros((flat.size, ctx.shape[-1]), dtype=label_weight.dtype)
         grad[np.arange(flat.size), flat] = -label_weight * scale.reshape(-1)
         return grad.reshape(ctx.shape), None, None, None, None
+
+    @staticmethod
+    def composite(input, labels, reduction, label_weight, divisor):
+        """forward with ops, for create_graph: a weighted one-hot constant picks each row's term."""
+        rows = input.reshape(-1, input.shape[-1])
+        flat = np.asarray(labels).reshape(-1)
+        picked = np.zeros(rows.shape, dtype=rows.dtype)
+        picked[np.arange(flat.size), flat] = label_weight
+        losses = -(rows * Tensor(picked)).sum(axis=1)
+        return _reduce_graph(losses.reshape(input.shape[:-1]), reduction, divisor)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -429,6 +509,12 @@ class _MSELoss(Function):
         grad_target = -grad_input if ctx.needs_input_grad[1] else None
         return (grad_input if ctx.needs_input_grad[0] else None), grad_target, None
 
+    @staticmethod
+    def composite(input, target, reduction):
+        """forward with ops, for create_graph."""
+        difference = input - _graph_operand(target, input.dtype)
+        return _reduce_graph(difference * difference, reduction, input.data.size)
+
 
 def mse_loss(input, target, reduction="mean"):
     """(input - target)**2, same shapes (any); 'mean' averages over all elements."""
@@ -458,6 +544,13 @@ class _GaussianKL(Function):
         grad_mean = mean * scale if ctx.needs_input_grad[0] else None
         grad_logvar = 0.5 * (exp_logvar - 1) * scale if ctx.needs_input_grad[1] else None
         return grad_mean, grad_logvar, None
+
+    @staticmethod
+    def composite(mean, logvar, reduction):
+        """forward with ops, for create_graph."""
+        per_element = 1 + logvar - mean * mean - ag.exp(logvar)
+        losses = -0.5 * per_element.reshape(mean.shape[0], -1).sum(axis=1)
+        return _reduce_graph(losses, reduction, mean.shape[0])
 
 
 def gaussian_kl(mu, logvar, reduction="mean"):

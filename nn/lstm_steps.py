@@ -13,6 +13,13 @@ fast with three things that only hold under the layer's own contract:
   GEMM (instead of T small ones);
 * ``StackedSteps``: the layer's output [T, b, h] as the buffer the steps wrote into,
   with no copy.
+
+Second derivatives: this machinery passes the weights to the steps as constants and
+gives them their gradient in SequenceSteps from the saved states (arrays), so a
+gradient computed through it does not record how it depends on the weights and states.
+LayerStep and SequenceSteps are therefore once-differentiable: differentiating such a
+gradient raises naming them (nn.LSTM without lengths is one LSTMSequence node, which
+differentiates to any order).
 """
 import sys
 from collections import namedtuple
@@ -40,6 +47,13 @@ class LayerStep(LSTMStep):
     gradient, and bias [4h] = b_ih + b_hh as an array added to the gates (a constant
     here; SequenceSteps gives the biases their gradient). The layer passes weight_hh as
     an array and gets its gradient from SequenceSteps, in one GEMM."""
+
+    name = "nn.LSTM's step (the path with lengths)"
+    # LSTMStep's composite would take W_hh as the constant it is here: a gradient whose
+    # dependence on the weights is missing. Differentiating it raises instead.
+    composite = None
+    once_differentiable = ("the weights reach the steps as constants and get their gradient from SequenceSteps's "
+                           "saved arrays; nn.LSTM without lengths differentiates to any order")
 
     @staticmethod
     def forward(ctx, x_gates, h_prev, c_prev, weight_hh, mask, weight_hh_t, slots, bias):
@@ -84,6 +98,9 @@ class SequenceSteps(Function):
     move the input weight's gradient here too (the layer's InputProjection then takes
     W_ih as a constant): both weights' gradients come from one GEMM over grad_gates.
     operand, optional: a [T*b, in + h] array to assemble that GEMM's other factor in."""
+
+    name = "nn.LSTM's weight gradients (the path with lengths)"
+    once_differentiable = LayerStep.once_differentiable
 
     @staticmethod
     def forward(ctx, projected, weight_hh, bias_ih, bias_hh, states, initial, grad_buffer=None, grad_bias_sum=None,
@@ -195,6 +212,10 @@ class StackedSteps(Function):
     @staticmethod
     def backward(ctx, grad):
         return (None,) + tuple(grad)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        return (None,) + tuple(grad[t] for t in range(grad.shape[0]))
 
 
 class Workspace:

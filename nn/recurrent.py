@@ -609,6 +609,19 @@ class _EmbeddingLookup(Function):
             grad_weight[ctx.padding_idx] = 0
         return grad_weight, None, None
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # the same scatter-add as an op (index_add), linear in grad; the padding row's
+        # zeroing a constant mask
+        dim = grad.shape[-1]
+        zeros = Tensor(np.zeros((ctx.num_embeddings, dim), dtype=grad.dtype))
+        grad_weight = autograd_core.index_add(zeros, 0, ctx.indices.reshape(-1), grad.reshape(-1, dim))
+        if ctx.padding_idx is not None:
+            keep = np.ones((ctx.num_embeddings, 1), dtype=grad.dtype)
+            keep[ctx.padding_idx] = 0
+            grad_weight = grad_weight * Tensor(keep)
+        return grad_weight, None, None
+
 
 class Embedding(Module):
     """A lookup table: integer indices [...] -> rows of weight, [..., embedding_dim].

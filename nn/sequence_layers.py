@@ -16,12 +16,19 @@ bias_hh (both or neither), steps, workspace, layer) -> (outputs [T, b, h], h_T [
 the LSTM's take the initial (h0, c0) and give (outputs, h_T, c_T).
 Lengths (masks) are not covered: the layers then run their step-by-step path (for the
 LSTM, the step nodes of nn/lstm_steps.py).
+
+Higher-order gradients: each layer's ``composite`` runs the same recursion with
+autograd_core ops (the input projection, then the steps' composites), used only when a
+gradient is to be differentiated (create_graph=True); the first-order path is the C
+sequence kernels, unchanged.
 """
 import numpy as np
 
+import autograd_core
 from autograd_core import Function
 from autograd_core.kernels import gemm
 from autograd_core.kernels import rnn as rnn_kernels
+from autograd_core.ops.recurrent import GRUStep, RNNStep, lstm_cell
 
 from .lstm_steps import sequence_weight_grads
 
@@ -55,6 +62,15 @@ def _weight_and_bias_grads(ctx, grad_gates, needed):
                                   outputs.dtype)
     grads = sequence_weight_grads(grad_gates, inputs, outputs, ctx.initial, operand, ctx.has_bias)
     return grads[0], grads[1], grads[2] if ctx.has_bias else None
+
+
+def _graph_projection(inputs, weight_ih, steps, *biases):
+    """inputs [T*b, in] @ W_ih^T + the biases, as [T, b, G] Tensors (the composites')."""
+    projected = inputs @ weight_ih.T
+    for bias in biases:
+        if bias is not None:
+            projected = projected + bias
+    return projected.reshape(steps, inputs.shape[0] // steps, projected.shape[1])
 
 
 def _input_grad(ctx, grad_gates):
@@ -108,6 +124,16 @@ class GRUSequence(Function):
         return (_input_grad(ctx, grad_gi), grad_initial, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh,
                 None, None, None)
 
+    @staticmethod
+    def composite(inputs, initial, weight_ih, weight_hh, bias_ih, bias_hh, steps, workspace, layer):
+        """The layer with ops (for create_graph): GRUStep's composite at each step."""
+        projected = _graph_projection(inputs, weight_ih, steps, bias_ih)
+        h, outputs = initial, []
+        for t in range(steps):
+            h = GRUStep.composite(projected[t], h, weight_hh, bias_hh, None)
+            outputs.append(h)
+        return autograd_core.stack(outputs, 0), h
+
 
 class LSTMSequence(Function):
     """A whole LSTM layer (gates i, f, g, o); both biases join the input projection.
@@ -141,6 +167,16 @@ class LSTMSequence(Function):
         return (_input_grad(ctx, grad_gates), grad_h0, grad_c0, grad_weight_ih, grad_weight_hh, grad_bias,
                 grad_bias, None, None, None)
 
+    @staticmethod
+    def composite(inputs, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, steps, workspace, layer):
+        """The layer with ops (for create_graph): lstm_cell at each step."""
+        projected = _graph_projection(inputs, weight_ih, steps, bias_ih, bias_hh)
+        h, c, outputs = h0, c0, []
+        for t in range(steps):
+            h, c = lstm_cell(projected[t], h, c, weight_hh)
+            outputs.append(h)
+        return autograd_core.stack(outputs, 0), h, c
+
 
 class RNNSequence(Function):
     """A whole Elman RNN layer, h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh),
@@ -171,3 +207,13 @@ class RNNSequence(Function):
         grad_weight_ih, grad_weight_hh, grad_bias = _weight_and_bias_grads(ctx, grad_pre, any(needs[2:6]))
         return (_input_grad(ctx, grad_pre), grad_initial, grad_weight_ih, grad_weight_hh, grad_bias, grad_bias,
                 None, None, None, None)
+
+    @staticmethod
+    def composite(inputs, initial, weight_ih, weight_hh, bias_ih, bias_hh, steps, workspace, layer, nonlinearity):
+        """The layer with ops (for create_graph): RNNStep's composite at each step."""
+        projected = _graph_projection(inputs, weight_ih, steps, bias_ih, bias_hh)
+        h, outputs = initial, []
+        for t in range(steps):
+            h = RNNStep.composite(projected[t], h, weight_hh, nonlinearity, None)
+            outputs.append(h)
+        return autograd_core.stack(outputs, 0), h

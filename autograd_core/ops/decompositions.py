@@ -17,7 +17,14 @@ FunctionsManual.cpp), written here with numpy:
   symmetric input (torch's convention): check them on (A + A^T) / 2 or A A^T + c I.
 
 A singular or non-positive-definite input raises ``LinAlgError``, a RuntimeError as
-torch's (and a numpy.linalg.LinAlgError, for code that catches numpy's)."""
+torch's (and a numpy.linalg.LinAlgError, for code that catches numpy's).
+
+Higher-order gradients: every op has a ``differentiable_backward`` that recomputes the
+factorization as a Tensor (the op itself, so its own derivative is this formula again)
+and runs the same gradient formula on Tensors. The formulas that need more than
+operators (triangles, solves, concatenation) are written once against a namespace,
+``_NUMPY`` for the first-order path and ``_TENSORS`` for create_graph. det's second
+derivative uses det(A) A^-T, so it needs an invertible A (the first derivative does not)."""
 import collections
 
 import numpy as np
@@ -27,7 +34,8 @@ from ..registry import register
 from ..tensor import Tensor
 from ._util import is_int, unbroadcast
 from .elementwise import cast
-from .shape import Permute, Reshape
+from .indexing import tril, triu
+from .shape import Permute, Reshape, concat
 
 
 class LinAlgError(np.linalg.LinAlgError, RuntimeError):
@@ -85,6 +93,81 @@ def _is_zero(grad):
     return not grad.any()
 
 
+class _NUMPY:
+    """The array functions the shared gradient formulas use, on numpy arrays (first order)."""
+    tril = staticmethod(np.tril)
+    triu = staticmethod(np.triu)
+    solve = staticmethod(np.linalg.solve)
+
+    @staticmethod
+    def cat(parts, axis):
+        return np.concatenate(parts, axis=axis)
+
+    @staticmethod
+    def is_zero(grad):
+        return _is_zero(grad)
+
+    @staticmethod
+    def diag_embed(v):
+        return _diag_embed(v)
+
+    @staticmethod
+    def differences(values):
+        return _differences(values)
+
+    @staticmethod
+    def with_diagonal(x, v):
+        """x with its diagonal replaced by v (in place)."""
+        np.einsum("...ii->...i", x)[...] = v
+        return x
+
+
+class _TENSORS:
+    """The same functions as ops on Tensors (create_graph: the formula is recorded)."""
+    tril = staticmethod(tril)
+    triu = staticmethod(triu)
+
+    @staticmethod
+    def solve(a, b):
+        return Solve.apply(a, b)
+
+    @staticmethod
+    def cat(parts, axis):
+        return concat(parts, axis)
+
+    @staticmethod
+    def is_zero(grad):
+        return _is_zero(grad.data)
+
+    @staticmethod
+    def diag_embed(v):
+        """[..., n] -> [..., n, n] with v on the diagonal: v times the identity."""
+        return v[..., None, :] * Tensor(np.eye(v.shape[-1], dtype=v.dtype))
+
+    @staticmethod
+    def differences(values):
+        """As _differences: values[j] - values[i], ones on the diagonal."""
+        return values[..., None, :] - values[..., :, None] + Tensor(np.eye(values.shape[-1], dtype=values.dtype))
+
+    @staticmethod
+    def with_diagonal(x, v):
+        off_diagonal = Tensor(1 - np.eye(x.shape[-1], dtype=x.dtype))
+        return x * off_diagonal + _TENSORS.diag_embed(v)
+
+
+def _graph_t(x):
+    """The matrix transpose of a Tensor batch [..., m, n] -> [..., n, m] (an op)."""
+    return x.swapaxes(-1, -2)
+
+
+def _graph_inverse(op, what, a):
+    """Inv.apply(a) for a gradient formula of op: a singular a raises naming op."""
+    try:
+        return Inv.apply(a)
+    except LinAlgError as error:
+        raise LinAlgError("%s: %s (%s)" % (op, what, error)) from None
+
+
 # ---- inv, det, slogdet, solve ---------------------------------------------------------
 class Inv(Function):
     """A^-1 for A [..., n, n]. Gradient: -A^-T g A^-T."""
@@ -100,6 +183,11 @@ class Inv(Function):
     def backward(ctx, grad):
         (inverse,) = ctx.saved_tensors
         inverse_t = _t(inverse)
+        return -(inverse_t @ grad @ inverse_t)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        inverse_t = _graph_t(Inv.apply(ctx.inputs[0]))
         return -(inverse_t @ grad @ inverse_t)
 
 
@@ -143,6 +231,17 @@ class Det(Function):
             return np.zeros_like(a)
         return np.asarray(grad)[..., None, None] * _cofactor_transpose(a)
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # adj(A)^T = det(A) A^-T: both ops, so this differentiates again (torch's form for
+        # an invertible A; the cofactors of a singular one have no such product)
+        (a,) = ctx.inputs
+        if a.shape[-1] == 0:
+            return a * 0.0
+        inverse = _graph_inverse("linalg.det", "the second derivative of det needs an invertible matrix, got a "
+                                 "singular one", a)
+        return (grad * Det.apply(a))[..., None, None] * _graph_t(inverse)
+
 
 @register("linalg_det", methods=("det",))
 def linalg_det(A):
@@ -171,6 +270,13 @@ class Slogdet(Function):
         inverse = _lapack("linalg.slogdet", "the gradient of log|det A| needs an invertible A, got a singular one",
                           np.linalg.inv, a)
         return np.asarray(grad_logabsdet)[..., None, None] * _t(inverse)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad_sign, grad_logabsdet):
+        (a,) = ctx.inputs
+        inverse = _graph_inverse("linalg.slogdet", "the gradient of log|det A| needs an invertible A, got a "
+                                 "singular one", a)
+        return grad_logabsdet[..., None, None] * _graph_t(inverse)
 
 
 @register("linalg_slogdet", methods=("slogdet",))
@@ -205,6 +311,15 @@ class Solve(Function):
         grad_b = np.linalg.solve(_t(a), grad)
         grad_a = unbroadcast(-(grad_b @ _t(x)), shape_a) if ctx.needs_input_grad[0] else None
         return grad_a, unbroadcast(grad_b, shape_b) if ctx.needs_input_grad[1] else None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        a, b = ctx.inputs
+        grad_b = Solve.apply(_graph_t(a), grad)
+        grad_a = None
+        if ctx.needs_input_grad[0]:
+            grad_a = unbroadcast(-(grad_b @ _graph_t(Solve.apply(a, b))), a.shape)
+        return grad_a, unbroadcast(grad_b, b.shape) if ctx.needs_input_grad[1] else None
 
 
 @register("linalg_solve")
@@ -265,10 +380,22 @@ class Cholesky(Function):
         (lower,) = ctx.saved_tensors
         if ctx.upper:
             grad = _t(grad)
-        product = np.tril(_t(lower) @ grad)
-        symmetric = 0.5 * (product + _t(np.tril(product, -1)))
-        inverse = np.linalg.inv(lower)
-        return _t(inverse) @ symmetric @ inverse, None
+        return _cholesky_backward(_NUMPY, grad, lower, np.linalg.inv(lower)), None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        a, upper = ctx.inputs
+        lower = Cholesky.apply(a, False)
+        if upper:
+            grad = _graph_t(grad)
+        return _cholesky_backward(_TENSORS, grad, lower, Inv.apply(lower)), None
+
+
+def _cholesky_backward(xp, grad, lower, inverse):
+    """L^-T sym(Phi(L^T gL)) L^-1 (see Cholesky), in namespace xp (_NUMPY or _TENSORS)."""
+    product = xp.tril(lower.swapaxes(-1, -2) @ grad)
+    symmetric = 0.5 * (product + xp.tril(product, -1).swapaxes(-1, -2))
+    return inverse.swapaxes(-1, -2) @ symmetric @ inverse
 
 
 @register("linalg_cholesky")
@@ -281,13 +408,30 @@ def linalg_cholesky(A, *, upper=False):
     return Cholesky.apply(A, bool(upper))
 
 
-def _qr_backward(grad_q, grad_r, q, r):
+def _qr_backward(xp, grad_q, grad_r, q, r):
     """The gradient of A = QR for A [..., m, n] with m >= n (Q [..., m, n], R [..., n, n]):
-    (gQ + Q copyltu(M)) R^-T with M = triu(gR R^T - Q^T gQ) mirrored to a symmetric matrix."""
-    m = np.triu(grad_r @ _t(r) - _t(q) @ grad_q)
-    symmetric = m + _t(np.triu(m, 1))
+    (gQ + Q copyltu(M)) R^-T with M = triu(gR R^T - Q^T gQ) mirrored to a symmetric matrix.
+    xp: _NUMPY or _TENSORS."""
+    m = xp.triu(grad_r @ r.swapaxes(-1, -2) - q.swapaxes(-1, -2) @ grad_q)
+    symmetric = m + xp.triu(m, 1).swapaxes(-1, -2)
     b = grad_q + q @ symmetric
-    return _t(np.linalg.solve(r, _t(b)))  # b R^-T, R triangular and invertible for full rank A
+    # b R^-T, R triangular and invertible for full rank A
+    return xp.solve(r, b.swapaxes(-1, -2)).swapaxes(-1, -2)
+
+
+def _qr_gradient(xp, grad_q, grad_r, q, r, mode):
+    """The gradient of linalg.qr for every shape and mode, in namespace xp."""
+    m, n = q.shape[-2], r.shape[-1]
+    if mode == "complete" and m > n:
+        raise RuntimeError("linalg.qr: the QR decomposition is not differentiable when mode='complete' and "
+                           "the matrices have more rows than columns (got %d x %d)" % (m, n))
+    if m >= n:
+        return _qr_backward(xp, grad_q, grad_r, q, r)
+    # A = [X | Y] with X square: X = Q U and Y = Q V for R = [U | V]
+    u, grad_u, grad_v = r[..., :m], grad_r[..., :m], grad_r[..., m:]
+    y = q @ r[..., m:]
+    grad_x = _qr_backward(xp, grad_q + y @ grad_v.swapaxes(-1, -2), grad_u, q, u)
+    return xp.cat([grad_x, q @ grad_v], -1)
 
 
 class QR(Function):
@@ -312,17 +456,15 @@ class QR(Function):
             raise RuntimeError("linalg.qr: the derivative of mode='r' depends on Q, which it does not compute; "
                                "use mode='reduced'")
         q, r = ctx.saved_tensors
-        m, n = q.shape[-2], r.shape[-1]
-        if ctx.mode == "complete" and m > n:
-            raise RuntimeError("linalg.qr: the QR decomposition is not differentiable when mode='complete' and "
-                               "the matrices have more rows than columns (got %d x %d)" % (m, n))
-        if m >= n:
-            return _qr_backward(grad_q, grad_r, q, r), None
-        # A = [X | Y] with X square: X = Q U and Y = Q V for R = [U | V]
-        u, grad_u, grad_v = r[..., :m], grad_r[..., :m], grad_r[..., m:]
-        y = q @ r[..., m:]
-        grad_x = _qr_backward(grad_q + y @ _t(grad_v), grad_u, q, u)
-        return np.concatenate([grad_x, q @ grad_v], axis=-1), None
+        return _qr_gradient(_NUMPY, grad_q, grad_r, q, r, ctx.mode), None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad_q, grad_r):
+        a, mode = ctx.inputs
+        if mode == "r":
+            return QR.backward(ctx, grad_q.data, grad_r.data)  # raises: see backward
+        q, r = QR.apply(a, mode)
+        return _qr_gradient(_TENSORS, grad_q, grad_r, q, r, mode), None
 
 
 @register("linalg_qr")
@@ -360,15 +502,26 @@ class Eigh(Function):
     @staticmethod
     def backward(ctx, grad_values, grad_vectors):
         values, vectors = ctx.saved_tensors
-        if _is_zero(grad_vectors):
-            inner = _diag_embed(grad_values)
-        else:
-            with np.errstate(divide="ignore", invalid="ignore"):  # repeated eigenvalues: inf/nan, as torch
-                inner = (_t(vectors) @ grad_vectors) / _differences(values)
-            # the symmetric part, since A is symmetric (torch's: the skew part of V^T gV over E)
-            inner = 0.5 * (inner + _t(inner))
-            np.einsum("...ii->...i", inner)[...] = grad_values
-        return vectors @ inner @ _t(vectors), None
+        return _eigh_backward(_NUMPY, grad_values, grad_vectors, values, vectors), None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad_values, grad_vectors):
+        a, uplo = ctx.inputs
+        values, vectors = Eigh.apply(a, uplo)
+        return _eigh_backward(_TENSORS, grad_values, grad_vectors, values, vectors), None
+
+
+def _eigh_backward(xp, grad_values, grad_vectors, values, vectors):
+    """V (diag(gL) + sym((V^T gV) / E)) V^T (see Eigh), in namespace xp."""
+    vectors_t = vectors.swapaxes(-1, -2)
+    if xp.is_zero(grad_vectors):
+        inner = xp.diag_embed(grad_values)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):  # repeated eigenvalues: inf/nan, as torch
+            inner = (vectors_t @ grad_vectors) / xp.differences(values)
+        # the symmetric part, since A is symmetric (torch's: the skew part of V^T gV over E)
+        inner = xp.with_diagonal(0.5 * (inner + inner.swapaxes(-1, -2)), grad_values)
+    return vectors @ inner @ vectors_t
 
 
 @register("linalg_eigh")
@@ -383,31 +536,31 @@ def linalg_eigh(A, UPLO="L"):
     return EighResult(*Eigh.apply(A, UPLO))
 
 
-def _svd_backward(grad_u, grad_s, grad_vh, u, s, vh):
+def _svd_backward(xp, grad_u, grad_s, grad_vh, u, s, vh):
     """The gradient of A = U diag(S) Vh (thin: k = min(m, n) columns), torch's formula;
-    None for an unused output."""
+    None for an unused output. xp: _NUMPY or _TENSORS."""
     m, n = u.shape[-2], vh.shape[-1]
     if grad_u is None and grad_vh is None:
         return (u * grad_s[..., None, :]) @ vh
     s_row, s_col = s[..., None, :], s[..., :, None]
     with np.errstate(divide="ignore", invalid="ignore"):  # repeated singular values: inf/nan, as torch
-        e = _differences(s * s)
+        e = xp.differences(s * s)
         inner = 0
         if grad_u is not None:
-            skew_u = _t(u) @ grad_u
-            inner = (skew_u - _t(skew_u)) * s_row
+            skew_u = u.swapaxes(-1, -2) @ grad_u
+            inner = (skew_u - skew_u.swapaxes(-1, -2)) * s_row
         if grad_vh is not None:
-            skew_v = vh @ _t(grad_vh)
-            inner = inner + s_col * (skew_v - _t(skew_v))
+            skew_v = vh @ grad_vh.swapaxes(-1, -2)
+            inner = inner + s_col * (skew_v - skew_v.swapaxes(-1, -2))
         inner = inner / e
         if grad_s is not None:
-            inner = inner + _diag_embed(grad_s)
+            inner = inner + xp.diag_embed(grad_s)
         if m > n and grad_u is not None:
             scaled = grad_u / s_row
-            return (u @ inner + scaled - u @ (_t(u) @ scaled)) @ vh
+            return (u @ inner + scaled - u @ (u.swapaxes(-1, -2) @ scaled)) @ vh
         if m < n and grad_vh is not None:
             scaled = grad_vh / s_col
-            return u @ (inner @ vh + scaled - (scaled @ _t(vh)) @ vh)
+            return u @ (inner @ vh + scaled - (scaled @ vh.swapaxes(-1, -2)) @ vh)
         return u @ inner @ vh
 
 
@@ -428,8 +581,18 @@ class SVD(Function):
         # with full_matrices the extra columns of U and rows of Vh are not unique: torch
         # takes the gradient of the first k only, and so does this
         u, vh, grad_u, grad_vh = u[..., :k], vh[..., :k, :], grad_u[..., :k], grad_vh[..., :k, :]
-        return _svd_backward(None if _is_zero(grad_u) else grad_u, grad_s,
+        return _svd_backward(_NUMPY, None if _is_zero(grad_u) else grad_u, grad_s,
                              None if _is_zero(grad_vh) else grad_vh, u, s, vh), None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad_u, grad_s, grad_vh):
+        a, full_matrices = ctx.inputs
+        u, s, vh = SVD.apply(a, full_matrices)
+        k = s.shape[-1]
+        if full_matrices:  # as backward: the first k columns / rows only
+            u, vh, grad_u, grad_vh = u[..., :k], vh[..., :k, :], grad_u[..., :k], grad_vh[..., :k, :]
+        return _svd_backward(_TENSORS, None if _TENSORS.is_zero(grad_u) else grad_u, grad_s,
+                             None if _TENSORS.is_zero(grad_vh) else grad_vh, u, s, vh), None
 
 
 @register("linalg_svd")
@@ -456,6 +619,12 @@ class SVDValues(Function):
     @staticmethod
     def backward(ctx, grad):
         u, vh = ctx.saved_tensors
+        return (u * grad[..., None, :]) @ vh
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # U and Vh as outputs of the svd op: their own derivative is svd's formula
+        u, _, vh = SVD.apply(ctx.inputs[0], False)
         return (u * grad[..., None, :]) @ vh
 
 
@@ -532,6 +701,38 @@ class VectorNorm(Function):
                 return scaled * grad * norm ** (1 - ord), None, None, None
             scale = np.where(norm == 0, 0, grad / norm ** (ord - 1))
             return x * np.abs(x) ** (ord - 2) * scale, None, None, None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # backward's cases on Tensors; masks (ties, zeros) and signs are constants, exact
+        # where they are locally constant. Divisors are kept away from 0 where the formula
+        # takes the value 0 instead, so that no inf * 0 reaches a later derivative.
+        x, ord, dims, keepdim = ctx.inputs
+        if not keepdim:
+            grad = grad.reshape(tuple(1 if i in dims else n for i, n in enumerate(x.shape)))
+        values = x.data
+        sign = Tensor(np.sign(values))
+        if ord == 0:
+            return x * 0.0, None, None, None
+        if ord == 1:
+            return grad * sign, None, None, None
+        norm = VectorNorm.apply(x, ord, dims, True)
+        if ord == np.inf or ord == -np.inf:
+            magnitude = np.abs(values)
+            selected = (magnitude == norm.data) | np.isnan(magnitude)
+            share = (sign.data * selected / selected.sum(axis=dims, keepdims=True)).astype(values.dtype)
+            return grad * Tensor(share), None, None, None
+        zero_norm = norm.data == 0
+        if ord == 2:
+            scale = grad / (norm + Tensor(zero_norm.astype(values.dtype))) * Tensor((~zero_norm).astype(values.dtype))
+            return x * scale, None, None, None
+        zero = values == 0
+        magnitude = abs(x) + Tensor(zero.astype(values.dtype))  # 1 at the zeros, which are masked out
+        powered = sign * magnitude ** (ord - 1) * Tensor((~zero).astype(values.dtype))
+        if ord < 1:
+            return powered * grad * norm ** (1 - ord), None, None, None
+        safe_norm = norm + Tensor(zero_norm.astype(values.dtype))
+        return powered * (grad / safe_norm ** (ord - 1) * Tensor((~zero_norm).astype(values.dtype))), None, None, None
 
 
 def _check_ord(op, ord):

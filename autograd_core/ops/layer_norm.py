@@ -4,6 +4,8 @@ One fused Function: the forward keeps the normalised input and the reciprocal st
 deviation, and the backward is the closed form (no graph of means and variances), as
 torch's native_layer_norm_backward. Everything runs on an [M, N] view of the input, where
 N is the product of ``normalized_shape``: numpy reduces each row in one vectorised call.
+Higher-order gradients go through ``composite``, the same normalisation written with
+ops (mean, sqrt, division), which runs only when a gradient is to be differentiated.
 """
 import numpy as np
 
@@ -54,6 +56,19 @@ class LayerNorm(Function):
         if ctx.needs_input_grad[2]:
             grad_bias = grad_rows.sum(axis=0).reshape(ctx.affine_shape)
         return grad_input, grad_weight, grad_bias, None, None
+
+    @staticmethod
+    def composite(x, weight, bias, normalized_shape, eps):
+        """forward with ops (for create_graph): the statistics over the trailing dims."""
+        dims = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+        centered = x - x.mean(axis=dims, keepdims=True)
+        variance = (centered * centered).mean(axis=dims, keepdims=True)
+        out = centered / (variance + eps).sqrt()
+        if weight is not None:
+            out = out * weight
+        if bias is not None:
+            out = out + bias
+        return out
 
 
 def _normalized_shape(value, x):

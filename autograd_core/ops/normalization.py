@@ -19,6 +19,10 @@ _Normalize). The backward is the closed form (one pass over x and the gradient) 
 than the graph of a mean, a variance and a division, which would keep five
 activation-sized arrays alive instead of one.
 
+Higher-order gradients (create_graph) go through each Function's ``composite``: the
+same normalisation written with ops, recomputed only then; the first-order path stays
+the closed form.
+
 Running statistics are buffers, not inputs of the graph (as in torch): the training
 forward updates them in place, ``running = (1 - momentum) * running + momentum *
 batch`` with the batch's unbiased variance, and the eval forward reads them as constants
@@ -30,6 +34,7 @@ from ..function import Function
 from ..registry import register
 from ..tensor import Tensor
 from ._util import ShapeError
+from .shape import concat
 
 
 class _Normalize(Function):
@@ -131,6 +136,34 @@ class _Normalize(Function):
         grad_weight = grad_weight_full.reshape(-1) if needs[1] else None
         grad_bias = grad_bias_full.reshape(-1) if needs[2] else None
         return grad_x, grad_weight, grad_bias, None, None, None, None, None
+
+    @staticmethod
+    def composite(x, weight, bias, view, axes, statistics, eps, running):
+        """forward with ops, for create_graph (the running statistics were updated by the
+        forward already: nothing is written here)."""
+        shape = x.shape
+        x = x.reshape(view)
+        parameter_shape = (1, 1) + tuple(view[2:])
+        if statistics is None:
+            mean = x.mean(axis=axes, keepdims=True)
+            centered = x - mean
+            variance = (centered * centered).mean(axis=axes, keepdims=True)
+        else:
+            mean, variance = (Tensor(s.astype(x.dtype, copy=False).reshape(parameter_shape)) for s in statistics)
+            centered = x - mean
+        out = centered / (variance + eps).sqrt()
+        if weight is not None:
+            out = out * _parameter(weight, x.dtype, parameter_shape)
+        if bias is not None:
+            out = out + _parameter(bias, x.dtype, parameter_shape)
+        return out.reshape(shape)
+
+
+def _parameter(value, dtype, shape):
+    """A weight or bias (a Tensor, or an array: a constant) reshaped to broadcast over the view."""
+    if not isinstance(value, Tensor):
+        return Tensor(np.asarray(value, dtype=dtype).reshape(shape))
+    return value.reshape(shape)
 
 
 # the axes a per-(sample, group) statistic reduces in the view [n, s, c] or [n, s, g, cg]
@@ -312,6 +345,29 @@ class _LocalResponseNorm(Function):
         # j - before <= i <= j + after, i.e. the window (after, before) transposed
         through = _window_sum(grad * x * power / denominator, after, before)
         return grad * power - (2.0 * scale * beta) * x * through, None, None, None, None
+
+    @staticmethod
+    def composite(x, size, alpha, beta, k):
+        """forward with ops, for create_graph: the window sum as a sum of shifted copies."""
+        before, after = size // 2, (size - 1) // 2
+        squares = x * x
+        window = None
+        for offset in range(-before, after + 1):
+            shifted = _shifted(squares, offset)
+            window = shifted if window is None else window + shifted
+        return x * (k + (alpha / size) * window) ** -beta
+
+
+def _shifted(values, offset):
+    """out[..., c] = values[..., c + offset] (zeros past either end), by slicing and cat."""
+    channels = values.shape[-1]
+    if offset == 0:
+        return values
+    width = min(abs(offset), channels)
+    zeros = Tensor(np.zeros(values.shape[:-1] + (width,), dtype=values.dtype))
+    if offset > 0:
+        return concat([values[..., width:], zeros], -1)
+    return concat([zeros, values[..., :channels - width]], -1)
 
 
 @register("local_response_norm")

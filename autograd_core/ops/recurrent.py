@@ -37,6 +37,11 @@ lives next to it, in ``nn/lstm_steps.py``.
 which sequences are still running: where it is 0 the step returns the previous state
 unchanged and passes the incoming gradient straight back to it, so steps past a
 sequence's end neither change its state nor receive gradient from the loss.
+
+Higher-order gradients: each step's ``composite`` is the same cell written with ops
+(matmul, sigmoid, tanh, slices), used only when a gradient is to be differentiated
+(create_graph=True); the first-order path is the fused C kernels, unchanged. ``Unbind``
+is linear.
 """
 import numpy as np
 
@@ -47,7 +52,7 @@ from ..tensor import Tensor
 from ._util import DimensionError
 
 __all__ = ["LSTMStep", "GRUStep", "RNNStep", "Unbind", "InputProjection", "lstm_step", "gru_step", "rnn_step",
-           "unbind", "input_projection", "transposed_product"]
+           "unbind", "input_projection", "transposed_product", "lstm_cell"]
 
 
 def _blend(mask, new, old):
@@ -142,6 +147,49 @@ class LSTMStep(Function):
         grad_weight = _weight_grad(grad_gates, h_prev, weight_hh) if needs[3] else None
         return grad_gates if needs[0] else None, grad_h_prev, grad_c_prev if needs[2] else None, grad_weight, None
 
+    @staticmethod
+    def composite(x_gates, h_prev, c_prev, weight_hh, mask, *_):
+        """The step with ops (for create_graph); the extra run_forward arguments of a
+        layer's step (buffers, a constant bias) come after mask."""
+        return lstm_cell(x_gates, h_prev, c_prev, weight_hh, mask)
+
+
+def _constant(value):
+    """A Function argument given as a plain array (a constant for the node) as a Tensor."""
+    return value if value is None or isinstance(value, Tensor) else Tensor(value)
+
+
+def _graph_gates(x_gates, h_prev, weight_hh):
+    """x_gates + h_prev W_hh^T with ops; h_prev None is a zero state."""
+    if h_prev is None:
+        return x_gates
+    return x_gates + h_prev @ _constant(weight_hh).T
+
+
+def _graph_blend(mask, new, old):
+    """_blend with ops: old + mask * (new - old); old None is a zero state."""
+    if mask is None:
+        return new
+    mask = Tensor(mask)
+    return mask * new if old is None else old + mask * (new - old)
+
+
+def lstm_cell(x_gates, h_prev, c_prev, weight_hh, mask=None, bias=None):
+    """The LSTM step of LSTMStep written with ops (Tensors in, (h, c) Tensors out): the
+    form whose derivatives are taken when a gradient is to be differentiated. bias [4h]
+    or None: a constant added to the gates."""
+    gates = _graph_gates(x_gates, h_prev, weight_hh)
+    if bias is not None:
+        gates = gates + _constant(bias)
+    hidden = gates.shape[-1] // 4
+    input_gate = gates[:, :hidden].sigmoid()
+    forget_gate = gates[:, hidden:2 * hidden].sigmoid()
+    candidate = gates[:, 2 * hidden:3 * hidden].tanh()
+    output_gate = gates[:, 3 * hidden:].sigmoid()
+    c = input_gate * candidate if c_prev is None else forget_gate * c_prev + input_gate * candidate
+    h = output_gate * c.tanh()
+    return _graph_blend(mask, h, h_prev), _graph_blend(mask, c, c_prev)
+
 
 def transposed_product(a, b):
     """a^T b for a [n, p], b [n, q] with n large: computed as (b^T a)^T, so that the
@@ -189,6 +237,20 @@ class GRUStep(Function):
             grad_bias = grad_hidden.sum(axis=0)
         return grad_x if needs[0] else None, grad_h_prev, grad_weight, grad_bias, None
 
+    @staticmethod
+    def composite(x_gates, h_prev, weight_hh, bias_hh, mask):
+        """The step with ops, for create_graph (see the module docstring's equations)."""
+        hidden = x_gates.shape[-1] // 3
+        hidden_gates = _graph_gates(Tensor(np.zeros((x_gates.shape[0], 3 * hidden), dtype=x_gates.dtype)),
+                                    h_prev, weight_hh)
+        if bias_hh is not None:
+            hidden_gates = hidden_gates + _constant(bias_hh)
+        reset = (x_gates[:, :hidden] + hidden_gates[:, :hidden]).sigmoid()
+        update = (x_gates[:, hidden:2 * hidden] + hidden_gates[:, hidden:2 * hidden]).sigmoid()
+        new = (x_gates[:, 2 * hidden:] + reset * hidden_gates[:, 2 * hidden:]).tanh()
+        h = (1 - update) * new if h_prev is None else (1 - update) * new + update * h_prev
+        return _graph_blend(mask, h, h_prev)
+
 
 class RNNStep(Function):
     """One Elman RNN step: (x_gates [b, h] = x W_ih^T + b_ih + b_hh, h_prev [b, h],
@@ -225,10 +287,18 @@ class RNNStep(Function):
             grad_weight = _weight_grad(grad_pre, h_prev, weight_hh)
         return grad_pre if needs[0] else None, grad_h_prev, grad_weight, None, None
 
+    @staticmethod
+    def composite(x_gates, h_prev, weight_hh, nonlinearity, mask):
+        """The step with ops, for create_graph."""
+        pre = _graph_gates(x_gates, h_prev, weight_hh)
+        return _graph_blend(mask, pre.tanh() if nonlinearity == "tanh" else pre.relu(), h_prev)
+
 
 class Unbind(Function):
     """x [..., n, ...] -> n views along axis (each without that axis); one graph node, so
     slicing a sequence into its steps costs one backward stack, not n scatters."""
+
+    linear = True  # axis is structural: the backward's derivative is unbind again
 
     @staticmethod
     def forward(ctx, x, axis):
@@ -264,6 +334,15 @@ class InputProjection(Function):
         grad_bias = grad.sum(axis=0) if needs[2] or needs[3] else None
         grads = (grad_x, grad_weight, grad_bias if needs[2] else None, grad_bias if needs[3] else None)
         return grads + (None,) * (len(needs) - len(grads))  # for out when given
+
+    @staticmethod
+    def composite(x, weight, bias_a, bias_b, out=None):
+        """x @ weight^T + the biases with ops, for create_graph (out, a buffer, is unused)."""
+        result = x @ _constant(weight).T
+        for bias in (bias_a, bias_b):
+            if bias is not None:
+                result = result + _constant(bias)
+        return result
 
 
 # ---- functional forms with argument checks ------------------------------------------
