@@ -188,13 +188,22 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return out * (grad - np.sum(grad * out, axis=ctx.axis, keepdims=True)), None
+        return _softmax_gradient(grad, out, ctx.axis), None
 
     @staticmethod
     def differentiable_backward(ctx, grad):
-        # backward's formula, with the output recomputed in the graph
-        out = Softmax.apply(ctx.inputs[0], ctx.axis)
-        return out * (grad - (grad * out).sum(ctx.axis, keepdim=True)), None
+        # the same formula on Tensors, with the output recomputed in the graph
+        return _softmax_gradient(grad, Softmax.apply(ctx.inputs[0], ctx.axis), ctx.axis), None
+
+
+def _softmax_gradient(grad, probabilities, axis):
+    """softmax's gradient, for arrays (backward) and Tensors (differentiable_backward) alike."""
+    return probabilities * (grad - (grad * probabilities).sum(axis=axis, keepdims=True))
+
+
+def _log_softmax_gradient(grad, probabilities, axis):
+    """log_softmax's gradient (probabilities = exp(its output)), for arrays and Tensors alike."""
+    return grad - probabilities * grad.sum(axis=axis, keepdims=True)
 
 
 class LogSoftmax(Function):
@@ -209,12 +218,12 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad - np.exp(out) * np.sum(grad, axis=ctx.axis, keepdims=True), None
+        return _log_softmax_gradient(grad, np.exp(out), ctx.axis), None
 
     @staticmethod
     def differentiable_backward(ctx, grad):
-        # backward's formula, exp(out) being the softmax, recomputed in the graph
-        return grad - Softmax.apply(ctx.inputs[0], ctx.axis) * grad.sum(ctx.axis, keepdim=True), None
+        # the same formula on Tensors, exp(out) being the softmax, recomputed in the graph
+        return _log_softmax_gradient(grad, Softmax.apply(ctx.inputs[0], ctx.axis), ctx.axis), None
 
 
 # ---- functional forms ---------------------------------------------------------------
