@@ -215,3 +215,19 @@ def test_interpolate_second_derivative_matches_torch():
     (g, hv), (tg, thv) = _hessian_vector(ours, theirs, array, torch)
     np.testing.assert_allclose(g, tg, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(hv, thv, rtol=1e-10, atol=1e-12)
+
+
+def test_in_place_changes_through_reshape_and_transpose_views_match_torch():
+    torch = pytest.importorskip("torch")
+
+    def changed(x, reshape):
+        y = x * 2.0
+        reshape(y, (3, 2)).mul_(x.reshape(3, 2))  # CopySlices replaying a reshape
+        y.transpose(0, 1).add_(x.transpose(0, 1) ** 2)  # ... and a transpose
+        return (y ** 3).sum()
+
+    array = np.random.default_rng(7).standard_normal((2, 3))
+    (g, hv), (tg, thv) = _hessian_vector(lambda x: changed(x, lambda t, shape: t.reshape(shape)),
+                                         lambda t: changed(t, lambda t, shape: t.view(shape)), array, torch)
+    np.testing.assert_allclose(g, tg, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(hv, thv, rtol=1e-10, atol=1e-12)
