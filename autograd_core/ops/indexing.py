@@ -13,7 +13,7 @@ from ..function import Function
 from ..registry import register
 from ..tensor import Tensor
 from ._util import broadcast_shape, is_int, normalize_axis, unbroadcast
-from .shape import GetItem, Permute, _shape_args, expand, reshape, transpose
+from .shape import GetItem, Permute, _shape_args, affine_backward, expand, reshape, transpose
 
 
 # ---- argument helpers -------------------------------------------------------------------
@@ -73,6 +73,8 @@ def _add_at(full, where, values):
 
 # ---- flip, roll, repeat, tile, repeat_interleave ----------------------------------------
 class Flip(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, dims):
         ctx.dims = dims
@@ -99,6 +101,8 @@ def flip(x, *dims):
 
 
 class Roll(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, shifts, dims):
         ctx.shifts, ctx.dims = shifts, dims
@@ -130,6 +134,8 @@ def roll(x, shifts, dims=None):
 
 class Repeat(Function):
     """x tiled repeats[d] times along each dimension d (x has as many dimensions)."""
+
+    linear = True  # (its backward's derivative is its forward: see function.Function)
 
     @staticmethod
     def forward(ctx, a, repeats):
@@ -166,6 +172,8 @@ def tile(x, *dims):
 
 
 class RepeatInterleave(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, repeats, axis):
         ctx.shape, ctx.repeats, ctx.axis = a.shape, repeats, axis
@@ -260,6 +268,8 @@ def _check_gather_shapes(op, dim, index, shape, other_shape=None, other_name=Non
 
 
 class Gather(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, dim, index):
         ctx.shape, ctx.where = a.shape, _along(index.shape, dim, index)
@@ -287,6 +297,8 @@ def gather(x, dim, index):
 
 class Scatter(Function):
     """x with src's values (or a number) written (or added) at the gather positions."""
+
+    differentiable_backward = affine_backward(3)  # linear in x and src, but for a number src
 
     @staticmethod
     def forward(ctx, a, dim, index, src, add):
@@ -358,6 +370,8 @@ def scatter_add(x, dim, index, src):
 
 
 class IndexSelect(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, axis, index):
         ctx.shape, ctx.axis, ctx.index = a.shape, axis, index
@@ -391,6 +405,9 @@ def index_select(x, dim, index):
 
 
 class IndexAdd(Function):
+    # linear in x and source jointly (alpha scales source: a structural factor, not an added value)
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, axis, index, source, alpha):
         ctx.axis, ctx.index, ctx.alpha = axis, index, alpha
@@ -424,6 +441,8 @@ def index_add(x, dim, index, source, alpha=1):
 
 # ---- masks --------------------------------------------------------------------------------
 class MaskedFill(Function):
+    differentiable_backward = affine_backward(2)  # linear in x, but for a number value
+
     @staticmethod
     def forward(ctx, a, mask, value):
         shape = broadcast_shape("masked_fill", a.shape, mask.shape)
@@ -454,6 +473,8 @@ def masked_fill(x, mask, value):
 
 
 class MaskedSelect(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, mask):
         shape = broadcast_shape("masked_select", a.shape, mask.shape)
@@ -474,6 +495,8 @@ def masked_select(x, mask):
 
 
 class MaskedScatter(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, mask, source):
         shape = broadcast_shape("masked_scatter", a.shape, mask.shape)
@@ -512,6 +535,8 @@ def masked_scatter(x, mask, source):
 
 
 class IndexPut(Function):
+    differentiable_backward = affine_backward(2)  # linear in x and values, but for number values
+
     @staticmethod
     def forward(ctx, a, indices, values, accumulate):
         ctx.indices, ctx.accumulate, ctx.values_shape = indices, accumulate, np.shape(values)
@@ -560,6 +585,8 @@ def index_put(x, indices, values, accumulate=False):
 
 # ---- triangles and diagonals ------------------------------------------------------------
 class Triangle(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, diagonal, upper):
         ctx.diagonal, ctx.upper = diagonal, upper
@@ -592,6 +619,8 @@ def triu(x, diagonal=0):
 
 class Diagonal(Function):
     """The offset diagonal of dimensions dim1 and dim2, as a new last dimension."""
+
+    linear = True  # (its backward's derivative is its forward: see function.Function)
 
     @staticmethod
     def forward(ctx, a, offset, dim1, dim2):
@@ -627,6 +656,8 @@ def diagonal(x, offset=0, dim1=0, dim2=1):
 class DiagonalMatrix(Function):
     """[n] -> [n + |k|, n + |k|]: the vector on the k-th diagonal, zeros elsewhere."""
 
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a, offset):
         ctx.offset = offset
@@ -650,6 +681,8 @@ def diag(x, diagonal=0):
 
 
 class Trace(Function):
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
     @staticmethod
     def forward(ctx, a):
         ctx.shape = a.shape
@@ -687,6 +720,8 @@ def narrow(x, dim, start, length):
 
 class Unfold(Function):
     """Windows of `size` every `step` along axis: [.., n, ..] -> [.., count, .., size]."""
+
+    linear = True  # (its backward's derivative is its forward: see function.Function)
 
     @staticmethod
     def forward(ctx, a, axis, size, step):

@@ -36,7 +36,7 @@ from .. import function as function_module
 from ..function import Context, Function
 from ..tensor import _IN_GRAPH, Tensor
 from ._util import unbroadcast
-from .shape import GetItem, Permute, Reshape, _is_basic_index
+from .shape import GetItem, Permute, Reshape, _is_basic_index, affine_backward
 
 # the view ops whose forward can be replayed on a gradient array to find the same elements
 _REPLAYABLE = (GetItem, Reshape, Permute)
@@ -48,6 +48,7 @@ class SetItem(Function):
     written elements' gradient (summed over broadcasting)."""
 
     name = "setitem"
+    differentiable_backward = affine_backward(2)  # linear in x and values, but for number values
 
     @staticmethod
     def forward(ctx, a, index, values):
@@ -77,6 +78,7 @@ class Replace(Function):
     gradient to x, the broadcast-summed gradient to source."""
 
     name = "copy_"
+    differentiable_backward = affine_backward(1)  # linear in source, but for a number (fill_)
 
     @staticmethod
     def forward(ctx, a, source):
@@ -117,6 +119,37 @@ class CopySlices(Function):
         grad_value = np.array(region, copy=True)
         region[...] = 0
         return grad_base, grad_value, None, None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # backward's two parts as ops: the view op itself on grad (linear) gives the view's
+        # part, and _ViewZeroed the rest; both are linear, so differentiable to any order
+        grad_base = _ViewZeroed.apply(grad, ctx.view_function, ctx.arguments) if ctx.needs_input_grad[0] else None
+        grad_value = ctx.view_function.apply(grad, *ctx.arguments) if ctx.needs_input_grad[1] else None
+        return grad_base, grad_value, None, None
+
+
+class _ViewZeroed(Function):
+    """A copy of a with the elements that the view op function (on arguments) selects set
+    to 0: CopySlices' gradient of the base. A projection, so its own gradient is itself."""
+
+    name = "CopySlices"
+    linear = True  # (its backward's derivative is its forward: see function.Function)
+
+    @staticmethod
+    def forward(ctx, a, function, arguments):
+        ctx.view_function, ctx.arguments = function, arguments
+        out = np.array(a, copy=True)
+        region = _replay(function, arguments, out)
+        if not np.may_share_memory(region, out):
+            raise RuntimeError("CopySlices: the view made by %s could not be found again in the gradient"
+                               % function.name)
+        region[...] = 0
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _ViewZeroed.forward(ctx, grad, ctx.view_function, ctx.arguments), None, None
 
 
 def _replay(function, arguments, array):

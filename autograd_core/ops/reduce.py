@@ -18,6 +18,13 @@ def _expand_back(grad, shape, axes, keepdims):
     return grad
 
 
+def _kept(grad, shape, axes):
+    """A reduced gradient Tensor reshaped to the kept-dims shape (size 1 at axes), so that
+    it broadcasts against the input shape (_expand_back for a Tensor in the graph)."""
+    kept = tuple(1 if i in axes else n for i, n in enumerate(shape))
+    return grad if grad.shape == kept else grad.reshape(kept)
+
+
 # ---- (values, indices) results, as torch.return_types ---------------------------------
 def _result_type(name):
     result = collections.namedtuple(name, ("values", "indices"))
@@ -42,6 +49,8 @@ class TakeAlongDim(Function):
     """a's values at indices along axis -> shape ``out_shape``; indices (int64, the shape
     of a except along axis) come from the op that chose them and get no gradient. The
     gradient goes back to the chosen elements, summed where an index repeats."""
+
+    linear = True  # in a, the indices being structural: the backward's derivative is the forward
 
     @staticmethod
     def forward(ctx, a, indices, axis, out_shape):
@@ -122,6 +131,14 @@ class _Extreme(Function):
         share = mask / mask.sum(axis=ctx.axes, keepdims=True)
         return (grad * share).astype(grad.dtype, copy=False), None, None
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # the shares are constants of the input's values (max is piecewise linear): the
+        # gradient is linear in grad, and its derivative in the input is 0
+        (mask,) = ctx.saved_tensors
+        share = (mask / mask.sum(axis=ctx.axes, keepdims=True)).astype(grad.dtype)
+        return _kept(grad, mask.shape, ctx.axes) * share, None, None
+
 class Max(_Extreme):
     reducer = staticmethod(np.max)
 
@@ -150,6 +167,14 @@ class Var(Function):
             scale = 2.0 / ctx.divisor if ctx.divisor else np.nan  # torch: NaN without degrees of freedom
             return (grad * centered * scale).astype(centered.dtype, copy=False), None, None, None
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # backward's formula with the centered input recomputed from x in the graph
+        x, axes = ctx.inputs[0], ctx.axes
+        centered = x - x.mean(axes, keepdim=True) if x.numel() else x
+        scale = 2.0 / ctx.divisor if ctx.divisor else float("nan")
+        return _kept(grad, x.shape, axes) * centered * scale, None, None, None
+
 
 class Softmax(Function):
     @staticmethod
@@ -163,7 +188,22 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return out * (grad - np.sum(grad * out, axis=ctx.axis, keepdims=True)), None
+        return _softmax_gradient(grad, out, ctx.axis), None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # the same formula on Tensors, with the output recomputed in the graph
+        return _softmax_gradient(grad, Softmax.apply(ctx.inputs[0], ctx.axis), ctx.axis), None
+
+
+def _softmax_gradient(grad, probabilities, axis):
+    """softmax's gradient, for arrays (backward) and Tensors (differentiable_backward) alike."""
+    return probabilities * (grad - (grad * probabilities).sum(axis=axis, keepdims=True))
+
+
+def _log_softmax_gradient(grad, probabilities, axis):
+    """log_softmax's gradient (probabilities = exp(its output)), for arrays and Tensors alike."""
+    return grad - probabilities * grad.sum(axis=axis, keepdims=True)
 
 
 class LogSoftmax(Function):
@@ -178,7 +218,12 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad - np.exp(out) * np.sum(grad, axis=ctx.axis, keepdims=True), None
+        return _log_softmax_gradient(grad, np.exp(out), ctx.axis), None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # the same formula on Tensors, exp(out) being the softmax, recomputed in the graph
+        return _log_softmax_gradient(grad, Softmax.apply(ctx.inputs[0], ctx.axis), ctx.axis), None
 
 
 # ---- functional forms ---------------------------------------------------------------

@@ -11,7 +11,16 @@ import math
 from ..kernels import sampling
 from ..registry import register
 from ..tensor import Tensor
-from .pool import Separable, _adaptive_avg
+from .pool import Separable
+
+class Resample(Separable):
+    """Separable's matrices applied along the spatial dims, for interpolate: every mode is
+    linear in the input (the matrices are structural), so its backward's derivative is its
+    forward, to any order (see function.Function)."""
+
+    name = "interpolate"
+    linear = True
+
 
 _MODES = {"nearest": (1, 2, 3), "nearest-exact": (1, 2, 3), "area": (1, 2, 3), "linear": (1,),
           "bilinear": (2,), "bicubic": (2,), "trilinear": (3,)}
@@ -68,17 +77,17 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     sampling.check_input(op, input.data, dims)
     spatial = input.data.shape[1:-1]
     sizes, factors = _output_sizes(op, spatial, size, scale_factor, recompute_scale_factor)
-    if mode == "area":
-        return _adaptive_avg(op, input, sizes, dims)
     corners = bool(align_corners)
-    if mode in ("nearest", "nearest-exact"):
+    if mode == "area":  # adaptive average pooling to the output sizes
+        matrices = [sampling.adaptive_avg_matrix(s, o) for s, o in zip(spatial, sizes)]
+    elif mode in ("nearest", "nearest-exact"):
         matrices = [sampling.nearest_matrix(s, o, f, exact=mode == "nearest-exact")
                     for s, o, f in zip(spatial, sizes, factors)]
     elif mode == "bicubic":
         matrices = [sampling.cubic_matrix(s, o, f, corners) for s, o, f in zip(spatial, sizes, factors)]
     else:
         matrices = [sampling.linear_matrix(s, o, f, corners) for s, o, f in zip(spatial, sizes, factors)]
-    return Separable.apply(input, matrices)
+    return Resample.apply(input, matrices)
 
 
 def _factor(op, name, value):

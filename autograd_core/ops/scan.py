@@ -21,7 +21,8 @@ from ..registry import register
 from ..tensor import _DEFAULT_FLOAT, Tensor
 from ._util import ShapeError, check_float, is_int, normalize_axis
 from .elementwise import cast
-from .reduce import TakeAlongDim, _axes, _expand_back, _result_type, _select  # noqa: F401 (TakeAlongDim: public here before)
+from .reduce import TakeAlongDim, _axes, _expand_back, _kept, _result_type, _select  # noqa: F401 (TakeAlongDim: public here before)
+from .shape import concat
 
 
 # ---- (values, indices) results, as torch.return_types ---------------------------------
@@ -116,6 +117,22 @@ class Prod(Function):
         local = np.where(zeros == 0, out / nonzero, np.where(zero & (zeros == 1), others, 0))
         return (grad * local).astype(work.dtype, copy=False).reshape(ctx.shape), None, None
 
+    @staticmethod
+    def composite(x, axis, keepdim):
+        # a tree of pairwise products: no division, so every derivative order is exact where
+        # x has zeros (the numpy backward's cases are what differentiating it gives)
+        work = x.reshape(-1) if axis is None else x.reshape(1) if x.ndim == 0 else x
+        work = work.movedim(0 if axis is None else axis, -1)
+        n = work.shape[-1]
+        if n == 0:
+            product = work.sum(-1) + 1
+        else:
+            while n > 1:
+                paired = work[..., 0:n - 1:2] * work[..., 1:n:2]
+                work, n = (concat([paired, work[..., n - 1:]], -1) if n % 2 else paired), (n + 1) // 2
+            product = work[..., 0]
+        return product.reshape(_reduced_shape(x.shape, range(x.ndim) if axis is None else (axis,), keepdim))
+
 
 @register("prod", methods=("prod",))
 def prod(x, dim=None, keepdim=False, *, dtype=None):
@@ -176,6 +193,15 @@ class _ReducedExtreme(Function):
             share = grad / np.sum(chosen, axis=ctx.axes, keepdims=True) * chosen
         return share.astype(grad.dtype, copy=False), None, None
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # the shares are constants of the input's values (amax is piecewise linear): the
+        # gradient is linear in grad, and its derivative in the input is 0
+        (chosen,) = ctx.saved_tensors
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = (chosen / np.sum(chosen, axis=ctx.axes, keepdims=True)).astype(grad.dtype)
+        return _kept(grad, chosen.shape, ctx.axes) * share, None, None
+
 
 class Amax(_ReducedExtreme):
     name = "amax"
@@ -225,6 +251,13 @@ class LogSumExp(Function):
         grad = grad.reshape(out.shape)
         with np.errstate(invalid="ignore"):  # -inf - (-inf): NaN for an all -inf slice, as torch
             return grad * np.exp(a - out), None, None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # backward's formula, with the result recomputed in the graph
+        x, axes = ctx.inputs[0], ctx.axes
+        out = LogSumExp.apply(x, axes, True)
+        return _kept(grad, x.shape, axes) * (x - out).exp(), None, None
 
 
 @register("logsumexp", methods=("logsumexp",))
@@ -284,6 +317,32 @@ class VectorNorm(Function):
             local = np.where((a == 0) | (out == 0), 0, local)
         return (grad * local).astype(a.dtype, copy=False), None, None, None
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # backward's cases with a and the norm as Tensors in the graph; signs, zero masks
+        # and the inf-norm's choice are constants (piecewise)
+        x, p, axes = ctx.inputs[0], ctx.p, ctx.axes
+        a, dtype = x.data, x.dtype
+        grad = _kept(grad, x.shape, axes)
+        if p == 0:
+            return grad * np.zeros_like(a), None, None, None
+        if p == 1:
+            return grad * np.sign(a), None, None, None
+        out = VectorNorm.apply(x, p, axes, True)
+        if p in (np.inf, -np.inf):
+            magnitude = np.abs(a)
+            chosen = (magnitude == out.data) | np.isnan(magnitude)
+            return grad * (np.sign(a) * chosen / np.sum(chosen, axis=axes, keepdims=True)).astype(dtype), \
+                None, None, None
+        # 1 added where the norm is 0 (the slice is all zeros there, so x / 1 is the 0 wanted)
+        safe_out = out + (out.data == 0).astype(dtype)
+        if p == 2:
+            return grad * (x / safe_out), None, None, None
+        zero = (a == 0) | (out.data == 0)
+        # |x| / norm with 1 in place of the zeros, so that no power of 0 enters the graph
+        ratio = (x.abs() + zero.astype(dtype)) / safe_out
+        return grad * (ratio ** (p - 1)) * (np.sign(a) * ~zero).astype(dtype), None, None, None
+
 
 @register("norm", methods=("norm",))
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
@@ -313,6 +372,8 @@ def _reverse_cumsum(array, axis):
 
 class CumSum(Function):
     """Running sum along axis; gradient the reversed running sum of the gradient."""
+
+    linear = True  # (its backward's derivative is its forward: see function.Function)
 
     @staticmethod
     def forward(ctx, a, axis):
@@ -356,6 +417,18 @@ class CumProd(Function):
         without_zero = np.cumprod(np.where(at, 1, work), axis=axis)
         at_zero = np.sum(np.where(positions >= first_zero, grad * without_zero, 0), axis=axis, keepdims=True)
         return np.where(at, at_zero, result).astype(work.dtype, copy=False).reshape(ctx.shape), None
+
+    @staticmethod
+    def composite(x, axis):
+        # a scan by doubling shifts (Hillis-Steele): log2(n) elementwise products, no
+        # division, so every derivative order is exact where x has zeros
+        work = (x.reshape(1) if x.ndim == 0 else x).movedim(axis, -1)
+        n, shift = work.shape[-1], 1
+        while shift < n:
+            ones = Tensor(np.ones(work.shape[:-1] + (shift,), dtype=x.dtype))
+            work = work * concat([ones, work[..., :n - shift]], -1)
+            shift *= 2
+        return work.movedim(-1, axis).reshape(x.shape)
 
 
 def _scan_dim(op, x, dim):
@@ -477,6 +550,12 @@ class MedianOfAll(Function):
     def backward(ctx, grad):
         (chosen,) = ctx.saved_tensors
         return (grad * chosen / np.count_nonzero(chosen)).astype(grad.dtype, copy=False), None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # the shares are constants of the input's values: linear in grad, 0 derivative in a
+        (chosen,) = ctx.saved_tensors
+        return grad * (chosen / np.count_nonzero(chosen)).astype(grad.dtype), None
 
 
 @register("median", methods=("median",))

@@ -1,10 +1,33 @@
 """Shape ops: reshape, transpose, broadcast, indexing, concatenation, splitting, padding (torch's F.pad)."""
+import copy
+
 import numpy as np
 
-from ..function import Function
+from ..function import Function, _linear_backward
 from ..registry import register
 from ..tensor import Tensor, torch_order_index
 from ._util import DimensionError, ShapeError, is_int, normalize_axis, result_dtype, unbroadcast
+
+
+def affine_backward(*positions):
+    """A differentiable_backward for an op that is linear in its float Tensor inputs once
+    the constants at argument positions (a number or array that fills or is written:
+    pad's value, masked_fill's number, a scatter's number) are 0. Such a constant moves
+    the output but not its derivative, so the backward is that of the op with the
+    constants 0, which is linear: function._LinearBackward, whose own derivative is that
+    op's forward (the constants 0). A constant given as a Tensor is an input and stays.
+    Used only with create_graph=True; the numpy backward is unchanged."""
+
+    def differentiable_backward(ctx, *grads):
+        inputs = list(ctx.inputs)
+        for position in positions:
+            if not isinstance(inputs[position], Tensor):
+                inputs[position] = 0
+        node = copy.copy(ctx)  # the node's other fields (masks, shapes) as its forward stored them
+        node.inputs = tuple(inputs)
+        return _linear_backward(node, grads)
+
+    return staticmethod(differentiable_backward)
 
 
 class Reshape(Function):
@@ -131,6 +154,8 @@ class Pad(Function):
     """Constant padding: crop where a pad is negative (as torch), then np.pad with value;
     the gradient is the middle of grad, padded back with zeros where the input was cropped."""
 
+    differentiable_backward = affine_backward(2)  # linear but for the padding value
+
     @staticmethod
     def forward(ctx, a, pairs, value):
         crops = tuple(slice(max(-before, 0), n - max(-after, 0)) for (before, after), n in zip(pairs, a.shape))
@@ -156,6 +181,8 @@ class PadByIndex(Function):
     """reflect, replicate and circular padding: each padded dim gathers the input at an
     index map (output position -> input position), and the gradient adds back along the
     same maps (a border element that several output positions copy gets all of them)."""
+
+    linear = True  # (its backward's derivative is its forward: see function.Function)
 
     @staticmethod
     def forward(ctx, a, maps):
