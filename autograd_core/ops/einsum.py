@@ -211,8 +211,53 @@ class Einsum(Function):
             shape = ctx.inputs[k + 1].shape
             if g.shape != shape:  # the operand's size-1 dimensions were broadcast
                 g = g.sum(axis=tuple(i for i, n in enumerate(shape) if n != g.shape[i]), keepdims=True)
-            grads.append(np.ascontiguousarray(g))
+            # (ascontiguousarray makes a 0-d array 1-d: a 0-d operand, as in ',i->i', keeps its shape)
+            grads.append(np.ascontiguousarray(g) if g.ndim else g)
         return tuple(grads)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        """backward's steps with Tensors: the same einsum (an Einsum node again), the
+        broadcast over letters only operand k had, the diagonal embedding as a product
+        with a constant 0/1 mask, and the sum over broadcast size-1 dimensions."""
+        operands = ctx.inputs[1:]
+        terms, output, sizes = ctx.terms, ctx.output, ctx.sizes
+        grads = [None]
+        for k, term in enumerate(terms):
+            if not ctx.needs_input_grad[k + 1]:
+                grads.append(None)
+                continue
+            others = [t for j, t in enumerate(terms) if j != k]
+            letters = _unique(term)
+            reachable = set(output).union(*others)
+            kept = "".join(char for char in letters if char in reachable)
+            g = Einsum.apply(",".join([output] + others) + "->" + kept,
+                             grad, *[a for j, a in enumerate(operands) if j != k])
+            if len(kept) < len(letters):
+                g = g.reshape([sizes[c] if c in kept else 1 for c in letters]).broadcast_to(
+                    tuple(sizes[c] for c in letters))
+            if len(letters) < len(term):
+                # letters' order is their first appearance in term: a size-1 axis at each
+                # repeat lines g up with term, and the mask keeps the diagonal
+                g = g.reshape([sizes[c] if term.index(c) == i else 1 for i, c in enumerate(term)])
+                g = g * Tensor(_diagonal_mask(term, sizes, g.dtype))
+            shape = operands[k].shape
+            if g.shape != shape:
+                g = g.sum(axis=tuple(i for i, n in enumerate(shape) if n != g.shape[i]), keepdims=True)
+            grads.append(g)
+        return tuple(grads)
+
+
+def _diagonal_mask(term, sizes, dtype):
+    """[sizes of term]: 1 where every repeated letter of term has equal indices, else 0."""
+    mask = np.ones([sizes[c] for c in term], dtype=dtype)
+    for i, char in enumerate(term):
+        first = term.index(char)
+        if first != i:
+            shape = [1] * len(term)
+            shape[first], shape[i] = sizes[char], sizes[char]
+            mask = mask * np.eye(sizes[char], dtype=dtype).reshape(shape)
+    return mask
 
 
 def _sublist_term(sublist):

@@ -7,7 +7,7 @@ from ..grad_mode import is_grad_enabled
 from ..registry import register
 from ..tensor import Tensor
 from ._util import ShapeError, promote, unbroadcast
-from .conv2d import check_activation
+from .conv2d import check_activation, masked
 
 
 def _matmul(a, b):
@@ -87,6 +87,24 @@ class MatMul(Function):
             grad_b = _sum_to(_matmul(np.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape)
         return grad_a, grad_b
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        """The same products as Tensors (matmul nodes again, on the GEMM kernels)."""
+        a, b = (value if isinstance(value, Tensor) else Tensor(np.asarray(value)) for value in ctx.inputs)
+        a2 = a.unsqueeze(0) if a.ndim == 1 else a
+        b2 = b.unsqueeze(-1) if b.ndim == 1 else b
+        g = grad  # undo forward's squeezes in reverse order (see backward)
+        if b.ndim == 1:
+            g = g.unsqueeze(-1)
+        if a.ndim == 1:
+            g = g.unsqueeze(-2)
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = unbroadcast(MatMul.apply(g, b2.swapaxes(-1, -2)), a2.shape).reshape(a.shape)
+        if ctx.needs_input_grad[1]:
+            grad_b = unbroadcast(MatMul.apply(a2.swapaxes(-1, -2), g), b2.shape).reshape(b.shape)
+        return grad_a, grad_b
+
 
 class Linear(Function):
     """y = activation(x @ weight.T + bias) as one node: every product is one GEMM on the
@@ -113,6 +131,16 @@ class Linear(Function):
         return (kernels.gemm(grad, weight) if needs_x else None,
                 kernels.gemm(grad, x, trans_a=True) if needs_weight else None,
                 grad_bias, None)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # matmul nodes (GEMM at every order) after the ReLU's mask, a constant
+        x, weight = ctx.inputs[:2]
+        needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
+        grad = masked(grad, ctx.mask)
+        return (MatMul.apply(grad, weight) if needs_x else None,
+                MatMul.apply(grad.swapaxes(0, 1), x) if needs_weight else None,
+                grad.sum(axis=0) if needs_bias else None, None)
 
 
 @register("linear")
