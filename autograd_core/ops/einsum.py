@@ -220,8 +220,10 @@ class Einsum(Function):
         """backward's steps with Tensors: the same einsum (an Einsum node again), the
         broadcast over letters only operand k had, the diagonal embedding as a product
         with a constant 0/1 mask, and the sum over broadcast size-1 dimensions."""
-        operands = ctx.inputs[1:]
         terms, output, sizes = ctx.terms, ctx.output, ctx.sizes
+        # as forward: size-1 letters broadcast against the same letter's full size
+        operands = [a if a.shape == full else a.broadcast_to(full)
+                    for a, full in zip(ctx.inputs[1:], (tuple(sizes[c] for c in term) for term in terms))]
         grads = [None]
         for k, term in enumerate(terms):
             if not ctx.needs_input_grad[k + 1]:
@@ -241,7 +243,7 @@ class Einsum(Function):
                 # repeat lines g up with term, and the mask keeps the diagonal
                 g = g.reshape([sizes[c] if term.index(c) == i else 1 for i, c in enumerate(term)])
                 g = g * Tensor(_diagonal_mask(term, sizes, g.dtype))
-            shape = operands[k].shape
+            shape = ctx.inputs[k + 1].shape
             if g.shape != shape:
                 g = g.sum(axis=tuple(i for i, n in enumerate(shape) if n != g.shape[i]), keepdims=True)
             grads.append(g)
