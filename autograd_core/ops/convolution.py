@@ -519,48 +519,40 @@ class Convolution(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        g = ctx.geometry
-        needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
-        if g.unbatched:
+        if ctx.geometry.unbatched:
             x, grad = x[None], grad[None]
-        grad = np.ascontiguousarray(grad)
-        grad_x = grad_weight = grad_bias = None
-        if g.transposed:  # y = A^T x for the conv A: grad_x = A grad, grad_w = the conv's weight gradient
-            if needs_x:
-                grad_x = conv_forward(grad, weight, g)
-            if needs_weight:
-                grad_weight = conv_weight_grad(grad, x, weight.shape, g)
-        else:
-            if needs_x:
-                grad_x = conv_input_grad(grad, weight, x.shape, g)
-            if needs_weight:
-                grad_weight = conv_weight_grad(x, grad, weight.shape, g)
-        if needs_bias:
-            grad_bias = grad.reshape(-1, grad.shape[-1]).sum(axis=0)
-        if g.unbatched and grad_x is not None:
-            grad_x = grad_x[0]
-        return (grad_x, grad_weight, grad_bias) + (None,) * (len(ctx.inputs) - 3)
+        return Convolution._gradients(ctx, x, weight, np.ascontiguousarray(grad), None)
 
     @staticmethod
     def differentiable_backward(ctx, grad):
-        """The gradients as ConvPart nodes (see _ADJOINTS): a convolution is CONV(x, w),
-        a transposed one INPUT_GRAD(x, w) of the convolution it transposes."""
+        """backward's gradients as ConvPart nodes, on the same code (see _ADJOINTS)."""
         x, weight = ctx.inputs[:2]
+        if ctx.geometry.unbatched:
+            x, grad = x.unsqueeze(0), grad.unsqueeze(0)
+        return Convolution._gradients(ctx, x, weight, grad, ConvPart.apply)
+
+    @staticmethod
+    def _gradients(ctx, x, weight, grad, apply):
+        """The input, weight and bias gradients from batched x and grad (arrays, or
+        Tensors with apply = ConvPart.apply): a convolution is CONV(x, w), a transposed
+        one INPUT_GRAD(x, w) of the convolution it transposes (y = A^T x for the conv A),
+        and their gradients are the other two maps (conv_adjoints)."""
         g = ctx.geometry
         needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
-        if g.unbatched:
-            x, grad = x.unsqueeze(0), grad.unsqueeze(0)
         if g.transposed:  # the convolution's input is this op's output
             conv_x_shape = (x.shape[0],) + tuple(g.in_sizes) + (weight.shape[-2] * g.groups,)
         else:
             conv_x_shape = x.shape
         maps = geometry_maps(g, conv_x_shape, weight.shape)
-        run = lambda part, first, second: ConvPart.apply(first, second, part, maps)
+        if apply is None:
+            run = lambda part, first, second: maps[part](first, second)
+        else:
+            run = lambda part, first, second: apply(first, second, part, maps)
         grad_x, grad_weight = conv_adjoints(INPUT_GRAD if g.transposed else CONV, x, weight, grad,
                                             (needs_x, needs_weight), run)
         grad_bias = grad.reshape(-1, grad.shape[-1]).sum(axis=0) if needs_bias else None
         if g.unbatched and grad_x is not None:
-            grad_x = grad_x.squeeze(0)
+            grad_x = grad_x[0]
         return (grad_x, grad_weight, grad_bias) + (None,) * (len(ctx.inputs) - 3)
 
 
@@ -655,7 +647,7 @@ class Im2col(Function):
     int or pair, PyTorch's argument order. (``Tensor.unfold`` / ``autograd_core.unfold``
     is PyTorch's other unfold, windows along one dim.)"""
 
-    linear = True  # a selection of cells: its backward's derivative is itself (col2im's adjoint)
+    linear = True  # a copy of cells (structural arguments): its backward, col2im, differentiates to im2col
 
     @staticmethod
     def forward(ctx, x, kernel_size, dilation=1, padding=0, stride=1):

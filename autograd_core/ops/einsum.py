@@ -161,6 +161,18 @@ def _parsed(equation, shapes):
     return terms, output, sizes, full_shapes, work, ",".join(terms) + "->" + output
 
 
+def _gradient_contraction(terms, output, k):
+    """(subscripts, letters, kept) of operand k's gradient: the einsum of the output's
+    gradient with the other operands onto kept, the letters of operand k (each once,
+    in order) that the output or another operand has; the rest are constant along
+    (see the module docstring). Both backward paths start from it."""
+    others = [t for j, t in enumerate(terms) if j != k]
+    letters = _unique(terms[k])
+    reachable = set(output).union(*others)
+    kept = "".join(char for char in letters if char in reachable)
+    return ",".join([output] + others) + "->" + kept, letters, kept
+
+
 class Einsum(Function):
     """torch.einsum's product (see the module docstring): operands of any shapes the
     equation fits; the output's shape is the output letters' sizes."""
@@ -193,12 +205,8 @@ class Einsum(Function):
             if not ctx.needs_input_grad[k + 1]:
                 grads.append(None)
                 continue
-            others = [t for j, t in enumerate(terms) if j != k]
-            letters = _unique(term)
-            reachable = set(output).union(*others)
-            kept = "".join(char for char in letters if char in reachable)
-            g = _contract(",".join([output] + others) + "->" + kept,
-                          [grad] + [a for j, a in enumerate(operands) if j != k], ctx.work)
+            subscripts, letters, kept = _gradient_contraction(terms, output, k)
+            g = _contract(subscripts, [grad] + [a for j, a in enumerate(operands) if j != k], ctx.work)
             g = np.asarray(g)
             if len(kept) < len(letters):  # letters only this operand had: constant along them
                 g = np.broadcast_to(g.reshape([sizes[c] if c in kept else 1 for c in letters]),
@@ -229,12 +237,8 @@ class Einsum(Function):
             if not ctx.needs_input_grad[k + 1]:
                 grads.append(None)
                 continue
-            others = [t for j, t in enumerate(terms) if j != k]
-            letters = _unique(term)
-            reachable = set(output).union(*others)
-            kept = "".join(char for char in letters if char in reachable)
-            g = Einsum.apply(",".join([output] + others) + "->" + kept,
-                             grad, *[a for j, a in enumerate(operands) if j != k])
+            subscripts, letters, kept = _gradient_contraction(terms, output, k)
+            g = Einsum.apply(subscripts, grad, *[a for j, a in enumerate(operands) if j != k])
             if len(kept) < len(letters):
                 g = g.reshape([sizes[c] if c in kept else 1 for c in letters]).broadcast_to(
                     tuple(sizes[c] for c in letters))

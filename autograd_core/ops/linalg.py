@@ -22,13 +22,6 @@ def _matmul(a, b):
     return kernels.batched_gemm(a3, b3).reshape(batch + (a.shape[-2], b.shape[-1]))
 
 
-def _sum_to(grad, shape):
-    """Sum a batched gradient over the batch dimensions that broadcasting added."""
-    if grad.shape == shape:
-        return grad
-    return unbroadcast(grad, shape)
-
-
 @register("matmul", methods=("matmul", "__matmul__"), reflected=("__rmatmul__",))
 class MatMul(Function):
     """a @ b with numpy's rules: 1-D, 2-D, and batched [..., m, k] @ [..., k, n]."""
@@ -72,38 +65,34 @@ class MatMul(Function):
             needs_a, needs_b = ctx.needs_input_grad
             return (kernels.gemm(grad, b, trans_b=True) if needs_a else None,
                     kernels.gemm(a, grad, trans_a=True) if needs_b else None)
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
-        # undo forward's squeezes in reverse order: b's column axis went last, so it comes back first
-        g = grad
-        if b.ndim == 1:
-            g = np.expand_dims(g, -1)
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)
-        grad_a = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_a = _sum_to(_matmul(g, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
-        if ctx.needs_input_grad[1]:
-            grad_b = _sum_to(_matmul(np.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape)
-        return grad_a, grad_b
+        return _product_gradients(a, b, grad, ctx.needs_input_grad, _matmul)
 
     @staticmethod
     def differentiable_backward(ctx, grad):
-        """The same products as Tensors (matmul nodes again, on the GEMM kernels)."""
+        """backward's formula on Tensors: matmul nodes again (the GEMM kernels at every order)."""
         a, b = (value if isinstance(value, Tensor) else Tensor(np.asarray(value)) for value in ctx.inputs)
-        a2 = a.unsqueeze(0) if a.ndim == 1 else a
-        b2 = b.unsqueeze(-1) if b.ndim == 1 else b
-        g = grad  # undo forward's squeezes in reverse order (see backward)
-        if b.ndim == 1:
-            g = g.unsqueeze(-1)
-        if a.ndim == 1:
-            g = g.unsqueeze(-2)
-        grad_a = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_a = unbroadcast(MatMul.apply(g, b2.swapaxes(-1, -2)), a2.shape).reshape(a.shape)
-        if ctx.needs_input_grad[1]:
-            grad_b = unbroadcast(MatMul.apply(a2.swapaxes(-1, -2), g), b2.shape).reshape(b.shape)
-        return grad_a, grad_b
+        return _product_gradients(a, b, grad, ctx.needs_input_grad, MatMul.apply)
+
+
+def _product_gradients(a, b, grad, needs, product):
+    """(grad_a, grad_b) of a @ b (None where needs says no) from the output's gradient,
+    with product the matrix product: written with what numpy arrays and Tensors share
+    (reshape, swapaxes, unbroadcast), so that one formula serves both orders."""
+    # 1-D operands as a row / a column, as forward multiplied them
+    a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a
+    b2 = b.reshape(b.shape + (1,)) if b.ndim == 1 else b
+    # undo forward's squeezes in reverse order: b's column axis went last, so it comes back first
+    g = grad
+    if b.ndim == 1:
+        g = g.reshape(g.shape + (1,))
+    if a.ndim == 1:
+        g = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:])
+    grad_a = grad_b = None
+    if needs[0]:
+        grad_a = unbroadcast(product(g, b2.swapaxes(-1, -2)), a2.shape).reshape(a.shape)
+    if needs[1]:
+        grad_b = unbroadcast(product(a2.swapaxes(-1, -2), g), b2.shape).reshape(b.shape)
+    return grad_a, grad_b
 
 
 class Linear(Function):
