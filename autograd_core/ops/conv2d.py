@@ -5,6 +5,7 @@ from .. import kernels
 from ..function import Function
 from ..grad_mode import is_grad_enabled
 from ..registry import register
+from ..tensor import Tensor
 from . import convolution
 
 
@@ -16,6 +17,15 @@ def check_activation(op, activation):
     if activation not in ACTIVATIONS:
         raise ValueError("%s: got activation=%r, expected None or 'relu'" % (op, activation))
     return activation
+
+
+def masked(grad, mask):
+    """grad (a Tensor) times the fused ReLU's bit mask (None: no ReLU) as a constant 0/1
+    array: the ReLU's derivative, whose own derivative is 0 almost everywhere."""
+    if mask is None:
+        return grad
+    active = np.unpackbits(mask, count=int(np.prod(grad.shape)), bitorder="little").reshape(grad.shape)
+    return grad * Tensor(active.astype(grad.dtype))
 
 
 class Conv2d(Function):
@@ -55,6 +65,24 @@ class Conv2d(Function):
             grad_x = kernels.conv2d_backward_input(grad, weight, x.shape, ctx.stride, ctx.padding)
         if needs_weight:
             grad_weight = kernels.conv2d_backward_weight(x, grad, weight.shape, ctx.stride, ctx.padding)
+        return grad_x, grad_weight, grad_bias, None, None, None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        """The gradients as ConvPart nodes on the same C kernels (see
+        convolution._ADJOINTS), after the ReLU's mask, a constant (its derivative is 0
+        almost everywhere)."""
+        x, weight = ctx.inputs[:2]
+        needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
+        grad = masked(grad, ctx.mask)
+        stride, padding, x_shape, weight_shape = ctx.stride, ctx.padding, x.shape, weight.shape
+        maps = (lambda a, w: kernels.conv2d_forward(a, w, stride, padding),
+                lambda g, w: kernels.conv2d_backward_input(g, w, x_shape, stride, padding),
+                lambda a, g: kernels.conv2d_backward_weight(a, g, weight_shape, stride, padding))
+        run = lambda part, first, second: convolution.ConvPart.apply(first, second, part, maps)
+        grad_x, grad_weight = convolution.conv_adjoints(convolution.CONV, x, weight, grad, (needs_x, needs_weight),
+                                                        run)
+        grad_bias = grad.sum(axis=(0, 1, 2)) if needs_bias else None
         return grad_x, grad_weight, grad_bias, None, None, None
 
 

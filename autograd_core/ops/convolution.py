@@ -430,6 +430,70 @@ def conv_weight_grad(x, grad, weight_shape, g):
     return product.reshape(g.groups, positions, per_group, -1).transpose(1, 2, 0, 3).reshape(weight_shape)
 
 
+# ---- higher-order gradients: the three bilinear maps as ops -----------------------------------
+# A convolution's forward F(x, w), its input gradient I(y, w) and its weight gradient
+# W(x, y) are the three partial maps of one trilinear form <y, F(x, w)> = <I(y, w), x> =
+# <W(x, y), w>. So each one's derivatives are the other two, and a gradient taken with
+# create_graph=True is built from ConvPart nodes that call the same C / GEMM code as the
+# first-order path, at every order.
+
+CONV, INPUT_GRAD, WEIGHT_GRAD = 0, 1, 2
+
+# part -> ((part giving the first operand's gradient, its operands), (the same for the
+# second operand)); operands named "a", "b" (the part's own operands) and "g" (the
+# gradient of its output). From the trilinear form: for F(x, w) with cotangent c,
+# x gets I(c, w) and w gets W(x, c); for I(y, w) (x-shaped), y gets F(c, w) and w gets
+# W(c, y); for W(x, y) (w-shaped), x gets I(y, c) and y gets F(x, c).
+_ADJOINTS = (((INPUT_GRAD, "gb"), (WEIGHT_GRAD, "ag")),
+             ((CONV, "gb"), (WEIGHT_GRAD, "ga")),
+             ((INPUT_GRAD, "bg"), (CONV, "ag")))
+
+
+def conv_adjoints(part, a, b, grad, needs, run):
+    """The gradients of part(a, b) w.r.t. a and b (None where needs says no), given its
+    output's gradient grad; run(part, first, second) evaluates a part (on arrays or, as
+    ConvPart.apply, on Tensors)."""
+    operands = {"a": a, "b": b, "g": grad}
+    return tuple(run(other, operands[names[0]], operands[names[1]]) if need else None
+                 for (other, names), need in zip(_ADJOINTS[part], needs))
+
+
+def geometry_maps(g, x_shape, weight_shape):
+    """The three maps (F, I, W) of the batched convolution g whose input is x_shape and
+    weight weight_shape, on arrays (the im2col / C-kernel code the op itself runs)."""
+    return (lambda x, weight: conv_forward(x, weight, g),
+            lambda grad, weight: conv_input_grad(grad, weight, x_shape, g),
+            lambda x, grad: conv_weight_grad(x, grad, weight_shape, g))
+
+
+class ConvPart(Function):
+    """One of a convolution's bilinear maps (CONV, INPUT_GRAD or WEIGHT_GRAD, see
+    _ADJOINTS) as an op: maps are the convolution's three functions of two arrays, a
+    and b its two operands (Tensors). The nodes that create_graph=True makes for a
+    convolution's gradients; their own gradients are ConvPart nodes again."""
+
+    name = "convolution gradient"
+
+    @staticmethod
+    def forward(ctx, a, b, part, maps):
+        ctx.save_for_backward(a, b)
+        return maps[part](np.ascontiguousarray(a), np.ascontiguousarray(b))
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        part, maps = ctx.inputs[2], ctx.inputs[3]
+        grad = np.ascontiguousarray(grad)
+        run = lambda other, first, second: maps[other](np.ascontiguousarray(first), np.ascontiguousarray(second))
+        return conv_adjoints(part, a, b, grad, ctx.needs_input_grad[:2], run) + (None, None)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        a, b, part, maps = ctx.inputs
+        run = lambda other, first, second: ConvPart.apply(first, second, other, maps)
+        return conv_adjoints(part, a, b, grad, ctx.needs_input_grad[:2], run) + (None, None)
+
+
 # ---- the op ---------------------------------------------------------------------------------
 
 class Convolution(Function):
@@ -455,24 +519,38 @@ class Convolution(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
+        if ctx.geometry.unbatched:
+            x, grad = x[None], grad[None]
+        return Convolution._gradients(ctx, x, weight, np.ascontiguousarray(grad), None)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        """backward's gradients as ConvPart nodes, on the same code (see _ADJOINTS)."""
+        x, weight = ctx.inputs[:2]
+        if ctx.geometry.unbatched:
+            x, grad = x.unsqueeze(0), grad.unsqueeze(0)
+        return Convolution._gradients(ctx, x, weight, grad, ConvPart.apply)
+
+    @staticmethod
+    def _gradients(ctx, x, weight, grad, apply):
+        """The input, weight and bias gradients from batched x and grad (arrays, or
+        Tensors with apply = ConvPart.apply): a convolution is CONV(x, w), a transposed
+        one INPUT_GRAD(x, w) of the convolution it transposes (y = A^T x for the conv A),
+        and their gradients are the other two maps (conv_adjoints)."""
         g = ctx.geometry
         needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
-        if g.unbatched:
-            x, grad = x[None], grad[None]
-        grad = np.ascontiguousarray(grad)
-        grad_x = grad_weight = grad_bias = None
-        if g.transposed:  # y = A^T x for the conv A: grad_x = A grad, grad_w = the conv's weight gradient
-            if needs_x:
-                grad_x = conv_forward(grad, weight, g)
-            if needs_weight:
-                grad_weight = conv_weight_grad(grad, x, weight.shape, g)
+        if g.transposed:  # the convolution's input is this op's output
+            conv_x_shape = (x.shape[0],) + tuple(g.in_sizes) + (weight.shape[-2] * g.groups,)
         else:
-            if needs_x:
-                grad_x = conv_input_grad(grad, weight, x.shape, g)
-            if needs_weight:
-                grad_weight = conv_weight_grad(x, grad, weight.shape, g)
-        if needs_bias:
-            grad_bias = grad.reshape(-1, grad.shape[-1]).sum(axis=0)
+            conv_x_shape = x.shape
+        maps = geometry_maps(g, conv_x_shape, weight.shape)
+        if apply is None:
+            run = lambda part, first, second: maps[part](first, second)
+        else:
+            run = lambda part, first, second: apply(first, second, part, maps)
+        grad_x, grad_weight = conv_adjoints(INPUT_GRAD if g.transposed else CONV, x, weight, grad,
+                                            (needs_x, needs_weight), run)
+        grad_bias = grad.reshape(-1, grad.shape[-1]).sum(axis=0) if needs_bias else None
         if g.unbatched and grad_x is not None:
             grad_x = grad_x[0]
         return (grad_x, grad_weight, grad_bias) + (None,) * (len(ctx.inputs) - 3)
@@ -569,6 +647,8 @@ class Im2col(Function):
     int or pair, PyTorch's argument order. (``Tensor.unfold`` / ``autograd_core.unfold``
     is PyTorch's other unfold, windows along one dim.)"""
 
+    linear = True  # a copy of cells (structural arguments): its backward, col2im, differentiates to im2col
+
     @staticmethod
     def forward(ctx, x, kernel_size, dilation=1, padding=0, stride=1):
         _check_image("im2col", "input", x, 4, "[N, H, W, C]")
@@ -589,6 +669,8 @@ class Col2im(Function):
     (rows in (kh, kw, C) order, as im2col gives them) summed back into an image
     [N, H, W, C] with (H, W) = output_size; cells that several windows cover get the
     sum. kernel_size, dilation, padding, stride: int or pair, PyTorch's order."""
+
+    linear = True  # a sum of cells, linear in the columns; its arguments are all structural
 
     @staticmethod
     def forward(ctx, columns, output_size, kernel_size, dilation=1, padding=0, stride=1):

@@ -161,6 +161,18 @@ def _parsed(equation, shapes):
     return terms, output, sizes, full_shapes, work, ",".join(terms) + "->" + output
 
 
+def _gradient_contraction(terms, output, k):
+    """(subscripts, letters, kept) of operand k's gradient: the einsum of the output's
+    gradient with the other operands onto kept, the letters of operand k (each once,
+    in order) that the output or another operand has; the rest are constant along
+    (see the module docstring). Both backward paths start from it."""
+    others = [t for j, t in enumerate(terms) if j != k]
+    letters = _unique(terms[k])
+    reachable = set(output).union(*others)
+    kept = "".join(char for char in letters if char in reachable)
+    return ",".join([output] + others) + "->" + kept, letters, kept
+
+
 class Einsum(Function):
     """torch.einsum's product (see the module docstring): operands of any shapes the
     equation fits; the output's shape is the output letters' sizes."""
@@ -193,12 +205,8 @@ class Einsum(Function):
             if not ctx.needs_input_grad[k + 1]:
                 grads.append(None)
                 continue
-            others = [t for j, t in enumerate(terms) if j != k]
-            letters = _unique(term)
-            reachable = set(output).union(*others)
-            kept = "".join(char for char in letters if char in reachable)
-            g = _contract(",".join([output] + others) + "->" + kept,
-                          [grad] + [a for j, a in enumerate(operands) if j != k], ctx.work)
+            subscripts, letters, kept = _gradient_contraction(terms, output, k)
+            g = _contract(subscripts, [grad] + [a for j, a in enumerate(operands) if j != k], ctx.work)
             g = np.asarray(g)
             if len(kept) < len(letters):  # letters only this operand had: constant along them
                 g = np.broadcast_to(g.reshape([sizes[c] if c in kept else 1 for c in letters]),
@@ -211,8 +219,51 @@ class Einsum(Function):
             shape = ctx.inputs[k + 1].shape
             if g.shape != shape:  # the operand's size-1 dimensions were broadcast
                 g = g.sum(axis=tuple(i for i, n in enumerate(shape) if n != g.shape[i]), keepdims=True)
-            grads.append(np.ascontiguousarray(g))
+            # (ascontiguousarray makes a 0-d array 1-d: a 0-d operand, as in ',i->i', keeps its shape)
+            grads.append(np.ascontiguousarray(g) if g.ndim else g)
         return tuple(grads)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        """backward's steps with Tensors: the same einsum (an Einsum node again), the
+        broadcast over letters only operand k had, the diagonal embedding as a product
+        with a constant 0/1 mask, and the sum over broadcast size-1 dimensions."""
+        terms, output, sizes = ctx.terms, ctx.output, ctx.sizes
+        # as forward: size-1 letters broadcast against the same letter's full size
+        operands = [a if a.shape == full else a.broadcast_to(full)
+                    for a, full in zip(ctx.inputs[1:], (tuple(sizes[c] for c in term) for term in terms))]
+        grads = [None]
+        for k, term in enumerate(terms):
+            if not ctx.needs_input_grad[k + 1]:
+                grads.append(None)
+                continue
+            subscripts, letters, kept = _gradient_contraction(terms, output, k)
+            g = Einsum.apply(subscripts, grad, *[a for j, a in enumerate(operands) if j != k])
+            if len(kept) < len(letters):
+                g = g.reshape([sizes[c] if c in kept else 1 for c in letters]).broadcast_to(
+                    tuple(sizes[c] for c in letters))
+            if len(letters) < len(term):
+                # letters' order is their first appearance in term: a size-1 axis at each
+                # repeat lines g up with term, and the mask keeps the diagonal
+                g = g.reshape([sizes[c] if term.index(c) == i else 1 for i, c in enumerate(term)])
+                g = g * Tensor(_diagonal_mask(term, sizes, g.dtype))
+            shape = ctx.inputs[k + 1].shape
+            if g.shape != shape:
+                g = g.sum(axis=tuple(i for i, n in enumerate(shape) if n != g.shape[i]), keepdims=True)
+            grads.append(g)
+        return tuple(grads)
+
+
+def _diagonal_mask(term, sizes, dtype):
+    """[sizes of term]: 1 where every repeated letter of term has equal indices, else 0."""
+    mask = np.ones([sizes[c] for c in term], dtype=dtype)
+    for i, char in enumerate(term):
+        first = term.index(char)
+        if first != i:
+            shape = [1] * len(term)
+            shape[first], shape[i] = sizes[char], sizes[char]
+            mask = mask * np.eye(sizes[char], dtype=dtype).reshape(shape)
+    return mask
 
 
 def _sublist_term(sublist):

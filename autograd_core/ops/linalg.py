@@ -7,7 +7,7 @@ from ..grad_mode import is_grad_enabled
 from ..registry import register
 from ..tensor import Tensor
 from ._util import ShapeError, promote, unbroadcast
-from .conv2d import check_activation
+from .conv2d import check_activation, masked
 
 
 def _matmul(a, b):
@@ -20,13 +20,6 @@ def _matmul(a, b):
     a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
     b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
     return kernels.batched_gemm(a3, b3).reshape(batch + (a.shape[-2], b.shape[-1]))
-
-
-def _sum_to(grad, shape):
-    """Sum a batched gradient over the batch dimensions that broadcasting added."""
-    if grad.shape == shape:
-        return grad
-    return unbroadcast(grad, shape)
 
 
 @register("matmul", methods=("matmul", "__matmul__"), reflected=("__rmatmul__",))
@@ -72,20 +65,34 @@ class MatMul(Function):
             needs_a, needs_b = ctx.needs_input_grad
             return (kernels.gemm(grad, b, trans_b=True) if needs_a else None,
                     kernels.gemm(a, grad, trans_a=True) if needs_b else None)
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
-        # undo forward's squeezes in reverse order: b's column axis went last, so it comes back first
-        g = grad
-        if b.ndim == 1:
-            g = np.expand_dims(g, -1)
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)
-        grad_a = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_a = _sum_to(_matmul(g, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
-        if ctx.needs_input_grad[1]:
-            grad_b = _sum_to(_matmul(np.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape)
-        return grad_a, grad_b
+        return _product_gradients(a, b, grad, ctx.needs_input_grad, _matmul)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        """backward's formula on Tensors: matmul nodes again (the GEMM kernels at every order)."""
+        a, b = (value if isinstance(value, Tensor) else Tensor(np.asarray(value)) for value in ctx.inputs)
+        return _product_gradients(a, b, grad, ctx.needs_input_grad, MatMul.apply)
+
+
+def _product_gradients(a, b, grad, needs, product):
+    """(grad_a, grad_b) of a @ b (None where needs says no) from the output's gradient,
+    with product the matrix product: written with what numpy arrays and Tensors share
+    (reshape, swapaxes, unbroadcast), so that one formula serves both orders."""
+    # 1-D operands as a row / a column, as forward multiplied them
+    a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a
+    b2 = b.reshape(b.shape + (1,)) if b.ndim == 1 else b
+    # undo forward's squeezes in reverse order: b's column axis went last, so it comes back first
+    g = grad
+    if b.ndim == 1:
+        g = g.reshape(g.shape + (1,))
+    if a.ndim == 1:
+        g = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:])
+    grad_a = grad_b = None
+    if needs[0]:
+        grad_a = unbroadcast(product(g, b2.swapaxes(-1, -2)), a2.shape).reshape(a.shape)
+    if needs[1]:
+        grad_b = unbroadcast(product(a2.swapaxes(-1, -2), g), b2.shape).reshape(b.shape)
+    return grad_a, grad_b
 
 
 class Linear(Function):
@@ -113,6 +120,16 @@ class Linear(Function):
         return (kernels.gemm(grad, weight) if needs_x else None,
                 kernels.gemm(grad, x, trans_a=True) if needs_weight else None,
                 grad_bias, None)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # matmul nodes (GEMM at every order) after the ReLU's mask, a constant
+        x, weight = ctx.inputs[:2]
+        needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
+        grad = masked(grad, ctx.mask)
+        return (MatMul.apply(grad, weight) if needs_x else None,
+                MatMul.apply(grad.swapaxes(0, 1), x) if needs_weight else None,
+                grad.sum(axis=0) if needs_bias else None, None)
 
 
 @register("linear")

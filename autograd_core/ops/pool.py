@@ -43,9 +43,18 @@ class MaxPool2d(Function):
         # 4 inputs on the CNN's path, 6 with ceil_mode or return_indices
         return (kernels.max_pool2d_backward(grad, argmax, ctx.x_shape),) + (None,) * (len(ctx.needs_input_grad) - 1)
 
+    @staticmethod
+    def differentiable_backward(ctx, grad, grad_indices=None):
+        # the routing is fixed by the forward: linear in grad, constant in x (0 second derivative)
+        (argmax,) = ctx.saved_tensors
+        grad_x = RouteToCells.apply(grad, argmax, ctx.x_shape, kernels.max_pool2d_backward)
+        return (grad_x,) + (None,) * (len(ctx.needs_input_grad) - 1)
+
 
 class AvgPool2d(Function):
     """y [n, out_h, out_w, c] = mean over each window of x [n, h, w, c]."""
+
+    linear = True  # a fixed average of cells; every other argument is structural
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, count_include_pad):
@@ -73,10 +82,18 @@ class MaxPoolWindows(Function):
     def backward(ctx, grad, grad_indices):
         return sampling.scatter_to_planes(grad, ctx.indices, ctx.x_shape), None
 
+    @staticmethod
+    def differentiable_backward(ctx, grad, grad_indices):
+        # as MaxPool2d: the indices are constants, the gradient is routed linearly
+        cells = _cells_in_planes(ctx.indices, ctx.x_shape)
+        return RouteToCells.apply(grad, cells, ctx.x_shape, _add_at_cells), None
+
 
 class Separable(Function):
     """y [n, *out, c] = x [n, *spatial, c] with a matrix [out, in] applied along each
     spatial dim (average pooling, adaptive average pooling, interpolation)."""
+
+    linear = True  # constant matrices along each dim: linear in x
 
     @staticmethod
     def forward(ctx, x, matrices):
@@ -92,6 +109,10 @@ class MaxUnpool(Function):
     """y [n, *out, c]: zeros, with each x value written at the in-plane cell its index
     names; the gradient reads grad_y back at those cells."""
 
+    # linear in x (the indices are an integer array, kept as they are): the derivative
+    # of its backward (a gather) is the forward (the put)
+    linear = True
+
     @staticmethod
     def forward(ctx, x, indices, out_spatial):
         n, channels = x.shape[0], x.shape[-1]
@@ -106,6 +127,40 @@ class MaxUnpool(Function):
         n, channels = grad.shape[0], grad.shape[-1]
         picked = np.take_along_axis(grad.reshape(n, -1, channels), ctx.flat, axis=1)
         return picked.reshape(ctx.x_shape), None, None
+
+
+class RouteToCells(Function):
+    """A max pool's backward as an op: grad_x [x_shape] = grad_y added at the cells of x
+    (flat indices into the whole of x, an int64 array of grad_y's shape) the forward's
+    maxima came from, by route(grad_y, cells, x_shape), the first-order path's own
+    scatter. It is linear in grad_y, so its gradient is a gather of the cells and the
+    gather's gradient this scatter again (linear = True): every order reuses the kernel."""
+
+    name = "max pool routing"
+    linear = True
+
+    @staticmethod
+    def forward(ctx, grad, cells, x_shape, route):
+        ctx.cells = cells
+        return route(np.ascontiguousarray(grad), cells, x_shape)
+
+    @staticmethod
+    def backward(ctx, grad_x):
+        return np.take(grad_x.reshape(-1), ctx.cells), None, None, None
+
+
+def _cells_in_planes(indices, x_shape):
+    """In-plane indices (sampling.max_pool_forward's) as flat indices into x [x_shape]."""
+    n, channels = x_shape[0], x_shape[-1]
+    plane = int(np.prod(x_shape[1:-1]))
+    batch = np.arange(n).reshape((-1,) + (1,) * (indices.ndim - 1))
+    return (batch * plane + indices) * channels + np.arange(channels)
+
+
+def _add_at_cells(grad, cells, x_shape):
+    """grad added into zeros [x_shape] at the flat cells (repeats accumulate)."""
+    summed = np.bincount(cells.ravel(), weights=grad.ravel().astype(np.float64), minlength=int(np.prod(x_shape)))
+    return summed.astype(grad.dtype, copy=False).reshape(x_shape)
 
 
 def _input(op, x, dims):
