@@ -306,3 +306,22 @@ def test_a_dropped_second_order_graph_is_freed():
     del g, h
     assert watched() is None and first() is None  # by reference counting, no cycle left
     gc.collect()
+
+
+# ---- the worked examples (benchmarks/higher_order_examples.py), briefly -------------------
+def test_worked_examples_run_and_match_torch():
+    from benchmarks import higher_order_examples as examples
+
+    losses = examples.gradient_penalty(ag, ag.grad, 5)
+    assert losses[-1] < losses[0]
+    newton, hessian_free = examples.newton_ours(3)
+    assert newton[1] < newton[0] and newton[3] <= newton[2] + 1e-12
+    assert hessian_free < newton[0]
+    try:
+        import torch
+    except ImportError:
+        return
+    np.testing.assert_allclose(losses, examples.gradient_penalty(torch, torch.autograd.grad, 5), rtol=1e-10)
+    theirs, theirs_free = examples.newton_torch(torch, 3)
+    np.testing.assert_allclose(newton, theirs, rtol=1e-10)
+    np.testing.assert_allclose(hessian_free, theirs_free, rtol=1e-10)
