@@ -194,7 +194,8 @@ def test_new_conv_and_pool_layers_gradcheck():
     gradcheck(lambda x, w, b: nn.functional.conv_transpose1d(x, w, b, 2, 1, 1, 2),
               (leaf(2, 4, 2), leaf(*transposed.weight.shape), leaf(4)))
     volume = ConvTranspose3d(2, 3, 2, stride=2, dtype=np.float64)
-    gradcheck(lambda x, w: nn.functional.conv_transpose3d(x, w, None, 2), (leaf(1, 2, 2, 2, 2), leaf(*volume.weight.shape)))
+    gradcheck(lambda x, w: nn.functional.conv_transpose3d(x, w, None, 2),
+              (leaf(1, 2, 2, 2, 2), leaf(*volume.weight.shape)))
     assert gradcheck(lambda x: volume(x), (leaf(1, 2, 2, 2, 2),))
     # distinct values: no ties for the maximum
     values = ag.Tensor(rng.permutation(54).reshape(1, 3, 3, 3, 2) * 0.1, requires_grad=True)
