@@ -53,6 +53,11 @@ from .normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, In
 from . import clip, lr_scheduler, utils
 # -- end of optimizers and schedules
 
+# -- issue 14 leftovers: 3-D and transposed conv layers, 3-D pooling, the whole Transformer
+from .layers import AvgPool3d, Conv3d, ConvTranspose1d, ConvTranspose3d, MaxPool3d
+from .transformer import Transformer, TransformerDecoder
+# -- end of issue 14 leftovers
+
 # The applications used to live here as nn.models, nn.cli, ...; those names still import
 # (and are) the modules of nn.apps, loaded only when first asked for.
 _MOVED_TO_APPS = ("models", "cli", "text", "ae_tasks", "sequence_tasks")

@@ -1,7 +1,8 @@
 """MultiheadAttention with torch.nn.MultiheadAttention's arguments, parameter names and
 shapes (in_proj_weight [3E, E], in_proj_bias [3E], out_proj.weight [E, E], out_proj.bias
-[E]; q_proj_weight, k_proj_weight, v_proj_weight when kdim or vdim differ from E), so a
-torch state dict loads by name and gives torch's outputs.
+[E]; q_proj_weight, k_proj_weight, v_proj_weight when kdim or vdim differ from E; bias_k,
+bias_v [1, 1, E] with add_bias_kv), so a torch state dict loads by name and gives torch's
+outputs.
 
 All heads run in one batched matmul: the projections give [N, L, E], viewed as
 [N, L, H, D] and moved to [N, H, L, D]; no Python loop over heads.
@@ -31,6 +32,11 @@ class MultiheadAttention(Module):
     is the causal mask; attn_mask is still required, as torch)) -> (output like query,
     weights [N, L, S] averaged over heads or [N, num_heads, L, S], or None without
     need_weights). Dropout applies to the attention weights in training mode only.
+
+    add_bias_kv appends one learned key and value (bias_k, bias_v) to every sequence's
+    keys and values after the projections; add_zero_attn appends one zero key and value
+    per head after that. Each adds a key position that the masks always attend to, so the
+    weights have S + 1 (or S + 2) columns, as torch's.
     """
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
@@ -41,8 +47,6 @@ class MultiheadAttention(Module):
         if self.embed_dim % self.num_heads:
             raise ValueError("MultiheadAttention: embed_dim (%d) must be divisible by num_heads (%d)"
                              % (self.embed_dim, self.num_heads))
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are not supported")
         self.dropout = F._check_probability("MultiheadAttention", "dropout", dropout)
         self.kdim = self.embed_dim if kdim is None else positive_int("MultiheadAttention", "kdim", kdim)
         self.vdim = self.embed_dim if vdim is None else positive_int("MultiheadAttention", "vdim", vdim)
@@ -64,6 +68,13 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(np.empty(3 * E, dtype=dtype))
         else:
             self.register_parameter("in_proj_bias", None)
+        if add_bias_kv:
+            self.bias_k = Parameter(np.empty((1, 1, E), dtype=dtype))
+            self.bias_v = Parameter(np.empty((1, 1, E), dtype=dtype))
+        else:
+            self.register_parameter("bias_k", None)
+            self.register_parameter("bias_v", None)
+        self.add_zero_attn = bool(add_zero_attn)
         self.out_proj = Linear(E, E, bias=bias, dtype=dtype)
         self.reset_parameters()
 
@@ -78,13 +89,22 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            # torch's xavier_normal_ on [1, 1, E] reads fan_in = fan_out = E (its fans take
+            # dims 0 and 1 times the rest); nn.init's channels-last fans would read 1 and E
+            std = math.sqrt(2.0 / (2 * self.embed_dim))
+            init.normal_(self.bias_k, std=std)
+            init.normal_(self.bias_v, std=std)
 
     def _name(self):
         return "MultiheadAttention(embed_dim=%d, num_heads=%d)" % (self.embed_dim, self.num_heads)
 
     def extra_repr(self):
-        return "embed_dim=%d, num_heads=%d, dropout=%s, batch_first=%s" % (
+        text = "embed_dim=%d, num_heads=%d, dropout=%s, batch_first=%s" % (
             self.embed_dim, self.num_heads, self.dropout, self.batch_first)
+        if self.bias_k is not None:
+            text += ", add_bias_kv=True"
+        return text + (", add_zero_attn=True" if self.add_zero_attn else "")
 
     def _project(self, query, key, value):
         """The three input projections: [N, L, E], [N, S, kdim], [N, S, vdim] -> [N, *, E]."""
@@ -142,7 +162,20 @@ class MultiheadAttention(Module):
                              "too (as torch)" % name)
         mask = self._combined_mask(name, attn_mask, key_padding_mask, batch, length, source, batched, query.dtype)
 
-        q, k, v = (self._split_heads(x) for x in self._project(query, key, value))
+        q, k, v = self._project(query, key, value)
+        extra = 0  # key positions added after the source's
+        if self.bias_k is not None:  # one learned key and value per sequence: [N, S + 1, E]
+            k = autograd_core.cat([k, self.bias_k.expand(batch, 1, self.embed_dim)], dim=1)
+            v = autograd_core.cat([v, self.bias_v.expand(batch, 1, self.embed_dim)], dim=1)
+            extra += 1
+        q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
+        if self.add_zero_attn:  # one zero key and value per head: [N, H, S' + 1, D]
+            zeros = autograd_core.Tensor(np.zeros((batch, self.num_heads, 1, self.head_dim), dtype=q.dtype))
+            k = autograd_core.cat([k, zeros], dim=2)
+            v = autograd_core.cat([v, zeros], dim=2)
+            extra += 1
+        if extra and mask is not None:  # the added positions are always attended to
+            mask = self._pad_mask(mask, extra)
         dropout_p = self.dropout if self.training else 0.0
         attended, weights = F._attend(q, k, v, mask, dropout_p, 1.0 / math.sqrt(self.head_dim))
         output = attended.transpose(1, 2).reshape(batch, length, self.embed_dim)
@@ -158,6 +191,13 @@ class MultiheadAttention(Module):
         if not batched:
             weights = weights.reshape(tuple(weights.shape[1:]))
         return output, weights
+
+    @staticmethod
+    def _pad_mask(mask, extra):
+        """An additive mask [..., S] with ``extra`` zero columns appended: [..., S + extra]."""
+        if isinstance(mask, autograd_core.Tensor):  # a float mask that carries a gradient
+            return autograd_core.pad(mask, (0, extra))
+        return np.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, extra)])
 
     def _combined_mask(self, name, attn_mask, key_padding_mask, batch, length, source, batched, dtype):
         """attn_mask and key_padding_mask as one additive mask broadcasting to [N, H, L, S]."""

@@ -1063,3 +1063,258 @@ class MultiLabelSoftMarginLoss(_Loss):
 
     def forward(self, input, target):
         return F.multilabel_soft_margin_loss(input, target, self.weight, self.reduction)
+
+
+# ---- issue 14 leftovers: Conv3d, ConvTranspose1d/3d, MaxPool3d, AvgPool3d ----
+__all__ += ["Conv3d", "ConvTranspose1d", "ConvTranspose3d", "MaxPool3d", "AvgPool3d"]
+
+
+def _ints(layer, name, value, dims, minimum):
+    """An int or ``dims`` ints -> a tuple of ``dims`` ints >= minimum, or a ValueError
+    naming the layer and the argument."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
+    if len(values) != dims or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum
+                                  for v in values):
+        raise ValueError("%s: %s must be an int >= %d or %d of them, got %r" % (layer, name, minimum, dims, value))
+    return tuple(int(v) for v in values)
+
+
+class Conv3d(Module):
+    """3-D convolution over channels-last volumes, torch.nn.Conv3d's arguments.
+
+    x: [N, D, H, W, in_channels] (or without N) -> [N, out_D, out_H, out_W, out_channels].
+    weight: [kd, kh, kw, in_channels / groups, out_channels] (torch's [out, in/groups, kd,
+    kh, kw] mapped by ``torch_conv_weight_to_ours``); bias: [out_channels]. padding: an
+    int, 3 ints, 'valid' or 'same' (default 0, as torch); padding_mode 'zeros',
+    'reflect', 'replicate' or 'circular'.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", dtype=np.float32):
+        super().__init__()
+        self.in_channels = positive_int("Conv3d", "in_channels", in_channels)
+        self.out_channels = positive_int("Conv3d", "out_channels", out_channels)
+        self.kernel_size = _ints("Conv3d", "kernel_size", kernel_size, 3, 1)
+        self.stride = _ints("Conv3d", "stride", stride, 3, 1)
+        self.dilation = _ints("Conv3d", "dilation", dilation, 3, 1)
+        self.groups = positive_int("Conv3d", "groups", groups)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError("Conv3d: groups (%d) must divide in_channels (%d) and out_channels (%d)"
+                             % (self.groups, self.in_channels, self.out_channels))
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError("Conv3d: padding must be 'same', 'valid', an int or 3 ints, got %r" % (padding,))
+            if padding == "same" and self.stride != (1, 1, 1):
+                raise ValueError("Conv3d: padding='same' needs stride 1 (as torch), got stride %s" % (self.stride,))
+        else:
+            padding = _ints("Conv3d", "padding", padding, 3, 0)
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError("Conv3d: padding_mode must be one of %s, got %r" % (_PADDING_MODES, padding_mode))
+        self.padding, self.padding_mode = padding, padding_mode
+        self.weight = Parameter(np.empty(self.kernel_size + (self.in_channels // self.groups, self.out_channels),
+                                         dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = _bias_bound(init.compute_fans(self.weight.shape)[0])
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        """x [N, D, H, W, in_channels] -> [N, out_D, out_H, out_W, out_channels]."""
+        _check_channels_last(self._name(), x, 5, self.in_channels, "[N, D, H, W, %d]")
+        _check_dtype(self._name(), x, self.weight)
+        padding = self.padding
+        if self.padding_mode != "zeros" and padding != "valid":
+            # torch pads with the mode first, then convolves without padding
+            if padding == "same":
+                totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+                pairs = [(t // 2, t - t // 2) for t in totals]
+            else:
+                pairs = [(p, p) for p in padding]
+            flat = [0, 0]  # F.pad lists the last dim (channels, unpadded) first
+            for before, after in reversed(pairs):
+                flat += [before, after]
+            x = F.pad(x, tuple(flat), mode=self.padding_mode)
+            padding = 0
+        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+    def _name(self):
+        return "Conv3d(%d, %d, kernel_size=%s)" % (self.in_channels, self.out_channels, self.kernel_size)
+
+    def extra_repr(self):
+        text = "%d, %d, kernel_size=%s, stride=%s, padding=%r" % (
+            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding)
+        if self.dilation != (1, 1, 1):
+            text += ", dilation=%s" % (self.dilation,)
+        if self.groups != 1:
+            text += ", groups=%d" % self.groups
+        if self.padding_mode != "zeros":
+            text += ", padding_mode=%r" % self.padding_mode
+        return text + ("" if self.bias is not None else ", bias=False")
+
+
+class _ConvTransposeNd(Module):
+    """The transposed convolutions of ``_dims`` spatial dims (ConvTranspose1d, 3d); see
+    ConvTranspose2d for the arithmetic."""
+    _dims = None
+    _what = None  # the input's shape in errors
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", dtype=np.float32):
+        super().__init__()
+        name, dims = type(self).__name__, self._dims
+        self.in_channels = positive_int(name, "in_channels", in_channels)
+        self.out_channels = positive_int(name, "out_channels", out_channels)
+        self.kernel_size = _ints(name, "kernel_size", kernel_size, dims, 1)
+        self.stride = _ints(name, "stride", stride, dims, 1)
+        self.dilation = _ints(name, "dilation", dilation, dims, 1)
+        self.padding = _ints(name, "padding", padding, dims, 0)
+        self.output_padding = _ints(name, "output_padding", output_padding, dims, 0)
+        self.groups = positive_int(name, "groups", groups)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError("%s: groups (%d) must divide in_channels (%d) and out_channels (%d)"
+                             % (name, self.groups, self.in_channels, self.out_channels))
+        if any(o >= max(s, d) for o, s, d in zip(self.output_padding, self.stride, self.dilation)):
+            raise ValueError("%s: output_padding %s must be smaller than stride %s or dilation %s"
+                             % (name, self.output_padding, self.stride, self.dilation))
+        if padding_mode != "zeros":
+            raise ValueError("%s: only padding_mode 'zeros' is supported (as torch), got %r" % (name, padding_mode))
+        self.weight = Parameter(np.empty(self.kernel_size + (self.out_channels // self.groups, self.in_channels),
+                                         dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # torch's fan_in of [in, out/groups, *kernel] is out/groups * prod(kernel): the same
+        # as init.compute_fans on our [*kernel, out/groups, in]
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = _bias_bound(init.compute_fans(self.weight.shape)[0])
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x, output_size=None):
+        """x [N, *spatial, in_channels] (or without N) -> [N, *out_spatial, out_channels].
+        output_size: the spatial sizes wanted (torch's argument), which pick the
+        output_padding."""
+        _check_channels_last(self._name(), x, self._dims + 2, self.in_channels, self._what)
+        _check_dtype(self._name(), x, self.weight)
+        output_padding = self.output_padding
+        if output_size is not None:
+            output_padding = self._output_padding(x, output_size)
+        function = F.conv_transpose1d if self._dims == 1 else F.conv_transpose3d
+        return function(x, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups,
+                        self.dilation)
+
+    def _output_padding(self, x, output_size):
+        dims = self._dims
+        size = tuple(output_size)[-dims:] if len(tuple(output_size)) >= dims else None
+        if size is None:
+            raise ValueError("%s: output_size must hold the %d spatial sizes, got %r"
+                             % (self._name(), dims, output_size))
+        padding = []
+        for axis in range(dims):
+            smallest = ((x.shape[x.ndim - 1 - dims + axis] - 1) * self.stride[axis] - 2 * self.padding[axis]
+                        + self.dilation[axis] * (self.kernel_size[axis] - 1) + 1)
+            extra = int(size[axis]) - smallest
+            if not 0 <= extra < max(self.stride[axis], self.dilation[axis]):
+                raise ValueError("%s: output_size %s cannot be reached: dimension %d must lie in [%d, %d]"
+                                 % (self._name(), tuple(size), axis, smallest,
+                                    smallest + max(self.stride[axis], self.dilation[axis]) - 1))
+            padding.append(extra)
+        return tuple(padding)
+
+    def _name(self):
+        return "%s(%d, %d, kernel_size=%s)" % (type(self).__name__, self.in_channels, self.out_channels,
+                                               self.kernel_size)
+
+    def extra_repr(self):
+        ones = (1,) * self._dims
+        text = "%d, %d, kernel_size=%s, stride=%s, padding=%s" % (
+            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding)
+        if self.output_padding != (0,) * self._dims:
+            text += ", output_padding=%s" % (self.output_padding,)
+        if self.dilation != ones:
+            text += ", dilation=%s" % (self.dilation,)
+        if self.groups != 1:
+            text += ", groups=%d" % self.groups
+        return text + ("" if self.bias is not None else ", bias=False")
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution over channels-last sequences, torch.nn.ConvTranspose1d's
+    arguments. x: [N, L, in_channels] (or [L, in_channels]) -> [N, out_L, out_channels],
+    out_L = (L - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1.
+    weight: [k, out_channels / groups, in_channels] (torch's [in, out/groups, k]);
+    bias: [out_channels]."""
+    _dims, _what = 1, "[N, L, %d]"
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution over channels-last volumes, torch.nn.ConvTranspose3d's
+    arguments. x: [N, D, H, W, in_channels] (or without N) -> [N, out_D, out_H, out_W,
+    out_channels] (per dim as ConvTranspose1d). weight: [kd, kh, kw, out_channels /
+    groups, in_channels] (torch's [in, out/groups, kd, kh, kw]); bias: [out_channels]."""
+    _dims, _what = 3, "[N, D, H, W, %d]"
+
+
+def _check_volume(layer, x):
+    if not isinstance(x, Tensor) or x.ndim not in (4, 5):
+        raise ValueError("%s: expected channels-last input [N, D, H, W, C] or [D, H, W, C], got %s"
+                         % (layer, tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__))
+
+
+class MaxPool3d(Module):
+    """Max over windows of channels-last volumes [N, D, H, W, C] (or without N);
+    torch.nn.MaxPool3d's arguments (stride defaults to kernel_size). Returns
+    [N, out_D, out_H, out_W, C], and the indices with return_indices."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__()
+        self.kernel_size = _ints("MaxPool3d", "kernel_size", kernel_size, 3, 1)
+        self.stride = self.kernel_size if stride is None else _ints("MaxPool3d", "stride", stride, 3, 1)
+        self.padding = _ints("MaxPool3d", "padding", padding, 3, 0)
+        self.dilation = _ints("MaxPool3d", "dilation", dilation, 3, 1)
+        self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
+
+    def forward(self, x):
+        _check_volume("MaxPool3d", x)
+        return F.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+    def extra_repr(self):
+        return "kernel_size=%s, stride=%s, padding=%s, dilation=%s, ceil_mode=%s" % (
+            self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+
+
+class AvgPool3d(Module):
+    """Mean over windows of channels-last volumes [N, D, H, W, C] (or without N);
+    torch.nn.AvgPool3d's arguments: padded cells add zero and count in the divisor with
+    count_include_pad (True, as torch); divisor_override replaces the divisor."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__()
+        self.kernel_size = _ints("AvgPool3d", "kernel_size", kernel_size, 3, 1)
+        self.stride = self.kernel_size if stride is None else _ints("AvgPool3d", "stride", stride, 3, 1)
+        self.padding = _ints("AvgPool3d", "padding", padding, 3, 0)
+        self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
+        if divisor_override is not None:
+            divisor_override = positive_int("AvgPool3d", "divisor_override", divisor_override)
+        self.divisor_override = divisor_override
+
+    def forward(self, x):
+        _check_volume("AvgPool3d", x)
+        return F.avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
+
+    def extra_repr(self):
+        return "kernel_size=%s, stride=%s, padding=%s" % (self.kernel_size, self.stride, self.padding)

@@ -39,6 +39,15 @@ OPTIMIZERS = {
     "momentum": lambda params, lr: optim.SGD(params, lr=lr, momentum=0.9),
     "adam": lambda params, lr: optim.Adam(params, lr=lr),
     "rmsprop": lambda params, lr: optim.RMSprop(params, lr=lr),
+    # the rest of nn.optim, each with torch's defaults but the learning rate (issue 14)
+    "nesterov": lambda params, lr: optim.SGD(params, lr=lr, momentum=0.9, nesterov=True),
+    "adamw": lambda params, lr: optim.AdamW(params, lr=lr),
+    "amsgrad": lambda params, lr: optim.Adam(params, lr=lr, amsgrad=True),
+    "adagrad": lambda params, lr: optim.Adagrad(params, lr=lr),
+    "adadelta": lambda params, lr: optim.Adadelta(params, lr=lr),
+    "adamax": lambda params, lr: optim.Adamax(params, lr=lr),
+    "nadam": lambda params, lr: optim.NAdam(params, lr=lr),
+    "radam": lambda params, lr: optim.RAdam(params, lr=lr),
 }
 
 
