@@ -13,7 +13,13 @@ Gradients at the kinks are torch's (tools/autograd/derivatives.yaml and its kern
 piecewise-linear ops pass the gradient only strictly inside their linear piece (hardtanh
 and relu6 give 0 at their bounds, hardsigmoid 0 at -3 and 3, hardswish 0 at -3 and 1 at
 3); selu and celu take their negative branch at 0; prelu's input gradient at 0 is the
-weight."""
+weight.
+
+Second derivatives (create_graph=True): each op's differentiable_backward is its gradient
+formula on Tensors, the saved factors (Phi, tanh, sigmoid) recomputed from the input by
+ops; where the formula allows, it is the numpy backward's own (gelu's against a namespace,
+silu's, mish's and glu's with operators only). The piecewise-linear ops multiply the
+gradient by a constant mask, so their second derivative is 0 as in torch."""
 import math
 
 import numpy as np

@@ -17,7 +17,10 @@ Three shapes of op share the rules:
 
 Gradients follow PyTorch's derivatives.yaml, including the points it defines specially
 (copysign at 0, xlogy at x = 0, nan_to_num at non-finite inputs, zero for the rounding
-ops)."""
+ops). Each differentiable op's gradient is differentiable again (create_graph=True): the
+UnaryFloat formulas run on the ops themselves, the binary ops reuse their grad_a / grad_b
+where those are operators only, and piecewise-constant factors (copysign's sign, the
+remainders' rounded quotients, finiteness masks) enter as constants."""
 import math
 from types import SimpleNamespace
 
