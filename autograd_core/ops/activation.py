@@ -13,7 +13,13 @@ Gradients at the kinks are torch's (tools/autograd/derivatives.yaml and its kern
 piecewise-linear ops pass the gradient only strictly inside their linear piece (hardtanh
 and relu6 give 0 at their bounds, hardsigmoid 0 at -3 and 3, hardswish 0 at -3 and 1 at
 3); selu and celu take their negative branch at 0; prelu's input gradient at 0 is the
-weight."""
+weight.
+
+Second derivatives (create_graph=True): each op's differentiable_backward is its gradient
+formula on Tensors, the saved factors (Phi, tanh, sigmoid) recomputed from the input by
+ops; where the formula allows, it is the numpy backward's own (gelu's against a namespace,
+silu's, mish's and glu's with operators only). The piecewise-linear ops multiply the
+gradient by a constant mask, so their second derivative is 0 as in torch."""
 import math
 
 import numpy as np
@@ -22,9 +28,10 @@ from ..function import Function
 from ..registry import register
 from ..tensor import _DEFAULT_FLOAT, as_tensor
 from ._util import DimensionError, unbroadcast
-from .elementwise import Neg, _sigmoid, cast
-from .pointwise import erfc_values
+from .elementwise import Neg, Softplus, Tanh, _sigmoid, cast, where
+from .pointwise import _GRAPH_MATH, Erfc, erfc_values
 from .reduce import softmax
+from .shape import chunk, concat
 
 # exact gelu needs the normal CDF through erfc, the special kernel family's (libm's erfcf /
 # erfc in C, ~1 ulp; a float64 series as the numpy reference), as the erfc op uses it
@@ -54,6 +61,17 @@ _TANH_SCALE = math.sqrt(2.0 / math.pi)
 _TANH_CUBIC = 0.044715
 
 
+def _gelu_slope(xp, a, saved, approximate):
+    """gelu's derivative at a, one formula for numpy arrays (xp = np, in the first-order
+    backward) and Tensors (xp = _GRAPH_MATH, create_graph mode); saved is Phi(a) for the
+    exact form, tanh of the inner polynomial for the tanh form."""
+    if approximate == "none":  # Phi(x) + x phi(x)
+        density = xp.exp(-0.5 * a * a) * (1.0 / math.sqrt(2.0 * math.pi))
+        return saved + a * density
+    inner_slope = _TANH_SCALE * (1.0 + 3.0 * _TANH_CUBIC * a * a)
+    return 0.5 * (1.0 + saved) + 0.5 * a * (1.0 - saved * saved) * inner_slope
+
+
 class Gelu(Function):
     name = "gelu"
     float_input = True
@@ -73,12 +91,17 @@ class Gelu(Function):
     @staticmethod
     def backward(ctx, grad):
         a, saved = ctx.saved_tensors
-        if ctx.approximate == "none":  # Phi(x) + x phi(x)
-            density = np.exp(-0.5 * a * a) * (1.0 / math.sqrt(2.0 * math.pi))
-            return grad * (saved + a * density), None
-        tanh = saved
-        inner_slope = _TANH_SCALE * (1.0 + 3.0 * _TANH_CUBIC * a * a)
-        return grad * (0.5 * (1.0 + tanh) + 0.5 * a * (1.0 - tanh * tanh) * inner_slope), None
+        return grad * _gelu_slope(np, a, saved, ctx.approximate), None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # the saved factor recomputed from the input by ops, so that it is in the graph
+        a = ctx.inputs[0]
+        if ctx.approximate == "none":
+            saved = 0.5 * Erfc.apply(a * -math.sqrt(0.5))
+        else:
+            saved = Tanh.apply(_TANH_SCALE * (a + _TANH_CUBIC * a * a * a))
+        return grad * _gelu_slope(_GRAPH_MATH, a, saved, ctx.approximate), None
 
 
 @register("gelu")
@@ -106,7 +129,17 @@ class Silu(Function):
     @staticmethod
     def backward(ctx, grad):
         a, sigmoid = ctx.saved_tensors
-        return grad * sigmoid * (1.0 + a * (1.0 - sigmoid))
+        return grad * _silu_slope(a, sigmoid)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        a = ctx.inputs[0]
+        return grad * _silu_slope(a, a.sigmoid())
+
+
+def _silu_slope(a, sigmoid):
+    """silu's derivative from a and sigmoid(a): operators only, for arrays and Tensors."""
+    return sigmoid * (1.0 + a * (1.0 - sigmoid))
 
 
 @register("mish")
@@ -123,7 +156,20 @@ class Mish(Function):
     @staticmethod
     def backward(ctx, grad):
         a, tanh = ctx.saved_tensors
-        return grad * (tanh + a * _sigmoid(a) * (1.0 - tanh * tanh))
+        return grad * _mish_slope(a, tanh, _sigmoid(a))
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        a = ctx.inputs[0]
+        # softplus without its linear cut-off (threshold inf), as the forward computes it
+        tanh = Softplus.apply(a, 1.0, math.inf).tanh()
+        return grad * _mish_slope(a, tanh, a.sigmoid())
+
+
+def _mish_slope(a, tanh, sigmoid):
+    """mish's derivative from a, tanh(softplus(a)) and sigmoid(a) (the derivative of
+    softplus): operators only, for arrays and Tensors."""
+    return tanh + a * sigmoid * (1.0 - tanh * tanh)
 
 
 @register("logsigmoid")
@@ -141,6 +187,10 @@ class Logsigmoid(Function):
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         return grad * _sigmoid(-a)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        return grad * (-ctx.inputs[0]).sigmoid()
 
 
 @register("softsign")
@@ -161,6 +211,11 @@ class Softsign(Function):
     @staticmethod
     def backward(ctx, grad):
         (denominator,) = ctx.saved_tensors
+        return grad / (denominator * denominator)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        denominator = 1.0 + ctx.inputs[0].abs()
         return grad / (denominator * denominator)
 
 
@@ -187,6 +242,14 @@ class Selu(Function):
         a, negative = ctx.saved_tensors
         return np.where(a > 0, _SELU_SCALE * grad, grad * (negative + _SELU_SCALE * _SELU_ALPHA))
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        a = ctx.inputs[0]
+        positive = a.data > 0
+        # (the exp of the positive side is never used; 0 there so that it cannot overflow)
+        negative_slope = (_SELU_SCALE * _SELU_ALPHA) * where(positive, 0.0, a).exp()
+        return where(positive, _SELU_SCALE * grad, grad * negative_slope)
+
 
 class Celu(Function):
     name = "celu"
@@ -202,6 +265,12 @@ class Celu(Function):
     def backward(ctx, grad):
         a, exponential = ctx.saved_tensors
         return np.where(a > 0, grad, grad * exponential), None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        a, alpha = ctx.inputs[0], ctx.inputs[1]
+        positive = a.data > 0
+        return where(positive, grad, grad * (where(positive, 0.0, a) / alpha).exp()), None
 
 
 @register("celu")
@@ -238,6 +307,13 @@ class Hardtanh(Function):
         low, high = ctx.bounds
         zero = grad.dtype.type(0)
         return np.where((a > low) & (a < high), grad, zero), None, None
+
+    # piecewise linear: the mask is a constant (second derivative 0)
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        low, high = ctx.bounds
+        return where((a > low) & (a < high), grad, 0.0), None, None
 
 
 class Relu6(Hardtanh):
@@ -277,6 +353,11 @@ class Hardsigmoid(Function):
         (a,) = ctx.saved_tensors
         return np.where((a > -3.0) & (a < 3.0), grad / 6.0, grad.dtype.type(0))
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return where((a > -3.0) & (a < 3.0), grad / 6.0, 0.0)
+
 
 @register("hardswish")
 class Hardswish(Function):
@@ -294,6 +375,13 @@ class Hardswish(Function):
         (a,) = ctx.saved_tensors
         inside = grad * (a / 3.0 + 0.5)
         return np.where(a <= -3.0, grad.dtype.type(0), np.where(a < 3.0, inside, grad))
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        a = ctx.inputs[0]
+        values = a.data
+        inside = grad * (a / 3.0 + 0.5)  # (the middle piece is quadratic: its slope is in the graph)
+        return where(values <= -3.0, 0.0, where(values < 3.0, inside, grad))
 
 
 class Prelu(Function):
@@ -320,6 +408,21 @@ class Prelu(Function):
                 grad_weight = unbroadcast(contribution, ctx.weight_shape)
             else:
                 grad_weight = np.reshape(contribution.sum(), ctx.weight_shape)
+        return grad_input, grad_weight
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        a, weight = ctx.inputs
+        positive = a.data > 0
+        slope = weight if ctx.per_channel else weight.reshape(())
+        grad_input = where(positive, grad, slope * grad) if ctx.needs_input_grad[0] else None
+        grad_weight = None
+        if ctx.needs_input_grad[1]:
+            contribution = where(positive, 0.0, grad * a)
+            if ctx.per_channel:
+                grad_weight = unbroadcast(contribution, ctx.weight_shape)
+            else:
+                grad_weight = contribution.sum().reshape(ctx.weight_shape)
         return grad_input, grad_weight
 
 
@@ -372,7 +475,17 @@ class Glu(Function):
     @staticmethod
     def backward(ctx, grad):
         first, gate = ctx.saved_tensors
-        return np.concatenate([grad * gate, grad * first * gate * (1.0 - gate)], axis=ctx.axis), None
+        return np.concatenate(_glu_gradients(grad, first, gate), axis=ctx.axis), None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        first, second = chunk(ctx.inputs[0], 2, ctx.axis)
+        return concat(_glu_gradients(grad, first, second.sigmoid()), ctx.axis), None
+
+
+def _glu_gradients(grad, first, gate):
+    """glu's gradients to the two halves (operators only, for arrays and Tensors)."""
+    return [grad * gate, grad * first * gate * (1.0 - gate)]
 
 
 @register("glu")

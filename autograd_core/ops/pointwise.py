@@ -6,7 +6,9 @@ Three shapes of op share the rules:
 
 * ``UnaryFloat``: a float function of one tensor. Integer and bool inputs are computed in
   the default float (float32), as PyTorch does (``sin(int tensor)`` is float32); each op
-  gives ``compute(a)`` and ``derivative(grad, a, out)``.
+  gives ``compute(a)`` and ``derivative(xp, grad, a, out)``, one gradient formula written
+  against a namespace ``xp``: numpy on arrays for the first-order backward, the engine's
+  own ops on Tensors when the gradient is to be differentiated again.
 * ``BinaryElementwise`` (from ``elementwise``) for differentiable binary ops; those with a
   float result whatever the inputs (atan2, copysign, hypot, logaddexp, xlogy) derive from
   ``BinaryFloat``, which computes integer operands in float32.
@@ -15,8 +17,12 @@ Three shapes of op share the rules:
 
 Gradients follow PyTorch's derivatives.yaml, including the points it defines specially
 (copysign at 0, xlogy at x = 0, nan_to_num at non-finite inputs, zero for the rounding
-ops)."""
+ops). Each differentiable op's gradient is differentiable again (create_graph=True): the
+UnaryFloat formulas run on the ops themselves, the binary ops reuse their grad_a / grad_b
+where those are operators only, and piecewise-constant factors (copysign's sign, the
+remainders' rounded quotients, finiteness masks) enter as constants."""
 import math
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -26,7 +32,7 @@ from ..kernels.special import _bands, _erf_wide, _erfc_wide, _exp_minus_square
 from ..registry import register
 from ..tensor import _DEFAULT_FLOAT, Tensor
 from ._util import broadcast_shape, result_dtype, unbroadcast
-from .elementwise import BinaryElementwise, Div
+from .elementwise import BinaryElementwise, Div, Exp, Log, Sqrt, where
 
 _SQRT_PI = math.sqrt(math.pi)
 _TWO_OVER_SQRT_PI = 2 / _SQRT_PI
@@ -42,10 +48,14 @@ def _floating(a):
 class UnaryFloat(Function):
     """f(a) elementwise for a float function f; integer/bool inputs give float32.
 
-    Subclasses define ``compute(a)`` (a float array -> array) and ``derivative(grad, a,
-    out)``, the input's gradient from the output's gradient, the (float) input and the
-    output."""
+    Subclasses define ``compute(a)`` (a float array -> array) and ``derivative(xp, grad,
+    a, out)``, the input's gradient from the output's gradient, the (float) input and the
+    output, calling functions as ``xp.sin``: xp is numpy in the first-order backward
+    (arrays) and _GRAPH_MATH, the same functions as ops, in create_graph mode (Tensors;
+    ``out`` is then recomputed from the input by the op itself, so that it is in the graph
+    too). ``reads_output`` says whether the formula reads ``out``."""
     coerce_input = True
+    reads_output = False
 
     @staticmethod
     def compute(a):
@@ -64,13 +74,18 @@ class UnaryFloat(Function):
     def backward(cls, ctx, grad):
         a, out = ctx.saved_tensors
         with np.errstate(all="ignore"):
-            return cls.derivative(grad, a, out).astype(grad.dtype, copy=False)
+            return cls.derivative(np, grad, a, out).astype(grad.dtype, copy=False)
+
+    @classmethod
+    def differentiable_backward(cls, ctx, grad):
+        a = ctx.inputs[0]
+        return cls.derivative(_GRAPH_MATH, grad, a, cls.apply(a) if cls.reads_output else None)
 
 
-def _unary(name, compute, derivative, doc):
+def _unary(name, compute, derivative, doc, reads_output=False):
     """Declare the UnaryFloat op name with its forward and gradient formulas."""
     cls = type(name.capitalize(), (UnaryFloat,), {
-        "compute": staticmethod(compute), "derivative": staticmethod(derivative),
+        "compute": staticmethod(compute), "derivative": staticmethod(derivative), "reads_output": reads_output,
         "__doc__": doc + " (any shape -> same shape; integer/bool inputs give float32)",
         "__module__": __name__})
     register(name, methods=(name,))(cls)
@@ -79,27 +94,31 @@ def _unary(name, compute, derivative, doc):
 
 _LN2, _LN10 = math.log(2), math.log(10)
 
-Sin = _unary("sin", np.sin, lambda g, a, out: g * np.cos(a), "Elementwise sine.")
-Cos = _unary("cos", np.cos, lambda g, a, out: -g * np.sin(a), "Elementwise cosine.")
-Tan = _unary("tan", np.tan, lambda g, a, out: g * (1 + out * out), "Elementwise tangent.")
-Asin = _unary("asin", np.arcsin, lambda g, a, out: g / np.sqrt(1 - a * a), "Elementwise arcsine.")
-Acos = _unary("acos", np.arccos, lambda g, a, out: -g / np.sqrt(1 - a * a), "Elementwise arccosine.")
-Atan = _unary("atan", np.arctan, lambda g, a, out: g / (1 + a * a), "Elementwise arctangent.")
-Sinh = _unary("sinh", np.sinh, lambda g, a, out: g * np.cosh(a), "Elementwise hyperbolic sine.")
-Cosh = _unary("cosh", np.cosh, lambda g, a, out: g * np.sinh(a), "Elementwise hyperbolic cosine.")
-Asinh = _unary("asinh", np.arcsinh, lambda g, a, out: g / np.sqrt(a * a + 1), "Elementwise inverse hyperbolic sine.")
-Acosh = _unary("acosh", np.arccosh, lambda g, a, out: g / np.sqrt(a * a - 1),
+Sin = _unary("sin", np.sin, lambda xp, g, a, out: g * xp.cos(a), "Elementwise sine.")
+Cos = _unary("cos", np.cos, lambda xp, g, a, out: -g * xp.sin(a), "Elementwise cosine.")
+Tan = _unary("tan", np.tan, lambda xp, g, a, out: g * (1 + out * out), "Elementwise tangent.",
+             reads_output=True)
+Asin = _unary("asin", np.arcsin, lambda xp, g, a, out: g / xp.sqrt(1 - a * a), "Elementwise arcsine.")
+Acos = _unary("acos", np.arccos, lambda xp, g, a, out: -g / xp.sqrt(1 - a * a), "Elementwise arccosine.")
+Atan = _unary("atan", np.arctan, lambda xp, g, a, out: g / (1 + a * a), "Elementwise arctangent.")
+Sinh = _unary("sinh", np.sinh, lambda xp, g, a, out: g * xp.cosh(a), "Elementwise hyperbolic sine.")
+Cosh = _unary("cosh", np.cosh, lambda xp, g, a, out: g * xp.sinh(a), "Elementwise hyperbolic cosine.")
+Asinh = _unary("asinh", np.arcsinh, lambda xp, g, a, out: g / xp.sqrt(a * a + 1),
+               "Elementwise inverse hyperbolic sine.")
+Acosh = _unary("acosh", np.arccosh, lambda xp, g, a, out: g / xp.sqrt(a * a - 1),
                "Elementwise inverse hyperbolic cosine (defined for x >= 1).")
-Atanh = _unary("atanh", np.arctanh, lambda g, a, out: g / (1 - a * a),
+Atanh = _unary("atanh", np.arctanh, lambda xp, g, a, out: g / (1 - a * a),
                "Elementwise inverse hyperbolic tangent (defined for |x| <= 1).")
-Exp2 = _unary("exp2", np.exp2, lambda g, a, out: g * out * _LN2, "Elementwise 2 ** x.")
-Expm1 = _unary("expm1", np.expm1, lambda g, a, out: g * (out + 1), "Elementwise exp(x) - 1, exact near 0.")
-Log2 = _unary("log2", np.log2, lambda g, a, out: g / (a * _LN2), "Elementwise base-2 logarithm.")
-Log10 = _unary("log10", np.log10, lambda g, a, out: g / (a * _LN10), "Elementwise base-10 logarithm.")
-Log1p = _unary("log1p", np.log1p, lambda g, a, out: g / (1 + a), "Elementwise log(1 + x), exact near 0.")
-Rsqrt = _unary("rsqrt", lambda a: 1 / np.sqrt(a), lambda g, a, out: -0.5 * g * out * out * out,
-               "Elementwise 1 / sqrt(x).")
-Reciprocal = _unary("reciprocal", lambda a: 1 / a, lambda g, a, out: -g * out * out, "Elementwise 1 / x.")
+Exp2 = _unary("exp2", np.exp2, lambda xp, g, a, out: g * out * _LN2, "Elementwise 2 ** x.", reads_output=True)
+Expm1 = _unary("expm1", np.expm1, lambda xp, g, a, out: g * (out + 1), "Elementwise exp(x) - 1, exact near 0.",
+               reads_output=True)
+Log2 = _unary("log2", np.log2, lambda xp, g, a, out: g / (a * _LN2), "Elementwise base-2 logarithm.")
+Log10 = _unary("log10", np.log10, lambda xp, g, a, out: g / (a * _LN10), "Elementwise base-10 logarithm.")
+Log1p = _unary("log1p", np.log1p, lambda xp, g, a, out: g / (1 + a), "Elementwise log(1 + x), exact near 0.")
+Rsqrt = _unary("rsqrt", lambda a: 1 / np.sqrt(a), lambda xp, g, a, out: -0.5 * g * out * out * out,
+               "Elementwise 1 / sqrt(x).", reads_output=True)
+Reciprocal = _unary("reciprocal", lambda a: 1 / a, lambda xp, g, a, out: -g * out * out, "Elementwise 1 / x.",
+                    reads_output=True)
 
 
 # ---- erf, erfc, erfinv: numpy has none -------------------------------------------------
@@ -146,11 +165,35 @@ def erfinv_values(y):
     return np.copysign(out, wide).astype(y.dtype, copy=False)
 
 
-Erf = _unary("erf", erf_values, lambda g, a, out: g * _TWO_OVER_SQRT_PI * np.exp(-a * a), "Elementwise error function.")
-Erfc = _unary("erfc", erfc_values, lambda g, a, out: -g * _TWO_OVER_SQRT_PI * np.exp(-a * a),
+Erf = _unary("erf", erf_values, lambda xp, g, a, out: g * _TWO_OVER_SQRT_PI * xp.exp(-a * a),
+             "Elementwise error function.")
+Erfc = _unary("erfc", erfc_values, lambda xp, g, a, out: -g * _TWO_OVER_SQRT_PI * xp.exp(-a * a),
               "Elementwise complementary error function 1 - erf(x), exact in the tail.")
-Erfinv = _unary("erfinv", erfinv_values, lambda g, a, out: g * (_SQRT_PI / 2) * np.exp(out * out),
-                "Elementwise inverse error function (+-inf at +-1, NaN outside [-1, 1]).")
+Erfinv = _unary("erfinv", erfinv_values, lambda xp, g, a, out: g * (_SQRT_PI / 2) * xp.exp(out * out),
+                "Elementwise inverse error function (+-inf at +-1, NaN outside [-1, 1]).", reads_output=True)
+
+# The functions the derivative formulas call, as ops on Tensors: the namespace ``xp`` of a
+# UnaryFloat's derivative in create_graph mode (numpy's names, so that one formula serves both)
+_GRAPH_MATH = SimpleNamespace(sin=Sin.apply, cos=Cos.apply, sinh=Sinh.apply, cosh=Cosh.apply, sqrt=Sqrt.apply,
+                              exp=Exp.apply)
+
+
+def _zero_gradient(grad):
+    """A zero gradient as a Tensor (create_graph mode) that is in the graph as a function of
+    grad (so that the first derivative still depends on the output gradient, with
+    derivative 0, as torch's zeros_like gradient behaves in gradgradcheck): a select that
+    picks nothing of grad. Not grad * 0, which would be NaN where grad is inf or NaN."""
+    return where(np.zeros(grad.shape, dtype=bool), grad, 0.0)
+
+
+def _constant(values, grad):
+    """An array computed from the inputs' values (a mask, a rounded quotient, a sign) as a
+    constant factor of grad's dtype: piecewise constant, so its derivative is 0."""
+    return np.asarray(values).astype(grad.dtype, copy=False)
+
+
+def _values(x):
+    return x.data if isinstance(x, Tensor) else x
 
 
 # ---- ops that keep integer dtypes ------------------------------------------------------
@@ -173,6 +216,10 @@ class Square(Function):
         (a,) = ctx.saved_tensors
         return 2 * grad * a
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        return 2 * grad * ctx.inputs[0]
+
 
 class ZeroGradient(Function):
     """An op that is piecewise constant (floor, sign, ...): its gradient is 0 everywhere,
@@ -189,6 +236,10 @@ class ZeroGradient(Function):
     @staticmethod
     def backward(ctx, grad):
         return np.zeros_like(grad)
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        return _zero_gradient(grad)
 
 
 def _rounding(name, ufunc, doc):
@@ -244,6 +295,10 @@ class Round(ZeroGradient):
     def backward(ctx, grad):
         return np.zeros_like(grad), None
 
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        return _zero_gradient(grad), None
+
 
 @register("round", methods=("round",))
 def round(x, decimals=0):  # noqa: A001  (torch's name)
@@ -268,6 +323,12 @@ class Frac(Function):
     def backward(ctx, grad):
         return grad
 
+    # (frac is not linear, so not ``linear``: its gradient is grad itself, whose derivative
+    # with respect to grad is 1 and with respect to the input 0)
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        return grad * 1.0
+
 
 class NanToNum(Function):
     name = "nan_to_num"
@@ -285,6 +346,11 @@ class NanToNum(Function):
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         return grad * np.isfinite(a), None, None, None
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * _constant(np.isfinite(a), grad), None, None, None
 
 
 @register("nan_to_num", methods=("nan_to_num",))
@@ -345,6 +411,17 @@ class Copysign(BinaryFloat):
     def grad_b(grad, a, b, out):
         return np.zeros_like(grad)
 
+    # the factor out / a is +-1 (piecewise constant): the same formula on the values, times grad
+    @staticmethod
+    def graph_grad_a(grad, a, b, out):
+        a, b = _values(a), _values(b)
+        with np.errstate(all="ignore"):
+            return grad * _constant(np.where(np.equal(a, 0), 0, np.copysign(a, b) / a), grad)
+
+    @staticmethod
+    def graph_grad_b(grad, a, b, out):
+        return _zero_gradient(grad)
+
 
 @register("hypot", methods=("hypot",))
 class Hypot(BinaryFloat):
@@ -359,6 +436,15 @@ class Hypot(BinaryFloat):
     def grad_b(grad, a, b, out):
         return grad * b / out
 
+    # the same formulas, with the result recomputed by the op so that it is in the graph
+    @classmethod
+    def graph_grad_a(cls, grad, a, b, out):
+        return cls.grad_a(grad, a, b, cls.apply(a, b))
+
+    @classmethod
+    def graph_grad_b(cls, grad, a, b, out):
+        return cls.grad_b(grad, a, b, cls.apply(a, b))
+
 
 def _logaddexp(a, b):
     larger = np.maximum(a, b)
@@ -372,15 +458,28 @@ class Logaddexp(BinaryFloat):
     """log(exp(a) + exp(b)) elementwise, computed stably (broadcast)."""
     formula = staticmethod(_logaddexp)
 
+    # one formula for both inputs, against a namespace (numpy, or the ops in create_graph mode)
     @staticmethod
-    def grad_a(grad, a, b, out):
-        with np.errstate(all="ignore"):
-            return grad / (1 + np.exp(b - a))
+    def share(xp, grad, mine, other):
+        return grad / (1 + xp.exp(other - mine))
 
-    @staticmethod
-    def grad_b(grad, a, b, out):
+    @classmethod
+    def grad_a(cls, grad, a, b, out):
         with np.errstate(all="ignore"):
-            return grad / (1 + np.exp(a - b))
+            return cls.share(np, grad, a, b)
+
+    @classmethod
+    def grad_b(cls, grad, a, b, out):
+        with np.errstate(all="ignore"):
+            return cls.share(np, grad, b, a)
+
+    @classmethod
+    def graph_grad_a(cls, grad, a, b, out):
+        return cls.share(_GRAPH_MATH, grad, a, b)
+
+    @classmethod
+    def graph_grad_b(cls, grad, a, b, out):
+        return cls.share(_GRAPH_MATH, grad, b, a)
 
 
 def _xlogy(a, b):
@@ -403,6 +502,21 @@ class Xlogy(BinaryFloat):
     def grad_b(grad, a, b, out):
         with np.errstate(all="ignore"):
             return grad * a / b
+
+    @staticmethod
+    def graph_grad_a(grad, a, b, out):
+        # log(b), 0 where a == 0 and b <= 0 (grad_a's rule; grad_a's grad == 0 guard only
+        # avoids 0 * -inf); b is replaced by 1 under the mask so that neither log(b) nor
+        # its derivative 1 / b is NaN or inf there
+        values_a, values_b = np.asarray(_values(a)), np.asarray(_values(b))
+        zero = np.equal(values_a, 0) & np.less_equal(values_b, 0)
+        if not zero.any():
+            return grad * _log_of(b, grad)
+        return where(zero, 0.0, grad * _log_of(where(zero, 1.0, b), grad))
+
+
+def _log_of(x, grad):
+    return Log.apply(x) if isinstance(x, Tensor) else _constant(np.log(x), grad)
 
 
 def _integer_zero_divisor(op, a, b):
@@ -436,6 +550,12 @@ class _Remainder(BinaryElementwise):
     def grad_b(cls, grad, a, b, out):
         with np.errstate(all="ignore"):
             return -grad * cls.quotient(a, b)
+
+    # the rounded quotient is piecewise constant: the same formula on the values
+    @classmethod
+    def graph_grad_b(cls, grad, a, b, out):
+        with np.errstate(all="ignore"):
+            return -grad * _constant(cls.quotient(_values(a), _values(b)), grad)
 
 
 @register("fmod", methods=("fmod",))
@@ -474,6 +594,7 @@ class FloorDivide(BinaryElementwise):
     saves_operands = False
     compute = staticmethod(lambda a, b: _rounded_quotient("floor_divide", a, b, "floor"))
     grad_a = grad_b = staticmethod(lambda grad, a, b, out: np.zeros_like(grad))
+    graph_grad_a = graph_grad_b = staticmethod(lambda grad, a, b, out: _zero_gradient(grad))
 
 
 class TruncDivide(FloorDivide):
@@ -525,14 +646,27 @@ class Lerp(Function):
         return out.astype(dtype, copy=False)
 
     @staticmethod
+    def gradients(grad, start, end, weight, needs):
+        """The three gradients at the broadcast shape (None where not needed); operators
+        only, so that the formula serves arrays and Tensors (start is an array or Tensor)."""
+        return (grad * (1 - weight) if needs[0] else None,
+                grad * weight if needs[1] else None,
+                grad * (end - start) if needs[2] else None)
+
+    @staticmethod
     def backward(ctx, grad):
-        start, end, weight = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        grads = (grad * (1 - np.asarray(weight)) if needs[0] else None,
-                 grad * weight if needs[1] else None,
-                 grad * np.subtract(end, start) if needs[2] else None)
+        grads = Lerp.gradients(grad, *ctx.saved_tensors, ctx.needs_input_grad)
         return tuple(None if g is None else unbroadcast(np.asarray(g, dtype=grad.dtype), shape)
                      for g, shape in zip(grads, ctx.shapes))
+
+    @staticmethod
+    def differentiable_backward(ctx, grad):
+        # inputs without a gradient enter as constants of grad's dtype (forward computed in it)
+        operands = [value if isinstance(value, Tensor) and needs else
+                    _constant(_values(value), grad) if isinstance(value, (Tensor, np.ndarray)) else value
+                    for value, needs in zip(ctx.inputs, ctx.needs_input_grad)]
+        grads = Lerp.gradients(grad, *operands, ctx.needs_input_grad)
+        return tuple(None if g is None else unbroadcast(g, shape) for g, shape in zip(grads, ctx.shapes))
 
 
 @register("lerp", methods=("lerp",))
