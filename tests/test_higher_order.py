@@ -325,3 +325,29 @@ def test_worked_examples_run_and_match_torch():
     theirs, theirs_free = examples.newton_torch(torch, 3)
     np.testing.assert_allclose(newton, theirs, rtol=1e-10)
     np.testing.assert_allclose(hessian_free, theirs_free, rtol=1e-10)
+
+
+def test_every_function_of_the_library_has_a_second_derivative_or_says_why_not():
+    import importlib
+    import pkgutil
+
+    import nn
+    from autograd_core import ops
+    from autograd_core.function import _OnceDifferentiable
+
+    for info in pkgutil.iter_modules(ops.__path__):
+        importlib.import_module("autograd_core.ops." + info.name)
+    for info in pkgutil.walk_packages(nn.__path__, "nn."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    missing = sorted("%s.%s" % (cls.__module__, cls.__qualname__) for cls in set(subclasses(Function))
+                     if cls.__module__.split(".")[0] in ("autograd_core", "nn") and cls is not _OnceDifferentiable
+                     and cls.differentiable_backward is None and cls.composite is None and not cls.linear
+                     and not getattr(cls, "once_differentiable", None))
+    assert not missing, "Functions with no graph_backward form and no once_differentiable reason: %s" % missing
