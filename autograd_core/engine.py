@@ -303,7 +303,9 @@ def _backward(roots, grads, retain_graph, create_graph, capture):
     leaf_grads = {}
     changes = CHANGES
     recent = recent_tick = None  # the cache of _check_saved, valid while the tick stays
-    plain = not graph and capture is None  # (the common case takes the short way below)
+    # the common case (plain mode, one output, no hooks) takes the short way below; in the
+    # other modes no node has this output count, so they take the general way, at no cost
+    short_way = 1 if not graph and capture is None else -1
     with (enable_grad() if graph else no_grad()):
         for node in order:
             # one test for both rare cases: a freed node's _saved_at is -1, and a node that
@@ -321,7 +323,7 @@ def _backward(roots, grads, retain_graph, create_graph, capture):
             # this loop runs once per node of every backward (an LSTM makes one node per
             # time step): the common case, one output and no hooks, takes the short way
             node_id, hooks, retained = id(node), node.output_hooks, node.retained_outputs
-            if node.num_outputs == 1 and plain and not (hooks or retained):
+            if node.num_outputs == short_way and not (hooks or retained):
                 g = pending.pop((node_id, 0), None)
                 if g is None:
                     continue  # nothing flows through this node
@@ -341,6 +343,7 @@ def _backward(roots, grads, retain_graph, create_graph, capture):
                     continue  # nothing flows through this node, or nothing wanted lies below it
                 if graph:  # (graph_backward fills the missing outputs' zeros itself)
                     input_grads = node.function.graph_backward(node, grads)
+                    _refuse_arrays(node, input_grads)
                 else:
                     for index in missing:  # an output nobody used still gets its (zero) gradient
                         grads[index] = _zeros_for(node, index)
@@ -354,10 +357,8 @@ def _backward(roots, grads, retain_graph, create_graph, capture):
                 if not needs or g is None:
                     continue
                 data = value.data
-                if graph:
-                    g = _as_graph_gradient(node, value, g)
-                elif type(g) is not np.ndarray:
-                    g = _as_gradient_array(node, value, g)
+                if type(g) is not np.ndarray:  # (a Tensor in graph mode)
+                    g = _as_gradient(node, value, g, graph)
                 if g.shape != data.shape:
                     raise RuntimeError("%s.backward returned a gradient of shape %s for an input of shape %s "
                                        "(input %d; a gradient has its input's shape)"
@@ -403,24 +404,32 @@ def _position(node, value):
     return next(i for i, candidate in enumerate(node.inputs) if candidate is value)
 
 
-def _as_gradient_array(node, value, g):
-    """A backward's result that is not an ndarray (a number, a Tensor, a list) as one."""
+def _refuse_arrays(node, input_grads):
+    """(graph mode) An array among graph_backward's results would be a gradient cut off
+    from the graph (the loop below lets arrays through unchecked, for plain mode's speed)."""
+    for index, g in enumerate(input_grads if isinstance(input_grads, tuple) else (input_grads,)):
+        if type(g) is np.ndarray:
+            raise RuntimeError("%s.graph_backward returned a numpy array for input %d; with create_graph=True a "
+                               "gradient must be a Tensor computed by differentiable ops (an array would "
+                               "silently have no derivative)" % (node.function.__name__, index))
+
+
+def _as_gradient(node, value, g, graph):
+    """A backward's result that is not an ndarray: in graph mode it must be a Tensor (an
+    array or a number would be a gradient cut off from the graph, whose derivative would
+    silently be 0); in plain mode a number, Tensor or list becomes an array."""
+    if graph:
+        if hasattr(g, "grad_fn"):
+            return g
+        raise RuntimeError("%s.graph_backward returned %s for input %d; with create_graph=True a gradient must "
+                           "be a Tensor computed by differentiable ops (an array would silently have no "
+                           "derivative)" % (node.function.__name__, type(g).__name__, _position(node, value)))
     try:
         return np.asarray(g)
     except (TypeError, ValueError) as error:
         raise RuntimeError("%s.backward returned %s for input %d, expected a numpy array (%s)"
                            % (node.function.__name__, type(g).__name__, _position(node, value),
                               error)) from None
-
-
-def _as_graph_gradient(node, value, g):
-    """(graph mode) A graph_backward's result must be a Tensor: an array or a number
-    would be a gradient cut off from the graph, whose derivative would silently be 0."""
-    if hasattr(g, "grad_fn"):
-        return g
-    raise RuntimeError("%s.graph_backward returned %s for input %d; with create_graph=True a gradient must "
-                       "be a Tensor computed by differentiable ops (an array would silently have no "
-                       "derivative)" % (node.function.__name__, type(g).__name__, _position(node, value)))
 
 
 def _cast_gradient(node, value, g, dtype):

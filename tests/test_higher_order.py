@@ -351,3 +351,28 @@ def test_every_function_of_the_library_has_a_second_derivative_or_says_why_not()
                      and cls.differentiable_backward is None and cls.composite is None and not cls.linear
                      and not getattr(cls, "once_differentiable", None))
     assert not missing, "Functions with no graph_backward form and no once_differentiable reason: %s" % missing
+
+
+def test_a_graph_backward_that_returns_an_array_is_an_error():
+    class Detached(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2
+
+        @staticmethod
+        def differentiable_backward(ctx, grad):
+            return grad.data * 2  # an array: its derivative would be lost
+
+    x = leaf(X)
+    with pytest.raises(RuntimeError, match="Detached.graph_backward returned a numpy array"):
+        ag.grad(Detached.apply(x).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="Number.graph_backward returned float"):
+        class Number(Detached):
+            @staticmethod
+            def differentiable_backward(ctx, grad):
+                return 2.0
+        ag.grad(Number.apply(x).sum(), x, create_graph=True)
