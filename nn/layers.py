@@ -441,93 +441,6 @@ def _non_negative_pair(layer, name, value):
     return tuple(int(v) for v in values)
 
 
-class ConvTranspose2d(Module):
-    """2-D transposed convolution over NHWC images, torch.nn.ConvTranspose2d's arguments.
-
-    x: [N, H, W, in_channels] (or [H, W, in_channels]) -> [N, out_h, out_w, out_channels],
-    out_h = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
-    weight: [kh, kw, out_channels / groups, in_channels] (torch's [in, out/groups, kh, kw]
-    mapped by ``torch_conv_weight_to_ours``); bias: [out_channels].
-    """
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", dtype=np.float32):
-        super().__init__()
-        self.in_channels = positive_int("ConvTranspose2d", "in_channels", in_channels)
-        self.out_channels = positive_int("ConvTranspose2d", "out_channels", out_channels)
-        self.kernel_size = pair("ConvTranspose2d", "kernel_size", kernel_size)
-        self.stride = pair("ConvTranspose2d", "stride", stride)
-        self.dilation = pair("ConvTranspose2d", "dilation", dilation)
-        self.padding = _non_negative_pair("ConvTranspose2d", "padding", padding)
-        self.output_padding = _non_negative_pair("ConvTranspose2d", "output_padding", output_padding)
-        self.groups = positive_int("ConvTranspose2d", "groups", groups)
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError("ConvTranspose2d: groups (%d) must divide in_channels (%d) and out_channels (%d)"
-                             % (self.groups, self.in_channels, self.out_channels))
-        if any(o >= max(s, d) for o, s, d in zip(self.output_padding, self.stride, self.dilation)):
-            raise ValueError("ConvTranspose2d: output_padding %s must be smaller than stride %s or dilation %s"
-                             % (self.output_padding, self.stride, self.dilation))
-        if padding_mode != "zeros":
-            raise ValueError("ConvTranspose2d: only padding_mode 'zeros' is supported (as torch), got %r"
-                             % (padding_mode,))
-        kh, kw = self.kernel_size
-        self.weight = Parameter(np.empty((kh, kw, self.out_channels // self.groups, self.in_channels), dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        # torch's fan_in of a transposed conv weight [in, out/groups, kh, kw] is
-        # out/groups * kh * kw: init.compute_fans gives the same from our layout
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = _bias_bound(init.compute_fans(self.weight.shape)[0])
-            init.uniform_(self.bias, -bound, bound)
-
-    def forward(self, x, output_size=None):
-        """x [N, H, W, in_channels] -> [N, out_h, out_w, out_channels]. output_size: the
-        (H, W) wanted (torch's argument), which picks the output_padding."""
-        _check_channels_last(self._name(), x, 4, self.in_channels, "[N, H, W, %d]")
-        _check_dtype(self._name(), x, self.weight)
-        output_padding = self.output_padding
-        if output_size is not None:
-            output_padding = self._output_padding(x, output_size)
-        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, output_padding,
-                                  self.groups, self.dilation)
-
-    def _output_padding(self, x, output_size):
-        size = tuple(output_size)[-2:] if len(tuple(output_size)) >= 2 else None
-        if size is None:
-            raise ValueError("%s: output_size must hold (H, W), got %r" % (self._name(), output_size))
-        padding = []
-        for axis in range(2):
-            smallest = ((x.shape[x.ndim - 3 + axis] - 1) * self.stride[axis] - 2 * self.padding[axis]
-                        + self.dilation[axis] * (self.kernel_size[axis] - 1) + 1)
-            extra = int(size[axis]) - smallest
-            if not 0 <= extra < max(self.stride[axis], self.dilation[axis]):
-                raise ValueError("%s: output_size %s cannot be reached: dimension %d must lie in [%d, %d]"
-                                 % (self._name(), tuple(size), axis, smallest,
-                                    smallest + max(self.stride[axis], self.dilation[axis]) - 1))
-            padding.append(extra)
-        return tuple(padding)
-
-    def _name(self):
-        return "ConvTranspose2d(%d, %d, kernel_size=%s)" % (self.in_channels, self.out_channels, self.kernel_size)
-
-    def extra_repr(self):
-        text = "%d, %d, kernel_size=%s, stride=%s, padding=%s" % (
-            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding)
-        if self.output_padding != (0, 0):
-            text += ", output_padding=%s" % (self.output_padding,)
-        if self.dilation != (1, 1):
-            text += ", dilation=%s" % (self.dilation,)
-        if self.groups != 1:
-            text += ", groups=%d" % self.groups
-        return text + ("" if self.bias is not None else ", bias=False")
-
-
 class Upsample(Module):
     """Resample channels-last input [N, *spatial, C] to ``size`` or by ``scale_factor``
     (torch.nn.Upsample; autograd_core.interpolate does the work, its modes included)."""
@@ -1160,7 +1073,7 @@ class Conv3d(Module):
 
 
 class _ConvTransposeNd(Module):
-    """The transposed convolutions of ``_dims`` spatial dims (ConvTranspose1d, 3d); see
+    """The transposed convolutions of ``_dims`` spatial dims (ConvTranspose1d, 2d, 3d); see
     ConvTranspose2d for the arithmetic."""
     _dims = None
     _what = None  # the input's shape in errors
@@ -1210,7 +1123,7 @@ class _ConvTransposeNd(Module):
         output_padding = self.output_padding
         if output_size is not None:
             output_padding = self._output_padding(x, output_size)
-        function = F.conv_transpose1d if self._dims == 1 else F.conv_transpose3d
+        function = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[self._dims]
         return function(x, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups,
                         self.dilation)
 
@@ -1256,6 +1169,17 @@ class ConvTranspose1d(_ConvTransposeNd):
     weight: [k, out_channels / groups, in_channels] (torch's [in, out/groups, k]);
     bias: [out_channels]."""
     _dims, _what = 1, "[N, L, %d]"
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution over NHWC images, torch.nn.ConvTranspose2d's arguments.
+
+    x: [N, H, W, in_channels] (or [H, W, in_channels]) -> [N, out_h, out_w, out_channels],
+    out_h = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
+    weight: [kh, kw, out_channels / groups, in_channels] (torch's [in, out/groups, kh, kw]
+    mapped by ``torch_conv_weight_to_ours``); bias: [out_channels].
+    """
+    _dims, _what = 2, "[N, H, W, %d]"
 
 
 class ConvTranspose3d(_ConvTransposeNd):
