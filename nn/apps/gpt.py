@@ -66,34 +66,39 @@ class CausalSelfAttention(Module):
             self._masks[length] = mask
         return mask
 
-    def forward(self, x):
-        batch, length, channels = x.shape
+    def forward(self, x, length=None):
+        """x [batch, time, channels], or its rows [batch * time, channels] with ``length``
+        the time (the form the model passes between its blocks: no reshape nodes) -> the
+        same shape."""
+        length = x.shape[1] if length is None else length
+        channels = x.shape[-1]
+        mask, scale = self._mask(length, x.dtype), 1.0 / math.sqrt(channels // self.heads)
         packed = self.qkv(x)
         p = self.dropout_p if self.training else 0.0
         if p:
-            out = _split_attend_merge(packed, self.heads, self._mask(length, x.dtype), 1.0 / math.sqrt(channels // self.heads),
-                                      p)
-            return dropout(self.proj(out), p)
-        return self.proj(PackedAttention.apply(packed, self.heads, self._mask(length, x.dtype),
-                                               1.0 / math.sqrt(channels // self.heads)))
+            return dropout(self.proj(_split_attend_merge(packed, self.heads, mask, scale, p)), p)
+        return self.proj(PackedAttention.apply(packed, self.heads, mask, scale))
 
 
 def _split_attend_merge(packed, heads, mask, scale, dropout_p=0.0):
-    """Attention over packed queries, keys and values [batch, time, 3 * channels] (with
-    ops: PackedAttention's graph form, and the path with dropout) -> [batch, time, channels]."""
-    batch, length, width = packed.shape
+    """Attention over packed queries, keys and values [batch, time, 3 * channels] or
+    [batch * time, 3 * channels] (time: the mask's [time, time]), with ops (PackedAttention's
+    graph form, and the path with dropout) -> [batch, time, channels] or [batch * time, channels]."""
+    length, width = mask.shape[0], packed.shape[-1]
     channels = width // 3
+    batch = packed.numel() // (length * width)
     # [batch, time, 3, heads, head_dim] -> three [batch, heads, time, head_dim]: one
     # graph node (unbind), whose backward writes the three gradients into one array
     q, k, v = autograd_core.unbind(packed.reshape(batch, length, 3, heads, channels // heads).permute(2, 0, 3, 1, 4), 0)
     attended, _ = _attend(q, k, v, mask, dropout_p, scale)
-    return attended.transpose(1, 2).reshape(batch, length, channels)
+    return attended.transpose(1, 2).reshape(tuple(packed.shape[:-1]) + (channels,))
 
 
 class PackedAttention(Function):
     """softmax(q k^T * scale + mask) v for every head, from the qkv projection's packed
-    output [batch, time, 3 * channels] (queries, keys, values, each heads x head_dim) to
-    the heads' outputs side by side [batch, time, channels], as one graph node.
+    output [batch, time, 3 * channels] or its rows [batch * time, 3 * channels] (queries,
+    keys, values, each heads x head_dim) to the heads' outputs side by side [batch, time,
+    channels] (or [batch * time, channels]), as one graph node.
 
     Why one node: as separate ops, every head split, transposed operand and head merge
     was a copy made by reshape (72 a step, 2.3 ms of a 64 ms GPT step), the mask, the
@@ -107,7 +112,8 @@ class PackedAttention(Function):
 
     @staticmethod
     def forward(ctx, packed, heads, mask, scale):
-        batch, length, width = packed.shape
+        length, width = mask.shape[0], packed.shape[-1]
+        batch = packed.size // (length * width)
         head_dim = width // (3 * heads)
         stacks = batch * heads
         split = packed.reshape(batch, length, 3, heads, head_dim)
@@ -129,14 +135,15 @@ class PackedAttention(Function):
         # heads side by side: [batch, heads, time, head_dim] -> [batch, time, heads * head_dim]
         merged = np.empty((batch, length, heads, head_dim), dtype=packed.dtype)
         merged[...] = out.reshape(batch, heads, length, head_dim).transpose(0, 2, 1, 3)
-        return merged.reshape(batch, length, heads * head_dim)
+        ctx.packed_shape = packed.shape
+        return merged.reshape(packed.shape[:-1] + (heads * head_dim,))
 
     @staticmethod
     def backward(ctx, grad):
         laid, weights = ctx.saved_tensors
         heads = ctx.heads
-        batch, length, channels = grad.shape
-        head_dim = channels // heads
+        length, channels = laid.shape[2], grad.shape[-1]
+        batch, head_dim = laid.shape[1] // heads, channels // heads
         query, key, value = laid[0], laid[1], laid[2]
         grad_out = np.empty((batch, heads, length, head_dim), dtype=laid.dtype)
         grad_out[...] = grad.reshape(batch, length, heads, head_dim).transpose(0, 2, 1, 3)
@@ -153,7 +160,7 @@ class PackedAttention(Function):
                     laid.dtype.type(ctx.scale), out=grad_packed[:, :, 0])
         grad_packed[:, :, 1] = grad_key.reshape(batch, heads, length, head_dim).transpose(0, 2, 1, 3)
         grad_packed[:, :, 2] = grad_value.reshape(batch, heads, length, head_dim).transpose(0, 2, 1, 3)
-        return grad_packed.reshape(batch, length, 3 * channels), None, None, None
+        return grad_packed.reshape(ctx.packed_shape), None, None, None
 
     @staticmethod
     def composite(packed, heads, mask, scale):
@@ -172,8 +179,10 @@ class Block(Module):
         self.fc = Linear(channels, 4 * channels)
         self.proj = Linear(4 * channels, channels)
 
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x, length=None):
+        """x [batch, time, channels], or its rows [batch * time, channels] with ``length``
+        the time -> the same shape."""
+        x = x + self.attn(self.ln_1(x), length)
         hidden = self.proj(gelu(self.fc(self.ln_2(x))))
         if self.dropout_p and self.training:
             hidden = dropout(hidden, self.dropout_p)
@@ -238,14 +247,18 @@ class CharGPT(Module):
         if ids.ndim != 2 or not 1 <= ids.shape[1] <= self.context:
             raise ValueError(f"CharGPT: expected ids [batch, time] with 1 <= time <= context ({self.context}), "
                              f"got shape {ids.shape}")
-        x = self.token_embedding(ids) + self.position_embedding(self._positions[:ids.shape[1]])
+        batch, length = ids.shape
+        x = self.token_embedding(ids) + self.position_embedding(self._positions[:length])
         if self.dropout and self.training:
             x = dropout(x, self.dropout)
+        # the blocks pass rows [batch * time, channels]: each Linear then takes them as
+        # they are (a 3-D input costs two reshape nodes per Linear, 32 a step)
+        x = x.reshape(batch * length, self.channels)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, length)
         # weight tying: the head is the token embedding, so the logit of character c is
         # the dot product of the output with c's input embedding
-        return linear(self.ln_f(x), self.token_embedding.weight)
+        return linear(self.ln_f(x), self.token_embedding.weight).reshape(batch, length, self.vocab_size)
 
     def step_logits(self, ids):
         """Logits [vocab] of the character after the 1-D ``ids`` (its last ``context``
