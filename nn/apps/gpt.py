@@ -23,7 +23,6 @@ import time
 import numpy as np
 
 import autograd_core
-
 from autograd_core import kernels
 from autograd_core.function import Function
 
@@ -89,7 +88,8 @@ def _split_attend_merge(packed, heads, mask, scale, dropout_p=0.0):
     batch = packed.numel() // (length * width)
     # [batch, time, 3, heads, head_dim] -> three [batch, heads, time, head_dim]: one
     # graph node (unbind), whose backward writes the three gradients into one array
-    q, k, v = autograd_core.unbind(packed.reshape(batch, length, 3, heads, channels // heads).permute(2, 0, 3, 1, 4), 0)
+    split = packed.reshape(batch, length, 3, heads, channels // heads)
+    q, k, v = autograd_core.unbind(split.permute(2, 0, 3, 1, 4), 0)
     attended, _ = _attend(q, k, v, mask, dropout_p, scale)
     return attended.transpose(1, 2).reshape(tuple(packed.shape[:-1]) + (channels,))
 
@@ -105,8 +105,8 @@ class PackedAttention(Function):
     scale and the softmax each a pass over [batch, heads, time, time], each with an engine
     node. Here the heads are laid out once (the scale folded into the queries' copy), the
     GEMMs read the laid-out stacks (transposed in place), the softmax works in place on the
-    transposed scores (see forward), and
-    the backward writes the three gradients straight into one packed array.
+    transposed scores (see forward), and the backward writes the three gradients straight
+    into one packed array.
     mask: an additive [time, time] array (0 attends, -inf blocks) with no row blocked
     entirely (the causal mask); the graph form is the same computation with ops.
     """
