@@ -101,23 +101,26 @@ class _CrossEntropy(Function):
         classes = logits.shape[-1]
         scores = logits if logits.ndim == 2 else logits.reshape(-1, classes)
         count = scores.shape[0] if divisor is None else divisor
-        shifted = scores - scores.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        sum_exp = exp.sum(axis=1, keepdims=True)
-        log_probs = shifted - np.log(sum_exp)
-        if target.dtype.kind in "iu":  # class labels
+        top = scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores - top)
+        # einsum's row sums: several times faster than sum(axis=1) over short rows (GPT's 65 classes)
+        sum_exp = np.einsum("ij->i", exp)[:, None]
+        if target.dtype.kind in "iu":  # class labels: only each row's picked logit is needed
             effective = target if target.ndim == 1 else target.reshape(-1)
-            losses = -log_probs[np.arange(scores.shape[0]), effective]
+            losses = (np.log(sum_exp[:, 0]) + top[:, 0]) - scores[np.arange(scores.shape[0]), effective]
+            log_probs = None  # labels take no gradient
         else:
+            log_probs = (scores - top) - np.log(sum_exp)
             effective = target.reshape(scores.shape)
             if smoothing:
                 effective = effective * (1 - smoothing) + smoothing / classes
             if class_weight is not None:
                 effective = effective * class_weight
             losses = -(effective * log_probs).sum(axis=1)
+        exp *= 1 / sum_exp  # the softmax, in place
         ctx.reduction, ctx.count, ctx.smoothing, ctx.class_weight = reduction, count, smoothing, class_weight
         ctx.shape = logits.shape
-        ctx.save_for_backward(exp / sum_exp, log_probs, effective)
+        ctx.save_for_backward(exp, log_probs, effective)
         if logits.ndim != 2:
             losses = losses.reshape(logits.shape[:-1])
         return _reduce(losses, reduction, count)

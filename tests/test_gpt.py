@@ -116,3 +116,45 @@ def test_the_torch_twin_gives_the_same_losses():
     validation = np.random.default_rng(3).integers(0, 12, size=100)
     assert gpt.evaluate_gpt(model, validation) == pytest.approx(reference.evaluate_torch(torch, twin, validation),
                                                                rel=1e-5)
+
+
+@pytest.mark.parametrize("rows", [False, True], ids=["batch_time", "rows"])
+def test_packed_attention_matches_the_ops_it_fuses(rows):
+    # PackedAttention (one node) against the same attention written with ops
+    # (_split_attend_merge, its graph form): values, gradients and second derivatives
+    import autograd_core as ag
+
+    rng = np.random.default_rng(3)
+    batch, length, heads, head_dim = 3, 7, 2, 4
+    shape = (batch * length, 3 * heads * head_dim) if rows else (batch, length, 3 * heads * head_dim)
+    packed = ag.tensor(rng.standard_normal(shape), requires_grad=True)
+    mask = np.where(np.tril(np.ones((length, length), dtype=bool)), 0.0, -np.inf)
+    weight = ag.tensor(rng.standard_normal(shape[:-1] + (heads * head_dim,)))
+    fused = gpt.PackedAttention.apply(packed, heads, mask, 0.3)
+    composed = gpt._split_attend_merge(packed, heads, mask, 0.3)
+    assert fused.shape == composed.shape == weight.shape
+    np.testing.assert_allclose(fused.data, composed.data, rtol=1e-12, atol=1e-12)
+    (grad_fused,) = ag.grad((fused * weight).sum(), [packed])
+    (grad_composed,) = ag.grad((composed * weight).sum(), [packed])
+    np.testing.assert_allclose(grad_fused.data, grad_composed.data, rtol=1e-10, atol=1e-12)
+    assert ag.gradcheck(lambda p: gpt.PackedAttention.apply(p, heads, mask, 0.3), (packed,))
+    # the graph form: a gradient of the gradient
+    (first,) = ag.grad((gpt.PackedAttention.apply(packed, heads, mask, 0.3) * weight).sum(), [packed],
+                       create_graph=True)
+    (second,) = ag.grad((first * first).sum(), [packed])
+    (first_ops,) = ag.grad((gpt._split_attend_merge(packed, heads, mask, 0.3) * weight).sum(), [packed],
+                           create_graph=True)
+    (second_ops,) = ag.grad((first_ops * first_ops).sum(), [packed])
+    np.testing.assert_allclose(second.data, second_ops.data, rtol=1e-10, atol=1e-12)
+    assert np.abs(second.data).max() > 0
+
+
+def test_packed_attention_in_float32_matches_float64():
+    rng = np.random.default_rng(4)
+    packed = rng.standard_normal((2, 5, 3 * 8))
+    mask = np.where(np.tril(np.ones((5, 5), dtype=bool)), 0.0, -np.inf)
+    import autograd_core as ag
+    wide = gpt.PackedAttention.apply(ag.tensor(packed), 2, mask, 0.5)
+    narrow = gpt.PackedAttention.apply(ag.tensor(packed.astype(np.float32)), 2, mask.astype(np.float32), 0.5)
+    assert narrow.dtype == np.float32
+    np.testing.assert_allclose(narrow.data, wide.data, rtol=1e-5, atol=1e-6)

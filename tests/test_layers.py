@@ -590,6 +590,25 @@ def test_embedding_padding_idx_gets_no_gradient():
         layer(np.array([6]))
 
 
+def test_embedding_gradient_sums_the_rows_of_repeated_indices():
+    # the sorted add.reduceat of the backward against np.add.at: unsorted repeats, rows
+    # never looked up (zero), and no indices at all
+    rng = np.random.default_rng(5)
+    layer = nn.Embedding(9, 4, dtype=np.float64)
+    indices = rng.integers(0, 7, size=(5, 6))
+    out = layer(indices)
+    upstream = rng.standard_normal(out.shape)
+    out.backward(upstream)
+    expected = np.zeros((9, 4))
+    np.add.at(expected, indices.reshape(-1), upstream.reshape(-1, 4))
+    np.testing.assert_allclose(layer.weight.grad.data, expected, rtol=1e-12, atol=1e-12)
+    assert not expected[7:].any() and expected[:7].any()
+    layer.weight.grad = None
+    empty = layer(np.zeros((0,), dtype=np.int64))
+    empty.backward(np.zeros(empty.shape))
+    np.testing.assert_array_equal(layer.weight.grad.data, np.zeros((9, 4)))
+
+
 def test_embedding_max_norm_renormalises_looked_up_rows_in_place():
     table = np.array([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0], [1.0, 0.0]])
     layer = nn.Embedding.from_pretrained(table, freeze=False, max_norm=1.0)
