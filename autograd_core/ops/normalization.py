@@ -31,6 +31,8 @@ batch`` with the batch's unbiased variance, and the eval forward reads them as c
 import numpy as np
 
 from ..function import Function
+from ..kernels import norm as _norm
+from ..kernels.runtime import FLOAT_DTYPES
 from ..registry import register
 from ..tensor import Tensor
 from ._util import ShapeError
@@ -60,6 +62,17 @@ class _Normalize(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, view, axes, statistics, eps, running):
         shape = x.shape
+        ctx.fused = statistics is None and view[0] == 1 and view[3] == 1 and x.dtype in FLOAT_DTYPES
+        if ctx.fused:
+            # batch norm in training (or an instance norm of one sample): per-channel
+            # statistics of a [rows, channels] view, one C pass per phase (kernels/norm.py)
+            rows = x.reshape(view[1], view[2])
+            y, mean, var, inv_std = _norm.batch_norm_forward(rows, _vector(weight, x.dtype), _vector(bias, x.dtype), eps)
+            if running is not None:
+                _update_running(running, mean[None], var[None], view[1])
+            ctx.save_for_backward(rows, mean, inv_std, weight)
+            ctx.shape = shape
+            return y.reshape(shape)
         if view[3] == 1:
             # one channel per statistic (batch and instance norm): drop the size-1 last axis,
             # so that the broadcasts below run numpy's inner loop along the channels
@@ -94,10 +107,17 @@ class _Normalize(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        needs = ctx.needs_input_grad
+        if ctx.fused:
+            rows, mean, inv_std, weight = ctx.saved_tensors
+            grad_x, grad_weight, grad_bias = _norm.batch_norm_backward(
+                grad.astype(rows.dtype, copy=False).reshape(rows.shape), rows, mean, inv_std,
+                _vector(weight, rows.dtype), needs[0])
+            return (grad_x.reshape(ctx.shape) if needs[0] else None, grad_weight if needs[1] else None,
+                    grad_bias if needs[2] else None, None, None, None, None, None)
         normalized, inv_std, weight = ctx.saved_tensors
         grad = grad.reshape(normalized.shape)
         parameter_shape = (1, 1) + normalized.shape[2:]
-        needs = ctx.needs_input_grad
         # the two sums every gradient needs, over the axes that are not the parameters'
         # (n and s): the bias's gradient, and the weight's, sum(grad * normalized)
         product = grad * normalized
@@ -157,6 +177,11 @@ class _Normalize(Function):
         if bias is not None:
             out = out + _parameter(bias, x.dtype, parameter_shape)
         return out.reshape(shape)
+
+
+def _vector(value, dtype):
+    """A weight or bias array (or None) as the norm kernels take it: [C] in dtype."""
+    return None if value is None else value.astype(dtype, copy=False).reshape(-1)
 
 
 def _parameter(value, dtype, shape):
