@@ -7,17 +7,14 @@
  *   batch norm   one channel of a [rows, channels] block is one statistic: block
  *                functions that walk rows and do a whole channel vector per row
  *
- * Row reductions use AG_NORM_LANES independent accumulators (lane j sums the elements
- * j, j + 16, ...) folded in a fixed tree at the end: the compiler vectorizes that
- * without reassociating anything, so every SIMD level adds the same numbers in the same
- * order, and a result never depends on the level (nor on the thread count: see
- * norm_driver.h). */
+ * Row reductions use 64 bytes of independent accumulators (lane j sums the elements
+ * j, j + lanes, ...; norm_rows.h) folded in a fixed tree at the end: every SIMD level
+ * adds the same numbers in the same order, so a result never depends on the level
+ * (nor on the thread count: see norm_driver.h). */
 #ifndef AUTOGRAD_CORE_NORM_INTERNAL_H
 #define AUTOGRAD_CORE_NORM_INTERNAL_H
 #include <stdint.h>
 #include "kernels.h"
-
-#define AG_NORM_LANES 16
 
 /* Row functions (layer norm), n values per row:
  *   layer_forward(x, weight or NULL, bias or NULL, eps, n, y, &mean, &rstd)

@@ -5,44 +5,123 @@
  * are what the compiler vectorizes. */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
-/* The AG_NORM_LANES accumulators folded in a fixed tree: lane j + w into lane j. */
+/* Lane reductions: lane j sums elements j, j + LANES, j + 2 LANES, ... (LANES = 64 bytes
+ * of T: 16 floats, 8 doubles), then the lanes fold in a fixed tree, lane j + w into lane
+ * j. With GCC / clang the lanes are vectors of the vector extension; other compilers get
+ * the same additions in the same order from an array. */
+#define AG_LANES_OF_T (64 / (int)sizeof(T))
+
 static T AG_NAME(fold_lanes)(T *lanes) {
-    for (int width = AG_NORM_LANES / 2; width >= 1; width /= 2)
+    for (int width = AG_LANES_OF_T / 2; width >= 1; width /= 2)
         for (int j = 0; j < width; j++) lanes[j] += lanes[j + width];
     return lanes[0];
 }
 
-static T AG_NAME(row_sum)(const T *x, int64_t n) {
-    T lanes[AG_NORM_LANES] = {0};
-    int64_t i = 0;
-    for (; i + AG_NORM_LANES <= n; i += AG_NORM_LANES)
-        for (int j = 0; j < AG_NORM_LANES; j++) lanes[j] += x[i + j];
-    for (int j = 0; i + j < n; j++) lanes[j] += x[i + j];
-    return AG_NAME(fold_lanes)(lanes);
+#if defined(__GNUC__)
+/* Four 16-byte vectors hold the 64 bytes of lanes: 16 bytes is a native register at
+ * every level (SSE2 included), so the accumulators stay in registers; a 64-byte vector
+ * of the extension would go through the stack below AVX-512. Vector q holds lanes
+ * 4q .. 4q + 3 (floats; 2q, 2q + 1 for doubles). */
+typedef T AG_NAME(quarter_vector) __attribute__((vector_size(16)));
+#define AG_VECTOR AG_NAME(quarter_vector)
+#define AG_QUARTER (AG_LANES_OF_T / 4)
+/* an unaligned load of 16 bytes into a vector variable (memcpy: no alignment assumed) */
+#define AG_LOAD(vector, pointer) memcpy(&(vector), (pointer), sizeof(vector))
+
+static void AG_NAME(store_lanes)(T *lanes, AG_VECTOR a0, AG_VECTOR a1, AG_VECTOR a2, AG_VECTOR a3) {
+    memcpy(lanes, &a0, sizeof a0);
+    memcpy(lanes + AG_QUARTER, &a1, sizeof a1);
+    memcpy(lanes + 2 * AG_QUARTER, &a2, sizeof a2);
+    memcpy(lanes + 3 * AG_QUARTER, &a3, sizeof a3);
 }
 
-static T AG_NAME(row_centered_squares)(const T *x, T mean, int64_t n) {
-    T lanes[AG_NORM_LANES] = {0};
+/* sum of x (centred: of (x - mean)^2) */
+static T AG_NAME(row_sum)(const T *x, int64_t n, int centred, T mean) {
+    AG_VECTOR a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, v0, v1, v2, v3;
+    T lanes[AG_LANES_OF_T];
     int64_t i = 0;
-    for (; i + AG_NORM_LANES <= n; i += AG_NORM_LANES)
-        for (int j = 0; j < AG_NORM_LANES; j++) {
-            const T d = x[i + j] - mean;
-            lanes[j] += d * d;
+    for (; i + AG_LANES_OF_T <= n; i += AG_LANES_OF_T) {
+        AG_LOAD(v0, x + i);
+        AG_LOAD(v1, x + i + AG_QUARTER);
+        AG_LOAD(v2, x + i + 2 * AG_QUARTER);
+        AG_LOAD(v3, x + i + 3 * AG_QUARTER);
+        if (centred) {
+            v0 -= mean; v1 -= mean; v2 -= mean; v3 -= mean;
+            v0 *= v0; v1 *= v1; v2 *= v2; v3 *= v3;
         }
+        a0 += v0; a1 += v1; a2 += v2; a3 += v3;
+    }
+    AG_NAME(store_lanes)(lanes, a0, a1, a2, a3);
     for (int j = 0; i + j < n; j++) {
-        const T d = x[i + j] - mean;
-        lanes[j] += d * d;
+        const T d = centred ? x[i + j] - mean : x[i + j];
+        lanes[j] += centred ? d * d : d;
     }
     return AG_NAME(fold_lanes)(lanes);
 }
 
+/* sum of g and of g * xhat, g = grad * weight (grad when weight is NULL) */
+static void AG_NAME(row_gradient_sums)(const T *grad, const T *x, const T *weight, T mean, T rstd, int64_t n,
+                                       T *sum_grad, T *sum_product) {
+    AG_VECTOR g[4], v[4], w[4], grad_acc[4] = {{0}}, product_acc[4] = {{0}};
+    T grad_lanes[AG_LANES_OF_T], product_lanes[AG_LANES_OF_T];
+    int64_t i = 0;
+    for (; i + AG_LANES_OF_T <= n; i += AG_LANES_OF_T) {
+        for (int q = 0; q < 4; q++) {
+            AG_LOAD(g[q], grad + i + q * AG_QUARTER);
+            AG_LOAD(v[q], x + i + q * AG_QUARTER);
+            if (weight != NULL) {
+                AG_LOAD(w[q], weight + i + q * AG_QUARTER);
+                g[q] *= w[q];
+            }
+            grad_acc[q] += g[q];
+            product_acc[q] += g[q] * ((v[q] - mean) * rstd);
+        }
+    }
+    AG_NAME(store_lanes)(grad_lanes, grad_acc[0], grad_acc[1], grad_acc[2], grad_acc[3]);
+    AG_NAME(store_lanes)(product_lanes, product_acc[0], product_acc[1], product_acc[2], product_acc[3]);
+    for (int j = 0; i + j < n; j++) {
+        const T gj = weight != NULL ? grad[i + j] * weight[i + j] : grad[i + j];
+        grad_lanes[j] += gj;
+        product_lanes[j] += gj * ((x[i + j] - mean) * rstd);
+    }
+    *sum_grad = AG_NAME(fold_lanes)(grad_lanes);
+    *sum_product = AG_NAME(fold_lanes)(product_lanes);
+}
+#undef AG_VECTOR
+#undef AG_QUARTER
+#undef AG_LOAD
+
+#else
+static T AG_NAME(row_sum)(const T *x, int64_t n, int centred, T mean) {
+    T lanes[AG_LANES_OF_T] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        const T d = centred ? x[i] - mean : x[i];
+        lanes[i % AG_LANES_OF_T] += centred ? d * d : d;
+    }
+    return AG_NAME(fold_lanes)(lanes);
+}
+
+static void AG_NAME(row_gradient_sums)(const T *grad, const T *x, const T *weight, T mean, T rstd, int64_t n,
+                                       T *sum_grad, T *sum_product) {
+    T grad_lanes[AG_LANES_OF_T] = {0}, product_lanes[AG_LANES_OF_T] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        const T g = weight != NULL ? grad[i] * weight[i] : grad[i];
+        grad_lanes[i % AG_LANES_OF_T] += g;
+        product_lanes[i % AG_LANES_OF_T] += g * ((x[i] - mean) * rstd);
+    }
+    *sum_grad = AG_NAME(fold_lanes)(grad_lanes);
+    *sum_product = AG_NAME(fold_lanes)(product_lanes);
+}
+#endif
+
 /* mean, then the biased variance from the centred values (two passes over a row that
  * sits in L1: no cancellation of a one-pass sum of squares), then y. */
-static void AG_NAME(layer_forward)(const T *x, const T *weight, const T *bias, T eps, int64_t n,
-                                   T *y, T *mean_out, T *rstd_out) {
-    const T mean = AG_NAME(row_sum)(x, n) / (T)n;
-    const T variance = AG_NAME(row_centered_squares)(x, mean, n) / (T)n;
+static void AG_NAME(layer_forward)(const T *restrict x, const T *restrict weight, const T *restrict bias, T eps,
+                                   int64_t n, T *restrict y, T *mean_out, T *rstd_out) {
+    const T mean = AG_NAME(row_sum)(x, n, 0, (T)0) / (T)n;
+    const T variance = AG_NAME(row_sum)(x, n, 1, mean) / (T)n;
     const T rstd = (T)1 / SQRT(variance + eps);
     if (weight != NULL && bias != NULL) {
         for (int64_t i = 0; i < n; i++) y[i] = (x[i] - mean) * rstd * weight[i] + bias[i];
@@ -60,42 +139,18 @@ static void AG_NAME(layer_forward)(const T *x, const T *weight, const T *bias, T
 /* g = grad * weight (grad without a weight), xhat = (x - mean) * rstd; the two row sums
  * sum(g) and sum(g * xhat) in lanes, the affine parameters' partial sums on the way, then
  * grad_x = rstd * (g - mean(g) - xhat * mean(g * xhat)). */
-static void AG_NAME(layer_backward)(const T *grad, const T *x, T mean, T rstd, const T *weight, int64_t n,
-                                    T *grad_x, T *weight_sums, T *bias_sums) {
+static void AG_NAME(layer_backward)(const T *restrict grad, const T *restrict x, T mean, T rstd,
+                                    const T *restrict weight, int64_t n, T *restrict grad_x,
+                                    T *restrict weight_sums, T *restrict bias_sums) {
     if (weight_sums != NULL)
         for (int64_t i = 0; i < n; i++) weight_sums[i] += grad[i] * ((x[i] - mean) * rstd);
     if (bias_sums != NULL)
         for (int64_t i = 0; i < n; i++) bias_sums[i] += grad[i];
     if (grad_x == NULL) return;
-    T grad_lanes[AG_NORM_LANES] = {0}, product_lanes[AG_NORM_LANES] = {0};
-    int64_t i = 0;
-    if (weight != NULL) {
-        for (; i + AG_NORM_LANES <= n; i += AG_NORM_LANES)
-            for (int j = 0; j < AG_NORM_LANES; j++) {
-                const T g = grad[i + j] * weight[i + j];
-                grad_lanes[j] += g;
-                product_lanes[j] += g * ((x[i + j] - mean) * rstd);
-            }
-        for (int j = 0; i + j < n; j++) {
-            const T g = grad[i + j] * weight[i + j];
-            grad_lanes[j] += g;
-            product_lanes[j] += g * ((x[i + j] - mean) * rstd);
-        }
-    } else {
-        for (; i + AG_NORM_LANES <= n; i += AG_NORM_LANES)
-            for (int j = 0; j < AG_NORM_LANES; j++) {
-                const T g = grad[i + j];
-                grad_lanes[j] += g;
-                product_lanes[j] += g * ((x[i + j] - mean) * rstd);
-            }
-        for (int j = 0; i + j < n; j++) {
-            const T g = grad[i + j];
-            grad_lanes[j] += g;
-            product_lanes[j] += g * ((x[i + j] - mean) * rstd);
-        }
-    }
-    const T mean_grad = AG_NAME(fold_lanes)(grad_lanes) / (T)n;
-    const T mean_product = AG_NAME(fold_lanes)(product_lanes) / (T)n;
+    T sum_grad, sum_product;
+    AG_NAME(row_gradient_sums)(grad, x, weight, mean, rstd, n, &sum_grad, &sum_product);
+    const T mean_grad = sum_grad / (T)n;
+    const T mean_product = sum_product / (T)n;
     if (weight != NULL) {
         for (int64_t k = 0; k < n; k++)
             grad_x[k] = rstd * (grad[k] * weight[k] - mean_grad - ((x[k] - mean) * rstd) * mean_product);
