@@ -213,7 +213,7 @@ void ag_erfc_f64(int64_t count, const double *x, double *y);
  * written for the backward. The backward takes grad [rows, features] and the forward's
  * x, mean, rstd, weight and writes, each unless NULL: grad_x [rows, features], and
  * grad_weight = sum over rows of grad * xhat, grad_bias = sum over rows of grad
- * ([features]), xhat = (x - mean) * rstd. Threads follow ag_get_num_threads from 256 Ki
+ * ([features]), xhat = (x - mean) * rstd. Threads follow ag_get_num_threads from 2 Mi
  * elements on; results are the same at every thread count and SIMD level. Returns 0,
  * or -1 when the partial sums could not be allocated. */
 void ag_layer_norm_forward_f32(int64_t rows, int64_t features, const float *x, const float *weight, const float *bias, double eps, float *y, float *mean, float *rstd);

@@ -16,9 +16,9 @@ from autograd_core.kernels import norm
 from autograd_core.ops.normalization import batch_norm
 
 CI = settings(derandomize=True, deadline=None, max_examples=20)
-# The C path's threads start from 256 Ki elements (csrc/norm.c): these shapes are above
-# it (and not multiples of the vector widths), so the split and the chunked partial sums run.
-LARGE_LAYER, LARGE_BATCH = (4099, 67), (8203, 35)
+# The C path's threads start from 2 Mi elements (csrc/norm.c): these shapes are above it
+# (and not multiples of the vector widths), so the split and the chunked partial sums run.
+LARGE_LAYER, LARGE_BATCH = (32771, 67), (65539, 33)
 
 
 def _arrays(seed, shape, dtype, affine):

@@ -6,8 +6,9 @@ variances), as torch's native_layer_norm_backward. Everything runs on an [M, N] 
 the input, where N is the product of ``normalized_shape``, through the norm kernels
 (autograd_core/kernels/norm.py: one threaded C pass over the rows per direction, the
 numpy reference without the extension). Measured on the shared 2-core machine, float32
-[768, 128] with weight and bias (the GPT's), forward + backward, medians of alternate
-rounds in one process: see the report in the commit that moved it to C. Higher-order
+[768, 128] with weight and bias (the GPT's), forward + backward, medians of 9 alternate
+rounds in one process: 0.40-0.47 ms in numpy, 0.15 ms with the kernels (torch, one
+thread: 0.21 ms). Higher-order
 gradients go through ``composite``, the same normalisation written with ops (mean, sqrt,
 division), which runs only when a gradient is to be differentiated.
 """
