@@ -30,42 +30,55 @@ typedef T AG_NAME(quarter_vector) __attribute__((vector_size(16)));
 /* an unaligned load of 16 bytes into a vector variable (memcpy: no alignment assumed) */
 #define AG_LOAD(vector, pointer) memcpy(&(vector), (pointer), sizeof(vector))
 
-static void AG_NAME(store_lanes)(T *lanes, AG_VECTOR a0, AG_VECTOR a1, AG_VECTOR a2, AG_VECTOR a3) {
-    memcpy(lanes, &a0, sizeof a0);
-    memcpy(lanes + AG_QUARTER, &a1, sizeof a1);
-    memcpy(lanes + 2 * AG_QUARTER, &a2, sizeof a2);
-    memcpy(lanes + 3 * AG_QUARTER, &a3, sizeof a3);
+/* fold_lanes of the lanes a0 | a1 | a2 | a3, mostly in vectors: its first two steps
+ * (lane j + LANES/2 into j, then j + LANES/4 into j) are (a0 + a2) + (a1 + a3). */
+static T AG_NAME(fold_vectors)(AG_VECTOR a0, AG_VECTOR a1, AG_VECTOR a2, AG_VECTOR a3) {
+    const AG_VECTOR folded = (a0 + a2) + (a1 + a3);
+    T lanes[AG_QUARTER];
+    memcpy(lanes, &folded, sizeof lanes);
+    for (int width = AG_QUARTER / 2; width >= 1; width /= 2)
+        for (int j = 0; j < width; j++) lanes[j] += lanes[j + width];
+    return lanes[0];
 }
+
+/* the tail's values (fewer than LANES) go into lanes 0, 1, ...: through memory, once */
+#define AG_ADD_TAIL(a, tail_values, count)                                               \
+    do {                                                                                 \
+        T lanes_[AG_LANES_OF_T];                                                         \
+        for (int q_ = 0; q_ < 4; q_++) memcpy(lanes_ + q_ * AG_QUARTER, &(a)[q_], sizeof((a)[q_])); \
+        for (int j_ = 0; j_ < (count); j_++) lanes_[j_] += (tail_values)[j_];            \
+        for (int q_ = 0; q_ < 4; q_++) memcpy(&(a)[q_], lanes_ + q_ * AG_QUARTER, sizeof((a)[q_])); \
+    } while (0)
 
 /* sum of x (centred: of (x - mean)^2) */
 static T AG_NAME(row_sum)(const T *x, int64_t n, int centred, T mean) {
-    AG_VECTOR a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, v0, v1, v2, v3;
-    T lanes[AG_LANES_OF_T];
+    AG_VECTOR acc[4] = {{0}}, v[4];
     int64_t i = 0;
     for (; i + AG_LANES_OF_T <= n; i += AG_LANES_OF_T) {
-        AG_LOAD(v0, x + i);
-        AG_LOAD(v1, x + i + AG_QUARTER);
-        AG_LOAD(v2, x + i + 2 * AG_QUARTER);
-        AG_LOAD(v3, x + i + 3 * AG_QUARTER);
-        if (centred) {
-            v0 -= mean; v1 -= mean; v2 -= mean; v3 -= mean;
-            v0 *= v0; v1 *= v1; v2 *= v2; v3 *= v3;
+        for (int q = 0; q < 4; q++) {
+            AG_LOAD(v[q], x + i + q * AG_QUARTER);
+            if (centred) {
+                v[q] -= mean;
+                v[q] *= v[q];
+            }
+            acc[q] += v[q];
         }
-        a0 += v0; a1 += v1; a2 += v2; a3 += v3;
     }
-    AG_NAME(store_lanes)(lanes, a0, a1, a2, a3);
-    for (int j = 0; i + j < n; j++) {
-        const T d = centred ? x[i + j] - mean : x[i + j];
-        lanes[j] += centred ? d * d : d;
+    if (i < n) {
+        T tail[AG_LANES_OF_T];
+        for (int j = 0; i + j < n; j++) {
+            const T d = centred ? x[i + j] - mean : x[i + j];
+            tail[j] = centred ? d * d : d;
+        }
+        AG_ADD_TAIL(acc, tail, (int)(n - i));
     }
-    return AG_NAME(fold_lanes)(lanes);
+    return AG_NAME(fold_vectors)(acc[0], acc[1], acc[2], acc[3]);
 }
 
 /* sum of g and of g * xhat, g = grad * weight (grad when weight is NULL) */
 static void AG_NAME(row_gradient_sums)(const T *grad, const T *x, const T *weight, T mean, T rstd, int64_t n,
                                        T *sum_grad, T *sum_product) {
     AG_VECTOR g[4], v[4], w[4], grad_acc[4] = {{0}}, product_acc[4] = {{0}};
-    T grad_lanes[AG_LANES_OF_T], product_lanes[AG_LANES_OF_T];
     int64_t i = 0;
     for (; i + AG_LANES_OF_T <= n; i += AG_LANES_OF_T) {
         for (int q = 0; q < 4; q++) {
@@ -79,19 +92,22 @@ static void AG_NAME(row_gradient_sums)(const T *grad, const T *x, const T *weigh
             product_acc[q] += g[q] * ((v[q] - mean) * rstd);
         }
     }
-    AG_NAME(store_lanes)(grad_lanes, grad_acc[0], grad_acc[1], grad_acc[2], grad_acc[3]);
-    AG_NAME(store_lanes)(product_lanes, product_acc[0], product_acc[1], product_acc[2], product_acc[3]);
-    for (int j = 0; i + j < n; j++) {
-        const T gj = weight != NULL ? grad[i + j] * weight[i + j] : grad[i + j];
-        grad_lanes[j] += gj;
-        product_lanes[j] += gj * ((x[i + j] - mean) * rstd);
+    if (i < n) {
+        T grad_tail[AG_LANES_OF_T], product_tail[AG_LANES_OF_T];
+        for (int j = 0; i + j < n; j++) {
+            grad_tail[j] = weight != NULL ? grad[i + j] * weight[i + j] : grad[i + j];
+            product_tail[j] = grad_tail[j] * ((x[i + j] - mean) * rstd);
+        }
+        AG_ADD_TAIL(grad_acc, grad_tail, (int)(n - i));
+        AG_ADD_TAIL(product_acc, product_tail, (int)(n - i));
     }
-    *sum_grad = AG_NAME(fold_lanes)(grad_lanes);
-    *sum_product = AG_NAME(fold_lanes)(product_lanes);
+    *sum_grad = AG_NAME(fold_vectors)(grad_acc[0], grad_acc[1], grad_acc[2], grad_acc[3]);
+    *sum_product = AG_NAME(fold_vectors)(product_acc[0], product_acc[1], product_acc[2], product_acc[3]);
 }
 #undef AG_VECTOR
 #undef AG_QUARTER
 #undef AG_LOAD
+#undef AG_ADD_TAIL
 
 #else
 static T AG_NAME(row_sum)(const T *x, int64_t n, int centred, T mean) {
