@@ -177,14 +177,15 @@ static void AG_NAME(layer_backward)(const T *restrict grad, const T *restrict x,
 }
 
 /* ---- batch norm: a block of rows, one channel vector per row ---------------------------- */
-static void AG_NAME(channel_sums)(const T *x, int64_t rows, int64_t channels, T *sums) {
+static void AG_NAME(channel_sums)(const T *restrict x, int64_t rows, int64_t channels, T *restrict sums) {
     for (int64_t r = 0; r < rows; r++) {
         const T *row = x + r * channels;
         for (int64_t c = 0; c < channels; c++) sums[c] += row[c];
     }
 }
 
-static void AG_NAME(centered_squares)(const T *x, const T *mean, int64_t rows, int64_t channels, T *sums) {
+static void AG_NAME(centered_squares)(const T *restrict x, const T *mean, int64_t rows, int64_t channels,
+                                      T *restrict sums) {
     for (int64_t r = 0; r < rows; r++) {
         const T *row = x + r * channels;
         for (int64_t c = 0; c < channels; c++) {
@@ -194,8 +195,8 @@ static void AG_NAME(centered_squares)(const T *x, const T *mean, int64_t rows, i
     }
 }
 
-static void AG_NAME(normalize)(const T *x, const T *mean, const T *scale, const T *bias,
-                               int64_t rows, int64_t channels, T *y) {
+static void AG_NAME(normalize)(const T *restrict x, const T *mean, const T *scale, const T *bias,
+                               int64_t rows, int64_t channels, T *restrict y) {
     for (int64_t r = 0; r < rows; r++) {
         const T *row = x + r * channels;
         T *out = y + r * channels;
@@ -207,8 +208,8 @@ static void AG_NAME(normalize)(const T *x, const T *mean, const T *scale, const 
     }
 }
 
-static void AG_NAME(backward_sums)(const T *grad, const T *x, const T *mean, const T *rstd,
-                                   int64_t rows, int64_t channels, T *sum_grad, T *sum_product) {
+static void AG_NAME(backward_sums)(const T *restrict grad, const T *restrict x, const T *mean, const T *rstd,
+                                   int64_t rows, int64_t channels, T *restrict sum_grad, T *restrict sum_product) {
     for (int64_t r = 0; r < rows; r++) {
         const T *g = grad + r * channels, *row = x + r * channels;
         for (int64_t c = 0; c < channels; c++) {
@@ -218,9 +219,10 @@ static void AG_NAME(backward_sums)(const T *grad, const T *x, const T *mean, con
     }
 }
 
-static void AG_NAME(backward_input)(const T *grad, const T *x, const T *mean, const T *rstd, const T *scale,
+static void AG_NAME(backward_input)(const T *restrict grad, const T *restrict x, const T *mean, const T *rstd,
+                                    const T *scale,
                                     const T *mean_grad, const T *mean_product, int64_t rows, int64_t channels,
-                                    T *grad_x) {
+                                    T *restrict grad_x) {
     for (int64_t r = 0; r < rows; r++) {
         const T *g = grad + r * channels, *row = x + r * channels;
         T *out = grad_x + r * channels;

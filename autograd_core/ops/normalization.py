@@ -15,7 +15,8 @@ Batch, instance and group normalization are one fused Function: each views x as
     group norm     view [N, spatial, G, C/G]    per sample and group          [N, G]
 
 so forward and backward are written once, vectorised numpy; the per-channel case of
-batch norm in training (the common one) runs the norm kernels instead (see _Normalize). The backward is the closed form (one pass over x and the gradient) rather
+batch norm in training (the common one) runs the norm kernels instead (see _Normalize). The backward is the closed form (one
+pass over x and the gradient) rather
 than the graph of a mean, a variance and a division, which would keep five
 activation-sized arrays alive instead of one.
 
@@ -72,7 +73,8 @@ class _Normalize(Function):
             # batch norm in training (or an instance norm of one sample): per-channel
             # statistics of a [rows, channels] view, one C pass per phase (kernels/norm.py)
             rows = x.reshape(view[1], view[2])
-            y, mean, var, inv_std = _norm.batch_norm_forward(rows, _vector(weight, x.dtype), _vector(bias, x.dtype), eps)
+            y, mean, var, inv_std = _norm.batch_norm_forward(rows, _vector(weight, x.dtype), _vector(bias, x.dtype),
+                                                             eps)
             if running is not None:
                 _update_running(running, mean[None], var[None], view[1])
             ctx.save_for_backward(rows, mean, inv_std, weight)
