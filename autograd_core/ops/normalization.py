@@ -15,8 +15,8 @@ Batch, instance and group normalization are one fused Function: each views x as
     group norm     view [N, spatial, G, C/G]    per sample and group          [N, G]
 
 so forward and backward are written once, vectorised numpy; the per-channel case of
-batch norm in training (the common one) runs the norm kernels instead (see _Normalize). The backward is the closed form (one
-pass over x and the gradient) rather
+batch norm in training (the common one) runs the norm kernels instead (see
+_Normalize). The backward is the closed form (one pass over x and the gradient) rather
 than the graph of a mean, a variance and a division, which would keep five
 activation-sized arrays alive instead of one.
 
