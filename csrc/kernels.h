@@ -206,6 +206,33 @@ void ag_erf_f64(int64_t count, const double *x, double *y);
 void ag_erfc_f32(int64_t count, const float *x, float *y);
 void ag_erfc_f64(int64_t count, const double *x, double *y);
 
+/* ---- layer norm and batch norm, forward and backward (norm.c) ------------------------ */
+/* Layer norm of each row of x [rows, features] (dense): mean and the biased variance of
+ * the row, rstd = 1 / sqrt(var + eps) (eps rounded to T), y = (x - mean) * rstd *
+ * weight + bias (weight, bias [features], each may be NULL). mean, rstd [rows] are
+ * written for the backward. The backward takes grad [rows, features] and the forward's
+ * x, mean, rstd, weight and writes, each unless NULL: grad_x [rows, features], and
+ * grad_weight = sum over rows of grad * xhat, grad_bias = sum over rows of grad
+ * ([features]), xhat = (x - mean) * rstd. Threads follow ag_get_num_threads from 2 Mi
+ * elements on; results are the same at every thread count and SIMD level. Returns 0,
+ * or -1 when the partial sums could not be allocated. */
+void ag_layer_norm_forward_f32(int64_t rows, int64_t features, const float *x, const float *weight, const float *bias, double eps, float *y, float *mean, float *rstd);
+void ag_layer_norm_forward_f64(int64_t rows, int64_t features, const double *x, const double *weight, const double *bias, double eps, double *y, double *mean, double *rstd);
+int ag_layer_norm_backward_f32(int64_t rows, int64_t features, const float *grad, const float *x, const float *mean, const float *rstd, const float *weight, float *grad_x, float *grad_weight, float *grad_bias);
+int ag_layer_norm_backward_f64(int64_t rows, int64_t features, const double *grad, const double *x, const double *mean, const double *rstd, const double *weight, double *grad_x, double *grad_weight, double *grad_bias);
+/* Batch norm in training of channels-last x [rows, channels] (dense; rows = N*H*W):
+ * per channel the mean and the biased variance over the rows, rstd = 1 / sqrt(var +
+ * eps), y = (x - mean) * (rstd * weight) + bias (weight, bias [channels] or NULL). mean,
+ * rstd and, unless NULL, var [channels] are written (the running statistics' update is
+ * the caller's). The backward writes grad_weight = sum of grad * xhat and grad_bias =
+ * sum of grad over the rows (both required) and, unless NULL, grad_x = weight * rstd *
+ * (grad - mean(grad) - xhat * mean(grad * xhat)). Threads and determinism as for layer
+ * norm. Return 0, or -1 when the partial sums could not be allocated. */
+int ag_batch_norm_forward_f32(int64_t rows, int64_t channels, const float *x, const float *weight, const float *bias, double eps, float *y, float *mean, float *var, float *rstd);
+int ag_batch_norm_forward_f64(int64_t rows, int64_t channels, const double *x, const double *weight, const double *bias, double eps, double *y, double *mean, double *var, double *rstd);
+int ag_batch_norm_backward_f32(int64_t rows, int64_t channels, const float *grad, const float *x, const float *mean, const float *rstd, const float *weight, float *grad_x, float *grad_weight, float *grad_bias);
+int ag_batch_norm_backward_f64(int64_t rows, int64_t channels, const double *grad, const double *x, const double *mean, const double *rstd, const double *weight, double *grad_x, double *grad_weight, double *grad_bias);
+
 /* CFFI-END */
 
 #endif

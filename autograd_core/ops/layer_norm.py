@@ -1,15 +1,22 @@
 """layer_norm: normalisation over the trailing dimensions, as torch.nn.functional.layer_norm.
 
-One fused Function: the forward keeps the normalised input and the reciprocal standard
-deviation, and the backward is the closed form (no graph of means and variances), as
-torch's native_layer_norm_backward. Everything runs on an [M, N] view of the input, where
-N is the product of ``normalized_shape``: numpy reduces each row in one vectorised call.
-Higher-order gradients go through ``composite``, the same normalisation written with
-ops (mean, sqrt, division), which runs only when a gradient is to be differentiated.
+One fused Function: the forward keeps the input, each row's mean and reciprocal
+standard deviation, and the backward is the closed form (no graph of means and
+variances), as torch's native_layer_norm_backward. Everything runs on an [M, N] view of
+the input, where N is the product of ``normalized_shape``, through the norm kernels
+(autograd_core/kernels/norm.py: one threaded C pass over the rows per direction, the
+numpy reference without the extension). Measured on the shared 2-core machine, float32
+[768, 128] with weight and bias (the GPT's), forward + backward, medians of 9 alternate
+rounds in one process: 0.40-0.47 ms in numpy, 0.15 ms with the kernels (torch, one
+thread: 0.21 ms). Higher-order
+gradients go through ``composite``, the same normalisation written with ops (mean, sqrt,
+division), which runs only when a gradient is to be differentiated.
 """
 import numpy as np
 
 from ..function import Function
+from ..kernels import norm as _norm
+from ..kernels.runtime import FLOAT_DTYPES
 from ..registry import register
 from ..tensor import as_tensor
 
@@ -21,40 +28,28 @@ class LayerNorm(Function):
     def forward(ctx, x, weight, bias, normalized_shape, eps):
         count = int(np.prod(normalized_shape, dtype=np.int64))
         rows = x.reshape(-1, count)
-        mean = rows.mean(axis=1, keepdims=True)
-        centered = rows - mean
-        # the biased variance, as torch (it divides by N, not N - 1)
-        variance = np.einsum("ij,ij->i", centered, centered)[:, None] / x.dtype.type(count)
-        reciprocal_std = 1.0 / np.sqrt(variance + x.dtype.type(eps))
-        normalized = centered * reciprocal_std
-        ctx.shape, ctx.count, ctx.affine_shape = x.shape, count, normalized_shape
-        ctx.save_for_backward(normalized, reciprocal_std, weight)
-        out = normalized
-        if weight is not None:
-            out = out * weight.reshape(-1)
-        if bias is not None:
-            out = out + bias.reshape(-1)
-        elif weight is None:
-            out = out.copy()  # the output must not share memory with what backward saved
+        weight_row = None if weight is None else weight.reshape(-1)
+        bias_row = None if bias is None else bias.reshape(-1)
+        forward = _norm.layer_norm_forward if x.dtype in FLOAT_DTYPES else _norm.layer_norm_forward_reference
+        out, mean, reciprocal_std = forward(rows, weight_row, bias_row, eps)
+        ctx.shape, ctx.affine_shape = x.shape, normalized_shape
+        ctx.save_for_backward(rows, mean, reciprocal_std, weight_row)
         return out.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad):
-        normalized, reciprocal_std, weight = ctx.saved_tensors
-        grad_rows = grad.reshape(-1, ctx.count)
-        grad_input = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[0]:
-            # d/dx of (x - mean) * rstd: rstd * (g - mean(g) - xhat * mean(g * xhat)),
-            # g the gradient reaching the normalised value
-            reaching = grad_rows * weight.reshape(-1) if weight is not None else grad_rows
-            inverse_count = grad.dtype.type(1.0 / ctx.count)
-            mean_grad = reaching.sum(axis=1, keepdims=True) * inverse_count
-            mean_projection = np.einsum("ij,ij->i", reaching, normalized)[:, None] * inverse_count
-            grad_input = (reciprocal_std * (reaching - mean_grad - normalized * mean_projection)).reshape(ctx.shape)
-        if weight is not None and ctx.needs_input_grad[1]:
-            grad_weight = np.einsum("ij,ij->j", grad_rows, normalized).reshape(weight.shape)
-        if ctx.needs_input_grad[2]:
-            grad_bias = grad_rows.sum(axis=0).reshape(ctx.affine_shape)
+        rows, mean, reciprocal_std, weight_row = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        backward = _norm.layer_norm_backward if rows.dtype in FLOAT_DTYPES else _norm.layer_norm_backward_reference
+        grad_input, grad_weight, grad_bias = backward(
+            grad.astype(rows.dtype, copy=False).reshape(rows.shape), rows, mean, reciprocal_std, weight_row, needs[0],
+            weight_row is not None and needs[1], needs[2])
+        if grad_input is not None:
+            grad_input = grad_input.reshape(ctx.shape)
+        if grad_weight is not None:
+            grad_weight = grad_weight.reshape(ctx.affine_shape)
+        if grad_bias is not None:
+            grad_bias = grad_bias.reshape(ctx.affine_shape)
         return grad_input, grad_weight, grad_bias, None, None
 
     @staticmethod
