@@ -206,6 +206,18 @@ void ag_erf_f64(int64_t count, const double *x, double *y);
 void ag_erfc_f32(int64_t count, const float *x, float *y);
 void ag_erfc_f64(int64_t count, const double *x, double *y);
 
+/* ---- gelu, one pass each way (activation.c) ---------------------------------------- */
+/* x, y, grad, grad_x dense [count] (y may be x). y = gelu(x) = x Phi(x), or with
+ * tanh_form != 0 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); the backward writes
+ * grad_x = grad * gelu'(x) from the forward's input. float32 at the AVX2 / AVX-512 levels
+ * computes in double lanes (erfc to ~6e-9 relative); float64 uses libm. NaN -> NaN,
+ * gelu(inf) = inf, gelu(-inf) = NaN (x * 0, as x * Phi(x) gives). Threads follow
+ * ag_get_num_threads from 32 Ki elements on. */
+void ag_gelu_forward_f32(int64_t count, const float *x, int tanh_form, float *y);
+void ag_gelu_forward_f64(int64_t count, const double *x, int tanh_form, double *y);
+void ag_gelu_backward_f32(int64_t count, const float *x, const float *grad, int tanh_form, float *grad_x);
+void ag_gelu_backward_f64(int64_t count, const double *x, const double *grad, int tanh_form, double *grad_x);
+
 /* CFFI-END */
 
 #endif
