@@ -1,4 +1,5 @@
-/* activation_gelu_level.h: gelu's float32 forward and backward loops at one SIMD level,
+/* activation_gelu_level.h: gelu's (and silu's) float32 forward and backward loops at one
+ * SIMD level,
  * included by activation_x86.c once per level under that level's target, with the
  * level's double-lane vector operations defined as the GV_ macros below (GV: a vector
  * of GELU_LANES doubles; AG_GELU_NAME(x) names the level's functions).
@@ -71,15 +72,25 @@ static inline GV AG_GELU_NAME(one_plus_tanh)(GV x) {
     return GV_DIV(GV_SET1(2.0), GV_ADD(GV_SET1(1.0), AG_GELU_NAME(exp)(minus_two_s)));
 }
 
-static inline GV AG_GELU_NAME(forward_lanes)(GV x, int tanh_form) {
-    if (tanh_form) return GV_MUL(GV_MUL(GV_SET1(0.5), x), AG_GELU_NAME(one_plus_tanh)(x));
+/* sigmoid(x) = 1 / (1 + e^(-x)), for silu */
+static inline GV AG_GELU_NAME(sigmoid)(GV x) {
+    return GV_DIV(GV_SET1(1.0), GV_ADD(GV_SET1(1.0), AG_GELU_NAME(exp)(GV_SUB(GV_SET1(0.0), x))));
+}
+
+static inline GV AG_GELU_NAME(forward_lanes)(GV x, int form) {
+    if (form == AG_SILU) return GV_MUL(x, AG_GELU_NAME(sigmoid)(x));
+    if (form == AG_GELU_TANH) return GV_MUL(GV_MUL(GV_SET1(0.5), x), AG_GELU_NAME(one_plus_tanh)(x));
     return GV_MUL(x, AG_GELU_NAME(normal_cdf)(x));
 }
 
 /* gelu'(x): Phi(x) + x phi(x), or 0.5 q + 0.5 x q (2 - q) s'(x) with q = 1 + tanh(s)
- * (1 - tanh^2 = q (2 - q)). */
-static inline GV AG_GELU_NAME(slope_lanes)(GV x, int tanh_form) {
-    if (tanh_form) {
+ * (1 - tanh^2 = q (2 - q)); silu'(x) = sigmoid (1 + x (1 - sigmoid)). */
+static inline GV AG_GELU_NAME(slope_lanes)(GV x, int form) {
+    if (form == AG_SILU) {
+        const GV sigmoid = AG_GELU_NAME(sigmoid)(x);
+        return GV_FMADD(GV_MUL(x, sigmoid), GV_SUB(GV_SET1(1.0), sigmoid), sigmoid);
+    }
+    if (form == AG_GELU_TANH) {
         const GV q = AG_GELU_NAME(one_plus_tanh)(x);
         const GV inner_slope = GV_MUL(GV_SET1(AG_GELU_TANH_SCALE),
                                       GV_FMADD(GV_MUL(x, x), GV_SET1(3.0 * AG_GELU_TANH_CUBIC), GV_SET1(1.0)));
@@ -93,20 +104,20 @@ static inline GV AG_GELU_NAME(slope_lanes)(GV x, int tanh_form) {
 
 /* out[i] = gelu(x[i]) (grad NULL) or grad[i] * gelu'(x[i]) for i in [begin, end); the
  * last partial vector goes through a padded copy, so every element takes the same path. */
-static void AG_GELU_NAME(span)(const float *x, const float *grad, int tanh_form, float *out,
+static void AG_GELU_NAME(span)(const float *x, const float *grad, int form, float *out,
                                int64_t begin, int64_t end) {
     int64_t i = begin;
     for (; i + GELU_LANES <= end; i += GELU_LANES) {
         const GV v = GV_LOAD_FLOATS(x + i);
-        if (grad == NULL) GV_STORE_FLOATS(out + i, AG_GELU_NAME(forward_lanes)(v, tanh_form));
-        else GV_STORE_FLOATS(out + i, GV_MUL(GV_LOAD_FLOATS(grad + i), AG_GELU_NAME(slope_lanes)(v, tanh_form)));
+        if (grad == NULL) GV_STORE_FLOATS(out + i, AG_GELU_NAME(forward_lanes)(v, form));
+        else GV_STORE_FLOATS(out + i, GV_MUL(GV_LOAD_FLOATS(grad + i), AG_GELU_NAME(slope_lanes)(v, form)));
     }
     if (i < end) {
         float x_tail[GELU_LANES] = {0}, grad_tail[GELU_LANES] = {0}, out_tail[GELU_LANES];
         const int64_t rest = end - i;
         memcpy(x_tail, x + i, (size_t)rest * sizeof(float));
         if (grad != NULL) memcpy(grad_tail, grad + i, (size_t)rest * sizeof(float));
-        AG_GELU_NAME(span)(x_tail, grad != NULL ? grad_tail : NULL, tanh_form, out_tail, 0, GELU_LANES);
+        AG_GELU_NAME(span)(x_tail, grad != NULL ? grad_tail : NULL, form, out_tail, 0, GELU_LANES);
         memcpy(out + i, out_tail, (size_t)rest * sizeof(float));
     }
 }

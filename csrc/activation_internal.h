@@ -29,10 +29,11 @@
 AG_ACTIVATION_TYPES(f32, float)
 AG_ACTIVATION_TYPES(f64, double)
 
-/* gelu: out[i] = gelu(x[i]) when grad is NULL, else grad[i] * gelu'(x[i]), for i in
- * [begin, end) of dense arrays; tanh_form picks approximate='tanh' over the exact form. */
+/* gelu and silu: out[i] = f(x[i]) when grad is NULL, else grad[i] * f'(x[i]), for i in
+ * [begin, end) of dense arrays; form picks f: the exact gelu, the tanh gelu or silu. */
+enum { AG_GELU_EXACT = 0, AG_GELU_TANH = 1, AG_SILU = 2 };
 #define AG_GELU_TYPES(SUFFIX, T)                                                         \
-    typedef void (*ag_gelu_span_##SUFFIX)(const T *x, const T *grad, int tanh_form, T *out, \
+    typedef void (*ag_gelu_span_##SUFFIX)(const T *x, const T *grad, int form, T *out, \
                                           int64_t begin, int64_t end);
 AG_GELU_TYPES(f32, float)
 AG_GELU_TYPES(f64, double)

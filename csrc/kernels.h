@@ -206,7 +206,7 @@ void ag_erf_f64(int64_t count, const double *x, double *y);
 void ag_erfc_f32(int64_t count, const float *x, float *y);
 void ag_erfc_f64(int64_t count, const double *x, double *y);
 
-/* ---- gelu, one pass each way (activation.c) ---------------------------------------- */
+/* ---- gelu and silu, one pass each way (activation.c) ------------------------------------- */
 /* x, y, grad, grad_x dense [count] (y may be x). y = gelu(x) = x Phi(x), or with
  * tanh_form != 0 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); the backward writes
  * grad_x = grad * gelu'(x) from the forward's input. float32 at the AVX2 / AVX-512 levels
@@ -217,6 +217,12 @@ void ag_gelu_forward_f32(int64_t count, const float *x, int tanh_form, float *y)
 void ag_gelu_forward_f64(int64_t count, const double *x, int tanh_form, double *y);
 void ag_gelu_backward_f32(int64_t count, const float *x, const float *grad, int tanh_form, float *grad_x);
 void ag_gelu_backward_f64(int64_t count, const double *x, const double *grad, int tanh_form, double *grad_x);
+/* silu the same way: y = x sigmoid(x), grad_x = grad * sigmoid(x) (1 + x (1 - sigmoid(x))).
+ * silu(-inf) = NaN (-inf * 0), as x * sigmoid(x) gives. */
+void ag_silu_forward_f32(int64_t count, const float *x, float *y);
+void ag_silu_forward_f64(int64_t count, const double *x, double *y);
+void ag_silu_backward_f32(int64_t count, const float *x, const float *grad, float *grad_x);
+void ag_silu_backward_f64(int64_t count, const double *x, const double *grad, double *grad_x);
 
 /* CFFI-END */
 

@@ -1,6 +1,7 @@
 """activation family (csrc/activation*.c): bias + ReLU as one pass over a layer's
 output, and its backward, for the fused conv2d / linear ops and the ReLU op; and gelu
-(exact and approximate='tanh'), one pass forward and one backward, for the gelu op.
+(exact and approximate='tanh') and silu, one pass forward and one backward each, for the
+gelu and silu ops.
 
 Arrays are [rows, channels] in memory (any shape whose last dimension is the channels:
 a conv output [n, h, w, c_out] is [n*h*w, c_out]). The ReLU's mask is kept as bits,
@@ -24,6 +25,8 @@ _FORWARD = by_dtype("ag_bias_relu_forward_f32", "ag_bias_relu_forward_f64")
 _BACKWARD = by_dtype("ag_relu_bias_backward_f32", "ag_relu_bias_backward_f64")
 _GELU_FORWARD = by_dtype("ag_gelu_forward_f32", "ag_gelu_forward_f64")
 _GELU_BACKWARD = by_dtype("ag_gelu_backward_f32", "ag_gelu_backward_f64")
+_SILU_FORWARD = by_dtype("ag_silu_forward_f32", "ag_silu_forward_f64")
+_SILU_BACKWARD = by_dtype("ag_silu_backward_f32", "ag_silu_backward_f64")
 
 
 def mask_bytes(count):
@@ -232,3 +235,56 @@ def gelu_backward_reference(x, grad, approximate="none"):
     else:
         saved = np.tanh(_TANH_SCALE * (x + _TANH_CUBIC * x * x * x))
     return grad * gelu_slope(np, x, saved, approximate)
+
+
+# ---- silu ----------------------------------------------------------------------------------
+# The same pass (csrc/activation_gelu_level.h) with sigmoid = 1 / (1 + e^(-x)) in double
+# lanes; the reference is the op's former numpy code (the stable sigmoid of elementwise.py).
+
+def silu_forward(x):
+    """x * sigmoid(x) of each element: float array, any shape -> a new array of its shape
+    and dtype. float32 / float64 run in C; other float dtypes take the reference."""
+    _check_gelu("silu_forward", x, "none")
+    if x.dtype not in _SILU_FORWARD:
+        return silu_forward_reference(x)
+    return dispatch(_silu_forward_c, silu_forward_reference, x)
+
+
+def silu_backward(x, grad):
+    """grad * silu'(x) = grad * sigmoid(x) (1 + x (1 - sigmoid(x))), from the forward's
+    input x: float arrays of one shape and dtype -> a new array of that shape and dtype."""
+    _check_gelu("silu_backward", x, "none", grad)
+    if x.dtype not in _SILU_BACKWARD:
+        return silu_backward_reference(x, grad)
+    return dispatch(_silu_backward_c, silu_backward_reference, x, grad)
+
+
+def _silu_forward_c(x):
+    x = c_array(x)
+    y = np.empty(x.shape, dtype=x.dtype)
+    _SILU_FORWARD[x.dtype](x.size, *pointers(x, y))
+    return y
+
+
+def _silu_backward_c(x, grad):
+    x, grad = c_array(x), c_array(grad)
+    grad_x = np.empty(x.shape, dtype=x.dtype)
+    _SILU_BACKWARD[x.dtype](x.size, *pointers(x, grad, grad_x))
+    return grad_x
+
+
+def _sigmoid_reference(x):
+    # exp of a non-positive number only, so it never overflows
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def silu_forward_reference(x):
+    """The reference silu: x times numpy's stable sigmoid."""
+    return x * _sigmoid_reference(x)
+
+
+def silu_backward_reference(x, grad):
+    """The reference silu backward: grad * sigmoid (1 + x (1 - sigmoid))."""
+    sigmoid = _sigmoid_reference(x)
+    return grad * (sigmoid * (1.0 + x * (1.0 - sigmoid)))

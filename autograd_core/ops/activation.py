@@ -104,16 +104,18 @@ class Silu(Function):
     """x * sigmoid(x) (swish), as torch.nn.functional.silu. Float tensors; any shape."""
     float_input = True
 
+    # first order: one pass each way of the activation kernel family, from the input
     @staticmethod
     def forward(ctx, a):
-        sigmoid = _sigmoid(a)
-        ctx.save_for_backward(a, sigmoid)
-        return a * sigmoid
+        ctx.save_for_backward(a)
+        return _activation_kernels.silu_forward(a)
 
     @staticmethod
     def backward(ctx, grad):
-        a, sigmoid = ctx.saved_tensors
-        return grad * _silu_slope(a, sigmoid)
+        a, = ctx.saved_tensors
+        if grad.dtype != a.dtype or grad.shape != a.shape:  # (a gradient of another dtype promotes, as numpy does)
+            return _activation_kernels.silu_backward_reference(a, grad)
+        return _activation_kernels.silu_backward(a, grad)
 
     @staticmethod
     def differentiable_backward(ctx, grad):
