@@ -123,3 +123,76 @@ int AG_NAME(ag_relu_bias_backward)(int64_t rows, int64_t channels, const T *grad
     }
     return 0;
 }
+
+/* ---- gelu and silu: one pass forward, one pass backward (from the input) ---- */
+
+/* The portable loop, both element types: libm's erfc / exp in double, rounded once to T
+ * (float64 data takes this loop at every level: it serves gradcheck, not speed). The
+ * formulas are the SIMD loops' (activation_gelu_level.h): Phi(x) = erfc(-x / sqrt 2) / 2
+ * and 1 + tanh(s) = 2 / (1 + e^(-2s)), both without cancellation in the left tail. */
+static void AG_NAME(gelu_span_portable)(const T *x, const T *grad, int form, T *out,
+                                        int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i++) {
+        const double v = (double)x[i];
+        double result;
+        if (form == AG_SILU) {
+            const double sigmoid = 1.0 / (1.0 + exp(-v));
+            if (grad == NULL) result = v * sigmoid;
+            else result = sigmoid * (1.0 + v * (1.0 - sigmoid));
+        } else if (form == AG_GELU_TANH) {
+            const double q = 2.0 / (1.0 + exp(-2.0 * AG_GELU_TANH_SCALE * v * (1.0 + AG_GELU_TANH_CUBIC * v * v)));
+            if (grad == NULL) result = 0.5 * v * q;
+            else result = 0.5 * q + 0.5 * v * q * (2.0 - q) * AG_GELU_TANH_SCALE
+                                        * (1.0 + 3.0 * AG_GELU_TANH_CUBIC * v * v);
+        } else {
+            const double cdf = 0.5 * erfc(-v * 0.70710678118654752440);
+            if (grad == NULL) result = v * cdf;
+            else result = cdf + v * exp(-0.5 * v * v) * 0.39894228040143267794;
+        }
+        out[i] = grad == NULL ? (T)result : grad[i] * (T)result;
+    }
+}
+
+/* Elements from which gelu's pass takes the threads: an element costs ~1-2 ns in the SIMD
+ * loops (more in the portable one), so a share of 32 Ki elements is worth ~30 us or more,
+ * well above a region's start and join. */
+#ifndef AG_GELU_PARALLEL_MIN
+#define AG_GELU_PARALLEL_MIN 32768.0
+#endif
+
+typedef struct {
+    AG_GELU_SPAN span;
+    const T *x, *grad;
+    int form;
+    T *out;
+} AG_NAME(gelu_job);
+
+static void AG_NAME(gelu_range)(void *pointer, int64_t begin, int64_t end, int thread) {
+    const AG_NAME(gelu_job) *job = (const AG_NAME(gelu_job) *)pointer;
+    (void)thread;
+    job->span(job->x, job->grad, job->form, job->out, begin, end);
+}
+
+static void AG_NAME(gelu_run)(int64_t count, const T *x, const T *grad, int form, T *out) {
+    AG_NAME(gelu_job) job;
+    if (count <= 0) return;
+    job.span = AG_GELU_SELECT(ag_get_simd_level(), AG_NAME(gelu_span_portable));
+    job.x = x; job.grad = grad; job.form = form; job.out = out;
+    ag_parallel_for(ag_threads_for((double)count, AG_GELU_PARALLEL_MIN), count, AG_NAME(gelu_range), &job);
+}
+
+void AG_NAME(ag_gelu_forward)(int64_t count, const T *x, int tanh_form, T *y) {
+    AG_NAME(gelu_run)(count, x, NULL, tanh_form ? AG_GELU_TANH : AG_GELU_EXACT, y);
+}
+
+void AG_NAME(ag_gelu_backward)(int64_t count, const T *x, const T *grad, int tanh_form, T *grad_x) {
+    AG_NAME(gelu_run)(count, x, grad, tanh_form ? AG_GELU_TANH : AG_GELU_EXACT, grad_x);
+}
+
+void AG_NAME(ag_silu_forward)(int64_t count, const T *x, T *y) {
+    AG_NAME(gelu_run)(count, x, NULL, AG_SILU, y);
+}
+
+void AG_NAME(ag_silu_backward)(int64_t count, const T *x, const T *grad, T *grad_x) {
+    AG_NAME(gelu_run)(count, x, grad, AG_SILU, grad_x);
+}

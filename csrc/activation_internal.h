@@ -29,12 +29,27 @@
 AG_ACTIVATION_TYPES(f32, float)
 AG_ACTIVATION_TYPES(f64, double)
 
+/* gelu and silu: out[i] = f(x[i]) when grad is NULL, else grad[i] * f'(x[i]), for i in
+ * [begin, end) of dense arrays; form picks f: the exact gelu, the tanh gelu or silu. */
+enum { AG_GELU_EXACT = 0, AG_GELU_TANH = 1, AG_SILU = 2 };
+#define AG_GELU_TYPES(SUFFIX, T)                                                         \
+    typedef void (*ag_gelu_span_##SUFFIX)(const T *x, const T *grad, int form, T *out, \
+                                          int64_t begin, int64_t end);
+AG_GELU_TYPES(f32, float)
+AG_GELU_TYPES(f64, double)
+/* the tanh form's constants: s = sqrt(2/pi) (x + 0.044715 x^3) */
+#define AG_GELU_TANH_SCALE 0.79788456080286535588
+#define AG_GELU_TANH_CUBIC 0.044715
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define AG_HAVE_ACTIVATION_X86 1
 /* activation_x86.c: float32 loops for channel counts that are multiples of the vector
  * width (16 for AVX-512F, 8 for AVX2); they fill `spans` only when `channels` allows. */
 void ag_activation_spans_f32_avx512(int64_t channels, ag_activation_spans_f32 *spans);
 void ag_activation_spans_f32_avx2(int64_t channels, ag_activation_spans_f32 *spans);
+/* gelu's float32 loops (double lanes inside; any count: the last partial vector is padded) */
+ag_gelu_span_f32 ag_gelu_span_f32_avx512(void);
+ag_gelu_span_f32 ag_gelu_span_f32_avx2(void);
 #endif
 
 #endif

@@ -1,9 +1,11 @@
-/* activation_x86.c: the float32 bias + ReLU loops (see activation_internal.h for the
- * contract) with AVX-512F and AVX2 intrinsics, for channel counts that are multiples of
+/* activation_x86.c: the float32 bias + ReLU loops and gelu's loops (see
+ * activation_internal.h for the contracts; gelu's math is activation_gelu_level.h,
+ * included here once per level) with AVX-512F and AVX2 intrinsics; the ReLU loops for channel counts that are multiples of
  * the vector width, so that a vector never straddles two rows and the bias is one
  * load. The ReLU keeps v where !(v <= 0) (an unordered compare: NaN passes through) and
  * writes +0.0 elsewhere, -0.0 included: numpy's maximum(v, 0) exactly. A mask bit is the ordered comparison v > 0 (false for NaN). Each function carries its
  * own target attribute; activation.c calls them only when ag_get_simd_level() allows. */
+#include <math.h>
 #include <string.h>
 #include "activation_internal.h"
 
@@ -93,4 +95,101 @@ void ag_activation_spans_f32_avx2(int64_t channels, ag_activation_spans_f32 *spa
     spans->forward = bias_relu_span_avx2;
     spans->backward = relu_bias_backward_span_avx2;
 }
+
+/* ---- gelu (activation_gelu_level.h), at AVX2+FMA and AVX-512F ---- */
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define GV __m256d
+#define GELU_LANES 4
+#define AG_GELU_NAME(x) gelu_##x##_avx2
+#define GV_SET1 _mm256_set1_pd
+#define GV_ADD _mm256_add_pd
+#define GV_SUB _mm256_sub_pd
+#define GV_MUL _mm256_mul_pd
+#define GV_DIV _mm256_div_pd
+#define GV_MIN _mm256_min_pd
+#define GV_MAX _mm256_max_pd
+#define GV_FMADD _mm256_fmadd_pd
+#define GV_FNMADD _mm256_fnmadd_pd
+#define GV_ROUND(v) _mm256_round_pd((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define GV_ABS(v) _mm256_andnot_pd(_mm256_set1_pd(-0.0), (v))
+#define GV_SELECT_LT(a, b, then, otherwise) \
+    _mm256_blendv_pd((otherwise), (then), _mm256_cmp_pd((a), (b), _CMP_LT_OQ))
+#define GV_LOAD_FLOATS(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define GV_STORE_FLOATS(p, v) _mm_storeu_ps((p), _mm256_cvtpd_ps(v))
+/* p * 2^n for integral n in [-433, 433]: n + 1.5 * 2^52 holds n in its low bits, and
+ * the low 12 bits of that plus the bias, shifted into place, are 2^n's exponent field */
+static inline __m256d gelu_scale2_avx2(__m256d p, __m256d n) {
+    const __m256i bits = _mm256_castpd_si256(_mm256_add_pd(n, _mm256_set1_pd(6755399441055744.0)));
+    const __m256i power = _mm256_slli_epi64(_mm256_add_epi64(bits, _mm256_set1_epi64x(1023)), 52);
+    return _mm256_mul_pd(p, _mm256_castsi256_pd(power));
+}
+#define GV_SCALE2 gelu_scale2_avx2
+#include "activation_gelu_level.h"
+#undef GV
+#undef GELU_LANES
+#undef AG_GELU_NAME
+#undef GV_SET1
+#undef GV_ADD
+#undef GV_SUB
+#undef GV_MUL
+#undef GV_DIV
+#undef GV_MIN
+#undef GV_MAX
+#undef GV_FMADD
+#undef GV_FNMADD
+#undef GV_ROUND
+#undef GV_ABS
+#undef GV_SELECT_LT
+#undef GV_LOAD_FLOATS
+#undef GV_STORE_FLOATS
+#undef GV_SCALE2
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#define GV __m512d
+#define GELU_LANES 8
+#define AG_GELU_NAME(x) gelu_##x##_avx512
+#define GV_SET1 _mm512_set1_pd
+#define GV_ADD _mm512_add_pd
+#define GV_SUB _mm512_sub_pd
+#define GV_MUL _mm512_mul_pd
+#define GV_DIV _mm512_div_pd
+#define GV_MIN _mm512_min_pd
+#define GV_MAX _mm512_max_pd
+#define GV_FMADD _mm512_fmadd_pd
+#define GV_FNMADD _mm512_fnmadd_pd
+#define GV_ROUND(v) _mm512_roundscale_pd((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define GV_ABS(v) _mm512_castsi512_pd(_mm512_and_epi64(_mm512_castpd_si512(v), \
+                                                         _mm512_set1_epi64(0x7fffffffffffffffLL)))
+#define GV_SELECT_LT(a, b, then, otherwise) \
+    _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ), (otherwise), (then))
+#define GV_LOAD_FLOATS(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define GV_STORE_FLOATS(p, v) _mm256_storeu_ps((p), _mm512_cvtpd_ps(v))
+#define GV_SCALE2 _mm512_scalef_pd
+#include "activation_gelu_level.h"
+#undef GV
+#undef GELU_LANES
+#undef AG_GELU_NAME
+#undef GV_SET1
+#undef GV_ADD
+#undef GV_SUB
+#undef GV_MUL
+#undef GV_DIV
+#undef GV_MIN
+#undef GV_MAX
+#undef GV_FMADD
+#undef GV_FNMADD
+#undef GV_ROUND
+#undef GV_ABS
+#undef GV_SELECT_LT
+#undef GV_LOAD_FLOATS
+#undef GV_STORE_FLOATS
+#undef GV_SCALE2
+#pragma GCC pop_options
+
+ag_gelu_span_f32 ag_gelu_span_f32_avx2(void) { return gelu_span_avx2; }
+ag_gelu_span_f32 ag_gelu_span_f32_avx512(void) { return gelu_span_avx512; }
 #endif

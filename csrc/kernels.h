@@ -233,6 +233,24 @@ int ag_batch_norm_forward_f64(int64_t rows, int64_t channels, const double *x, c
 int ag_batch_norm_backward_f32(int64_t rows, int64_t channels, const float *grad, const float *x, const float *mean, const float *rstd, const float *weight, float *grad_x, float *grad_weight, float *grad_bias);
 int ag_batch_norm_backward_f64(int64_t rows, int64_t channels, const double *grad, const double *x, const double *mean, const double *rstd, const double *weight, double *grad_x, double *grad_weight, double *grad_bias);
 
+/* ---- gelu and silu, one pass each way (activation.c) ------------------------------------- */
+/* x, y, grad, grad_x dense [count] (y may be x). y = gelu(x) = x Phi(x), or with
+ * tanh_form != 0 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); the backward writes
+ * grad_x = grad * gelu'(x) from the forward's input. float32 at the AVX2 / AVX-512 levels
+ * computes in double lanes (erfc to ~6e-9 relative); float64 uses libm. NaN -> NaN,
+ * gelu(inf) = inf, gelu(-inf) = NaN (x * 0, as x * Phi(x) gives). Threads follow
+ * ag_get_num_threads from 32 Ki elements on. */
+void ag_gelu_forward_f32(int64_t count, const float *x, int tanh_form, float *y);
+void ag_gelu_forward_f64(int64_t count, const double *x, int tanh_form, double *y);
+void ag_gelu_backward_f32(int64_t count, const float *x, const float *grad, int tanh_form, float *grad_x);
+void ag_gelu_backward_f64(int64_t count, const double *x, const double *grad, int tanh_form, double *grad_x);
+/* silu the same way: y = x sigmoid(x), grad_x = grad * sigmoid(x) (1 + x (1 - sigmoid(x))).
+ * silu(-inf) = NaN (-inf * 0), as x * sigmoid(x) gives. */
+void ag_silu_forward_f32(int64_t count, const float *x, float *y);
+void ag_silu_forward_f64(int64_t count, const double *x, double *y);
+void ag_silu_backward_f32(int64_t count, const float *x, const float *grad, float *grad_x);
+void ag_silu_backward_f64(int64_t count, const double *x, const double *grad, double *grad_x);
+
 /* CFFI-END */
 
 #endif

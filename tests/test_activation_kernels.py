@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_configurations import BACKENDS, CONFIGURATIONS, FLOAT_DTYPES, configured, needs_c, sum_tolerance
+from kernel_configurations import BACKENDS, CONFIGURATIONS, FLOAT_DTYPES, LEVELS, configured, needs_c, sum_tolerance
 
 import autograd_core as ag
 import nn
@@ -276,3 +276,181 @@ def test_sequential_runs_a_subclass_that_overrides_forward_as_written():
     layer = model[0]
     expected = np.maximum((x.numpy() @ layer.weight.numpy().T + layer.bias.numpy()) * 2.0, 0)
     np.testing.assert_allclose(model(x).numpy(), expected, rtol=1e-6)
+
+
+# ---- gelu (one pass each way) ----------------------------------------------------------------
+# float32 against the reference: the reference's own float32 rounding dominates (its
+# erfc argument -x/sqrt 2 is rounded in float32, its tanh form's 1 - tanh^2 cancels: up to
+# 3e-6 measured at |x| <= 12), so 1e-5; float64 both sides are libm's to a few ulp.
+GELU_TOLERANCE = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+GELU_FORMS = ["none", "tanh"]
+# the pass's three functions: gelu's two forms and silu (the same C loops)
+FORMS = GELU_FORMS + ["silu"]
+
+
+def _forward(form, x):
+    return activation.silu_forward(x) if form == "silu" else activation.gelu_forward(x, form)
+
+
+def _backward(form, x, grad):
+    return activation.silu_backward(x, grad) if form == "silu" else activation.gelu_backward(x, grad, form)
+
+
+@st.composite
+def gelu_cases(draw):
+    # sizes around the AVX2 (4 doubles) and AVX-512 (8) vectors: the padded last vector
+    size = draw(st.one_of(st.integers(0, 40), st.integers(41, 600)))
+    shape = draw(st.sampled_from([(size,), (1, size), (size, 1)]))
+    return (shape, draw(st.sampled_from(FLOAT_DTYPES)), draw(st.sampled_from(FORMS)),
+            draw(st.booleans()), draw(st.sampled_from([1.0, 4.0])), draw(st.integers(0, 2 ** 16)))
+
+
+def _assert_gelu_close(got, expected, dtype):
+    tolerance = GELU_TOLERANCE[np.dtype(dtype)]
+    assert got.dtype == dtype and got.shape == expected.shape
+    # NaN exactly where the reference has NaN (NaN inputs, gelu(-inf), slope at +-inf)
+    np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance, equal_nan=True)
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+
+
+@needs_c
+@pytest.mark.parametrize("simd_level, threads", CONFIGURATIONS)
+@CI
+@given(case=gelu_cases())
+def test_gelu_matches_reference(simd_level, threads, case):
+    shape, dtype, approximate, specials, scale, seed = case
+    rng = np.random.default_rng(seed)
+    x = (_values(rng, shape, dtype, specials) * dtype(scale)).astype(dtype)
+    grad = _values(rng, shape, dtype, specials)
+    # no infinite gradients: where the reference's float32 slope underflows to 0 (tanh
+    # rounded to -1 from x ~ -9 on) inf * 0 is NaN, where the kernel's tiny slope gives inf
+    grad[np.isinf(grad)] = np.nan
+    with np.errstate(invalid="ignore", over="ignore"):
+        y, y_ref = _run_both(simd_level, threads, lambda: _forward(approximate, x))
+        grad_x, grad_x_ref = _run_both(simd_level, threads, lambda: _backward(approximate, x, grad))
+    _assert_gelu_close(y, y_ref, dtype)
+    _assert_gelu_close(grad_x, grad_x_ref, dtype)
+
+
+@needs_c
+@pytest.mark.parametrize("simd_level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("approximate", FORMS)
+def test_gelu_special_values(simd_level, threads, approximate):
+    """NaN stays NaN, gelu(inf) = inf, gelu(-inf) = NaN (x * 0, as the formula gives),
+    the slope at +-inf is NaN (inf * 0); zeros give zero and the slope 1/2. silu alike."""
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 40.0, -40.0], dtype=np.float32)
+    grad = np.ones_like(x)
+    with configured(simd_level, threads):
+        y = _forward(approximate, x)
+        slope = _backward(approximate, x, grad)
+    if approximate == "silu":  # sigmoid(40) rounds to 1 in float32, sigmoid(-40) is 4e-18
+        np.testing.assert_array_equal(y[:6], [np.nan, np.inf, np.nan, 0.0, 0.0, 40.0])
+        np.testing.assert_allclose(y[6], -40 / (1 + np.exp(40.0)), rtol=1e-6)
+        np.testing.assert_array_equal(slope[:6], [np.nan, np.nan, np.nan, 0.5, 0.5, 1.0])
+    else:
+        np.testing.assert_array_equal(y, [np.nan, np.inf, np.nan, 0.0, 0.0, 40.0, 0.0])
+        np.testing.assert_array_equal(slope, [np.nan, np.nan, np.nan, 0.5, 0.5, 1.0, 0.0])
+    with configured(simd_level, threads):
+        assert np.isnan(_backward(approximate, np.float32([1.0]), np.float32([np.nan]))[0])
+
+
+@needs_c
+@pytest.mark.parametrize("simd_level", LEVELS)
+@pytest.mark.parametrize("approximate", GELU_FORMS)
+def test_gelu_float32_is_accurate_in_the_left_tail(simd_level, approximate):
+    """The C pass is within ~1 ulp of gelu computed in float64 from the same float32
+    inputs, down to x = -12 (gelu ~ -1e-32), where a float32 erfc argument alone would
+    cost ~100 ulp; the backward within 1e-7 absolute (its zero near x = -0.75) and 4 ulp.
+    The tanh form's float64 truth is 1 + tanh(s) written as 2 / (1 + e^(-2s)): the
+    reference's 1 + tanh(s) cancels to nothing in the tail even in float64."""
+    x = np.linspace(-12, 6, 20001).astype(np.float32)
+    x = x[x != 0]
+    wide = x.astype(np.float64)
+    if approximate == "none":
+        with kernels.backend("numpy"):
+            truth = activation.gelu_forward(wide, approximate)
+            truth_slope = activation.gelu_backward(wide, np.ones(x.size), approximate)
+    else:
+        scale, cubic = np.sqrt(2 / np.pi), 0.044715
+        with np.errstate(over="ignore"):
+            q = 2 / (1 + np.exp(-2 * scale * (wide + cubic * wide ** 3)))
+        truth = 0.5 * wide * q
+        truth_slope = 0.5 * q + 0.5 * wide * q * (2 - q) * scale * (1 + 3 * cubic * wide ** 2)
+    with configured(simd_level, 1):
+        y = activation.gelu_forward(x, approximate)
+        slope = activation.gelu_backward(x, np.ones_like(x), approximate)
+    eps, tiny = np.finfo(np.float32).eps, np.finfo(np.float32).tiny  # (below tiny: subnormal)
+    np.testing.assert_allclose(y, truth.astype(np.float32), rtol=1.5 * eps, atol=tiny)
+    np.testing.assert_allclose(slope, truth_slope.astype(np.float32), rtol=4 * eps, atol=1e-7)
+
+
+@needs_c
+@pytest.mark.parametrize("simd_level", LEVELS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_gelu_large_arrays_split_over_threads(simd_level, dtype):
+    """From 32 Ki elements the pass takes the threads: each element is computed alone, so
+    1 and 2 threads give the same bytes, on an odd size and a strided input."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((2 * 100003 + 1,)) * 3).astype(dtype)[::2]  # strided: copied once
+    grad = rng.standard_normal(x.shape).astype(dtype)
+    results = {}
+    for threads in (1, 2):
+        with configured(simd_level, threads):
+            results[threads] = [_forward(form, x).tobytes() for form in FORMS] + \
+                               [_backward(form, x, grad).tobytes() for form in FORMS]
+    assert results[1] == results[2]
+    with kernels.backend("numpy"):
+        expected = activation.gelu_forward(x, "none")
+    _assert_gelu_close(np.frombuffer(results[2][0], dtype=dtype), expected, dtype)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gelu_other_float_dtypes_take_the_reference(backend):
+    x = np.linspace(-3, 3, 13).astype(np.float16)
+    with kernels.backend(backend):
+        y = activation.gelu_forward(x)
+        slopes = [activation.gelu_backward(x, np.ones_like(x), "tanh"), activation.silu_backward(x, np.ones_like(x))]
+        silu = activation.silu_forward(x)
+    assert y.dtype == np.float16 and silu.dtype == np.float16 and all(s.dtype == np.float16 for s in slopes)
+    with kernels.backend("numpy"):
+        np.testing.assert_array_equal(silu, activation.silu_forward_reference(x))
+    with kernels.backend("numpy"):
+        np.testing.assert_array_equal(y, activation.gelu_forward_reference(x))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: activation.gelu_forward(np.ones(3, np.float32), "erf"), ValueError,
+     r"gelu_forward: got approximate='erf', expected 'none' or 'tanh'"),
+    (lambda: activation.gelu_forward([1.0]), TypeError, r"gelu_forward: got x of type list"),
+    (lambda: activation.gelu_forward(np.ones(3, np.int64)), TypeError, r"gelu_forward: got x of type int64"),
+    (lambda: activation.gelu_backward(np.ones(3, np.float32), np.ones(4, np.float32)), ValueError,
+     r"gelu_backward: got grad \(4,\) float32, expected the input's shape \(3,\)"),
+    (lambda: activation.gelu_backward(np.ones(3, np.float32), np.ones(3)), ValueError,
+     r"gelu_backward: got grad .* float64, expected the input's shape \(3,\) and dtype float32"),
+    (lambda: activation.silu_forward(np.ones(3, np.int32)), TypeError, r"silu_forward: got x of type int32"),
+    (lambda: activation.silu_backward(np.ones(3), np.ones((3, 1))), ValueError,
+     r"silu_backward: got grad \(3, 1\) float64, expected the input's shape \(3,\)"),
+])
+def test_gelu_arguments_are_checked(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_gelu_and_silu_ops_give_the_kernels_values(form, dtype):
+    """ag.gelu / ag.silu's forward and first-order backward are the kernel's passes (on
+    every backend), and their float64 gradients pass gradcheck."""
+    rng = np.random.default_rng(4)
+    values = (rng.standard_normal((37, 9)) * 3).astype(dtype)
+    grad = rng.standard_normal(values.shape).astype(dtype)
+    for backend in BACKENDS:
+        with kernels.backend(backend):
+            x = ag.tensor(values, requires_grad=True)
+            y = ag.silu(x) if form == "silu" else ag.gelu(x, approximate=form)
+            y.backward(ag.tensor(grad))
+            np.testing.assert_array_equal(y.numpy(), _forward(form, values))
+            np.testing.assert_array_equal(x.grad.numpy(), _backward(form, values, grad))
+    if dtype == np.float64:
+        op = ag.silu if form == "silu" else (lambda t: ag.gelu(t, approximate=form))
+        assert gradcheck(op, (ag.tensor(values[:4, :5], requires_grad=True),))

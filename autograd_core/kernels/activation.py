@@ -1,5 +1,7 @@
 """activation family (csrc/activation*.c): bias + ReLU as one pass over a layer's
-output, and its backward, for the fused conv2d / linear ops and the ReLU op.
+output, and its backward, for the fused conv2d / linear ops and the ReLU op; and gelu
+(exact and approximate='tanh') and silu, one pass forward and one backward each, for the
+gelu and silu ops.
 
 Arrays are [rows, channels] in memory (any shape whose last dimension is the channels:
 a conv output [n, h, w, c_out] is [n*h*w, c_out]). The ReLU's mask is kept as bits,
@@ -12,12 +14,19 @@ passes the gradient where the output is > 0 and gives exactly 0 elsewhere, NaN i
 included (a select, not a product: an inactive unit's NaN or inf gradient gives 0, as
 PyTorch's threshold_backward does).
 """
+import math
+
 import numpy as np
 
+from . import special
 from .runtime import by_dtype, c_array, check_float, dispatch, ffi, pointers
 
 _FORWARD = by_dtype("ag_bias_relu_forward_f32", "ag_bias_relu_forward_f64")
 _BACKWARD = by_dtype("ag_relu_bias_backward_f32", "ag_relu_bias_backward_f64")
+_GELU_FORWARD = by_dtype("ag_gelu_forward_f32", "ag_gelu_forward_f64")
+_GELU_BACKWARD = by_dtype("ag_gelu_backward_f32", "ag_gelu_backward_f64")
+_SILU_FORWARD = by_dtype("ag_silu_forward_f32", "ag_silu_forward_f64")
+_SILU_BACKWARD = by_dtype("ag_silu_backward_f32", "ag_silu_backward_f64")
 
 
 def mask_bytes(count):
@@ -137,3 +146,148 @@ def _backward_numpy(grad, mask, with_bias):
     with np.errstate(invalid="ignore"):
         grad_bias = grad_x.reshape(-1, grad.shape[-1]).sum(axis=0) if with_bias else None
     return grad_x, grad_bias
+
+
+# ---- gelu ----------------------------------------------------------------------------------
+# One C pass each way instead of ~10 numpy passes and temporaries around the erfc kernel.
+# float32 at the AVX2 / AVX-512 levels computes in double lanes with its own erfc (relative
+# error ~6e-9: csrc/activation_gelu_level.h) and exp; float64, and float32 at the portable
+# level, use libm's erfc / exp in double. The reference below is the op's former numpy
+# code: Phi through the special family's erfc (exact in the left tail), tanh by numpy.
+# Measured on the shared 2-core development machine (AMD EPYC, AVX-512), float32 [768, 512],
+# one thread, medians: the exact form 0.84 ms forward + 1.13 ms backward (AVX2: 1.5 + 2.0;
+# portable libm: 4.2 + 5.9), the tanh form 0.43 + 0.54 ms; the former numpy code around the
+# C erfc took 4.3 ms (exact) and 6.3 ms (tanh) in the same process, more in a training step
+# where its ~10 temporaries of 1.5 MiB each are fresh pages.
+_TANH_SCALE = math.sqrt(2.0 / math.pi)
+_TANH_CUBIC = 0.044715
+_GELU_FORMS = ("none", "tanh")
+
+
+def _check_gelu(op, x, approximate, grad=None):
+    if approximate not in _GELU_FORMS:
+        raise ValueError("%s: got approximate=%r, expected 'none' or 'tanh'" % (op, approximate))
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
+        raise TypeError("%s: got x of type %s, expected a numpy.ndarray of a float dtype"
+                        % (op, getattr(x, "dtype", type(x).__name__)))
+    if grad is not None and (not isinstance(grad, np.ndarray) or grad.shape != x.shape or grad.dtype != x.dtype):
+        raise ValueError("%s: got grad %s %s, expected the input's shape %s and dtype %s"
+                         % (op, getattr(grad, "shape", type(grad).__name__), getattr(grad, "dtype", ""),
+                            x.shape, x.dtype))
+
+
+def gelu_forward(x, approximate="none"):
+    """gelu of each element: x Phi(x) (approximate='none') or 0.5 x (1 + tanh(sqrt(2/pi)
+    (x + 0.044715 x^3))) ('tanh'). x: float array, any shape -> a new array of its shape
+    and dtype. float32 / float64 run in C; other float dtypes take the reference."""
+    _check_gelu("gelu_forward", x, approximate)
+    if x.dtype not in _GELU_FORWARD:
+        return gelu_forward_reference(x, approximate)
+    return dispatch(_gelu_forward_c, gelu_forward_reference, x, approximate)
+
+
+def gelu_backward(x, grad, approximate="none"):
+    """grad * gelu'(x), from the forward's input x: float arrays of one shape and dtype
+    -> a new array of that shape and dtype."""
+    _check_gelu("gelu_backward", x, approximate, grad)
+    if x.dtype not in _GELU_BACKWARD:
+        return gelu_backward_reference(x, grad, approximate)
+    return dispatch(_gelu_backward_c, gelu_backward_reference, x, grad, approximate)
+
+
+def _gelu_forward_c(x, approximate):
+    x = c_array(x)
+    y = np.empty(x.shape, dtype=x.dtype)
+    _GELU_FORWARD[x.dtype](x.size, *pointers(x), int(approximate == "tanh"), *pointers(y))
+    return y
+
+
+def _gelu_backward_c(x, grad, approximate):
+    x, grad = c_array(x), c_array(grad)
+    grad_x = np.empty(x.shape, dtype=x.dtype)
+    _GELU_BACKWARD[x.dtype](x.size, *pointers(x, grad), int(approximate == "tanh"), *pointers(grad_x))
+    return grad_x
+
+
+def _normal_cdf_reference(x):
+    """P(N(0, 1) <= x) = erfc(-x / sqrt 2) / 2 in x's dtype (accurate in the far left tail)."""
+    return (0.5 * special.erfc(-x * math.sqrt(0.5))).astype(x.dtype, copy=False)
+
+
+def gelu_forward_reference(x, approximate="none"):
+    """The reference gelu: numpy around the special family's erfc."""
+    if approximate == "none":
+        return x * _normal_cdf_reference(x)
+    return 0.5 * x * (1.0 + np.tanh(_TANH_SCALE * (x + _TANH_CUBIC * x * x * x)))
+
+
+def gelu_slope(xp, x, saved, approximate):
+    """gelu'(x), one formula for numpy arrays (xp = np) and Tensors (the op's graph form);
+    saved is Phi(x) for the exact form, tanh of the inner polynomial for the tanh form."""
+    if approximate == "none":  # Phi(x) + x phi(x)
+        density = xp.exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
+        return saved + x * density
+    inner_slope = _TANH_SCALE * (1.0 + 3.0 * _TANH_CUBIC * x * x)
+    return 0.5 * (1.0 + saved) + 0.5 * x * (1.0 - saved * saved) * inner_slope
+
+
+def gelu_backward_reference(x, grad, approximate="none"):
+    """The reference gelu backward: grad * gelu_slope, the saved factor recomputed."""
+    if approximate == "none":
+        saved = _normal_cdf_reference(x)
+    else:
+        saved = np.tanh(_TANH_SCALE * (x + _TANH_CUBIC * x * x * x))
+    return grad * gelu_slope(np, x, saved, approximate)
+
+
+# ---- silu ----------------------------------------------------------------------------------
+# The same pass (csrc/activation_gelu_level.h) with sigmoid = 1 / (1 + e^(-x)) in double
+# lanes; the reference is the op's former numpy code (the stable sigmoid of elementwise.py).
+
+def silu_forward(x):
+    """x * sigmoid(x) of each element: float array, any shape -> a new array of its shape
+    and dtype. float32 / float64 run in C; other float dtypes take the reference."""
+    _check_gelu("silu_forward", x, "none")
+    if x.dtype not in _SILU_FORWARD:
+        return silu_forward_reference(x)
+    return dispatch(_silu_forward_c, silu_forward_reference, x)
+
+
+def silu_backward(x, grad):
+    """grad * silu'(x) = grad * sigmoid(x) (1 + x (1 - sigmoid(x))), from the forward's
+    input x: float arrays of one shape and dtype -> a new array of that shape and dtype."""
+    _check_gelu("silu_backward", x, "none", grad)
+    if x.dtype not in _SILU_BACKWARD:
+        return silu_backward_reference(x, grad)
+    return dispatch(_silu_backward_c, silu_backward_reference, x, grad)
+
+
+def _silu_forward_c(x):
+    x = c_array(x)
+    y = np.empty(x.shape, dtype=x.dtype)
+    _SILU_FORWARD[x.dtype](x.size, *pointers(x, y))
+    return y
+
+
+def _silu_backward_c(x, grad):
+    x, grad = c_array(x), c_array(grad)
+    grad_x = np.empty(x.shape, dtype=x.dtype)
+    _SILU_BACKWARD[x.dtype](x.size, *pointers(x, grad, grad_x))
+    return grad_x
+
+
+def _sigmoid_reference(x):
+    # exp of a non-positive number only, so it never overflows
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def silu_forward_reference(x):
+    """The reference silu: x times numpy's stable sigmoid."""
+    return x * _sigmoid_reference(x)
+
+
+def silu_backward_reference(x, grad):
+    """The reference silu backward: grad * sigmoid (1 + x (1 - sigmoid))."""
+    sigmoid = _sigmoid_reference(x)
+    return grad * (sigmoid * (1.0 + x * (1.0 - sigmoid)))

@@ -25,20 +25,14 @@ import math
 import numpy as np
 
 from ..function import Function
+from ..kernels import activation as _activation_kernels
 from ..registry import register
 from ..tensor import _DEFAULT_FLOAT, as_tensor
 from ._util import DimensionError, unbroadcast
 from .elementwise import Neg, Softplus, Tanh, _sigmoid, cast, where
-from .pointwise import _GRAPH_MATH, Erfc, erfc_values
+from .pointwise import _GRAPH_MATH, Erfc
 from .reduce import softmax
 from .shape import chunk, concat
-
-# exact gelu needs the normal CDF through erfc, the special kernel family's (libm's erfcf /
-# erfc in C, ~1 ulp; a float64 series as the numpy reference), as the erfc op uses it
-def _normal_cdf(a):
-    """P(N(0, 1) <= a) = erfc(-a / sqrt 2) / 2 in a's dtype (accurate in the far left tail)."""
-    return (0.5 * erfc_values(-a * math.sqrt(0.5))).astype(a.dtype, copy=False)
-
 
 def _softplus(a):
     # log(1 + exp(a)) with exp of a non-positive number only
@@ -57,19 +51,13 @@ def _check_number(op, name, value):
 
 
 # ---- gelu -------------------------------------------------------------------------------
-_TANH_SCALE = math.sqrt(2.0 / math.pi)
-_TANH_CUBIC = 0.044715
-
-
-def _gelu_slope(xp, a, saved, approximate):
-    """gelu's derivative at a, one formula for numpy arrays (xp = np, in the first-order
-    backward) and Tensors (xp = _GRAPH_MATH, create_graph mode); saved is Phi(a) for the
-    exact form, tanh of the inner polynomial for the tanh form."""
-    if approximate == "none":  # Phi(x) + x phi(x)
-        density = xp.exp(-0.5 * a * a) * (1.0 / math.sqrt(2.0 * math.pi))
-        return saved + a * density
-    inner_slope = _TANH_SCALE * (1.0 + 3.0 * _TANH_CUBIC * a * a)
-    return 0.5 * (1.0 + saved) + 0.5 * a * (1.0 - saved * saved) * inner_slope
+# The first-order forward and backward are one pass each of the activation kernel family
+# (kernels/activation.py: C, with the former numpy code as its reference); the backward
+# recomputes gelu'(x) from the saved input instead of keeping Phi(x) or tanh alive.
+_TANH_SCALE = _activation_kernels._TANH_SCALE
+_TANH_CUBIC = _activation_kernels._TANH_CUBIC
+# gelu's derivative, one formula for numpy arrays and Tensors (the graph form below)
+_gelu_slope = _activation_kernels.gelu_slope
 
 
 class Gelu(Function):
@@ -79,19 +67,15 @@ class Gelu(Function):
     @staticmethod
     def forward(ctx, a, approximate):
         ctx.approximate = approximate
-        if approximate == "none":
-            cdf = _normal_cdf(a)
-            ctx.save_for_backward(a, cdf)
-            return a * cdf
-        inner = _TANH_SCALE * (a + _TANH_CUBIC * a * a * a)
-        tanh = np.tanh(inner)
-        ctx.save_for_backward(a, tanh)
-        return 0.5 * a * (1.0 + tanh)
+        ctx.save_for_backward(a)
+        return _activation_kernels.gelu_forward(a, approximate)
 
     @staticmethod
     def backward(ctx, grad):
-        a, saved = ctx.saved_tensors
-        return grad * _gelu_slope(np, a, saved, ctx.approximate), None
+        a, = ctx.saved_tensors
+        if grad.dtype != a.dtype or grad.shape != a.shape:  # (a gradient of another dtype promotes, as numpy does)
+            return _activation_kernels.gelu_backward_reference(a, grad, ctx.approximate), None
+        return _activation_kernels.gelu_backward(a, grad, ctx.approximate), None
 
     @staticmethod
     def differentiable_backward(ctx, grad):
@@ -120,16 +104,18 @@ class Silu(Function):
     """x * sigmoid(x) (swish), as torch.nn.functional.silu. Float tensors; any shape."""
     float_input = True
 
+    # first order: one pass each way of the activation kernel family, from the input
     @staticmethod
     def forward(ctx, a):
-        sigmoid = _sigmoid(a)
-        ctx.save_for_backward(a, sigmoid)
-        return a * sigmoid
+        ctx.save_for_backward(a)
+        return _activation_kernels.silu_forward(a)
 
     @staticmethod
     def backward(ctx, grad):
-        a, sigmoid = ctx.saved_tensors
-        return grad * _silu_slope(a, sigmoid)
+        a, = ctx.saved_tensors
+        if grad.dtype != a.dtype or grad.shape != a.shape:  # (a gradient of another dtype promotes, as numpy does)
+            return _activation_kernels.silu_backward_reference(a, grad)
+        return _activation_kernels.silu_backward(a, grad)
 
     @staticmethod
     def differentiable_backward(ctx, grad):
