@@ -235,3 +235,18 @@ def test_every_level_is_exercised():
     test files compare each level against the numpy reference)."""
     assert LEVELS[0] == 0 and LEVELS[-1] == kernels.cpu_simd_level()
     assert {configuration.values[0] for configuration in CONFIGURATIONS} == set(LEVELS)
+
+
+@pytest.mark.parametrize("environment, tuned", [({}, True), ({"AUTOGRAD_CORE_MALLOC_TUNING": "0"}, False),
+                                                ({"MALLOC_ARENA_MAX": "2"}, False)])
+def test_the_allocator_is_tuned_unless_the_user_says_otherwise(environment, tuned):
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("the allocator tuning is glibc's mallopt")
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("MALLOC_") and name != "AUTOGRAD_CORE_MALLOC_TUNING"}
+    env.update(environment)
+    result = subprocess.run([sys.executable, "-c", "from autograd_core.kernels import runtime; "
+                             "print(runtime.ALLOCATOR_TUNED)"], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == str(tuned)

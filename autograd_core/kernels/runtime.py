@@ -161,6 +161,38 @@ if os.environ.get("AUTOGRAD_CORE_NUM_THREADS"):  # set and not empty
                                       "AUTOGRAD_CORE_NUM_THREADS"))
 
 
+# ---- the allocator ------------------------------------------------------------------------
+# glibc serves a large block (from 128 KiB, a threshold that then moves with what is freed)
+# by a fresh mmap and returns it to the system on free, so an array of a training step's
+# size is new memory every step, and touching it page-faults page by page. Fixed
+# thresholds keep blocks below 32 MiB in the heap, reused from step to step, and return
+# freed memory to the system only beyond 128 MiB at the heap's top. Measured on the 2-core
+# development machine, the GPT of train-lm --arch gpt (4 layers, 128 channels, batch 12):
+# 47.5 -> 40.5 ms a step (medians of 3 alternated processes). Set once at import, on
+# glibc only, unless the user set glibc's own MALLOC_* variables; AUTOGRAD_CORE_MALLOC_TUNING=0
+# leaves the allocator alone. (It applies to the whole process, as the thread count does.)
+_MALLOC_SETTINGS = ((-3, 32 << 20), (-1, 128 << 20))  # (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD)
+
+
+def _tune_allocator():
+    """Apply _MALLOC_SETTINGS with mallopt; returns whether it did."""
+    import ctypes
+    import platform
+
+    if os.environ.get("AUTOGRAD_CORE_MALLOC_TUNING", "1") == "0" \
+            or any(name.startswith("MALLOC_") for name in os.environ) \
+            or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return all(mallopt(option, value) == 1 for option, value in _MALLOC_SETTINGS)
+
+
+ALLOCATOR_TUNED = _tune_allocator()
+
+
 # ---- SIMD level --------------------------------------------------------------------------
 # SIMD paths of the C kernels; the best one the CPU supports is used unless a test forces
 # a lower one to exercise it.
