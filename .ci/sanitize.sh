@@ -24,7 +24,7 @@ cd "$work"
 # odd layouts (misaligned ones included), which is what UBSan's alignment check is for.
 tests=(tests/test_runtime.py tests/test_gemm_kernels.py tests/test_conv2d_kernels.py tests/test_pool_kernels.py
        tests/test_rnn_kernels.py tests/test_optim_kernels.py tests/test_activation_kernels.py tests/test_threading_faults.py
-       tests/test_special_kernels.py tests/test_norm_kernels.py
+       tests/test_special_kernels.py tests/test_norm_kernels.py tests/test_softmax_kernels.py
        tests/test_kernel_differential.py)
 for test_file in "${tests[@]}"; do
     if [ ! -f "$test_file" ]; then

@@ -4,7 +4,8 @@ Every file is compiled for baseline x86-64 (no -mavx2 / -march=native): the ISA-
 code (gemm_x86.c, conv2d_x86.c, winograd_x86.c, pool_x86.c, rnn_cells_x86.c, optim_x86.c,
 activation_x86.c, norm_x86.c) carries its own target attributes or `#pragma GCC target`, and runs
 only when ag_get_simd_level() allows it. special.c (erf, erfc) is scalar libm calls
-with no ISA-specific part; the extension links libm for it.
+with no ISA-specific part; the extension links libm for it. softmax.c is portable loops
+that the compiler vectorises at the baseline.
 
 The C API is the declarations in kernels.h between the CFFI-BEGIN/CFFI-END markers.
 Environment knobs (for CI and debugging, not for users):

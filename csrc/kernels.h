@@ -251,6 +251,19 @@ void ag_silu_forward_f64(int64_t count, const double *x, double *y);
 void ag_silu_backward_f32(int64_t count, const float *x, const float *grad, float *grad_x);
 void ag_silu_backward_f64(int64_t count, const double *x, const double *grad, double *grad_x);
 
+/* ---- softmax over rows, forward in place and backward (softmax.c) ------------------------ */
+/* x [rows, width] dense. The forward replaces each row by exp(x - max) / sum over its kept
+ * columns: all of them (causal 0), or 0..(row mod width) (causal 1: the rows of [n, n]
+ * stacks of attention scores, query by key) with 0 written beyond. The backward writes
+ * grad_x = y * (grad - sum(grad * y)) over the kept columns, 0 beyond, from the forward's
+ * output y; grad_x may be grad (in place). float32 uses a polynomial exp (relative error
+ * ~1 ulp), float64 libm's. A row whose kept values are all -inf gives NaN (as numpy).
+ * Threads follow ag_get_num_threads from 2 Mi elements on; results do not depend on them. */
+void ag_softmax_forward_f32(int64_t rows, int64_t width, int causal, float *x);
+void ag_softmax_forward_f64(int64_t rows, int64_t width, int causal, double *x);
+void ag_softmax_backward_f32(int64_t rows, int64_t width, int causal, const float *y, const float *grad, float *grad_x);
+void ag_softmax_backward_f64(int64_t rows, int64_t width, int causal, const double *y, const double *grad, double *grad_x);
+
 /* CFFI-END */
 
 #endif

@@ -217,6 +217,7 @@ def test_package_exports_every_kernel_and_setting():
              "lstm_step_forward", "lstm_step_backward", "projection_forward", "adam_step", "sgd_step",
              "rmsprop_step", "StepCache", "bias_relu_forward", "relu_bias_backward", "erf", "erfc", "resolve_padding",
              "layer_norm_forward", "layer_norm_backward", "batch_norm_forward", "batch_norm_backward",
+             "softmax_forward", "softmax_backward",
              "conv_output_size", "backend", "get_backend", "set_backend", "extension_available",
              "set_num_threads", "get_num_threads", "MAX_THREADS", "SIMD_LEVELS", "cpu_simd_level", "get_simd_level",
              "set_simd_level", "simd_level"}

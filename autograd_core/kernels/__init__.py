@@ -15,6 +15,7 @@ One module per kernel family, each lining up with its C and its tests:
   optim.py     csrc/optim*.c    tests/test_optim_kernels.py
   special.py   csrc/special.c   tests/test_special_kernels.py (erf, erfc)
   norm.py      csrc/norm*.c     tests/test_norm_kernels.py (layer norm, batch norm)
+  softmax.py   csrc/softmax*.c  tests/test_softmax_kernels.py (softmax over rows, causal limit)
 
 Every public kernel validates its arguments (shapes, dtypes, contiguity, sizes), so C
 never sees an argument that would make it read or write out of bounds, and then runs
@@ -36,6 +37,7 @@ from .rnn import (gru_cell_backward, gru_cell_forward, lstm_cell_backward, lstm_
 from .runtime import (MAX_THREADS, SIMD_LEVELS, backend, cpu_simd_level, extension_available, get_backend,
                       get_num_threads, get_simd_level, set_backend, set_num_threads, set_simd_level,
                       simd_level)
+from .softmax import softmax_backward, softmax_forward
 from .special import erf, erfc
 from .windows import conv_output_size, resolve_padding
 
@@ -47,5 +49,5 @@ __all__ = [
     "lstm_cell_backward",
     "lstm_cell_forward", "lstm_step_backward", "lstm_step_forward", "max_pool2d_backward",
     "max_pool2d_forward", "projection_forward", "relu_bias_backward", "resolve_padding", "rmsprop_step", "set_backend",
-    "set_num_threads", "set_simd_level", "sgd_step", "simd_level",
+    "set_num_threads", "set_simd_level", "sgd_step", "simd_level", "softmax_backward", "softmax_forward",
 ]
