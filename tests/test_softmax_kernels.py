@@ -183,3 +183,33 @@ def test_validation_names_the_op():
     frozen.flags.writeable = False
     with pytest.raises(ValueError, match="softmax_backward: got out that is not a writable"):
         softmax.softmax_backward(x, x, out=frozen)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["causal", "general"])
+def test_packed_attention_with_either_mask_matches_its_ops(backend, kind):
+    """nn/apps/gpt.py PackedAttention runs the kernels' causal limit for the causal mask
+    and adds any other mask before a full-row softmax: both match the attention written
+    with ops (its graph form), values and gradients."""
+    import autograd_core as ag
+    from nn.apps import gpt
+
+    rng = np.random.default_rng(11)
+    batch, length, heads, head_dim = 2, 19, 2, 3  # 19: a block of 16 and a tail
+    packed = ag.tensor(rng.standard_normal((batch * length, 3 * heads * head_dim)), requires_grad=True)
+    causal = np.where(np.tril(np.ones((length, length), dtype=bool)), 0.0, -np.inf)
+    if kind == "causal":
+        mask = causal
+    else:  # finite additive terms and some blocked keys, no row blocked entirely
+        mask = rng.standard_normal((length, length))
+        mask[rng.random((length, length)) < 0.3] = -np.inf
+        mask[:, 0] = 0.0
+    assert gpt.PackedAttention._is_causal(mask) == (kind == "causal")
+    weight = ag.tensor(rng.standard_normal((batch * length, heads * head_dim)))
+    with kernels.backend(backend):
+        fused = gpt.PackedAttention.apply(packed, heads, mask, 0.4)
+        (grad_fused,) = ag.grad((fused * weight).sum(), [packed])
+    composed = gpt._split_attend_merge(packed, heads, mask, 0.4)
+    (grad_composed,) = ag.grad((composed * weight).sum(), [packed])
+    np.testing.assert_allclose(fused.data, composed.data, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad_fused.data, grad_composed.data, rtol=1e-10, atol=1e-12)
