@@ -113,7 +113,6 @@ void ag_activation_spans_f32_avx2(int64_t channels, ag_activation_spans_f32 *spa
 #define GV_FMADD _mm256_fmadd_pd
 #define GV_FNMADD _mm256_fnmadd_pd
 #define GV_ROUND(v) _mm256_round_pd((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define GV_ABS(v) _mm256_andnot_pd(_mm256_set1_pd(-0.0), (v))
 #define GV_SELECT_LT(a, b, then, otherwise) \
     _mm256_blendv_pd((otherwise), (then), _mm256_cmp_pd((a), (b), _CMP_LT_OQ))
 #define GV_LOAD_FLOATS(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
@@ -140,7 +139,6 @@ static inline __m256d gelu_scale2_avx2(__m256d p, __m256d n) {
 #undef GV_FMADD
 #undef GV_FNMADD
 #undef GV_ROUND
-#undef GV_ABS
 #undef GV_SELECT_LT
 #undef GV_LOAD_FLOATS
 #undef GV_STORE_FLOATS
@@ -162,8 +160,6 @@ static inline __m256d gelu_scale2_avx2(__m256d p, __m256d n) {
 #define GV_FMADD _mm512_fmadd_pd
 #define GV_FNMADD _mm512_fnmadd_pd
 #define GV_ROUND(v) _mm512_roundscale_pd((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define GV_ABS(v) _mm512_castsi512_pd(_mm512_and_epi64(_mm512_castpd_si512(v), \
-                                                         _mm512_set1_epi64(0x7fffffffffffffffLL)))
 #define GV_SELECT_LT(a, b, then, otherwise) \
     _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ), (otherwise), (then))
 #define GV_LOAD_FLOATS(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
@@ -183,7 +179,6 @@ static inline __m256d gelu_scale2_avx2(__m256d p, __m256d n) {
 #undef GV_FMADD
 #undef GV_FNMADD
 #undef GV_ROUND
-#undef GV_ABS
 #undef GV_SELECT_LT
 #undef GV_LOAD_FLOATS
 #undef GV_STORE_FLOATS
