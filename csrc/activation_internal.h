@@ -47,7 +47,8 @@ AG_GELU_TYPES(f64, double)
  * width (16 for AVX-512F, 8 for AVX2); they fill `spans` only when `channels` allows. */
 void ag_activation_spans_f32_avx512(int64_t channels, ag_activation_spans_f32 *spans);
 void ag_activation_spans_f32_avx2(int64_t channels, ag_activation_spans_f32 *spans);
-/* gelu's float32 loops (double lanes inside; any count: the last partial vector is padded) */
+/* gelu's float32 loops (the exact form in float lanes, the tanh form and silu in double
+ * lanes; any count: the last partial vector is padded) */
 ag_gelu_span_f32 ag_gelu_span_f32_avx512(void);
 ag_gelu_span_f32 ag_gelu_span_f32_avx2(void);
 #endif

@@ -113,7 +113,6 @@ void ag_activation_spans_f32_avx2(int64_t channels, ag_activation_spans_f32 *spa
 #define GV_FMADD _mm256_fmadd_pd
 #define GV_FNMADD _mm256_fnmadd_pd
 #define GV_ROUND(v) _mm256_round_pd((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define GV_ABS(v) _mm256_andnot_pd(_mm256_set1_pd(-0.0), (v))
 #define GV_SELECT_LT(a, b, then, otherwise) \
     _mm256_blendv_pd((otherwise), (then), _mm256_cmp_pd((a), (b), _CMP_LT_OQ))
 #define GV_LOAD_FLOATS(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
@@ -140,7 +139,6 @@ static inline __m256d gelu_scale2_avx2(__m256d p, __m256d n) {
 #undef GV_FMADD
 #undef GV_FNMADD
 #undef GV_ROUND
-#undef GV_ABS
 #undef GV_SELECT_LT
 #undef GV_LOAD_FLOATS
 #undef GV_STORE_FLOATS
@@ -162,8 +160,6 @@ static inline __m256d gelu_scale2_avx2(__m256d p, __m256d n) {
 #define GV_FMADD _mm512_fmadd_pd
 #define GV_FNMADD _mm512_fnmadd_pd
 #define GV_ROUND(v) _mm512_roundscale_pd((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define GV_ABS(v) _mm512_castsi512_pd(_mm512_and_epi64(_mm512_castpd_si512(v), \
-                                                         _mm512_set1_epi64(0x7fffffffffffffffLL)))
 #define GV_SELECT_LT(a, b, then, otherwise) \
     _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_LT_OQ), (otherwise), (then))
 #define GV_LOAD_FLOATS(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
@@ -183,13 +179,127 @@ static inline __m256d gelu_scale2_avx2(__m256d p, __m256d n) {
 #undef GV_FMADD
 #undef GV_FNMADD
 #undef GV_ROUND
-#undef GV_ABS
 #undef GV_SELECT_LT
 #undef GV_LOAD_FLOATS
 #undef GV_STORE_FLOATS
 #undef GV_SCALE2
 #pragma GCC pop_options
 
-ag_gelu_span_f32 ag_gelu_span_f32_avx2(void) { return gelu_span_avx2; }
-ag_gelu_span_f32 ag_gelu_span_f32_avx512(void) { return gelu_span_avx512; }
+/* ---- the exact gelu in float lanes (activation_gelu_float_level.h) ---- */
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define GF __m256
+#define GELU_FLOAT_LANES 8
+#define AG_GELU_FLOAT_NAME(x) gelu_float_##x##_avx2
+#define GF_SET1 _mm256_set1_ps
+#define GF_ADD _mm256_add_ps
+#define GF_SUB _mm256_sub_ps
+#define GF_MUL _mm256_mul_ps
+#define GF_DIV _mm256_div_ps
+#define GF_MIN _mm256_min_ps
+#define GF_MAX _mm256_max_ps
+#define GF_FMADD _mm256_fmadd_ps
+#define GF_FMSUB _mm256_fmsub_ps
+#define GF_FNMADD _mm256_fnmadd_ps
+#define GF_ROUND(v) _mm256_round_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define GF_ABS(v) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (v))
+#define GF_SELECT_LT(a, b, then, otherwise) \
+    _mm256_blendv_ps((otherwise), (then), _mm256_cmp_ps((a), (b), _CMP_LT_OQ))
+#define GF_LOAD _mm256_loadu_ps
+#define GF_STORE _mm256_storeu_ps
+/* p * 2^n for integral n in [-254, 0] (e^(-x^2/2)'s exponents): two factors 2^(n/2),
+ * each a normal float, so that results in the subnormal range come out right */
+static inline __m256 gelu_float_scale2_avx2(__m256 p, __m256 n) {
+    const __m256i whole = _mm256_cvtps_epi32(n);
+    const __m256i first = _mm256_srai_epi32(whole, 1);
+    const __m256i second = _mm256_sub_epi32(whole, first);
+    const __m256i bias = _mm256_set1_epi32(127);
+    const __m256 first_power = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(first, bias), 23));
+    const __m256 second_power = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(second, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, first_power), second_power);
+}
+#define GF_SCALE2 gelu_float_scale2_avx2
+#include "activation_gelu_float_level.h"
+#undef GF
+#undef GELU_FLOAT_LANES
+#undef AG_GELU_FLOAT_NAME
+#undef GF_SET1
+#undef GF_ADD
+#undef GF_SUB
+#undef GF_MUL
+#undef GF_DIV
+#undef GF_MIN
+#undef GF_MAX
+#undef GF_FMADD
+#undef GF_FMSUB
+#undef GF_FNMADD
+#undef GF_ROUND
+#undef GF_ABS
+#undef GF_SELECT_LT
+#undef GF_LOAD
+#undef GF_STORE
+#undef GF_SCALE2
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#define GF __m512
+#define GELU_FLOAT_LANES 16
+#define AG_GELU_FLOAT_NAME(x) gelu_float_##x##_avx512
+#define GF_SET1 _mm512_set1_ps
+#define GF_ADD _mm512_add_ps
+#define GF_SUB _mm512_sub_ps
+#define GF_MUL _mm512_mul_ps
+#define GF_DIV _mm512_div_ps
+#define GF_MIN _mm512_min_ps
+#define GF_MAX _mm512_max_ps
+#define GF_FMADD _mm512_fmadd_ps
+#define GF_FMSUB _mm512_fmsub_ps
+#define GF_FNMADD _mm512_fnmadd_ps
+#define GF_ROUND(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define GF_ABS(v) _mm512_castsi512_ps(_mm512_and_epi32(_mm512_castps_si512(v), \
+                                                         _mm512_set1_epi32(0x7fffffff)))
+#define GF_SELECT_LT(a, b, then, otherwise) \
+    _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ), (otherwise), (then))
+#define GF_LOAD _mm512_loadu_ps
+#define GF_STORE _mm512_storeu_ps
+#define GF_SCALE2 _mm512_scalef_ps
+#include "activation_gelu_float_level.h"
+#undef GF
+#undef GELU_FLOAT_LANES
+#undef AG_GELU_FLOAT_NAME
+#undef GF_SET1
+#undef GF_ADD
+#undef GF_SUB
+#undef GF_MUL
+#undef GF_DIV
+#undef GF_MIN
+#undef GF_MAX
+#undef GF_FMADD
+#undef GF_FMSUB
+#undef GF_FNMADD
+#undef GF_ROUND
+#undef GF_ABS
+#undef GF_SELECT_LT
+#undef GF_LOAD
+#undef GF_STORE
+#undef GF_SCALE2
+#pragma GCC pop_options
+
+/* the exact form in float lanes, the tanh form and silu in double lanes */
+static void gelu_dispatch_avx2(const float *x, const float *grad, int form, float *out,
+                               int64_t begin, int64_t end) {
+    if (form == AG_GELU_EXACT) gelu_float_span_avx2(x, grad, out, begin, end);
+    else gelu_span_avx2(x, grad, form, out, begin, end);
+}
+
+static void gelu_dispatch_avx512(const float *x, const float *grad, int form, float *out,
+                                 int64_t begin, int64_t end) {
+    if (form == AG_GELU_EXACT) gelu_float_span_avx512(x, grad, out, begin, end);
+    else gelu_span_avx512(x, grad, form, out, begin, end);
+}
+
+ag_gelu_span_f32 ag_gelu_span_f32_avx2(void) { return gelu_dispatch_avx2; }
+ag_gelu_span_f32 ag_gelu_span_f32_avx512(void) { return gelu_dispatch_avx512; }
 #endif

@@ -358,12 +358,16 @@ def test_gelu_special_values(simd_level, threads, approximate):
 @pytest.mark.parametrize("simd_level", LEVELS)
 @pytest.mark.parametrize("approximate", GELU_FORMS)
 def test_gelu_float32_is_accurate_in_the_left_tail(simd_level, approximate):
-    """The C pass is within ~1 ulp of gelu computed in float64 from the same float32
-    inputs, down to x = -12 (gelu ~ -1e-32), where a float32 erfc argument alone would
-    cost ~100 ulp; the backward within 1e-7 absolute (its zero near x = -0.75) and 4 ulp.
-    The tanh form's float64 truth is 1 + tanh(s) written as 2 / (1 + e^(-2s)): the
-    reference's 1 + tanh(s) cancels to nothing in the tail even in float64."""
-    x = np.linspace(-12, 6, 20001).astype(np.float32)
+    """The C pass is within a few ulp of gelu computed in float64 from the same float32
+    inputs, down to x = -12 (gelu ~ -1e-32), where e^(-x^2/2) of a float32-rounded x^2
+    alone would cost ~100 ulp (and PyTorch's float32 gelu, 1 + erf cancelling, is off by
+    1e-4 at x = -3 and gives 0 from x ~ -5.8): the exact form's float lanes within 4 eps
+    relative (3.1 eps measured over every 64th float32 in [-12, 12]), the tanh form's
+    double lanes within 1.5 eps; the backward within 1e-7 absolute (its zero near
+    x = -0.75) plus 4 eps relative. The tanh form's float64 truth is 1 + tanh(s) written
+    as 2 / (1 + e^(-2s)): the reference's 1 + tanh(s) cancels to nothing in the tail even
+    in float64."""
+    x = np.linspace(-12, 12, 48001).astype(np.float32)
     x = x[x != 0]
     wide = x.astype(np.float64)
     if approximate == "none":
@@ -380,7 +384,8 @@ def test_gelu_float32_is_accurate_in_the_left_tail(simd_level, approximate):
         y = activation.gelu_forward(x, approximate)
         slope = activation.gelu_backward(x, np.ones_like(x), approximate)
     eps, tiny = np.finfo(np.float32).eps, np.finfo(np.float32).tiny  # (below tiny: subnormal)
-    np.testing.assert_allclose(y, truth.astype(np.float32), rtol=1.5 * eps, atol=tiny)
+    forward_rtol = 4 * eps if approximate == "none" and simd_level > 0 else 1.5 * eps
+    np.testing.assert_allclose(y, truth.astype(np.float32), rtol=forward_rtol, atol=tiny)
     np.testing.assert_allclose(slope, truth_slope.astype(np.float32), rtol=4 * eps, atol=1e-7)
 
 
