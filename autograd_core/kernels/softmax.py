@@ -14,8 +14,10 @@ computed alike by any thread, so results do not depend on the thread count. The 
 reference sits next to each C call: the oracle of the tests and the path without the
 extension.
 
-Measured (GPT attention [48 * 64, 64] float32, causal, 2 threads, alternate rounds,
-medians): see the commit that wires it into PackedAttention and the report.
+Measured on the GPT's causal scores [48 * 64, 64] float32, one thread, AVX-512 level,
+medians of 200 calls in alternate rounds with the numpy reference: forward 0.21 ms
+against 0.62 ms, backward 0.056 ms against 0.30 ms (AVX2 0.21 ms forward, portable
+0.29 ms). PackedAttention forward + backward (batch 12, 4 heads): 1.61 -> 1.41 ms.
 """
 import numpy as np
 
