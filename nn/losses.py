@@ -32,6 +32,16 @@ def _array(value):
     return value.data if isinstance(value, Tensor) else np.asarray(value)
 
 
+def _constant(op, name, value):
+    """A weight argument's values; one that requires grad is an error, as in torch (these
+    losses have no gradient with respect to their weights, and giving none silently
+    would be a wrong answer)."""
+    if isinstance(value, Tensor) and value.requires_grad:
+        raise RuntimeError("%s: the loss is not differentiable with respect to %s, which requires grad; pass "
+                           "%s.detach() (as torch, which refuses it too)" % (op, name, name))
+    return _array(value)
+
+
 def _check_reduction(op, reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError("%s: reduction must be one of %s, got %r" % (op, _REDUCTIONS, reduction))
@@ -176,7 +186,7 @@ class _CrossEntropy(Function):
 def _check_class_weight(op, weight, classes, dtype):
     if weight is None:
         return None
-    weight = _array(weight)
+    weight = _constant(op, "weight", weight)
     if weight.shape != (classes,):
         raise ValueError("%s: weight must have shape [C] = (%d,) (one per class), got shape %s"
                          % (op, classes, weight.shape))
@@ -349,7 +359,7 @@ def _check_broadcast_weight(op, name, weight, shape, dtype):
     """A constant array (no gradient) that broadcasts against ``shape``."""
     if weight is None:
         return None
-    weight = _array(weight).astype(dtype, copy=False)
+    weight = _constant(op, name, weight).astype(dtype, copy=False)
     try:
         np.broadcast_shapes(weight.shape, shape)
     except ValueError:

@@ -248,3 +248,20 @@ def test_cross_entropy_properties(rows, classes, scale, seed):
     F.cross_entropy(logits, labels).backward()
     softmax = np.exp(log_softmax_reference(logits.data))
     np.testing.assert_allclose(logits.grad.data, (softmax - one_hot) / rows, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("call", [
+    lambda F, x, w: F.binary_cross_entropy_with_logits(x, ag.tensor(np.ones((2, 2))), pos_weight=w),
+    lambda F, x, w: F.binary_cross_entropy_with_logits(x, ag.tensor(np.ones((2, 2))), weight=w),
+    lambda F, x, w: F.cross_entropy(x, ag.tensor(np.array([0, 1])), weight=w),
+    lambda F, x, w: F.nll_loss(x, ag.tensor(np.array([0, 1])), weight=w),
+    lambda F, x, w: F.binary_cross_entropy(x.sigmoid(), ag.tensor(np.ones((2, 2))), weight=w),
+    lambda F, x, w: F.multilabel_soft_margin_loss(x, ag.tensor(np.ones((2, 2))), weight=w)])
+def test_a_loss_weight_that_requires_grad_is_refused_as_in_torch(call):
+    import nn
+    x = ag.tensor(np.array([[0.2, -0.3], [1.0, 0.5]]), requires_grad=True)
+    w = ag.tensor(np.array([0.5, 1.5]), requires_grad=True)
+    with pytest.raises(RuntimeError, match="not differentiable with respect to (pos_)?weight"):
+        call(nn.functional, x, w)
+    call(nn.functional, x, w.detach()).backward()  # a constant weight is fine
+    assert x.grad is not None
