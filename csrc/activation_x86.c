@@ -126,23 +126,7 @@ static inline __m256d gelu_scale2_avx2(__m256d p, __m256d n) {
 }
 #define GV_SCALE2 gelu_scale2_avx2
 #include "activation_gelu_level.h"
-#undef GV
-#undef GELU_LANES
-#undef AG_GELU_NAME
-#undef GV_SET1
-#undef GV_ADD
-#undef GV_SUB
-#undef GV_MUL
-#undef GV_DIV
-#undef GV_MIN
-#undef GV_MAX
-#undef GV_FMADD
-#undef GV_FNMADD
-#undef GV_ROUND
-#undef GV_SELECT_LT
-#undef GV_LOAD_FLOATS
-#undef GV_STORE_FLOATS
-#undef GV_SCALE2
+#include "activation_gelu_undef.h"
 #pragma GCC pop_options
 
 #pragma GCC push_options
@@ -166,23 +150,7 @@ static inline __m256d gelu_scale2_avx2(__m256d p, __m256d n) {
 #define GV_STORE_FLOATS(p, v) _mm256_storeu_ps((p), _mm512_cvtpd_ps(v))
 #define GV_SCALE2 _mm512_scalef_pd
 #include "activation_gelu_level.h"
-#undef GV
-#undef GELU_LANES
-#undef AG_GELU_NAME
-#undef GV_SET1
-#undef GV_ADD
-#undef GV_SUB
-#undef GV_MUL
-#undef GV_DIV
-#undef GV_MIN
-#undef GV_MAX
-#undef GV_FMADD
-#undef GV_FNMADD
-#undef GV_ROUND
-#undef GV_SELECT_LT
-#undef GV_LOAD_FLOATS
-#undef GV_STORE_FLOATS
-#undef GV_SCALE2
+#include "activation_gelu_undef.h"
 #pragma GCC pop_options
 
 /* ---- the exact gelu in float lanes (activation_gelu_float_level.h) ---- */
