@@ -189,25 +189,7 @@ static inline __m256 gelu_float_scale2_avx2(__m256 p, __m256 n) {
 }
 #define GF_SCALE2 gelu_float_scale2_avx2
 #include "activation_gelu_float_level.h"
-#undef GF
-#undef GELU_FLOAT_LANES
-#undef AG_GELU_FLOAT_NAME
-#undef GF_SET1
-#undef GF_ADD
-#undef GF_SUB
-#undef GF_MUL
-#undef GF_DIV
-#undef GF_MIN
-#undef GF_MAX
-#undef GF_FMADD
-#undef GF_FMSUB
-#undef GF_FNMADD
-#undef GF_ROUND
-#undef GF_ABS
-#undef GF_SELECT_LT
-#undef GF_LOAD
-#undef GF_STORE
-#undef GF_SCALE2
+#include "activation_gelu_float_undef.h"
 #pragma GCC pop_options
 
 #pragma GCC push_options
@@ -234,25 +216,7 @@ static inline __m256 gelu_float_scale2_avx2(__m256 p, __m256 n) {
 #define GF_STORE _mm512_storeu_ps
 #define GF_SCALE2 _mm512_scalef_ps
 #include "activation_gelu_float_level.h"
-#undef GF
-#undef GELU_FLOAT_LANES
-#undef AG_GELU_FLOAT_NAME
-#undef GF_SET1
-#undef GF_ADD
-#undef GF_SUB
-#undef GF_MUL
-#undef GF_DIV
-#undef GF_MIN
-#undef GF_MAX
-#undef GF_FMADD
-#undef GF_FMSUB
-#undef GF_FNMADD
-#undef GF_ROUND
-#undef GF_ABS
-#undef GF_SELECT_LT
-#undef GF_LOAD
-#undef GF_STORE
-#undef GF_SCALE2
+#include "activation_gelu_float_undef.h"
 #pragma GCC pop_options
 
 /* the exact form in float lanes, the tanh form and silu in double lanes */
