@@ -37,7 +37,29 @@ def _bias_bound(fan_in):
     return 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
 
 
-class Linear(Module):
+class _WeightAndBias(Module):
+    """A layer with a ``weight`` and an optional ``bias`` (Linear and the convolutions),
+    initialised as torch's: kaiming_uniform(a=sqrt(5)) on the weight, uniform(+-1/sqrt(fan_in))
+    on the bias, with fan_in as init.compute_fans reads this project's layouts ([out, in]
+    for Linear; [*kernel, in, out] for a convolution; [*kernel, out/groups, in] for a
+    transposed one, which gives torch's fan_in of its [in, out/groups, *kernel])."""
+
+    def _add_parameters(self, weight_shape, bias_size, bias, dtype):
+        self.weight = Parameter(np.empty(weight_shape, dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty(bias_size, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = _bias_bound(init.compute_fans(self.weight.shape)[0])
+            init.uniform_(self.bias, -bound, bound)
+
+
+class Linear(_WeightAndBias):
     """y = x @ weight.T + bias.
 
     x: [..., in_features] -> y: [..., out_features]. weight: [out_features, in_features],
@@ -48,18 +70,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = positive_int("Linear", "in_features", in_features)
         self.out_features = positive_int("Linear", "out_features", out_features)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty(self.out_features, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = _bias_bound(self.in_features)
-            init.uniform_(self.bias, -bound, bound)
+        self._add_parameters((self.out_features, self.in_features), self.out_features, bias, dtype)
 
     def forward(self, x, activation=None):
         """x [..., in_features] -> [..., out_features]. activation: None or 'relu', applied
@@ -78,7 +89,7 @@ class Linear(Module):
             self.in_features, self.out_features, self.bias is not None)
 
 
-class Conv2d(Module):
+class Conv2d(_WeightAndBias):
     """2-D convolution over NHWC images.
 
     x: [N, H, W, in_channels] -> [N, out_h, out_w, out_channels].
@@ -106,18 +117,7 @@ class Conv2d(Module):
                              % (padding,))
         self.padding = padding
         kh, kw = self.kernel_size
-        self.weight = Parameter(np.empty((kh, kw, self.in_channels, self.out_channels), dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = _bias_bound(self.kernel_size[0] * self.kernel_size[1] * self.in_channels)
-            init.uniform_(self.bias, -bound, bound)
+        self._add_parameters((kh, kw, self.in_channels, self.out_channels), self.out_channels, bias, dtype)
 
     def forward(self, x, activation=None):
         """x [N, H, W, in_channels] -> [N, out_h, out_w, out_channels]. activation: None or
@@ -346,7 +346,7 @@ def _check_channels_last(layer, x, ndims, channels, what):
                          % (layer, what % channels, tuple(x.shape), hint))
 
 
-class Conv1d(Module):
+class Conv1d(_WeightAndBias):
     """1-D convolution over channels-last sequences, torch.nn.Conv1d's arguments.
 
     x: [N, L, in_channels] (or [L, in_channels]) -> [N, out_L, out_channels].
@@ -380,19 +380,8 @@ class Conv1d(Module):
         if padding_mode not in _PADDING_MODES:
             raise ValueError("Conv1d: padding_mode must be one of %s, got %r" % (_PADDING_MODES, padding_mode))
         self.padding, self.padding_mode = padding, padding_mode
-        self.weight = Parameter(np.empty((self.kernel_size, self.in_channels // self.groups, self.out_channels),
-                                         dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = _bias_bound(self.kernel_size * self.in_channels // self.groups)
-            init.uniform_(self.bias, -bound, bound)
+        self._add_parameters((self.kernel_size, self.in_channels // self.groups, self.out_channels),
+                             self.out_channels, bias, dtype)
 
     def forward(self, x):
         """x [N, L, in_channels] -> [N, out_L, out_channels]."""
@@ -992,7 +981,7 @@ def _ints(layer, name, value, dims, minimum):
     return tuple(int(v) for v in values)
 
 
-class Conv3d(Module):
+class Conv3d(_WeightAndBias):
     """3-D convolution over channels-last volumes, torch.nn.Conv3d's arguments.
 
     x: [N, D, H, W, in_channels] (or without N) -> [N, out_D, out_H, out_W, out_channels].
@@ -1024,19 +1013,8 @@ class Conv3d(Module):
         if padding_mode not in _PADDING_MODES:
             raise ValueError("Conv3d: padding_mode must be one of %s, got %r" % (_PADDING_MODES, padding_mode))
         self.padding, self.padding_mode = padding, padding_mode
-        self.weight = Parameter(np.empty(self.kernel_size + (self.in_channels // self.groups, self.out_channels),
-                                         dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = _bias_bound(init.compute_fans(self.weight.shape)[0])
-            init.uniform_(self.bias, -bound, bound)
+        self._add_parameters(self.kernel_size + (self.in_channels // self.groups, self.out_channels),
+                             self.out_channels, bias, dtype)
 
     def forward(self, x):
         """x [N, D, H, W, in_channels] -> [N, out_D, out_H, out_W, out_channels]."""
@@ -1072,7 +1050,7 @@ class Conv3d(Module):
         return text + ("" if self.bias is not None else ", bias=False")
 
 
-class _ConvTransposeNd(Module):
+class _ConvTransposeNd(_WeightAndBias):
     """The transposed convolutions of ``_dims`` spatial dims (ConvTranspose1d, 2d, 3d); see
     ConvTranspose2d for the arithmetic."""
     _dims = None
@@ -1098,21 +1076,8 @@ class _ConvTransposeNd(Module):
                              % (name, self.output_padding, self.stride, self.dilation))
         if padding_mode != "zeros":
             raise ValueError("%s: only padding_mode 'zeros' is supported (as torch), got %r" % (name, padding_mode))
-        self.weight = Parameter(np.empty(self.kernel_size + (self.out_channels // self.groups, self.in_channels),
-                                         dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        # torch's fan_in of [in, out/groups, *kernel] is out/groups * prod(kernel): the same
-        # as init.compute_fans on our [*kernel, out/groups, in]
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = _bias_bound(init.compute_fans(self.weight.shape)[0])
-            init.uniform_(self.bias, -bound, bound)
+        self._add_parameters(self.kernel_size + (self.out_channels // self.groups, self.in_channels),
+                             self.out_channels, bias, dtype)
 
     def forward(self, x, output_size=None):
         """x [N, *spatial, in_channels] (or without N) -> [N, *out_spatial, out_channels].
