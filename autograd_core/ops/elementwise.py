@@ -38,6 +38,10 @@ class BinaryElementwise(Function):
 
     saves_operands = True
     two_operands = True
+    # backward unbroadcasts each gradient to its input's shape and casts it back to the
+    # input's dtype where forward promoted (tests/test_engine_fast_path.py holds every
+    # subclass to it), so the engine need not check them
+    exact_gradients = True
 
     @staticmethod
     def compute(a, b):
@@ -50,10 +54,14 @@ class BinaryElementwise(Function):
         # equal shapes and a number always broadcast; the check costs ~1.5 us
         if shape_a != shape_b and shape_a and shape_b:
             broadcast_shape(cls.name, shape_a, shape_b)
+        cast = None
         if type(a) is not np.ndarray or type(b) is not np.ndarray or a.dtype is not b.dtype:
+            given = a, b
             a, b = promote(cls.name, a, b)  # (arrays of one dtype, the common case, need nothing)
+            if a is not given[0] or b is not given[1]:  # an operand was cast: its gradient is cast back
+                cast = tuple(value.dtype if type(value) is np.ndarray else None for value in given)
         out = cls.compute(a, b)
-        if ctx.inputs:  # recorded for backward (not under no_grad, an input needs a gradient)
+        if ctx is not None:  # recorded for backward (two_operands: None when nothing is recorded)
             saves = cls.saves_operands
             if saves:
                 if saves is True:
@@ -61,23 +69,28 @@ class BinaryElementwise(Function):
                 else:  # "inputs": each operand only for the other's gradient
                     needs_a, needs_b = ctx.needs_input_grad
                     ctx.save_for_backward(a if needs_b else None, b if needs_a else None, None)
-            ctx.shapes = (shape_a, shape_b)
+            ctx.shapes = (shape_a, shape_b, cast)
         return out
 
     @classmethod
     def backward(cls, ctx, grad):
-        a, b, out = ctx.saved_tensors if cls.saves_operands else (None, None, None)
+        # (_saved, not the saved_tensors property: the engine refuses a freed node before this)
+        a, b, out = ctx._saved if cls.saves_operands else (None, None, None)
         needs_a, needs_b = ctx.needs_input_grad
-        shape_a, shape_b = ctx.shapes
+        shape_a, shape_b, cast = ctx.shapes
         grad_a = grad_b = None
         if needs_a:
             grad_a = cls.grad_a(grad, a, b, out)
             if grad_a.shape != shape_a:  # (tested here: unbroadcast is a call per op otherwise)
                 grad_a = unbroadcast(grad_a, shape_a)
+            if cast is not None:
+                grad_a = np.asarray(grad_a, dtype=cast[0])
         if needs_b:
             grad_b = cls.grad_b(grad, a, b, out)
             if grad_b.shape != shape_b:
                 grad_b = unbroadcast(grad_b, shape_b)
+            if cast is not None:
+                grad_b = np.asarray(grad_b, dtype=cast[1])
         return grad_a, grad_b
 
     # Higher-order gradients: the same grad_a / grad_b formulas run on the input Tensors
@@ -89,7 +102,7 @@ class BinaryElementwise(Function):
     def differentiable_backward(cls, ctx, grad):
         a, b = ctx.inputs
         needs_a, needs_b = ctx.needs_input_grad
-        shape_a, shape_b = ctx.shapes
+        shape_a, shape_b, _ = ctx.shapes  # (the engine casts graph-mode gradients itself)
         grad_a = grad_b = None
         if needs_a:
             grad_a = unbroadcast((cls.graph_grad_a or cls.grad_a)(grad, a, b, None), shape_a)
