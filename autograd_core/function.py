@@ -154,10 +154,10 @@ class Function:
     # written out for two arguments, which saves a loop and two lists on every call, and
     # their forward gets ctx=None when the call is not recorded (see _make_binary_apply)
     two_operands = False
-    # True when backward returns each gradient in its input's exact shape and dtype (given
-    # a gradient in its output's, which the engine ensures): the engine then skips its
-    # per-input check of them (~0.15 us an input). The binary elementwise family sets it;
-    # tests/test_engine_fast_path.py checks the promise on every one of them.
+    # True when backward returns a tuple of one gradient (or None) per input, each in its
+    # input's exact shape and dtype (given a gradient in its output's, which the engine
+    # ensures): the engine then skips its checks of them (~0.15 us an input). The binary
+    # elementwise family sets it; tests/test_engine_fast_path.py holds every one to it.
     exact_gradients = False
 
     def __init_subclass__(cls, **kwargs):
