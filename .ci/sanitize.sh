@@ -23,7 +23,7 @@ cd "$work"
 # sanitized build through PYTHONPATH and LD_PRELOAD; test_kernel_differential.py feeds C
 # odd layouts (misaligned ones included), which is what UBSan's alignment check is for.
 tests=(tests/test_runtime.py tests/test_gemm_kernels.py tests/test_conv2d_kernels.py tests/test_pool_kernels.py
-       tests/test_rnn_kernels.py tests/test_optim_kernels.py tests/test_activation_kernels.py tests/test_threading_faults.py
+       tests/test_rnn_kernels.py tests/test_optim_kernels.py tests/test_activation_kernels.py tests/test_elu_bce_kernels.py tests/test_threading_faults.py
        tests/test_special_kernels.py tests/test_norm_kernels.py tests/test_softmax_kernels.py
        tests/test_kernel_differential.py)
 for test_file in "${tests[@]}"; do

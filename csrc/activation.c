@@ -18,7 +18,13 @@
  * took ~10 passes and temporaries around the erfc kernel (~11 ms of the GPT step's 64 on
  * [768, 512] float32). Its forward is one pass x -> gelu(x); its backward one pass
  * (x, grad) -> grad * gelu'(x), from the saved input. Each element is computed alone, so
- * results never depend on the thread count. */
+ * results never depend on the thread count.
+ *
+ * elu and the binary cross-entropy with logits go the same way (the VAE's step): numpy
+ * took 4-6 passes and temporaries each way (expm1, minimum, where; abs, exp, log1p,
+ * where and a division for the sigmoid), single-threaded. Each is one pass here: elu
+ * forward x -> y, backward (x, grad) -> grad_x; the cross-entropy forward (x, target) ->
+ * the per-element losses, backward (x, target) -> scale * (sigmoid(x) - target). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +61,21 @@ static ag_gelu_span_f64 select_gelu_f64(int level, ag_gelu_span_f64 portable) {
     return portable;
 }
 
+/* elu's and the cross-entropy's loop: as gelu's */
+static ag_exp_span_f32 select_exp_f32(int level, ag_exp_span_f32 portable) {
+#ifdef AG_HAVE_ACTIVATION_X86
+    if (level >= 2) return ag_exp_span_f32_avx512();
+    if (level == 1) return ag_exp_span_f32_avx2();
+#endif
+    (void)level;
+    return portable;
+}
+
+static ag_exp_span_f64 select_exp_f64(int level, ag_exp_span_f64 portable) {
+    (void)level;
+    return portable;
+}
+
 
 #define T float
 #define AG_NAME(x) x##_f32
@@ -62,6 +83,8 @@ static ag_gelu_span_f64 select_gelu_f64(int level, ag_gelu_span_f64 portable) {
 #define AG_SELECT select_f32
 #define AG_GELU_SPAN ag_gelu_span_f32
 #define AG_GELU_SELECT select_gelu_f32
+#define AG_EXP_SPAN ag_exp_span_f32
+#define AG_EXP_SELECT select_exp_f32
 #include "activation_driver.h"
 #undef T
 #undef AG_NAME
@@ -69,6 +92,8 @@ static ag_gelu_span_f64 select_gelu_f64(int level, ag_gelu_span_f64 portable) {
 #undef AG_SELECT
 #undef AG_GELU_SPAN
 #undef AG_GELU_SELECT
+#undef AG_EXP_SPAN
+#undef AG_EXP_SELECT
 
 #define T double
 #define AG_NAME(x) x##_f64
@@ -76,6 +101,8 @@ static ag_gelu_span_f64 select_gelu_f64(int level, ag_gelu_span_f64 portable) {
 #define AG_SELECT select_f64
 #define AG_GELU_SPAN ag_gelu_span_f64
 #define AG_GELU_SELECT select_gelu_f64
+#define AG_EXP_SPAN ag_exp_span_f64
+#define AG_EXP_SELECT select_exp_f64
 #include "activation_driver.h"
 #undef T
 #undef AG_NAME
@@ -83,3 +110,5 @@ static ag_gelu_span_f64 select_gelu_f64(int level, ag_gelu_span_f64 portable) {
 #undef AG_SELECT
 #undef AG_GELU_SPAN
 #undef AG_GELU_SELECT
+#undef AG_EXP_SPAN
+#undef AG_EXP_SELECT

@@ -196,3 +196,65 @@ void AG_NAME(ag_silu_forward)(int64_t count, const T *x, T *y) {
 void AG_NAME(ag_silu_backward)(int64_t count, const T *x, const T *grad, T *grad_x) {
     AG_NAME(gelu_run)(count, x, grad, AG_SILU, grad_x);
 }
+
+/* ---- elu and the binary cross-entropy with logits: one pass each way ---- */
+
+/* The portable loop, both element types: libm's expm1 / exp / log1p in double, rounded
+ * once to T (float64 data takes it at every level). The forms: activation_internal.h. */
+static void AG_NAME(exp_span_portable)(const T *x, const T *other, int form, double parameter,
+                                       T *out, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i++) {
+        const double v = (double)x[i];
+        double result;
+        if (form == AG_ELU_FORWARD) {
+            result = v > 0.0 ? v : parameter * expm1(v < 0.0 ? v : 0.0 * v);
+        } else if (form == AG_ELU_BACKWARD) {
+            result = (double)other[i] * (v > 0.0 ? 1.0 : parameter * exp(v < 0.0 ? v : 0.0 * v));
+        } else if (form == AG_BCE_LOGITS_FORWARD) {
+            result = (v > 0.0 ? v : 0.0) - v * (double)other[i] + log1p(exp(-fabs(v)));
+            if (v != v) result = v;
+        } else {
+            result = (1.0 / (1.0 + exp(-v)) - (double)other[i]) * parameter;
+        }
+        out[i] = (T)result;
+    }
+}
+
+typedef struct {
+    AG_EXP_SPAN span;
+    const T *x, *other;
+    int form;
+    double parameter;
+    T *out;
+} AG_NAME(exp_job);
+
+static void AG_NAME(exp_range)(void *pointer, int64_t begin, int64_t end, int thread) {
+    const AG_NAME(exp_job) *job = (const AG_NAME(exp_job) *)pointer;
+    (void)thread;
+    job->span(job->x, job->other, job->form, job->parameter, job->out, begin, end);
+}
+
+/* the same threshold as gelu's: an element costs about as much */
+static void AG_NAME(exp_run)(int64_t count, const T *x, const T *other, int form, double parameter, T *out) {
+    AG_NAME(exp_job) job;
+    if (count <= 0) return;
+    job.span = AG_EXP_SELECT(ag_get_simd_level(), AG_NAME(exp_span_portable));
+    job.x = x; job.other = other; job.form = form; job.parameter = parameter; job.out = out;
+    ag_parallel_for(ag_threads_for((double)count, AG_GELU_PARALLEL_MIN), count, AG_NAME(exp_range), &job);
+}
+
+void AG_NAME(ag_elu_forward)(int64_t count, const T *x, double alpha, T *y) {
+    AG_NAME(exp_run)(count, x, NULL, AG_ELU_FORWARD, alpha, y);
+}
+
+void AG_NAME(ag_elu_backward)(int64_t count, const T *x, const T *grad, double alpha, T *grad_x) {
+    AG_NAME(exp_run)(count, x, grad, AG_ELU_BACKWARD, alpha, grad_x);
+}
+
+void AG_NAME(ag_bce_logits_forward)(int64_t count, const T *logits, const T *target, T *losses) {
+    AG_NAME(exp_run)(count, logits, target, AG_BCE_LOGITS_FORWARD, 1.0, losses);
+}
+
+void AG_NAME(ag_bce_logits_backward)(int64_t count, const T *logits, const T *target, double scale, T *grad_logits) {
+    AG_NAME(exp_run)(count, logits, target, AG_BCE_LOGITS_BACKWARD, scale, grad_logits);
+}

@@ -41,6 +41,19 @@ AG_GELU_TYPES(f64, double)
 #define AG_GELU_TANH_SCALE 0.79788456080286535588
 #define AG_GELU_TANH_CUBIC 0.044715
 
+/* elu and binary cross-entropy with logits: out[i] for i in [begin, end) of dense arrays
+ * x, other, out, the float32 SIMD loops computing in double lanes:
+ *   AG_ELU_FORWARD:  x > 0 ? x : parameter * expm1(x)            (parameter: alpha)
+ *   AG_ELU_BACKWARD: other * (x > 0 ? 1 : parameter * exp(x))    (other: the gradient)
+ *   AG_BCE_LOGITS_FORWARD:  max(x, 0) - x other + log1p(exp(-|x|))  (other: the target)
+ *   AG_BCE_LOGITS_BACKWARD: (sigmoid(x) - other) * parameter       (parameter: the scale) */
+enum { AG_ELU_FORWARD = 0, AG_ELU_BACKWARD = 1, AG_BCE_LOGITS_FORWARD = 2, AG_BCE_LOGITS_BACKWARD = 3 };
+#define AG_EXP_TYPES(SUFFIX, T)                                                          \
+    typedef void (*ag_exp_span_##SUFFIX)(const T *x, const T *other, int form, double parameter, \
+                                         T *out, int64_t begin, int64_t end);
+AG_EXP_TYPES(f32, float)
+AG_EXP_TYPES(f64, double)
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define AG_HAVE_ACTIVATION_X86 1
 /* activation_x86.c: float32 loops for channel counts that are multiples of the vector
@@ -51,6 +64,9 @@ void ag_activation_spans_f32_avx2(int64_t channels, ag_activation_spans_f32 *spa
  * lanes; any count: the last partial vector is padded) */
 ag_gelu_span_f32 ag_gelu_span_f32_avx512(void);
 ag_gelu_span_f32 ag_gelu_span_f32_avx2(void);
+/* elu's and the cross-entropy's float32 loops (activation_exp_level.h, double lanes) */
+ag_exp_span_f32 ag_exp_span_f32_avx512(void);
+ag_exp_span_f32 ag_exp_span_f32_avx2(void);
 #endif
 
 #endif

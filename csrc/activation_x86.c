@@ -4,7 +4,9 @@
  * the vector width, so that a vector never straddles two rows and the bias is one
  * load. The ReLU keeps v where !(v <= 0) (an unordered compare: NaN passes through) and
  * writes +0.0 elsewhere, -0.0 included: numpy's maximum(v, 0) exactly. A mask bit is the ordered comparison v > 0 (false for NaN). Each function carries its
- * own target attribute; activation.c calls them only when ag_get_simd_level() allows. */
+ * own target attribute; activation.c calls them only when ag_get_simd_level() allows.
+ * elu's and the binary cross-entropy with logits' loops (activation_exp_level.h) share
+ * gelu's double-lane macros and exp. */
 #include <math.h>
 #include <string.h>
 #include "activation_internal.h"
@@ -126,6 +128,7 @@ static inline __m256d gelu_scale2_avx2(__m256d p, __m256d n) {
 }
 #define GV_SCALE2 gelu_scale2_avx2
 #include "activation_gelu_level.h"
+#include "activation_exp_level.h"
 #include "activation_gelu_undef.h"
 #pragma GCC pop_options
 
@@ -150,6 +153,7 @@ static inline __m256d gelu_scale2_avx2(__m256d p, __m256d n) {
 #define GV_STORE_FLOATS(p, v) _mm256_storeu_ps((p), _mm512_cvtpd_ps(v))
 #define GV_SCALE2 _mm512_scalef_pd
 #include "activation_gelu_level.h"
+#include "activation_exp_level.h"
 #include "activation_gelu_undef.h"
 #pragma GCC pop_options
 
@@ -234,4 +238,8 @@ static void gelu_dispatch_avx512(const float *x, const float *grad, int form, fl
 
 ag_gelu_span_f32 ag_gelu_span_f32_avx2(void) { return gelu_dispatch_avx2; }
 ag_gelu_span_f32 ag_gelu_span_f32_avx512(void) { return gelu_dispatch_avx512; }
+
+/* elu and the cross-entropy with logits (activation_exp_level.h), double lanes */
+ag_exp_span_f32 ag_exp_span_f32_avx2(void) { return gelu_exp_span_avx2; }
+ag_exp_span_f32 ag_exp_span_f32_avx512(void) { return gelu_exp_span_avx512; }
 #endif

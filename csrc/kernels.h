@@ -250,6 +250,19 @@ void ag_silu_forward_f32(int64_t count, const float *x, float *y);
 void ag_silu_forward_f64(int64_t count, const double *x, double *y);
 void ag_silu_backward_f32(int64_t count, const float *x, const float *grad, float *grad_x);
 void ag_silu_backward_f64(int64_t count, const double *x, const double *grad, double *grad_x);
+/* elu and the binary cross-entropy with logits, one pass each way (activation.c), dense
+ * [count] arrays, float32 SIMD loops in double lanes, float64 libm; threads as gelu's.
+ * elu: y = x > 0 ? x : alpha expm1(x); grad_x = grad * (x > 0 ? 1 : alpha exp(x)).
+ * bce: losses = max(x, 0) - x target + log1p(exp(-|x|)) per element (x the logits);
+ * grad_logits = scale * (sigmoid(x) - target). NaN -> NaN. */
+void ag_elu_forward_f32(int64_t count, const float *x, double alpha, float *y);
+void ag_elu_forward_f64(int64_t count, const double *x, double alpha, double *y);
+void ag_elu_backward_f32(int64_t count, const float *x, const float *grad, double alpha, float *grad_x);
+void ag_elu_backward_f64(int64_t count, const double *x, const double *grad, double alpha, double *grad_x);
+void ag_bce_logits_forward_f32(int64_t count, const float *logits, const float *target, float *losses);
+void ag_bce_logits_forward_f64(int64_t count, const double *logits, const double *target, double *losses);
+void ag_bce_logits_backward_f32(int64_t count, const float *logits, const float *target, double scale, float *grad_logits);
+void ag_bce_logits_backward_f64(int64_t count, const double *logits, const double *target, double scale, double *grad_logits);
 
 /* ---- softmax over rows, forward in place and backward (softmax.c) ------------------------ */
 /* x [rows, width] dense. The forward replaces each row by exp(x - max) / sum over its kept

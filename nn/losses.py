@@ -18,6 +18,7 @@ import numpy as np
 
 import autograd_core as ag
 from autograd_core import Function, Tensor
+from autograd_core.kernels import activation as _activation_kernels
 
 
 __all__ = ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "gaussian_kl",
@@ -292,7 +293,10 @@ class _BinaryCrossEntropyWithLogits(Function):
 
     @staticmethod
     def forward(ctx, logits, target, reduction, weight, pos_weight):
-        if pos_weight is None:
+        if pos_weight is None and target.shape == logits.shape and target.dtype == logits.dtype:
+            # one C pass (kernels/activation.py), its reference the numpy line below
+            losses = _activation_kernels.bce_logits_forward(logits, target)
+        elif pos_weight is None:
             losses = np.maximum(logits, 0) - logits * target + np.log1p(np.exp(-np.abs(logits)))
         else:
             softplus_negative = np.log1p(np.exp(-np.abs(logits))) + np.maximum(-logits, 0)
@@ -310,7 +314,11 @@ class _BinaryCrossEntropyWithLogits(Function):
         if ctx.weight is not None:
             scale = scale * ctx.weight
         grad_logits = grad_target = None
-        if ctx.needs_input_grad[0]:
+        if (ctx.needs_input_grad[0] and ctx.pos_weight is None and scale.ndim == 0
+                and target.shape == logits.shape and target.dtype == logits.dtype):
+            # one C pass: scale * (sigmoid(x) - target)
+            grad_logits = _activation_kernels.bce_logits_backward(logits, target, float(scale))
+        elif ctx.needs_input_grad[0]:
             # sigmoid without overflow: exp of a non-positive number only
             exp = np.exp(-np.abs(logits))
             sigmoid = np.where(logits >= 0, 1 / (1 + exp), exp / (1 + exp))

@@ -1,7 +1,8 @@
 """activation family (csrc/activation*.c): bias + ReLU as one pass over a layer's
 output, and its backward, for the fused conv2d / linear ops and the ReLU op; and gelu
 (exact and approximate='tanh') and silu, one pass forward and one backward each, for the
-gelu and silu ops.
+gelu and silu ops; elu and the binary cross-entropy with logits the same way, for the elu
+op and nn's binary_cross_entropy_with_logits (the VAE's step).
 
 Arrays are [rows, channels] in memory (any shape whose last dimension is the channels:
 a conv output [n, h, w, c_out] is [n*h*w, c_out]). The ReLU's mask is kept as bits,
@@ -27,6 +28,10 @@ _GELU_FORWARD = by_dtype("ag_gelu_forward_f32", "ag_gelu_forward_f64")
 _GELU_BACKWARD = by_dtype("ag_gelu_backward_f32", "ag_gelu_backward_f64")
 _SILU_FORWARD = by_dtype("ag_silu_forward_f32", "ag_silu_forward_f64")
 _SILU_BACKWARD = by_dtype("ag_silu_backward_f32", "ag_silu_backward_f64")
+_ELU_FORWARD = by_dtype("ag_elu_forward_f32", "ag_elu_forward_f64")
+_ELU_BACKWARD = by_dtype("ag_elu_backward_f32", "ag_elu_backward_f64")
+_BCE_FORWARD = by_dtype("ag_bce_logits_forward_f32", "ag_bce_logits_forward_f64")
+_BCE_BACKWARD = by_dtype("ag_bce_logits_backward_f32", "ag_bce_logits_backward_f64")
 
 
 def mask_bytes(count):
@@ -303,3 +308,107 @@ def silu_backward_reference(x, grad):
     """The reference silu backward: grad * sigmoid (1 + x (1 - sigmoid))."""
     sigmoid = _sigmoid_reference(x)
     return grad * (sigmoid * (1.0 + x * (1.0 - sigmoid)))
+
+
+# ---- elu and the binary cross-entropy with logits --------------------------------------------
+# The same pass (csrc/activation_exp_level.h: double lanes, exp and sigmoid shared with silu,
+# expm1 and log1p without cancellation); the references are the ops' former numpy code.
+# Measured on the 2-core AMD EPYC (AVX-512), float32, one thread, PyTorch 2.13 alternating in
+# the same process: elu forward + backward of [128, 512] 487 -> 164 us (PyTorch 166), forward
+# of [500, 512] 1147 -> 302 us (345); the cross-entropy forward + backward of [128, 784]
+# 738 -> 322 us (304). The numpy passes were single-threaded; these split from 32 Ki on.
+
+def _check_pair(op, x, other, other_name):
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
+        raise TypeError("%s: got x of type %s, expected a numpy.ndarray of a float dtype"
+                        % (op, getattr(x, "dtype", type(x).__name__)))
+    if other is not None and (not isinstance(other, np.ndarray) or other.shape != x.shape
+                              or other.dtype != x.dtype):
+        raise ValueError("%s: got %s %s %s, expected the input's shape %s and dtype %s"
+                         % (op, other_name, getattr(other, "shape", type(other).__name__),
+                            getattr(other, "dtype", ""), x.shape, x.dtype))
+
+
+def elu_forward(x, alpha=1.0):
+    """x where x > 0, alpha * expm1(x) elsewhere. x: float array, any shape -> a new array of
+    its shape and dtype. float32 / float64 run in C; other float dtypes take the reference."""
+    _check_pair("elu_forward", x, None, "")
+    if x.dtype not in _ELU_FORWARD:
+        return elu_forward_reference(x, alpha)
+    return dispatch(_elu_forward_c, elu_forward_reference, x, alpha)
+
+
+def elu_backward(x, grad, alpha=1.0):
+    """grad * elu'(x) = grad where x > 0, grad * alpha * exp(x) elsewhere, from the
+    forward's input x: float arrays of one shape and dtype -> a new array of that shape."""
+    _check_pair("elu_backward", x, grad, "grad")
+    if x.dtype not in _ELU_BACKWARD:
+        return elu_backward_reference(x, grad, alpha)
+    return dispatch(_elu_backward_c, elu_backward_reference, x, grad, alpha)
+
+
+def _elu_forward_c(x, alpha):
+    x = c_array(x)
+    y = np.empty(x.shape, dtype=x.dtype)
+    _ELU_FORWARD[x.dtype](x.size, *pointers(x), float(alpha), *pointers(y))
+    return y
+
+
+def _elu_backward_c(x, grad, alpha):
+    x, grad = c_array(x), c_array(grad)
+    grad_x = np.empty(x.shape, dtype=x.dtype)
+    _ELU_BACKWARD[x.dtype](x.size, *pointers(x, grad), float(alpha), *pointers(grad_x))
+    return grad_x
+
+
+def elu_forward_reference(x, alpha=1.0):
+    """The reference elu: numpy's expm1 on the non-positive side."""
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def elu_backward_reference(x, grad, alpha=1.0):
+    """The reference elu backward: grad * (alpha * expm1(x) + alpha) on the non-positive side."""
+    return np.where(x > 0, grad, grad * (alpha * np.expm1(np.minimum(x, 0)) + alpha))
+
+
+def bce_logits_forward(logits, target):
+    """The per-element binary cross-entropy of sigmoid(logits) against target:
+    max(x, 0) - x * target + log1p(exp(-|x|)). Float arrays of one shape and dtype -> a
+    new array of that shape (reduce it as the loss asks)."""
+    _check_pair("bce_logits_forward", logits, target, "target")
+    if logits.dtype not in _BCE_FORWARD:
+        return bce_logits_forward_reference(logits, target)
+    return dispatch(_bce_forward_c, bce_logits_forward_reference, logits, target)
+
+
+def bce_logits_backward(logits, target, scale):
+    """scale * (sigmoid(logits) - target), the gradient of the summed cross-entropy times
+    scale (a float: the output gradient, over the count for 'mean')."""
+    _check_pair("bce_logits_backward", logits, target, "target")
+    if logits.dtype not in _BCE_BACKWARD:
+        return bce_logits_backward_reference(logits, target, scale)
+    return dispatch(_bce_backward_c, bce_logits_backward_reference, logits, target, scale)
+
+
+def _bce_forward_c(logits, target):
+    logits, target = c_array(logits), c_array(target)
+    losses = np.empty(logits.shape, dtype=logits.dtype)
+    _BCE_FORWARD[logits.dtype](logits.size, *pointers(logits, target, losses))
+    return losses
+
+
+def _bce_backward_c(logits, target, scale):
+    logits, target = c_array(logits), c_array(target)
+    grad = np.empty(logits.shape, dtype=logits.dtype)
+    _BCE_BACKWARD[logits.dtype](logits.size, *pointers(logits, target), float(scale), *pointers(grad))
+    return grad
+
+
+def bce_logits_forward_reference(logits, target):
+    """The reference cross-entropy: numpy, stable for either sign of the logits."""
+    return np.maximum(logits, 0) - logits * target + np.log1p(np.exp(-np.abs(logits)))
+
+
+def bce_logits_backward_reference(logits, target, scale):
+    """The reference gradient: numpy's stable sigmoid (exp of a non-positive number only)."""
+    return ((_sigmoid_reference(logits) - target) * scale).astype(logits.dtype, copy=False)
