@@ -13,9 +13,6 @@
 #include "gemm_packed.h"
 #include "kernels.h"
 
-/* Row sub-blocks of up to this many micro-panels of A share each pass over B: 16 x 12
- * rows covers a batch share of 100 or 128 rows in one block. */
-#define AG_PACKED_ROW_PANELS 16
 
 #define T float
 #define AG_NAME(x) ag_s##x

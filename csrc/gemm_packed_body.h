@@ -85,7 +85,10 @@ void AG_NAME(gemm_packed)(int64_t m, int64_t n, int64_t k, T alpha, const T *a, 
     const int mr = config.mr, nr = config.nr;
     const int64_t depth = AG_NAME(packed_depth)(&config, k);
     const int64_t panels = (n + nr - 1) / nr, n_padded = panels * nr;
-    const int64_t block_rows = (int64_t)AG_PACKED_ROW_PANELS * mr;
+    /* Row sub-blocks of twice the level's mc, as the driver's unit path
+     * (AG_GEMM_UNIT_SUBBLOCK): a batch share of 100 or 128 rows is one block, which
+     * meets each B micro-panel once per depth slice. */
+    const int64_t block_rows = 2 * config.mc / mr * mr;
     for (int64_t pc = 0; pc < k; pc += depth) {
         const int64_t kc = k - pc < depth ? k - pc : depth;
         const T slice_beta = pc == 0 ? beta : (T)1;
