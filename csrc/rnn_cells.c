@@ -26,6 +26,8 @@
 #pragma GCC optimize ("no-trapping-math")
 #endif
 #include "rnn_cells_internal.h"
+#include <stdlib.h>
+#include "gemm_packed.h"
 #include "parallel.h"
 
 /* ---- the portable rows, and the rows of each SIMD level ------------------------------ */
@@ -74,21 +76,37 @@ static int step_threads(int64_t batch, int64_t hidden) {
 #define AG_GEMM ag_sgemm
 #define AG_ROWS_TABLE ag_rnn_rows_f32
 #define AG_SELECT ag_rnn_select_f32
+#define AG_GEMM_PACKED ag_sgemm_packed
+#define AG_PACK_B ag_sgemm_pack_b
+#define AG_PACKED_B_SIZE ag_sgemm_packed_b_size
+#define AG_PACKED_A_SIZE ag_sgemm_packed_a_size
 #include "rnn_cells_driver.h"
 #undef T
 #undef AG_NAME
 #undef AG_GEMM
 #undef AG_ROWS_TABLE
 #undef AG_SELECT
+#undef AG_GEMM_PACKED
+#undef AG_PACK_B
+#undef AG_PACKED_B_SIZE
+#undef AG_PACKED_A_SIZE
 
 #define T double
 #define AG_NAME(x) x##_f64
 #define AG_GEMM ag_dgemm
 #define AG_ROWS_TABLE ag_rnn_rows_f64
 #define AG_SELECT ag_rnn_select_f64
+#define AG_GEMM_PACKED ag_dgemm_packed
+#define AG_PACK_B ag_dgemm_pack_b
+#define AG_PACKED_B_SIZE ag_dgemm_packed_b_size
+#define AG_PACKED_A_SIZE ag_dgemm_packed_a_size
 #include "rnn_cells_driver.h"
 #undef T
 #undef AG_NAME
 #undef AG_GEMM
 #undef AG_ROWS_TABLE
 #undef AG_SELECT
+#undef AG_GEMM_PACKED
+#undef AG_PACK_B
+#undef AG_PACKED_B_SIZE
+#undef AG_PACKED_A_SIZE

@@ -5,6 +5,8 @@
  *   AG_GEMM        ag_sgemm / ag_dgemm
  *   AG_ROWS_TABLE  ag_rnn_rows_f32 / ag_rnn_rows_f64 (rnn_cells_internal.h)
  *   AG_SELECT      ag_rnn_select_f32 / ag_rnn_select_f64
+ *   AG_GEMM_PACKED, AG_PACK_B, AG_PACKED_B_SIZE, AG_PACKED_A_SIZE
+ *                  the pre-packed GEMM of that type (gemm_packed.h)
  * Every call picks the row functions of ag_get_simd_level() and splits the batch rows
  * over threads with ag_parallel_for (parallel.h): each thread gets a contiguous share
  * of the team that actually started, and every row is computed the same way whoever
@@ -25,6 +27,9 @@ typedef struct {
     T *grad_h0, *grad_c0;
     int64_t steps, batch;
     int relu;
+    /* the sequences' recurrent weight packed once for all steps (gemm_packed.h), or
+     * NULL (memory short): each step's product then packs it itself */
+    const T *packed_weight;
 } AG_NAME(cell_job);
 
 /* ---- LSTM cell -------------------------------------------------------------------------- */
@@ -184,6 +189,33 @@ void AG_NAME(ag_gru_cell_backward)(const T *saved, const T *h_prev, const T *gra
  * the whole sequence, no barrier between steps. Each step's matmul is a single-threaded
  * GEMM of the share's rows, as in the LSTM step. Arrays are time-major [steps, batch, k]. */
 
+/* The recurrent weight [k, n] (row-major) packed for every step's product, once per
+ * sequence: packing it per step (what a plain AG_GEMM call does) read and wrote the
+ * whole weight for each 100-row product, ~10% of its time at hidden 128. NULL when the
+ * memory cannot be had; free() it after the sequence. */
+static T *AG_NAME(pack_weight)(const T *weight, int64_t k, int64_t n) {
+    T *packed = (T *)malloc(sizeof(T) * (size_t)AG_PACKED_B_SIZE(k, n));
+    if (packed != NULL)
+        AG_PACK_B(0, k, n, weight, n, packed);
+    return packed;
+}
+
+/* A thread's scratch for the packed rows of its share (count rows by depth k), or NULL
+ * when there is no packed weight or no memory (step_product then calls AG_GEMM). */
+static T *AG_NAME(share_scratch)(const AG_NAME(cell_job) *job, int64_t count, int64_t k) {
+    return job->packed_weight != NULL ? (T *)malloc(sizeof(T) * (size_t)AG_PACKED_A_SIZE(count, k)) : NULL;
+}
+
+/* c [count, n] = a [count, k] @ weight [k, n] + beta c on this thread: the step's
+ * recurrent product, with the weight packed once per sequence when it is. */
+static void AG_NAME(step_product)(const AG_NAME(cell_job) *job, T *scratch, int64_t count, int64_t n,
+                                  int64_t k, const T *a, T beta, T *c) {
+    if (scratch != NULL)
+        AG_GEMM_PACKED(count, n, k, (T)1, a, k, job->packed_weight, beta, c, n, scratch);
+    else
+        AG_GEMM(0, 0, count, n, k, (T)1, a, k, job->weight, n, beta, c, n);
+}
+
 /* The previous state of rows first.. at step t: h0 (or NULL, zeros) at t = 0. */
 static const T *AG_NAME(previous_state)(const AG_NAME(cell_job) *job, int64_t t, int64_t first) {
     const int64_t hidden = job->hidden;
@@ -204,23 +236,26 @@ static void AG_NAME(gru_sequence_forward_share)(void *job_pointer, int64_t first
     const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
     const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
     T *gh = job->work + first * 3 * hidden;  /* h_{t-1} W_hh^T + b_hh of the share's rows */
+    T *scratch;
     (void)thread;
     if (count <= 0)
         return;
+    scratch = AG_NAME(share_scratch)(job, count, hidden);
     for (int64_t t = 0; t < job->steps; t++) {
         const T *h_prev = AG_NAME(previous_state)(job, t, first);
         const int64_t row = t * batch + first;
         if (job->bias != NULL || h_prev == NULL)
             AG_NAME(fill_rows)(gh, job->bias, count, 3 * hidden);
         if (h_prev != NULL)
-            AG_GEMM(0, 0, count, 3 * hidden, hidden, (T)1, h_prev, hidden, job->weight, 3 * hidden,
-                    job->bias != NULL ? (T)1 : (T)0, gh, 3 * hidden);
+            AG_NAME(step_product)(job, scratch, count, 3 * hidden, hidden, h_prev,
+                                  job->bias != NULL ? (T)1 : (T)0, gh);
         for (int64_t b = 0; b < count; b++)
             job->rows.gru_forward_row(job->gates + (row + b) * 3 * hidden, gh + b * 3 * hidden,
                                       h_prev != NULL ? h_prev + b * hidden : NULL,
                                       job->h + (row + b) * hidden, job->saved_out + (row + b) * 4 * hidden,
                                       hidden);
     }
+    free(scratch);
 }
 
 void AG_NAME(ag_gru_sequence_forward)(const T *x_gates, const T *h0, const T *weight_hh_t,
@@ -230,7 +265,9 @@ void AG_NAME(ag_gru_sequence_forward)(const T *x_gates, const T *h0, const T *we
     AG_SELECT(ag_get_simd_level(), &job.rows);
     job.gates = x_gates; job.h0 = h0; job.weight = weight_hh_t; job.bias = bias_hh; job.work = work;
     job.h = h; job.saved_out = saved; job.steps = steps; job.batch = batch; job.hidden = hidden;
+    job.packed_weight = AG_NAME(pack_weight)(weight_hh_t, hidden, 3 * hidden);
     ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(gru_sequence_forward_share), &job);
+    free((void *)job.packed_weight);
 }
 
 /* The gradient flowing into h_{t} of rows first..: carry (from step t+1) plus the
@@ -262,9 +299,11 @@ static void AG_NAME(gru_sequence_backward_share)(void *job_pointer, int64_t firs
     const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
     T *gy = job->work + first * hidden;                 /* the gradient reaching h_t */
     T *carry = job->work + (batch + first) * hidden;    /* ... and reaching h_{t-1} */
+    T *scratch;
     (void)thread;
     if (count <= 0)
         return;
+    scratch = AG_NAME(share_scratch)(job, count, 3 * hidden);
     AG_NAME(start_carry)(job, first, count, carry);
     for (int64_t t = job->steps - 1; t >= 0; t--) {
         const T *h_prev = AG_NAME(previous_state)(job, t, first);
@@ -276,10 +315,11 @@ static void AG_NAME(gru_sequence_backward_share)(void *job_pointer, int64_t firs
                                        job->grad_gates + (row + b) * 3 * hidden,
                                        job->grad_gh + (row + b) * 3 * hidden, carry + b * hidden, hidden);
         if (h_prev != NULL && (t > 0 || job->grad_h0 != NULL))
-            AG_GEMM(0, 0, count, hidden, 3 * hidden, (T)1, job->grad_gh + row * 3 * hidden, 3 * hidden,
-                    job->weight, hidden, (T)1, carry, hidden);
+            AG_NAME(step_product)(job, scratch, count, hidden, 3 * hidden, job->grad_gh + row * 3 * hidden,
+                                  (T)1, carry);
     }
     AG_NAME(finish_carry)(job, first, count, carry);
+    free(scratch);
 }
 
 void AG_NAME(ag_gru_sequence_backward)(const T *saved, const T *h, const T *h0, const T *grad_h,
@@ -291,16 +331,20 @@ void AG_NAME(ag_gru_sequence_backward)(const T *saved, const T *h, const T *h0, 
     job.saved = saved; job.h = (T *)h; job.h0 = h0; job.grad_h = grad_h; job.grad_final = grad_final;
     job.weight = weight_hh; job.work = work; job.grad_gates = grad_gi; job.grad_gh = grad_gh;
     job.grad_h0 = grad_h0; job.steps = steps; job.batch = batch; job.hidden = hidden;
+    job.packed_weight = AG_NAME(pack_weight)(weight_hh, 3 * hidden, hidden);
     ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(gru_sequence_backward_share), &job);
+    free((void *)job.packed_weight);
 }
 
 static void AG_NAME(rnn_sequence_forward_share)(void *job_pointer, int64_t first, int64_t last,
                                                 int thread) {
     const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
     const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
+    T *scratch;
     (void)thread;
     if (count <= 0)
         return;
+    scratch = AG_NAME(share_scratch)(job, count, hidden);
     for (int64_t t = 0; t < job->steps; t++) {
         const T *h_prev = AG_NAME(previous_state)(job, t, first);
         const int64_t row = t * batch + first;
@@ -309,9 +353,10 @@ static void AG_NAME(rnn_sequence_forward_share)(void *job_pointer, int64_t first
         for (int64_t j = 0; j < count * hidden; j++)
             h[j] = x[j];
         if (h_prev != NULL)
-            AG_GEMM(0, 0, count, hidden, hidden, (T)1, h_prev, hidden, job->weight, hidden, (T)1, h, hidden);
+            AG_NAME(step_product)(job, scratch, count, hidden, hidden, h_prev, (T)1, h);
         job->rows.rnn_forward_span(h, count * hidden, job->relu);
     }
+    free(scratch);
 }
 
 void AG_NAME(ag_rnn_sequence_forward)(const T *x_gates, const T *h0, const T *weight_hh_t, T *h,
@@ -320,7 +365,9 @@ void AG_NAME(ag_rnn_sequence_forward)(const T *x_gates, const T *h0, const T *we
     AG_SELECT(ag_get_simd_level(), &job.rows);
     job.gates = x_gates; job.h0 = h0; job.weight = weight_hh_t; job.h = h; job.steps = steps;
     job.batch = batch; job.hidden = hidden; job.relu = relu;
+    job.packed_weight = AG_NAME(pack_weight)(weight_hh_t, hidden, hidden);
     ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(rnn_sequence_forward_share), &job);
+    free((void *)job.packed_weight);
 }
 
 static void AG_NAME(rnn_sequence_backward_share)(void *job_pointer, int64_t first, int64_t last,
@@ -328,9 +375,11 @@ static void AG_NAME(rnn_sequence_backward_share)(void *job_pointer, int64_t firs
     const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
     const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
     T *carry = job->work + first * hidden;  /* the gradient reaching h_t from step t+1 */
+    T *scratch;
     (void)thread;
     if (count <= 0)
         return;
+    scratch = AG_NAME(share_scratch)(job, count, hidden);
     AG_NAME(start_carry)(job, first, count, carry);
     for (int64_t t = job->steps - 1; t >= 0; t--) {
         const int64_t row = t * batch + first;
@@ -339,10 +388,10 @@ static void AG_NAME(rnn_sequence_backward_share)(void *job_pointer, int64_t firs
                                     job->grad_h != NULL ? job->grad_h + row * hidden : NULL, carry, grad_pre,
                                     count * hidden, job->relu);
         if (t > 0 || job->grad_h0 != NULL)
-            AG_GEMM(0, 0, count, hidden, hidden, (T)1, grad_pre, hidden, job->weight, hidden, (T)0, carry,
-                    hidden);
+            AG_NAME(step_product)(job, scratch, count, hidden, hidden, grad_pre, (T)0, carry);
     }
     AG_NAME(finish_carry)(job, first, count, carry);
+    free(scratch);
 }
 
 void AG_NAME(ag_rnn_sequence_backward)(const T *h, const T *grad_h, const T *grad_final,
@@ -353,7 +402,9 @@ void AG_NAME(ag_rnn_sequence_backward)(const T *h, const T *grad_h, const T *gra
     job.h = (T *)h; job.grad_h = grad_h; job.grad_final = grad_final; job.weight = weight_hh;
     job.work = work; job.grad_gates = grad_pre; job.grad_h0 = grad_h0; job.steps = steps; job.batch = batch;
     job.hidden = hidden; job.relu = relu;
+    job.packed_weight = AG_NAME(pack_weight)(weight_hh, hidden, hidden);
     ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(rnn_sequence_backward_share), &job);
+    free((void *)job.packed_weight);
 }
 
 static void AG_NAME(lstm_sequence_forward_share)(void *job_pointer, int64_t first, int64_t last,
@@ -361,22 +412,24 @@ static void AG_NAME(lstm_sequence_forward_share)(void *job_pointer, int64_t firs
     const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
     const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
     T *hw = job->work + first * 4 * hidden;  /* h_{t-1} W_hh^T of the share's rows */
+    T *scratch;
     (void)thread;
     if (count <= 0)
         return;
+    scratch = AG_NAME(share_scratch)(job, count, hidden);
     for (int64_t t = 0; t < job->steps; t++) {
         const T *h_prev = AG_NAME(previous_state)(job, t, first);
         const T *c_prev = t > 0 ? job->c + ((t - 1) * batch + first) * hidden : job->c0 + first * hidden;
         const int64_t row = t * batch + first;
         if (h_prev != NULL)
-            AG_GEMM(0, 0, count, 4 * hidden, hidden, (T)1, h_prev, hidden, job->weight, 4 * hidden, (T)0,
-                    hw, 4 * hidden);
+            AG_NAME(step_product)(job, scratch, count, 4 * hidden, hidden, h_prev, (T)0, hw);
         for (int64_t b = 0; b < count; b++)
             job->rows.lstm_forward_row(job->gates + (row + b) * 4 * hidden,
                                        h_prev != NULL ? hw + b * 4 * hidden : NULL, NULL, c_prev + b * hidden,
                                        job->h + (row + b) * hidden, job->c + (row + b) * hidden,
                                        job->saved_out + (row + b) * 5 * hidden, hidden);
     }
+    free(scratch);
 }
 
 void AG_NAME(ag_lstm_sequence_forward)(const T *x_gates, const T *h0, const T *c0, const T *weight_hh_t,
@@ -386,7 +439,9 @@ void AG_NAME(ag_lstm_sequence_forward)(const T *x_gates, const T *h0, const T *c
     AG_SELECT(ag_get_simd_level(), &job.rows);
     job.gates = x_gates; job.h0 = h0; job.c0 = c0; job.weight = weight_hh_t; job.work = work; job.h = h;
     job.c = c; job.saved_out = saved; job.steps = steps; job.batch = batch; job.hidden = hidden;
+    job.packed_weight = AG_NAME(pack_weight)(weight_hh_t, hidden, 4 * hidden);
     ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(lstm_sequence_forward_share), &job);
+    free((void *)job.packed_weight);
 }
 
 static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t first, int64_t last,
@@ -397,9 +452,11 @@ static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t fir
     T *carry = job->work + (batch + first) * hidden;          /* ... and reaching h_{t-1} */
     T *carry_c = job->work + (2 * batch + first) * hidden;    /* reaching c_t, then c_{t-1}: */
     T *next_c = job->work + (3 * batch + first) * hidden;     /* two arrays, swapped each step */
+    T *scratch;
     (void)thread;
     if (count <= 0)
         return;
+    scratch = AG_NAME(share_scratch)(job, count, 4 * hidden);
     AG_NAME(start_carry)(job, first, count, carry);
     for (int64_t j = 0; j < width; j++)
         carry_c[j] = job->grad_final_c != NULL ? job->grad_final_c[first * hidden + j] : (T)0;
@@ -414,9 +471,10 @@ static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t fir
                                         next_c + b * hidden, hidden);
         swap = carry_c; carry_c = next_c; next_c = swap;
         if (t > 0 || (job->h0 != NULL && job->grad_h0 != NULL))
-            AG_GEMM(0, 0, count, hidden, 4 * hidden, (T)1, job->grad_gates + row * 4 * hidden, 4 * hidden,
-                    job->weight, hidden, (T)0, carry, hidden);
+            AG_NAME(step_product)(job, scratch, count, hidden, 4 * hidden, job->grad_gates + row * 4 * hidden,
+                                  (T)0, carry);
     }
+    free(scratch);
     AG_NAME(finish_carry)(job, first, count, carry);
     if (job->grad_c0 != NULL)
         for (int64_t j = 0; j < width; j++)
@@ -433,5 +491,7 @@ void AG_NAME(ag_lstm_sequence_backward)(const T *saved, const T *c, const T *h0,
     job.grad_final = grad_final_h; job.grad_final_c = grad_final_c; job.weight = weight_hh; job.work = work;
     job.grad_gates = grad_gates; job.grad_h0 = grad_h0; job.grad_c0 = grad_c0; job.steps = steps;
     job.batch = batch; job.hidden = hidden;
+    job.packed_weight = AG_NAME(pack_weight)(weight_hh, 4 * hidden, hidden);
     ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(lstm_sequence_backward_share), &job);
+    free((void *)job.packed_weight);
 }

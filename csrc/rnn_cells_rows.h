@@ -8,9 +8,10 @@
  * rnn_cells.c includes it for the portable level; rnn_cells_x86.c includes it again
  * under `#pragma GCC target` for AVX2+FMA and for AVX-512F, so the same C is
  * vectorized for each ISA and the driver picks one by ag_get_simd_level(). Rows are
- * elementwise (add_rows sums each column in row order whatever the vector width), and
- * the build does not contract a*b+c into FMAs (-std=c99 implies -ffp-contract=off), so
- * every level gives the same bits.
+ * elementwise (add_rows sums each column in row order whatever the vector width). The
+ * portable level does not contract a*b+c into FMAs (-std=c99 implies
+ * -ffp-contract=off); rnn_cells_x86.c does (fp-contract=fast), so the AVX2 and AVX-512
+ * rows may differ from the portable ones in the last bits.
  *
  * Each row loop is its own function, outside any OpenMP region: GCC's outlined
  * parallel bodies would not get this file's optimize pragma, and restrict lets the

@@ -1,0 +1,38 @@
+/* gemm_packed.h: a single-threaded GEMM whose B operand is packed once and then reused
+ * by many products (gemm_packed.c). Internal: the recurrent layers' sequence kernels
+ * (rnn_cells_driver.h) multiply every step by the same weight, so they pack it once
+ * per sequence instead of once per step (the per-step packing of a 128 x 512 weight
+ * was ~10% of each step's product). Not part of the cffi API (kernels.h).
+ *
+ * The packed layout is the GEMM driver's (gemm_driver.h) for the SIMD level in use:
+ * depth slices of kc rows of op(B), each cut into kc x nr micro-panels zero-padded to
+ * full nr. It depends on ag_get_simd_level(), so a packed B is valid only for products
+ * run while the level is the one it was packed at (within one kernel call).
+ *
+ *   ag_sgemm_packed_b_size(k, n)     elements a packed k x n op(B) takes
+ *   ag_sgemm_packed_a_size(m, k)     elements of the A scratch a product of m rows needs
+ *   ag_sgemm_pack_b(trans_b, k, n, b, ldb, packed)
+ *                                    packs op(B) [k, n] (b is [k, ldb], or [n, ldb] when
+ *                                    trans_b) into `packed`
+ *   ag_sgemm_packed(m, n, k, alpha, a, lda, packed, beta, c, ldc, a_scratch)
+ *                                    C [m, n] = alpha * A [m, k] @ op(B) + beta * C on the
+ *                                    calling thread; A row-major (lda), C row-major (ldc);
+ *                                    C is not read when beta == 0
+ * and the same with d for double. */
+#ifndef AUTOGRAD_CORE_GEMM_PACKED_H
+#define AUTOGRAD_CORE_GEMM_PACKED_H
+#include <stdint.h>
+
+int64_t ag_sgemm_packed_b_size(int64_t k, int64_t n);
+int64_t ag_sgemm_packed_a_size(int64_t m, int64_t k);
+void ag_sgemm_pack_b(int trans_b, int64_t k, int64_t n, const float *b, int64_t ldb, float *packed);
+void ag_sgemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                     const float *packed, float beta, float *c, int64_t ldc, float *a_scratch);
+
+int64_t ag_dgemm_packed_b_size(int64_t k, int64_t n);
+int64_t ag_dgemm_packed_a_size(int64_t m, int64_t k);
+void ag_dgemm_pack_b(int trans_b, int64_t k, int64_t n, const double *b, int64_t ldb, double *packed);
+void ag_dgemm_packed(int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
+                     const double *packed, double beta, double *c, int64_t ldc, double *a_scratch);
+
+#endif
