@@ -2,18 +2,20 @@
  * Not part of the public C API (that is kernels.h).
  *
  * A micro-kernel computes one MR x NR tile of C from packed panels:
- *     acc[i][j] = sum_p a[p*MR + i] * b[p*NR + j]        (p < kc)
+ *     acc[i][j] = sum_p a[p*MR + i] * b[p*b_step + j]    (p < kc)
  *     C[i][j]   = alpha * acc[i][j] + beta * C[i][j]      (i < m_tile, j < n_tile)
- * where C[i][j] is c[i*ldc + j]. The packed panels are zero-padded to full MR/NR, so the
- * kernel always computes a full tile and only its store looks at m_tile/n_tile. When
+ * where C[i][j] is c[i*ldc + j]. b_step is NR for a packed B micro-panel, or B's row
+ * stride when the driver hands a full-width panel of B in place. Packed panels are
+ * zero-padded to full MR/NR, so the kernel always computes a full tile and only its
+ * store looks at m_tile/n_tile. When
  * beta == 0, C is not read (BLAS convention: NaN/garbage in C must not leak through). */
 #ifndef AUTOGRAD_CORE_GEMM_INTERNAL_H
 #define AUTOGRAD_CORE_GEMM_INTERNAL_H
 #include <stdint.h>
 
-typedef void (*ag_skernel_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+typedef void (*ag_skernel_fn)(int64_t kc, const float *a, const float *b, int64_t b_step, float *c, int64_t ldc,
                               float alpha, float beta, int m_tile, int n_tile);
-typedef void (*ag_dkernel_fn)(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+typedef void (*ag_dkernel_fn)(int64_t kc, const double *a, const double *b, int64_t b_step, double *c, int64_t ldc,
                               double alpha, double beta, int m_tile, int n_tile);
 
 /* Packs one mr-row micro-panel of untransposed A: panel[p*mr + i] = src[i*lda + p] for
@@ -43,15 +45,15 @@ void ag_dgemm_select(int level, ag_dgemm_config *config);
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define AG_HAVE_X86_KERNELS 1
-void ag_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+void ag_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, int64_t b_step, float *c, int64_t ldc,
                                float alpha, float beta, int m_tile, int n_tile);
-void ag_dgemm_kernel_avx2_6x8(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+void ag_dgemm_kernel_avx2_6x8(int64_t kc, const double *a, const double *b, int64_t b_step, double *c, int64_t ldc,
                               double alpha, double beta, int m_tile, int n_tile);
-void ag_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+void ag_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, int64_t b_step, float *c, int64_t ldc,
                                   float alpha, float beta, int m_tile, int n_tile);
 void ag_spack_a_avx512_12(float *panel, const float *src, int64_t lda, int64_t kc, int rows);
 void ag_spack_bt_avx512_32(float *panel, const float *src, int64_t ldb, int64_t kc);
-void ag_dgemm_kernel_avx512_12x16(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+void ag_dgemm_kernel_avx512_12x16(int64_t kc, const double *a, const double *b, int64_t b_step, double *c, int64_t ldc,
                                   double alpha, double beta, int m_tile, int n_tile);
 #endif
 

@@ -43,7 +43,7 @@
         VT b0 = LOADU(b), b1 = LOADU(b + VL);                                          \
         ROWS(AG_FMA)                                                                   \
         a += MR;                                                                       \
-        b += 2 * VL;                                                                   \
+        b += b_step;                                                                   \
     }                                                                                  \
     if (m_tile == MR && n_tile == 2 * VL) {                                            \
         VT va = SET1(alpha);                                                           \
@@ -82,7 +82,7 @@
         VT b0 = LOADU(b), b1 = LOADU(b + VL);                                          \
         ROWS(AG_FMA)                                                                   \
         a += MR;                                                                       \
-        b += 2 * VL;                                                                   \
+        b += b_step;                                                                   \
     }                                                                                  \
     VT va = SET1(alpha);                                                               \
     if (m_tile == MR && n_tile == 2 * VL) {                                            \
@@ -121,7 +121,7 @@
         VT b0 = LOADU(b);                                                              \
         ROWS(AG_FMA1)                                                                  \
         a += MR;                                                                       \
-        b += 2 * VL;                                                                   \
+        b += b_step;                                                                   \
     }                                                                                  \
     VT va = SET1(alpha);                                                               \
     const MASKT mask0 = n_tile >= VL ? (MASKT)~(MASKT)0 : (MASKT)((1u << n_tile) - 1); \
@@ -153,7 +153,7 @@
 #define FMADD _mm256_fmadd_ps
 #define MUL _mm256_mul_ps
 __attribute__((target("avx2,fma")))
-void ag_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+void ag_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, int64_t b_step, float *c, int64_t ldc,
                                float alpha, float beta, int m_tile, int n_tile) {
     AG_KERNEL_BODY(float, 6, AG_ROWS6)
 }
@@ -175,7 +175,7 @@ void ag_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float
 #define FMADD _mm256_fmadd_pd
 #define MUL _mm256_mul_pd
 __attribute__((target("avx2,fma")))
-void ag_dgemm_kernel_avx2_6x8(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+void ag_dgemm_kernel_avx2_6x8(int64_t kc, const double *a, const double *b, int64_t b_step, double *c, int64_t ldc,
                               double alpha, double beta, int m_tile, int n_tile) {
     AG_KERNEL_BODY(double, 6, AG_ROWS6)
 }
@@ -201,7 +201,7 @@ void ag_dgemm_kernel_avx2_6x8(int64_t kc, const double *a, const double *b, doub
 #define MASK_STOREU _mm512_mask_storeu_ps
 #define MASKZ_LOADU _mm512_maskz_loadu_ps
 __attribute__((target("avx512f"), noinline))
-static void ag_sgemm_edge_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+static void ag_sgemm_edge_avx512(int64_t kc, const float *a, const float *b, int64_t b_step, float *c, int64_t ldc,
                                  float alpha, float beta, int m_tile, int n_tile) {
     AG_EDGE_DISPATCH(float)
 }
@@ -212,7 +212,7 @@ static void ag_sgemm_edge_avx512(int64_t kc, const float *a, const float *b, flo
  * two 256-bit halves (AMD Zen 4) the 8-wide one costs half; elsewhere it costs what the
  * full tile did. The packed B panel keeps its 32-column stride. */
 __attribute__((target("avx512f,avx2,fma"), noinline))
-static void ag_sgemm_12x24_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+static void ag_sgemm_12x24_avx512(int64_t kc, const float *a, const float *b, int64_t b_step, float *c, int64_t ldc,
                                   float alpha, float beta, int m_tile, int n_tile) {
     __m512 low[12];
     __m256 high[12];
@@ -229,7 +229,7 @@ static void ag_sgemm_12x24_avx512(int64_t kc, const float *a, const float *b, fl
             high[i] = _mm256_fmadd_ps(_mm512_castps512_ps256(ai), b1, high[i]);
         }
         a += 12;
-        b += 32;
+        b += b_step;
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     const __m256 va8 = _mm256_set1_ps(alpha), vb8 = _mm256_set1_ps(beta);
@@ -251,14 +251,14 @@ static void ag_sgemm_12x24_avx512(int64_t kc, const float *a, const float *b, fl
 }
 
 __attribute__((target("avx512f")))
-void ag_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+void ag_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, int64_t b_step, float *c, int64_t ldc,
                                   float alpha, float beta, int m_tile, int n_tile) {
     if (m_tile > 8 && n_tile > 16 && n_tile <= 24) {
-        ag_sgemm_12x24_avx512(kc, a, b, c, ldc, alpha, beta, m_tile, n_tile);
+        ag_sgemm_12x24_avx512(kc, a, b, b_step, c, ldc, alpha, beta, m_tile, n_tile);
         return;
     }
     if (m_tile <= 8 || n_tile <= 16) {
-        ag_sgemm_edge_avx512(kc, a, b, c, ldc, alpha, beta, m_tile, n_tile);
+        ag_sgemm_edge_avx512(kc, a, b, b_step, c, ldc, alpha, beta, m_tile, n_tile);
         return;
     }
     AG_KERNEL_BODY_MASKED(float, 12, AG_ROWS12)
@@ -287,16 +287,16 @@ void ag_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, fl
 #define MASK_STOREU _mm512_mask_storeu_pd
 #define MASKZ_LOADU _mm512_maskz_loadu_pd
 __attribute__((target("avx512f"), noinline))
-static void ag_dgemm_edge_avx512(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+static void ag_dgemm_edge_avx512(int64_t kc, const double *a, const double *b, int64_t b_step, double *c, int64_t ldc,
                                  double alpha, double beta, int m_tile, int n_tile) {
     AG_EDGE_DISPATCH(double)
 }
 
 __attribute__((target("avx512f")))
-void ag_dgemm_kernel_avx512_12x16(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+void ag_dgemm_kernel_avx512_12x16(int64_t kc, const double *a, const double *b, int64_t b_step, double *c, int64_t ldc,
                                   double alpha, double beta, int m_tile, int n_tile) {
     if (m_tile <= 8 || n_tile <= 8) {
-        ag_dgemm_edge_avx512(kc, a, b, c, ldc, alpha, beta, m_tile, n_tile);
+        ag_dgemm_edge_avx512(kc, a, b, b_step, c, ldc, alpha, beta, m_tile, n_tile);
         return;
     }
     AG_KERNEL_BODY_MASKED(double, 12, AG_ROWS12)
