@@ -16,16 +16,16 @@ calls; output allocation included for all).
 
 Each library runs in a process of its own (`python -m benchmarks.bench_gemm --worker
 NAME`), in two rounds in opposite orders, and a row takes the median of both rounds.
-Why not one process: with every library in one process the small and layer shapes read
-2-5x slower than alone, for ours and torch alike, and which one suffered changed from
-run to run. Two things a user of one library never meets were mixed into those figures:
-(1) torch's wheel bundles a libgomp.so.1 with the system's soname, so in one process
-both libraries share whichever OpenMP runtime loaded first, with that one's wait policy
-(this package sets GOMP_SPINCOUNT=10000 when it loads libgomp, torch alone spins
-libgomp's default 300,000): the library imported second was timed under the first
-one's threading; (2) the pools' idle workers (OpenBLAS's, OpenMP's) go to sleep at
-different times, so on 2 cores a block could start while another pool still held a
-core. numpy and our kernels in one process (no torch) measured the same as each alone.
+Why not one process: run that way (each library's single calls timed after a 0.5 s
+pause), the small and layer shapes read 2-5x slower than each library alone, ours and
+torch's alike, and which one suffered changed from run to run. Two effects that no user
+of one library meets were mixed in: (1) torch's wheel bundles a libgomp.so.1 with the
+system's soname, so in one process both libraries share whichever OpenMP runtime loaded
+first, with that one's wait policy (this package loads libgomp with GOMP_SPINCOUNT=10000;
+torch alone spins libgomp's default 300,000): the library imported second was timed
+under the first one's threading; (2) the pools' idle workers (OpenBLAS's, OpenMP's) go
+to sleep at different times, and a single call timed right after a pause also timed its
+pool waking up. On a loaded 2-core machine these come on top of the load's own noise.
 
     python -m benchmarks --only gemm [--quick]
 """
