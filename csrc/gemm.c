@@ -99,36 +99,37 @@ void ag_sgemm_select(int level, ag_sgemm_config *config) {
 #ifdef AG_HAVE_X86_KERNELS
     if (level >= 2) {
         ag_sgemm_config avx512 = {12, 32, 512, 96, 512, ag_sgemm_kernel_avx512_12x32,
-                                   ag_spack_a_avx512_12, ag_spack_bt_avx512_32};
+                                   ag_spack_a_avx512_12, ag_spack_bt_avx512_32,
+                                   ag_sgemm_direct_avx512_12x16};
         *config = avx512;
         return;
     }
     if (level == 1) {
-        ag_sgemm_config avx2 = {6, 16, 256, 144, 4096, ag_sgemm_kernel_avx2_6x16, NULL, NULL};
+        ag_sgemm_config avx2 = {6, 16, 256, 144, 4096, ag_sgemm_kernel_avx2_6x16, NULL, NULL, NULL};
         *config = avx2;
         return;
     }
 #endif
     (void)level;
-    ag_sgemm_config portable = {6, 8, 256, 120, 4096, ag_sgemm_kernel_c_6x8, NULL, NULL};
+    ag_sgemm_config portable = {6, 8, 256, 120, 4096, ag_sgemm_kernel_c_6x8, NULL, NULL, NULL};
     *config = portable;
 }
 
 void ag_dgemm_select(int level, ag_dgemm_config *config) {
 #ifdef AG_HAVE_X86_KERNELS
     if (level >= 2) {
-        ag_dgemm_config avx512 = {12, 16, 256, 96, 512, ag_dgemm_kernel_avx512_12x16, NULL, NULL};
+        ag_dgemm_config avx512 = {12, 16, 256, 96, 512, ag_dgemm_kernel_avx512_12x16, NULL, NULL, NULL};
         *config = avx512;
         return;
     }
     if (level == 1) {
-        ag_dgemm_config avx2 = {6, 8, 256, 96, 4096, ag_dgemm_kernel_avx2_6x8, NULL, NULL};
+        ag_dgemm_config avx2 = {6, 8, 256, 96, 4096, ag_dgemm_kernel_avx2_6x8, NULL, NULL, NULL};
         *config = avx2;
         return;
     }
 #endif
     (void)level;
-    ag_dgemm_config portable = {4, 8, 256, 96, 4096, ag_dgemm_kernel_c_4x8, NULL, NULL};
+    ag_dgemm_config portable = {4, 8, 256, 96, 4096, ag_dgemm_kernel_c_4x8, NULL, NULL, NULL};
     *config = portable;
 }
 

@@ -46,6 +46,7 @@ typedef struct {
     int64_t row_rows, chunk_columns, row_blocks, column_chunks, units;
     int64_t rows_padded, columns_padded;
     int b_in_place;         /* full micro-panels of op(B) read from b itself (unit path) */
+    int direct;             /* a narrow product for config.direct (unit path, direct_body) */
     int64_t next_unit;      /* the next unclaimed unit (claimed atomically) */
     T *scratch;             /* threads x scratch_stride: each thread's A and B caches */
     int64_t scratch_stride;
@@ -274,11 +275,52 @@ static int64_t AG_NAME(balanced_block)(int64_t total, int64_t limit, int64_t mul
  * chunk), packed at its first unit over the whole depth k; the other side is packed per
  * unit, once, and never again by anyone. The only work done twice is the first side's
  * packing, once per thread: m*k (or k*n) against 2*m*n*k flops. */
+/* The unit path of a narrow product (op(B) at most nr/2 columns, so one column chunk):
+ * config.direct reads op(A) where it is, and an untransposed B in place too; a
+ * transposed B is packed once per thread. Units are row blocks, claimed as in unit_body. */
+static AG_NOINLINE void AG_NAME(direct_body)(AG_NAME(gemm_context) *ctx, T *b_cache) {
+    const int mr = ctx->config.mr, nr = ctx->config.nr;
+    const int64_t k = ctx->k, lda = ctx->lda, ldc = ctx->ldc;
+    int packed = 0;
+    for (;;) {
+        int64_t unit;
+        AG_OMP("omp atomic capture")
+        unit = ctx->next_unit++;
+        if (unit >= ctx->units)
+            break;
+        const int64_t i0 = unit * ctx->row_rows;
+        const int64_t mc = ctx->m - i0 < ctx->row_rows ? ctx->m - i0 : ctx->row_rows;
+        for (int64_t pc = 0; pc < k; pc += ctx->kc) {
+            const int64_t kc = k - pc < ctx->kc ? k - pc : ctx->kc;
+            const T beta = pc == 0 ? ctx->beta : (T)1;
+            const T *b_panel = ctx->b + pc * ctx->ldb;
+            int64_t b_step = ctx->ldb;
+            if (ctx->trans_b) {
+                b_panel = b_cache + pc * ctx->columns_padded;
+                b_step = nr;
+                if (!packed)
+                    AG_NAME(pack_b)(b_cache + pc * ctx->columns_padded, ctx, 0, 1, 0, ctx->n, pc, kc);
+            }
+            for (int64_t ir = 0; ir < mc; ir += mr) {
+                const int m_tile = (int)(mc - ir < mr ? mc - ir : mr);
+                const T *a_tile = ctx->trans_a ? ctx->a + pc * lda + i0 + ir : ctx->a + (i0 + ir) * lda + pc;
+                ctx->config.direct(kc, a_tile, lda, ctx->trans_a, b_panel, b_step, ctx->c + (i0 + ir) * ldc,
+                                   ldc, ctx->alpha, beta, m_tile, (int)ctx->n);
+            }
+        }
+        packed = 1;
+    }
+}
+
 static void AG_NAME(unit_body)(AG_NAME(gemm_context) *ctx, int thread_id) {
     const int mr = ctx->config.mr, nr = ctx->config.nr;
     const int64_t k = ctx->k, ldc = ctx->ldc;
     T *a_cache = ctx->scratch + thread_id * ctx->scratch_stride;  /* rows_padded x k */
     T *b_cache = a_cache + ctx->rows_padded * k;                   /* columns_padded x k */
+    if (ctx->direct) {
+        AG_NAME(direct_body)(ctx, b_cache);
+        return;
+    }
     int64_t cached_block = -1, cached_chunk = -1;
     /* Full micro-panels of an untransposed op(B) are read in place (the kernel steps ldb
      * per depth instead of nr) when B is small (see AG_GEMM_B_IN_PLACE_ELEMENTS): only a
@@ -381,6 +423,7 @@ static int AG_NAME(plan_units)(AG_NAME(gemm_context) *ctx, int threads) {
     ctx->mc = AG_NAME(balanced_block)(ctx->row_rows, AG_GEMM_UNIT_SUBBLOCK * ctx->config.mc, mr);
     const int64_t align = 64 / (int64_t)sizeof(T);
     ctx->scratch_stride = ((ctx->rows_padded + ctx->columns_padded) * k + align - 1) / align * align;
+    ctx->direct = ctx->config.direct != NULL && 2 * n <= nr && ctx->column_chunks == 1;
     ctx->b_in_place = !ctx->trans_b
         && (ctx->ldb == nr || (double)(k - 1) * ctx->ldb + n <= AG_GEMM_B_IN_PLACE_ELEMENTS);
     ctx->next_unit = 0;

@@ -26,17 +26,30 @@ typedef void (*ag_dpack_fn)(double *panel, const double *src, int64_t lda, int64
 typedef void (*ag_spack_bt_fn)(float *panel, const float *src, int64_t ldb, int64_t kc);
 typedef void (*ag_dpack_bt_fn)(double *panel, const double *src, int64_t ldb, int64_t kc);
 
+/* A narrow-product kernel (op(B) at most nr/2 columns: one micro-panel, so each value
+ * of A is used once and packing A would be pure overhead): reads op(A) where it is,
+ * a[i*lda + p] (trans_a 0) or a[p*lda + i] (trans_a 1), and B's micro-panel at b_step
+ * per depth, both only under the n_tile column mask (B may then be read in place);
+ * otherwise the micro-kernel contract above, for an mr-row tile. */
+typedef void (*ag_sdirect_fn)(int64_t kc, const float *a, int64_t lda, int trans_a, const float *b,
+                              int64_t b_step, float *c, int64_t ldc, float alpha, float beta,
+                              int m_tile, int n_tile);
+typedef void (*ag_ddirect_fn)(int64_t kc, const double *a, int64_t lda, int trans_a, const double *b,
+                              int64_t b_step, double *c, int64_t ldc, double alpha, double beta,
+                              int m_tile, int n_tile);
+
 /* Register tile (mr x nr) and cache blocks for one SIMD path:
  *   kc: depth of a packed panel (a kc x nr micro-panel of B is reused from L1, or
  *       streamed from L2 when kc is deep),
  *   mc: rows of A packed per thread; the mc x kc block of A should stay in L2,
  *   nc: columns of B packed and shared by all threads (L3);
  *   pack_a: a SIMD packer for full micro-panels of A, or NULL for the generic one;
- *   pack_bt: the same for full micro-panels of transposed B, or NULL. */
+ *   pack_bt: the same for full micro-panels of transposed B, or NULL;
+ *   direct: the narrow-product kernel above, or NULL. */
 typedef struct { int mr, nr; int64_t kc, mc, nc; ag_skernel_fn kernel; ag_spack_fn pack_a;
-                 ag_spack_bt_fn pack_bt; } ag_sgemm_config;
+                 ag_spack_bt_fn pack_bt; ag_sdirect_fn direct; } ag_sgemm_config;
 typedef struct { int mr, nr; int64_t kc, mc, nc; ag_dkernel_fn kernel; ag_dpack_fn pack_a;
-                 ag_dpack_bt_fn pack_bt; } ag_dgemm_config;
+                 ag_dpack_bt_fn pack_bt; ag_ddirect_fn direct; } ag_dgemm_config;
 
 /* Filled with the path for `level` (0 portable, 1 AVX2+FMA, 2 AVX-512F); the caller has
  * already clamped level to what the CPU supports. */
@@ -51,6 +64,9 @@ void ag_dgemm_kernel_avx2_6x8(int64_t kc, const double *a, const double *b, int6
                               double alpha, double beta, int m_tile, int n_tile);
 void ag_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, int64_t b_step, float *c, int64_t ldc,
                                   float alpha, float beta, int m_tile, int n_tile);
+void ag_sgemm_direct_avx512_12x16(int64_t kc, const float *a, int64_t lda, int trans_a, const float *b,
+                                  int64_t b_step, float *c, int64_t ldc, float alpha, float beta,
+                                  int m_tile, int n_tile);
 void ag_spack_a_avx512_12(float *panel, const float *src, int64_t lda, int64_t kc, int rows);
 void ag_spack_bt_avx512_32(float *panel, const float *src, int64_t ldb, int64_t kc);
 void ag_dgemm_kernel_avx512_12x16(int64_t kc, const double *a, const double *b, int64_t b_step, double *c, int64_t ldc,
