@@ -10,12 +10,30 @@ torch.matmul when torch is importable.
              g @ W^T and the weight gradient x^T @ g (transposes read in place)
   batched    64 products of 32 x 32 x 32 (batched_gemm, a Python loop, np.matmul)
 
-GFLOP/s counts 2*m*n*k floating-point operations; each row reports the median of its
-repeats (time.perf_counter around one call, output allocation included for all).
+GFLOP/s counts 2*m*n*k floating-point operations; each row reports the median over
+blocks of back-to-back calls (time.perf_counter around a block of ~20 ms, divided by its
+calls; output allocation included for all).
+
+Each library runs in a process of its own (`python -m benchmarks.bench_gemm --worker
+NAME`), in two rounds in opposite orders, and a row takes the median of both rounds.
+Why not one process: run that way (each library's single calls timed after a 0.5 s
+pause), the small and layer shapes read 2-5x slower than each library alone, ours and
+torch's alike, and which one suffered changed from run to run. Two effects that no user
+of one library meets were mixed in: (1) torch's wheel bundles a libgomp.so.1 with the
+system's soname, so in one process both libraries share whichever OpenMP runtime loaded
+first, with that one's wait policy (this package loads libgomp with GOMP_SPINCOUNT=10000;
+torch alone spins libgomp's default 300,000): the library imported second was timed
+under the first one's threading; (2) the pools' idle workers (OpenBLAS's, OpenMP's) go
+to sleep at different times, and a single call timed right after a pause also timed its
+pool waking up. On a loaded 2-core machine these come on top of the load's own noise.
 
     python -m benchmarks --only gemm [--quick]
 """
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -36,40 +54,30 @@ def _blas_name():
                                             pool.get("architecture"), pool.get("num_threads"))
 
 
-def _implementations(tensor_path=False):
-    """(name, make(left, right, a, b, trans_a, trans_b) -> callable) pairs for what is
-    available here; tensor_path adds the engine's Tensor @ (Python path included)."""
-    def ours(left, right, a, b, trans_a, trans_b):
-        return lambda: kernels.gemm(a, b, trans_a, trans_b)
 
-    def ours_tensor(left, right, a, b, trans_a, trans_b):
+# The libraries, each timed in a process of its own.
+LIBRARIES = ("c", "c Tensor @", "numpy", "torch")
+# Seconds of calls per timed block, and blocks per case and round.
+_BLOCK_SECONDS = 0.02
+_BLOCKS = 7
+
+
+def _make_call(name, left, right, a, b, trans_a, trans_b):
+    """A zero-argument callable computing op(a) @ op(b) with library `name`; left/right
+    are the transposed views (what numpy and torch are handed, as an engine's backward
+    would hand them), a/b the stored arrays (what kernels.gemm reads in place)."""
+    if name == "c":
+        return lambda: kernels.gemm(a, b, trans_a, trans_b)
+    if name == "c Tensor @":
         import autograd_core as ag
         x, y = ag.from_numpy(left), ag.from_numpy(right)
         return lambda: (x @ y).data
-
-    def numpy_matmul(left, right, a, b, trans_a, trans_b):
+    if name == "numpy":
         return lambda: np.matmul(left, right)
-
-    implementations = [("c", ours)]
-    if tensor_path:
-        implementations.append(("c Tensor @", ours_tensor))
-    implementations.append(("numpy", numpy_matmul))
-    try:
-        import torch
-    except ImportError:
-        return implementations, None
-    torch.set_num_threads(kernels.get_num_threads())
-
-    def torch_matmul(left, right, a, b, trans_a, trans_b):
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        ta, tb = (ta.t() if trans_a else ta), (tb.t() if trans_b else tb)
-        return lambda: torch.matmul(ta, tb)
-
-    implementations.append(("torch", torch_matmul))
-    return implementations, "torch %s, %d threads" % (torch.__version__, torch.get_num_threads())
-
-
-_SETTLE_SECONDS = 0.5
+    import torch
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    ta, tb = (ta.t() if trans_a else ta), (tb.t() if trans_b else tb)
+    return lambda: torch.matmul(ta, tb)
 
 
 def _operands(m, k, n, form, dtype, seed):
@@ -81,72 +89,6 @@ def _operands(m, k, n, form, dtype, seed):
     if form == "g @ W^T":
         return rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype), False, True
     return rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype), False, False
-
-
-def _case(m, k, n, dtype, repeats, implementations, notes, form="x @ W", label=None):
-    a, b, trans_a, trans_b = _operands(m, k, n, form, dtype, m * 7919 + k * 31 + n)
-    # numpy and torch get the transposed views, as an engine's backward would hand them
-    left, right = (a.T if trans_a else a), (b.T if trans_b else b)
-    calls = [(name, make(left, right, a, b, trans_a, trans_b)) for name, make in implementations]
-    expected = left.astype(np.float64) @ right.astype(np.float64)
-    for name, call in calls:  # warm-up (page faults, thread pools) and a sanity check
-        result = np.asarray(call())
-        error = np.abs(result - expected).max() / np.abs(expected).max()
-        if error > (1e-4 if dtype == np.float32 else 1e-10):
-            raise AssertionError("bench_gemm: %s gives a wrong product for %s (relative error %g)"
-                                 % (name, label or (m, k, n), error))
-    # Each implementation runs its repeats back to back (its thread pool stays warm and
-    # no other pool is still spinning), in two rounds in opposite orders so that load
-    # from elsewhere on the machine does not favour whichever ran first.
-    # The pause before each block lets the previous library's waiting threads go to
-    # sleep: OpenBLAS and torch keep theirs spinning for a while after a call, which on
-    # 2 cores takes a core away from whoever runs next.
-    times = {name: [] for name, _ in calls}
-    for order in (calls, calls[::-1]):
-        for name, call in order:
-            time.sleep(_SETTLE_SECONDS)
-            call()
-            for _ in range((repeats + 1) // 2):
-                start = time.perf_counter()
-                call()
-                times[name].append(time.perf_counter() - start)
-    flops = 2.0 * m * n * k
-    case = label or "%s %dx%d @ %dx%d" % (np.dtype(dtype).name, m, k, k, n)
-    seconds = {name: statistics.median(times[name]) for name, _ in calls}
-    rows = []
-    for name, _ in calls:
-        note = notes.get(name.split()[0], "")
-        if name != "numpy" and "numpy" in seconds:
-            note = "; ".join(part for part in (note, "%.2fx numpy's GFLOP/s" % (seconds["numpy"] / seconds[name]))
-                             if part)
-        rows.append({"benchmark": "gemm", "case": case, "impl": name, "seconds": seconds[name],
-                     "gflops": flops / seconds[name] / 1e9, "note": note})
-    return rows
-
-
-def _batched_case(batch, n, repeats):
-    """A batch of small products, where per-call overhead matters: one batched C call,
-    a Python loop of 2-D C calls, and np.matmul on the 3-D arrays."""
-    rng = np.random.default_rng(batch * n)
-    a = rng.standard_normal((batch, n, n)).astype(np.float32)
-    b = rng.standard_normal((batch, n, n)).astype(np.float32)
-    calls = [("c batched_gemm", lambda: kernels.batched_gemm(a, b)),
-             ("c gemm loop", lambda: [kernels.gemm(a[i], b[i]) for i in range(batch)]),
-             ("numpy", lambda: np.matmul(a, b))]
-    expected = np.matmul(a.astype(np.float64), b.astype(np.float64))
-    np.testing.assert_allclose(kernels.batched_gemm(a, b), expected, rtol=1e-4, atol=1e-4)
-    rows = []
-    for name, call in calls:
-        call()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-        seconds = statistics.median(times)
-        rows.append({"benchmark": "gemm", "case": "float32 %d x (%dx%d @ %dx%d)" % (batch, n, n, n, n),
-                     "impl": name, "seconds": seconds, "gflops": 2.0 * batch * n ** 3 / seconds / 1e9})
-    return rows
 
 
 # (M, K, N, what it is): the batch against the layer sizes training runs
@@ -169,34 +111,152 @@ def _layer_dimensions(m, k, n, form):
     return m, k, n
 
 
+def _time_blocks(call, blocks):
+    """Per-call seconds of `blocks` blocks of back-to-back calls, ~_BLOCK_SECONDS each."""
+    start = time.perf_counter()
+    call()
+    calls = max(1, int(_BLOCK_SECONDS / max(time.perf_counter() - start, 1e-7)))
+    for _ in range(min(calls, 20)):  # warm: page faults, the thread pool awake
+        call()
+    times = []
+    for _ in range(blocks):
+        start = time.perf_counter()
+        for _ in range(calls):
+            call()
+        times.append((time.perf_counter() - start) / calls)
+    return times
+
+
+def _case_time(name, m, k, n, dtype, form, label, blocks):
+    """Per-call seconds of library `name` on one product, checked against float64 first."""
+    a, b, trans_a, trans_b = _operands(m, k, n, form, dtype, m * 7919 + k * 31 + n)
+    left, right = (a.T if trans_a else a), (b.T if trans_b else b)
+    call = _make_call(name, left, right, a, b, trans_a, trans_b)
+    expected = left.astype(np.float64) @ right.astype(np.float64)
+    error = np.abs(np.asarray(call()) - expected).max() / np.abs(expected).max()
+    if error > (1e-4 if dtype == np.float32 else 1e-10):
+        raise AssertionError("bench_gemm: %s gives a wrong product for %s (relative error %g)"
+                             % (name, label, error))
+    return _time_blocks(call, blocks)
+
+
+BATCHED = (64, 32)  # 64 products of 32 x 32 x 32
+
+
+def _batched_calls(name):
+    """{row name: call} for the batch of small products, where per-call overhead matters:
+    one batched C call and a Python loop of 2-D C calls, or np.matmul on the 3-D arrays."""
+    batch, n = BATCHED
+    rng = np.random.default_rng(batch * n)
+    a = rng.standard_normal((batch, n, n)).astype(np.float32)
+    b = rng.standard_normal((batch, n, n)).astype(np.float32)
+    if name == "numpy":
+        return {"numpy": lambda: np.matmul(a, b)}
+    if name != "c":
+        return {}
+    np.testing.assert_allclose(kernels.batched_gemm(a, b), np.matmul(a.astype(np.float64), b.astype(np.float64)),
+                               rtol=1e-4, atol=1e-4)
+    return {"c batched_gemm": lambda: kernels.batched_gemm(a, b),
+            "c gemm loop": lambda: [kernels.gemm(a[i], b[i]) for i in range(batch)]}
+
+
+def _cases(quick):
+    """(label, m, k, n, dtype, form, libraries) of every product the benchmark times."""
+    sizes = [64, 256, 1024] if quick else [64, 128, 256, 512, 1024, 2048]
+    cases = []
+    for n in sizes:  # Tensor @ where the Python path is a visible part of the time
+        libraries = LIBRARIES if n <= 512 else ("c", "numpy", "torch")
+        cases.append(("float32 %dx%d @ %dx%d" % (n, n, n, n), n, n, n, np.float32, "x @ W", libraries))
+    for m, k, n, what in (LAYER_SHAPES[:1] if quick else LAYER_SHAPES):
+        for form in FORMS:
+            dims = _layer_dimensions(m, k, n, form)
+            label = "float32 %s, %s: %dx%d @ %dx%d" % (what, form, dims[0], dims[1], dims[1], dims[2])
+            cases.append((label,) + dims + (np.float32, form, ("c", "numpy", "torch")))
+    if not quick:
+        cases.append(("float64 1024x1024 @ 1024x1024", 1024, 1024, 1024, np.float64, "x @ W", ("c", "numpy", "torch")))
+    return cases
+
+
+def _worker(name, quick, threads):
+    """In library `name`'s own process: {"times": {"case|row": [seconds]}, "note": str}."""
+    note = ""
+    if name == "torch":
+        import torch
+        torch.set_num_threads(threads)
+        note = "torch %s, %d threads" % (torch.__version__, torch.get_num_threads())
+    blocks = 3 if quick else _BLOCKS
+    times = {}
+    with kernels.backend("c" if kernels.extension_available() else "numpy"):
+        for label, m, k, n, dtype, form, libraries in _cases(quick):
+            if name in libraries:
+                times[label + "|" + name] = _case_time(name, m, k, n, dtype, form, label, blocks)
+        if not quick:
+            batch, n = BATCHED
+            for row, call in _batched_calls(name).items():
+                times["float32 %d x (%dx%d @ %dx%d)|%s" % (batch, n, n, n, n, row)] = _time_blocks(call, blocks)
+    return {"times": times, "note": note}
+
+
+def _run_worker(name, quick):
+    """_worker(name) in a fresh interpreter: its answer, or None when torch is missing."""
+    if name == "torch":
+        import importlib.util
+        if importlib.util.find_spec("torch") is None:
+            return None
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    command = [sys.executable, "-m", "benchmarks.bench_gemm", "--worker", name,
+               "--threads", str(kernels.get_num_threads())] + (["--quick"] if quick else [])
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError("bench_gemm: the %s worker failed:\n%s" % (name, done.stderr[-2000:]))
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def run(quick: bool) -> list:
     """Rows of {"benchmark", "case", "impl", "seconds" (median), "gflops", "note"}."""
-    with kernels.backend("c" if kernels.extension_available() else "numpy"):
-        plain, torch_note = _implementations()
-        with_tensor, _ = _implementations(tensor_path=True)
-        notes = {"c": "%s, %d threads, SIMD %s" % (
-                     "C extension" if kernels.extension_available() else "extension NOT built: numpy fallback",
-                     kernels.get_num_threads(), kernels.SIMD_LEVELS[kernels.get_simd_level()]),
-                 "numpy": _blas_name(), "torch": torch_note or ""}
-        sizes = [64, 256, 1024] if quick else [64, 128, 256, 512, 1024, 2048]
-        rows = []
-        for n in sizes:
-            repeats = 3 if quick else max(5, min(200, int(2e10 / n ** 3)))
-            rows += _case(n, n, n, np.float32, repeats, with_tensor if n <= 512 else plain, notes)
-        shapes = LAYER_SHAPES[:1] if quick else LAYER_SHAPES
-        for m, k, n, what in shapes:
-            for form in FORMS:
-                dims = _layer_dimensions(m, k, n, form)
-                label = "float32 %s, %s: %dx%d @ %dx%d" % (what, form, dims[0], dims[1], dims[1], dims[2])
-                rows += _case(*dims, np.float32, 3 if quick else 20, plain, notes, form=form, label=label)
-        if not quick:
-            rows += _case(1024, 1024, 1024, np.float64, 5, plain, notes)
-            rows += _batched_case(64, 32, 20)
+    notes = {"c": "%s, %d threads, SIMD %s" % (
+                 "C extension" if kernels.extension_available() else "extension NOT built: numpy fallback",
+                 kernels.get_num_threads(), kernels.SIMD_LEVELS[kernels.get_simd_level()]),
+             "numpy": _blas_name()}
+    times = {}
+    for order in (LIBRARIES, LIBRARIES[::-1]):  # two rounds, opposite orders: load drift evens out
+        for name in order:
+            answer = _run_worker(name, quick)
+            if answer is None:
+                continue
+            if answer["note"]:
+                notes[name] = answer["note"]
+            for key, values in answer["times"].items():
+                times.setdefault(key, []).extend(values)
+    work = {label: 2.0 * m * n * k for label, m, k, n, _, _, _ in _cases(quick)}
+    batch, n = BATCHED
+    seconds = {key: statistics.median(values) for key, values in times.items()}
+    cases = list(dict.fromkeys(key.split("|")[0] for key in times))
+    rows = []
+    for case in cases:
+        for name in ("c", "c Tensor @", "c batched_gemm", "c gemm loop", "numpy", "torch"):
+            key = case + "|" + name
+            if key not in seconds:
+                continue
+            note = notes.get(name.split()[0], "")
+            if name != "numpy" and case + "|numpy" in seconds:
+                note = "; ".join(part for part in (
+                    note, "%.2fx numpy's GFLOP/s" % (seconds[case + "|numpy"] / seconds[key])) if part)
+            rows.append({"benchmark": "gemm", "case": case, "impl": name, "seconds": seconds[key],
+                         "gflops": work.get(case, 2.0 * batch * n ** 3) / seconds[key] / 1e9, "note": note})
     return rows
 
 
 if __name__ == "__main__":
-    import sys
-    for row in run(quick="--quick" in sys.argv):
-        print("%-6s %-26s %-6s %9.3f ms %8.1f GFLOP/s  %s" % (
-            row["benchmark"], row["case"], row["impl"], row["seconds"] * 1e3, row["gflops"], row.get("note", "")))
+    if "--worker" in sys.argv:
+        worker = sys.argv[sys.argv.index("--worker") + 1]
+        threads = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else kernels.get_num_threads()
+        kernels.set_num_threads(threads)
+        print(json.dumps(_worker(worker, "--quick" in sys.argv, threads)))
+    else:
+        for row in run(quick="--quick" in sys.argv):
+            print("%-6s %-26s %-6s %9.3f ms %8.1f GFLOP/s  %s" % (
+                row["benchmark"], row["case"], row["impl"], row["seconds"] * 1e3, row["gflops"],
+                row.get("note", "")))

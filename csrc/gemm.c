@@ -35,6 +35,14 @@
  * 128-row batch is then one sub-block that meets each B micro-panel once per depth step
  * instead of twice (100 x 3136 @ 3136 x 1024 single-threaded: 84 against 77 GFLOP/s). */
 #define AG_GEMM_UNIT_SUBBLOCK 2
+/* The unit path reads full micro-panels of an untransposed B where they are (the kernel
+ * steps a row of B per depth) instead of packing them, when B spans at most this many
+ * elements (128 KiB of float: 32 pages, few enough for the first-level TLB, and in L2):
+ * packing B was 6-9% of a 64^3 or 128^3 product. A bigger B is packed: its rows a page
+ * or more apart would miss the TLB on every depth step. */
+#ifndef AG_GEMM_B_IN_PLACE_ELEMENTS
+#define AG_GEMM_B_IN_PLACE_ELEMENTS (32.0 * 1024)
+#endif
 /* B micro-panels packed per step of the parallel packing loop (8 x 32 floats = 1 KiB
  * of each row of B read contiguously). */
 #define AG_PACK_B_GROUP 8
@@ -54,7 +62,7 @@
  * the baseline's registers (x86-64: 16 xmm): float 6x8 is 12 accumulators, and ran
  * ~4x faster there than 4x16, which spills (27 vs 7 GFLOP/s single-threaded). */
 #define AG_DEFINE_PORTABLE_KERNEL(NAME, T, MR, NR)                                      \
-static void NAME(int64_t kc, const T *a, const T *b, T *c, int64_t ldc, T alpha, T beta, \
+static void NAME(int64_t kc, const T *a, const T *b, int64_t b_step, T *c, int64_t ldc, T alpha, T beta, \
                  int m_tile, int n_tile) {                                              \
     T acc[MR][NR] = {{0}};                                                              \
     for (int64_t p = 0; p < kc; p++) {                                                  \
@@ -62,7 +70,7 @@ static void NAME(int64_t kc, const T *a, const T *b, T *c, int64_t ldc, T alpha,
             for (int j = 0; j < NR; j++)                                                \
                 acc[i][j] += a[i] * b[j];                                               \
         a += MR;                                                                        \
-        b += NR;                                                                        \
+        b += b_step;                                                                    \
     }                                                                                   \
     for (int i = 0; i < m_tile; i++)                                                    \
         for (int j = 0; j < n_tile; j++) {                                              \
@@ -91,36 +99,37 @@ void ag_sgemm_select(int level, ag_sgemm_config *config) {
 #ifdef AG_HAVE_X86_KERNELS
     if (level >= 2) {
         ag_sgemm_config avx512 = {12, 32, 512, 96, 512, ag_sgemm_kernel_avx512_12x32,
-                                   ag_spack_a_avx512_12, ag_spack_bt_avx512_32};
+                                   ag_spack_a_avx512_12, ag_spack_bt_avx512_32,
+                                   ag_sgemm_direct_avx512_12x16};
         *config = avx512;
         return;
     }
     if (level == 1) {
-        ag_sgemm_config avx2 = {6, 16, 256, 144, 4096, ag_sgemm_kernel_avx2_6x16, NULL, NULL};
+        ag_sgemm_config avx2 = {6, 16, 256, 144, 4096, ag_sgemm_kernel_avx2_6x16, NULL, NULL, NULL};
         *config = avx2;
         return;
     }
 #endif
     (void)level;
-    ag_sgemm_config portable = {6, 8, 256, 120, 4096, ag_sgemm_kernel_c_6x8, NULL, NULL};
+    ag_sgemm_config portable = {6, 8, 256, 120, 4096, ag_sgemm_kernel_c_6x8, NULL, NULL, NULL};
     *config = portable;
 }
 
 void ag_dgemm_select(int level, ag_dgemm_config *config) {
 #ifdef AG_HAVE_X86_KERNELS
     if (level >= 2) {
-        ag_dgemm_config avx512 = {12, 16, 256, 96, 512, ag_dgemm_kernel_avx512_12x16, NULL, NULL};
+        ag_dgemm_config avx512 = {12, 16, 256, 96, 512, ag_dgemm_kernel_avx512_12x16, NULL, NULL, NULL};
         *config = avx512;
         return;
     }
     if (level == 1) {
-        ag_dgemm_config avx2 = {6, 8, 256, 96, 4096, ag_dgemm_kernel_avx2_6x8, NULL, NULL};
+        ag_dgemm_config avx2 = {6, 8, 256, 96, 4096, ag_dgemm_kernel_avx2_6x8, NULL, NULL, NULL};
         *config = avx2;
         return;
     }
 #endif
     (void)level;
-    ag_dgemm_config portable = {4, 8, 256, 96, 4096, ag_dgemm_kernel_c_4x8, NULL, NULL};
+    ag_dgemm_config portable = {4, 8, 256, 96, 4096, ag_dgemm_kernel_c_4x8, NULL, NULL, NULL};
     *config = portable;
 }
 

@@ -45,6 +45,8 @@ typedef struct {
      * rows_padded / columns_padded are those rounded up to mr / nr. */
     int64_t row_rows, chunk_columns, row_blocks, column_chunks, units;
     int64_t rows_padded, columns_padded;
+    int b_in_place;         /* full micro-panels of op(B) read from b itself (unit path) */
+    int direct;             /* a narrow product for config.direct (unit path, direct_body) */
     int64_t next_unit;      /* the next unclaimed unit (claimed atomically) */
     T *scratch;             /* threads x scratch_stride: each thread's A and B caches */
     int64_t scratch_stride;
@@ -237,7 +239,7 @@ static void AG_NAME(gemm_body)(const AG_NAME(gemm_context) *ctx, int thread_id, 
                     T *c_column = ctx->c + i0 * ctx->ldc + jc + j;
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         const int m_tile = (int)(mc - ir < mr ? mc - ir : mr);
-                        ctx->config.kernel(kc, a_pack + ir * kc, b_panel, c_column + ir * ctx->ldc,
+                        ctx->config.kernel(kc, a_pack + ir * kc, b_panel, nr, c_column + ir * ctx->ldc,
                                            ctx->ldc, ctx->alpha, beta, m_tile, n_tile);
                     }
                 }
@@ -273,16 +275,57 @@ static int64_t AG_NAME(balanced_block)(int64_t total, int64_t limit, int64_t mul
  * chunk), packed at its first unit over the whole depth k; the other side is packed per
  * unit, once, and never again by anyone. The only work done twice is the first side's
  * packing, once per thread: m*k (or k*n) against 2*m*n*k flops. */
+/* The unit path of a narrow product (op(B) at most nr/2 columns, so one column chunk):
+ * config.direct reads op(A) where it is, and an untransposed B in place too; a
+ * transposed B is packed once per thread. Units are row blocks, claimed as in unit_body. */
+static AG_NOINLINE void AG_NAME(direct_body)(AG_NAME(gemm_context) *ctx, T *b_cache) {
+    const int mr = ctx->config.mr, nr = ctx->config.nr;
+    const int64_t k = ctx->k, lda = ctx->lda, ldc = ctx->ldc;
+    int packed = 0;
+    for (;;) {
+        int64_t unit;
+        AG_OMP("omp atomic capture")
+        unit = ctx->next_unit++;
+        if (unit >= ctx->units)
+            break;
+        const int64_t i0 = unit * ctx->row_rows;
+        const int64_t mc = ctx->m - i0 < ctx->row_rows ? ctx->m - i0 : ctx->row_rows;
+        for (int64_t pc = 0; pc < k; pc += ctx->kc) {
+            const int64_t kc = k - pc < ctx->kc ? k - pc : ctx->kc;
+            const T beta = pc == 0 ? ctx->beta : (T)1;
+            const T *b_panel = ctx->b + pc * ctx->ldb;
+            int64_t b_step = ctx->ldb;
+            if (ctx->trans_b) {
+                b_panel = b_cache + pc * ctx->columns_padded;
+                b_step = nr;
+                if (!packed)
+                    AG_NAME(pack_b)(b_cache + pc * ctx->columns_padded, ctx, 0, 1, 0, ctx->n, pc, kc);
+            }
+            for (int64_t ir = 0; ir < mc; ir += mr) {
+                const int m_tile = (int)(mc - ir < mr ? mc - ir : mr);
+                const T *a_tile = ctx->trans_a ? ctx->a + pc * lda + i0 + ir : ctx->a + (i0 + ir) * lda + pc;
+                ctx->config.direct(kc, a_tile, lda, ctx->trans_a, b_panel, b_step, ctx->c + (i0 + ir) * ldc,
+                                   ldc, ctx->alpha, beta, m_tile, (int)ctx->n);
+            }
+        }
+        packed = 1;
+    }
+}
+
 static void AG_NAME(unit_body)(AG_NAME(gemm_context) *ctx, int thread_id) {
     const int mr = ctx->config.mr, nr = ctx->config.nr;
     const int64_t k = ctx->k, ldc = ctx->ldc;
     T *a_cache = ctx->scratch + thread_id * ctx->scratch_stride;  /* rows_padded x k */
     T *b_cache = a_cache + ctx->rows_padded * k;                   /* columns_padded x k */
+    if (ctx->direct) {
+        AG_NAME(direct_body)(ctx, b_cache);
+        return;
+    }
     int64_t cached_block = -1, cached_chunk = -1;
-    /* op(B) one micro-panel wide (n == nr) and stored row-major with ldb == nr is already
-     * laid out as the packed micro-panel: read it in place (a 32-column float product,
-     * such as each of a batch of 32^3 ones, where packing B was an eighth of the time). */
-    const int b_in_place = !ctx->trans_b && ctx->n == nr && ctx->ldb == nr;
+    /* Full micro-panels of an untransposed op(B) are read in place (the kernel steps ldb
+     * per depth instead of nr) when B is small (see AG_GEMM_B_IN_PLACE_ELEMENTS): only a
+     * last, narrower micro-panel is packed. */
+    const int b_in_place = ctx->b_in_place;
     for (;;) {
         int64_t unit;
         AG_OMP("omp atomic capture")
@@ -294,6 +337,8 @@ static void AG_NAME(unit_body)(AG_NAME(gemm_context) *ctx, int thread_id) {
         const int64_t mc = ctx->m - i0 < ctx->row_rows ? ctx->m - i0 : ctx->row_rows;
         const int64_t nc = ctx->n - j0 < ctx->chunk_columns ? ctx->n - j0 : ctx->chunk_columns;
         const int64_t panels = (nc + nr - 1) / nr;
+        /* micro-panels [0, full_panels) of the chunk come from B itself when in place */
+        const int64_t full_panels = b_in_place ? nc / nr : 0;
         const int pack_rows = block != cached_block, pack_columns = chunk != cached_chunk;
         /* The slice for depth pc starts at pc * padded size: slices before it hold
          * pc values of depth in all. */
@@ -301,11 +346,11 @@ static void AG_NAME(unit_body)(AG_NAME(gemm_context) *ctx, int thread_id) {
             const int64_t kc = k - pc < ctx->kc ? k - pc : ctx->kc;
             const T beta = pc == 0 ? ctx->beta : (T)1;
             T *a_slice = a_cache + pc * ctx->rows_padded;
-            const T *b_slice = b_in_place ? ctx->b + pc * nr : b_cache + pc * ctx->columns_padded;
+            const T *b_slice = b_cache + pc * ctx->columns_padded;
             if (pack_rows)
                 AG_NAME(pack_a)(a_slice, ctx, i0, mc, pc, kc);
-            if (pack_columns && !b_in_place)
-                AG_NAME(pack_b)(b_cache + pc * ctx->columns_padded, ctx, 0, panels, j0, nc, pc, kc);
+            if (pack_columns && full_panels < panels)
+                AG_NAME(pack_b)(b_cache + pc * ctx->columns_padded, ctx, full_panels, panels, j0, nc, pc, kc);
             /* Row sub-blocks of about mc rows: one stays in L2 while it meets every
              * B micro-panel of the chunk. */
             for (int64_t ic = 0; ic < mc; ic += ctx->mc) {
@@ -313,11 +358,13 @@ static void AG_NAME(unit_body)(AG_NAME(gemm_context) *ctx, int thread_id) {
                 for (int64_t jp = 0; jp < panels; jp++) {
                     const int64_t j = jp * nr;
                     const int n_tile = (int)(nc - j < nr ? nc - j : nr);
-                    const T *b_panel = b_slice + j * kc;
+                    const int in_place = jp < full_panels;
+                    const T *b_panel = in_place ? ctx->b + pc * ctx->ldb + j0 + j : b_slice + j * kc;
+                    const int64_t b_step = in_place ? ctx->ldb : nr;
                     T *c_column = ctx->c + i0 * ldc + j0 + j;
                     for (int64_t ir = ic; ir < ic_end; ir += mr) {
                         const int m_tile = (int)(mc - ir < mr ? mc - ir : mr);
-                        ctx->config.kernel(kc, a_slice + ir * kc, b_panel, c_column + ir * ldc,
+                        ctx->config.kernel(kc, a_slice + ir * kc, b_panel, b_step, c_column + ir * ldc,
                                            ldc, ctx->alpha, beta, m_tile, n_tile);
                     }
                 }
@@ -376,6 +423,9 @@ static int AG_NAME(plan_units)(AG_NAME(gemm_context) *ctx, int threads) {
     ctx->mc = AG_NAME(balanced_block)(ctx->row_rows, AG_GEMM_UNIT_SUBBLOCK * ctx->config.mc, mr);
     const int64_t align = 64 / (int64_t)sizeof(T);
     ctx->scratch_stride = ((ctx->rows_padded + ctx->columns_padded) * k + align - 1) / align * align;
+    ctx->direct = ctx->config.direct != NULL && 2 * n <= nr && ctx->column_chunks == 1;
+    ctx->b_in_place = !ctx->trans_b
+        && (ctx->ldb == nr || (double)(k - 1) * ctx->ldb + n <= AG_GEMM_B_IN_PLACE_ELEMENTS);
     ctx->next_unit = 0;
     return 1;
 }

@@ -43,7 +43,7 @@
         VT b0 = LOADU(b), b1 = LOADU(b + VL);                                          \
         ROWS(AG_FMA)                                                                   \
         a += MR;                                                                       \
-        b += 2 * VL;                                                                   \
+        b += AG_B_STEP;                                                                \
     }                                                                                  \
     if (m_tile == MR && n_tile == 2 * VL) {                                            \
         VT va = SET1(alpha);                                                           \
@@ -82,7 +82,7 @@
         VT b0 = LOADU(b), b1 = LOADU(b + VL);                                          \
         ROWS(AG_FMA)                                                                   \
         a += MR;                                                                       \
-        b += 2 * VL;                                                                   \
+        b += AG_B_STEP;                                                                \
     }                                                                                  \
     VT va = SET1(alpha);                                                               \
     if (m_tile == MR && n_tile == 2 * VL) {                                            \
@@ -121,7 +121,7 @@
         VT b0 = LOADU(b);                                                              \
         ROWS(AG_FMA1)                                                                  \
         a += MR;                                                                       \
-        b += 2 * VL;                                                                   \
+        b += AG_B_STEP;                                                                \
     }                                                                                  \
     VT va = SET1(alpha);                                                               \
     const MASKT mask0 = n_tile >= VL ? (MASKT)~(MASKT)0 : (MASKT)((1u << n_tile) - 1); \
@@ -153,9 +153,18 @@
 #define FMADD _mm256_fmadd_ps
 #define MUL _mm256_mul_ps
 __attribute__((target("avx2,fma")))
-void ag_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+void ag_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, int64_t b_step, float *c, int64_t ldc,
                                float alpha, float beta, int m_tile, int n_tile) {
-    AG_KERNEL_BODY(float, 6, AG_ROWS6)
+    if (b_step == 2 * VL) {  /* a packed panel: a constant step, which a variable one
+                              * made 13% slower at k = 10 (g @ W^T of a 10-wide layer) */
+#define AG_B_STEP (2 * VL)
+        AG_KERNEL_BODY(float, 6, AG_ROWS6)
+#undef AG_B_STEP
+    } else {
+#define AG_B_STEP b_step
+        AG_KERNEL_BODY(float, 6, AG_ROWS6)
+#undef AG_B_STEP
+    }
 }
 #undef VL
 #undef VT
@@ -175,9 +184,17 @@ void ag_sgemm_kernel_avx2_6x16(int64_t kc, const float *a, const float *b, float
 #define FMADD _mm256_fmadd_pd
 #define MUL _mm256_mul_pd
 __attribute__((target("avx2,fma")))
-void ag_dgemm_kernel_avx2_6x8(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+void ag_dgemm_kernel_avx2_6x8(int64_t kc, const double *a, const double *b, int64_t b_step, double *c, int64_t ldc,
                               double alpha, double beta, int m_tile, int n_tile) {
-    AG_KERNEL_BODY(double, 6, AG_ROWS6)
+    if (b_step == 2 * VL) {  /* a packed panel (see above) */
+#define AG_B_STEP (2 * VL)
+        AG_KERNEL_BODY(double, 6, AG_ROWS6)
+#undef AG_B_STEP
+    } else {
+#define AG_B_STEP b_step
+        AG_KERNEL_BODY(double, 6, AG_ROWS6)
+#undef AG_B_STEP
+    }
 }
 #undef VL
 #undef VT
@@ -201,9 +218,17 @@ void ag_dgemm_kernel_avx2_6x8(int64_t kc, const double *a, const double *b, doub
 #define MASK_STOREU _mm512_mask_storeu_ps
 #define MASKZ_LOADU _mm512_maskz_loadu_ps
 __attribute__((target("avx512f"), noinline))
-static void ag_sgemm_edge_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+static void ag_sgemm_edge_avx512(int64_t kc, const float *a, const float *b, int64_t b_step, float *c, int64_t ldc,
                                  float alpha, float beta, int m_tile, int n_tile) {
-    AG_EDGE_DISPATCH(float)
+    if (b_step == 2 * VL) {  /* a packed panel (see above) */
+#define AG_B_STEP (2 * VL)
+        AG_EDGE_DISPATCH(float)
+#undef AG_B_STEP
+    } else {
+#define AG_B_STEP b_step
+        AG_EDGE_DISPATCH(float)
+#undef AG_B_STEP
+    }
 }
 
 /* A 12-row tile 17 to 24 columns wide (the VAE's 20-wide latent layer, where the full
@@ -212,7 +237,7 @@ static void ag_sgemm_edge_avx512(int64_t kc, const float *a, const float *b, flo
  * two 256-bit halves (AMD Zen 4) the 8-wide one costs half; elsewhere it costs what the
  * full tile did. The packed B panel keeps its 32-column stride. */
 __attribute__((target("avx512f,avx2,fma"), noinline))
-static void ag_sgemm_12x24_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+static void ag_sgemm_12x24_avx512(int64_t kc, const float *a, const float *b, int64_t b_step, float *c, int64_t ldc,
                                   float alpha, float beta, int m_tile, int n_tile) {
     __m512 low[12];
     __m256 high[12];
@@ -229,7 +254,7 @@ static void ag_sgemm_12x24_avx512(int64_t kc, const float *a, const float *b, fl
             high[i] = _mm256_fmadd_ps(_mm512_castps512_ps256(ai), b1, high[i]);
         }
         a += 12;
-        b += 32;
+        b += b_step;
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     const __m256 va8 = _mm256_set1_ps(alpha), vb8 = _mm256_set1_ps(beta);
@@ -250,18 +275,35 @@ static void ag_sgemm_12x24_avx512(int64_t kc, const float *a, const float *b, fl
     }
 }
 
+/* A full tile read from B in place (b_step B's row stride): out of line, so that the
+ * packed path below stays the function it was (inlined here, this copy made 12 x 32
+ * tiles at k = 10 about 15% slower: g @ W^T of a 10-wide layer). */
+__attribute__((target("avx512f"), noinline))
+static void ag_sgemm_12x32_strided_avx512(int64_t kc, const float *a, const float *b, int64_t b_step, float *c,
+                                          int64_t ldc, float alpha, float beta, int m_tile, int n_tile) {
+#define AG_B_STEP b_step
+    AG_KERNEL_BODY_MASKED(float, 12, AG_ROWS12)
+#undef AG_B_STEP
+}
+
 __attribute__((target("avx512f")))
-void ag_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+void ag_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, int64_t b_step, float *c, int64_t ldc,
                                   float alpha, float beta, int m_tile, int n_tile) {
     if (m_tile > 8 && n_tile > 16 && n_tile <= 24) {
-        ag_sgemm_12x24_avx512(kc, a, b, c, ldc, alpha, beta, m_tile, n_tile);
+        ag_sgemm_12x24_avx512(kc, a, b, b_step, c, ldc, alpha, beta, m_tile, n_tile);
         return;
     }
     if (m_tile <= 8 || n_tile <= 16) {
-        ag_sgemm_edge_avx512(kc, a, b, c, ldc, alpha, beta, m_tile, n_tile);
+        ag_sgemm_edge_avx512(kc, a, b, b_step, c, ldc, alpha, beta, m_tile, n_tile);
         return;
     }
+    if (b_step != 2 * VL) {
+        ag_sgemm_12x32_strided_avx512(kc, a, b, b_step, c, ldc, alpha, beta, m_tile, n_tile);
+        return;
+    }
+#define AG_B_STEP (2 * VL)
     AG_KERNEL_BODY_MASKED(float, 12, AG_ROWS12)
+#undef AG_B_STEP
 }
 #undef MASKT
 #undef MASK_STOREU
@@ -287,19 +329,35 @@ void ag_sgemm_kernel_avx512_12x32(int64_t kc, const float *a, const float *b, fl
 #define MASK_STOREU _mm512_mask_storeu_pd
 #define MASKZ_LOADU _mm512_maskz_loadu_pd
 __attribute__((target("avx512f"), noinline))
-static void ag_dgemm_edge_avx512(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+static void ag_dgemm_edge_avx512(int64_t kc, const double *a, const double *b, int64_t b_step, double *c, int64_t ldc,
                                  double alpha, double beta, int m_tile, int n_tile) {
-    AG_EDGE_DISPATCH(double)
+    if (b_step == 2 * VL) {  /* a packed panel (see above) */
+#define AG_B_STEP (2 * VL)
+        AG_EDGE_DISPATCH(double)
+#undef AG_B_STEP
+    } else {
+#define AG_B_STEP b_step
+        AG_EDGE_DISPATCH(double)
+#undef AG_B_STEP
+    }
 }
 
 __attribute__((target("avx512f")))
-void ag_dgemm_kernel_avx512_12x16(int64_t kc, const double *a, const double *b, double *c, int64_t ldc,
+void ag_dgemm_kernel_avx512_12x16(int64_t kc, const double *a, const double *b, int64_t b_step, double *c, int64_t ldc,
                                   double alpha, double beta, int m_tile, int n_tile) {
     if (m_tile <= 8 || n_tile <= 8) {
-        ag_dgemm_edge_avx512(kc, a, b, c, ldc, alpha, beta, m_tile, n_tile);
+        ag_dgemm_edge_avx512(kc, a, b, b_step, c, ldc, alpha, beta, m_tile, n_tile);
         return;
     }
-    AG_KERNEL_BODY_MASKED(double, 12, AG_ROWS12)
+    if (b_step == 2 * VL) {  /* a packed panel (see above) */
+#define AG_B_STEP (2 * VL)
+        AG_KERNEL_BODY_MASKED(double, 12, AG_ROWS12)
+#undef AG_B_STEP
+    } else {
+#define AG_B_STEP b_step
+        AG_KERNEL_BODY_MASKED(double, 12, AG_ROWS12)
+#undef AG_B_STEP
+    }
 }
 #undef MASKT
 #undef MASK_STOREU
@@ -316,6 +374,59 @@ void ag_dgemm_kernel_avx512_12x16(int64_t kc, const double *a, const double *b, 
 #endif /* AG_HAVE_X86_KERNELS */
 
 #ifdef AG_HAVE_X86_KERNELS
+/* ---- narrow products: op(B) at most 16 columns, A read in place -------------------- */
+/* With one micro-panel of B every value of A is used once: packing A cost a quarter of
+ * a 100 x 1024 @ 1024 x 10 layer (0.85x numpy single-threaded), packing B's 10 columns
+ * into a 32-wide panel another tenth. Here A is read where it is and B under the column
+ * mask (masked-off lanes are not read, so B's last row may end the allocation). Rows
+ * from m_tile on read row 0 again (always there) and are never stored. ROW(i) is the
+ * pointer to row i of the tile at depth 0; STEP advances all rows one depth. */
+#define AG_DIRECT_DECLARE(i) __m512 acc##i = _mm512_setzero_ps(); \
+                             const float *row##i = ROW(i < m_tile ? i : 0);
+#define AG_DIRECT_FMA(i) acc##i = _mm512_fmadd_ps(_mm512_set1_ps(row##i[offset]), b0, acc##i);
+#define AG_DIRECT_STORE(i) if (i < m_tile) {                                            \
+        __m512 out = _mm512_mul_ps(va, acc##i);                                         \
+        if (beta != 0)                                                                  \
+            out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, c + i * ldc), out);   \
+        _mm512_mask_storeu_ps(c + i * ldc, mask, out); }
+#define AG_DIRECT_BODY(ROWS)                                                           \
+    {                                                                                  \
+        ROWS(AG_DIRECT_DECLARE)                                                        \
+        int64_t offset = 0;                                                            \
+        for (int64_t p = 0; p < kc; p++) {                                             \
+            const __m512 b0 = _mm512_maskz_loadu_ps(mask, b);                          \
+            ROWS(AG_DIRECT_FMA)                                                        \
+            offset += STEP;                                                            \
+            b += b_step;                                                               \
+        }                                                                              \
+        ROWS(AG_DIRECT_STORE)                                                          \
+    }
+#define AG_DIRECT_ROWS(ROWS_FOR)                                                       \
+    if (m_tile <= 4) AG_DIRECT_BODY(AG_ROWS4)                                          \
+    else if (m_tile <= 8) AG_DIRECT_BODY(AG_ROWS8)                                     \
+    else AG_DIRECT_BODY(AG_ROWS12)
+
+__attribute__((target("avx512f")))
+void ag_sgemm_direct_avx512_12x16(int64_t kc, const float *a, int64_t lda, int trans_a, const float *b,
+                                  int64_t b_step, float *c, int64_t ldc, float alpha, float beta,
+                                  int m_tile, int n_tile) {
+    const __mmask16 mask = n_tile >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n_tile) - 1);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    if (trans_a) {  /* op(A)[i][p] = a[p*lda + i] */
+#define ROW(i) (a + (i))
+#define STEP lda
+        AG_DIRECT_ROWS()
+#undef ROW
+#undef STEP
+    } else {        /* op(A)[i][p] = a[i*lda + p] */
+#define ROW(i) (a + (i) * lda)
+#define STEP 1
+        AG_DIRECT_ROWS()
+#undef ROW
+#undef STEP
+    }
+}
+
 /* ---- packing a full 12-row micro-panel of A (float, no transpose) ----------------- */
 /* panel[p*12 + i] = src[i*lda + p] is a transpose; element by element it took ~5% of a
  * 1024^3 product and a third of a batch of 32^3 ones. Here 16 columns at a time: load

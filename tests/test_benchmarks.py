@@ -1,6 +1,7 @@
 """Smoke tests of the benchmarks that time the engine as a whole: they run (quick mode,
 no torch needed) and return well-formed rows. The figures themselves are the benchmarks'
 job, not the tests' (a timing assertion would be flaky on a shared machine)."""
+import importlib.util
 import math
 
 import numpy as np
@@ -57,6 +58,20 @@ def test_gemm_layer_forms_compute_the_products_they_name():
         assert left.shape == dims[:2] and right.shape == dims[1:], form
     assert bench_gemm._layer_dimensions(m, k, n, "g @ W^T") == (m, n, k)
     assert bench_gemm._layer_dimensions(m, k, n, "x^T @ g") == (k, m, n)
+
+
+def test_gemm_benchmark_times_each_library_on_checked_products(monkeypatch):
+    """What each library's worker process runs: every form, checked against float64 and
+    then timed in blocks; a wrong product raises instead of being timed."""
+    monkeypatch.setattr(bench_gemm, "_BLOCK_SECONDS", 1e-4)
+    libraries = [name for name in bench_gemm.LIBRARIES if name != "torch" or importlib.util.find_spec("torch")]
+    for name in libraries:
+        for form in bench_gemm.FORMS:
+            times = bench_gemm._case_time(name, 9, 17, 33, np.float32, form, "test", 2)
+            assert len(times) == 2 and all(t > 0 for t in times), (name, form)
+    monkeypatch.setattr(bench_gemm, "_make_call", lambda *args: (lambda: np.zeros((9, 33), np.float32)))
+    with pytest.raises(AssertionError, match="wrong product"):
+        bench_gemm._case_time("c", 9, 17, 33, np.float32, "x @ W", "test", 2)
 
 
 def test_peak_memory_benchmark_measures_a_separate_process():

@@ -108,6 +108,8 @@ def test_gemm_matches_reference(level, threads, data, m, n, k, trans_a, trans_b,
     (64, 300, 700),                                      # unit path by column chunks, two depth blocks
     (1040, 1100, 530),                                   # both sides big: the shared-panel path
     (100, 20, 512), (21, 17, 40), (13, 24, 9),           # 17..24 columns: the 12 x 24 AVX-512 tile
+    (64, 300, 100), (130, 75, 40),                       # small B read in place, its last panel packed
+    (100, 10, 1024), (1030, 16, 600), (5, 3, 700),       # at most 16 columns: A (and B) read in place
 ])
 def test_gemm_across_blocks(level, threads, dtype, m, n, k):
     rng = np.random.default_rng(m * 7919 + n * 31 + k)
