@@ -102,7 +102,7 @@ void AG_NAME(gemm_packed)(int64_t m, int64_t n, int64_t k, T alpha, const T *a, 
                 const T *b_panel = slice + j * kc;
                 for (int64_t ir = ic; ir < ic_end; ir += mr) {
                     const int m_tile = (int)(m - ir < mr ? m - ir : mr);
-                    config.kernel(kc, a_scratch + ir * kc, b_panel, c + ir * ldc + j, ldc, alpha, slice_beta,
+                    config.kernel(kc, a_scratch + ir * kc, b_panel, nr, c + ir * ldc + j, ldc, alpha, slice_beta,
                                   m_tile, n_tile);
                 }
             }
