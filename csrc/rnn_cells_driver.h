@@ -30,6 +30,13 @@ typedef struct {
     /* the sequences' recurrent weight packed once for all steps (gemm_packed.h), or
      * NULL (memory short): each step's product then packs it itself */
     const T *packed_weight;
+    /* the LSTM layer with its input projection inside the steps: the layer's input
+     * [steps, batch, input_width] (lstm_layer_forward) */
+    const T *inputs;
+    int64_t input_width;
+    /* ... and at backward, where the input's gradient goes [steps, batch, input_width]
+     * (lstm_layer_backward; weight is then [W_ih | W_hh]) */
+    T *grad_inputs;
 } AG_NAME(cell_job);
 
 /* ---- LSTM cell -------------------------------------------------------------------------- */
@@ -444,6 +451,36 @@ void AG_NAME(ag_lstm_sequence_forward)(const T *x_gates, const T *h0, const T *c
     free((void *)job.packed_weight);
 }
 
+/* The layer's backward with the input's gradient inside the steps: [grad x_t |
+ * grad h_{t-1}] = grad_gates_t @ [W_ih | W_hh] (job->weight is its transpose, the
+ * forward's [W_ih | W_hh]^T [input_width + h, 4h]) as one product (weight packed once per
+ * sequence) into joint [count, input_width + hidden], split into grad_inputs and carry;
+ * it replaced a GEMM over all steps afterwards that read grad_gates back from memory.
+ * At t = 0, when h_{-1}'s gradient is not wanted, only grad x_0 = grad_gates_0 W_ih is
+ * computed. Without memory for the packed weight or joint: two plain products. */
+static void AG_NAME(layer_backward_product)(const AG_NAME(cell_job) *job, T *scratch, T *joint, int64_t t,
+                                            int64_t first, int64_t count, T *carry) {
+    const int64_t hidden = job->hidden, width = job->input_width, depth = width + hidden;
+    const int64_t row = t * job->batch + first;
+    const T *grad_gates = job->grad_gates + row * 4 * hidden;
+    T *grad_x = job->grad_inputs + row * width;
+    const int need_carry = t > 0 || (job->h0 != NULL && job->grad_h0 != NULL);
+    if (!need_carry || scratch == NULL || joint == NULL) {
+        AG_GEMM(0, 1, count, width, 4 * hidden, (T)1, grad_gates, 4 * hidden, job->weight, 4 * hidden, (T)0,
+                grad_x, width);
+        if (need_carry)
+            AG_GEMM(0, 1, count, hidden, 4 * hidden, (T)1, grad_gates, 4 * hidden, job->weight + width * 4 * hidden,
+                    4 * hidden, (T)0, carry, hidden);
+        return;
+    }
+    AG_GEMM_PACKED(count, depth, 4 * hidden, (T)1, grad_gates, 4 * hidden, job->packed_weight, (T)0, joint, depth,
+                   scratch);
+    for (int64_t b = 0; b < count; b++) {
+        memcpy(grad_x + b * width, joint + b * depth, sizeof(T) * (size_t)width);
+        memcpy(carry + b * hidden, joint + b * depth + width, sizeof(T) * (size_t)hidden);
+    }
+}
+
 static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t first, int64_t last,
                                                   int thread) {
     const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
@@ -452,11 +489,12 @@ static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t fir
     T *carry = job->work + (batch + first) * hidden;          /* ... and reaching h_{t-1} */
     T *carry_c = job->work + (2 * batch + first) * hidden;    /* reaching c_t, then c_{t-1}: */
     T *next_c = job->work + (3 * batch + first) * hidden;     /* two arrays, swapped each step */
-    T *scratch;
+    T *scratch, *joint;
     (void)thread;
     if (count <= 0)
         return;
     scratch = AG_NAME(share_scratch)(job, count, 4 * hidden);
+    joint = job->grad_inputs != NULL ? (T *)malloc(sizeof(T) * (size_t)(count * (job->input_width + hidden))) : NULL;
     AG_NAME(start_carry)(job, first, count, carry);
     for (int64_t j = 0; j < width; j++)
         carry_c[j] = job->grad_final_c != NULL ? job->grad_final_c[first * hidden + j] : (T)0;
@@ -470,10 +508,13 @@ static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t fir
                                         carry_c + b * hidden, job->grad_gates + (row + b) * 4 * hidden,
                                         next_c + b * hidden, hidden);
         swap = carry_c; carry_c = next_c; next_c = swap;
-        if (t > 0 || (job->h0 != NULL && job->grad_h0 != NULL))
+        if (job->grad_inputs != NULL)
+            AG_NAME(layer_backward_product)(job, scratch, joint, t, first, count, carry);
+        else if (t > 0 || (job->h0 != NULL && job->grad_h0 != NULL))
             AG_NAME(step_product)(job, scratch, count, hidden, 4 * hidden, job->grad_gates + row * 4 * hidden,
                                   (T)0, carry);
     }
+    free(joint);
     free(scratch);
     AG_NAME(finish_carry)(job, first, count, carry);
     if (job->grad_c0 != NULL)
@@ -492,6 +533,93 @@ void AG_NAME(ag_lstm_sequence_backward)(const T *saved, const T *c, const T *h0,
     job.grad_gates = grad_gates; job.grad_h0 = grad_h0; job.grad_c0 = grad_c0; job.steps = steps;
     job.batch = batch; job.hidden = hidden;
     job.packed_weight = AG_NAME(pack_weight)(weight_hh, 4 * hidden, hidden);
+    ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(lstm_sequence_backward_share), &job);
+    free((void *)job.packed_weight);
+}
+
+/* One step's operand [x_t | h_{t-1}] of rows first.. (count rows of input_width +
+ * hidden) into operand. */
+static void AG_NAME(step_operand)(const AG_NAME(cell_job) *job, const T *x, const T *h_prev, int64_t count,
+                                  T *operand) {
+    const int64_t width = job->input_width, hidden = job->hidden, depth = width + hidden;
+    for (int64_t b = 0; b < count; b++) {
+        memcpy(operand + b * depth, x + b * width, sizeof(T) * (size_t)width);
+        memcpy(operand + b * depth + width, h_prev + b * hidden, sizeof(T) * (size_t)hidden);
+    }
+}
+
+/* The layer with the input projection inside the steps: each step's gates are one
+ * product [x_t | h_{t-1}] @ [W_ih | W_hh]^T (the weight packed once per sequence)
+ * plus the bias in the cell, instead of a GEMM over all steps up front whose [T*b, 4h]
+ * result went to memory and came back for the cells. At t = 0 without h0 only x_t
+ * W_ih^T is computed (the first `input_width` rows of weight). */
+static void AG_NAME(lstm_layer_forward_share)(void *job_pointer, int64_t first, int64_t last, int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
+    const int64_t width = job->input_width, depth = width + hidden;
+    T *gates = job->work + first * 4 * hidden;  /* the share's pre-activations, less the bias */
+    T *scratch, *operand;
+    (void)thread;
+    if (count <= 0)
+        return;
+    scratch = AG_NAME(share_scratch)(job, count, depth);
+    operand = (T *)malloc(sizeof(T) * (size_t)(count * depth));
+    for (int64_t t = 0; t < job->steps; t++) {
+        const T *h_prev = AG_NAME(previous_state)(job, t, first);
+        const T *c_prev = t > 0 ? job->c + ((t - 1) * batch + first) * hidden : job->c0 + first * hidden;
+        const int64_t row = t * batch + first;
+        const T *x = job->inputs + row * width;
+        if (h_prev == NULL)
+            AG_GEMM(0, 0, count, 4 * hidden, width, (T)1, x, width, job->weight, 4 * hidden, (T)0, gates,
+                    4 * hidden);
+        else if (scratch != NULL && operand != NULL) {
+            AG_NAME(step_operand)(job, x, h_prev, count, operand);
+            AG_GEMM_PACKED(count, 4 * hidden, depth, (T)1, operand, depth, job->packed_weight, (T)0, gates,
+                           4 * hidden, scratch);
+        } else {  /* no memory for the packed weight or the operand: two plain products */
+            AG_GEMM(0, 0, count, 4 * hidden, width, (T)1, x, width, job->weight, 4 * hidden, (T)0, gates,
+                    4 * hidden);
+            AG_GEMM(0, 0, count, 4 * hidden, hidden, (T)1, h_prev, hidden, job->weight + width * 4 * hidden,
+                    4 * hidden, (T)1, gates, 4 * hidden);
+        }
+        for (int64_t b = 0; b < count; b++)
+            job->rows.lstm_forward_row(gates + b * 4 * hidden, NULL, job->bias, c_prev + b * hidden,
+                                       job->h + (row + b) * hidden, job->c + (row + b) * hidden,
+                                       job->saved_out + (row + b) * 5 * hidden, hidden);
+    }
+    free(operand);
+    free(scratch);
+}
+
+void AG_NAME(ag_lstm_layer_forward)(const T *inputs, int64_t input_width, const T *h0, const T *c0,
+                                    const T *weight_t, const T *bias, T *work, T *h, T *c, T *saved,
+                                    int64_t steps, int64_t batch, int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.inputs = inputs; job.input_width = input_width; job.h0 = h0; job.c0 = c0; job.weight = weight_t;
+    job.bias = bias; job.work = work; job.h = h; job.c = c; job.saved_out = saved; job.steps = steps;
+    job.batch = batch; job.hidden = hidden;
+    job.packed_weight = AG_NAME(pack_weight)(weight_t, input_width + hidden, 4 * hidden);
+    ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(lstm_layer_forward_share), &job);
+    free((void *)job.packed_weight);
+}
+
+/* lstm_sequence_backward whose product per step also gives the layer's input
+ * gradient (see layer_backward_product): weight_t [input_width + h, 4h] = [W_ih |
+ * W_hh]^T (lstm_layer_forward's), grad_inputs [steps, batch, input_width]. */
+void AG_NAME(ag_lstm_layer_backward)(const T *saved, const T *c, const T *h0, const T *c0, const T *grad_h,
+                                     const T *grad_final_h, const T *grad_final_c, const T *weight_t,
+                                     int64_t input_width, T *work, T *grad_gates, T *grad_inputs, T *grad_h0,
+                                     T *grad_c0, int64_t steps, int64_t batch, int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.saved = saved; job.c = (T *)c; job.h0 = h0; job.c0 = c0; job.grad_h = grad_h;
+    job.grad_final = grad_final_h; job.grad_final_c = grad_final_c; job.weight = weight_t; job.work = work;
+    job.grad_gates = grad_gates; job.grad_inputs = grad_inputs; job.input_width = input_width;
+    job.grad_h0 = grad_h0; job.grad_c0 = grad_c0; job.steps = steps; job.batch = batch; job.hidden = hidden;
+    job.packed_weight = (T *)malloc(sizeof(T) * (size_t)AG_PACKED_B_SIZE(4 * hidden, input_width + hidden));
+    if (job.packed_weight != NULL)  /* op(B) = weight_t^T [4h, input_width + h] */
+        AG_PACK_B(1, 4 * hidden, input_width + hidden, weight_t, 4 * hidden, (T *)job.packed_weight);
     ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(lstm_sequence_backward_share), &job);
     free((void *)job.packed_weight);
 }
