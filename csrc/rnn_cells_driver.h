@@ -37,6 +37,7 @@ typedef struct {
     /* ... and at backward, where the input's gradient goes [steps, batch, input_width]
      * (lstm_layer_backward; weight is then [W_ih | W_hh]) */
     T *grad_inputs;
+    int layer_backward;  /* lstm_layer_backward: weight is the layer's [W_ih | W_hh]^T */
 } AG_NAME(cell_job);
 
 /* ---- LSTM cell -------------------------------------------------------------------------- */
@@ -463,8 +464,19 @@ static void AG_NAME(layer_backward_product)(const AG_NAME(cell_job) *job, T *scr
     const int64_t hidden = job->hidden, width = job->input_width, depth = width + hidden;
     const int64_t row = t * job->batch + first;
     const T *grad_gates = job->grad_gates + row * 4 * hidden;
-    T *grad_x = job->grad_inputs + row * width;
+    T *grad_x = job->grad_inputs != NULL ? job->grad_inputs + row * width : NULL;
     const int need_carry = t > 0 || (job->h0 != NULL && job->grad_h0 != NULL);
+    if (grad_x == NULL) {  /* no input gradient: the packed weight is W_hh's part only */
+        if (!need_carry)
+            return;
+        if (scratch != NULL)
+            AG_GEMM_PACKED(count, hidden, 4 * hidden, (T)1, grad_gates, 4 * hidden, job->packed_weight, (T)0, carry,
+                           hidden, scratch);
+        else
+            AG_GEMM(0, 1, count, hidden, 4 * hidden, (T)1, grad_gates, 4 * hidden, job->weight + width * 4 * hidden,
+                    4 * hidden, (T)0, carry, hidden);
+        return;
+    }
     if (!need_carry || scratch == NULL || joint == NULL) {
         AG_GEMM(0, 1, count, width, 4 * hidden, (T)1, grad_gates, 4 * hidden, job->weight, 4 * hidden, (T)0,
                 grad_x, width);
@@ -490,7 +502,6 @@ static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t fir
     T *carry_c = job->work + (2 * batch + first) * hidden;    /* reaching c_t, then c_{t-1}: */
     T *next_c = job->work + (3 * batch + first) * hidden;     /* two arrays, swapped each step */
     T *scratch, *joint;
-    (void)thread;
     if (count <= 0)
         return;
     scratch = AG_NAME(share_scratch)(job, count, 4 * hidden);
@@ -508,7 +519,10 @@ static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t fir
                                         carry_c + b * hidden, job->grad_gates + (row + b) * 4 * hidden,
                                         next_c + b * hidden, hidden);
         swap = carry_c; carry_c = next_c; next_c = swap;
-        if (job->grad_inputs != NULL)
+        if (job->grad_bias != NULL)  /* this thread's row of the bias gradient, while the rows are in cache */
+            job->rows.add_rows(job->grad_bias + thread * 4 * hidden, job->grad_gates + row * 4 * hidden, count,
+                               4 * hidden);
+        if (job->layer_backward)
             AG_NAME(layer_backward_product)(job, scratch, joint, t, first, count, carry);
         else if (t > 0 || (job->h0 != NULL && job->grad_h0 != NULL))
             AG_NAME(step_product)(job, scratch, count, hidden, 4 * hidden, job->grad_gates + row * 4 * hidden,
@@ -606,20 +620,44 @@ void AG_NAME(ag_lstm_layer_forward)(const T *inputs, int64_t input_width, const 
 
 /* lstm_sequence_backward whose product per step also gives the layer's input
  * gradient (see layer_backward_product): weight_t [input_width + h, 4h] = [W_ih |
- * W_hh]^T (lstm_layer_forward's), grad_inputs [steps, batch, input_width]. */
+ * W_hh]^T (lstm_layer_forward's), grad_inputs [steps, batch, input_width] or NULL (not
+ * needed), grad_bias [4h] or NULL: the sum of grad_gates over every step and row (the
+ * biases' gradient), taken while each step's rows are in cache instead of as a column
+ * of ones in the weights' gradient GEMM, where it cost a whole extra row of
+ * micro-tiles. */
 void AG_NAME(ag_lstm_layer_backward)(const T *saved, const T *c, const T *h0, const T *c0, const T *grad_h,
                                      const T *grad_final_h, const T *grad_final_c, const T *weight_t,
                                      int64_t input_width, T *work, T *grad_gates, T *grad_inputs, T *grad_h0,
-                                     T *grad_c0, int64_t steps, int64_t batch, int64_t hidden) {
+                                     T *grad_c0, T *grad_bias, int64_t steps, int64_t batch, int64_t hidden) {
     AG_NAME(cell_job) job = {0};
+    const int threads = step_threads(batch, hidden);
+    const int64_t depth = grad_inputs != NULL ? input_width + hidden : hidden;
     AG_SELECT(ag_get_simd_level(), &job.rows);
     job.saved = saved; job.c = (T *)c; job.h0 = h0; job.c0 = c0; job.grad_h = grad_h;
     job.grad_final = grad_final_h; job.grad_final_c = grad_final_c; job.weight = weight_t; job.work = work;
     job.grad_gates = grad_gates; job.grad_inputs = grad_inputs; job.input_width = input_width;
     job.grad_h0 = grad_h0; job.grad_c0 = grad_c0; job.steps = steps; job.batch = batch; job.hidden = hidden;
-    job.packed_weight = (T *)malloc(sizeof(T) * (size_t)AG_PACKED_B_SIZE(4 * hidden, input_width + hidden));
-    if (job.packed_weight != NULL)  /* op(B) = weight_t^T [4h, input_width + h] */
-        AG_PACK_B(1, 4 * hidden, input_width + hidden, weight_t, 4 * hidden, (T *)job.packed_weight);
-    ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(lstm_sequence_backward_share), &job);
+    job.layer_backward = 1;
+    /* op(B) = the weight's rows from the first one needed, transposed: [4h, depth] */
+    job.packed_weight = (T *)malloc(sizeof(T) * (size_t)AG_PACKED_B_SIZE(4 * hidden, depth));
+    if (job.packed_weight != NULL)
+        AG_PACK_B(1, 4 * hidden, depth, weight_t + (input_width + hidden - depth) * 4 * hidden, 4 * hidden,
+                  (T *)job.packed_weight);
+    /* one accumulator row per thread, summed in thread order after the region */
+    if (grad_bias != NULL)
+        job.grad_bias = (T *)calloc((size_t)(threads * 4 * hidden), sizeof(T));
+    ag_parallel_for(threads, batch, AG_NAME(lstm_sequence_backward_share), &job);
+    if (grad_bias != NULL) {
+        for (int64_t j = 0; j < 4 * hidden; j++)
+            grad_bias[j] = (T)0;
+        for (int thread = 0; thread < threads && job.grad_bias != NULL; thread++)
+            for (int64_t j = 0; j < 4 * hidden; j++)
+                grad_bias[j] += job.grad_bias[thread * 4 * hidden + j];
+        if (job.grad_bias == NULL)  /* no memory for the accumulators: sum afterwards */
+            for (int64_t r = 0; r < steps * batch; r++)
+                for (int64_t j = 0; j < 4 * hidden; j++)
+                    grad_bias[j] += grad_gates[r * 4 * hidden + j];
+    }
+    free(job.grad_bias);
     free((void *)job.packed_weight);
 }

@@ -166,21 +166,23 @@ class LSTMSequence(Function):
     @staticmethod
     def backward(ctx, grad_outputs, grad_h, grad_c):
         needs = ctx.needs_input_grad
-        grad_gates_out = ctx.workspace.empty((ctx.layer, "grad_gates"),
-                                             ctx.saved.shape[:2] + (4 * ctx.outputs.shape[2],), ctx.outputs.dtype)
-        grad_inputs = None
-        if needs[0]:  # the input's gradient from each step's product with [W_ih | W_hh]
-            grad_gates, grad_inputs, grad_h0, grad_c0 = rnn_kernels.lstm_layer_backward(
-                ctx.saved, ctx.cells, ctx.initial, ctx.c0, grad_outputs, grad_h, grad_c, ctx.weight_t,
-                grad_gates_out, needs_grad_h0=needs[1], needs_grad_c0=needs[2])
-            grad_inputs = grad_inputs.reshape(ctx.layer_inputs.shape)
-        else:
-            grad_gates, grad_h0, grad_c0 = rnn_kernels.lstm_sequence_backward(
-                ctx.saved, ctx.cells, ctx.initial, ctx.c0, grad_outputs, grad_h, grad_c, ctx.weight_hh,
-                grad_gates_out, needs_grad_h0=needs[1], needs_grad_c0=needs[2])
-        grad_weight_ih, grad_weight_hh, grad_bias = _weight_and_bias_grads(ctx, grad_gates, any(needs[3:7]))
-        return (grad_inputs, grad_h0, grad_c0, grad_weight_ih, grad_weight_hh, grad_bias, grad_bias, None, None,
-                None)
+        # the input's gradient comes from each step's product with [W_ih | W_hh], the
+        # biases' from the steps too: the weights' GEMM then has no column of ones
+        grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias = rnn_kernels.lstm_layer_backward(
+            ctx.saved, ctx.cells, ctx.initial, ctx.c0, grad_outputs, grad_h, grad_c, ctx.weight_t,
+            ctx.workspace.empty((ctx.layer, "grad_gates"), ctx.saved.shape[:2] + (4 * ctx.outputs.shape[2],),
+                                ctx.outputs.dtype),
+            needs_grad_inputs=needs[0], needs_grad_h0=needs[1], needs_grad_c0=needs[2],
+            needs_grad_bias=ctx.has_bias and (needs[5] or needs[6]))
+        grad_weight_ih = grad_weight_hh = None
+        if needs[3] or needs[4]:
+            inputs = ctx.layer_inputs
+            grad_weight_ih, grad_weight_hh = sequence_weight_grads(
+                grad_gates, inputs, ctx.outputs, ctx.initial,
+                ctx.workspace.empty((ctx.layer, "operand"), (inputs.shape[0], inputs.shape[1] + ctx.outputs.shape[2]),
+                                    ctx.outputs.dtype))
+        return (None if grad_inputs is None else grad_inputs.reshape(ctx.layer_inputs.shape), grad_h0, grad_c0,
+                grad_weight_ih, grad_weight_hh, grad_bias, grad_bias, None, None, None)
 
     @staticmethod
     def composite(inputs, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, steps, workspace, layer):

@@ -301,11 +301,15 @@ def test_lstm_layer(level, threads, dtype, batch, hidden, with_state, input_widt
 
     def passes():
         h, c, saved = kernels.rnn.lstm_layer_forward(inputs, h0, c0, weight_t, bias)
-        back = kernels.rnn.lstm_layer_backward(saved, c, h0, c0, grad_h, grad_finals[0], grad_finals[1], weight_t)
+        back = kernels.rnn.lstm_layer_backward(saved, c, h0, c0, grad_h, grad_finals[0], grad_finals[1], weight_t,
+                                               needs_grad_bias=True)
         only_outputs = kernels.rnn.lstm_layer_backward(saved, c, h0, c0, grad_h, None, None, weight_t,
                                                        needs_grad_h0=False, needs_grad_c0=False)
+        # the first layer of a model: no input gradient (its input needs none)
+        no_input_grad = kernels.rnn.lstm_layer_backward(saved, c, h0, c0, grad_h, grad_finals[0], grad_finals[1],
+                                                        weight_t, needs_grad_inputs=False, needs_grad_bias=True)
         no_bias = kernels.rnn.lstm_layer_forward(inputs, h0, c0, weight_t)
-        return (h, c, saved) + back + only_outputs + no_bias
+        return (h, c, saved) + back + only_outputs + no_input_grad + no_bias
 
     def replaced():
         """The same through the whole-sequence projection and lstm_sequence_*."""
@@ -314,15 +318,22 @@ def test_lstm_layer(level, threads, dtype, batch, hidden, with_state, input_widt
         h, c, saved = kernels.rnn.lstm_sequence_forward(projected, h0, c0, np.ascontiguousarray(weight_hh.T))
         grad_gates, grad_h0, grad_c0 = kernels.rnn.lstm_sequence_backward(saved, c, h0, c0, grad_h, grad_finals[0],
                                                                           grad_finals[1], weight_hh)
-        return h, c, saved, grad_gates, np.matmul(grad_gates, weight_ih), grad_h0, grad_c0
+        return (h, c, saved, grad_gates, np.matmul(grad_gates, weight_ih), grad_h0, grad_c0,
+                grad_gates.sum(axis=(0, 1)))
 
     got = on_c(level, threads, passes)
     tolerance = _sequence_tolerance(dtype, max(hidden, input_width))
-    assert_matches(got, _reference(("lstm_layer", dtype, batch, hidden, with_state, input_width), passes), dtype,
-                   tolerance)
-    assert_matches(got[:7], on_c(level, threads, replaced), dtype, tolerance)
-    assert (got[5] is None) == (not with_state) and got[9] is None and got[10] is None
-    assert got[4].shape == inputs.shape
+    # the bias gradient sums batch * steps rows
+    bias_tolerance = tolerance * np.sqrt(batch * SEQUENCE_STEPS)
+    expected = _reference(("lstm_layer", dtype, batch, hidden, with_state, input_width), passes)
+    assert_matches(got[:7] + got[8:], expected[:7] + expected[8:], dtype, tolerance)
+    assert_matches(got[7], expected[7], dtype, bias_tolerance)
+    assert_matches(got[:7], on_c(level, threads, replaced)[:7], dtype, tolerance)
+    assert_matches(got[7], on_c(level, threads, replaced)[7], dtype, bias_tolerance)
+    assert (got[5] is None) == (not with_state) and got[10] is None and got[11] is None and got[12] is None
+    assert got[4].shape == inputs.shape and got[9] is not None and got[14] is None
+    # without the input's gradient, the rest is the same
+    assert_matches((got[13],) + got[15:18], (got[3],) + got[5:8], dtype, bias_tolerance)
 
 
 @_every_configuration

@@ -519,14 +519,17 @@ def _lstm_sequence_backward_numpy(saved, c, h0, c0, grad_h, grad_final_h, grad_f
 
 
 def lstm_layer_backward(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, grad_gates_out=None,
-                        grad_inputs_out=None, needs_grad_h0=True, needs_grad_c0=True):
+                        grad_inputs_out=None, needs_grad_inputs=True, needs_grad_h0=True, needs_grad_c0=True,
+                        needs_grad_bias=False):
     """lstm_sequence_backward of lstm_layer_forward that also gives the layer input's
     gradient, from the same product per step: [grad x_t | grad h_{t-1}] = grad_gates_t
-    @ weight_t^T. weight_t [in + h, 4h] = [W_ih | W_hh]^T (lstm_layer_forward's);
-    grad_inputs_out, optional, a C-contiguous [T, b, in] array to write into; the other arguments as in
-    lstm_sequence_backward. Returns grad_gates [T, b, 4h], grad_inputs [T, b, in],
-    grad_h0 (None when h0 is None or not needs_grad_h0) and grad_c0 (None unless
-    needs_grad_c0)."""
+    @ weight_t^T, and the biases' gradient, summed while each step's rows are in cache.
+    weight_t [in + h, 4h] = [W_ih | W_hh]^T (lstm_layer_forward's); grad_inputs_out,
+    optional, a C-contiguous [T, b, in] array to write into; the other arguments as in
+    lstm_sequence_backward. Returns grad_gates [T, b, 4h], grad_inputs [T, b, in] (None
+    unless needs_grad_inputs), grad_h0 (None when h0 is None or not needs_grad_h0),
+    grad_c0 [b, h] (None unless needs_grad_c0) and grad_bias [4h] = the sum of grad_gates
+    over steps and rows (None unless needs_grad_bias)."""
     op = "lstm_layer_backward"
     steps, batch, hidden, dtype, saved = _saved_sequence(op, saved, 5)
     check_array(op, "weight_t", weight_t, 2)
@@ -543,38 +546,42 @@ def lstm_layer_backward(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, we
     grad_final_c = _optional_state(op, "grad_final_c", grad_final_c, batch, hidden, dtype)
     weight_t = _step_operand(op, "weight_t", weight_t, weight_t.shape, dtype)
     grad_gates = _step_output(op, "grad_gates_out", grad_gates_out, (steps, batch, 4 * hidden), dtype)
-    grad_inputs = _step_output(op, "grad_inputs_out", grad_inputs_out, (steps, batch, width), dtype)
+    grad_inputs = (_step_output(op, "grad_inputs_out", grad_inputs_out, (steps, batch, width), dtype)
+                   if needs_grad_inputs else None)
     grad_h0 = np.empty((batch, hidden), dtype=dtype) if h0 is not None and needs_grad_h0 else None
     grad_c0 = np.empty((batch, hidden), dtype=dtype) if needs_grad_c0 else None
+    grad_bias = np.empty(4 * hidden, dtype=dtype) if needs_grad_bias else None
     return dispatch(_lstm_layer_backward_c, _lstm_layer_backward_numpy, saved, c, h0,
                     np.zeros((batch, hidden), dtype=dtype) if c0 is None else c0, grad_h, grad_final_h,
-                    grad_final_c, weight_t, grad_gates, grad_inputs, grad_h0, grad_c0)
+                    grad_final_c, weight_t, grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias)
 
 
 def _lstm_layer_backward_c(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, grad_gates, grad_inputs,
-                           grad_h0, grad_c0):
+                           grad_h0, grad_c0, grad_bias):
     steps, batch, hidden = c.shape
-    width = grad_inputs.shape[2]
+    width = weight_t.shape[0] - hidden
     if not (steps and batch and hidden and width):
-        _lstm_sequence_backward_c(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c,
-                                  np.ascontiguousarray(weight_t[width:].T), grad_gates, grad_h0, grad_c0)
-        grad_inputs[...] = 0
-        return grad_gates, grad_inputs, grad_h0, grad_c0
+        return _lstm_layer_backward_numpy(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, grad_gates,
+                                          grad_inputs, grad_h0, grad_c0, grad_bias)
     work = np.empty((4, batch, hidden), dtype=c.dtype)
     pointer = pointers(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, work, grad_gates, grad_inputs,
-                       grad_h0, grad_c0)
+                       grad_h0, grad_c0, grad_bias)
     _LSTM_LAYER_BACKWARD[c.dtype](*pointer[:8], width, *pointer[8:], steps, batch, hidden)
-    return grad_gates, grad_inputs, grad_h0, grad_c0
+    return grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias
 
 
 def _lstm_layer_backward_numpy(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, grad_gates,
-                               grad_inputs, grad_h0, grad_c0):
-    """The reference: lstm_sequence_backward's reference, then grad x = grad_gates W_ih."""
-    width = grad_inputs.shape[2]
+                               grad_inputs, grad_h0, grad_c0, grad_bias):
+    """The reference: lstm_sequence_backward's reference, then grad x = grad_gates W_ih
+    and the bias gradient as a sum."""
+    width = weight_t.shape[0] - c.shape[2]
     _lstm_sequence_backward_numpy(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t[width:].T,
                                   grad_gates, grad_h0, grad_c0)
-    grad_inputs[...] = np.matmul(grad_gates, weight_t[:width].T)
-    return grad_gates, grad_inputs, grad_h0, grad_c0
+    if grad_inputs is not None:
+        grad_inputs[...] = np.matmul(grad_gates, weight_t[:width].T)
+    if grad_bias is not None:
+        grad_bias[...] = grad_gates.sum(axis=(0, 1))
+    return grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias
 
 
 def gru_sequence_forward(x_gates, h0, weight_hh_t, bias_hh=None, h_out=None, saved_out=None):
