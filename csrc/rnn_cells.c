@@ -27,6 +27,7 @@
 #endif
 #include "rnn_cells_internal.h"
 #include <stdlib.h>
+#include <string.h>
 #include "gemm_packed.h"
 #include "parallel.h"
 

@@ -30,6 +30,14 @@ typedef struct {
     /* the sequences' recurrent weight packed once for all steps (gemm_packed.h), or
      * NULL (memory short): each step's product then packs it itself */
     const T *packed_weight;
+    /* the LSTM layer with its input projection inside the steps: the layer's input
+     * [steps, batch, input_width] (lstm_layer_forward) */
+    const T *inputs;
+    int64_t input_width;
+    /* ... and at backward, where the input's gradient goes [steps, batch, input_width]
+     * (lstm_layer_backward; weight is then [W_ih | W_hh]) */
+    T *grad_inputs;
+    int layer_backward;  /* lstm_layer_backward: weight is the layer's [W_ih | W_hh]^T */
 } AG_NAME(cell_job);
 
 /* ---- LSTM cell -------------------------------------------------------------------------- */
@@ -444,6 +452,47 @@ void AG_NAME(ag_lstm_sequence_forward)(const T *x_gates, const T *h0, const T *c
     free((void *)job.packed_weight);
 }
 
+/* The layer's backward with the input's gradient inside the steps: [grad x_t |
+ * grad h_{t-1}] = grad_gates_t @ [W_ih | W_hh] (job->weight is its transpose, the
+ * forward's [W_ih | W_hh]^T [input_width + h, 4h]) as one product (weight packed once per
+ * sequence) into joint [count, input_width + hidden], split into grad_inputs and carry;
+ * it replaced a GEMM over all steps afterwards that read grad_gates back from memory.
+ * At t = 0, when h_{-1}'s gradient is not wanted, only grad x_0 = grad_gates_0 W_ih is
+ * computed. Without memory for the packed weight or joint: two plain products. */
+static void AG_NAME(layer_backward_product)(const AG_NAME(cell_job) *job, T *scratch, T *joint, int64_t t,
+                                            int64_t first, int64_t count, T *carry) {
+    const int64_t hidden = job->hidden, width = job->input_width, depth = width + hidden;
+    const int64_t row = t * job->batch + first;
+    const T *grad_gates = job->grad_gates + row * 4 * hidden;
+    T *grad_x = job->grad_inputs != NULL ? job->grad_inputs + row * width : NULL;
+    const int need_carry = t > 0 || (job->h0 != NULL && job->grad_h0 != NULL);
+    if (grad_x == NULL) {  /* no input gradient: the packed weight is W_hh's part only */
+        if (!need_carry)
+            return;
+        if (scratch != NULL)
+            AG_GEMM_PACKED(count, hidden, 4 * hidden, (T)1, grad_gates, 4 * hidden, job->packed_weight, (T)0, carry,
+                           hidden, scratch);
+        else
+            AG_GEMM(0, 1, count, hidden, 4 * hidden, (T)1, grad_gates, 4 * hidden, job->weight + width * 4 * hidden,
+                    4 * hidden, (T)0, carry, hidden);
+        return;
+    }
+    if (!need_carry || scratch == NULL || joint == NULL) {
+        AG_GEMM(0, 1, count, width, 4 * hidden, (T)1, grad_gates, 4 * hidden, job->weight, 4 * hidden, (T)0,
+                grad_x, width);
+        if (need_carry)
+            AG_GEMM(0, 1, count, hidden, 4 * hidden, (T)1, grad_gates, 4 * hidden, job->weight + width * 4 * hidden,
+                    4 * hidden, (T)0, carry, hidden);
+        return;
+    }
+    AG_GEMM_PACKED(count, depth, 4 * hidden, (T)1, grad_gates, 4 * hidden, job->packed_weight, (T)0, joint, depth,
+                   scratch);
+    for (int64_t b = 0; b < count; b++) {
+        memcpy(grad_x + b * width, joint + b * depth, sizeof(T) * (size_t)width);
+        memcpy(carry + b * hidden, joint + b * depth + width, sizeof(T) * (size_t)hidden);
+    }
+}
+
 static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t first, int64_t last,
                                                   int thread) {
     const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
@@ -452,11 +501,11 @@ static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t fir
     T *carry = job->work + (batch + first) * hidden;          /* ... and reaching h_{t-1} */
     T *carry_c = job->work + (2 * batch + first) * hidden;    /* reaching c_t, then c_{t-1}: */
     T *next_c = job->work + (3 * batch + first) * hidden;     /* two arrays, swapped each step */
-    T *scratch;
-    (void)thread;
+    T *scratch, *joint;
     if (count <= 0)
         return;
     scratch = AG_NAME(share_scratch)(job, count, 4 * hidden);
+    joint = job->grad_inputs != NULL ? (T *)malloc(sizeof(T) * (size_t)(count * (job->input_width + hidden))) : NULL;
     AG_NAME(start_carry)(job, first, count, carry);
     for (int64_t j = 0; j < width; j++)
         carry_c[j] = job->grad_final_c != NULL ? job->grad_final_c[first * hidden + j] : (T)0;
@@ -470,10 +519,16 @@ static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t fir
                                         carry_c + b * hidden, job->grad_gates + (row + b) * 4 * hidden,
                                         next_c + b * hidden, hidden);
         swap = carry_c; carry_c = next_c; next_c = swap;
-        if (t > 0 || (job->h0 != NULL && job->grad_h0 != NULL))
+        if (job->grad_bias != NULL)  /* this thread's row of the bias gradient, while the rows are in cache */
+            job->rows.add_rows(job->grad_bias + thread * 4 * hidden, job->grad_gates + row * 4 * hidden, count,
+                               4 * hidden);
+        if (job->layer_backward)
+            AG_NAME(layer_backward_product)(job, scratch, joint, t, first, count, carry);
+        else if (t > 0 || (job->h0 != NULL && job->grad_h0 != NULL))
             AG_NAME(step_product)(job, scratch, count, hidden, 4 * hidden, job->grad_gates + row * 4 * hidden,
                                   (T)0, carry);
     }
+    free(joint);
     free(scratch);
     AG_NAME(finish_carry)(job, first, count, carry);
     if (job->grad_c0 != NULL)
@@ -493,5 +548,116 @@ void AG_NAME(ag_lstm_sequence_backward)(const T *saved, const T *c, const T *h0,
     job.batch = batch; job.hidden = hidden;
     job.packed_weight = AG_NAME(pack_weight)(weight_hh, 4 * hidden, hidden);
     ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(lstm_sequence_backward_share), &job);
+    free((void *)job.packed_weight);
+}
+
+/* One step's operand [x_t | h_{t-1}] of rows first.. (count rows of input_width +
+ * hidden) into operand. */
+static void AG_NAME(step_operand)(const AG_NAME(cell_job) *job, const T *x, const T *h_prev, int64_t count,
+                                  T *operand) {
+    const int64_t width = job->input_width, hidden = job->hidden, depth = width + hidden;
+    for (int64_t b = 0; b < count; b++) {
+        memcpy(operand + b * depth, x + b * width, sizeof(T) * (size_t)width);
+        memcpy(operand + b * depth + width, h_prev + b * hidden, sizeof(T) * (size_t)hidden);
+    }
+}
+
+/* The layer with the input projection inside the steps: each step's gates are one
+ * product [x_t | h_{t-1}] @ [W_ih | W_hh]^T (the weight packed once per sequence)
+ * plus the bias in the cell, instead of a GEMM over all steps up front whose [T*b, 4h]
+ * result went to memory and came back for the cells. At t = 0 without h0 only x_t
+ * W_ih^T is computed (the first `input_width` rows of weight). */
+static void AG_NAME(lstm_layer_forward_share)(void *job_pointer, int64_t first, int64_t last, int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
+    const int64_t width = job->input_width, depth = width + hidden;
+    T *gates = job->work + first * 4 * hidden;  /* the share's pre-activations, less the bias */
+    T *scratch, *operand;
+    (void)thread;
+    if (count <= 0)
+        return;
+    scratch = AG_NAME(share_scratch)(job, count, depth);
+    operand = (T *)malloc(sizeof(T) * (size_t)(count * depth));
+    for (int64_t t = 0; t < job->steps; t++) {
+        const T *h_prev = AG_NAME(previous_state)(job, t, first);
+        const T *c_prev = t > 0 ? job->c + ((t - 1) * batch + first) * hidden : job->c0 + first * hidden;
+        const int64_t row = t * batch + first;
+        const T *x = job->inputs + row * width;
+        if (h_prev == NULL)
+            AG_GEMM(0, 0, count, 4 * hidden, width, (T)1, x, width, job->weight, 4 * hidden, (T)0, gates,
+                    4 * hidden);
+        else if (scratch != NULL && operand != NULL) {
+            AG_NAME(step_operand)(job, x, h_prev, count, operand);
+            AG_GEMM_PACKED(count, 4 * hidden, depth, (T)1, operand, depth, job->packed_weight, (T)0, gates,
+                           4 * hidden, scratch);
+        } else {  /* no memory for the packed weight or the operand: two plain products */
+            AG_GEMM(0, 0, count, 4 * hidden, width, (T)1, x, width, job->weight, 4 * hidden, (T)0, gates,
+                    4 * hidden);
+            AG_GEMM(0, 0, count, 4 * hidden, hidden, (T)1, h_prev, hidden, job->weight + width * 4 * hidden,
+                    4 * hidden, (T)1, gates, 4 * hidden);
+        }
+        for (int64_t b = 0; b < count; b++)
+            job->rows.lstm_forward_row(gates + b * 4 * hidden, NULL, job->bias, c_prev + b * hidden,
+                                       job->h + (row + b) * hidden, job->c + (row + b) * hidden,
+                                       job->saved_out + (row + b) * 5 * hidden, hidden);
+    }
+    free(operand);
+    free(scratch);
+}
+
+void AG_NAME(ag_lstm_layer_forward)(const T *inputs, int64_t input_width, const T *h0, const T *c0,
+                                    const T *weight_t, const T *bias, T *work, T *h, T *c, T *saved,
+                                    int64_t steps, int64_t batch, int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.inputs = inputs; job.input_width = input_width; job.h0 = h0; job.c0 = c0; job.weight = weight_t;
+    job.bias = bias; job.work = work; job.h = h; job.c = c; job.saved_out = saved; job.steps = steps;
+    job.batch = batch; job.hidden = hidden;
+    job.packed_weight = AG_NAME(pack_weight)(weight_t, input_width + hidden, 4 * hidden);
+    ag_parallel_for(step_threads(batch, hidden), batch, AG_NAME(lstm_layer_forward_share), &job);
+    free((void *)job.packed_weight);
+}
+
+/* lstm_sequence_backward whose product per step also gives the layer's input
+ * gradient (see layer_backward_product): weight_t [input_width + h, 4h] = [W_ih |
+ * W_hh]^T (lstm_layer_forward's), grad_inputs [steps, batch, input_width] or NULL (not
+ * needed), grad_bias [4h] or NULL: the sum of grad_gates over every step and row (the
+ * biases' gradient), taken while each step's rows are in cache instead of as a column
+ * of ones in the weights' gradient GEMM, where it cost a whole extra row of
+ * micro-tiles. */
+void AG_NAME(ag_lstm_layer_backward)(const T *saved, const T *c, const T *h0, const T *c0, const T *grad_h,
+                                     const T *grad_final_h, const T *grad_final_c, const T *weight_t,
+                                     int64_t input_width, T *work, T *grad_gates, T *grad_inputs, T *grad_h0,
+                                     T *grad_c0, T *grad_bias, int64_t steps, int64_t batch, int64_t hidden) {
+    AG_NAME(cell_job) job = {0};
+    const int threads = step_threads(batch, hidden);
+    const int64_t depth = grad_inputs != NULL ? input_width + hidden : hidden;
+    AG_SELECT(ag_get_simd_level(), &job.rows);
+    job.saved = saved; job.c = (T *)c; job.h0 = h0; job.c0 = c0; job.grad_h = grad_h;
+    job.grad_final = grad_final_h; job.grad_final_c = grad_final_c; job.weight = weight_t; job.work = work;
+    job.grad_gates = grad_gates; job.grad_inputs = grad_inputs; job.input_width = input_width;
+    job.grad_h0 = grad_h0; job.grad_c0 = grad_c0; job.steps = steps; job.batch = batch; job.hidden = hidden;
+    job.layer_backward = 1;
+    /* op(B) = the weight's rows from the first one needed, transposed: [4h, depth] */
+    job.packed_weight = (T *)malloc(sizeof(T) * (size_t)AG_PACKED_B_SIZE(4 * hidden, depth));
+    if (job.packed_weight != NULL)
+        AG_PACK_B(1, 4 * hidden, depth, weight_t + (input_width + hidden - depth) * 4 * hidden, 4 * hidden,
+                  (T *)job.packed_weight);
+    /* one accumulator row per thread, summed in thread order after the region */
+    if (grad_bias != NULL)
+        job.grad_bias = (T *)calloc((size_t)(threads * 4 * hidden), sizeof(T));
+    ag_parallel_for(threads, batch, AG_NAME(lstm_sequence_backward_share), &job);
+    if (grad_bias != NULL) {
+        for (int64_t j = 0; j < 4 * hidden; j++)
+            grad_bias[j] = (T)0;
+        for (int thread = 0; thread < threads && job.grad_bias != NULL; thread++)
+            for (int64_t j = 0; j < 4 * hidden; j++)
+                grad_bias[j] += job.grad_bias[thread * 4 * hidden + j];
+        if (job.grad_bias == NULL)  /* no memory for the accumulators: sum afterwards */
+            for (int64_t r = 0; r < steps * batch; r++)
+                for (int64_t j = 0; j < 4 * hidden; j++)
+                    grad_bias[j] += grad_gates[r * 4 * hidden + j];
+    }
+    free(job.grad_bias);
     free((void *)job.packed_weight);
 }

@@ -62,8 +62,8 @@ void ag_rnn_rows_f64_avx512(ag_rnn_rows_f64 *rows);
 #endif
 
 /* float32 exp and tanh that the compiler can vectorize (glibc's expf/tanhf are opaque
- * calls, and they made the LSTM forward 5x slower than numpy). Cephes' polynomials:
- * about 1 ulp for exp, 2 ulp for tanh. Inputs are clamped so that exp never overflows
+ * calls, and they made the LSTM forward 5x slower than numpy). Cephes' exp polynomial:
+ * about 1 ulp for exp, 2.5 ulp for the tanh built on it. Inputs are clamped so that exp never overflows
  * to inf (sigmoid and tanh saturate long before). float64 keeps libm, for gradcheck. */
 AG_UNIT float ag_fast_expf(float x) {
     union { float f; int32_t i; } scale;
@@ -81,14 +81,36 @@ AG_UNIT float ag_fast_expf(float x) {
     return (p * r * r + r + 1.0f) * scale.f;
 }
 
+/* e^x - 1 for x <= 0, accurate near 0 (no cancellation): x = n ln 2 + r, e^r - 1 =
+ * r + r^2 p(r) (ag_fast_expf's polynomial without its + 1), then 2^n (e^r - 1) + (2^n
+ * - 1), exact in its last step for n = 0. Clamped below at -87 (expm1 is -1 there). */
+AG_UNIT float ag_fast_expm1f_negative(float x) {
+    union { float f; int32_t i; } scale;
+    float n, r, p;
+    x = x < -87.0f ? -87.0f : x;
+    n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round(x / ln 2) */
+    r = x - n * 0.693359375f + n * 2.12194440e-4f;                 /* x - n ln 2, split */
+    p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    scale.i = ((int32_t)n + 127) << 23;                             /* 2^n, n >= -126 */
+    return (p * r * r + r) * scale.f + (scale.f - 1.0f);
+}
+
+/* tanh |x| = -u / (2 + u) with u = e^(-2|x|) - 1 from expm1, so that no branch is
+ * needed for small |x| (1 - 2/(e^2x + 1) would cancel there): one polynomial, one
+ * division. It replaced an odd polynomial for |x| < 0.625 plus the exp formula, both
+ * computed for every element by the vectorized loops (the tanh ~40% faster alone).
+ * Max error 2.5 ulp over every float in [1e-9, 20] against double tanh (the two-branch
+ * one: 1.3). 0 - u (not -u) keeps tanh(0) = +0; the sign is x's. */
 AG_UNIT float ag_fast_tanhf(float x) {
     const float a = x < 0 ? -x : x;
-    const float z = x * x;
-    /* small |x|: odd polynomial (1 - 2/(e^2x + 1) would cancel); large: via exp */
-    const float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z
-                          + 1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
-    const float large = 1.0f - 2.0f / (ag_fast_expf(2.0f * a) + 1.0f);
-    return a < 0.625f ? small : (x < 0 ? -large : large);
+    const float u = ag_fast_expm1f_negative(-2.0f * a);
+    const float t = (0.0f - u) / (2.0f + u);
+    return copysignf(t, x);
 }
 
 #endif

@@ -2,12 +2,15 @@
 forward in one C call, and backward in one more, private to those layers.
 
 A layer's node runs T steps with no Python per step: the input projection of every
-step as one GEMM (biases folded in), then ``kernels.rnn.lstm_sequence_forward``,
-``gru_sequence_forward`` or ``rnn_sequence_forward``, which run every step's
-recurrent GEMM and fused cell in C (each thread owns a share of the batch rows for all
-steps: row b of a step depends on row b of the step before only). Backward runs the
+step as one GEMM (biases folded in), then ``kernels.rnn.gru_sequence_forward`` or
+``rnn_sequence_forward``, which run every step's recurrent GEMM and fused cell in C;
+the LSTM's ``lstm_layer_forward`` does the projection inside the steps instead (one
+product [x_t | h_{t-1}] @ [W_ih | W_hh]^T a step, biases added in the cell). Each
+thread owns a share of the batch rows for all steps: row b of a step depends on row b
+of the step before only. Backward runs the
 steps in reverse in C likewise, then takes the gradients of the input, of both weights
-and of both biases over all steps at once: grad_x as one GEMM, the weights and biases
+and of both biases over all steps at once: grad_x as one GEMM (the LSTM's inside its
+steps, from the same product as grad h_{t-1}: ``lstm_layer_backward``), the weights and biases
 as one GEMM over [x_t | h_{t-1} | 1] (``sequence_weight_grads``, shared with nn.LSTM).
 Results go into per-layer buffers that a ``Workspace`` reuses from call to call.
 
@@ -145,27 +148,41 @@ class LSTMSequence(Function):
         hidden, dtype = weight_hh.shape[1], inputs.dtype
         batch = inputs.shape[0] // steps
         bias = None if bias_ih is None else bias_ih + bias_hh  # [4h] once, not a pass over [T*b, 4h]
-        x_gates = _project(workspace, layer, inputs, weight_ih, bias, 4 * hidden)
-        outputs, cells, saved = rnn_kernels.lstm_sequence_forward(
-            x_gates.reshape(steps, batch, 4 * hidden), h0, c0, np.ascontiguousarray(weight_hh.T),
+        # the input projection runs inside the steps, one product [x_t | h_{t-1}] @
+        # [W_ih | W_hh]^T each: its [T*b, 4h] result never goes through memory
+        width = inputs.shape[1]
+        weight_t = workspace.empty((layer, "weight_t"), (width + hidden, 4 * hidden), dtype)
+        weight_t[:width] = weight_ih.T
+        weight_t[width:] = weight_hh.T
+        outputs, cells, saved = rnn_kernels.lstm_layer_forward(
+            inputs.reshape(steps, batch, width), h0, c0, weight_t, bias,
             workspace.empty((layer, "h"), (steps, batch, hidden), dtype),
             workspace.empty((layer, "c"), (steps, batch, hidden), dtype),
             workspace.empty((layer, "saved"), (steps, batch, 5 * hidden), dtype))
         _remember(ctx, inputs, h0, weight_ih, weight_hh, outputs, workspace, layer, bias is not None)
-        ctx.cells, ctx.c0, ctx.saved = cells, c0, saved
+        ctx.cells, ctx.c0, ctx.saved, ctx.weight_t = cells, c0, saved, weight_t
         return outputs, outputs[-1].copy(), cells[-1].copy()
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_h, grad_c):
         needs = ctx.needs_input_grad
-        grad_gates, grad_h0, grad_c0 = rnn_kernels.lstm_sequence_backward(
-            ctx.saved, ctx.cells, ctx.initial, ctx.c0, grad_outputs, grad_h, grad_c, ctx.weight_hh,
+        # the input's gradient comes from each step's product with [W_ih | W_hh], the
+        # biases' from the steps too: the weights' GEMM then has no column of ones
+        grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias = rnn_kernels.lstm_layer_backward(
+            ctx.saved, ctx.cells, ctx.initial, ctx.c0, grad_outputs, grad_h, grad_c, ctx.weight_t,
             ctx.workspace.empty((ctx.layer, "grad_gates"), ctx.saved.shape[:2] + (4 * ctx.outputs.shape[2],),
                                 ctx.outputs.dtype),
-            needs_grad_h0=needs[1], needs_grad_c0=needs[2])
-        grad_weight_ih, grad_weight_hh, grad_bias = _weight_and_bias_grads(ctx, grad_gates, any(needs[3:7]))
-        return (_input_grad(ctx, grad_gates), grad_h0, grad_c0, grad_weight_ih, grad_weight_hh, grad_bias,
-                grad_bias, None, None, None)
+            needs_grad_inputs=needs[0], needs_grad_h0=needs[1], needs_grad_c0=needs[2],
+            needs_grad_bias=ctx.has_bias and (needs[5] or needs[6]))
+        grad_weight_ih = grad_weight_hh = None
+        if needs[3] or needs[4]:
+            inputs = ctx.layer_inputs
+            grad_weight_ih, grad_weight_hh = sequence_weight_grads(
+                grad_gates, inputs, ctx.outputs, ctx.initial,
+                ctx.workspace.empty((ctx.layer, "operand"), (inputs.shape[0], inputs.shape[1] + ctx.outputs.shape[2]),
+                                    ctx.outputs.dtype))
+        return (None if grad_inputs is None else grad_inputs.reshape(ctx.layer_inputs.shape), grad_h0, grad_c0,
+                grad_weight_ih, grad_weight_hh, grad_bias, grad_bias, None, None, None)
 
     @staticmethod
     def composite(inputs, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, steps, workspace, layer):

@@ -283,6 +283,60 @@ def test_lstm_sequence(level, threads, dtype, batch, hidden, with_state):
 
 
 @_every_configuration
+@pytest.mark.parametrize("with_state, input_width", [(True, 7), (False, 7), (False, 1)])
+def test_lstm_layer(level, threads, dtype, batch, hidden, with_state, input_width):
+    """lstm_layer_forward/backward (the input projection and the input's gradient inside
+    the steps) against their reference, and against the projection + sequence kernels
+    they replace: the same results."""
+    rng = np.random.default_rng(batch + hidden + input_width + 8)
+    inputs = rng.standard_normal((SEQUENCE_STEPS, batch, input_width)).astype(dtype)
+    h0 = rng.standard_normal((batch, hidden)).astype(dtype) if with_state else None
+    c0 = rng.standard_normal((batch, hidden)).astype(dtype) if with_state else None
+    weight_ih = (rng.standard_normal((4 * hidden, input_width)) / np.sqrt(input_width)).astype(dtype)
+    weight_hh = (rng.standard_normal((4 * hidden, hidden)) / np.sqrt(hidden)).astype(dtype)
+    weight_t = np.ascontiguousarray(np.concatenate([weight_ih, weight_hh], axis=1).T)
+    bias = rng.standard_normal(4 * hidden).astype(dtype)
+    grad_h = rng.standard_normal((SEQUENCE_STEPS, batch, hidden)).astype(dtype)
+    grad_finals = rng.standard_normal((2, batch, hidden)).astype(dtype)
+
+    def passes():
+        h, c, saved = kernels.rnn.lstm_layer_forward(inputs, h0, c0, weight_t, bias)
+        back = kernels.rnn.lstm_layer_backward(saved, c, h0, c0, grad_h, grad_finals[0], grad_finals[1], weight_t,
+                                               needs_grad_bias=True)
+        only_outputs = kernels.rnn.lstm_layer_backward(saved, c, h0, c0, grad_h, None, None, weight_t,
+                                                       needs_grad_h0=False, needs_grad_c0=False)
+        # the first layer of a model: no input gradient (its input needs none)
+        no_input_grad = kernels.rnn.lstm_layer_backward(saved, c, h0, c0, grad_h, grad_finals[0], grad_finals[1],
+                                                        weight_t, needs_grad_inputs=False, needs_grad_bias=True)
+        no_bias = kernels.rnn.lstm_layer_forward(inputs, h0, c0, weight_t)
+        return (h, c, saved) + back + only_outputs + no_input_grad + no_bias
+
+    def replaced():
+        """The same through the whole-sequence projection and lstm_sequence_*."""
+        projected = (kernels.rnn.projection_forward(inputs.reshape(-1, input_width), weight_ih, bias)
+                     .reshape(SEQUENCE_STEPS, batch, 4 * hidden))
+        h, c, saved = kernels.rnn.lstm_sequence_forward(projected, h0, c0, np.ascontiguousarray(weight_hh.T))
+        grad_gates, grad_h0, grad_c0 = kernels.rnn.lstm_sequence_backward(saved, c, h0, c0, grad_h, grad_finals[0],
+                                                                          grad_finals[1], weight_hh)
+        return (h, c, saved, grad_gates, np.matmul(grad_gates, weight_ih), grad_h0, grad_c0,
+                grad_gates.sum(axis=(0, 1)))
+
+    got = on_c(level, threads, passes)
+    tolerance = _sequence_tolerance(dtype, max(hidden, input_width))
+    # the bias gradient sums batch * steps rows
+    bias_tolerance = tolerance * np.sqrt(batch * SEQUENCE_STEPS)
+    expected = _reference(("lstm_layer", dtype, batch, hidden, with_state, input_width), passes)
+    assert_matches(got[:7] + got[8:], expected[:7] + expected[8:], dtype, tolerance)
+    assert_matches(got[7], expected[7], dtype, bias_tolerance)
+    assert_matches(got[:7], on_c(level, threads, replaced)[:7], dtype, tolerance)
+    assert_matches(got[7], on_c(level, threads, replaced)[7], dtype, bias_tolerance)
+    assert (got[5] is None) == (not with_state) and got[10] is None and got[11] is None and got[12] is None
+    assert got[4].shape == inputs.shape and got[9] is not None and got[14] is None
+    # without the input's gradient, the rest is the same
+    assert_matches((got[13],) + got[15:18], (got[3],) + got[5:8], dtype, bias_tolerance)
+
+
+@_every_configuration
 @pytest.mark.parametrize("with_state, with_bias", [(True, True), (False, False)])
 def test_gru_sequence(level, threads, dtype, batch, hidden, with_state, with_bias):
     rng = np.random.default_rng(batch + hidden + 3)
@@ -410,3 +464,10 @@ def test_sequence_kernels_validate_arguments(backend):
         with pytest.raises(ValueError, match="h_out must be a writeable C-contiguous"):
             kernels.rnn.rnn_sequence_forward(x_gates[:, :, :4], None, weight_hh_t[:, :4],
                                              h_out=np.zeros((3, 2, 4), dtype=np.float32))
+        with pytest.raises(ValueError, match=r"lstm_layer_forward: got weight_t \(4, 12\) for inputs \(2, 3, 5\)"):
+            kernels.rnn.lstm_layer_forward(np.zeros((2, 3, 5), dtype=np.float32), None, None, weight_hh_t)
+        with pytest.raises(ValueError, match="lstm_layer_forward: got inputs of shape"):
+            kernels.rnn.lstm_layer_forward(np.zeros((2, 3, 1), dtype=np.float64), None, None, weight_hh_t[:4])
+        with pytest.raises(ValueError, match=r"lstm_layer_backward: got weight_t \(4, 8\) for hidden size 3"):
+            kernels.rnn.lstm_layer_backward(np.zeros((2, 3, 15), dtype=np.float32), np.zeros((2, 3, 3), np.float32),
+                                            None, None, None, None, None, weight_hh_t[:, :8])

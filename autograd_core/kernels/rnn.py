@@ -16,6 +16,8 @@ _GRU_CELL_BACKWARD = by_dtype("ag_gru_cell_backward_f32", "ag_gru_cell_backward_
 _LSTM_STEP_FORWARD = by_dtype("ag_lstm_step_forward_f32", "ag_lstm_step_forward_f64")
 _LSTM_STEP_BACKWARD = by_dtype("ag_lstm_step_backward_f32", "ag_lstm_step_backward_f64")
 _LSTM_SEQUENCE_FORWARD = by_dtype("ag_lstm_sequence_forward_f32", "ag_lstm_sequence_forward_f64")
+_LSTM_LAYER_FORWARD = by_dtype("ag_lstm_layer_forward_f32", "ag_lstm_layer_forward_f64")
+_LSTM_LAYER_BACKWARD = by_dtype("ag_lstm_layer_backward_f32", "ag_lstm_layer_backward_f64")
 _LSTM_SEQUENCE_BACKWARD = by_dtype("ag_lstm_sequence_backward_f32", "ag_lstm_sequence_backward_f64")
 _GRU_SEQUENCE_FORWARD = by_dtype("ag_gru_sequence_forward_f32", "ag_gru_sequence_forward_f64")
 _GRU_SEQUENCE_BACKWARD = by_dtype("ag_gru_sequence_backward_f32", "ag_gru_sequence_backward_f64")
@@ -407,6 +409,56 @@ def _lstm_sequence_forward_numpy(x_gates, h0, c0, weight_hh_t, h, c, saved):
     return h, c, saved
 
 
+def lstm_layer_forward(inputs, h0, c0, weight_t, bias=None, h_out=None, c_out=None, saved_out=None):
+    """lstm_sequence_forward with the input projection inside the steps: each step's
+    gates are [x_t | h_{t-1}] @ weight_t + bias in one product, so the projection of
+    the whole sequence never goes to memory.
+
+    inputs [T, b, in] (the layer's input); h0, c0 [b, h] or None (zeros); weight_t
+    [in + h, 4h] = [W_ih | W_hh]^T; bias [4h] (b_ih + b_hh) or None. h_out, c_out and
+    saved_out as in lstm_sequence_forward, whose results it returns: h, c [T, b, h] and
+    saved [T, b, 5h] (for lstm_sequence_backward, whose grad_gates is then also the
+    gradient of x_t W_ih^T)."""
+    op = "lstm_layer_forward"
+    check_array(op, "weight_t", weight_t, 2)
+    check_array(op, "inputs", inputs, 3)
+    depth, width = weight_t.shape
+    hidden, dtype = width // 4, check_float(op, weight_t=weight_t)
+    steps, batch, input_width = inputs.shape
+    if width % 4 or depth != input_width + hidden:
+        raise ValueError("%s: got weight_t %s for inputs %s, expected [%d + h, 4h]"
+                         % (op, weight_t.shape, inputs.shape, input_width))
+    inputs = _step_operand(op, "inputs", inputs, inputs.shape, dtype)
+    weight_t = _step_operand(op, "weight_t", weight_t, weight_t.shape, dtype)
+    if bias is not None:
+        bias = _step_operand(op, "bias", bias, (width,), dtype)
+    h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
+    c0 = _optional_state(op, "c0", c0, batch, hidden, dtype)
+    h = _step_output(op, "h_out", h_out, (steps, batch, hidden), dtype)
+    c = _step_output(op, "c_out", c_out, (steps, batch, hidden), dtype)
+    saved = _step_output(op, "saved_out", saved_out, (steps, batch, 5 * hidden), dtype)
+    return dispatch(_lstm_layer_forward_c, _lstm_layer_forward_numpy, inputs, h0,
+                    np.zeros((batch, hidden), dtype=dtype) if c0 is None else c0, weight_t, bias, h, c, saved)
+
+
+def _lstm_layer_forward_c(inputs, h0, c0, weight_t, bias, h, c, saved):
+    steps, batch, hidden = h.shape
+    if steps and batch and hidden:
+        work = np.empty((batch, 4 * hidden), dtype=h.dtype)
+        input_pointer, *rest = pointers(inputs, h0, c0, weight_t, bias, work, h, c, saved)
+        _LSTM_LAYER_FORWARD[h.dtype](input_pointer, inputs.shape[2], *rest, steps, batch, hidden)
+    return h, c, saved
+
+
+def _lstm_layer_forward_numpy(inputs, h0, c0, weight_t, bias, h, c, saved):
+    """The reference: the whole projection, then lstm_sequence_forward's reference."""
+    width = inputs.shape[2]
+    x_gates = np.matmul(inputs, weight_t[:width])
+    if bias is not None:
+        x_gates += bias
+    return _lstm_sequence_forward_numpy(x_gates, h0, c0, weight_t[width:], h, c, saved)
+
+
 def lstm_sequence_backward(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_hh, grad_gates_out=None,
                            needs_grad_h0=True, needs_grad_c0=True):
     """Backward of lstm_sequence_forward through all its steps. saved [T, b, 5h] and c
@@ -464,6 +516,72 @@ def _lstm_sequence_backward_numpy(saved, c, h0, c0, grad_h, grad_final_h, grad_f
     if grad_c0 is not None:
         grad_c0[...] = carry_c
     return grad_gates, grad_h0, grad_c0
+
+
+def lstm_layer_backward(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, grad_gates_out=None,
+                        grad_inputs_out=None, needs_grad_inputs=True, needs_grad_h0=True, needs_grad_c0=True,
+                        needs_grad_bias=False):
+    """lstm_sequence_backward of lstm_layer_forward that also gives the layer input's
+    gradient, from the same product per step: [grad x_t | grad h_{t-1}] = grad_gates_t
+    @ weight_t^T, and the biases' gradient, summed while each step's rows are in cache.
+    weight_t [in + h, 4h] = [W_ih | W_hh]^T (lstm_layer_forward's); grad_inputs_out,
+    optional, a C-contiguous [T, b, in] array to write into; the other arguments as in
+    lstm_sequence_backward. Returns grad_gates [T, b, 4h], grad_inputs [T, b, in] (None
+    unless needs_grad_inputs), grad_h0 (None when h0 is None or not needs_grad_h0),
+    grad_c0 [b, h] (None unless needs_grad_c0) and grad_bias [4h] = the sum of grad_gates
+    over steps and rows (None unless needs_grad_bias)."""
+    op = "lstm_layer_backward"
+    steps, batch, hidden, dtype, saved = _saved_sequence(op, saved, 5)
+    check_array(op, "weight_t", weight_t, 2)
+    if weight_t.shape[1] != 4 * hidden or weight_t.shape[0] < hidden:
+        raise ValueError("%s: got weight_t %s for hidden size %d, expected [input_width + %d, %d]"
+                         % (op, weight_t.shape, hidden, hidden, 4 * hidden))
+    width = weight_t.shape[0] - hidden
+    c = _step_operand(op, "c", c, (steps, batch, hidden), dtype)
+    h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
+    c0 = _optional_state(op, "c0", c0, batch, hidden, dtype)
+    if grad_h is not None:
+        grad_h = _step_operand(op, "grad_h", grad_h, (steps, batch, hidden), dtype)
+    grad_final_h = _optional_state(op, "grad_final_h", grad_final_h, batch, hidden, dtype)
+    grad_final_c = _optional_state(op, "grad_final_c", grad_final_c, batch, hidden, dtype)
+    weight_t = _step_operand(op, "weight_t", weight_t, weight_t.shape, dtype)
+    grad_gates = _step_output(op, "grad_gates_out", grad_gates_out, (steps, batch, 4 * hidden), dtype)
+    grad_inputs = (_step_output(op, "grad_inputs_out", grad_inputs_out, (steps, batch, width), dtype)
+                   if needs_grad_inputs else None)
+    grad_h0 = np.empty((batch, hidden), dtype=dtype) if h0 is not None and needs_grad_h0 else None
+    grad_c0 = np.empty((batch, hidden), dtype=dtype) if needs_grad_c0 else None
+    grad_bias = np.empty(4 * hidden, dtype=dtype) if needs_grad_bias else None
+    return dispatch(_lstm_layer_backward_c, _lstm_layer_backward_numpy, saved, c, h0,
+                    np.zeros((batch, hidden), dtype=dtype) if c0 is None else c0, grad_h, grad_final_h,
+                    grad_final_c, weight_t, grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias)
+
+
+def _lstm_layer_backward_c(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, grad_gates, grad_inputs,
+                           grad_h0, grad_c0, grad_bias):
+    steps, batch, hidden = c.shape
+    width = weight_t.shape[0] - hidden
+    if not (steps and batch and hidden and width):
+        return _lstm_layer_backward_numpy(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, grad_gates,
+                                          grad_inputs, grad_h0, grad_c0, grad_bias)
+    work = np.empty((4, batch, hidden), dtype=c.dtype)
+    pointer = pointers(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, work, grad_gates, grad_inputs,
+                       grad_h0, grad_c0, grad_bias)
+    _LSTM_LAYER_BACKWARD[c.dtype](*pointer[:8], width, *pointer[8:], steps, batch, hidden)
+    return grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias
+
+
+def _lstm_layer_backward_numpy(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, grad_gates,
+                               grad_inputs, grad_h0, grad_c0, grad_bias):
+    """The reference: lstm_sequence_backward's reference, then grad x = grad_gates W_ih
+    and the bias gradient as a sum."""
+    width = weight_t.shape[0] - c.shape[2]
+    _lstm_sequence_backward_numpy(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t[width:].T,
+                                  grad_gates, grad_h0, grad_c0)
+    if grad_inputs is not None:
+        grad_inputs[...] = np.matmul(grad_gates, weight_t[:width].T)
+    if grad_bias is not None:
+        grad_bias[...] = grad_gates.sum(axis=(0, 1))
+    return grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias
 
 
 def gru_sequence_forward(x_gates, h0, weight_hh_t, bias_hh=None, h_out=None, saved_out=None):
