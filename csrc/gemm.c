@@ -17,7 +17,9 @@
  * one (numpy's OpenBLAS threads it too: 62). When the other core is busy with another
  * process, waking the second thread can take a scheduler slice (~0.5 ms) at any size:
  * that cost is the machine's, not the split's, and it hits numpy's BLAS the same way. */
+#ifndef AG_GEMM_PARALLEL_MIN_WORK
 #define AG_GEMM_PARALLEL_MIN_WORK (100.0 * 100.0 * 100.0)
+#endif
 /* Upper bound on the packed B panel (nc columns x all of k): deep products get fewer
  * columns per panel rather than more memory. */
 #define AG_GEMM_B_PANEL_BYTES (32.0 * 1024 * 1024)
@@ -48,6 +50,10 @@
  * packs nothing but a transposed B. */
 #ifndef AG_GEMM_SMALL_ELEMENTS
 #define AG_GEMM_SMALL_ELEMENTS (32.0 * 1024)
+#endif
+/* m*n*k from which a product on the small path is split over threads (by rows). */
+#ifndef AG_GEMM_SMALL_PARALLEL_MIN_WORK
+#define AG_GEMM_SMALL_PARALLEL_MIN_WORK (100.0 * 100.0 * 100.0)
 #endif
 /* A transposed B of a small product up to this many elements is packed on the stack. */
 #define AG_GEMM_SMALL_STACK_ELEMENTS 4096

@@ -457,6 +457,66 @@ static void AG_NAME(small_run)(const AG_NAME(gemm_context) *ctx, T *b_scratch) {
     }
 }
 
+/* The small path on a team: row blocks of ctx->row_rows claimed from ctx->next_unit
+ * (as unit_body claims units: a thread that starts late leaves its blocks to the
+ * other), each thread packing a transposed B once into its own scratch slice. */
+static void AG_NAME(small_region)(void *context, int thread, int team) {
+    AG_NAME(gemm_context) *ctx = (AG_NAME(gemm_context) *)context;
+    const int nr = ctx->config.nr;
+    T *b_scratch = ctx->scratch + thread * ctx->scratch_stride;
+    const T *b = ctx->b;
+    int64_t b_panel = nr, b_step = ctx->ldb;
+    int packed = 0;
+    (void)team;
+    for (;;) {
+        int64_t unit;
+        AG_OMP("omp atomic capture")
+        unit = ctx->next_unit++;
+        if (unit >= ctx->units)
+            break;
+        if (ctx->trans_b && !packed) {
+            AG_NAME(pack_b)(b_scratch, ctx, 0, (ctx->n + nr - 1) / nr, 0, ctx->n, 0, ctx->k);
+            b = b_scratch;
+            b_panel = nr * ctx->k;
+            b_step = nr;
+            packed = 1;
+        }
+        const int64_t i0 = unit * ctx->row_rows;
+        const int64_t rows = ctx->m - i0 < ctx->row_rows ? ctx->m - i0 : ctx->row_rows;
+        ctx->config.small(rows, ctx->n, ctx->k, ctx->a + (ctx->trans_a ? i0 : i0 * ctx->lda), ctx->lda,
+                          ctx->trans_a, b, b_panel, b_step, ctx->c + i0 * ctx->ldc, ctx->ldc,
+                          ctx->alpha, ctx->beta);
+    }
+}
+
+/* Runs a product that small_fits on `threads` threads; 0 when the scratch cannot be had. */
+static int AG_NAME(small_threaded)(AG_NAME(gemm_context) *ctx, int threads) {
+    /* Two row blocks per thread, each a multiple of 4 rows (the small tiles are 12, 8
+     * and 4 rows): 128 rows on 2 threads are 4 blocks of 32 = 12 + 12 + 8. */
+    const int64_t blocks = 2 * (int64_t)threads;
+    int64_t rows = (ctx->m + blocks - 1) / blocks;
+    rows = (rows + 3) / 4 * 4;
+    ctx->row_rows = rows;
+    ctx->units = (ctx->m + rows - 1) / rows;
+    ctx->next_unit = 0;
+    if (threads > ctx->units)
+        threads = (int)ctx->units;
+    const int64_t align = 64 / (int64_t)sizeof(T);
+    ctx->scratch_stride = (AG_NAME(small_scratch)(ctx) + align - 1) / align * align;
+    void *scratch = NULL;
+    if (ctx->scratch_stride > 0) {
+        scratch = malloc((size_t)(threads * ctx->scratch_stride) * sizeof(T) + 64);
+        if (scratch == NULL)
+            return 0;
+        ctx->scratch = (T *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    } else {
+        ctx->scratch = NULL;
+    }
+    ag_parallel(threads, AG_NAME(small_region), ctx);
+    free(scratch);
+    return 1;
+}
+
 static void AG_NAME(gemm_region)(void *context, int thread, int team) {
     AG_NAME(gemm_body)((const AG_NAME(gemm_context) *)context, thread, team);
 }
@@ -515,6 +575,14 @@ void AG_GEMM(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     AG_NAME(gemm_context) ctx;
     int threads = AG_NAME(setup)(&ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
+    if (threads > 1 && AG_NAME(small_fits)(&ctx)) {
+        /* Threaded, the small path splits rows; below AG_GEMM_SMALL_PARALLEL_MIN_WORK one
+         * thread is faster than the team's start and end. */
+        if ((double)m * (double)n * (double)k < AG_GEMM_SMALL_PARALLEL_MIN_WORK)
+            threads = 1;
+        else if (AG_NAME(small_threaded)(&ctx, threads))
+            return;
+    }
     if (threads == 1 && AG_NAME(small_fits)(&ctx)) {
         const int64_t scratch_size = AG_NAME(small_scratch)(&ctx);
         if (scratch_size <= AG_GEMM_SMALL_STACK_ELEMENTS) {

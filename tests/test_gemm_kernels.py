@@ -112,6 +112,7 @@ def test_gemm_matches_reference(level, threads, data, m, n, k, trans_a, trans_b,
     (100, 10, 1024), (1030, 16, 600), (5, 3, 700),       # at most 16 columns: A (and B) read in place
     (32, 32, 32), (64, 64, 64), (128, 128, 128),         # the small path: nothing packed but B^T
     (8, 100, 100), (30, 60, 200), (16, 2, 1000),         # ... B^T packed beyond the stack buffer; deep
+    (101, 100, 100),                                     # ... threaded by rows, a last shorter block
 ])
 def test_gemm_across_blocks(level, threads, dtype, m, n, k):
     rng = np.random.default_rng(m * 7919 + n * 31 + k)
