@@ -51,7 +51,12 @@
 #ifndef AG_GEMM_SMALL_ELEMENTS
 #define AG_GEMM_SMALL_ELEMENTS (32.0 * 1024)
 #endif
-/* m*n*k from which a product on the small path is split over threads (by rows). */
+/* m*n*k from which a product on the small path is split over threads (by rows). Split
+ * lower, it pays on an idle machine (2 threads, 64^3: 3.5 against 5.1 us; 96^3: 9.2
+ * against 16.3) but, with the other core busy, the region then waits ~0.5 ms for its
+ * worker at every call (measured: 48^3 to 96^3 all took 0.50-0.52 ms), 100x the product;
+ * numpy's BLAS keeps these on one thread. Kept with AG_GEMM_PARALLEL_MIN_WORK, where a
+ * product is ~20 us of work. */
 #ifndef AG_GEMM_SMALL_PARALLEL_MIN_WORK
 #define AG_GEMM_SMALL_PARALLEL_MIN_WORK (100.0 * 100.0 * 100.0)
 #endif
