@@ -8,7 +8,8 @@ torch.matmul when torch is importable.
              layer sizes K, N of the seed CNN (3136 -> 1024 -> 10), the MLP and the VAE
              (784 -> 512), each in its three forms: forward x @ W, the input gradient
              g @ W^T and the weight gradient x^T @ g (transposes read in place)
-  batched    64 products of 32 x 32 x 32 (batched_gemm, a Python loop, np.matmul)
+  batched    64 products of 32 x 32 x 32 (batched_gemm, a Python loop, np.matmul), in
+             each transpose form, float32 and float64
 
 GFLOP/s counts 2*m*n*k floating-point operations; each row reports the median over
 blocks of back-to-back calls (time.perf_counter around a block of ~20 ms, divided by its
@@ -141,23 +142,42 @@ def _case_time(name, m, k, n, dtype, form, label, blocks):
 
 
 BATCHED = (64, 32)  # 64 products of 32 x 32 x 32
+# (dtype, trans_a, trans_b) of the batched rows: every transpose form (the engine's
+# backward hands batched_gemm transposed views), in float32 and float64
+BATCHED_FORMS = [(dtype, trans_a, trans_b) for dtype in (np.float32, np.float64)
+                 for trans_a in (False, True) for trans_b in (False, True)]
+
+
+def _batched_label(dtype, trans_a, trans_b):
+    batch, n = BATCHED
+    return "%s %d x (%dx%d%s @ %dx%d%s)" % (np.dtype(dtype).name, batch, n, n, "^T" if trans_a else "",
+                                           n, n, "^T" if trans_b else "")
 
 
 def _batched_calls(name):
-    """{row name: call} for the batch of small products, where per-call overhead matters:
-    one batched C call and a Python loop of 2-D C calls, or np.matmul on the 3-D arrays."""
+    """{(case, row name): call} for the batches of small products, where per-call
+    overhead matters: one batched C call (and, for the plain float32 batch, a Python loop
+    of 2-D C calls), or np.matmul on the 3-D views."""
     batch, n = BATCHED
-    rng = np.random.default_rng(batch * n)
-    a = rng.standard_normal((batch, n, n)).astype(np.float32)
-    b = rng.standard_normal((batch, n, n)).astype(np.float32)
-    if name == "numpy":
-        return {"numpy": lambda: np.matmul(a, b)}
-    if name != "c":
-        return {}
-    np.testing.assert_allclose(kernels.batched_gemm(a, b), np.matmul(a.astype(np.float64), b.astype(np.float64)),
-                               rtol=1e-4, atol=1e-4)
-    return {"c batched_gemm": lambda: kernels.batched_gemm(a, b),
-            "c gemm loop": lambda: [kernels.gemm(a[i], b[i]) for i in range(batch)]}
+    calls = {}
+    for dtype, trans_a, trans_b in BATCHED_FORMS:
+        rng = np.random.default_rng(batch * n + 2 * trans_a + trans_b)
+        a = rng.standard_normal((batch, n, n)).astype(dtype)  # stored as op(a) is read: a^T when trans_a
+        b = rng.standard_normal((batch, n, n)).astype(dtype)
+        left = np.swapaxes(a, 1, 2) if trans_a else a
+        right = np.swapaxes(b, 1, 2) if trans_b else b
+        label = _batched_label(dtype, trans_a, trans_b)
+        if name == "numpy":
+            calls[label, "numpy"] = lambda left=left, right=right: np.matmul(left, right)
+        if name != "c":
+            continue
+        expected = np.matmul(left.astype(np.float64), right.astype(np.float64))
+        np.testing.assert_allclose(kernels.batched_gemm(a, b, trans_a, trans_b), expected, rtol=1e-4, atol=1e-4)
+        calls[label, "c batched_gemm"] = (lambda a=a, b=b, trans_a=trans_a, trans_b=trans_b:
+                                          kernels.batched_gemm(a, b, trans_a, trans_b))
+        if dtype == np.float32 and not trans_a and not trans_b:
+            calls[label, "c gemm loop"] = lambda a=a, b=b: [kernels.gemm(a[i], b[i]) for i in range(batch)]
+    return calls
 
 
 def _cases(quick):
@@ -191,9 +211,8 @@ def _worker(name, quick, threads):
             if name in libraries:
                 times[label + "|" + name] = _case_time(name, m, k, n, dtype, form, label, blocks)
         if not quick:
-            batch, n = BATCHED
-            for row, call in _batched_calls(name).items():
-                times["float32 %d x (%dx%d @ %dx%d)|%s" % (batch, n, n, n, n, row)] = _time_blocks(call, blocks)
+            for (label, row), call in _batched_calls(name).items():
+                times[label + "|" + row] = _time_blocks(call, blocks)
     return {"times": times, "note": note}
 
 

@@ -17,7 +17,9 @@
  * one (numpy's OpenBLAS threads it too: 62). When the other core is busy with another
  * process, waking the second thread can take a scheduler slice (~0.5 ms) at any size:
  * that cost is the machine's, not the split's, and it hits numpy's BLAS the same way. */
+#ifndef AG_GEMM_PARALLEL_MIN_WORK
 #define AG_GEMM_PARALLEL_MIN_WORK (100.0 * 100.0 * 100.0)
+#endif
 /* Upper bound on the packed B panel (nc columns x all of k): deep products get fewer
  * columns per panel rather than more memory. */
 #define AG_GEMM_B_PANEL_BYTES (32.0 * 1024 * 1024)
@@ -43,6 +45,23 @@
 #ifndef AG_GEMM_B_IN_PLACE_ELEMENTS
 #define AG_GEMM_B_IN_PLACE_ELEMENTS (32.0 * 1024)
 #endif
+/* Products whose op(A) and op(B) together hold at most this many elements (128 KiB of
+ * float: in L2, mostly in L1) take the small path on one thread (gemm_driver.h), which
+ * packs nothing but a transposed B. */
+#ifndef AG_GEMM_SMALL_ELEMENTS
+#define AG_GEMM_SMALL_ELEMENTS (32.0 * 1024)
+#endif
+/* m*n*k from which a product on the small path is split over threads (by rows). Split
+ * lower, it pays on an idle machine (2 threads, 64^3: 3.5 against 5.1 us; 96^3: 9.2
+ * against 16.3) but, with the other core busy, the region then waits ~0.5 ms for its
+ * worker at every call (measured: 48^3 to 96^3 all took 0.50-0.52 ms), 100x the product;
+ * numpy's BLAS keeps these on one thread. Kept with AG_GEMM_PARALLEL_MIN_WORK, where a
+ * product is ~20 us of work. */
+#ifndef AG_GEMM_SMALL_PARALLEL_MIN_WORK
+#define AG_GEMM_SMALL_PARALLEL_MIN_WORK (100.0 * 100.0 * 100.0)
+#endif
+/* A transposed B of a small product up to this many elements is packed on the stack. */
+#define AG_GEMM_SMALL_STACK_ELEMENTS 4096
 /* B micro-panels packed per step of the parallel packing loop (8 x 32 floats = 1 KiB
  * of each row of B read contiguously). */
 #define AG_PACK_B_GROUP 8
@@ -99,37 +118,38 @@ void ag_sgemm_select(int level, ag_sgemm_config *config) {
 #ifdef AG_HAVE_X86_KERNELS
     if (level >= 2) {
         ag_sgemm_config avx512 = {12, 32, 512, 96, 512, ag_sgemm_kernel_avx512_12x32,
-                                   ag_spack_a_avx512_12, ag_spack_bt_avx512_32,
-                                   ag_sgemm_direct_avx512_12x16};
+                                   ag_spack_a_avx512_12, ag_spack_bt_avx2_32,
+                                   ag_sgemm_direct_avx512_12x16, ag_sgemm_small_avx512};
         *config = avx512;
         return;
     }
     if (level == 1) {
-        ag_sgemm_config avx2 = {6, 16, 256, 144, 4096, ag_sgemm_kernel_avx2_6x16, NULL, NULL, NULL};
+        ag_sgemm_config avx2 = {6, 16, 256, 144, 4096, ag_sgemm_kernel_avx2_6x16, NULL, NULL, NULL, NULL};
         *config = avx2;
         return;
     }
 #endif
     (void)level;
-    ag_sgemm_config portable = {6, 8, 256, 120, 4096, ag_sgemm_kernel_c_6x8, NULL, NULL, NULL};
+    ag_sgemm_config portable = {6, 8, 256, 120, 4096, ag_sgemm_kernel_c_6x8, NULL, NULL, NULL, NULL};
     *config = portable;
 }
 
 void ag_dgemm_select(int level, ag_dgemm_config *config) {
 #ifdef AG_HAVE_X86_KERNELS
     if (level >= 2) {
-        ag_dgemm_config avx512 = {12, 16, 256, 96, 512, ag_dgemm_kernel_avx512_12x16, NULL, NULL, NULL};
+        ag_dgemm_config avx512 = {12, 16, 256, 96, 512, ag_dgemm_kernel_avx512_12x16, NULL, ag_dpack_bt_avx2_16, NULL,
+                                   ag_dgemm_small_avx512};
         *config = avx512;
         return;
     }
     if (level == 1) {
-        ag_dgemm_config avx2 = {6, 8, 256, 96, 4096, ag_dgemm_kernel_avx2_6x8, NULL, NULL, NULL};
+        ag_dgemm_config avx2 = {6, 8, 256, 96, 4096, ag_dgemm_kernel_avx2_6x8, NULL, NULL, NULL, NULL};
         *config = avx2;
         return;
     }
 #endif
     (void)level;
-    ag_dgemm_config portable = {4, 8, 256, 96, 4096, ag_dgemm_kernel_c_4x8, NULL, NULL, NULL};
+    ag_dgemm_config portable = {4, 8, 256, 96, 4096, ag_dgemm_kernel_c_4x8, NULL, NULL, NULL, NULL};
     *config = portable;
 }
 
@@ -137,6 +157,7 @@ void ag_dgemm_select(int level, ag_dgemm_config *config) {
 #define T float
 #define AG_NAME(x) ag_s##x
 #define AG_GEMM ag_sgemm
+#define AG_GEMM_PRODUCT ag_sgemm_product
 #define AG_GEMM_BATCHED ag_sgemm_batched
 #define AG_CONFIG ag_sgemm_config
 #define AG_SELECT ag_sgemm_select
@@ -144,6 +165,7 @@ void ag_dgemm_select(int level, ag_dgemm_config *config) {
 #undef T
 #undef AG_NAME
 #undef AG_GEMM
+#undef AG_GEMM_PRODUCT
 #undef AG_GEMM_BATCHED
 #undef AG_CONFIG
 #undef AG_SELECT
@@ -151,6 +173,7 @@ void ag_dgemm_select(int level, ag_dgemm_config *config) {
 #define T double
 #define AG_NAME(x) ag_d##x
 #define AG_GEMM ag_dgemm
+#define AG_GEMM_PRODUCT ag_dgemm_product
 #define AG_GEMM_BATCHED ag_dgemm_batched
 #define AG_CONFIG ag_dgemm_config
 #define AG_SELECT ag_dgemm_select
@@ -158,6 +181,7 @@ void ag_dgemm_select(int level, ag_dgemm_config *config) {
 #undef T
 #undef AG_NAME
 #undef AG_GEMM
+#undef AG_GEMM_PRODUCT
 #undef AG_GEMM_BATCHED
 #undef AG_CONFIG
 #undef AG_SELECT

@@ -3,6 +3,7 @@
  *   T                element type (float / double)
  *   AG_NAME(x)       name mangling for the static helpers (ag_s##x / ag_d##x)
  *   AG_GEMM          name of the public entry point (ag_sgemm / ag_dgemm)
+ *   AG_GEMM_PRODUCT  its short form for the Python wrapper (ag_sgemm_product / ...)
  *   AG_GEMM_BATCHED  its batched twin (ag_sgemm_batched / ag_dgemm_batched)
  *   AG_CONFIG        ag_sgemm_config / ag_dgemm_config
  *   AG_SELECT        ag_sgemm_select / ag_dgemm_select
@@ -430,6 +431,92 @@ static int AG_NAME(plan_units)(AG_NAME(gemm_context) *ctx, int threads) {
     return 1;
 }
 
+/* ---- the small path: a whole product on one thread, nothing packed but a transposed B --
+ * When op(A) and op(B) together fit AG_GEMM_SMALL_ELEMENTS (in L1/L2), config.small reads
+ * op(A) where it is and an untransposed B in place; a transposed B is packed once into
+ * nr-wide micro-panels in b_scratch (small_scratch elements). */
+static int AG_NAME(small_fits)(const AG_NAME(gemm_context) *ctx) {
+    return ctx->config.small != NULL
+        && (double)ctx->k * (double)(ctx->m + ctx->n) <= AG_GEMM_SMALL_ELEMENTS;
+}
+
+static int64_t AG_NAME(small_scratch)(const AG_NAME(gemm_context) *ctx) {
+    const int nr = ctx->config.nr;
+    return ctx->trans_b ? (ctx->n + nr - 1) / nr * nr * ctx->k : 0;
+}
+
+static void AG_NAME(small_run)(const AG_NAME(gemm_context) *ctx, T *b_scratch) {
+    const int nr = ctx->config.nr;
+    if (ctx->trans_b) {
+        AG_NAME(pack_b)(b_scratch, ctx, 0, (ctx->n + nr - 1) / nr, 0, ctx->n, 0, ctx->k);
+        ctx->config.small(ctx->m, ctx->n, ctx->k, ctx->a, ctx->lda, ctx->trans_a, b_scratch, nr * ctx->k, nr,
+                          ctx->c, ctx->ldc, ctx->alpha, ctx->beta);
+    } else {
+        ctx->config.small(ctx->m, ctx->n, ctx->k, ctx->a, ctx->lda, ctx->trans_a, ctx->b, nr, ctx->ldb,
+                          ctx->c, ctx->ldc, ctx->alpha, ctx->beta);
+    }
+}
+
+/* The small path on a team: row blocks of ctx->row_rows claimed from ctx->next_unit
+ * (as unit_body claims units: a thread that starts late leaves its blocks to the
+ * other), each thread packing a transposed B once into its own scratch slice. */
+static void AG_NAME(small_region)(void *context, int thread, int team) {
+    AG_NAME(gemm_context) *ctx = (AG_NAME(gemm_context) *)context;
+    const int nr = ctx->config.nr;
+    T *b_scratch = ctx->scratch + thread * ctx->scratch_stride;
+    const T *b = ctx->b;
+    int64_t b_panel = nr, b_step = ctx->ldb;
+    int packed = 0;
+    (void)team;
+    for (;;) {
+        int64_t unit;
+        AG_OMP("omp atomic capture")
+        unit = ctx->next_unit++;
+        if (unit >= ctx->units)
+            break;
+        if (ctx->trans_b && !packed) {
+            AG_NAME(pack_b)(b_scratch, ctx, 0, (ctx->n + nr - 1) / nr, 0, ctx->n, 0, ctx->k);
+            b = b_scratch;
+            b_panel = nr * ctx->k;
+            b_step = nr;
+            packed = 1;
+        }
+        const int64_t i0 = unit * ctx->row_rows;
+        const int64_t rows = ctx->m - i0 < ctx->row_rows ? ctx->m - i0 : ctx->row_rows;
+        ctx->config.small(rows, ctx->n, ctx->k, ctx->a + (ctx->trans_a ? i0 : i0 * ctx->lda), ctx->lda,
+                          ctx->trans_a, b, b_panel, b_step, ctx->c + i0 * ctx->ldc, ctx->ldc,
+                          ctx->alpha, ctx->beta);
+    }
+}
+
+/* Runs a product that small_fits on `threads` threads; 0 when the scratch cannot be had. */
+static int AG_NAME(small_threaded)(AG_NAME(gemm_context) *ctx, int threads) {
+    /* Two row blocks per thread, each a multiple of 4 rows (the small tiles are 12, 8
+     * and 4 rows): 128 rows on 2 threads are 4 blocks of 32 = 12 + 12 + 8. */
+    const int64_t blocks = 2 * (int64_t)threads;
+    int64_t rows = (ctx->m + blocks - 1) / blocks;
+    rows = (rows + 3) / 4 * 4;
+    ctx->row_rows = rows;
+    ctx->units = (ctx->m + rows - 1) / rows;
+    ctx->next_unit = 0;
+    if (threads > ctx->units)
+        threads = (int)ctx->units;
+    const int64_t align = 64 / (int64_t)sizeof(T);
+    ctx->scratch_stride = (AG_NAME(small_scratch)(ctx) + align - 1) / align * align;
+    void *scratch = NULL;
+    if (ctx->scratch_stride > 0) {
+        scratch = malloc((size_t)(threads * ctx->scratch_stride) * sizeof(T) + 64);
+        if (scratch == NULL)
+            return 0;
+        ctx->scratch = (T *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    } else {
+        ctx->scratch = NULL;
+    }
+    ag_parallel(threads, AG_NAME(small_region), ctx);
+    free(scratch);
+    return 1;
+}
+
 static void AG_NAME(gemm_region)(void *context, int thread, int team) {
     AG_NAME(gemm_body)((const AG_NAME(gemm_context) *)context, thread, team);
 }
@@ -488,6 +575,29 @@ void AG_GEMM(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     AG_NAME(gemm_context) ctx;
     int threads = AG_NAME(setup)(&ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
+    if (threads > 1 && AG_NAME(small_fits)(&ctx)) {
+        /* Threaded, the small path splits rows; below AG_GEMM_SMALL_PARALLEL_MIN_WORK one
+         * thread is faster than the team's start and end. */
+        if ((double)m * (double)n * (double)k < AG_GEMM_SMALL_PARALLEL_MIN_WORK)
+            threads = 1;
+        else if (AG_NAME(small_threaded)(&ctx, threads))
+            return;
+    }
+    if (threads == 1 && AG_NAME(small_fits)(&ctx)) {
+        const int64_t scratch_size = AG_NAME(small_scratch)(&ctx);
+        if (scratch_size <= AG_GEMM_SMALL_STACK_ELEMENTS) {
+            T stack[AG_GEMM_SMALL_STACK_ELEMENTS];
+            AG_NAME(small_run)(&ctx, stack);
+            return;
+        }
+        T *scratch = (T *)malloc((size_t)scratch_size * sizeof(T));
+        if (scratch != NULL) {
+            AG_NAME(small_run)(&ctx, scratch);
+            free(scratch);
+            return;
+        }
+    }
+
     if (AG_NAME(plan_units)(&ctx, threads)) {
         if (threads > ctx.units)
             threads = (int)ctx.units;
@@ -544,10 +654,17 @@ void AG_GEMM(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
     free(memory);
 }
 
+void AG_GEMM_PRODUCT(int transposes, int64_t m, int64_t n, int64_t k,
+                     const T *a, int64_t lda, const T *b, int64_t ldb, T *c) {
+    AG_GEMM(transposes & 1, (transposes >> 1) & 1, m, n, k, (T)1, a, lda, b, ldb, (T)0, c, n);
+}
+
 typedef struct {
     AG_NAME(gemm_context) plan;  /* the plan every product shares (operands of product 0) */
     int64_t batch, stride_a, stride_b, stride_c;
     int64_t next_item;           /* the next unclaimed product (claimed atomically) */
+    int64_t group;               /* products claimed at a time */
+    int small;                   /* each product on the small path (else the unit path) */
     T *scratch;                  /* one plan.scratch_stride slice per thread */
 } AG_NAME(batch_job);
 
@@ -560,17 +677,25 @@ static void AG_NAME(batch_region)(void *job_pointer, int thread, int team) {
     AG_NAME(gemm_context) ctx = job->plan;
     (void)team;
     ctx.scratch = job->scratch + thread * job->plan.scratch_stride;
+    const int64_t group = job->group;
     for (;;) {
-        int64_t item;
+        int64_t first;
         AG_OMP("omp atomic capture")
-        item = job->next_item++;
-        if (item >= job->batch)
+        { first = job->next_item; job->next_item += group; }
+        if (first >= job->batch)
             break;
-        ctx.a = job->plan.a + item * job->stride_a;
-        ctx.b = job->plan.b + item * job->stride_b;
-        ctx.c = job->plan.c + item * job->stride_c;
-        ctx.next_unit = 0;
-        AG_NAME(unit_body)(&ctx, 0);
+        const int64_t end = first + group < job->batch ? first + group : job->batch;
+        for (int64_t item = first; item < end; item++) {
+            ctx.a = job->plan.a + item * job->stride_a;
+            ctx.b = job->plan.b + item * job->stride_b;
+            ctx.c = job->plan.c + item * job->stride_c;
+            if (job->small) {
+                AG_NAME(small_run)(&ctx, ctx.scratch);
+            } else {
+                ctx.next_unit = 0;
+                AG_NAME(unit_body)(&ctx, 0);
+            }
+        }
     }
 }
 
@@ -586,11 +711,21 @@ void AG_GEMM_BATCHED(int trans_a, int trans_b, int64_t batch, int64_t m, int64_t
      * when the whole batch is worth a parallel region. */
     if (k > 0 && alpha != 0
             && AG_NAME(setup)(&job.plan, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == 1
-            && AG_NAME(plan_units)(&job.plan, 1)) {
+            && ((job.small = AG_NAME(small_fits)(&job.plan)) || AG_NAME(plan_units)(&job.plan, 1))) {
         int threads = ag_threads_for((double)m * (double)n * (double)k * (double)batch,
                                      AG_GEMM_PARALLEL_MIN_WORK);
         if (threads > batch)
             threads = (int)batch;
+        if (job.small) {
+            const int64_t align = 64 / (int64_t)sizeof(T);
+            job.plan.scratch_stride = (AG_NAME(small_scratch)(&job.plan) + align - 1) / align * align;
+        }
+        /* About 8 claims per thread: fewer round trips of the shared counter between
+         * the cores (a small product takes well under a microsecond), while a thread
+         * that starts late still leaves the rest to the others. */
+        job.group = batch / (8 * (int64_t)threads);
+        if (job.group < 1)
+            job.group = 1;
         void *scratch = malloc((size_t)(threads * job.plan.scratch_stride) * sizeof(T) + 64);
         if (scratch != NULL) {
             job.scratch = (T *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);

@@ -38,6 +38,18 @@ typedef void (*ag_ddirect_fn)(int64_t kc, const double *a, int64_t lda, int tran
                               int64_t b_step, double *c, int64_t ldc, double alpha, double beta,
                               int m_tile, int n_tile);
 
+/* A whole small product (operands in L1/L2, one thread): op(A) read where it is,
+ * a[i*lda + p] (trans_a 0) or a[p*lda + i] (trans_a 1); op(B)[p][j] at
+ * b[(j / nr) * b_panel + p * b_step + j % nr] (B in place: b_panel nr, b_step ldb; packed
+ * micro-panels: b_panel nr*k, b_step nr); C = alpha * op(A) op(B) + beta * C, C not read
+ * when beta == 0. */
+typedef void (*ag_ssmall_fn)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a,
+                             const float *b, int64_t b_panel, int64_t b_step, float *c, int64_t ldc,
+                             float alpha, float beta);
+typedef void (*ag_dsmall_fn)(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda, int trans_a,
+                             const double *b, int64_t b_panel, int64_t b_step, double *c, int64_t ldc,
+                             double alpha, double beta);
+
 /* Register tile (mr x nr) and cache blocks for one SIMD path:
  *   kc: depth of a packed panel (a kc x nr micro-panel of B is reused from L1, or
  *       streamed from L2 when kc is deep),
@@ -45,11 +57,14 @@ typedef void (*ag_ddirect_fn)(int64_t kc, const double *a, int64_t lda, int tran
  *   nc: columns of B packed and shared by all threads (L3);
  *   pack_a: a SIMD packer for full micro-panels of A, or NULL for the generic one;
  *   pack_bt: the same for full micro-panels of transposed B, or NULL;
- *   direct: the narrow-product kernel above, or NULL. */
+ *   direct: the narrow-product kernel above, or NULL;
+ *   small: the small-product function above (its column panels nr wide), or NULL. */
 typedef struct { int mr, nr; int64_t kc, mc, nc; ag_skernel_fn kernel; ag_spack_fn pack_a;
-                 ag_spack_bt_fn pack_bt; ag_sdirect_fn direct; } ag_sgemm_config;
+                 ag_spack_bt_fn pack_bt; ag_sdirect_fn direct;
+                 ag_ssmall_fn small; } ag_sgemm_config;
 typedef struct { int mr, nr; int64_t kc, mc, nc; ag_dkernel_fn kernel; ag_dpack_fn pack_a;
-                 ag_dpack_bt_fn pack_bt; ag_ddirect_fn direct; } ag_dgemm_config;
+                 ag_dpack_bt_fn pack_bt; ag_ddirect_fn direct;
+                 ag_dsmall_fn small; } ag_dgemm_config;
 
 /* Filled with the path for `level` (0 portable, 1 AVX2+FMA, 2 AVX-512F); the caller has
  * already clamped level to what the CPU supports. */
@@ -69,6 +84,14 @@ void ag_sgemm_direct_avx512_12x16(int64_t kc, const float *a, int64_t lda, int t
                                   int m_tile, int n_tile);
 void ag_spack_a_avx512_12(float *panel, const float *src, int64_t lda, int64_t kc, int rows);
 void ag_spack_bt_avx512_32(float *panel, const float *src, int64_t ldb, int64_t kc);
+void ag_spack_bt_avx2_32(float *panel, const float *src, int64_t ldb, int64_t kc);
+void ag_dpack_bt_avx2_16(double *panel, const double *src, int64_t ldb, int64_t kc);
+void ag_sgemm_small_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a,
+                           const float *b, int64_t b_panel, int64_t b_step, float *c, int64_t ldc,
+                           float alpha, float beta);
+void ag_dgemm_small_avx512(int64_t m, int64_t n, int64_t k, const double *a, int64_t lda, int trans_a,
+                           const double *b, int64_t b_panel, int64_t b_step, double *c, int64_t ldc,
+                           double alpha, double beta);
 void ag_dgemm_kernel_avx512_12x16(int64_t kc, const double *a, const double *b, int64_t b_step, double *c, int64_t ldc,
                                   double alpha, double beta, int m_tile, int n_tile);
 #endif

@@ -427,6 +427,166 @@ void ag_sgemm_direct_avx512_12x16(int64_t kc, const float *a, int64_t lda, int t
     }
 }
 
+/* ---- small products: the whole product in one call, nothing packed ------------------ */
+/* For a product whose operands sit in L1/L2 (a batch of 32^3 products, a 64^3 one) the
+ * blocked path's packing of A and its per-tile calls were a third of the time: here
+ * op(A) is read where it is (as the narrow kernel above does) and op(B) one 2-vector
+ * column panel at a time, element (p, j) at b[(j / (2*VL)) * b_panel + p * b_step +
+ * j % (2*VL)] (b_panel 2*VL and b_step B's row stride for an untransposed B read in
+ * place; b_panel 2*VL*k and b_step 2*VL for packed micro-panels). Row tiles of 12, 8 or
+ * 4 rows (32 = 12 + 12 + 8: no row computed twice); rows beyond the tile's `rows`
+ * re-read row 0 and are never stored. Columns beyond n are neither read nor written
+ * (masked loads and stores). op(A)[i][p] is a_tile[i*row_step + p*depth_step]: the two
+ * transpose forms differ only in those two strides, so one loop serves both. */
+#define AG_SMALL_DECLARE(i) VT s##i##_0 = ZERO(), s##i##_1 = ZERO(); \
+                            const T *r##i = a_tile + (i < rows ? i : 0) * row_step;
+#define AG_SMALL_DECLARE1(i) VT s##i##_0 = ZERO(); \
+                             const T *r##i = a_tile + (i < rows ? i : 0) * row_step;
+#define AG_SMALL_FMA(i) { VT ai = SET1(r##i[offset]); s##i##_0 = FMADD(ai, b0, s##i##_0); \
+                          s##i##_1 = FMADD(ai, b1, s##i##_1); }
+#define AG_SMALL_FMA1(i) s##i##_0 = FMADD(SET1(r##i[offset]), b0, s##i##_0);
+#define AG_SMALL_STORE(i) if (i < rows) {                                               \
+        T *out = c_tile + i * ldc;                                                      \
+        VT low = MUL(va, s##i##_0), high = MUL(va, s##i##_1);                           \
+        if (beta != 0) {                                                                \
+            low = FMADD(vb, MASKZ_LOADU(mask0, out), low);                              \
+            high = FMADD(vb, MASKZ_LOADU(mask1, out + VL), high);                       \
+        }                                                                               \
+        MASK_STOREU(out, mask0, low);                                                   \
+        MASK_STOREU(out + VL, mask1, high); }
+/* alpha 1, beta 0 (every call from Python): the accumulators as they are; a multiply
+ * by alpha takes an FMA pipe, 3% of a 12 x 32 tile at k = 32 */
+#define AG_SMALL_STORE_PLAIN(i) if (i < rows) {                                         \
+        MASK_STOREU(c_tile + i * ldc, mask0, s##i##_0);                                 \
+        MASK_STOREU(c_tile + i * ldc + VL, mask1, s##i##_1); }
+#define AG_SMALL_STORE1_PLAIN(i) if (i < rows) MASK_STOREU(c_tile + i * ldc, mask0, s##i##_0);
+#define AG_SMALL_STORE1(i) if (i < rows) {                                              \
+        T *out = c_tile + i * ldc;                                                      \
+        VT low = MUL(va, s##i##_0);                                                     \
+        if (beta != 0)                                                                  \
+            low = FMADD(vb, MASKZ_LOADU(mask0, out), low);                              \
+        MASK_STOREU(out, mask0, low); }
+#define AG_SMALL_TILE(T, ROWS)                                                         \
+    {                                                                                  \
+        ROWS(AG_SMALL_DECLARE)                                                         \
+        const T *bp = b_column;                                                        \
+        int64_t offset = 0;                                                            \
+        _Pragma("GCC unroll 4")                                                        \
+        for (int64_t p = 0; p < k; p++) {                                              \
+            const VT b0 = MASKZ_LOADU(mask0, bp), b1 = MASKZ_LOADU(mask1, bp + VL);    \
+            ROWS(AG_SMALL_FMA)                                                         \
+            offset += depth_step;                                                      \
+            bp += b_step;                                                              \
+        }                                                                              \
+        if (plain) {                                                                   \
+            ROWS(AG_SMALL_STORE_PLAIN)                                                 \
+        } else {                                                                       \
+            ROWS(AG_SMALL_STORE)                                                       \
+        }                                                                              \
+    }
+#define AG_SMALL_TILE1(T, ROWS)                                                        \
+    {                                                                                  \
+        ROWS(AG_SMALL_DECLARE1)                                                         \
+        const T *bp = b_column;                                                        \
+        int64_t offset = 0;                                                            \
+        for (int64_t p = 0; p < k; p++) {                                              \
+            const VT b0 = MASKZ_LOADU(mask0, bp);                                      \
+            ROWS(AG_SMALL_FMA1)                                                        \
+            offset += depth_step;                                                      \
+            bp += b_step;                                                              \
+        }                                                                              \
+        if (plain) {                                                                   \
+            ROWS(AG_SMALL_STORE1_PLAIN)                                                \
+        } else {                                                                       \
+            ROWS(AG_SMALL_STORE1)                                                      \
+        }                                                                              \
+    }
+/* The row tiles of one column panel (cols > VL: two vectors, else one). */
+#define AG_SMALL_ROW_TILES(T, TILE)                                                    \
+    {                                                                                  \
+        int rows;                                                                      \
+        for (int64_t i0 = 0; i0 < m; i0 += rows) {                                     \
+            const int64_t left = m - i0;                                               \
+            /* 13..16 rows left: 8 + 8 rather than 12 + 4 (a 4-row tile keeps few      \
+             * accumulators in flight) */                                              \
+            rows = left > 12 ? (left <= 16 ? 8 : 12) : (int)left;                      \
+            const T *a_tile = a + i0 * row_step;                                       \
+            T *c_tile = c_column + i0 * ldc;                                           \
+            if (rows <= 4) TILE(T, AG_ROWS4)                                           \
+            else if (rows <= 8) TILE(T, AG_ROWS8)                                      \
+            else TILE(T, AG_ROWS12)                                                    \
+        }                                                                              \
+    }
+#define AG_SMALL_FUNCTION(NAME)                                                        \
+__attribute__((target("avx512f")))                                                     \
+void NAME(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, int trans_a,       \
+          const T *b, int64_t b_panel, int64_t b_step, T *c, int64_t ldc, T alpha, T beta) { \
+    const VT va = SET1(alpha), vb = SET1(beta);                                        \
+    const int plain = alpha == 1 && beta == 0;                                         \
+    const int64_t row_step = trans_a ? 1 : lda, depth_step = trans_a ? lda : 1;        \
+    for (int64_t j0 = 0; j0 < n; j0 += 2 * VL) {                                       \
+        const int cols = (int)(n - j0 < 2 * VL ? n - j0 : 2 * VL);                     \
+        const T *b_column = b + j0 / (2 * VL) * b_panel;                               \
+        T *c_column = c + j0;                                                          \
+        if (cols == 2 * VL) {                                                          \
+            /* constant masks: plain loads and stores */                               \
+            const MASKT mask0 = (MASKT)~(MASKT)0, mask1 = (MASKT)~(MASKT)0;            \
+            AG_SMALL_ROW_TILES(T, AG_SMALL_TILE)                                       \
+        } else {                                                                       \
+            const MASKT mask0 = cols >= VL ? (MASKT)~(MASKT)0 : (MASKT)((1u << cols) - 1); \
+            const MASKT mask1 = cols > VL ? (MASKT)((1u << (cols - VL)) - 1) : (MASKT)0; \
+            if (cols > VL)                                                             \
+                AG_SMALL_ROW_TILES(T, AG_SMALL_TILE)                                   \
+            else                                                                       \
+                AG_SMALL_ROW_TILES(T, AG_SMALL_TILE1)                                  \
+        }                                                                              \
+    }                                                                                  \
+}
+
+#define VL 16
+#define VT __m512
+#define ZERO _mm512_setzero_ps
+#define SET1 _mm512_set1_ps
+#define FMADD _mm512_fmadd_ps
+#define MUL _mm512_mul_ps
+#define MASKT __mmask16
+#define MASK_STOREU _mm512_mask_storeu_ps
+#define MASKZ_LOADU _mm512_maskz_loadu_ps
+#define T float
+AG_SMALL_FUNCTION(ag_sgemm_small_avx512)
+#undef T
+#undef VL
+#undef VT
+#undef ZERO
+#undef SET1
+#undef FMADD
+#undef MUL
+#undef MASKT
+#undef MASK_STOREU
+#undef MASKZ_LOADU
+
+#define VL 8
+#define VT __m512d
+#define ZERO _mm512_setzero_pd
+#define SET1 _mm512_set1_pd
+#define FMADD _mm512_fmadd_pd
+#define MUL _mm512_mul_pd
+#define MASKT __mmask8
+#define MASK_STOREU _mm512_mask_storeu_pd
+#define MASKZ_LOADU _mm512_maskz_loadu_pd
+#define T double
+AG_SMALL_FUNCTION(ag_dgemm_small_avx512)
+#undef T
+#undef VL
+#undef VT
+#undef ZERO
+#undef SET1
+#undef FMADD
+#undef MUL
+#undef MASKT
+#undef MASK_STOREU
+#undef MASKZ_LOADU
+
 /* ---- packing a full 12-row micro-panel of A (float, no transpose) ----------------- */
 /* panel[p*12 + i] = src[i*lda + p] is a transpose; element by element it took ~5% of a
  * 1024^3 product and a third of a batch of 32^3 ones. Here 16 columns at a time: load
@@ -522,5 +682,66 @@ void ag_spack_bt_avx512_32(float *panel, const float *src, int64_t ldb, int64_t 
     for (; p < kc; p++)
         for (int j = 0; j < 32; j++)
             panel[p * 32 + j] = src[j * ldb + p];
+}
+#endif
+
+#ifdef AG_HAVE_X86_KERNELS
+/* ---- packing transposed B with 256-bit 8x8 (float) and 4x4 (double) transposes ------ */
+/* panel[p*NR + j] = src[j*ldb + p] for j < NR, p < kc. Each block's two halves are loaded
+ * 128 bits at a time into the two lanes of a register (a load, not a shuffle), which
+ * leaves 2 in-lane shuffles per 8 floats (1 per 4 doubles): on AMD Zen 4, where a 512-bit
+ * shuffle takes both 256-bit pipes, this packed a 32 x 32 float block in about half the
+ * time of the 16x16 register transpose above (that packing was a sixth of a batch of
+ * 32^3 products with a transposed B). */
+__attribute__((target("avx2")))
+static inline void ag_transpose8x8_store_ps(float *out, int64_t out_step, const float *src, int64_t ldb) {
+    const float *r0 = src, *r1 = src + ldb, *r2 = src + 2 * ldb, *r3 = src + 3 * ldb;
+    const float *r4 = src + 4 * ldb, *r5 = src + 5 * ldb, *r6 = src + 6 * ldb, *r7 = src + 7 * ldb;
+    for (int half = 0; half < 8; half += 4) {
+        /* lanes: rows 0..3 low, rows 4..7 high; depths half..half+3 */
+        const __m256 t0 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(r0 + half)), _mm_loadu_ps(r4 + half), 1);
+        const __m256 t1 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(r1 + half)), _mm_loadu_ps(r5 + half), 1);
+        const __m256 t2 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(r2 + half)), _mm_loadu_ps(r6 + half), 1);
+        const __m256 t3 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(r3 + half)), _mm_loadu_ps(r7 + half), 1);
+        const __m256 u0 = _mm256_unpacklo_ps(t0, t1), u1 = _mm256_unpackhi_ps(t0, t1);
+        const __m256 u2 = _mm256_unpacklo_ps(t2, t3), u3 = _mm256_unpackhi_ps(t2, t3);
+        _mm256_storeu_ps(out + (half + 0) * out_step, _mm256_shuffle_ps(u0, u2, 0x44));
+        _mm256_storeu_ps(out + (half + 1) * out_step, _mm256_shuffle_ps(u0, u2, 0xEE));
+        _mm256_storeu_ps(out + (half + 2) * out_step, _mm256_shuffle_ps(u1, u3, 0x44));
+        _mm256_storeu_ps(out + (half + 3) * out_step, _mm256_shuffle_ps(u1, u3, 0xEE));
+    }
+}
+
+__attribute__((target("avx2")))
+void ag_spack_bt_avx2_32(float *panel, const float *src, int64_t ldb, int64_t kc) {
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8)
+        for (int j = 0; j < 32; j += 8)
+            ag_transpose8x8_store_ps(panel + p * 32 + j, 32, src + j * ldb + p, ldb);
+    for (; p < kc; p++)
+        for (int j = 0; j < 32; j++)
+            panel[p * 32 + j] = src[j * ldb + p];
+}
+
+__attribute__((target("avx2")))
+void ag_dpack_bt_avx2_16(double *panel, const double *src, int64_t ldb, int64_t kc) {
+    int64_t p = 0;
+    for (; p + 4 <= kc; p += 4)
+        for (int j = 0; j < 16; j += 4) {
+            const double *r0 = src + j * ldb + p, *r1 = r0 + ldb, *r2 = r0 + 2 * ldb, *r3 = r0 + 3 * ldb;
+            double *out = panel + p * 16 + j;
+            /* lanes: rows 0, 1 low and 2, 3 high */
+            const __m256d t0 = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(r0)), _mm_loadu_pd(r2), 1);
+            const __m256d t1 = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(r1)), _mm_loadu_pd(r3), 1);
+            const __m256d t2 = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(r0 + 2)), _mm_loadu_pd(r2 + 2), 1);
+            const __m256d t3 = _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(r1 + 2)), _mm_loadu_pd(r3 + 2), 1);
+            _mm256_storeu_pd(out, _mm256_unpacklo_pd(t0, t1));
+            _mm256_storeu_pd(out + 16, _mm256_unpackhi_pd(t0, t1));
+            _mm256_storeu_pd(out + 32, _mm256_unpacklo_pd(t2, t3));
+            _mm256_storeu_pd(out + 48, _mm256_unpackhi_pd(t2, t3));
+        }
+    for (; p < kc; p++)
+        for (int j = 0; j < 16; j++)
+            panel[p * 16 + j] = src[j * ldb + p];
 }
 #endif

@@ -45,6 +45,13 @@ void ag_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
 void ag_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
               double alpha, const double *a, int64_t lda, const double *b, int64_t ldb,
               double beta, double *c, int64_t ldc);
+/* C = op(A) * op(B) into a C-contiguous m x n C (ldc = n, alpha 1, beta 0), with
+ * transposes = trans_a | 2 * trans_b: the Python wrapper's call, 4 fewer arguments for
+ * cffi to convert than ag_sgemm (at n = 64 the call's Python side is a fifth of it). */
+void ag_sgemm_product(int transposes, int64_t m, int64_t n, int64_t k,
+                      const float *a, int64_t lda, const float *b, int64_t ldb, float *c);
+void ag_dgemm_product(int transposes, int64_t m, int64_t n, int64_t k,
+                      const double *a, int64_t lda, const double *b, int64_t ldb, double *c);
 /* The same for a batch of independent products: matrix i of A starts at a + i*stride_a
  * (likewise B and C). Small products run in parallel across the batch. */
 void ag_sgemm_batched(int trans_a, int trans_b, int64_t batch, int64_t m, int64_t n, int64_t k,

@@ -110,6 +110,9 @@ def test_gemm_matches_reference(level, threads, data, m, n, k, trans_a, trans_b,
     (100, 20, 512), (21, 17, 40), (13, 24, 9),           # 17..24 columns: the 12 x 24 AVX-512 tile
     (64, 300, 100), (130, 75, 40),                       # small B read in place, its last panel packed
     (100, 10, 1024), (1030, 16, 600), (5, 3, 700),       # at most 16 columns: A (and B) read in place
+    (32, 32, 32), (64, 64, 64), (128, 128, 128),         # the small path: nothing packed but B^T
+    (8, 100, 100), (30, 60, 200), (16, 2, 1000),         # ... B^T packed beyond the stack buffer; deep
+    (101, 100, 100),                                     # ... threaded by rows, a last shorter block
 ])
 def test_gemm_across_blocks(level, threads, dtype, m, n, k):
     rng = np.random.default_rng(m * 7919 + n * 31 + k)
@@ -195,6 +198,7 @@ def test_views_are_not_copied():
     (2, 150, 130, 140),  # products threaded on their own
     (5, 13, 32, 20), (3, 9, 16, 7), (2, 5, 8, 70),  # n == nr of some path: B read in place unpacked
     (2, 5, 32, 600), (2, 3, 16, 600), (2, 4, 8, 600),  # ... over several depth blocks
+    (64, 32, 32, 32), (37, 13, 33, 17),  # the small path, products claimed in groups (and a last short group)
 ])
 def test_batched_gemm(level, threads, dtype, batch, m, n, k):
     rng = np.random.default_rng(batch + m + n + k)
@@ -203,6 +207,7 @@ def test_batched_gemm(level, threads, dtype, batch, m, n, k):
     shared_b = np.broadcast_to(b[0], b.shape)   # stride-0 batch axis, as matmul broadcasting makes
     cases = [(a, b, False, False), (np.swapaxes(a, 1, 2), b, True, False),
              (a, np.swapaxes(b, 1, 2).copy(), False, True), (a, shared_b, False, False),
+             (np.swapaxes(a, 1, 2).copy(), np.swapaxes(b, 1, 2).copy(), True, True),
              (np.asfortranarray(a), b[:, :, :], False, False)]
     for x, y, trans_a, trans_b in cases:
         with configured(level, threads):
@@ -210,6 +215,25 @@ def test_batched_gemm(level, threads, dtype, batch, m, n, k):
         assert result.shape == (batch, m, n) and result.flags.c_contiguous
         for i in range(batch):
             _assert_close(result[i], x[i].T if trans_a else x[i], y[i].T if trans_b else y[i])
+
+
+@needs_c
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_read_only_operands(dtype):
+    """A read-only operand (np.broadcast_to, a frozen array) leaves gemm's and
+    batched_gemm's fast path for the general one, and gives the same product."""
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((2, 20, 30)).astype(dtype)
+    b = rng.standard_normal((2, 30, 40)).astype(dtype)
+    frozen_a, frozen_b = a.copy(), b.copy()
+    frozen_a.setflags(write=False)
+    frozen_b.setflags(write=False)
+    with kernels.backend("c"):
+        _assert_close(kernels.gemm(frozen_a[0], frozen_b[0]), a[0], b[0])
+        _assert_close(kernels.gemm(frozen_b[1], frozen_a[1], True, True), b[1].T, a[1].T)
+        result = kernels.batched_gemm(frozen_a, frozen_b)
+    for i in range(2):
+        _assert_close(result[i], a[i], b[i])
 
 
 @needs_c
