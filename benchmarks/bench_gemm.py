@@ -129,10 +129,8 @@ def _time_blocks(call, blocks):
 
 
 def _case_time(name, m, k, n, dtype, form, label, blocks):
-    """Per-call seconds of library `name` on one product, checked against float64 after.
-    (After, not before: the float64 reference is numpy's threaded BLAS, whose threads
-    spin for a while after a call; timed right behind it, our 2-thread calls waited on
-    a core they held, at 128^3 0.5 ms instead of 22 us.)"""
+    """Per-call seconds of library `name` on one product, checked against float64 (numpy's
+    BLAS, single-threaded outside the numpy worker: see _run_worker)."""
     a, b, trans_a, trans_b = _operands(m, k, n, form, dtype, m * 7919 + k * 31 + n)
     left, right = (a.T if trans_a else a), (b.T if trans_b else b)
     call = _make_call(name, left, right, a, b, trans_a, trans_b)
@@ -229,6 +227,11 @@ def _run_worker(name, quick):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if name != "numpy":
+        # there numpy's BLAS only computes the float64 references: on one thread, since its
+        # threads spin for a while after each call and took a core from the timed calls that
+        # followed (2-thread products of 0.02-0.6 ms read 2-20x slower, at random)
+        env["OPENBLAS_NUM_THREADS"] = "1"
     command = [sys.executable, "-m", "benchmarks.bench_gemm", "--worker", name,
                "--threads", str(kernels.get_num_threads())] + (["--quick"] if quick else [])
     done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
