@@ -212,18 +212,23 @@ def gelu_backward(x, grad, approximate="none"):
     return dispatch(_gelu_backward_c, gelu_backward_reference, x, grad, approximate)
 
 
+def _pointwise_c(table, arrays, *parameters):
+    """One elementwise C pass of the gelu/silu/elu/cross-entropy kinds: table[dtype](n,
+    *the arrays' pointers, *parameters, output pointer) over C-contiguous copies of
+    arrays (one shape and dtype, checked by the caller); returns the new output."""
+    arrays = [c_array(array) for array in arrays]
+    first = arrays[0]
+    out = np.empty(first.shape, dtype=first.dtype)
+    table[first.dtype](first.size, *pointers(*arrays), *parameters, *pointers(out))
+    return out
+
+
 def _gelu_forward_c(x, approximate):
-    x = c_array(x)
-    y = np.empty(x.shape, dtype=x.dtype)
-    _GELU_FORWARD[x.dtype](x.size, *pointers(x), int(approximate == "tanh"), *pointers(y))
-    return y
+    return _pointwise_c(_GELU_FORWARD, (x,), int(approximate == "tanh"))
 
 
 def _gelu_backward_c(x, grad, approximate):
-    x, grad = c_array(x), c_array(grad)
-    grad_x = np.empty(x.shape, dtype=x.dtype)
-    _GELU_BACKWARD[x.dtype](x.size, *pointers(x, grad), int(approximate == "tanh"), *pointers(grad_x))
-    return grad_x
+    return _pointwise_c(_GELU_BACKWARD, (x, grad), int(approximate == "tanh"))
 
 
 def _normal_cdf_reference(x):
@@ -280,17 +285,11 @@ def silu_backward(x, grad):
 
 
 def _silu_forward_c(x):
-    x = c_array(x)
-    y = np.empty(x.shape, dtype=x.dtype)
-    _SILU_FORWARD[x.dtype](x.size, *pointers(x, y))
-    return y
+    return _pointwise_c(_SILU_FORWARD, (x,))
 
 
 def _silu_backward_c(x, grad):
-    x, grad = c_array(x), c_array(grad)
-    grad_x = np.empty(x.shape, dtype=x.dtype)
-    _SILU_BACKWARD[x.dtype](x.size, *pointers(x, grad, grad_x))
-    return grad_x
+    return _pointwise_c(_SILU_BACKWARD, (x, grad))
 
 
 def _sigmoid_reference(x):
@@ -348,17 +347,11 @@ def elu_backward(x, grad, alpha=1.0):
 
 
 def _elu_forward_c(x, alpha):
-    x = c_array(x)
-    y = np.empty(x.shape, dtype=x.dtype)
-    _ELU_FORWARD[x.dtype](x.size, *pointers(x), float(alpha), *pointers(y))
-    return y
+    return _pointwise_c(_ELU_FORWARD, (x,), float(alpha))
 
 
 def _elu_backward_c(x, grad, alpha):
-    x, grad = c_array(x), c_array(grad)
-    grad_x = np.empty(x.shape, dtype=x.dtype)
-    _ELU_BACKWARD[x.dtype](x.size, *pointers(x, grad), float(alpha), *pointers(grad_x))
-    return grad_x
+    return _pointwise_c(_ELU_BACKWARD, (x, grad), float(alpha))
 
 
 def elu_forward_reference(x, alpha=1.0):
@@ -391,17 +384,11 @@ def bce_logits_backward(logits, target, scale):
 
 
 def _bce_forward_c(logits, target):
-    logits, target = c_array(logits), c_array(target)
-    losses = np.empty(logits.shape, dtype=logits.dtype)
-    _BCE_FORWARD[logits.dtype](logits.size, *pointers(logits, target, losses))
-    return losses
+    return _pointwise_c(_BCE_FORWARD, (logits, target))
 
 
 def _bce_backward_c(logits, target, scale):
-    logits, target = c_array(logits), c_array(target)
-    grad = np.empty(logits.shape, dtype=logits.dtype)
-    _BCE_BACKWARD[logits.dtype](logits.size, *pointers(logits, target), float(scale), *pointers(grad))
-    return grad
+    return _pointwise_c(_BCE_BACKWARD, (logits, target), float(scale))
 
 
 def bce_logits_forward_reference(logits, target):
