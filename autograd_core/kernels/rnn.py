@@ -470,20 +470,32 @@ def lstm_sequence_backward(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c,
     grad_c0 [b, h] (None unless needs_grad_c0)."""
     op = "lstm_sequence_backward"
     steps, batch, hidden, dtype, saved = _saved_sequence(op, saved, 5)
-    c = _step_operand(op, "c", c, (steps, batch, hidden), dtype)
+    states = _lstm_backward_states(op, (steps, batch, hidden), dtype, c, h0, c0, grad_h, grad_final_h,
+                                   grad_final_c, needs_grad_h0, needs_grad_c0)
+    weight_hh = _step_operand(op, "weight_hh", weight_hh, (4 * hidden, hidden), dtype)
+    grad_gates = _step_output(op, "grad_gates_out", grad_gates_out, (steps, batch, 4 * hidden), dtype)
+    c, h0, c0, grad_h, grad_final_h, grad_final_c, grad_h0, grad_c0 = states
+    return dispatch(_lstm_sequence_backward_c, _lstm_sequence_backward_numpy, saved, c, h0, c0, grad_h,
+                    grad_final_h, grad_final_c, weight_hh, grad_gates, grad_h0, grad_c0)
+
+
+def _lstm_backward_states(op, shape, dtype, c, h0, c0, grad_h, grad_final_h, grad_final_c, needs_grad_h0,
+                          needs_grad_c0):
+    """The operands both LSTM backwards take, checked against shape (T, b, h) and dtype:
+    (c, h0, c0 (zeros for None), grad_h, grad_final_h, grad_final_c, and new grad_h0 and
+    grad_c0 arrays, each None where it is not wanted)."""
+    steps, batch, hidden = shape
+    c = _step_operand(op, "c", c, shape, dtype)
     h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
     c0 = _optional_state(op, "c0", c0, batch, hidden, dtype)
     if grad_h is not None:
-        grad_h = _step_operand(op, "grad_h", grad_h, (steps, batch, hidden), dtype)
+        grad_h = _step_operand(op, "grad_h", grad_h, shape, dtype)
     grad_final_h = _optional_state(op, "grad_final_h", grad_final_h, batch, hidden, dtype)
     grad_final_c = _optional_state(op, "grad_final_c", grad_final_c, batch, hidden, dtype)
-    weight_hh = _step_operand(op, "weight_hh", weight_hh, (4 * hidden, hidden), dtype)
-    grad_gates = _step_output(op, "grad_gates_out", grad_gates_out, (steps, batch, 4 * hidden), dtype)
     grad_h0 = np.empty((batch, hidden), dtype=dtype) if h0 is not None and needs_grad_h0 else None
     grad_c0 = np.empty((batch, hidden), dtype=dtype) if needs_grad_c0 else None
-    return dispatch(_lstm_sequence_backward_c, _lstm_sequence_backward_numpy, saved, c, h0,
-                    np.zeros((batch, hidden), dtype=dtype) if c0 is None else c0, grad_h, grad_final_h,
-                    grad_final_c, weight_hh, grad_gates, grad_h0, grad_c0)
+    return (c, h0, np.zeros((batch, hidden), dtype=dtype) if c0 is None else c0, grad_h, grad_final_h,
+            grad_final_c, grad_h0, grad_c0)
 
 
 def _lstm_sequence_backward_c(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_hh, grad_gates, grad_h0,
@@ -537,22 +549,15 @@ def lstm_layer_backward(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, we
         raise ValueError("%s: got weight_t %s for hidden size %d, expected [input_width + %d, %d]"
                          % (op, weight_t.shape, hidden, hidden, 4 * hidden))
     width = weight_t.shape[0] - hidden
-    c = _step_operand(op, "c", c, (steps, batch, hidden), dtype)
-    h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
-    c0 = _optional_state(op, "c0", c0, batch, hidden, dtype)
-    if grad_h is not None:
-        grad_h = _step_operand(op, "grad_h", grad_h, (steps, batch, hidden), dtype)
-    grad_final_h = _optional_state(op, "grad_final_h", grad_final_h, batch, hidden, dtype)
-    grad_final_c = _optional_state(op, "grad_final_c", grad_final_c, batch, hidden, dtype)
+    states = _lstm_backward_states(op, (steps, batch, hidden), dtype, c, h0, c0, grad_h, grad_final_h,
+                                   grad_final_c, needs_grad_h0, needs_grad_c0)
     weight_t = _step_operand(op, "weight_t", weight_t, weight_t.shape, dtype)
     grad_gates = _step_output(op, "grad_gates_out", grad_gates_out, (steps, batch, 4 * hidden), dtype)
     grad_inputs = (_step_output(op, "grad_inputs_out", grad_inputs_out, (steps, batch, width), dtype)
                    if needs_grad_inputs else None)
-    grad_h0 = np.empty((batch, hidden), dtype=dtype) if h0 is not None and needs_grad_h0 else None
-    grad_c0 = np.empty((batch, hidden), dtype=dtype) if needs_grad_c0 else None
     grad_bias = np.empty(4 * hidden, dtype=dtype) if needs_grad_bias else None
-    return dispatch(_lstm_layer_backward_c, _lstm_layer_backward_numpy, saved, c, h0,
-                    np.zeros((batch, hidden), dtype=dtype) if c0 is None else c0, grad_h, grad_final_h,
+    c, h0, c0, grad_h, grad_final_h, grad_final_c, grad_h0, grad_c0 = states
+    return dispatch(_lstm_layer_backward_c, _lstm_layer_backward_numpy, saved, c, h0, c0, grad_h, grad_final_h,
                     grad_final_c, weight_t, grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias)
 
 
