@@ -64,11 +64,13 @@ void ag_rnn_rows_f64_avx512(ag_rnn_rows_f64 *rows);
 /* float32 exp and tanh that the compiler can vectorize (glibc's expf/tanhf are opaque
  * calls, and they made the LSTM forward 5x slower than numpy). Cephes' exp polynomial:
  * about 1 ulp for exp, 2.5 ulp for the tanh built on it. Inputs are clamped so that exp never overflows
- * to inf (sigmoid and tanh saturate long before). float64 keeps libm, for gradcheck. */
-AG_UNIT float ag_fast_expf(float x) {
-    union { float f; int32_t i; } scale;
+ * to inf (sigmoid and tanh saturate long before). float64 keeps libm, for gradcheck.
+ *
+ * Both take x = n ln 2 + r apart here: returns e^r - 1 = r + r^2 p(r), and 2^n in
+ * *scale (x must lie in [-87, 88], so that 2^n is a normal float). */
+AG_UNIT float ag_fast_exp_reduced(float x, float *scale) {
+    union { float f; int32_t i; } power;
     float n, r, p;
-    x = x > 88.0f ? 88.0f : (x < -87.0f ? -87.0f : x);
     n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round(x / ln 2) */
     r = x - n * 0.693359375f + n * 2.12194440e-4f;                 /* x - n ln 2, split */
     p = 1.9875691500e-4f;
@@ -77,27 +79,25 @@ AG_UNIT float ag_fast_expf(float x) {
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    scale.i = ((int32_t)n + 127) << 23;                             /* 2^n */
-    return (p * r * r + r + 1.0f) * scale.f;
+    power.i = ((int32_t)n + 127) << 23;                             /* 2^n */
+    *scale = power.f;
+    return p * r * r + r;
 }
 
-/* e^x - 1 for x <= 0, accurate near 0 (no cancellation): x = n ln 2 + r, e^r - 1 =
- * r + r^2 p(r) (ag_fast_expf's polynomial without its + 1), then 2^n (e^r - 1) + (2^n
- * - 1), exact in its last step for n = 0. Clamped below at -87 (expm1 is -1 there). */
+AG_UNIT float ag_fast_expf(float x) {
+    float scale;
+    x = x > 88.0f ? 88.0f : (x < -87.0f ? -87.0f : x);
+    const float reduced = ag_fast_exp_reduced(x, &scale);
+    return (reduced + 1.0f) * scale;
+}
+
+/* e^x - 1 for x <= 0, accurate near 0 (no cancellation): 2^n (e^r - 1) + (2^n - 1),
+ * exact in its last step for n = 0. Clamped below at -87 (expm1 is -1 there). */
 AG_UNIT float ag_fast_expm1f_negative(float x) {
-    union { float f; int32_t i; } scale;
-    float n, r, p;
+    float scale;
     x = x < -87.0f ? -87.0f : x;
-    n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round(x / ln 2) */
-    r = x - n * 0.693359375f + n * 2.12194440e-4f;                 /* x - n ln 2, split */
-    p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    scale.i = ((int32_t)n + 127) << 23;                             /* 2^n, n >= -126 */
-    return (p * r * r + r) * scale.f + (scale.f - 1.0f);
+    const float reduced = ag_fast_exp_reduced(x, &scale);
+    return reduced * scale + (scale - 1.0f);
 }
 
 /* tanh |x| = -u / (2 + u) with u = e^(-2|x|) - 1 from expm1, so that no branch is
