@@ -294,7 +294,7 @@ def _backward(roots, grads, retain_graph, create_graph, capture):
         if node is None:  # a leaf as a root: its gradient is the seed itself
             deliver(tensor, grad)
             continue
-        key = (node, tensor.output_index) if tensor.output_index else node
+        key = _slot(node, tensor.output_index)
         data = tensor.data
         if type(grad) is np.ndarray and grad.dtype != data.dtype and grad.shape == data.shape:
             # every gradient reaching a node output has the output's dtype (the walk below
@@ -411,7 +411,7 @@ def _backward(roots, grads, retain_graph, create_graph, capture):
                         deliver(value, entry[1])
                 else:
                     index = value.output_index
-                    key = (parent, index) if index else parent
+                    key = (parent, index) if index else parent  # (_slot written out: once per edge)
                     previous = pending.get(key)
                     # never add in place: a backward may hand the same array to several inputs
                     pending[key] = g if previous is None else previous + g
