@@ -22,7 +22,7 @@ cd "$work"
 # test_threading_faults.py runs its kernels in fresh interpreters, which inherit the
 # sanitized build through PYTHONPATH and LD_PRELOAD; test_kernel_differential.py feeds C
 # odd layouts (misaligned ones included), which is what UBSan's alignment check is for.
-tests=(tests/test_runtime.py tests/test_gemm_kernels.py tests/test_conv2d_kernels.py tests/test_pool_kernels.py
+tests=(tests/test_runtime.py tests/test_gemm_kernels.py tests/test_gemm_call.py tests/test_conv2d_kernels.py tests/test_pool_kernels.py
        tests/test_rnn_kernels.py tests/test_optim_kernels.py tests/test_activation_kernels.py tests/test_elu_bce_kernels.py tests/test_threading_faults.py
        tests/test_special_kernels.py tests/test_norm_kernels.py tests/test_softmax_kernels.py
        tests/test_kernel_differential.py)
@@ -34,13 +34,12 @@ for test_file in "${tests[@]}"; do
 done
 
 echo "sanitize: building the extension with ASan+UBSan in $work"
-# cffi builds autograd_core._kernels in place; sources are taken relative to the cwd.
-AUTOGRAD_CORE_SANITIZE=1 "$python" -c '
-import sys
-sys.path.insert(0, "csrc")
-import build_kernels
-build_kernels.ffibuilder.compile(tmpdir=".", verbose=False)
-' > build.log 2>&1 || { cat build.log; echo "sanitize: build failed"; exit 1; }
+# setup.py builds both extensions in place (the cffi kernels, autograd_core._kernels, and
+# kernels.gemm's C entry, autograd_core._gemm_call); each reads AUTOGRAD_CORE_SANITIZE.
+AUTOGRAD_CORE_SANITIZE=1 "$python" setup.py build_ext --inplace > build.log 2>&1 \
+    || { cat build.log; echo "sanitize: build failed"; exit 1; }
+ls autograd_core/_kernels*.so autograd_core/_gemm_call*.so > /dev/null \
+    || { cat build.log; echo "sanitize: an extension is missing after the build"; exit 1; }
 
 # The ASan runtime must be loaded before Python's own allocations; Python leaks by
 # design at exit, hence detect_leaks=0.
