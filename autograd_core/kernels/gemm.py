@@ -22,6 +22,11 @@ _C_PATH = {dtype: (_C_ARRAY[dtype], function)
            for dtype, function in by_dtype("ag_sgemm_product", "ag_dgemm_product").items()}
 _GEMM_BATCHED = by_dtype("ag_sgemm_batched", "ag_dgemm_batched")
 _C_PATH_BATCHED = {dtype: (_C_ARRAY[dtype], function) for dtype, function in _GEMM_BATCHED.items()}
+try:  # built by setup.py next to the cffi extension; optional (see _bind_gemm_call)
+    from .. import _gemm_call as _gemm_call_module
+except ImportError:
+    _gemm_call_module = None
+
 
 def _bind_gemm_call():
     """autograd_core._gemm_call.gemm bound to the C GEMM entries, or None.
@@ -32,15 +37,11 @@ def _bind_gemm_call():
     same C function as the cffi path, and answers None for every other call. Its build is
     optional (setup.py); without it, or without the cffi extension, gemm takes the path
     below alone."""
-    if lib is None:
+    if lib is None or _gemm_call_module is None:
         return None
-    try:
-        from .. import _gemm_call
-    except ImportError:
-        return None
-    _gemm_call.bind(*(int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
+    _gemm_call_module.bind(*(int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
                       for name in ("ag_sgemm_product", "ag_dgemm_product")))
-    return _gemm_call.gemm
+    return _gemm_call_module.gemm
 
 
 _gemm_call = _bind_gemm_call()
