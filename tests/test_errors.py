@@ -53,6 +53,27 @@ def test_matmul_errors():
     with pytest.raises(ValueError, match=r"matmul: got shapes %s, expected tensors with at least one dimension"
                                          % _shapes((), (2, 3))):
         ag.matmul(shaped(), shaped(2, 3))
+    for operand in ([1.0, 2.0, 3.0], 2.0):  # either side, recorded or not
+        with pytest.raises(TypeError, match="matmul: got an operand of type %s, expected a Tensor or a numpy array"
+                                            % type(operand).__name__):
+            shaped(2, 3) @ operand
+        with pytest.raises(TypeError, match="matmul: got an operand of type %s" % type(operand).__name__):
+            operand @ ag.tensor(np.ones((3, 2)), requires_grad=True)
+
+
+def test_matmul_not_recorded_keeps_no_graph_and_matches_recorded():
+    # MatMul takes the two-operand apply: forward gets ctx=None when nothing is recorded
+    a, b = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+    plain = ag.tensor(a) @ ag.tensor(b)
+    with ag.no_grad():
+        unrecorded = ag.tensor(a, requires_grad=True) @ ag.tensor(b)
+    recorded = ag.tensor(a, requires_grad=True) @ ag.tensor(b)
+    assert plain.grad_fn is None and unrecorded.grad_fn is None and recorded.grad_fn is not None
+    for result in (plain, unrecorded, recorded):
+        np.testing.assert_array_equal(result.data, a @ b)
+    for left, right in ((np.arange(3.0), b), (a, np.arange(3.0)), (a[None], b)):  # the general path too
+        with ag.no_grad():
+            np.testing.assert_array_equal((ag.tensor(left, requires_grad=True) @ ag.tensor(right)).data, left @ right)
 
 
 def test_reshape_expand_errors():

@@ -26,19 +26,33 @@ def _matmul(a, b):
 class MatMul(Function):
     """a @ b with numpy's rules: 1-D, 2-D, and batched [..., m, k] @ [..., k, n]."""
 
+    # the two-operand apply: ctx is None when the call is not recorded (at n = 64 the
+    # general apply's loop, lists and Context were a tenth of `x @ y`)
+    two_operands = True
+
     @staticmethod
     def forward(ctx, a, b):
+        try:  # (free in the common case; a number or list operand fails below with TypeError)
+            common = a.ndim == 2 and b.ndim == 2 and a.dtype is b.dtype and a.dtype.kind == "f" \
+                and a.shape[1] == b.shape[0]
+        except AttributeError:
+            common = False
+        if common:
+            # no broadcasting, no promotion, sizes that match: straight to the GEMM (at
+            # n = 64 the general path's checks cost as much as the product)
+            if ctx is not None:
+                ctx.save_for_backward(a, b)
+            return kernels.gemm(a, b)
+        for operand in (a, b):
+            if not isinstance(operand, np.ndarray):
+                raise TypeError("matmul: got an operand of type %s, expected a Tensor or a numpy array"
+                                % type(operand).__name__)
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError("matmul: got shapes %s and %s, expected tensors with at least one dimension"
                              % (a.shape, b.shape))
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ShapeError("matmul: shapes %s and %s do not match: %d columns vs %d rows"
                              % (a.shape, b.shape, a.shape[-1], b.shape[-2 if b.ndim > 1 else 0]))
-        if a.ndim == 2 and b.ndim == 2 and a.dtype is b.dtype and a.dtype.kind == "f":
-            # the common case (no broadcasting, no promotion) straight to the GEMM: at
-            # n = 64 the general path's checks cost as much as the product
-            ctx.save_for_backward(a, b)
-            return kernels.gemm(a, b)
         if a.dtype != b.dtype:  # the elementwise ops' rule: int64 @ float32 is float32, not numpy's float64
             a, b = promote("matmul", a, b)
         try:
@@ -46,7 +60,8 @@ class MatMul(Function):
         except ValueError:
             raise ShapeError("matmul: batch dimensions of %s and %s cannot be broadcast"
                              % (a.shape, b.shape)) from None
-        ctx.save_for_backward(a, b)
+        if ctx is not None:
+            ctx.save_for_backward(a, b)
         # 1-D operands become matrices (a row, a column) and the added axis is dropped after
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
