@@ -29,6 +29,16 @@ void ag_sgemm_pack_b(int trans_b, int64_t k, int64_t n, const float *b, int64_t 
 void ag_sgemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                      const float *packed, float beta, float *c, int64_t ldc, float *a_scratch);
 
+/* ag_sgemm_packed_split(m, n, k, k1, a1, lda1, a2, lda2, packed, beta, c, ldc, a_scratch)
+ *                                    ag_sgemm_packed with A = [A1 | A2] (A1 [m, k1], A2 [m, k - k1])
+ * and the same with d for double. */
+void ag_sgemm_packed_split(int64_t m, int64_t n, int64_t k, int64_t k1, const float *a1, int64_t lda1,
+                           const float *a2, int64_t lda2, const float *packed, float beta, float *c, int64_t ldc,
+                           float *a_scratch);
+void ag_dgemm_packed_split(int64_t m, int64_t n, int64_t k, int64_t k1, const double *a1, int64_t lda1,
+                           const double *a2, int64_t lda2, const double *packed, double beta, double *c,
+                           int64_t ldc, double *a_scratch);
+
 /* Both operands pre-packed by their producer (see gemm_packed_body.h):
  *   ag_sgemm_prepacked_a_size(m, k)  elements a whole packed op(A) [m, k] takes
  *   ag_sgemm_prepacked_a_panels(m)   its micro-panels of rows (threads split these)

@@ -110,6 +110,56 @@ void AG_NAME(gemm_packed)(int64_t m, int64_t n, int64_t k, T alpha, const T *a, 
     }
 }
 
+/* gemm_packed with A = [A1 | A2] side by side (A1 [m, k1], A2 [m, k - k1], each row-major
+ * with its own leading dimension): the LSTM layer's [x_t | h_{t-1}] @ [W_ih | W_hh]^T,
+ * whose operand each step used to copy into one array first. Each A micro-panel is
+ * packed from both: its columns below k1 from A1, the rest from A2 (the panel layout
+ * is column after column, so the two parts are two runs of it). */
+void AG_NAME(gemm_packed_split)(int64_t m, int64_t n, int64_t k, int64_t k1, const T *a1, int64_t lda1, const T *a2,
+                                int64_t lda2, const T *packed, T beta, T *c, int64_t ldc, T *a_scratch) {
+    AG_CONFIG config;
+    if (m <= 0 || n <= 0)
+        return;
+    if (k <= 0) {
+        AG_NAME(gemm_packed)(m, n, k, (T)1, a1, lda1, packed, beta, c, ldc, a_scratch);
+        return;
+    }
+    AG_SELECT(ag_get_simd_level(), &config);
+    const int mr = config.mr, nr = config.nr;
+    const int64_t depth = AG_NAME(packed_depth)(&config, k);
+    const int64_t panels = (n + nr - 1) / nr, n_padded = panels * nr;
+    const int64_t block_rows = 2 * config.mc / mr * mr;
+    for (int64_t pc = 0; pc < k; pc += depth) {
+        const int64_t kc = k - pc < depth ? k - pc : depth;
+        const int64_t first_end = k1 < pc + kc ? k1 : pc + kc;  /* columns pc..first_end-1 from A1 */
+        const int64_t part1 = first_end > pc ? first_end - pc : 0, part2 = kc - part1;
+        const T slice_beta = pc == 0 ? beta : (T)1;
+        const T *slice = packed + pc * n_padded;
+        for (int64_t ir = 0; ir < m; ir += mr) {
+            const int rows = (int)(m - ir < mr ? m - ir : mr);
+            T *panel = a_scratch + ir * kc;
+            if (part1 > 0)
+                AG_NAME(packed_pack_a)(&config, panel, a1 + ir * lda1, lda1, rows, pc, part1);
+            if (part2 > 0)
+                AG_NAME(packed_pack_a)(&config, panel + part1 * mr, a2 + ir * lda2, lda2, rows, pc + part1 - k1,
+                                       part2);
+        }
+        for (int64_t ic = 0; ic < m; ic += block_rows) {
+            const int64_t ic_end = ic + block_rows < m ? ic + block_rows : m;
+            for (int64_t jp = 0; jp < panels; jp++) {
+                const int64_t j = jp * nr;
+                const int n_tile = (int)(n - j < nr ? n - j : nr);
+                const T *b_panel = slice + j * kc;
+                for (int64_t ir = ic; ir < ic_end; ir += mr) {
+                    const int m_tile = (int)(m - ir < mr ? m - ir : mr);
+                    config.kernel(kc, a_scratch + ir * kc, b_panel, nr, c + ir * ldc + j, ldc, (T)1, slice_beta,
+                                  m_tile, n_tile);
+                }
+            }
+        }
+    }
+}
+
 /* ---- both operands pre-packed, written piece by piece by their producer --------------
  * A producer that makes op(A)'s columns one at a time (the LSTM backward makes each
  * row of grad_gates, a column of grad_gates^T, in its step) writes them straight into

@@ -586,17 +586,6 @@ void AG_NAME(ag_lstm_sequence_backward)(const T *saved, const T *c, const T *h0,
     free((void *)job.packed_weight);
 }
 
-/* One step's operand [x_t | h_{t-1}] of rows first.. (count rows of input_width +
- * hidden) into operand. */
-static void AG_NAME(step_operand)(const AG_NAME(cell_job) *job, const T *x, const T *h_prev, int64_t count,
-                                  T *operand) {
-    const int64_t width = job->input_width, hidden = job->hidden, depth = width + hidden;
-    for (int64_t b = 0; b < count; b++) {
-        memcpy(operand + b * depth, x + b * width, sizeof(T) * (size_t)width);
-        memcpy(operand + b * depth + width, h_prev + b * hidden, sizeof(T) * (size_t)hidden);
-    }
-}
-
 /* The layer with the input projection inside the steps: each step's gates are one
  * product [x_t | h_{t-1}] @ [W_ih | W_hh]^T (the weight packed once per sequence)
  * plus the bias in the cell, instead of a GEMM over all steps up front whose [T*b, 4h]
@@ -607,12 +596,11 @@ static void AG_NAME(lstm_layer_forward_share)(void *job_pointer, int64_t first, 
     const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
     const int64_t width = job->input_width, depth = width + hidden;
     T *gates = job->work + first * 4 * hidden;  /* the share's pre-activations, less the bias */
-    T *scratch, *operand;
+    T *scratch;
     (void)thread;
     if (count <= 0)
         return;
     scratch = AG_NAME(share_scratch)(job, count, depth);
-    operand = (T *)malloc(sizeof(T) * (size_t)(count * depth));
     for (int64_t t = 0; t < job->steps; t++) {
         const T *h_prev = AG_NAME(previous_state)(job, t, first);
         const T *c_prev = t > 0 ? job->c + ((t - 1) * batch + first) * hidden : job->c0 + first * hidden;
@@ -621,11 +609,10 @@ static void AG_NAME(lstm_layer_forward_share)(void *job_pointer, int64_t first, 
         if (h_prev == NULL)
             AG_GEMM(0, 0, count, 4 * hidden, width, (T)1, x, width, job->weight, 4 * hidden, (T)0, gates,
                     4 * hidden);
-        else if (scratch != NULL && operand != NULL) {
-            AG_NAME(step_operand)(job, x, h_prev, count, operand);
-            AG_GEMM_PACKED(count, 4 * hidden, depth, (T)1, operand, depth, job->packed_weight, (T)0, gates,
-                           4 * hidden, scratch);
-        } else {  /* no memory for the packed weight or the operand: two plain products */
+        else if (scratch != NULL)  /* [x_t | h_{t-1}] packed straight from both */
+            AG_GEMM_FN(packed_split)(count, 4 * hidden, depth, width, x, width, h_prev, hidden, job->packed_weight,
+                                     (T)0, gates, 4 * hidden, scratch);
+        else {  /* no memory for the packed weight: two plain products */
             AG_GEMM(0, 0, count, 4 * hidden, width, (T)1, x, width, job->weight, 4 * hidden, (T)0, gates,
                     4 * hidden);
             AG_GEMM(0, 0, count, 4 * hidden, hidden, (T)1, h_prev, hidden, job->weight + width * 4 * hidden,
@@ -636,7 +623,6 @@ static void AG_NAME(lstm_layer_forward_share)(void *job_pointer, int64_t first, 
                                        job->h + (row + b) * hidden, job->c + (row + b) * hidden,
                                        job->saved_out + (row + b) * 5 * hidden, hidden);
     }
-    free(operand);
     free(scratch);
 }
 
