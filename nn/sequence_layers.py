@@ -177,6 +177,9 @@ class LSTMSequence(Function):
             grad_inputs, grad_h0, grad_c0, grad_bias, grad_weight_ih, grad_weight_hh = rnn_kernels.lstm_layer_gradients(
                 ctx.saved, ctx.cells, outputs, inputs.reshape(steps, batch, inputs.shape[1]), ctx.initial, ctx.c0,
                 grad_outputs, grad_h, grad_c, ctx.weight_t,
+                # reused buffers: fresh memory costs a page fault per 4 KiB on first touch
+                grad_inputs_out=workspace.empty((layer, "grad_inputs"), (steps, batch, inputs.shape[1]), outputs.dtype)
+                if needs[0] else None,
                 scratch=workspace.empty((layer, "weight_scratch"), (size,), outputs.dtype),
                 needs_grad_inputs=needs[0], needs_grad_h0=needs[1], needs_grad_c0=needs[2],
                 needs_grad_bias=needs_bias, needs_grad_weight_ih=needs[3], needs_grad_weight_hh=needs[4])
