@@ -240,11 +240,15 @@ void AG_NAME(gemm_pack_b_rows)(int64_t k, int64_t n, int64_t p0, int64_t count, 
                 memset(destination, 0, sizeof(T) * (size_t)(run * nr));
                 continue;
             }
+            if (cols == 32) {  /* a full float AVX-512 panel: a fixed-size copy, inlined */
+                for (int64_t r = 0; r < run; r++)
+                    memcpy(destination + r * 32, rows + (row + r) * ld + jp * 32, 32 * sizeof(T));
+                continue;
+            }
             for (int64_t r = 0; r < run; r++) {
                 const T *from = rows + (row + r) * ld + jp * nr;
-                memcpy(destination + r * nr, from, sizeof(T) * (size_t)cols);
-                for (int j = cols; j < nr; j++)
-                    destination[r * nr + j] = 0;
+                for (int j = 0; j < nr; j++)
+                    destination[r * nr + j] = j < cols ? from[j] : (T)0;
             }
         }
         row += run;
