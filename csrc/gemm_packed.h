@@ -49,6 +49,18 @@ void ag_dgemm_packed_split(int64_t m, int64_t n, int64_t k, int64_t k1, const do
  *   ag_sgemm_prepacked(m, n, k, packed_a, packed_b, c, ldc, panel_first, panel_last)
  *                                    C = op(A) op(B) for the rows of those A micro-panels
  * and the same with d for double. */
+/*   ag_sgemm_panel_columns()         the width of B's micro-panels at the level in force
+ *   ag_sgemm_prepacked_a(m, n, k, packed_a, k_split, b_low, b_high, ldb, c, ldc, panel_first, panel_last)
+ *                                    C = op(A) B with A pre-packed and B [k, n] read in place
+ *                                    (n whole panels; rows below k_split from b_low, NULL: zeros) */
+int ag_sgemm_panel_columns(void);
+void ag_sgemm_prepacked_a(int64_t m, int64_t n, int64_t k, const float *packed_a, int64_t k_split,
+                          const float *b_low, const float *b_high, int64_t ldb, float *c, int64_t ldc,
+                          int64_t panel_first, int64_t panel_last);
+int ag_dgemm_panel_columns(void);
+void ag_dgemm_prepacked_a(int64_t m, int64_t n, int64_t k, const double *packed_a, int64_t k_split,
+                          const double *b_low, const double *b_high, int64_t ldb, double *c, int64_t ldc,
+                          int64_t panel_first, int64_t panel_last);
 int64_t ag_sgemm_prepacked_a_size(int64_t m, int64_t k);
 int64_t ag_sgemm_prepacked_a_panels(int64_t m);
 void ag_sgemm_pack_a_columns(int64_t m, int64_t k, int64_t p0, int64_t count, const float *columns, int64_t ld,

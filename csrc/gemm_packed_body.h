@@ -292,3 +292,57 @@ void AG_NAME(gemm_prepacked)(int64_t m, int64_t n, int64_t k, const T *packed_a,
         }
     }
 }
+
+/* The width of B's micro-panels at the level in force (a product reads B in place,
+ * without packing, when its columns are whole panels). */
+int AG_NAME(gemm_panel_columns)(void) {
+    AG_CONFIG config;
+    AG_SELECT(ag_get_simd_level(), &config);
+    return config.nr;
+}
+
+/* C = op(A) [m, k] @ B [k, n] for the rows of A's micro-panels panel_first..panel_last-1,
+ * A pre-packed (gemm_pack_a_columns) and B read where it is, n a multiple of the panel
+ * width: row p of B is at b_low + p * ldb below k_split and at b_high + (p - k_split) *
+ * ldb from there on; b_low NULL means zero rows, which are skipped. The LSTM's weight
+ * gradient takes h_{t-1} this way (b_low h0, b_high the states), where packing it was a
+ * pass writing 2.9 MB a layer. C is not read. */
+void AG_NAME(gemm_prepacked_a)(int64_t m, int64_t n, int64_t k, const T *packed_a, int64_t k_split,
+                               const T *b_low, const T *b_high, int64_t ldb, T *c, int64_t ldc, int64_t panel_first,
+                               int64_t panel_last) {
+    AG_CONFIG config;
+    int started = 0;
+    if (m <= 0 || n <= 0 || panel_last <= panel_first)
+        return;
+    AG_SELECT(ag_get_simd_level(), &config);
+    const int mr = config.mr, nr = config.nr;
+    const int64_t row_last = panel_last * mr < m ? panel_last * mr : m;
+    const int64_t depth = AG_NAME(packed_depth)(&config, k > 0 ? k : 1);
+    const int64_t m_padded = (m + mr - 1) / mr * mr, panels = n / nr;
+    const int64_t block_rows = 2 * config.mc / mr * mr;
+    for (int64_t pc = 0; pc < k; pc += depth) {
+        const int64_t kc = k - pc < depth ? k - pc : depth;
+        const T *slice_a = packed_a + pc * m_padded;
+        for (int part = 0; part < 2; part++) {  /* the slice's rows below k_split, then from it on */
+            const int64_t p0 = part == 0 ? pc : (k_split > pc ? k_split : pc);
+            const int64_t p1 = part == 0 ? (k_split < pc + kc ? k_split : pc + kc) : pc + kc;
+            const T *b = part == 0 ? (b_low != NULL ? b_low + p0 * ldb : NULL) : b_high + (p0 - k_split) * ldb;
+            if (p1 <= p0 || b == NULL)
+                continue;
+            for (int64_t ic = panel_first * mr; ic < row_last; ic += block_rows) {
+                const int64_t ic_end = ic + block_rows < row_last ? ic + block_rows : row_last;
+                for (int64_t jp = 0; jp < panels; jp++)
+                    for (int64_t ir = ic; ir < ic_end; ir += mr) {
+                        const int m_tile = (int)(m - ir < mr ? m - ir : mr);
+                        config.kernel(p1 - p0, slice_a + ir * kc + (p0 - pc) * mr, b + jp * nr, ldb,
+                                      c + ir * ldc + jp * nr, ldc, (T)1, started ? (T)1 : (T)0, m_tile, nr);
+                    }
+            }
+            started = 1;
+        }
+    }
+    if (!started)  /* no rows at all, or zero rows only */
+        for (int64_t i = panel_first * mr; i < row_last; i++)
+            for (int64_t j = 0; j < n; j++)
+                c[i * ldc + j] = 0;
+}

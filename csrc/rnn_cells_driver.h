@@ -45,6 +45,8 @@ typedef struct {
      * packed_inputs and packed_states, its packed B operands (NULL: not wanted) */
     T *gate_rows, *packed_gates, *packed_inputs, *packed_states;
     T *grad_weight_ih, *grad_weight_hh;
+    /* ... packed_inputs / packed_states NULL: that operand is read in place (its width
+     * is whole micro-panels) */
 } AG_NAME(cell_job);
 
 /* ---- LSTM cell -------------------------------------------------------------------------- */
@@ -520,12 +522,18 @@ static void AG_NAME(weight_gradient_share)(void *job_pointer, int64_t first, int
     const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
     const int64_t hidden = job->hidden, width = job->input_width, depth = job->steps * job->batch;
     (void)thread;
-    if (job->grad_weight_ih != NULL)
+    if (job->grad_weight_ih != NULL && job->packed_inputs != NULL)
         AG_GEMM_FN(prepacked)(4 * hidden, width, depth, job->packed_gates, job->packed_inputs, job->grad_weight_ih,
                               width, first, last);
-    if (job->grad_weight_hh != NULL)
+    else if (job->grad_weight_ih != NULL)
+        AG_GEMM_FN(prepacked_a)(4 * hidden, width, depth, job->packed_gates, 0, NULL, job->inputs, width,
+                                job->grad_weight_ih, width, first, last);
+    if (job->grad_weight_hh != NULL && job->packed_states != NULL)
         AG_GEMM_FN(prepacked)(4 * hidden, hidden, depth, job->packed_gates, job->packed_states,
                               job->grad_weight_hh, hidden, first, last);
+    else if (job->grad_weight_hh != NULL)  /* h_{t-1}: h0 (NULL: zeros) at t = 0, then the states */
+        AG_GEMM_FN(prepacked_a)(4 * hidden, hidden, depth, job->packed_gates, job->batch, job->h0, job->h, hidden,
+                                job->grad_weight_hh, hidden, first, last);
 }
 
 static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t first, int64_t last,
@@ -677,10 +685,12 @@ int AG_NAME(ag_lstm_layer_backward)(const T *saved, const T *c, const T *h0, con
         const int64_t rows = steps * batch;
         job.gate_rows = grad_gates == NULL ? weight_scratch : NULL;
         job.packed_gates = weight_scratch + batch * 4 * hidden;
-        job.packed_inputs = grad_weight_ih != NULL ? job.packed_gates + AG_GEMM_FN(prepacked_a_size)(4 * hidden, rows)
-                                                   : NULL;
-        job.packed_states = grad_weight_hh != NULL ? job.packed_gates + AG_GEMM_FN(prepacked_a_size)(4 * hidden, rows)
-                                                     + AG_PACKED_B_SIZE(rows, input_width) : NULL;
+        const int panel = AG_GEMM_FN(panel_columns)();  /* whole panels wide: read in place, not packed */
+        job.packed_inputs = grad_weight_ih != NULL && input_width % panel != 0
+                            ? job.packed_gates + AG_GEMM_FN(prepacked_a_size)(4 * hidden, rows) : NULL;
+        job.packed_states = grad_weight_hh != NULL && hidden % panel != 0
+                            ? job.packed_gates + AG_GEMM_FN(prepacked_a_size)(4 * hidden, rows)
+                              + AG_PACKED_B_SIZE(rows, input_width) : NULL;
         job.inputs = inputs; job.h = (T *)h;
         job.grad_weight_ih = grad_weight_ih; job.grad_weight_hh = grad_weight_hh;
     }

@@ -338,7 +338,8 @@ def test_lstm_layer(level, threads, dtype, batch, hidden, with_state, input_widt
 
 @pytest.mark.parametrize("level, threads", CONFIGURATIONS)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
-@pytest.mark.parametrize("steps, batch, hidden, input_width", [(9, 70, 37, 7), (4, 3, 37, 40), (3, 5, 130, 200)])
+@pytest.mark.parametrize("steps, batch, hidden, input_width",
+                         [(9, 70, 37, 7), (4, 3, 37, 40), (3, 5, 130, 200), (9, 70, 32, 64)])
 @pytest.mark.parametrize("with_state", [True, False])
 def test_lstm_layer_gradients(level, threads, dtype, steps, batch, hidden, input_width, with_state):
     """lstm_layer_gradients (grad_gates packed by the steps for the weights' product)
@@ -346,7 +347,9 @@ def test_lstm_layer_gradients(level, threads, dtype, steps, batch, hidden, input
     as matmuls. 9 steps of 70 rows are 630 rows of depth: more than one depth slice of
     the packed product at every level, with a step's rows across a slice boundary; input
     200 + hidden 130 is a forward depth of more than one slice at AVX2 and portable
-    levels, one slice of it from both x_t and h_{t-1} (gemm_packed_split)."""
+    levels, one slice of it from both x_t and h_{t-1} (gemm_packed_split); hidden 32 and
+    input 64 are whole micro-panels at every level, so the weights' product reads x_t and
+    h_{t-1} in place (gemm_prepacked_a), h0 or zeros below row batch."""
     rng = np.random.default_rng(steps + batch + hidden + input_width)
     inputs = rng.standard_normal((steps, batch, input_width)).astype(dtype)
     h0 = rng.standard_normal((batch, hidden)).astype(dtype) if with_state else None
