@@ -81,6 +81,7 @@ static int step_threads(int64_t batch, int64_t hidden) {
 #define AG_PACK_B ag_sgemm_pack_b
 #define AG_PACKED_B_SIZE ag_sgemm_packed_b_size
 #define AG_PACKED_A_SIZE ag_sgemm_packed_a_size
+#define AG_GEMM_FN(x) ag_sgemm_##x
 #include "rnn_cells_driver.h"
 #undef T
 #undef AG_NAME
@@ -91,6 +92,7 @@ static int step_threads(int64_t batch, int64_t hidden) {
 #undef AG_PACK_B
 #undef AG_PACKED_B_SIZE
 #undef AG_PACKED_A_SIZE
+#undef AG_GEMM_FN
 
 #define T double
 #define AG_NAME(x) x##_f64
@@ -101,6 +103,7 @@ static int step_threads(int64_t batch, int64_t hidden) {
 #define AG_PACK_B ag_dgemm_pack_b
 #define AG_PACKED_B_SIZE ag_dgemm_packed_b_size
 #define AG_PACKED_A_SIZE ag_dgemm_packed_a_size
+#define AG_GEMM_FN(x) ag_dgemm_##x
 #include "rnn_cells_driver.h"
 #undef T
 #undef AG_NAME
@@ -111,3 +114,4 @@ static int step_threads(int64_t batch, int64_t hidden) {
 #undef AG_PACK_B
 #undef AG_PACKED_B_SIZE
 #undef AG_PACKED_A_SIZE
+#undef AG_GEMM_FN

@@ -38,6 +38,15 @@ typedef struct {
      * (lstm_layer_backward; weight is then [W_ih | W_hh]) */
     T *grad_inputs;
     int layer_backward;  /* lstm_layer_backward: weight is the layer's [W_ih | W_hh]^T */
+    /* lstm_layer_backward with the weights' gradients: each step's grad_gates rows go to
+     * gate_rows (a share's rows at first * 4h; NULL: into grad_gates) and from there
+     * into packed_gates, the weights' product's packed A = grad_gates^T [4h, steps *
+     * batch]; the step's x_t and h_{t-1} rows (h is the forward's states) into
+     * packed_inputs and packed_states, its packed B operands (NULL: not wanted) */
+    T *gate_rows, *packed_gates, *packed_inputs, *packed_states;
+    T *grad_weight_ih, *grad_weight_hh;
+    /* ... packed_inputs / packed_states NULL: that operand is read in place (its width
+     * is whole micro-panels) */
 } AG_NAME(cell_job);
 
 /* ---- LSTM cell -------------------------------------------------------------------------- */
@@ -460,10 +469,9 @@ void AG_NAME(ag_lstm_sequence_forward)(const T *x_gates, const T *h0, const T *c
  * At t = 0, when h_{-1}'s gradient is not wanted, only grad x_0 = grad_gates_0 W_ih is
  * computed. Without memory for the packed weight or joint: two plain products. */
 static void AG_NAME(layer_backward_product)(const AG_NAME(cell_job) *job, T *scratch, T *joint, int64_t t,
-                                            int64_t first, int64_t count, T *carry) {
+                                            int64_t first, int64_t count, const T *grad_gates, T *carry) {
     const int64_t hidden = job->hidden, width = job->input_width, depth = width + hidden;
     const int64_t row = t * job->batch + first;
-    const T *grad_gates = job->grad_gates + row * 4 * hidden;
     T *grad_x = job->grad_inputs != NULL ? job->grad_inputs + row * width : NULL;
     const int need_carry = t > 0 || (job->h0 != NULL && job->grad_h0 != NULL);
     if (grad_x == NULL) {  /* no input gradient: the packed weight is W_hh's part only */
@@ -493,6 +501,41 @@ static void AG_NAME(layer_backward_product)(const AG_NAME(cell_job) *job, T *scr
     }
 }
 
+/* The weights' gradients [W_ih | W_hh] += grad_gates_t^T [x_t | h_{t-1}] summed over
+ * every step and row are one product over depth steps * batch; a share's rows of step
+ * t go into its packed operands here, while they are in cache, so that the product
+ * after the steps packs nothing (see gemm_packed.h). */
+static void AG_NAME(pack_weight_operands)(const AG_NAME(cell_job) *job, int64_t t, int64_t first, int64_t count,
+                                          const T *gates) {
+    const int64_t hidden = job->hidden, width = job->input_width, depth = job->steps * job->batch;
+    const int64_t row = t * job->batch + first;
+    AG_GEMM_FN(pack_a_columns)(4 * hidden, depth, row, count, gates, 4 * hidden, job->packed_gates);
+    if (job->packed_inputs != NULL)
+        AG_GEMM_FN(pack_b_rows)(depth, width, row, count, job->inputs + row * width, width, job->packed_inputs);
+    if (job->packed_states != NULL)
+        AG_GEMM_FN(pack_b_rows)(depth, hidden, row, count, AG_NAME(previous_state)(job, t, first), hidden,
+                                job->packed_states);
+}
+
+/* The weights' product for rows of A's micro-panels first..last-1 (gates 12 at a time). */
+static void AG_NAME(weight_gradient_share)(void *job_pointer, int64_t first, int64_t last, int thread) {
+    const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
+    const int64_t hidden = job->hidden, width = job->input_width, depth = job->steps * job->batch;
+    (void)thread;
+    if (job->grad_weight_ih != NULL && job->packed_inputs != NULL)
+        AG_GEMM_FN(prepacked)(4 * hidden, width, depth, job->packed_gates, job->packed_inputs, job->grad_weight_ih,
+                              width, first, last);
+    else if (job->grad_weight_ih != NULL)
+        AG_GEMM_FN(prepacked_a)(4 * hidden, width, depth, job->packed_gates, 0, NULL, job->inputs, width,
+                                job->grad_weight_ih, width, first, last);
+    if (job->grad_weight_hh != NULL && job->packed_states != NULL)
+        AG_GEMM_FN(prepacked)(4 * hidden, hidden, depth, job->packed_gates, job->packed_states,
+                              job->grad_weight_hh, hidden, first, last);
+    else if (job->grad_weight_hh != NULL)  /* h_{t-1}: h0 (NULL: zeros) at t = 0, then the states */
+        AG_GEMM_FN(prepacked_a)(4 * hidden, hidden, depth, job->packed_gates, job->batch, job->h0, job->h, hidden,
+                                job->grad_weight_hh, hidden, first, last);
+}
+
 static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t first, int64_t last,
                                                   int thread) {
     const AG_NAME(cell_job) *job = (const AG_NAME(cell_job) *)job_pointer;
@@ -512,21 +555,21 @@ static void AG_NAME(lstm_sequence_backward_share)(void *job_pointer, int64_t fir
     for (int64_t t = job->steps - 1; t >= 0; t--) {
         const T *c_prev = t > 0 ? job->c + ((t - 1) * batch + first) * hidden : job->c0 + first * hidden;
         const int64_t row = t * batch + first;
+        T *gates = job->gate_rows != NULL ? job->gate_rows + first * 4 * hidden : job->grad_gates + row * 4 * hidden;
         T *swap;
         AG_NAME(incoming_gradient)(job, t, first, count, carry, gy);
         for (int64_t b = 0; b < count; b++)
             job->rows.lstm_backward_row(job->saved + (row + b) * 5 * hidden, c_prev + b * hidden, gy + b * hidden,
-                                        carry_c + b * hidden, job->grad_gates + (row + b) * 4 * hidden,
-                                        next_c + b * hidden, hidden);
+                                        carry_c + b * hidden, gates + b * 4 * hidden, next_c + b * hidden, hidden);
         swap = carry_c; carry_c = next_c; next_c = swap;
         if (job->grad_bias != NULL)  /* this thread's row of the bias gradient, while the rows are in cache */
-            job->rows.add_rows(job->grad_bias + thread * 4 * hidden, job->grad_gates + row * 4 * hidden, count,
-                               4 * hidden);
+            job->rows.add_rows(job->grad_bias + thread * 4 * hidden, gates, count, 4 * hidden);
         if (job->layer_backward)
-            AG_NAME(layer_backward_product)(job, scratch, joint, t, first, count, carry);
+            AG_NAME(layer_backward_product)(job, scratch, joint, t, first, count, gates, carry);
         else if (t > 0 || (job->h0 != NULL && job->grad_h0 != NULL))
-            AG_NAME(step_product)(job, scratch, count, hidden, 4 * hidden, job->grad_gates + row * 4 * hidden,
-                                  (T)0, carry);
+            AG_NAME(step_product)(job, scratch, count, hidden, 4 * hidden, gates, (T)0, carry);
+        if (job->packed_gates != NULL)
+            AG_NAME(pack_weight_operands)(job, t, first, count, gates);
     }
     free(joint);
     free(scratch);
@@ -551,17 +594,6 @@ void AG_NAME(ag_lstm_sequence_backward)(const T *saved, const T *c, const T *h0,
     free((void *)job.packed_weight);
 }
 
-/* One step's operand [x_t | h_{t-1}] of rows first.. (count rows of input_width +
- * hidden) into operand. */
-static void AG_NAME(step_operand)(const AG_NAME(cell_job) *job, const T *x, const T *h_prev, int64_t count,
-                                  T *operand) {
-    const int64_t width = job->input_width, hidden = job->hidden, depth = width + hidden;
-    for (int64_t b = 0; b < count; b++) {
-        memcpy(operand + b * depth, x + b * width, sizeof(T) * (size_t)width);
-        memcpy(operand + b * depth + width, h_prev + b * hidden, sizeof(T) * (size_t)hidden);
-    }
-}
-
 /* The layer with the input projection inside the steps: each step's gates are one
  * product [x_t | h_{t-1}] @ [W_ih | W_hh]^T (the weight packed once per sequence)
  * plus the bias in the cell, instead of a GEMM over all steps up front whose [T*b, 4h]
@@ -572,12 +604,11 @@ static void AG_NAME(lstm_layer_forward_share)(void *job_pointer, int64_t first, 
     const int64_t hidden = job->hidden, batch = job->batch, count = last - first;
     const int64_t width = job->input_width, depth = width + hidden;
     T *gates = job->work + first * 4 * hidden;  /* the share's pre-activations, less the bias */
-    T *scratch, *operand;
+    T *scratch;
     (void)thread;
     if (count <= 0)
         return;
     scratch = AG_NAME(share_scratch)(job, count, depth);
-    operand = (T *)malloc(sizeof(T) * (size_t)(count * depth));
     for (int64_t t = 0; t < job->steps; t++) {
         const T *h_prev = AG_NAME(previous_state)(job, t, first);
         const T *c_prev = t > 0 ? job->c + ((t - 1) * batch + first) * hidden : job->c0 + first * hidden;
@@ -586,11 +617,10 @@ static void AG_NAME(lstm_layer_forward_share)(void *job_pointer, int64_t first, 
         if (h_prev == NULL)
             AG_GEMM(0, 0, count, 4 * hidden, width, (T)1, x, width, job->weight, 4 * hidden, (T)0, gates,
                     4 * hidden);
-        else if (scratch != NULL && operand != NULL) {
-            AG_NAME(step_operand)(job, x, h_prev, count, operand);
-            AG_GEMM_PACKED(count, 4 * hidden, depth, (T)1, operand, depth, job->packed_weight, (T)0, gates,
-                           4 * hidden, scratch);
-        } else {  /* no memory for the packed weight or the operand: two plain products */
+        else if (scratch != NULL)  /* [x_t | h_{t-1}] packed straight from both */
+            AG_GEMM_FN(packed_split)(count, 4 * hidden, depth, width, x, width, h_prev, hidden, job->packed_weight,
+                                     (T)0, gates, 4 * hidden, scratch);
+        else {  /* no memory for the packed weight: two plain products */
             AG_GEMM(0, 0, count, 4 * hidden, width, (T)1, x, width, job->weight, 4 * hidden, (T)0, gates,
                     4 * hidden);
             AG_GEMM(0, 0, count, 4 * hidden, hidden, (T)1, h_prev, hidden, job->weight + width * 4 * hidden,
@@ -601,7 +631,6 @@ static void AG_NAME(lstm_layer_forward_share)(void *job_pointer, int64_t first, 
                                        job->h + (row + b) * hidden, job->c + (row + b) * hidden,
                                        job->saved_out + (row + b) * 5 * hidden, hidden);
     }
-    free(operand);
     free(scratch);
 }
 
@@ -625,11 +654,25 @@ void AG_NAME(ag_lstm_layer_forward)(const T *inputs, int64_t input_width, const 
  * biases' gradient), taken while each step's rows are in cache instead of as a column
  * of ones in the weights' gradient GEMM, where it cost a whole extra row of
  * micro-tiles. */
-void AG_NAME(ag_lstm_layer_backward)(const T *saved, const T *c, const T *h0, const T *c0, const T *grad_h,
-                                     const T *grad_final_h, const T *grad_final_c, const T *weight_t,
-                                     int64_t input_width, T *work, T *grad_gates, T *grad_inputs, T *grad_h0,
-                                     T *grad_c0, T *grad_bias, int64_t steps, int64_t batch, int64_t hidden) {
+int64_t AG_NAME(ag_lstm_layer_weight_scratch)(int64_t steps, int64_t batch, int64_t hidden, int64_t input_width) {
+    const int64_t depth = steps * batch;
+    return batch * 4 * hidden + AG_GEMM_FN(prepacked_a_size)(4 * hidden, depth)
+           + AG_PACKED_B_SIZE(depth, input_width) + AG_PACKED_B_SIZE(depth, hidden);
+}
+
+int AG_NAME(ag_lstm_layer_backward)(const T *saved, const T *c, const T *h0, const T *c0, const T *grad_h,
+                                    const T *grad_final_h, const T *grad_final_c, const T *weight_t,
+                                    int64_t input_width, T *work, T *grad_gates, T *grad_inputs, T *grad_h0,
+                                    T *grad_c0, T *grad_bias, int64_t steps, int64_t batch, int64_t hidden,
+                                    const T *inputs, const T *h, T *grad_weight_ih, T *grad_weight_hh,
+                                    T *weight_scratch, int64_t weight_scratch_size) {
     AG_NAME(cell_job) job = {0};
+    const int weights = grad_weight_ih != NULL || grad_weight_hh != NULL;
+    if (weights && (weight_scratch == NULL
+                    || weight_scratch_size < AG_NAME(ag_lstm_layer_weight_scratch)(steps, batch, hidden, input_width)))
+        return -1;  /* (the SIMD level changed since the caller asked for the size) */
+    if (!weights && grad_gates == NULL)
+        return -1;
     const int threads = step_threads(batch, hidden);
     const int64_t depth = grad_inputs != NULL ? input_width + hidden : hidden;
     AG_SELECT(ag_get_simd_level(), &job.rows);
@@ -638,6 +681,19 @@ void AG_NAME(ag_lstm_layer_backward)(const T *saved, const T *c, const T *h0, co
     job.grad_gates = grad_gates; job.grad_inputs = grad_inputs; job.input_width = input_width;
     job.grad_h0 = grad_h0; job.grad_c0 = grad_c0; job.steps = steps; job.batch = batch; job.hidden = hidden;
     job.layer_backward = 1;
+    if (weights) {
+        const int64_t rows = steps * batch;
+        job.gate_rows = grad_gates == NULL ? weight_scratch : NULL;
+        job.packed_gates = weight_scratch + batch * 4 * hidden;
+        const int panel = AG_GEMM_FN(panel_columns)();  /* whole panels wide: read in place, not packed */
+        job.packed_inputs = grad_weight_ih != NULL && input_width % panel != 0
+                            ? job.packed_gates + AG_GEMM_FN(prepacked_a_size)(4 * hidden, rows) : NULL;
+        job.packed_states = grad_weight_hh != NULL && hidden % panel != 0
+                            ? job.packed_gates + AG_GEMM_FN(prepacked_a_size)(4 * hidden, rows)
+                              + AG_PACKED_B_SIZE(rows, input_width) : NULL;
+        job.inputs = inputs; job.h = (T *)h;
+        job.grad_weight_ih = grad_weight_ih; job.grad_weight_hh = grad_weight_hh;
+    }
     /* op(B) = the weight's rows from the first one needed, transposed: [4h, depth] */
     job.packed_weight = (T *)malloc(sizeof(T) * (size_t)AG_PACKED_B_SIZE(4 * hidden, depth));
     if (job.packed_weight != NULL)
@@ -646,6 +702,10 @@ void AG_NAME(ag_lstm_layer_backward)(const T *saved, const T *c, const T *h0, co
     /* one accumulator row per thread, summed in thread order after the region */
     if (grad_bias != NULL)
         job.grad_bias = (T *)calloc((size_t)(threads * 4 * hidden), sizeof(T));
+    if (grad_bias != NULL && job.grad_bias == NULL && grad_gates == NULL) {
+        free((void *)job.packed_weight);  /* no grad_gates to sum afterwards */
+        return -2;
+    }
     ag_parallel_for(threads, batch, AG_NAME(lstm_sequence_backward_share), &job);
     if (grad_bias != NULL) {
         for (int64_t j = 0; j < 4 * hidden; j++)
@@ -656,8 +716,11 @@ void AG_NAME(ag_lstm_layer_backward)(const T *saved, const T *c, const T *h0, co
         if (job.grad_bias == NULL)  /* no memory for the accumulators: sum afterwards */
             for (int64_t r = 0; r < steps * batch; r++)
                 for (int64_t j = 0; j < 4 * hidden; j++)
-                    grad_bias[j] += grad_gates[r * 4 * hidden + j];
+                    grad_bias[j] += grad_gates != NULL ? grad_gates[r * 4 * hidden + j] : (T)0;
     }
     free(job.grad_bias);
     free((void *)job.packed_weight);
+    if (weights)  /* the threads split the gates' micro-panels: each owns rows of both gradients */
+        ag_parallel_for(threads, AG_GEMM_FN(prepacked_a_panels)(4 * hidden), AG_NAME(weight_gradient_share), &job);
+    return 0;
 }

@@ -166,23 +166,35 @@ class LSTMSequence(Function):
     @staticmethod
     def backward(ctx, grad_outputs, grad_h, grad_c):
         needs = ctx.needs_input_grad
+        workspace, layer, outputs, inputs = ctx.workspace, ctx.layer, ctx.outputs, ctx.layer_inputs
+        needs_bias = ctx.has_bias and (needs[5] or needs[6])
+        if needs[3] or needs[4]:
+            # every gradient in one C call: the steps write grad_gates straight into the
+            # packed operand of the weights' product, whose packing pass (and the
+            # [T*b, in + h] operand assembled here) it replaced
+            steps, batch, hidden = outputs.shape
+            size = rnn_kernels.lstm_layer_scratch_size(steps, batch, hidden, inputs.shape[1], outputs.dtype)
+            grad_inputs, grad_h0, grad_c0, grad_bias, grad_weight_ih, grad_weight_hh = rnn_kernels.lstm_layer_gradients(
+                ctx.saved, ctx.cells, outputs, inputs.reshape(steps, batch, inputs.shape[1]), ctx.initial, ctx.c0,
+                grad_outputs, grad_h, grad_c, ctx.weight_t,
+                # reused buffers: fresh memory costs a page fault per 4 KiB on first touch
+                grad_inputs_out=workspace.empty((layer, "grad_inputs"), (steps, batch, inputs.shape[1]), outputs.dtype)
+                if needs[0] else None,
+                scratch=workspace.empty((layer, "weight_scratch"), (size,), outputs.dtype),
+                needs_grad_inputs=needs[0], needs_grad_h0=needs[1], needs_grad_c0=needs[2],
+                needs_grad_bias=needs_bias, needs_grad_weight_ih=needs[3], needs_grad_weight_hh=needs[4])
+            return (None if grad_inputs is None else grad_inputs.reshape(inputs.shape), grad_h0, grad_c0,
+                    grad_weight_ih, grad_weight_hh, grad_bias, grad_bias, None, None, None)
         # the input's gradient comes from each step's product with [W_ih | W_hh], the
-        # biases' from the steps too: the weights' GEMM then has no column of ones
+        # biases' from the steps too
         grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias = rnn_kernels.lstm_layer_backward(
             ctx.saved, ctx.cells, ctx.initial, ctx.c0, grad_outputs, grad_h, grad_c, ctx.weight_t,
             ctx.workspace.empty((ctx.layer, "grad_gates"), ctx.saved.shape[:2] + (4 * ctx.outputs.shape[2],),
                                 ctx.outputs.dtype),
             needs_grad_inputs=needs[0], needs_grad_h0=needs[1], needs_grad_c0=needs[2],
-            needs_grad_bias=ctx.has_bias and (needs[5] or needs[6]))
-        grad_weight_ih = grad_weight_hh = None
-        if needs[3] or needs[4]:
-            inputs = ctx.layer_inputs
-            grad_weight_ih, grad_weight_hh = sequence_weight_grads(
-                grad_gates, inputs, ctx.outputs, ctx.initial,
-                ctx.workspace.empty((ctx.layer, "operand"), (inputs.shape[0], inputs.shape[1] + ctx.outputs.shape[2]),
-                                    ctx.outputs.dtype))
-        return (None if grad_inputs is None else grad_inputs.reshape(ctx.layer_inputs.shape), grad_h0, grad_c0,
-                grad_weight_ih, grad_weight_hh, grad_bias, grad_bias, None, None, None)
+            needs_grad_bias=needs_bias)
+        return (None if grad_inputs is None else grad_inputs.reshape(inputs.shape), grad_h0, grad_c0,
+                None, None, grad_bias, grad_bias, None, None, None)
 
     @staticmethod
     def composite(inputs, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, steps, workspace, layer):

@@ -336,6 +336,76 @@ def test_lstm_layer(level, threads, dtype, batch, hidden, with_state, input_widt
     assert_matches((got[13],) + got[15:18], (got[3],) + got[5:8], dtype, bias_tolerance)
 
 
+@pytest.mark.parametrize("level, threads", CONFIGURATIONS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("steps, batch, hidden, input_width",
+                         [(9, 70, 37, 7), (4, 3, 37, 40), (3, 5, 130, 200), (9, 70, 32, 64)])
+@pytest.mark.parametrize("with_state", [True, False])
+def test_lstm_layer_gradients(level, threads, dtype, steps, batch, hidden, input_width, with_state):
+    """lstm_layer_gradients (grad_gates packed by the steps for the weights' product)
+    against its reference and against lstm_layer_backward with the weights' gradients
+    as matmuls. 9 steps of 70 rows are 630 rows of depth: more than one depth slice of
+    the packed product at every level, with a step's rows across a slice boundary; input
+    200 + hidden 130 is a forward depth of more than one slice at AVX2 and portable
+    levels, one slice of it from both x_t and h_{t-1} (gemm_packed_split); hidden 32 and
+    input 64 are whole micro-panels at every level, so the weights' product reads x_t and
+    h_{t-1} in place (gemm_prepacked_a), h0 or zeros below row batch."""
+    rng = np.random.default_rng(steps + batch + hidden + input_width)
+    inputs = rng.standard_normal((steps, batch, input_width)).astype(dtype)
+    h0 = rng.standard_normal((batch, hidden)).astype(dtype) if with_state else None
+    c0 = rng.standard_normal((batch, hidden)).astype(dtype) if with_state else None
+    weight_t = (rng.standard_normal((input_width + hidden, 4 * hidden)) / np.sqrt(hidden)).astype(dtype)
+    bias = rng.standard_normal(4 * hidden).astype(dtype)
+    grad_h = rng.standard_normal((steps, batch, hidden)).astype(dtype)
+    grad_finals = rng.standard_normal((2, batch, hidden)).astype(dtype)
+
+    def passes():
+        h, c, saved = kernels.rnn.lstm_layer_forward(inputs, h0, c0, weight_t, bias)
+        every = kernels.rnn.lstm_layer_gradients(saved, c, h, inputs, h0, c0, grad_h, grad_finals[0], grad_finals[1],
+                                                 weight_t, needs_grad_bias=True)
+        # a scratch of the layer's (reused), and only one weight's gradient
+        scratch = np.empty(kernels.rnn.lstm_layer_scratch_size(steps, batch, hidden, input_width, dtype), dtype)
+        only_hh = kernels.rnn.lstm_layer_gradients(saved, c, h, inputs, h0, c0, grad_h, *grad_finals, weight_t,
+                                                   scratch=scratch, needs_grad_inputs=False, needs_grad_c0=False,
+                                                   needs_grad_weight_ih=False)
+        only_ih = kernels.rnn.lstm_layer_gradients(saved, c, h, inputs, h0, c0, grad_h, *grad_finals, weight_t,
+                                                   scratch=scratch[:1], needs_grad_weight_hh=False)
+        return (h, c, saved) + every + only_hh + only_ih
+
+    def replaced():
+        """The same from lstm_layer_backward's grad_gates, the weights' gradients as matmuls."""
+        h, c, saved = kernels.rnn.lstm_layer_forward(inputs, h0, c0, weight_t, bias)
+        grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias = kernels.rnn.lstm_layer_backward(
+            saved, c, h0, c0, grad_h, grad_finals[0], grad_finals[1], weight_t, needs_grad_bias=True)
+        previous = np.concatenate([np.zeros((1, batch, hidden), dtype) if h0 is None else h0[None], h[:-1]])
+        flat = grad_gates.reshape(-1, 4 * hidden).T
+        return (grad_inputs, grad_h0, grad_c0, grad_bias, flat @ inputs.reshape(-1, input_width),
+                flat @ previous.reshape(-1, hidden))
+
+    got = on_c(level, threads, passes)
+    expected = _reference(("lstm_layer_gradients", dtype, steps, batch, hidden, input_width, with_state), passes)
+    # the bias and weight gradients sum steps * batch rows
+    tolerance = _sequence_tolerance(dtype, max(hidden, input_width)) * np.sqrt(steps * batch)
+    assert_matches(got, expected, dtype, tolerance)
+    assert_matches(got[3:9], on_c(level, threads, replaced), dtype, tolerance)
+    assert got[7].shape == (4 * hidden, input_width) and got[8].shape == (4 * hidden, hidden)
+    assert (got[4] is None) == (not with_state)
+    only_hh, only_ih = got[9:15], got[15:21]
+    assert only_hh[0] is None and only_hh[2] is None and only_hh[3] is None and only_hh[4] is None
+    assert only_ih[5] is None and only_ih[3] is None
+    assert_matches(only_hh[5], got[8], dtype, tolerance)
+    assert_matches(only_ih[4], got[7], dtype, tolerance)
+
+
+def test_lstm_layer_gradients_rejects_a_bad_scratch():
+    saved, c = np.zeros((2, 3, 10), np.float32), np.zeros((2, 3, 2), np.float32)
+    with pytest.raises(ValueError, match=r"lstm_layer_gradients: scratch must be a writeable contiguous 1-D float32"):
+        kernels.rnn.lstm_layer_gradients(saved, c, c, np.zeros((2, 3, 1), np.float32), None, None, None, None, None,
+                                         np.zeros((3, 8), np.float32), scratch=np.zeros((4, 4), np.float32))
+    with pytest.raises(TypeError, match=r"lstm_layer_scratch_size: got dtype int64"):
+        kernels.rnn.lstm_layer_scratch_size(2, 3, 2, 1, np.int64)
+
+
 @_every_configuration
 @pytest.mark.parametrize("with_state, with_bias", [(True, True), (False, False)])
 def test_gru_sequence(level, threads, dtype, batch, hidden, with_state, with_bias):

@@ -18,6 +18,7 @@ _LSTM_STEP_BACKWARD = by_dtype("ag_lstm_step_backward_f32", "ag_lstm_step_backwa
 _LSTM_SEQUENCE_FORWARD = by_dtype("ag_lstm_sequence_forward_f32", "ag_lstm_sequence_forward_f64")
 _LSTM_LAYER_FORWARD = by_dtype("ag_lstm_layer_forward_f32", "ag_lstm_layer_forward_f64")
 _LSTM_LAYER_BACKWARD = by_dtype("ag_lstm_layer_backward_f32", "ag_lstm_layer_backward_f64")
+_LSTM_LAYER_WEIGHT_SCRATCH = by_dtype("ag_lstm_layer_weight_scratch_f32", "ag_lstm_layer_weight_scratch_f64")
 _LSTM_SEQUENCE_BACKWARD = by_dtype("ag_lstm_sequence_backward_f32", "ag_lstm_sequence_backward_f64")
 _GRU_SEQUENCE_FORWARD = by_dtype("ag_gru_sequence_forward_f32", "ag_gru_sequence_forward_f64")
 _GRU_SEQUENCE_BACKWARD = by_dtype("ag_gru_sequence_backward_f32", "ag_gru_sequence_backward_f64")
@@ -571,7 +572,10 @@ def _lstm_layer_backward_c(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c,
     work = np.empty((4, batch, hidden), dtype=c.dtype)
     pointer = pointers(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, work, grad_gates, grad_inputs,
                        grad_h0, grad_c0, grad_bias)
-    _LSTM_LAYER_BACKWARD[c.dtype](*pointer[:8], width, *pointer[8:], steps, batch, hidden)
+    status = _LSTM_LAYER_BACKWARD[c.dtype](*pointer[:8], width, *pointer[8:], steps, batch, hidden,
+                                           *pointers(None, None, None, None, None), 0)
+    if status != 0:  # (only without the weights' gradients: grad_gates is given, so never)
+        raise RuntimeError("lstm_layer_backward: the C kernel refused its arguments (status %d)" % status)
     return grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias
 
 
@@ -587,6 +591,99 @@ def _lstm_layer_backward_numpy(saved, c, h0, c0, grad_h, grad_final_h, grad_fina
     if grad_bias is not None:
         grad_bias[...] = grad_gates.sum(axis=(0, 1))
     return grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias
+
+
+def lstm_layer_scratch_size(steps, batch, hidden, input_width, dtype):
+    """Elements of the scratch (a flat array of dtype) that lstm_layer_gradients needs
+    for these sizes at the SIMD level in force: the weights' product's operands, packed."""
+    dtype = np.dtype(dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError("lstm_layer_scratch_size: got dtype %s, expected float32 or float64" % dtype)
+    return int(_LSTM_LAYER_WEIGHT_SCRATCH[dtype](steps, batch, hidden, input_width))
+
+
+def lstm_layer_gradients(saved, c, h, inputs, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t,
+                         grad_inputs_out=None, scratch=None, needs_grad_inputs=True, needs_grad_h0=True,
+                         needs_grad_c0=True, needs_grad_bias=False, needs_grad_weight_ih=True,
+                         needs_grad_weight_hh=True):
+    """Every gradient of lstm_layer_forward in one call: lstm_layer_backward's, plus the
+    weights' grad W_ih = sum_t grad_gates_t^T x_t [4h, in] and grad W_hh = sum_t
+    grad_gates_t^T h_{t-1} [4h, h]. The steps write each grad_gates row straight into
+    the packed operand of the weights' product (which then packs nothing), and
+    grad_gates itself never goes to memory.
+
+    saved, c, h [T, b, .] are lstm_layer_forward's results (h its states), inputs [T,
+    b, in] its input; the other arguments as in lstm_layer_backward. scratch, optional:
+    a flat array of at least lstm_layer_scratch_size(...) elements of the dtype to work
+    in (a layer's reusable buffer; a new one when None or too small). Returns
+    (grad_inputs, grad_h0, grad_c0, grad_bias, grad_weight_ih, grad_weight_hh), each
+    None where not wanted (as lstm_layer_backward's)."""
+    op = "lstm_layer_gradients"
+    steps, batch, hidden, dtype, saved = _saved_sequence(op, saved, 5)
+    check_array(op, "weight_t", weight_t, 2)
+    if weight_t.shape[1] != 4 * hidden or weight_t.shape[0] < hidden:
+        raise ValueError("%s: got weight_t %s for hidden size %d, expected [input_width + %d, %d]"
+                         % (op, weight_t.shape, hidden, hidden, 4 * hidden))
+    width = weight_t.shape[0] - hidden
+    states = _lstm_backward_states(op, (steps, batch, hidden), dtype, c, h0, c0, grad_h, grad_final_h,
+                                   grad_final_c, needs_grad_h0, needs_grad_c0)
+    weight_t = _step_operand(op, "weight_t", weight_t, weight_t.shape, dtype)
+    h = _step_operand(op, "h", h, (steps, batch, hidden), dtype)
+    inputs = _step_operand(op, "inputs", inputs, (steps, batch, width), dtype)
+    grad_inputs = (_step_output(op, "grad_inputs_out", grad_inputs_out, (steps, batch, width), dtype)
+                   if needs_grad_inputs else None)
+    grad_bias = np.empty(4 * hidden, dtype=dtype) if needs_grad_bias else None
+    grad_weight_ih = np.empty((4 * hidden, width), dtype=dtype) if needs_grad_weight_ih else None
+    grad_weight_hh = np.empty((4 * hidden, hidden), dtype=dtype) if needs_grad_weight_hh else None
+    if scratch is not None and not (isinstance(scratch, np.ndarray) and scratch.ndim == 1 and scratch.dtype == dtype
+                                    and scratch.flags.c_contiguous and scratch.flags.writeable):
+        raise ValueError("%s: scratch must be a writeable contiguous 1-D %s array, got %s"
+                         % (op, dtype, (scratch.shape, scratch.dtype) if isinstance(scratch, np.ndarray)
+                            else type(scratch).__name__))
+    c, h0, c0, grad_h, grad_final_h, grad_final_c, grad_h0, grad_c0 = states
+    return dispatch(_lstm_layer_gradients_c, _lstm_layer_gradients_numpy, saved, c, h, inputs, h0, c0, grad_h,
+                    grad_final_h, grad_final_c, weight_t, grad_inputs, grad_h0, grad_c0, grad_bias, grad_weight_ih,
+                    grad_weight_hh, scratch)
+
+
+def _lstm_layer_gradients_c(saved, c, h, inputs, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, grad_inputs,
+                            grad_h0, grad_c0, grad_bias, grad_weight_ih, grad_weight_hh, scratch):
+    steps, batch, hidden = c.shape
+    width = weight_t.shape[0] - hidden
+    if not (steps and batch and hidden and width) or (grad_weight_ih is None and grad_weight_hh is None):
+        return _lstm_layer_gradients_numpy(saved, c, h, inputs, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t,
+                                           grad_inputs, grad_h0, grad_c0, grad_bias, grad_weight_ih, grad_weight_hh,
+                                           scratch)
+    size = _LSTM_LAYER_WEIGHT_SCRATCH[c.dtype](steps, batch, hidden, width)
+    if scratch is None or scratch.size < size:
+        scratch = np.empty(size, dtype=c.dtype)
+    work = np.empty((4, batch, hidden), dtype=c.dtype)
+    pointer = pointers(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, work, None, grad_inputs,
+                       grad_h0, grad_c0, grad_bias, inputs, h, grad_weight_ih, grad_weight_hh, scratch)
+    status = _LSTM_LAYER_BACKWARD[c.dtype](*pointer[:8], width, *pointer[8:14], steps, batch, hidden, *pointer[14:],
+                                           scratch.size)
+    if status != 0:  # the scratch's size changed under us (SIMD level) or no memory: the reference
+        return _lstm_layer_gradients_numpy(saved, c, h, inputs, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t,
+                                           grad_inputs, grad_h0, grad_c0, grad_bias, grad_weight_ih, grad_weight_hh,
+                                           scratch)
+    return grad_inputs, grad_h0, grad_c0, grad_bias, grad_weight_ih, grad_weight_hh
+
+
+def _lstm_layer_gradients_numpy(saved, c, h, inputs, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t,
+                                grad_inputs, grad_h0, grad_c0, grad_bias, grad_weight_ih, grad_weight_hh, scratch):
+    """The reference: lstm_layer_backward's, then the weights' gradients as numpy matmuls
+    over all steps."""
+    steps, batch, hidden = c.shape
+    grad_gates = np.empty((steps, batch, 4 * hidden), dtype=c.dtype)
+    _lstm_layer_backward_numpy(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, weight_t, grad_gates,
+                               grad_inputs, grad_h0, grad_c0, grad_bias)
+    flat = grad_gates.reshape(steps * batch, 4 * hidden)
+    if grad_weight_ih is not None:
+        grad_weight_ih[...] = np.matmul(flat.T, inputs.reshape(steps * batch, -1))
+    if grad_weight_hh is not None:
+        previous = np.concatenate([np.zeros((1, batch, hidden), dtype=c.dtype) if h0 is None else h0[None], h[:-1]])
+        grad_weight_hh[...] = np.matmul(flat.T, previous.reshape(steps * batch, hidden))
+    return grad_inputs, grad_h0, grad_c0, grad_bias, grad_weight_ih, grad_weight_hh
 
 
 def gru_sequence_forward(x_gates, h0, weight_hh_t, bias_hh=None, h_out=None, saved_out=None):
