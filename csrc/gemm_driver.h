@@ -110,14 +110,35 @@ static AG_NOINLINE void AG_NAME(pack_a)(T *dst, const AG_NAME(gemm_context) *ctx
  * zero beyond column nc. Several micro-panels at once so that, without a transpose,
  * each row of b is read as one long contiguous run instead of nr-wide pieces a row
  * stride apart (which would miss the TLB on every row). */
+/* Rows of b prefetched ahead of the untransposed copy below. Each row's piece is a few
+ * cache lines on a page of its own (the row stride is ldb), which the hardware
+ * prefetchers do not follow: without the hint the copy waited on memory for each row,
+ * and packing was 20% of a 100 x 3136 @ 3136 x 1024 product (the seed CNN's first dense
+ * layer) on one AMD EPYC core; with 8 rows ahead 15%, and the product 0.95x -> 1.05x
+ * numpy's. (The include guard: one definition for both element types.) */
+#ifndef AG_PACK_B_AHEAD
+#define AG_PACK_B_AHEAD 8
+#if defined(__GNUC__) || defined(__clang__)
+#define AG_PREFETCH_READ(address) __builtin_prefetch((address), 0, 3)
+#else
+#define AG_PREFETCH_READ(address) ((void)(address))
+#endif
+#endif
 static AG_NOINLINE void AG_NAME(pack_b)(T *dst, const AG_NAME(gemm_context) *ctx,
                                         int64_t jp_begin, int64_t jp_end,
                                         int64_t j0, int64_t nc, int64_t p0, int64_t kc) {
     const int nr = ctx->config.nr;
     const int64_t ldb = ctx->ldb;
     if (!ctx->trans_b) {      /* op(B)[p][j] = b[p*ldb + j] */
+        const int64_t span_begin = jp_begin * nr;
+        const int64_t span_end = jp_end * nr < nc ? jp_end * nr : nc;
         for (int64_t p = 0; p < kc; p++) {
             const T *src = ctx->b + (p0 + p) * ldb + j0;
+            if (p + AG_PACK_B_AHEAD < kc) {
+                const T *ahead = src + AG_PACK_B_AHEAD * ldb;
+                for (int64_t j = span_begin; j < span_end; j += 64 / (int64_t)sizeof(T))
+                    AG_PREFETCH_READ(ahead + j);
+            }
             for (int64_t jp = jp_begin; jp < jp_end; jp++) {
                 const int64_t jstart = jp * nr;
                 const int cols = (int)(nc - jstart < nr ? nc - jstart : nr);
