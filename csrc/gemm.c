@@ -111,7 +111,10 @@ AG_DEFINE_PORTABLE_KERNEL(ag_dgemm_kernel_c_4x8, double, 4, 8)
  *                   halves the passes over C; its 64 KiB B micro-panel then streams
  *                   from L2 (~11 bytes per cycle) instead of sitting in L1, and
  *                   nc 512 keeps the whole kc x nc B slice in L2.
- *   double AVX-512: nc 512 beat 4096 by ~5% (67-70 vs 64-66 at n = 1536).
+ *   double AVX-512: nc 512 beat 4096 by ~5% (67-70 vs 64-66 at n = 1536). On a 2-core
+ *                   AMD EPYC, kc 512 (the float config's bytes per micro-panel) beat
+ *                   256 by ~4% at n = 1024 (49.5 vs 47.5 GFLOP/s on one core, 93 vs
+ *                   91 on two); kc 128, 192 and 384 were no better than 256.
  *   AVX2: nc 512 or a deep kc made no difference (within noise); left as they were.
  * Other searched points (kc 128..768 x mc 48..384 x nc 512..4096) were no better. */
 void ag_sgemm_select(int level, ag_sgemm_config *config) {
@@ -137,7 +140,7 @@ void ag_sgemm_select(int level, ag_sgemm_config *config) {
 void ag_dgemm_select(int level, ag_dgemm_config *config) {
 #ifdef AG_HAVE_X86_KERNELS
     if (level >= 2) {
-        ag_dgemm_config avx512 = {12, 16, 256, 96, 512, ag_dgemm_kernel_avx512_12x16, NULL, ag_dpack_bt_avx2_16, NULL,
+        ag_dgemm_config avx512 = {12, 16, 512, 96, 512, ag_dgemm_kernel_avx512_12x16, NULL, ag_dpack_bt_avx2_16, NULL,
                                    ag_dgemm_small_avx512};
         *config = avx512;
         return;
