@@ -70,6 +70,30 @@ static void AG_NAME(packed_pack_a)(const AG_CONFIG *config, T *dst, const T *a, 
     }
 }
 
+/* One depth slice of a packed product: the packed A slice (a_scratch, [m padded, kc])
+ * against every B micro-panel of the slice, in row sub-blocks of twice the level's mc
+ * as the driver's unit path (AG_GEMM_UNIT_SUBBLOCK): a batch share of 100 or 128 rows is
+ * one block, which meets each B micro-panel once per depth slice. */
+static void AG_NAME(packed_slice_tiles)(const AG_CONFIG *config, int64_t m, int64_t n, int64_t kc, T alpha,
+                                        const T *a_scratch, const T *slice, T beta, T *c, int64_t ldc) {
+    const int mr = config->mr, nr = config->nr;
+    const int64_t panels = (n + nr - 1) / nr;
+    const int64_t block_rows = 2 * config->mc / mr * mr;
+    for (int64_t ic = 0; ic < m; ic += block_rows) {
+        const int64_t ic_end = ic + block_rows < m ? ic + block_rows : m;
+        for (int64_t jp = 0; jp < panels; jp++) {
+            const int64_t j = jp * nr;
+            const int n_tile = (int)(n - j < nr ? n - j : nr);
+            const T *b_panel = slice + j * kc;
+            for (int64_t ir = ic; ir < ic_end; ir += mr) {
+                const int m_tile = (int)(m - ir < mr ? m - ir : mr);
+                config->kernel(kc, a_scratch + ir * kc, b_panel, nr, c + ir * ldc + j, ldc, alpha, beta, m_tile,
+                               n_tile);
+            }
+        }
+    }
+}
+
 void AG_NAME(gemm_packed)(int64_t m, int64_t n, int64_t k, T alpha, const T *a, int64_t lda,
                           const T *packed, T beta, T *c, int64_t ldc, T *a_scratch) {
     AG_CONFIG config;
@@ -82,31 +106,14 @@ void AG_NAME(gemm_packed)(int64_t m, int64_t n, int64_t k, T alpha, const T *a, 
         return;
     }
     AG_SELECT(ag_get_simd_level(), &config);
-    const int mr = config.mr, nr = config.nr;
     const int64_t depth = AG_NAME(packed_depth)(&config, k);
-    const int64_t panels = (n + nr - 1) / nr, n_padded = panels * nr;
-    /* Row sub-blocks of twice the level's mc, as the driver's unit path
-     * (AG_GEMM_UNIT_SUBBLOCK): a batch share of 100 or 128 rows is one block, which
-     * meets each B micro-panel once per depth slice. */
-    const int64_t block_rows = 2 * config.mc / mr * mr;
+    const int64_t n_padded = (n + config.nr - 1) / config.nr * config.nr;
     for (int64_t pc = 0; pc < k; pc += depth) {
         const int64_t kc = k - pc < depth ? k - pc : depth;
         const T slice_beta = pc == 0 ? beta : (T)1;
         const T *slice = packed + pc * n_padded;
         AG_NAME(packed_pack_a)(&config, a_scratch, a, lda, m, pc, kc);
-        for (int64_t ic = 0; ic < m; ic += block_rows) {
-            const int64_t ic_end = ic + block_rows < m ? ic + block_rows : m;
-            for (int64_t jp = 0; jp < panels; jp++) {
-                const int64_t j = jp * nr;
-                const int n_tile = (int)(n - j < nr ? n - j : nr);
-                const T *b_panel = slice + j * kc;
-                for (int64_t ir = ic; ir < ic_end; ir += mr) {
-                    const int m_tile = (int)(m - ir < mr ? m - ir : mr);
-                    config.kernel(kc, a_scratch + ir * kc, b_panel, nr, c + ir * ldc + j, ldc, alpha, slice_beta,
-                                  m_tile, n_tile);
-                }
-            }
-        }
+        AG_NAME(packed_slice_tiles)(&config, m, n, kc, alpha, a_scratch, slice, slice_beta, c, ldc);
     }
 }
 
@@ -125,10 +132,9 @@ void AG_NAME(gemm_packed_split)(int64_t m, int64_t n, int64_t k, int64_t k1, con
         return;
     }
     AG_SELECT(ag_get_simd_level(), &config);
-    const int mr = config.mr, nr = config.nr;
+    const int mr = config.mr;
     const int64_t depth = AG_NAME(packed_depth)(&config, k);
-    const int64_t panels = (n + nr - 1) / nr, n_padded = panels * nr;
-    const int64_t block_rows = 2 * config.mc / mr * mr;
+    const int64_t n_padded = (n + config.nr - 1) / config.nr * config.nr;
     for (int64_t pc = 0; pc < k; pc += depth) {
         const int64_t kc = k - pc < depth ? k - pc : depth;
         const int64_t first_end = k1 < pc + kc ? k1 : pc + kc;  /* columns pc..first_end-1 from A1 */
@@ -144,19 +150,7 @@ void AG_NAME(gemm_packed_split)(int64_t m, int64_t n, int64_t k, int64_t k1, con
                 AG_NAME(packed_pack_a)(&config, panel + part1 * mr, a2 + ir * lda2, lda2, rows, pc + part1 - k1,
                                        part2);
         }
-        for (int64_t ic = 0; ic < m; ic += block_rows) {
-            const int64_t ic_end = ic + block_rows < m ? ic + block_rows : m;
-            for (int64_t jp = 0; jp < panels; jp++) {
-                const int64_t j = jp * nr;
-                const int n_tile = (int)(n - j < nr ? n - j : nr);
-                const T *b_panel = slice + j * kc;
-                for (int64_t ir = ic; ir < ic_end; ir += mr) {
-                    const int m_tile = (int)(m - ir < mr ? m - ir : mr);
-                    config.kernel(kc, a_scratch + ir * kc, b_panel, nr, c + ir * ldc + j, ldc, (T)1, slice_beta,
-                                  m_tile, n_tile);
-                }
-            }
-        }
+        AG_NAME(packed_slice_tiles)(&config, m, n, kc, (T)1, a_scratch, slice, slice_beta, c, ldc);
     }
 }
 

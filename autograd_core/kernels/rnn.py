@@ -545,14 +545,9 @@ def lstm_layer_backward(saved, c, h0, c0, grad_h, grad_final_h, grad_final_c, we
     over steps and rows (None unless needs_grad_bias)."""
     op = "lstm_layer_backward"
     steps, batch, hidden, dtype, saved = _saved_sequence(op, saved, 5)
-    check_array(op, "weight_t", weight_t, 2)
-    if weight_t.shape[1] != 4 * hidden or weight_t.shape[0] < hidden:
-        raise ValueError("%s: got weight_t %s for hidden size %d, expected [input_width + %d, %d]"
-                         % (op, weight_t.shape, hidden, hidden, 4 * hidden))
-    width = weight_t.shape[0] - hidden
+    weight_t, width = _layer_weight(op, weight_t, hidden, dtype)
     states = _lstm_backward_states(op, (steps, batch, hidden), dtype, c, h0, c0, grad_h, grad_final_h,
                                    grad_final_c, needs_grad_h0, needs_grad_c0)
-    weight_t = _step_operand(op, "weight_t", weight_t, weight_t.shape, dtype)
     grad_gates = _step_output(op, "grad_gates_out", grad_gates_out, (steps, batch, 4 * hidden), dtype)
     grad_inputs = (_step_output(op, "grad_inputs_out", grad_inputs_out, (steps, batch, width), dtype)
                    if needs_grad_inputs else None)
@@ -593,6 +588,16 @@ def _lstm_layer_backward_numpy(saved, c, h0, c0, grad_h, grad_final_h, grad_fina
     return grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias
 
 
+def _layer_weight(op, weight_t, hidden, dtype):
+    """(weight_t as the C kernels read it, the input width) of an LSTM layer's
+    weight_t = [W_ih | W_hh]^T [in + h, 4h]; ValueError for another shape."""
+    check_array(op, "weight_t", weight_t, 2)
+    if weight_t.shape[1] != 4 * hidden or weight_t.shape[0] < hidden:
+        raise ValueError("%s: got weight_t %s for hidden size %d, expected [input_width + %d, %d]"
+                         % (op, weight_t.shape, hidden, hidden, 4 * hidden))
+    return _step_operand(op, "weight_t", weight_t, weight_t.shape, dtype), weight_t.shape[0] - hidden
+
+
 def lstm_layer_scratch_size(steps, batch, hidden, input_width, dtype):
     """Elements of the scratch (a flat array of dtype) that lstm_layer_gradients needs
     for these sizes at the SIMD level in force: the weights' product's operands, packed."""
@@ -620,14 +625,9 @@ def lstm_layer_gradients(saved, c, h, inputs, h0, c0, grad_h, grad_final_h, grad
     None where not wanted (as lstm_layer_backward's)."""
     op = "lstm_layer_gradients"
     steps, batch, hidden, dtype, saved = _saved_sequence(op, saved, 5)
-    check_array(op, "weight_t", weight_t, 2)
-    if weight_t.shape[1] != 4 * hidden or weight_t.shape[0] < hidden:
-        raise ValueError("%s: got weight_t %s for hidden size %d, expected [input_width + %d, %d]"
-                         % (op, weight_t.shape, hidden, hidden, 4 * hidden))
-    width = weight_t.shape[0] - hidden
+    weight_t, width = _layer_weight(op, weight_t, hidden, dtype)
     states = _lstm_backward_states(op, (steps, batch, hidden), dtype, c, h0, c0, grad_h, grad_final_h,
                                    grad_final_c, needs_grad_h0, needs_grad_c0)
-    weight_t = _step_operand(op, "weight_t", weight_t, weight_t.shape, dtype)
     h = _step_operand(op, "h", h, (steps, batch, hidden), dtype)
     inputs = _step_operand(op, "inputs", inputs, (steps, batch, width), dtype)
     grad_inputs = (_step_output(op, "grad_inputs_out", grad_inputs_out, (steps, batch, width), dtype)
