@@ -187,10 +187,9 @@ class LSTMSequence(Function):
                     grad_weight_ih, grad_weight_hh, grad_bias, grad_bias, None, None, None)
         # the input's gradient comes from each step's product with [W_ih | W_hh], the
         # biases' from the steps too
-        grad_gates, grad_inputs, grad_h0, grad_c0, grad_bias = rnn_kernels.lstm_layer_backward(
+        _, grad_inputs, grad_h0, grad_c0, grad_bias = rnn_kernels.lstm_layer_backward(
             ctx.saved, ctx.cells, ctx.initial, ctx.c0, grad_outputs, grad_h, grad_c, ctx.weight_t,
-            ctx.workspace.empty((ctx.layer, "grad_gates"), ctx.saved.shape[:2] + (4 * ctx.outputs.shape[2],),
-                                ctx.outputs.dtype),
+            workspace.empty((layer, "grad_gates"), ctx.saved.shape[:2] + (4 * outputs.shape[2],), outputs.dtype),
             needs_grad_inputs=needs[0], needs_grad_h0=needs[1], needs_grad_c0=needs[2],
             needs_grad_bias=needs_bias)
         return (None if grad_inputs is None else grad_inputs.reshape(inputs.shape), grad_h0, grad_c0,

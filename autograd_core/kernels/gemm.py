@@ -40,7 +40,7 @@ def _bind_gemm_call():
     if lib is None or _gemm_call_module is None:
         return None
     _gemm_call_module.bind(*(int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
-                      for name in ("ag_sgemm_product", "ag_dgemm_product")))
+                             for name in ("ag_sgemm_product", "ag_dgemm_product")))
     return _gemm_call_module.gemm
 
 

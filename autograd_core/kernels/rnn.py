@@ -370,6 +370,18 @@ def _relu_flag(op, nonlinearity):
     return int(nonlinearity == "relu")
 
 
+def _lstm_forward_states(op, h0, c0, h_out, c_out, saved_out, steps, batch, hidden, dtype):
+    """The checked state arrays of an LSTM sequence or layer forward: (h0 or None, c0
+    (zeros when None), h [T, b, h], c [T, b, h], saved [T, b, 5h]); the outputs are
+    h_out / c_out / saved_out when given, else new arrays."""
+    h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
+    c0 = _optional_state(op, "c0", c0, batch, hidden, dtype)
+    h = _step_output(op, "h_out", h_out, (steps, batch, hidden), dtype)
+    c = _step_output(op, "c_out", c_out, (steps, batch, hidden), dtype)
+    saved = _step_output(op, "saved_out", saved_out, (steps, batch, 5 * hidden), dtype)
+    return h0, np.zeros((batch, hidden), dtype=dtype) if c0 is None else c0, h, c, saved
+
+
 def lstm_sequence_forward(x_gates, h0, c0, weight_hh_t, h_out=None, c_out=None, saved_out=None):
     """A whole LSTM layer over its sequence (gates i, f, g, o; see lstm_cell_forward).
 
@@ -381,13 +393,8 @@ def lstm_sequence_forward(x_gates, h0, c0, weight_hh_t, h_out=None, c_out=None, 
     op = "lstm_sequence_forward"
     steps, batch, hidden, dtype = _sequence_shapes(op, x_gates, weight_hh_t, 4)
     x_gates = _step_operand(op, "x_gates", x_gates, (steps, batch, 4 * hidden), dtype)
-    h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
-    c0 = _optional_state(op, "c0", c0, batch, hidden, dtype)
-    h = _step_output(op, "h_out", h_out, (steps, batch, hidden), dtype)
-    c = _step_output(op, "c_out", c_out, (steps, batch, hidden), dtype)
-    saved = _step_output(op, "saved_out", saved_out, (steps, batch, 5 * hidden), dtype)
-    return dispatch(_lstm_sequence_forward_c, _lstm_sequence_forward_numpy, x_gates, h0,
-                    np.zeros((batch, hidden), dtype=dtype) if c0 is None else c0,
+    h0, c0, h, c, saved = _lstm_forward_states(op, h0, c0, h_out, c_out, saved_out, steps, batch, hidden, dtype)
+    return dispatch(_lstm_sequence_forward_c, _lstm_sequence_forward_numpy, x_gates, h0, c0,
                     _step_operand(op, "weight_hh_t", weight_hh_t, weight_hh_t.shape, dtype), h, c, saved)
 
 
@@ -433,13 +440,8 @@ def lstm_layer_forward(inputs, h0, c0, weight_t, bias=None, h_out=None, c_out=No
     weight_t = _step_operand(op, "weight_t", weight_t, weight_t.shape, dtype)
     if bias is not None:
         bias = _step_operand(op, "bias", bias, (width,), dtype)
-    h0 = _optional_state(op, "h0", h0, batch, hidden, dtype)
-    c0 = _optional_state(op, "c0", c0, batch, hidden, dtype)
-    h = _step_output(op, "h_out", h_out, (steps, batch, hidden), dtype)
-    c = _step_output(op, "c_out", c_out, (steps, batch, hidden), dtype)
-    saved = _step_output(op, "saved_out", saved_out, (steps, batch, 5 * hidden), dtype)
-    return dispatch(_lstm_layer_forward_c, _lstm_layer_forward_numpy, inputs, h0,
-                    np.zeros((batch, hidden), dtype=dtype) if c0 is None else c0, weight_t, bias, h, c, saved)
+    h0, c0, h, c, saved = _lstm_forward_states(op, h0, c0, h_out, c_out, saved_out, steps, batch, hidden, dtype)
+    return dispatch(_lstm_layer_forward_c, _lstm_layer_forward_numpy, inputs, h0, c0, weight_t, bias, h, c, saved)
 
 
 def _lstm_layer_forward_c(inputs, h0, c0, weight_t, bias, h, c, saved):
